@@ -1,0 +1,173 @@
+/* cell.c — resolved cells (sorted key/value text) and task results. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "task.h"
+
+struct mb_cell {
+  char *task;
+  size_t n, cap;
+  char **key, **val;   /* sorted by key (strcmp) */
+};
+
+struct mb_result {
+  size_t n, cap, nn, ncap;
+  char **name;
+  double *value;
+  char **nkey, **ntext;
+};
+
+static char *dup(const char *s)
+{
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+mb_cell *mb_cell_new(const char *task)
+{
+  mb_cell *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->task = dup(task ? task : "");
+  if (!c->task) { free(c); return NULL; }
+  return c;
+}
+
+void mb_cell_free(mb_cell *c)
+{
+  if (!c) return;
+  for (size_t i = 0; i < c->n; i++) { free(c->key[i]); free(c->val[i]); }
+  free(c->key); free(c->val); free(c->task); free(c);
+}
+
+static size_t find(const mb_cell *c, const char *key, int *found)
+{
+  size_t lo = 0, hi = c->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int d = strcmp(c->key[mid], key);
+    if (d == 0) { *found = 1; return mid; }
+    if (d < 0) lo = mid + 1; else hi = mid;
+  }
+  *found = 0;
+  return lo;
+}
+
+int mb_cell_set(mb_cell *c, const char *key, const char *value)
+{
+  int found;
+  size_t i = find(c, key, &found);
+  char *v = dup(value);
+  if (!v) return -1;
+  if (found) { free(c->val[i]); c->val[i] = v; return 0; }
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 16;
+    char **k = realloc(c->key, cap * sizeof *k);
+    if (!k) { free(v); return -1; }
+    c->key = k;
+    char **vv = realloc(c->val, cap * sizeof *vv);
+    if (!vv) { free(v); return -1; }
+    c->val = vv;
+    c->cap = cap;
+  }
+  char *k = dup(key);
+  if (!k) { free(v); return -1; }
+  memmove(c->key + i + 1, c->key + i, (c->n - i) * sizeof *c->key);
+  memmove(c->val + i + 1, c->val + i, (c->n - i) * sizeof *c->val);
+  c->key[i] = k; c->val[i] = v; c->n++;
+  return 0;
+}
+
+mb_cell *mb_cell_copy(const mb_cell *c)
+{
+  mb_cell *d = mb_cell_new(c->task);
+  for (size_t i = 0; d && i < c->n; i++)
+    if (mb_cell_set(d, c->key[i], c->val[i])) { mb_cell_free(d); return NULL; }
+  return d;
+}
+
+const char *mb_cell_task(const mb_cell *c) { return c->task; }
+size_t mb_cell_size(const mb_cell *c) { return c->n; }
+const char *mb_cell_key_at(const mb_cell *c, size_t i) { return i < c->n ? c->key[i] : NULL; }
+const char *mb_cell_value_at(const mb_cell *c, size_t i) { return i < c->n ? c->val[i] : NULL; }
+
+const char *mb_cell_str(const mb_cell *c, const char *key)
+{
+  int found;
+  size_t i = find(c, key, &found);
+  return found ? c->val[i] : NULL;
+}
+
+long mb_cell_int(const mb_cell *c, const char *key)
+{
+  const char *s = mb_cell_str(c, key);
+  return s ? strtol(s, NULL, 10) : 0;
+}
+
+double mb_cell_real(const mb_cell *c, const char *key)
+{
+  const char *s = mb_cell_str(c, key);
+  return s ? strtod(s, NULL) : 0.0;
+}
+
+int mb_cell_bool(const mb_cell *c, const char *key)
+{
+  const char *s = mb_cell_str(c, key);
+  return s && (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on"));
+}
+
+mb_result *mb_result_new(void) { return calloc(1, sizeof(mb_result)); }
+
+void mb_result_free(mb_result *r)
+{
+  if (!r) return;
+  for (size_t i = 0; i < r->n; i++) free(r->name[i]);
+  for (size_t i = 0; i < r->nn; i++) { free(r->nkey[i]); free(r->ntext[i]); }
+  free(r->name); free(r->value); free(r->nkey); free(r->ntext); free(r);
+}
+
+int mb_result_metric(mb_result *r, const char *name, double value)
+{
+  for (size_t i = 0; i < r->n; i++)
+    if (!strcmp(r->name[i], name)) { r->value[i] = value; return 0; }
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? 2 * r->cap : 16;
+    char **nm = realloc(r->name, cap * sizeof *nm);
+    if (!nm) return -1;
+    r->name = nm;
+    double *v = realloc(r->value, cap * sizeof *v);
+    if (!v) return -1;
+    r->value = v;
+    r->cap = cap;
+  }
+  if (!(r->name[r->n] = dup(name))) return -1;
+  r->value[r->n++] = value;
+  return 0;
+}
+
+int mb_result_note(mb_result *r, const char *key, const char *text)
+{
+  if (r->nn == r->ncap) {
+    size_t cap = r->ncap ? 2 * r->ncap : 8;
+    char **k = realloc(r->nkey, cap * sizeof *k);
+    if (!k) return -1;
+    r->nkey = k;
+    char **t = realloc(r->ntext, cap * sizeof *t);
+    if (!t) return -1;
+    r->ntext = t;
+    r->ncap = cap;
+  }
+  r->nkey[r->nn] = dup(key);
+  r->ntext[r->nn] = dup(text);
+  if (!r->nkey[r->nn] || !r->ntext[r->nn]) return -1;
+  r->nn++;
+  return 0;
+}
+
+size_t mb_result_size(const mb_result *r) { return r->n; }
+const char *mb_result_name_at(const mb_result *r, size_t i) { return i < r->n ? r->name[i] : NULL; }
+double mb_result_value_at(const mb_result *r, size_t i) { return i < r->n ? r->value[i] : 0.0; }
+size_t mb_result_nnotes(const mb_result *r) { return r->nn; }
+const char *mb_result_note_key_at(const mb_result *r, size_t i) { return i < r->nn ? r->nkey[i] : NULL; }
+const char *mb_result_note_at(const mb_result *r, size_t i) { return i < r->nn ? r->ntext[i] : NULL; }

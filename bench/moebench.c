@@ -1,0 +1,76 @@
+/* moebench.c — entry point: dispatch `moebench VERB ...` and
+ * `moebench GROUP VERB ...` (e.g. `moebench data bpe-train`). */
+#include <stdio.h>
+#include <string.h>
+
+#include "moe/version.h"
+#include "task.h"
+#include "verbs.h"
+
+static const mb_verb verbs[] = {
+  {NULL, "tasks", mb_verb_tasks, "list the tasks a matrix can run and their parameters"},
+  {NULL, NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+  fprintf(f, "usage: moebench VERB [ARGS...]   (moebench VERB --help for details)\n\nverbs:\n");
+  for (const mb_verb *v = verbs; v->name; v++)
+    fprintf(f, "  %s%s%-14s %s\n", v->group ? v->group : "", v->group ? " " : "", v->name, v->summary);
+  fprintf(f, "\n  --version      print the version\n  --help         this text\n");
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) { usage(stderr); return 2; }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("moebench %s (libmoe %s)\n", MOE_VERSION_STRING, moe_version());
+    return 0;
+  }
+  for (const mb_verb *v = verbs; v->name; v++) {
+    if (v->group) {
+      if (argc >= 3 && !strcmp(argv[1], v->group) && !strcmp(argv[2], v->name))
+        return v->fn(argc - 2, argv + 2);
+    } else if (!strcmp(argv[1], v->name)) {
+      return v->fn(argc - 1, argv + 1);
+    }
+  }
+  fprintf(stderr, "moebench: unknown verb '%s'%s%s\n", argv[1], argc >= 3 ? " " : "",
+          argc >= 3 ? argv[2] : "");
+  usage(stderr);
+  return 2;
+}
+
+/* `moebench tasks`: what a matrix can ask for. */
+int mb_verb_tasks(int argc, char **argv)
+{
+  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("usage: moebench tasks [NAME]\nList the tasks and their parameters (type, default, range).\n");
+    return 0;
+  }
+  static const char *tn[] = {"int", "real", "string", "bool"};
+  for (const mb_task *const *t = mb_tasks; *t; t++) {
+    if (argc > 1 && strcmp(argv[1], (*t)->name)) continue;
+    printf("%s: %s\n", (*t)->name, (*t)->summary);
+    for (const mb_param *p = (*t)->params; p->name; p++) {
+      printf("  %-16s %-6s default=%s", p->name, tn[p->type], p->deflt ? p->deflt : "(required)");
+      if ((p->type == MB_INT || p->type == MB_REAL) && p->min <= p->max)
+        printf(" range=[%g, %g]", p->min, p->max);
+      if (p->choices) {
+        printf(" one of:");
+        for (const char *const *c = p->choices; *c; c++) printf(" %s", *c);
+      }
+      printf("\n      %s\n", p->help ? p->help : "");
+    }
+    if ((*t)->metrics) {
+      printf("  metrics:");
+      for (const char *const *m = (*t)->metrics; *m; m++) printf(" %s", *m);
+      printf("\n");
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,80 @@
+/* task.h — the contract between the moebench harness and the tasks it runs.
+ *
+ * A task (the synthetic convergence study, the toy MoE regression, a
+ * language-model run ...) declares its parameters with types, defaults and
+ * ranges, the metrics it reports, and an optional cross-field check. The
+ * harness validates every cell of a matrix against that declaration before
+ * any work starts, resolves defaults, derives the cell's seed, and calls
+ * run() once per cell. A task never reads files named by the matrix other
+ * than through its parameters, keeps no global state, and is deterministic
+ * given (cell, seed). */
+#ifndef MB_TASK_H
+#define MB_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { MB_INT, MB_REAL, MB_STR, MB_BOOL } mb_type;
+
+typedef struct {
+  const char *name;            /* key in the matrix; NULL ends the list */
+  mb_type type;
+  const char *deflt;           /* default as text; NULL = required */
+  double min, max;             /* inclusive range for MB_INT / MB_REAL (min > max: none) */
+  const char *const *choices;  /* NULL-terminated allowed values for MB_STR; NULL = any */
+  const char *help;            /* one line for `moebench tasks` and the man page */
+} mb_param;
+
+/* A fully resolved cell: every parameter of its task has a value (text),
+ * already validated against the declaration. */
+typedef struct mb_cell mb_cell;
+
+const char *mb_cell_task(const mb_cell *c);
+const char *mb_cell_str(const mb_cell *c, const char *key);   /* NULL if absent */
+long mb_cell_int(const mb_cell *c, const char *key);
+double mb_cell_real(const mb_cell *c, const char *key);
+int mb_cell_bool(const mb_cell *c, const char *key);
+
+/* What a run reports: named scalar metrics and short text notes. */
+typedef struct mb_result mb_result;
+
+int mb_result_metric(mb_result *r, const char *name, double value);
+int mb_result_note(mb_result *r, const char *key, const char *text);
+
+typedef struct mb_task {
+  const char *name;            /* value of `task:` in a matrix */
+  const char *summary;
+  const mb_param *params;      /* terminated by an entry with name == NULL */
+  const char *const *metrics;  /* NULL-terminated names run() may report */
+  /* Cross-field constraints (e.g. K <= E). Return 0 if fine; otherwise
+   * write a message into err, set *bad_key to the offending parameter (so
+   * the harness can point at its line in the YAML) and return non-zero.
+   * May be NULL. */
+  int (*check)(const mb_cell *c, const char **bad_key, char *err, size_t errlen);
+  /* Run one cell. Return 0 on success; otherwise a message in err. */
+  int (*run)(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t errlen);
+} mb_task;
+
+/* The registry (bench/tasks.c): NULL-terminated. */
+extern const mb_task *const mb_tasks[];
+const mb_task *mb_task_find(const char *name);
+
+/* Building cells and results (used by the harness and by tests). */
+mb_cell *mb_cell_new(const char *task);
+int mb_cell_set(mb_cell *c, const char *key, const char *value); /* replaces */
+size_t mb_cell_size(const mb_cell *c);
+const char *mb_cell_key_at(const mb_cell *c, size_t i);   /* sorted by key */
+const char *mb_cell_value_at(const mb_cell *c, size_t i);
+mb_cell *mb_cell_copy(const mb_cell *c);
+void mb_cell_free(mb_cell *c);
+
+mb_result *mb_result_new(void);
+size_t mb_result_size(const mb_result *r);
+const char *mb_result_name_at(const mb_result *r, size_t i);  /* in insertion order */
+double mb_result_value_at(const mb_result *r, size_t i);
+size_t mb_result_nnotes(const mb_result *r);
+const char *mb_result_note_key_at(const mb_result *r, size_t i);
+const char *mb_result_note_at(const mb_result *r, size_t i);
+void mb_result_free(mb_result *r);
+
+#endif

@@ -1,0 +1,17 @@
+/* tasks.c — the registry of tasks a matrix can name with `task:`. */
+#include <string.h>
+#include "task.h"
+
+extern const mb_task mb_task_selftest;
+
+const mb_task *const mb_tasks[] = {
+  &mb_task_selftest,
+  NULL,
+};
+
+const mb_task *mb_task_find(const char *name)
+{
+  for (const mb_task *const *t = mb_tasks; *t; t++)
+    if (!strcmp((*t)->name, name)) return *t;
+  return NULL;
+}

@@ -1,0 +1,19 @@
+/* verbs.h — the verbs of the moebench program. Each is
+ * `int mb_verb_NAME(int argc, char **argv)` with argv[0] the verb itself,
+ * returns the process exit status, and handles --help. They are listed in
+ * the table in moebench.c. */
+#ifndef MB_VERBS_H
+#define MB_VERBS_H
+
+typedef int (*mb_verb_fn)(int argc, char **argv);
+
+typedef struct {
+  const char *group;   /* NULL for a top-level verb, else e.g. "data" */
+  const char *name;
+  mb_verb_fn fn;
+  const char *summary;
+} mb_verb;
+
+int mb_verb_tasks(int argc, char **argv);
+
+#endif

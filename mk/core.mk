@@ -1,0 +1,1 @@
+## core area (see Makefile.am)

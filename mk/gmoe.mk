@@ -1,0 +1,1 @@
+## gmoe area (see Makefile.am)

@@ -1,0 +1,1 @@
+## harness area (see Makefile.am)

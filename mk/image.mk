@@ -1,0 +1,1 @@
+## image area (see Makefile.am)
