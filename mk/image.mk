@@ -29,3 +29,18 @@ TESTS += t/test_fashion_mnist
 check_PROGRAMS += t/test_fashion_mnist
 t_test_fashion_mnist_SOURCES = t/test_fashion_mnist.c t/tap.h
 t_test_fashion_mnist_LDADD = $(t_test_idx_LDADD)
+
+# Real data: `make fetch-data` runs datasets/fetch.sh into $(DATADIR)
+# (FETCH_FLAGS=--with-kjv adds the King James Bible). Not part of `all`
+# or `check`: it reaches Debian's and npm's registries.
+DATADIR = $(abs_top_builddir)/data
+FETCH_FLAGS =
+fetch-data:
+	$(SHELL) $(top_srcdir)/datasets/fetch.sh $(FETCH_FLAGS) '$(DATADIR)'
+.PHONY: fetch-data
+dist_noinst_SCRIPTS += datasets/fetch.sh
+EXTRA_DIST += datasets/SHA256SUMS datasets/README.md
+
+# fetch.sh's checksum and install logic, offline (fake DATADIR and npm).
+TESTS += t/fetch-checksum.sh
+EXTRA_DIST += t/fetch-checksum.sh
