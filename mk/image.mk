@@ -44,3 +44,8 @@ EXTRA_DIST += datasets/SHA256SUMS datasets/README.md
 # fetch.sh's checksum and install logic, offline (fake DATADIR and npm).
 TESTS += t/fetch-checksum.sh
 EXTRA_DIST += t/fetch-checksum.sh
+
+# `moebench data images` (registered in bench/moebench.c's verb table).
+bench_moebench_SOURCES += bench/verb_data_images.c
+TESTS += t/data-images.sh
+EXTRA_DIST += t/data-images.sh

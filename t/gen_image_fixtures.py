@@ -86,15 +86,17 @@ def main():
     write("cut-images-idx3-ubyte.gz", z[: len(z) // 2])
 
     # A split directory laid out like Fashion-MNIST's, for moe_idx_set_load_dir:
-    # train as .gz, t10k plain (the loader must find either form).
+    # train as .gz, t10k plain (the loader must find either form). Labels of
+    # t10k are 4 1 8.
     d = os.path.join(OUT, "split")
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "train-images-idx3-ubyte.gz"), "wb") as f:
         f.write(gz(good_img))
     with open(os.path.join(d, "train-labels-idx1-ubyte.gz"), "wb") as f:
         f.write(gz(good_lab))
+    # t10k: images 5..7 of the same formula, so train and test differ.
     with open(os.path.join(d, "t10k-images-idx3-ubyte"), "wb") as f:
-        f.write(idx(small))
+        f.write(idx(pixels(8, 28, 28)[5:]))
     with open(os.path.join(d, "t10k-labels-idx1-ubyte"), "wb") as f:
         f.write(idx(np.array([4, 1, 8], dtype=np.uint8)))
 

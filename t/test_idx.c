@@ -145,7 +145,10 @@ static void test_sets(void)
   }
   is_int(moe_idx_set_load_dir(dir, "test", &s), MOE_OK, "load_dir test (plain t10k)");
   if (s) {
-    ok(s->n == 3 && s->h == 8 && s->labels[0] == 4 && s->labels[2] == 8, "test split is the small set");
+    ok(s->n == 3 && s->h == 28 && s->w == 28 && s->labels[0] == 4 && s->labels[2] == 8,
+       "test split: 3 images of 28 x 28, labels 4 . 8");
+    ok(s->pixels[0] == fx(5, 0, 0) && s->pixels[2 * 784 + 27 * 28 + 27] == fx(7, 27, 27),
+       "test split holds images 5..7 of the formula");
     moe_idx_set_free(s);
   }
   is_int(moe_idx_set_load_dir(dir, "valid", &s), MOE_EINVAL, "unknown split refused");
