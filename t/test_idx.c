@@ -117,6 +117,18 @@ static void test_sets(void)
          hist[11] == 0,
      "one each of 9 0 3 7 2, none of the others");
   is_int(moe_idx_set_class_hist(s, hist, 4), MOE_EINVAL, "histogram with too few slots refused");
+  {
+    /* A set built by hand is not trusted: a label past num_classes and an
+     * empty set are refused rather than read out of bounds or divided by 0. */
+    uint8_t px[4] = {0, 255, 0, 255}, lab[2] = {1, 3};
+    moe_idx_set hand = {.n = 2, .h = 1, .w = 2, .num_classes = 2, .pixels = px, .labels = lab};
+    is_int(moe_idx_set_class_hist(&hand, hist, 2), MOE_ERANGE, "hand-made set: label 3 of 2 classes -> ERANGE");
+    double m2 = -1, s2 = -1;
+    is_int(moe_idx_set_pixel_stats(&hand, &m2, &s2), MOE_OK, "hand-made set: stats");
+    ok(m2 == 0.5 && s2 == 0.5, "half 0, half 255: mean 0.5, std 0.5 exactly");
+    hand.n = 0;
+    is_int(moe_idx_set_pixel_stats(&hand, &m2, &s2), MOE_EINVAL, "empty set: stats refused");
+  }
 
   /* Labels must be < num_classes: 9 is out of range for 9 classes. */
   moe_idx_set *t = (moe_idx_set *)&t;
