@@ -2,7 +2,6 @@
  * length checked: a short file is an error naming the byte where the data
  * stopped, never a silently short array. */
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +53,10 @@ static int gz_read_full(gzFile gz, const char *path, size_t offset, uint8_t *buf
     if (want > IDX_SLICE)
       want = IDX_SLICE;
     int r = gzread(gz, buf + *got, (unsigned)want);
-    if (r < 0)
-      return gz_failure(gz, path, offset + *got);
+    if (r < 0) {
+      int rc = gz_failure(gz, path, offset + *got);
+      return rc ? rc : moe_error(MOE_EIO, "%s: read failed at byte %zu", path, offset + *got);
+    }
     if (r == 0) /* end of input: clean, or a stream error zlib noted */
       return gz_failure(gz, path, offset + *got);
     *got += (size_t)r;
