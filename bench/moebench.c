@@ -9,6 +9,7 @@
 
 static const mb_verb verbs[] = {
   {NULL, "tasks", mb_verb_tasks, "list the tasks a matrix can run and their parameters"},
+  {"data", "images", mb_verb_data_images, "check an IDX image set: counts, classes, pixel stats, patches"},
   {NULL, NULL, NULL, NULL},
 };
 

@@ -15,5 +15,6 @@ typedef struct {
 } mb_verb;
 
 int mb_verb_tasks(int argc, char **argv);
+int mb_verb_data_images(int argc, char **argv); /* bench/verb_data_images.c */
 
 #endif
