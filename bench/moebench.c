@@ -16,8 +16,11 @@ static const mb_verb verbs[] = {
 static void usage(FILE *f)
 {
   fprintf(f, "usage: moebench VERB [ARGS...]   (moebench VERB --help for details)\n\nverbs:\n");
-  for (const mb_verb *v = verbs; v->name; v++)
-    fprintf(f, "  %s%s%-14s %s\n", v->group ? v->group : "", v->group ? " " : "", v->name, v->summary);
+  for (const mb_verb *v = verbs; v->name; v++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s%s%s", v->group ? v->group : "", v->group ? " " : "", v->name);
+    fprintf(f, "  %-18s %s\n", name, v->summary);
+  }
   fprintf(f, "\n  --version      print the version\n  --help         this text\n");
 }
 
