@@ -1,1 +1,21 @@
-## core area (see Makefile.am)
+## core area (see Makefile.am): gates, experts, the MoE layer, losses,
+## optimizers. Each numerical module is one <module>_impl.h compiled twice
+## (float, double) by its <module>.c through lib/real.h.
+lib_libmoe_la_SOURCES += lib/real.h \
+	lib/gate.c lib/gate_impl.h \
+	lib/expert.c lib/expert_impl.h \
+	lib/layer.c lib/layer_impl.h \
+	lib/loss.c lib/loss_impl.h \
+	lib/optim.c
+moeinclude_HEADERS += lib/moe/moe.h lib/moe/gate.h lib/moe/expert.h lib/moe/layer.h \
+	lib/moe/loss.h lib/moe/optim.h
+
+TESTS += t/test_layer
+check_PROGRAMS += t/test_layer
+t_test_gate_SOURCES = t/test_gate.c t/tap.h t/fdcheck.h
+t_test_expert_SOURCES = t/test_expert.c t/tap.h t/fdcheck.h
+t_test_layer_SOURCES = t/test_layer.c t/tap.h t/fdcheck.h
+t_test_loss_SOURCES = t/test_loss.c t/tap.h t/fdcheck.h
+t_test_optim_SOURCES = t/test_optim.c t/tap.h
+t_test_golden_SOURCES = t/test_golden.c t/tap.h
+EXTRA_DIST += t/gen_core_fixtures.py t/data/core
