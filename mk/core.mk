@@ -10,8 +10,8 @@ lib_libmoe_la_SOURCES += lib/real.h \
 moeinclude_HEADERS += lib/moe/moe.h lib/moe/gate.h lib/moe/expert.h lib/moe/layer.h \
 	lib/moe/loss.h lib/moe/optim.h
 
-TESTS += t/test_layer
-check_PROGRAMS += t/test_layer
+TESTS += t/test_gate t/test_expert t/test_layer t/test_loss t/test_optim
+check_PROGRAMS += t/test_gate t/test_expert t/test_layer t/test_loss t/test_optim
 t_test_gate_SOURCES = t/test_gate.c t/tap.h t/fdcheck.h
 t_test_expert_SOURCES = t/test_expert.c t/tap.h t/fdcheck.h
 t_test_layer_SOURCES = t/test_layer.c t/tap.h t/fdcheck.h

@@ -68,7 +68,7 @@ void moe_optim_reset(moe_optim *o);
  *                          lr·(m + (1−m)·½(1 + cos(π·q))),          s >= W
  *                            q = min(1, (s−W)/max(1, total−W)), m = min_ratio
  *   so warmup reaches lr at s = W−1, the decay starts at lr at s = W and
- *   ends at m·lr at s = total and after. */
+ *   ends at m·lr at s = total and after (total == W: lr at W, m·lr after). */
 typedef enum { MOE_LR_CONSTANT = 0, MOE_LR_WARMUP_COSINE = 1 } moe_lr_kind;
 
 typedef struct {
