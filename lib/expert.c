@@ -98,6 +98,14 @@ size_t moe_expert_work_count(const moe_expert_config *cfg, int N)
   return cfg && cfg->kind == MOE_EXPERT_FFN && N > 0 && cfg->F > 0 ? (size_t)N * cfg->F : 0;
 }
 
+/* The activation and bias loops are elementwise, so vectorising them
+ * changes no result bit (GCC never reorders floating-point sums without
+ * -fassociative-math); at plain -O2 GCC 12 leaves them scalar and the
+ * branch on the sign of h mispredicts half the time. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize")
+#endif
+
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
 #include "expert_impl.h"

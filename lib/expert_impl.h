@@ -43,8 +43,7 @@ static void SFX(act_backward)(moe_act act, size_t n, const REAL *h, const REAL *
   switch (act) {
   case MOE_ACT_RELU:
     for (size_t i = 0; i < n; i++)
-      if (!(h[i] > 0))
-        d[i] = 0;
+      d[i] = h[i] > 0 ? d[i] : 0; /* unconditional store: vectorizes */
     break;
   case MOE_ACT_GELU: {
     const REAL inv_sqrt_2pi = (REAL)MOE_INV_SQRT_2PI;
