@@ -9,6 +9,24 @@
 #include "moe/layer.h"
 #include "moe/rng.h"
 
+moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F)
+{
+  moe_layer_config c;
+  memset(&c, 0, sizeof c);
+  c.D = D;
+  c.E = E;
+  c.K = K;
+  c.S = S;
+  moe_gate_preset("softmax_topk", &c.gate);
+  c.expert.kind = MOE_EXPERT_FFN;
+  c.expert.F = F;
+  c.expert.act = MOE_ACT_RELU;
+  c.expert.bias = 0;
+  c.combine = MOE_COMBINE_PAPER;
+  c.balance_coef = 0;
+  return c;
+}
+
 int moe_combine_parse(const char *name, moe_combine *c)
 {
   MOE_CHECK_ARG(name && c, "combine: NULL argument");

@@ -24,7 +24,6 @@ struct SFX(moe_layer) {
   REAL *omega;           /* (S) */
   int *load;             /* (E)   rows per expert */
   int *off;              /* (E+1) first grouped row of each expert */
-  int *row_of;           /* (Tm·K) grouped row of slot t·K+k */
   int *slot_of;          /* (Tm·K) slot t·K+k of a grouped row */
   REAL *xg;              /* (Tm·K, D) inputs gathered by expert */
   REAL *cg;              /* (Tm·K, 2F) routed expert caches, by expert */
@@ -49,7 +48,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   if (!l)
     return;
   void *bufs[] = {l->params, l->grads, l->bias, l->x, l->logits, l->scores, l->idx, l->w,
-                  l->omega, l->load, l->off, l->row_of, l->slot_of, l->xg, l->cg, l->og,
+                  l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
                   l->dlogits, l->vecE, l->accE, l->domega, l->next};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -96,7 +95,6 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   ALLOC(omega, S);
   ALLOC(load, E);
   ALLOC(off, E + 1);
-  ALLOC(row_of, N);
   ALLOC(slot_of, N);
   ALLOC(xg, N * D);
   ALLOC(cg, N * 2 * F);
@@ -208,7 +206,6 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
     l->next[e] = l->off[e];
   for (size_t i = 0; i < (size_t)T * K; i++) {
     int row = l->next[l->idx[i]]++;
-    l->row_of[i] = row;
     l->slot_of[row] = (int)i;
     memcpy(l->xg + (size_t)row * D, l->x + (i / K) * D, (size_t)D * sizeof *l->xg);
   }

@@ -140,6 +140,18 @@ int moe_optim_step(moe_optim *o, float *p, const float *g, double lr)
   return MOE_OK;
 }
 
+int moe_lr_kind_parse(const char *name, moe_lr_kind *kind)
+{
+  MOE_CHECK_ARG(name && kind, "lr schedule: NULL argument");
+  if (strcmp(name, "constant") == 0)
+    *kind = MOE_LR_CONSTANT;
+  else if (strcmp(name, "warmup_cosine") == 0)
+    *kind = MOE_LR_WARMUP_COSINE;
+  else
+    return moe_error(MOE_EINVAL, "unknown lr schedule '%s' (known: constant, warmup_cosine)", name);
+  return MOE_OK;
+}
+
 int moe_lr_check(const moe_lr_schedule *s)
 {
   MOE_CHECK_ARG(s, "lr schedule: NULL");

@@ -376,6 +376,9 @@ static void error_paths(void)
   ok(moe_layer_check(&bad) == MOE_EINVAL, "route_scale 0 rejected");
   ok(moe_layer_check(NULL) == MOE_EINVAL, "NULL config rejected");
   ok(moe_layer_alloc(&cfg, 0) == NULL, "max_T = 0 rejected");
+  moe_layer_config dflt = moe_layer_config_default(8, 6, 2, 1, 16);
+  ok(moe_layer_check(&dflt) == 0 && dflt.gate.normalize && dflt.expert.kind == MOE_EXPERT_FFN,
+     "default config is valid: softmax_topk, FFN");
   moe_combine cb;
   ok(moe_combine_parse("additive", &cb) == 0 && cb == MOE_COMBINE_ADDITIVE, "parse additive");
   ok(moe_combine_parse("adittive", &cb) == MOE_EINVAL, "parse typo rejected");

@@ -93,6 +93,10 @@ static void schedules(void)
   s.lr = 0;
   ok(moe_lr_check(&s) == MOE_EINVAL, "lr = 0 rejected");
   ok(moe_lr_check(NULL) == MOE_EINVAL, "NULL schedule rejected");
+  moe_lr_kind lk;
+  ok(moe_lr_kind_parse("warmup_cosine", &lk) == 0 && lk == MOE_LR_WARMUP_COSINE,
+     "parse warmup_cosine");
+  ok(moe_lr_kind_parse("cosine", &lk) == MOE_EINVAL, "parse rejects an unknown schedule");
 }
 
 static void errors(void)

@@ -75,6 +75,11 @@ typedef struct {
   double balance_coef;      /* L_aux coefficient; 0 disables its gradient */
 } moe_layer_config;
 
+/* A starting configuration: gate "softmax_topk", FFN experts of width F
+ * with ReLU and no biases, PAPER combine, no balance loss. Adjust fields,
+ * then moe_layer_check() or moe_layer_alloc() validates. */
+moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
+
 /* Parse "paper" | "additive" (for YAML). */
 int moe_combine_parse(const char *name, moe_combine *c);
 

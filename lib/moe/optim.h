@@ -79,6 +79,9 @@ typedef struct {
   double min_ratio; /* m in [0, 1] */
 } moe_lr_schedule;
 
+/* Parse "constant" | "warmup_cosine" (for YAML). */
+int moe_lr_kind_parse(const char *name, moe_lr_kind *kind);
+
 int moe_lr_check(const moe_lr_schedule *s);
 /* The rate at step (a negative step is treated as 0). */
 double moe_lr_at(const moe_lr_schedule *s, long step);
