@@ -38,8 +38,8 @@
  * no gradient; it is trained by moe_gate_bias_update (aux-loss-free
  * balancing).
  *
- * Every function has a float version (as named) and a double twin with the
- * suffix _f64 (same arguments, double buffers) used by gradient checks. */
+ * Every function taking float buffers has a double twin with the suffix
+ * _f64 (same arguments, double buffers), used by gradient checks. */
 #ifndef MOE_GATE_H
 #define MOE_GATE_H
 

@@ -47,7 +47,8 @@
  * only on the inputs (and the BLAS kernel).
  *
  * Every function has a double twin: the type moe_layer_f64 and the suffix
- * _f64 on each function (moe_layer_forward_f64 …) with double buffers; it
+ * _f64 on each function (except moe_layer_check, moe_layer_config_default
+ * and moe_combine_parse, which do not depend on the scalar type) (moe_layer_forward_f64 …) with double buffers; it
  * exists for gradient checks. */
 #ifndef MOE_LAYER_H
 #define MOE_LAYER_H
