@@ -239,7 +239,7 @@ static void optim(const char *file)
   moe_optim *o = moe_optim_alloc(&c, n);
   to_float(get(&f, "p0"), p);
   for (int s = 0; s < steps; s++) {
-    char gname[8], pname[8];
+    char gname[16], pname[16];
     snprintf(gname, sizeof gname, "g%d", s);
     snprintf(pname, sizeof pname, "p%d", s + 1);
     to_float(get(&f, gname), g);
