@@ -12,4 +12,17 @@ void moe_free_aligned(void *p);
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)
 
+/* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
+ * its own buffers; float and double. */
+#include "moe/expert.h"
+void moei_expert_fwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
+                     float *cache, float *y);
+void moei_expert_bwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
+                     const float *cache, const float *dy, float *g, float *dx, float *work);
+void moei_expert_fwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                         const double *x, double *cache, double *y);
+void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                         const double *x, const double *cache, const double *dy, double *g,
+                         double *dx, double *work);
+
 #endif

@@ -1,1 +1,29 @@
-## core area (see Makefile.am)
+## core area (see Makefile.am): gates, experts, the MoE layer, losses,
+## optimizers. Each numerical module is one <module>_impl.h compiled twice
+## (float, double) by its <module>.c through lib/real.h.
+lib_libmoe_la_SOURCES += lib/real.h \
+	lib/gate.c lib/gate_impl.h \
+	lib/expert.c lib/expert_impl.h \
+	lib/layer.c lib/layer_impl.h \
+	lib/loss.c lib/loss_impl.h \
+	lib/optim.c
+moeinclude_HEADERS += lib/moe/moe.h lib/moe/gate.h lib/moe/expert.h lib/moe/layer.h \
+	lib/moe/loss.h lib/moe/optim.h
+
+TESTS += t/test_gate t/test_expert t/test_layer t/test_loss t/test_optim t/test_golden
+check_PROGRAMS += t/test_gate t/test_expert t/test_layer t/test_loss t/test_optim t/test_golden
+t_test_gate_SOURCES = t/test_gate.c t/tap.h t/fdcheck.h
+t_test_expert_SOURCES = t/test_expert.c t/tap.h t/fdcheck.h
+t_test_layer_SOURCES = t/test_layer.c t/tap.h t/fdcheck.h
+t_test_loss_SOURCES = t/test_loss.c t/tap.h t/fdcheck.h
+t_test_optim_SOURCES = t/test_optim.c t/tap.h
+t_test_golden_SOURCES = t/test_golden.c t/tap.h
+# Golden fixtures: regenerate with /usr/bin/python3 t/gen_core_fixtures.py
+# (needs torch; not run by make check).
+EXTRA_DIST += t/gen_core_fixtures.py \
+	t/data/core/layer_deepseek_v3_silu_additive_s2.txt \
+	t/data/core/layer_sigmoid_norm_tanh_additive_s1_aux.txt \
+	t/data/core/layer_sigmoid_topk_gelu_paper_s2_aux.txt \
+	t/data/core/layer_softmax_dense_linear_s0.txt \
+	t/data/core/layer_softmax_topk_relu_paper_s1.txt \
+	t/data/core/loss.txt t/data/core/optim_adamw.txt t/data/core/optim_sgd.txt

@@ -1,0 +1,187 @@
+/* expert_impl.h — linear and FFN experts, written once for REAL (see
+ * real.h). Included by expert.c; not installed. The moei_ functions skip
+ * argument checks: the MoE layer calls them on buffers it sized itself. */
+
+static void SFX(add_rows)(int N, int C, const REAL *b, REAL *y) /* y (N, C) = b (C) per row */
+{
+  for (int n = 0; n < N; n++)
+    memcpy(y + (size_t)n * C, b, (size_t)C * sizeof *y);
+}
+
+static void SFX(sum_rows)(int N, int C, const REAL *d, REAL *g) /* g (C) += Σ_n d (N, C) */
+{
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++)
+      g[c] += d[(size_t)n * C + c];
+}
+
+static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a)
+{
+  switch (act) {
+  case MOE_ACT_RELU:
+    for (size_t i = 0; i < n; i++)
+      a[i] = h[i] > 0 ? h[i] : 0;
+    break;
+  case MOE_ACT_GELU:
+    for (size_t i = 0; i < n; i++)
+      a[i] = (REAL)0.5 * h[i] * (1 + R_ERF(h[i] * (REAL)MOE_SQRT1_2));
+    break;
+  case MOE_ACT_SILU:
+    for (size_t i = 0; i < n; i++)
+      a[i] = h[i] / (1 + R_EXP(-h[i]));
+    break;
+  case MOE_ACT_TANH:
+    for (size_t i = 0; i < n; i++)
+      a[i] = R_TANH(h[i]);
+    break;
+  }
+}
+
+/* d (n) *= act'(h); a = act(h) is passed because tanh' is cheapest from it. */
+static void SFX(act_backward)(moe_act act, size_t n, const REAL *h, const REAL *a, REAL *d)
+{
+  switch (act) {
+  case MOE_ACT_RELU:
+    for (size_t i = 0; i < n; i++)
+      d[i] = h[i] > 0 ? d[i] : 0; /* unconditional store: vectorizes */
+    break;
+  case MOE_ACT_GELU: {
+    const REAL inv_sqrt_2pi = (REAL)MOE_INV_SQRT_2PI;
+    for (size_t i = 0; i < n; i++) {
+      REAL cdf = (REAL)0.5 * (1 + R_ERF(h[i] * (REAL)MOE_SQRT1_2));
+      REAL pdf = inv_sqrt_2pi * R_EXP((REAL)-0.5 * h[i] * h[i]);
+      d[i] *= cdf + h[i] * pdf;
+    }
+    break;
+  }
+  case MOE_ACT_SILU:
+    for (size_t i = 0; i < n; i++) {
+      REAL sg = 1 / (1 + R_EXP(-h[i]));
+      d[i] *= sg * (1 + h[i] * (1 - sg));
+    }
+    break;
+  case MOE_ACT_TANH:
+    for (size_t i = 0; i < n; i++)
+      d[i] *= 1 - a[i] * a[i];
+    break;
+  }
+}
+
+void SFX(moei_expert_fwd)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                          const REAL *x, REAL *cache, REAL *y)
+{
+  if (N == 0)
+    return;
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  const REAL one = 1;
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    REAL beta = 0;
+    if (v.b >= 0) {
+      SFX(add_rows)(N, D, p + v.b, y);
+      beta = 1;
+    }
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, D, one, x, D, p + v.W, D, beta, y, D);
+    return;
+  }
+  const int F = cfg->F;
+  REAL *h = cache, *a = cache + (size_t)N * F; /* (N, F) each */
+  REAL beta = 0;
+  if (v.b1 >= 0) {
+    SFX(add_rows)(N, F, p + v.b1, h);
+    beta = 1;
+  }
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, F, D, one, x, D, p + v.W1, D, beta, h, F);
+  SFX(act_forward)(cfg->act, (size_t)N * F, h, a);
+  beta = 0;
+  if (v.b2 >= 0) {
+    SFX(add_rows)(N, D, p + v.b2, y);
+    beta = 1;
+  }
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, F, one, a, F, p + v.W2, F, beta, y, D);
+}
+
+void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                          const REAL *x, const REAL *cache, const REAL *dy, REAL *g, REAL *dx,
+                          REAL *work)
+{
+  if (N == 0)
+    return;
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  const REAL one = 1, zero = 0;
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    /* dW (D, D) += dyᵀ x;  db += Σ dy;  dx = dy W */
+    R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, N, one, dy, D, x, D, one, g + v.W, D);
+    if (v.b >= 0)
+      SFX(sum_rows)(N, D, dy, g + v.b);
+    if (dx)
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, D, one, dy, D, p + v.W, D, zero, dx,
+             D);
+    return;
+  }
+  const int F = cfg->F;
+  const REAL *h = cache, *a = cache + (size_t)N * F;
+  REAL *dh = work; /* (N, F): first da, then dh in place */
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, F, D, one, dy, D, p + v.W2, F, zero, dh, F);
+  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, F, N, one, dy, D, a, F, one, g + v.W2, F);
+  if (v.b2 >= 0)
+    SFX(sum_rows)(N, D, dy, g + v.b2);
+  SFX(act_backward)(cfg->act, (size_t)N * F, h, a, dh);
+  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, F, D, N, one, dh, F, x, D, one, g + v.W1, D);
+  if (v.b1 >= 0)
+    SFX(sum_rows)(N, F, dh, g + v.b1);
+  if (dx)
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, F, one, dh, F, p + v.W1, D, zero, dx, D);
+}
+
+int SFX(moe_expert_forward)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                            const REAL *x, REAL *cache, REAL *y)
+{
+  int rc = moe_expert_check(cfg, D);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(N >= 0, "expert forward: N=%d < 0", N);
+  if (N == 0)
+    return MOE_OK;
+  MOE_CHECK_ARG(p && x && y, "expert forward: NULL buffer");
+  MOE_CHECK_ARG(cfg->kind == MOE_EXPERT_LINEAR || cache, "expert forward: NULL cache for an FFN");
+  SFX(moei_expert_fwd)(cfg, D, p, N, x, cache, y);
+  return MOE_OK;
+}
+
+int SFX(moe_expert_backward)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                             const REAL *x, const REAL *cache, const REAL *dy, REAL *g, REAL *dx,
+                             REAL *work)
+{
+  int rc = moe_expert_check(cfg, D);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(N >= 0, "expert backward: N=%d < 0", N);
+  if (N == 0)
+    return MOE_OK;
+  MOE_CHECK_ARG(p && x && dy && g, "expert backward: NULL buffer");
+  MOE_CHECK_ARG(cfg->kind == MOE_EXPERT_LINEAR || (cache && work),
+                "expert backward: NULL cache or work for an FFN");
+  SFX(moei_expert_bwd)(cfg, D, p, N, x, cache, dy, g, dx, work);
+  return MOE_OK;
+}
+
+int SFX(moe_expert_init)(const moe_expert_config *cfg, int D, REAL *p, gsl_rng *r)
+{
+  int rc = moe_expert_check(cfg, D);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(p && r, "expert init: NULL argument");
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  size_t n = moe_expert_param_count(cfg, D);
+  memset(p, 0, n * sizeof *p);
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    R_NORMAL(r, p + v.W, (size_t)D * D, 1 / sqrt((double)D));
+  } else {
+    R_NORMAL(r, p + v.W1, (size_t)cfg->F * D, 1 / sqrt((double)D));
+    R_NORMAL(r, p + v.W2, (size_t)D * cfg->F, 1 / sqrt((double)cfg->F));
+  }
+  return MOE_OK;
+}

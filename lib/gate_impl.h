@@ -1,0 +1,180 @@
+/* gate_impl.h — the gate family, written once for REAL (see real.h).
+ * Included by gate.c; not installed. */
+
+/* Stable top-K over one token's selection scores sel (E): repeated argmax
+ * with a strict '>' so the lower index wins ties. O(K·E), which beats a
+ * sort for the K ≤ 8 of practice and needs no comparator (qsort is not
+ * stable). */
+static void SFX(topk_select)(const REAL *sel, int E, int K, int *idx, unsigned char *taken)
+{
+  memset(taken, 0, (size_t)E);
+  for (int k = 0; k < K; k++) {
+    int best = -1;
+    for (int e = 0; e < E; e++)
+      if (!taken[e] && (best < 0 || sel[e] > sel[best]))
+        best = e;
+    taken[best] = 1;
+    idx[k] = best;
+  }
+}
+
+int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const REAL *logits,
+                          const REAL *bias, REAL *scores, int *idx, REAL *weights)
+{
+  int rc = moe_gate_check(cfg, E, K);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(T >= 0, "gate forward: T=%d < 0", T);
+  if (T == 0)
+    return MOE_OK;
+  MOE_CHECK_ARG(logits && scores && idx && weights, "gate forward: NULL buffer");
+  MOE_CHECK_ARG(!cfg->use_bias || bias, "gate forward: use_bias set but bias is NULL");
+  for (size_t i = 0; i < (size_t)T * E; i++)
+    if (!isfinite(logits[i]))
+      return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", i,
+                       i / (size_t)E, i % (size_t)E, (double)logits[i]);
+  if (cfg->use_bias)
+    for (int e = 0; e < E; e++)
+      if (!isfinite(bias[e]))
+        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
+
+  REAL *sel = NULL;
+  unsigned char *taken = NULL;
+  if (K < E) {
+    sel = malloc((size_t)E * sizeof *sel);
+    taken = malloc((size_t)E);
+    if (!sel || !taken) {
+      free(sel);
+      free(taken);
+      return moe_error(MOE_ENOMEM, "gate forward: E=%d", E);
+    }
+  }
+  const REAL scale = (REAL)cfg->route_scale;
+  for (int t = 0; t < T; t++) {
+    const REAL *l = logits + (size_t)t * E;
+    REAL *s = scores + (size_t)t * E;
+    int *ix = idx + (size_t)t * K;
+    REAL *w = weights + (size_t)t * K;
+    if (cfg->score == MOE_SCORE_SOFTMAX) {
+      REAL m = l[0], z = 0;
+      for (int e = 1; e < E; e++)
+        if (l[e] > m)
+          m = l[e];
+      for (int e = 0; e < E; e++) {
+        s[e] = R_EXP(l[e] - m);
+        z += s[e];
+      }
+      for (int e = 0; e < E; e++)
+        s[e] /= z;
+    } else {
+      for (int e = 0; e < E; e++)
+        s[e] = 1 / (1 + R_EXP(-l[e]));
+    }
+    if (K == E) {
+      for (int k = 0; k < K; k++)
+        ix[k] = k;
+    } else if (cfg->use_bias) {
+      for (int e = 0; e < E; e++)
+        sel[e] = s[e] + bias[e];
+      SFX(topk_select)(sel, E, K, ix, taken);
+    } else {
+      SFX(topk_select)(s, E, K, ix, taken);
+    }
+    REAL z = 0;
+    for (int k = 0; k < K; k++) {
+      w[k] = s[ix[k]];
+      z += w[k];
+    }
+    if (cfg->normalize) {
+      z += (REAL)1e-20;
+      for (int k = 0; k < K; k++)
+        w[k] = scale * (w[k] / z);
+    } else if (scale != 1) {
+      for (int k = 0; k < K; k++)
+        w[k] *= scale;
+    }
+  }
+  free(sel);
+  free(taken);
+  return MOE_OK;
+}
+
+/* Backward, per token, through the three stages in reverse:
+ *   weights → chosen scores v:  w_k = c·v_k/Z, Z = Σv + ε, so
+ *       dv_j = c·(dw_j − Σ_k dw_k v_k / Z) / Z     (normalize)
+ *       dv_j = c·dw_j                              (otherwise)
+ *   v → s: scatter dv into the chosen experts' slots (others get 0);
+ *   s → logits: softmax  dl = s ⊙ (ds − ⟨s, ds⟩)
+ *               sigmoid  dl = ds ⊙ s(1 − s). */
+int SFX(moe_gate_backward)(const moe_gate_config *cfg, int T, int E, int K, const REAL *scores,
+                           const int *idx, const REAL *dweights, REAL *dlogits)
+{
+  int rc = moe_gate_check(cfg, E, K);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(T >= 0, "gate backward: T=%d < 0", T);
+  if (T == 0)
+    return MOE_OK;
+  MOE_CHECK_ARG(scores && idx && dweights && dlogits, "gate backward: NULL buffer");
+  const REAL c = (REAL)cfg->route_scale;
+  for (int t = 0; t < T; t++) {
+    const REAL *s = scores + (size_t)t * E;
+    const int *ix = idx + (size_t)t * K;
+    const REAL *dw = dweights + (size_t)t * K;
+    REAL *dl = dlogits + (size_t)t * E;
+    for (int k = 0; k < K; k++)
+      MOE_CHECK_ARG(ix[k] >= 0 && ix[k] < E, "gate backward: idx[%d][%d]=%d out of [0,%d)", t, k,
+                    ix[k], E);
+    /* dl holds ds until the last stage. */
+    memset(dl, 0, (size_t)E * sizeof *dl);
+    if (cfg->normalize) {
+      REAL z = 0, dot = 0;
+      for (int k = 0; k < K; k++)
+        z += s[ix[k]];
+      z += (REAL)1e-20;
+      for (int k = 0; k < K; k++)
+        dot += dw[k] * s[ix[k]];
+      dot /= z;
+      for (int k = 0; k < K; k++)
+        dl[ix[k]] = c * (dw[k] - dot) / z;
+    } else {
+      for (int k = 0; k < K; k++)
+        dl[ix[k]] = c * dw[k];
+    }
+    if (cfg->score == MOE_SCORE_SOFTMAX) {
+      REAL dot = 0;
+      for (int e = 0; e < E; e++)
+        dot += s[e] * dl[e];
+      for (int e = 0; e < E; e++)
+        dl[e] = s[e] * (dl[e] - dot);
+    } else {
+      for (int e = 0; e < E; e++)
+        dl[e] = dl[e] * s[e] * (1 - s[e]);
+    }
+  }
+  return MOE_OK;
+}
+
+int SFX(moe_gate_bias_update)(int T, int E, int K, const int *idx, double gamma, REAL *bias)
+{
+  MOE_CHECK_ARG(T >= 0 && E >= 1 && K >= 1 && K <= E, "bias update: T=%d E=%d K=%d", T, E, K);
+  MOE_CHECK_ARG(bias && (idx || T == 0), "bias update: NULL buffer");
+  MOE_CHECK_ARG(isfinite(gamma), "bias update: gamma=%g", gamma);
+  int *load = malloc((size_t)E * sizeof *load);
+  if (!load)
+    return moe_error(MOE_ENOMEM, "bias update: E=%d", E);
+  int rc = moe_gate_load(T, E, K, idx, load);
+  if (rc == MOE_OK) {
+    /* Compare load·E with T·K in integers: exact, so sign(0) really is 0. */
+    long long mean_times_E = (long long)T * K;
+    for (int e = 0; e < E; e++) {
+      long long le = (long long)load[e] * E;
+      if (le < mean_times_E)
+        bias[e] += (REAL)gamma;
+      else if (le > mean_times_E)
+        bias[e] -= (REAL)gamma;
+    }
+  }
+  free(load);
+  return rc;
+}

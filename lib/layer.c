@@ -1,0 +1,70 @@
+/* layer.c — the MoE layer (see moe/layer.h). The numerical code is in
+ * layer_impl.h, compiled here for float and for double. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "moe/layer.h"
+#include "moe/rng.h"
+
+moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F)
+{
+  moe_layer_config c;
+  memset(&c, 0, sizeof c);
+  c.D = D;
+  c.E = E;
+  c.K = K;
+  c.S = S;
+  moe_gate_preset("softmax_topk", &c.gate);
+  c.expert.kind = MOE_EXPERT_FFN;
+  c.expert.F = F;
+  c.expert.act = MOE_ACT_RELU;
+  c.expert.bias = 0;
+  c.combine = MOE_COMBINE_PAPER;
+  c.balance_coef = 0;
+  return c;
+}
+
+int moe_combine_parse(const char *name, moe_combine *c)
+{
+  MOE_CHECK_ARG(name && c, "combine: NULL argument");
+  if (strcmp(name, "paper") == 0)
+    *c = MOE_COMBINE_PAPER;
+  else if (strcmp(name, "additive") == 0)
+    *c = MOE_COMBINE_ADDITIVE;
+  else
+    return moe_error(MOE_EINVAL, "unknown combine rule '%s' (known: paper, additive)", name);
+  return MOE_OK;
+}
+
+int moe_layer_check(const moe_layer_config *cfg)
+{
+  MOE_CHECK_ARG(cfg, "layer: NULL config");
+  MOE_CHECK_ARG(cfg->D >= 1, "layer: D=%d < 1", cfg->D);
+  MOE_CHECK_ARG(cfg->S >= 0, "layer: S=%d < 0", cfg->S);
+  MOE_CHECK_ARG(cfg->combine == MOE_COMBINE_PAPER || cfg->combine == MOE_COMBINE_ADDITIVE,
+                "layer: unknown combine rule %d", (int)cfg->combine);
+  MOE_CHECK_ARG(isfinite(cfg->balance_coef) && cfg->balance_coef >= 0,
+                "layer: balance_coef=%g (must be finite and >= 0)", cfg->balance_coef);
+  int rc = moe_gate_check(&cfg->gate, cfg->E, cfg->K);
+  if (rc)
+    return rc;
+  return moe_expert_check(&cfg->expert, cfg->D);
+}
+
+/* The gather/scatter loops are elementwise: vectorising them changes no
+ * result bit (GCC keeps floating-point sums in order without
+ * -fassociative-math), and plain -O2 GCC 12 leaves them scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize")
+#endif
+
+#define MOE_REAL_DOUBLE 0
+#include "real.h"
+#include "layer_impl.h"
+#undef MOE_REAL_DOUBLE
+#define MOE_REAL_DOUBLE 1
+#include "real.h"
+#include "layer_impl.h"

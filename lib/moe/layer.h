@@ -1,0 +1,184 @@
+/* moe/layer.h — the MoE layer: S shared experts + E routed experts, K of
+ * them chosen per token by a gate (moe/gate.h).
+ *
+ * For each token x (D):
+ *   l = W_r x                              router, W_r (E, D), no bias
+ *   (idx, w) = gate(l)                     K experts and their weights
+ *   r_t = Σ_k w_k · routed_{idx_k}(x)      the routed mixture
+ *
+ *   MOE_COMBINE_PAPER     y = ½ Σ_i ω_i shared_i(x) + ½ r_t,  ω = softmax(σ) over
+ *                         S learnable shared logits σ (the paper's eq. 1 and 8:
+ *                         two mixtures, each on the simplex, weighted ½–½).
+ *                         With S == 0 there is no shared mixture to balance,
+ *                         so y = r_t (no ½): halving would only rescale the
+ *                         model and make S = 0 cells look artificially weak.
+ *   MOE_COMBINE_ADDITIVE  y = Σ_i shared_i(x) + r_t  (DeepSeek-V2/V3: shared
+ *                         experts always on with weight 1).
+ *
+ * Experts all share one moe_expert_config (moe/expert.h).
+ *
+ * Memory follows llm.c: all parameters live in one slab and the gradients
+ * in a second slab with the same layout, so an optimizer is one flat loop
+ * over moe_layer_param_count() scalars. Slab layout, in order:
+ *   W_r           (E, D)
+ *   shared logits (S)          PAPER combine only (absent for ADDITIVE)
+ *   shared experts S × moe_expert_param_count(expert, D)
+ *   routed experts E × moe_expert_param_count(expert, D)
+ * The accessors below point into it; moe_layer_grad_of() maps a parameter
+ * pointer to its gradient.
+ *
+ * The selection bias of a gate with use_bias (E) is layer state but NOT a
+ * parameter (it has no gradient); it lives outside the slab and is trained
+ * with moe_layer_bias_update().
+ *
+ * Balance loss (Switch Transformer style), computed by every forward:
+ *   L_aux = coef · E · Σ_e f_e · P_e,
+ *   f_e = (slots choosing e)/(T·K)          counted, no gradient
+ *   P_e = mean_t p_{t,e},   p = softmax(l) for softmax gates,
+ *                           p = sigmoid(l) / Σ_e sigmoid(l) for sigmoid gates.
+ * When coef > 0 the backward pass adds ∂L_aux/∂θ to the gradients, i.e. it
+ * differentiates  loss(y) + L_aux;  add moe_layer_aux_loss() to the loss you
+ * report.
+ *
+ * Routing is computed by grouping: the rows routed to expert e are gathered
+ * into one contiguous block, each expert runs one GEMM per weight matrix,
+ * and the weighted outputs are scattered back expert by expert in index
+ * order, tokens in order. Every sum has a fixed order, so results depend
+ * only on the inputs (and the BLAS kernel).
+ *
+ * Every function has a double twin: the type moe_layer_f64 and the suffix
+ * _f64 on each function (except moe_layer_check, moe_layer_config_default
+ * and moe_combine_parse, which do not depend on the scalar type) (moe_layer_forward_f64 …) with double buffers; it
+ * exists for gradient checks. */
+#ifndef MOE_LAYER_H
+#define MOE_LAYER_H
+
+#include <stddef.h>
+#include <gsl/gsl_rng.h>
+
+#include "moe/expert.h"
+#include "moe/gate.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { MOE_COMBINE_PAPER = 0, MOE_COMBINE_ADDITIVE = 1 } moe_combine;
+
+typedef struct {
+  int D;                    /* model width */
+  int E;                    /* routed experts */
+  int K;                    /* routed experts chosen per token, 1..E (E = dense) */
+  int S;                    /* shared experts, >= 0 */
+  moe_gate_config gate;     /* score, normalize, route_scale, use_bias */
+  moe_expert_config expert; /* one expert form for shared and routed */
+  moe_combine combine;
+  double balance_coef;      /* L_aux coefficient; 0 disables its gradient */
+} moe_layer_config;
+
+/* A starting configuration: gate "softmax_topk", FFN experts of width F
+ * with ReLU and no biases, PAPER combine, no balance loss. Adjust fields,
+ * then moe_layer_check() or moe_layer_alloc() validates. */
+moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
+
+/* Parse "paper" | "additive" (for YAML). */
+int moe_combine_parse(const char *name, moe_combine *c);
+
+/* MOE_EINVAL (with the offending field in the message) unless the
+ * configuration is usable. */
+int moe_layer_check(const moe_layer_config *cfg);
+
+typedef struct moe_layer moe_layer;
+typedef struct moe_layer_f64 moe_layer_f64;
+
+/* A layer for up to max_T tokens per forward; parameters, gradients and
+ * bias zero. NULL on failure (moe_last_error() says why). */
+moe_layer *moe_layer_alloc(const moe_layer_config *cfg, int max_T);
+void moe_layer_free(moe_layer *l);
+
+/* The configuration the layer was built with. */
+const moe_layer_config *moe_layer_get_config(const moe_layer *l);
+
+/* Initialise the parameters from r (in slab order): W_r ~ N(0, 1/D),
+ * experts by moe_expert_init, shared logits 0 (ω uniform). The selection
+ * bias is reset to 0. */
+int moe_layer_init_params(moe_layer *l, gsl_rng *r);
+
+/* Forward for T (0..max_T) tokens: x (T, D) in, y (T, D) out. x is copied,
+ * so the caller may reuse it before backward. MOE_EDOM if x or the router
+ * logits are not finite. */
+int moe_layer_forward(moe_layer *l, int T, const float *x, float *y);
+
+/* Backward of the last forward: dy (T, D) in; parameter gradients are
+ * ACCUMULATED into the gradient slab; dx (T, D) is overwritten, or skipped
+ * when NULL. Adds the balance loss gradient when balance_coef > 0.
+ * MOE_EINVAL if no forward preceded it. */
+int moe_layer_backward(moe_layer *l, const float *dy, float *dx);
+
+/* Set every gradient to 0. */
+void moe_layer_zero_grad(moe_layer *l);
+
+/* The slabs (param_count scalars each). */
+size_t moe_layer_param_count(const moe_layer *l);
+float *moe_layer_params(moe_layer *l);
+float *moe_layer_grads(moe_layer *l);
+
+/* Named tensors inside the parameter slab. */
+float *moe_layer_router(moe_layer *l);               /* W_r (E, D) */
+float *moe_layer_shared_logits(moe_layer *l);        /* (S); NULL unless PAPER with S > 0 */
+float *moe_layer_shared_expert(moe_layer *l, int i); /* block of shared expert i, 0 <= i < S */
+float *moe_layer_routed_expert(moe_layer *l, int e); /* block of routed expert e, 0 <= e < E */
+/* The gradient of a parameter pointer p (into the parameter slab). */
+float *moe_layer_grad_of(moe_layer *l, const float *p);
+
+/* The selection bias (E) (use_bias gates; zeros otherwise, and unused). */
+float *moe_layer_bias(moe_layer *l);
+/* Aux-loss-free balancing step from the last forward's choices
+ * (moe_gate_bias_update). */
+int moe_layer_bias_update(moe_layer *l, double gamma);
+
+/* Record of the last forward (valid until the next forward):
+ * tokens, chosen experts (T, K), their weights (T, K), scores (T, E) and
+ * router logits (T, E), the per-expert load (E) (slots choosing each
+ * expert), the balance loss L_aux (coef included; 0 if coef is 0) and ω (S)
+ * (NULL unless PAPER with S > 0). */
+int moe_layer_last_T(const moe_layer *l);
+const int *moe_layer_chosen(const moe_layer *l);
+const float *moe_layer_weights(const moe_layer *l);
+const float *moe_layer_scores(const moe_layer *l);
+const float *moe_layer_logits(const moe_layer *l);
+const int *moe_layer_load(const moe_layer *l);
+double moe_layer_aux_loss(const moe_layer *l);
+const float *moe_layer_omega(const moe_layer *l);
+
+/* double twins */
+moe_layer_f64 *moe_layer_alloc_f64(const moe_layer_config *cfg, int max_T);
+void moe_layer_free_f64(moe_layer_f64 *l);
+const moe_layer_config *moe_layer_get_config_f64(const moe_layer_f64 *l);
+int moe_layer_init_params_f64(moe_layer_f64 *l, gsl_rng *r);
+int moe_layer_forward_f64(moe_layer_f64 *l, int T, const double *x, double *y);
+int moe_layer_backward_f64(moe_layer_f64 *l, const double *dy, double *dx);
+void moe_layer_zero_grad_f64(moe_layer_f64 *l);
+size_t moe_layer_param_count_f64(const moe_layer_f64 *l);
+double *moe_layer_params_f64(moe_layer_f64 *l);
+double *moe_layer_grads_f64(moe_layer_f64 *l);
+double *moe_layer_router_f64(moe_layer_f64 *l);
+double *moe_layer_shared_logits_f64(moe_layer_f64 *l);
+double *moe_layer_shared_expert_f64(moe_layer_f64 *l, int i);
+double *moe_layer_routed_expert_f64(moe_layer_f64 *l, int e);
+double *moe_layer_grad_of_f64(moe_layer_f64 *l, const double *p);
+double *moe_layer_bias_f64(moe_layer_f64 *l);
+int moe_layer_bias_update_f64(moe_layer_f64 *l, double gamma);
+int moe_layer_last_T_f64(const moe_layer_f64 *l);
+const int *moe_layer_chosen_f64(const moe_layer_f64 *l);
+const double *moe_layer_weights_f64(const moe_layer_f64 *l);
+const double *moe_layer_scores_f64(const moe_layer_f64 *l);
+const double *moe_layer_logits_f64(const moe_layer_f64 *l);
+const int *moe_layer_load_f64(const moe_layer_f64 *l);
+double moe_layer_aux_loss_f64(const moe_layer_f64 *l);
+const double *moe_layer_omega_f64(const moe_layer_f64 *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
