@@ -6,3 +6,21 @@ TESTS += t/test_metrics
 check_PROGRAMS += t/test_metrics
 t_test_metrics_SOURCES = t/test_metrics.c t/tap.h
 EXTRA_DIST += t/data/metrics.txt t/gen_metrics_fixtures.py bench/torch_baseline.py
+
+# The toy task: the paper's four routing variants on a teacher-student
+# regression (experiments/*-toy.yaml); quick default reproduction.
+bench_moebench_SOURCES += bench/task_toy.c
+
+# Micro-benchmark (not a test): make bench-perf
+noinst_PROGRAMS += bench/moe-perf
+bench_moe_perf_SOURCES = bench/perf.c
+bench_moe_perf_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
+EXTRA_DIST += bench/perf.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
+
+.PHONY: bench-perf
+bench-perf: bench/moe-perf
+	$(SHELL) $(srcdir)/bench/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1
+
+TESTS += t/test_toy
+check_PROGRAMS += t/test_toy
+t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/task_toy.c bench/cell.c bench/task.h

@@ -14,7 +14,7 @@
 
 static int tap_n, tap_failed;
 
-static void tap_vresult(int pass, const char *fmt, va_list ap)
+static inline void tap_vresult(int pass, const char *fmt, va_list ap)
 {
   tap_n++;
   if (!pass)
@@ -26,7 +26,7 @@ static void tap_vresult(int pass, const char *fmt, va_list ap)
 }
 
 /* ok(cond, "name %d", x) */
-static int ok(int pass, const char *fmt, ...)
+static inline int ok(int pass, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -35,7 +35,7 @@ static int ok(int pass, const char *fmt, ...)
   return pass;
 }
 
-static void diag(const char *fmt, ...)
+static inline void diag(const char *fmt, ...)
 {
   va_list ap;
   printf("# ");
@@ -46,7 +46,7 @@ static void diag(const char *fmt, ...)
 }
 
 /* |got - want| <= abs_tol + rel_tol*|want|; NaN never passes. */
-static int is_close(double got, double want, double abs_tol, double rel_tol, const char *fmt, ...)
+static inline int is_close(double got, double want, double abs_tol, double rel_tol, const char *fmt, ...)
 {
   int pass = isfinite(got) && isfinite(want) && fabs(got - want) <= abs_tol + rel_tol * fabs(want);
   va_list ap;
@@ -58,7 +58,7 @@ static int is_close(double got, double want, double abs_tol, double rel_tol, con
   return pass;
 }
 
-static int is_int(long got, long want, const char *fmt, ...)
+static inline int is_int(long got, long want, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -70,7 +70,7 @@ static int is_int(long got, long want, const char *fmt, ...)
 }
 
 /* Max |a-b| over n doubles / floats; used to compare tensors. */
-static double tap_maxdiff_f64(const double *a, const double *b, size_t n)
+static inline double tap_maxdiff_f64(const double *a, const double *b, size_t n)
 {
   double m = 0;
   for (size_t i = 0; i < n; i++) {
@@ -80,7 +80,7 @@ static double tap_maxdiff_f64(const double *a, const double *b, size_t n)
   return m;
 }
 
-static double tap_maxdiff_f32(const float *a, const float *b, size_t n)
+static inline double tap_maxdiff_f32(const float *a, const float *b, size_t n)
 {
   double m = 0;
   for (size_t i = 0; i < n; i++) {
@@ -90,16 +90,16 @@ static double tap_maxdiff_f32(const float *a, const float *b, size_t n)
   return m;
 }
 
-static void tap_skip(const char *why) { printf("1..0 # SKIP %s\n", why); exit(0); }
+static inline void tap_skip(const char *why) { printf("1..0 # SKIP %s\n", why); exit(0); }
 
-static int tap_done(void)
+static inline int tap_done(void)
 {
   printf("1..%d\n", tap_n);
   return tap_failed ? 1 : 0;
 }
 
 /* Path of a test data file: $srcdir/t/<name> (srcdir set by make check). */
-static const char *tap_datafile(const char *name)
+static inline const char *tap_datafile(const char *name)
 {
   static char buf[4096];
   const char *s = getenv("srcdir");
