@@ -2,8 +2,8 @@
 # Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
 # the SOTU corpus split, deterministic batching, and the `moebench data`
 # verbs that drive them.
-lib_libmoe_la_SOURCES += lib/tokfile.c lib/bpe.c
-moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h
+lib_libmoe_la_SOURCES += lib/tokfile.c lib/bpe.c lib/corpus.c lib/batch.c
+moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
 
 TESTS += t/test_tokfile
 check_PROGRAMS += t/test_tokfile
@@ -31,3 +31,7 @@ TESTS += t/test_bpe
 check_PROGRAMS += t/test_bpe
 t_test_bpe_SOURCES = t/test_bpe.c t/tap.h
 CLEANFILES += test_bpe_vocab.bpe test_bpe_bad.bpe test_bpe_bad.tiktoken test_bpe_ok.tiktoken
+
+TESTS += t/test_textdata
+check_PROGRAMS += t/test_textdata
+t_test_textdata_SOURCES = t/test_textdata.c t/tap.h
