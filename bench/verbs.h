@@ -15,5 +15,8 @@ typedef struct {
 } mb_verb;
 
 int mb_verb_tasks(int argc, char **argv);
+int mb_verb_data_bpe_train(int argc, char **argv);
+int mb_verb_data_tokenize(int argc, char **argv);
+int mb_verb_data_tokinfo(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include "moe/bpe.h"
 #include "internal.h"
+#include "textio.h"
 
 /* ---------------------------------------------------------------------- */
 /* Character classes of the pre-tokenizer (see moe/bpe.h).                 */
@@ -792,16 +793,9 @@ int moe_bpe_save(const moe_bpe *b, const char *path)
 {
   MOE_CHECK_ARG(b && path, "moe_bpe_save: NULL argument");
   MOE_CHECK_ARG(!b->tiktoken, "%s: a tiktoken vocabulary has no merge list to save", path);
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  if (!tmp) return moe_error(MOE_ENOMEM, "out of memory");
-  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    return moe_error(MOE_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
-  }
+  char *tmp = NULL;
+  int fd = -1;
+  if (textio_tmp_open(path, &tmp, &fd) != MOE_OK) return MOE_EIO;
   FILE *f = fdopen(fd, "w");
   if (!f) { close(fd); unlink(tmp); free(tmp); return moe_error(MOE_EIO, "%s: fdopen failed", path); }
   int ok = fprintf(f, "moe-bpe 1\nmerges %u\n", b->n_merges) > 0;

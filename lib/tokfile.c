@@ -12,6 +12,7 @@
 
 #include "moe/tokfile.h"
 #include "internal.h"
+#include "textio.h"
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -242,17 +243,13 @@ int moe_tokfile_write(const char *path, const uint32_t *tokens, uint64_t count, 
       return moe_error(MOE_ERANGE, "%s: token %llu: id %u >= vocabulary size %u", path, (unsigned long long)i,
                        tokens[i], vocab_size);
 
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
   unsigned char *buf = malloc((size_t)(1u << 16) * width);
-  if (!tmp || !buf) { free(tmp); free(buf); return moe_error(MOE_ENOMEM, "%s: out of memory", path); }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int e = errno;
-    free(tmp); free(buf);
-    return moe_error(MOE_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+  if (!buf) return moe_error(MOE_ENOMEM, "%s: out of memory", path);
+  char *tmp = NULL;
+  int fd = -1;
+  if (textio_tmp_open(path, &tmp, &fd) != MOE_OK) {
+    free(buf);
+    return MOE_EIO;
   }
   int rc = MOE_OK;
   int gfd = dup(fd);

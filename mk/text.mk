@@ -2,7 +2,8 @@
 # Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
 # the SOTU corpus split, deterministic batching, and the `moebench data`
 # verbs that drive them.
-lib_libmoe_la_SOURCES += lib/tokfile.c lib/bpe.c lib/corpus.c lib/batch.c
+lib_libmoe_la_SOURCES += lib/tokfile.c lib/bpe.c lib/corpus.c lib/batch.c \
+	lib/textio.c lib/textio.h
 moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
 
 TESTS += t/test_tokfile
@@ -35,3 +36,10 @@ CLEANFILES += test_bpe_vocab.bpe test_bpe_bad.bpe test_bpe_bad.tiktoken test_bpe
 TESTS += t/test_textdata
 check_PROGRAMS += t/test_textdata
 t_test_textdata_SOURCES = t/test_textdata.c t/tap.h
+
+bench_moebench_SOURCES += bench/verb_data_text.c
+
+TESTS += t/text_verbs.sh
+EXTRA_DIST += t/text_verbs.sh
+
+dist_man_MANS += doc/moe-tokfile.5
