@@ -89,6 +89,13 @@ static int read_text_file(const char *path, uint8_t **buf, size_t *len)
   return MOE_OK;
 }
 
+/* --data defaults to $MOE_DATA_DIR, else "data" (where datasets/fetch.sh puts things). */
+static const char *default_data_dir(void)
+{
+  const char *d = getenv("MOE_DATA_DIR");
+  return d && *d ? d : "data";
+}
+
 static int fail(const char *verb)
 {
   fprintf(stderr, "moebench data %s: %s\n", verb, moe_last_error());
@@ -103,13 +110,13 @@ int mb_verb_data_bpe_train(int argc, char **argv)
   long vocab = 8000, valid_from = MOE_SOTU_VALID_FROM, test_from = MOE_SOTU_TEST_FROM;
   for (int i = 1; i < argc; i++) {
     if (is_help(argv[i])) {
-      printf("usage: moebench data bpe-train (--data DIR | --text FILE) [--vocab V] --out FILE\n"
+      printf("usage: moebench data bpe-train [--data DIR | --text FILE] [--vocab V] --out FILE\n"
              "                               [--valid-from YEAR] [--test-from YEAR]\n"
              "Train a byte-level BPE of V tokens (256 bytes + V-256 merges; default 8000, the\n"
              "paper's vocabulary size) on the SOTU train split (DIR/sotu/*.txt, years before\n"
-             "--valid-from, default %d), or on a whole text FILE, and save the merge list\n"
-             "(format: moe/bpe.h). Prints the corpus size, the number of pieces and the\n"
-             "wall-clock training time.\n", MOE_SOTU_VALID_FROM);
+             "--valid-from, default %d; DIR defaults to $MOE_DATA_DIR, else data), or on a\n"
+             "whole text FILE, and save the merge list (format: moe/bpe.h). Prints the corpus\n"
+             "size, the number of pieces and the wall-clock training time.\n", MOE_SOTU_VALID_FROM);
       return 0;
     }
     if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
@@ -121,10 +128,11 @@ int mb_verb_data_bpe_train(int argc, char **argv)
     else { fprintf(stderr, "moebench data bpe-train: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
     if (v && !*v) return 2;
   }
-  if ((!data == !text) || !out) {
-    fprintf(stderr, "moebench data bpe-train: need exactly one of --data/--text, and --out (try --help)\n");
+  if ((data && text) || !out) {
+    fprintf(stderr, "moebench data bpe-train: need --out, and at most one of --data/--text (try --help)\n");
     return 2;
   }
+  if (!text && !data) data = default_data_dir();
   double t0 = mb_now();
   uint8_t *buf = NULL;
   size_t len = 0;
@@ -169,14 +177,14 @@ int mb_verb_data_tokenize(int argc, char **argv)
   int gz = 0;
   for (int i = 1; i < argc; i++) {
     if (is_help(argv[i])) {
-      printf("usage: moebench data tokenize --vocab FILE --data DIR --out-dir DIR [--gzip]\n"
+      printf("usage: moebench data tokenize --vocab FILE [--data DIR] --out-dir DIR [--gzip]\n"
              "                              [--valid-from YEAR] [--test-from YEAR]\n"
-             "Encode the SOTU train/valid/test splits (DIR/sotu/*.txt; by year: train before\n"
-             "--valid-from (default %d), valid before --test-from (default %d), test after)\n"
-             "with a vocabulary (a moe-bpe merge list from bpe-train, or a .tiktoken ranks\n"
-             "file such as r50k_base.tiktoken) and write OUT/train.tok, OUT/valid.tok and\n"
-             "OUT/test.tok (.tok.gz with --gzip; format: moe-tokfile(5)). Prints the token\n"
-             "counts and the encoding throughput.\n", MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
+             "Encode the SOTU corpus (DIR/sotu/*.txt; DIR defaults to $MOE_DATA_DIR, else\n"
+             "data) split by year: train before --valid-from (default %d), valid before\n"
+             "--test-from (default %d), test from then on. The vocabulary is a moe-bpe merge\n"
+             "list from bpe-train or a .tiktoken ranks file such as r50k_base.tiktoken.\n"
+             "Writes OUT/train.tok, OUT/valid.tok and OUT/test.tok (.tok.gz with --gzip;\n"
+             "format: moe-tokfile(5)) and prints the token counts and encoding throughput.\n", MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
       return 0;
     }
     if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
@@ -188,10 +196,11 @@ int mb_verb_data_tokenize(int argc, char **argv)
     else { fprintf(stderr, "moebench data tokenize: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
     if (v && !*v) return 2;
   }
-  if (!vocab || !data || !outdir) {
-    fprintf(stderr, "moebench data tokenize: --vocab, --data and --out-dir are required (try --help)\n");
+  if (!vocab || !outdir) {
+    fprintf(stderr, "moebench data tokenize: --vocab and --out-dir are required (try --help)\n");
     return 2;
   }
+  if (!data) data = default_data_dir();
   moe_bpe *b = NULL;
   if (load_vocab(vocab, &b)) return fail("tokenize");
   char dir[4096];

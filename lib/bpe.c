@@ -452,6 +452,13 @@ static size_t encode_piece(const moe_bpe *b, const uint8_t *p, size_t L, uint32_
   return m;
 }
 
+/* Pieces repeat a lot in prose (SOTU: 1.9 M pieces, 30 k distinct), so each
+ * call keeps the ids of the pieces it has already encoded. The cache is
+ * local to the call (b stays read-only) and stops growing past a bound, so
+ * input made only of distinct pieces costs no more than the bound. */
+#define CACHE_MAX_PIECES (1u << 18)
+#define CACHE_MAX_PIECE_LEN 64
+
 int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, uint32_t *ids, size_t *n_ids)
 {
   MOE_CHECK_ARG(b && (text || n == 0) && (ids || n == 0) && n_ids, "moe_bpe_encode: NULL argument");
@@ -459,11 +466,35 @@ int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, uint32_t *id
   size_t cap = 256;
   uint32_t *sym = malloc(cap * sizeof *sym), *rank = malloc(cap * sizeof *rank);
   size_t *start = malloc((cap + 1) * sizeof *start);
+  strtab cache = {0};
+  uint64_t *c_at = NULL;   /* (pieces) where a cached piece's ids start in ids[] */
+  uint32_t *c_n = NULL;    /* (pieces) how many ids it has */
+  size_t c_cap = 0;
   int rc = MOE_OK;
   if (!sym || !rank || !start) { rc = moe_error(MOE_ENOMEM, "out of memory"); goto done; }
   size_t out = 0;
   for (size_t pos = 0; pos < n;) {
     size_t L = moe_bpe_pretok(text, n, pos);
+    if (L == 1) {
+      ids[out++] = b->byte_tok[text[pos++]];
+      continue;
+    }
+    uint32_t ci = UINT32_MAX;
+    int added = 0;
+    if (L <= CACHE_MAX_PIECE_LEN) {
+      if (cache.n < CACHE_MAX_PIECES) {
+        if (strtab_intern(&cache, text + pos, L, &ci, &added)) { rc = moe_error(MOE_ENOMEM, "out of memory"); goto done; }
+      } else {
+        ci = strtab_find(&cache, text + pos, L);
+      }
+    }
+    if (ci != UINT32_MAX && !added) {
+      /* Earlier ids of this piece are already in the output: copy them. */
+      memcpy(ids + out, ids + c_at[ci], c_n[ci] * sizeof *ids);
+      out += c_n[ci];
+      pos += L;
+      continue;
+    }
     if (L > cap) {
       while (cap < L) cap *= 2;
       free(sym); free(rank); free(start);
@@ -472,12 +503,28 @@ int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, uint32_t *id
       start = malloc((cap + 1) * sizeof *start);
       if (!sym || !rank || !start) { rc = moe_error(MOE_ENOMEM, "out of memory for a %zu-byte piece", L); goto done; }
     }
-    out += encode_piece(b, text + pos, L, ids + out, sym, start, rank);
+    size_t k = encode_piece(b, text + pos, L, ids + out, sym, start, rank);
+    if (added) {
+      if (ci >= c_cap) {
+        size_t nc = c_cap ? c_cap * 2 : 4096;
+        uint64_t *a = realloc(c_at, nc * sizeof *a);
+        if (a) c_at = a;
+        uint32_t *m = realloc(c_n, nc * sizeof *m);
+        if (m) c_n = m;
+        if (!a || !m) { rc = moe_error(MOE_ENOMEM, "out of memory"); goto done; }
+        c_cap = nc;
+      }
+      c_at[ci] = out;
+      c_n[ci] = (uint32_t)k;
+    }
+    out += k;
     pos += L;
   }
   *n_ids = out;
 done:
   free(sym); free(rank); free(start);
+  strtab_free(&cache);
+  free(c_at); free(c_n);
   return rc;
 }
 

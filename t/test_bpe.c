@@ -376,8 +376,9 @@ static void test_r50k(void)
     snprintf(path, sizeof path, "%s/r50k_base.tiktoken", dd);
     if (access(path, R_OK)) path[0] = 0;
   }
-  if (!path[0]) {
-    snprintf(path, sizeof path, "%s/data/r50k_base.tiktoken", top && *top ? top : ".");
+  const char *tops[2] = {top && *top ? top : ".", "."};
+  for (int k = 0; k < 2 && !path[0]; k++) {
+    snprintf(path, sizeof path, "%s/data/r50k_base.tiktoken", tops[k]);
     if (access(path, R_OK)) path[0] = 0;
   }
   if (!path[0]) {
