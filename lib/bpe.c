@@ -384,10 +384,10 @@ int moe_bpe_from_merges(const uint32_t *merges, uint32_t n_merges, moe_bpe **out
       moe_bpe_free(b);
       return moe_error(MOE_ERANGE, "merge %u (%u %u): ids must be < %u", i, l, r, 256 + i);
     }
-    if (pmap_get(&b->pairs, PAIR_KEY(l, r)) != UINT32_MAX) {
+    uint32_t earlier = pmap_get(&b->pairs, PAIR_KEY(l, r));
+    if (earlier != UINT32_MAX) {
       moe_bpe_free(b);
-      return moe_error(MOE_EINVAL, "merge %u (%u %u) repeats merge %u", i, l, r,
-                       pmap_get(&b->pairs, PAIR_KEY(l, r)));
+      return moe_error(MOE_EINVAL, "merge %u (%u %u) repeats merge %u", i, l, r, earlier);
     }
     b->merges[2 * i] = l;
     b->merges[2 * i + 1] = r;

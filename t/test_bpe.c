@@ -276,6 +276,46 @@ static void check_load_error(const char *text, int code, const char *what, int t
   unlink(path);
 }
 
+/* Encoding a text at once (with the encoder's piece cache, past its size
+ * bound) equals encoding each pre-tokenizer piece on its own. */
+static void test_whole_equals_pieces(void)
+{
+  size_t n = 0;
+  uint8_t *corpus = slurp(tap_datafile("data/text/tiny_corpus.txt"), &n);
+  moe_bpe *b = NULL;
+  if (!corpus || moe_bpe_train(corpus, n, 400, &b, NULL)) { ok(0, "vocabulary for the cache test"); free(corpus); return; }
+  /* 300000 distinct words (more than the cache keeps), each followed by a
+   * word of the corpus so that cached pieces recur throughout. */
+  size_t cap = 300000 * 16 + 1, len = 0;
+  uint8_t *text = malloc(cap);
+  for (uint32_t i = 0; i < 300000; i++) {
+    uint32_t v = i * 2654435761u;
+    text[len++] = ' ';
+    for (int k = 0; k < 5; k++) { text[len++] = (uint8_t)('a' + v % 26); v /= 26; }
+    static const char *common[] = {" the", " union", ",", " of", "\n", " teachers", "'s"};
+    const char *c = common[i % 7];
+    memcpy(text + len, c, strlen(c));
+    len += strlen(c);
+  }
+  uint32_t *whole = malloc(len * sizeof *whole), *each = malloc(len * sizeof *each); /* (n) */
+  size_t nw = 0, ne = 0, k;
+  int rc = moe_bpe_encode(b, text, len, whole, &nw);
+  for (size_t pos = 0; rc == MOE_OK && pos < len; pos += k) {
+    size_t L = moe_bpe_pretok(text, len, pos), got = 0;
+    k = L;
+    rc = moe_bpe_encode(b, text + pos, L, each + ne, &got);
+    ne += got;
+  }
+  ok(rc == MOE_OK && nw == ne && !memcmp(whole, each, nw * sizeof *whole),
+     "whole-text encoding (%zu tokens) equals piece-by-piece encoding", nw);
+  ok(roundtrip(b, text, len), "  ... and round-trips (%zu bytes)", len);
+  free(whole);
+  free(each);
+  free(text);
+  free(corpus);
+  moe_bpe_free(b);
+}
+
 static void test_load_errors(void)
 {
   check_load_error("moe-bpf 1\nmerges 0\n", MOE_EFORMAT, ":1: not a moe-bpe", 0);
@@ -419,6 +459,7 @@ int main(void)
   test_pretok();
   test_train();
   test_random_roundtrip();
+  test_whole_equals_pieces();
   test_load_errors();
   test_tiktoken_tiny();
   test_r50k();
