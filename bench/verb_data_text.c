@@ -306,14 +306,19 @@ int mb_verb_data_tokinfo(int argc, char **argv)
   if (!c) { moe_tokfile_free(tf); moe_bpe_free(b); moe_error(MOE_ENOMEM, "out of memory"); return fail("tokinfo"); }
   for (uint32_t i = 0; i < tf->vocab_size; i++) c[i].id = i;
   for (uint64_t i = 0; i < tf->count; i++) c[tf->tokens[i]].count++;
-  uint32_t types = 0;
-  for (uint32_t i = 0; i < tf->vocab_size; i++) types += c[i].count > 0;
+  uint32_t types = 0, types2 = 0, types10 = 0;
+  for (uint32_t i = 0; i < tf->vocab_size; i++) {
+    types += c[i].count > 0;
+    types2 += c[i].count >= 2;
+    types10 += c[i].count >= 10;
+  }
   qsort(c, tf->vocab_size, sizeof *c, by_count_desc);
   printf("file: %s\n", file);
   printf("tokens: %llu\n", (unsigned long long)tf->count);
   printf("vocabulary: %u (width %u bytes)\n", tf->vocab_size, tf->width);
   printf("distinct types: %u (%.2f%% of the vocabulary)\n", types,
          100.0 * (double)types / (double)tf->vocab_size);
+  printf("types seen at least 2 times: %u, at least 10 times: %u\n", types2, types10);
   printf("types >= %d (router analysis on the %d most frequent): %s\n", MB_ROUTER_TOP_TYPES,
          MB_ROUTER_TOP_TYPES, types >= MB_ROUTER_TOP_TYPES ? "yes" : "no");
   if (types >= MB_ROUTER_TOP_TYPES) {

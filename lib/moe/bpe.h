@@ -62,8 +62,6 @@ typedef struct {
   uint64_t pieces;        /* pre-tokenizer pieces in the text */
   uint64_t unique_pieces; /* distinct pieces (the "words" counted once) */
   uint32_t merges;        /* merges done (fewer than asked if pairs ran out) */
-  double seconds_pretok;  /* CPU seconds (clock()) spent on counting pieces */
-  double seconds_merge;   /* CPU seconds spent merging */
 } moe_bpe_train_stats;
 
 /* Train on text[0..n) until the vocabulary has vocab_size tokens (>= 256)
