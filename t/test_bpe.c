@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "moe/bpe.h"
+#include "moe/corpus.h"
 #include "moe/error.h"
 #include "moe/rng.h"
 #include "tap.h"
@@ -450,6 +451,26 @@ static void test_r50k(void)
       for (size_t i = 0; i < ng && o < 1000; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, " %u", got[i]);
       diag("  got%s", ng ? buf : " nothing");
     }
+  }
+  /* With the SOTU corpus beside it: every split encodes to exactly as many
+   * tokens as gpt-tokenizer 4.0.0 gives (the ids were compared in full when
+   * this was written; the counts catch any pre-tokenizer drift). */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%.*s/sotu", (int)(strrchr(path, '/') - path), path);
+  moe_corpus_split sp;
+  if (access(dir, R_OK) || moe_corpus_sotu_split(dir, MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM, &sp)) {
+    ok(1, "r50k on the SOTU splits # SKIP no SOTU speeches in %s", dir);
+  } else {
+    static const size_t want[MOE_SPLIT_N] = {1927379, 62209, 84897};
+    for (int k = 0; k < MOE_SPLIT_N; k++) {
+      uint32_t *ids = malloc((sp.len[k] + 1) * sizeof *ids); /* (n) */
+      size_t ng = 0;
+      rc = moe_bpe_encode(t, sp.text[k], sp.len[k], ids, &ng);
+      ok(rc == MOE_OK && ng == want[k], "r50k: SOTU %s split -> %zu tokens (gpt-tokenizer: %zu)",
+         moe_split_name(k), ng, want[k]);
+      free(ids);
+    }
+    moe_corpus_split_free(&sp);
   }
   moe_bpe_free(t);
 }

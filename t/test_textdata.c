@@ -44,6 +44,37 @@ static void test_split(void)
   ok(!strcmp(moe_split_name(MOE_SPLIT_VALID), "valid") && !strcmp(moe_split_name(7), "?"), "split names");
 }
 
+/* The real corpus, when fetched: the split data.md describes. */
+static void test_real_split(void)
+{
+  char dir[4096];
+  const char *dd = getenv("MOE_DATA_DIR"), *top = getenv("top_srcdir");
+  const char *cands[3] = {dd && *dd ? dd : NULL, top && *top ? top : ".", "."};
+  dir[0] = 0;
+  for (int k = 0; k < 3 && !dir[0]; k++) {
+    if (!cands[k]) continue;
+    snprintf(dir, sizeof dir, k ? "%s/data/sotu" : "%s/sotu", cands[k]);
+    FILE *f;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/1790_george_washington_n.txt", dir);
+    if (!(f = fopen(probe, "rb"))) dir[0] = 0;
+    else fclose(f);
+  }
+  if (!dir[0]) {
+    ok(1, "real SOTU split # SKIP no data/sotu (run datasets/fetch.sh)");
+    return;
+  }
+  moe_corpus_split s;
+  int rc = moe_corpus_sotu_split(dir, MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM, &s);
+  ok(rc == MOE_OK && s.n_files[0] == 212 && s.n_files[1] == 10 && s.n_files[2] == 11,
+     "real SOTU: 212/10/11 speeches (%s)", dir);
+  ok(rc == MOE_OK && s.len[0] == 10039659 && s.len[1] == 312810 && s.len[2] == 409174,
+     "real SOTU: 10039659/312810/409174 bytes");
+  ok(rc == MOE_OK && s.first_year[0] == 1790 && s.last_year[0] == 2000 && s.first_year[1] == 2001 &&
+     s.last_year[1] == 2010 && s.first_year[2] == 2011 && s.last_year[2] == 2021, "real SOTU: year ranges");
+  if (rc == MOE_OK) moe_corpus_split_free(&s);
+}
+
 static void test_batch(void)
 {
   enum { N = 1000, T = 17, B = 64 };
@@ -112,6 +143,7 @@ static void test_batch(void)
 int main(void)
 {
   test_split();
+  test_real_split();
   test_batch();
   return tap_done();
 }

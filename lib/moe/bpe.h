@@ -25,7 +25,9 @@
  * the most frequent adjacent pair of token ids. Ties between equally
  * frequent pairs go to the lowest (left id, right id), compared as left
  * first. Merge i creates token 256 + i; tokens 0..255 are the bytes. Pieces
- * never merge across their boundaries.
+ * never merge across their boundaries. Two merges may spell the same bytes
+ * (a+bc and ab+c); both ids exist and the merge order decides which one the
+ * encoder produces.
  *
  * Encoding splits the input into pieces and, inside each piece, repeatedly
  * merges the adjacent pair of lowest rank (leftmost first among equal
