@@ -14,6 +14,7 @@ t_test_tokfile_SOURCES = t/test_tokfile.c t/tap.h
 # run by make check).
 TEXT_FIXTURES = \
 	t/data/text/tiny_corpus.txt t/data/text/tiny_merges.bpe t/data/text/tiny.tiktoken \
+	t/data/text/tiny_ab.txt t/data/text/tiny_ab_merges.bpe \
 	t/data/text/tiny_tiktoken_expect.txt \
 	t/data/text/valid_w2.tok t/data/text/valid_w2.tok.gz t/data/text/valid_w4.tok.gz \
 	t/data/text/empty.tok t/data/text/bad_magic.tok t/data/text/bad_version.tok \

@@ -11,7 +11,7 @@ Everything here is an independent reference for the C code:
     lowest-rank-first encodings of some strings -> tiny_tiktoken_expect.txt;
   * token files, valid and malformed, in the format of moe/tokfile.h.
 """
-import base64, collections, gzip, os, re, struct, zlib
+import base64, collections, gzip, os, random, re, struct, zlib
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'text')
 
@@ -110,6 +110,14 @@ def main():
     merges = train(CORPUS, 120)
     put('tiny_merges.bpe', ('moe-bpe 1\nmerges %d\n' % len(merges) +
                             ''.join('%d %d\n' % m for m in merges)).encode())
+
+    # Runs over a 3-letter alphabet: many equal counts (the tie rule decides)
+    # and overlapping pairs such as "a a a".
+    rng = random.Random(5)
+    ab = bytes(rng.choice(b'aab ') for _ in range(3000))
+    put('tiny_ab.txt', ab)
+    abm = train(ab, 60)
+    put('tiny_ab_merges.bpe', ('moe-bpe 1\nmerges %d\n' % len(abm) + ''.join('%d %d\n' % m for m in abm)).encode())
 
     # Tiny tiktoken: printable ASCII first (as in GPT-2), then the other
     # bytes, then the merged tokens in merge order (skipping repeats).

@@ -208,6 +208,18 @@ static void test_train(void)
      "tie between equal counts: lowest (left, right) = (' ', 'a') first");
   moe_bpe_free(d);
 
+  /* Many ties and overlapping pairs ("a a a"): still the reference's merges. */
+  size_t nab = 0;
+  uint8_t *ab = slurp(tap_datafile("data/text/tiny_ab.txt"), &nab);
+  moe_bpe *abref = NULL, *abv = NULL;
+  rc = moe_bpe_load(tap_datafile("data/text/tiny_ab_merges.bpe"), &abref);
+  ok(ab && rc == MOE_OK && moe_bpe_train(ab, nab, 256 + moe_bpe_n_merges(abref), &abv, NULL) == MOE_OK &&
+     same_merges(abv, abref), "a/b/space corpus: %u merges equal the reference's", moe_bpe_n_merges(abref));
+  ok(ab && abv && roundtrip(abv, ab, nab), "a/b/space corpus round-trips");
+  moe_bpe_free(abref);
+  moe_bpe_free(abv);
+  free(ab);
+
   moe_bpe_free(ref);
   moe_bpe_free(a);
   moe_bpe_free(b);
