@@ -429,6 +429,12 @@ static size_t encode_piece(const moe_bpe *b, const uint8_t *p, size_t L, uint32_
                            size_t *start, uint32_t *rank)
 {
   if (L == 1) { ids[0] = b->byte_tok[p[0]]; return 1; }
+  if (b->tiktoken) {
+    /* As tiktoken: a piece that is itself a token is that token, even when
+     * lowest-rank merging would not reach it. */
+    uint32_t whole = strtab_find(&b->tok, p, L);
+    if (whole != UINT32_MAX) { ids[0] = whole; return 1; }
+  }
   uint32_t add = b->tiktoken ? 0 : 256;
   size_t m = L;
   for (size_t i = 0; i < L; i++) { sym[i] = b->byte_tok[p[i]]; start[i] = i; }

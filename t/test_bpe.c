@@ -353,6 +353,19 @@ static void test_load_errors(void)
      "a 256-byte tiktoken file loads");
   ok(t && roundtrip(t, (const uint8_t *)"\x00\xff bytes only", 13), "  ... and encodes byte by byte");
   moe_bpe_free(t);
+  /* A token no merge path reaches ("xyz" without "xy" or "yz") is still
+   * used for a piece that is exactly it, as tiktoken does. */
+  sprintf(bad, "%seHl6 256\n", good);
+  write_file("test_bpe_ok.tiktoken", bad);
+  t = NULL;
+  uint32_t xi[8];
+  size_t nx = 0;
+  ok(moe_bpe_load_tiktoken("test_bpe_ok.tiktoken", &t) == MOE_OK &&
+     moe_bpe_encode(t, (const uint8_t *)"xyz", 3, xi, &nx) == MOE_OK && nx == 1 && xi[0] == 256,
+     "a piece that is a token encodes as that token");
+  ok(t && moe_bpe_encode(t, (const uint8_t *)"xyzz", 4, xi, &nx) == MOE_OK && nx == 4,
+     "  ... but is not reached by merging inside a longer piece");
+  moe_bpe_free(t);
   unlink("test_bpe_ok.tiktoken");
   sprintf(bad, "%sIQ== 256\n", good);
   check_load_error(bad, MOE_EFORMAT, "repeats the bytes of rank 33", 1);

@@ -33,7 +33,8 @@
  * merges the adjacent pair of lowest rank (leftmost first among equal
  * ranks) until no adjacent pair has a rank. For a trained vocabulary the
  * rank of (a, b) is the index of the merge a b; for a tiktoken vocabulary
- * it is the rank of the concatenated bytes, as in tiktoken. Every byte
+ * it is the rank of the concatenated bytes, as in tiktoken (which also
+ * takes a piece that is itself a token as that token directly). Every byte
  * string, including NUL, bytes >= 0x80 and invalid UTF-8, encodes, and
  * decoding concatenates the tokens' bytes, so decode(encode(x)) == x.
  *
