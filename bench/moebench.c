@@ -10,6 +10,9 @@
 static const mb_verb verbs[] = {
   {NULL, "tasks", mb_verb_tasks, "list the tasks a matrix can run and their parameters"},
   {"data", "images", mb_verb_data_images, "check an IDX image set: counts, classes, pixel stats, patches"},
+  {"data", "bpe-train", mb_verb_data_bpe_train, "train the byte-level BPE on the SOTU train split"},
+  {"data", "tokenize", mb_verb_data_tokenize, "write SOTU train/valid/test token files with a vocabulary"},
+  {"data", "tokinfo", mb_verb_data_tokinfo, "count, types and most frequent tokens of a token file"},
   {NULL, NULL, NULL, NULL},
 };
 

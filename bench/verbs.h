@@ -16,5 +16,8 @@ typedef struct {
 
 int mb_verb_tasks(int argc, char **argv);
 int mb_verb_data_images(int argc, char **argv); /* bench/verb_data_images.c */
+int mb_verb_data_bpe_train(int argc, char **argv);
+int mb_verb_data_tokenize(int argc, char **argv);
+int mb_verb_data_tokinfo(int argc, char **argv);
 
 #endif

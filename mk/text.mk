@@ -1,1 +1,46 @@
 ## text area (see Makefile.am)
+# Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
+# the SOTU corpus split, deterministic batching, and the `moebench data`
+# verbs that drive them.
+lib_libmoe_la_SOURCES += lib/tokfile.c lib/bpe.c lib/corpus.c lib/batch.c \
+	lib/textio.c lib/textio.h
+moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
+
+TESTS += t/test_tokfile
+check_PROGRAMS += t/test_tokfile
+t_test_tokfile_SOURCES = t/test_tokfile.c t/tap.h
+
+# Fixtures for the text tests, made by t/gen_text_fixtures.py (committed, not
+# run by make check).
+TEXT_FIXTURES = \
+	t/data/text/tiny_corpus.txt t/data/text/tiny_merges.bpe t/data/text/tiny.tiktoken \
+	t/data/text/tiny_ab.txt t/data/text/tiny_ab_merges.bpe \
+	t/data/text/tiny_tiktoken_expect.txt \
+	t/data/text/valid_w2.tok t/data/text/valid_w2.tok.gz t/data/text/valid_w4.tok.gz \
+	t/data/text/empty.tok t/data/text/bad_magic.tok t/data/text/bad_version.tok \
+	t/data/text/bad_width.tok t/data/text/bad_reserved.tok t/data/text/bad_w2_vocab.tok \
+	t/data/text/trunc_header.tok t/data/text/trunc_data.tok t/data/text/trailing.tok \
+	t/data/text/oor.tok t/data/text/bad_crc.tok.gz t/data/text/bad_body.tok.gz \
+	t/data/text/trunc.tok.gz \
+	t/data/text/sotu/1999_ann_lee_x.txt t/data/text/sotu/2000_bo_ray_y.txt \
+	t/data/text/sotu/2000_cy_ma_z.txt t/data/text/sotu/2001_di_ko_x.txt \
+	t/data/text/sotu/2010_ed_fu_y.txt t/data/text/sotu/2011_fa_gu_z.txt \
+	t/data/text/sotu/2021_gi_ho_x.txt t/data/text/sotu/README
+EXTRA_DIST += $(TEXT_FIXTURES) t/gen_text_fixtures.py
+CLEANFILES += test_tokfile_rt.tok test_tokfile_rt.tok.gz
+
+TESTS += t/test_bpe
+check_PROGRAMS += t/test_bpe
+t_test_bpe_SOURCES = t/test_bpe.c t/tap.h
+CLEANFILES += test_bpe_vocab.bpe test_bpe_bad.bpe test_bpe_bad.tiktoken test_bpe_ok.tiktoken
+
+TESTS += t/test_textdata
+check_PROGRAMS += t/test_textdata
+t_test_textdata_SOURCES = t/test_textdata.c t/tap.h
+
+bench_moebench_SOURCES += bench/verb_data_text.c
+
+TESTS += t/text_verbs.sh
+EXTRA_DIST += t/text_verbs.sh
+
+dist_man_MANS += doc/moe-tokfile.5

@@ -1,0 +1,345 @@
+/* verb_data_text.c — `moebench data bpe-train | tokenize | tokinfo`: train
+ * the byte-level BPE on the SOTU train split, turn the three splits into
+ * token files, and describe a token file. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "moe/bpe.h"
+#include "moe/corpus.h"
+#include "moe/error.h"
+#include "moe/tokfile.h"
+#include "verbs.h"
+
+static double mb_now(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] != 0) return NULL;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "moebench: %s needs a value\n", name);
+    return "";
+  }
+  return argv[++*i];
+}
+
+static int parse_long(const char *s, long lo, long hi, long *v, const char *name)
+{
+  char *end;
+  errno = 0;
+  long x = strtol(s, &end, 10);
+  if (!*s || *end || errno || x < lo || x > hi) {
+    fprintf(stderr, "moebench: %s: '%s' is not an integer in [%ld, %ld]\n", name, s, lo, hi);
+    return 0;
+  }
+  *v = x;
+  return 1;
+}
+
+/* Load a vocabulary: a moe-bpe merge list, or else a tiktoken ranks file. */
+static int load_vocab(const char *path, moe_bpe **b)
+{
+  FILE *f = fopen(path, "rb");
+  char head[8] = {0};
+  if (!f) return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  size_t got = fread(head, 1, sizeof head, f);
+  fclose(f);
+  if (got >= 8 && !memcmp(head, "moe-bpe ", 8)) return moe_bpe_load(path, b);
+  return moe_bpe_load_tiktoken(path, b);
+}
+
+static int read_text_file(const char *path, uint8_t **buf, size_t *len)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  size_t cap = 1 << 20, n = 0;
+  uint8_t *b = malloc(cap);
+  for (;;) {
+    if (!b) { fclose(f); return moe_error(MOE_ENOMEM, "%s: out of memory", path); }
+    size_t r = fread(b + n, 1, cap - n, f);
+    n += r;
+    if (r == 0) break;
+    if (n == cap) {
+      uint8_t *nb = realloc(b, cap * 2);
+      if (!nb) free(b);
+      b = nb;
+      cap *= 2;
+    }
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (err) { free(b); return moe_error(MOE_EIO, "%s: read error", path); }
+  *buf = b;
+  *len = n;
+  return MOE_OK;
+}
+
+/* --data defaults to $MOE_DATA_DIR, else "data" (where datasets/fetch.sh puts things). */
+static const char *default_data_dir(void)
+{
+  const char *d = getenv("MOE_DATA_DIR");
+  return d && *d ? d : "data";
+}
+
+static int fail(const char *verb)
+{
+  fprintf(stderr, "moebench data %s: %s\n", verb, moe_last_error());
+  return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+
+int mb_verb_data_bpe_train(int argc, char **argv)
+{
+  const char *data = NULL, *text = NULL, *out = NULL, *v;
+  long vocab = 8000, valid_from = MOE_SOTU_VALID_FROM, test_from = MOE_SOTU_TEST_FROM;
+  for (int i = 1; i < argc; i++) {
+    if (is_help(argv[i])) {
+      printf("usage: moebench data bpe-train [--data DIR | --text FILE] [--vocab V] --out FILE\n"
+             "                               [--valid-from YEAR] [--test-from YEAR]\n"
+             "Train a byte-level BPE of V tokens (256 bytes + V-256 merges; default 8000, the\n"
+             "paper's vocabulary size) on the SOTU train split (DIR/sotu/*.txt, years before\n"
+             "--valid-from, default %d; DIR defaults to $MOE_DATA_DIR, else data), or on a\n"
+             "whole text FILE, and save the merge list (format: moe/bpe.h). Prints the corpus\n"
+             "size, the number of pieces and the wall-clock training time.\n", MOE_SOTU_VALID_FROM);
+      return 0;
+    }
+    if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
+    else if ((v = opt_value(argc, argv, &i, "--text"))) text = v;
+    else if ((v = opt_value(argc, argv, &i, "--out"))) out = v;
+    else if ((v = opt_value(argc, argv, &i, "--vocab"))) { if (!parse_long(v, 256, 1L << 24, &vocab, "--vocab")) return 2; }
+    else if ((v = opt_value(argc, argv, &i, "--valid-from"))) { if (!parse_long(v, 0, 9999, &valid_from, "--valid-from")) return 2; }
+    else if ((v = opt_value(argc, argv, &i, "--test-from"))) { if (!parse_long(v, 0, 9999, &test_from, "--test-from")) return 2; }
+    else { fprintf(stderr, "moebench data bpe-train: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
+    if (v && !*v) return 2;
+  }
+  if ((data && text) || !out) {
+    fprintf(stderr, "moebench data bpe-train: need --out, and at most one of --data/--text (try --help)\n");
+    return 2;
+  }
+  if (!text && !data) data = default_data_dir();
+  double t0 = mb_now();
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  moe_corpus_split sp = {0};
+  if (data) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/sotu", data);
+    if (moe_corpus_sotu_split(dir, (int)valid_from, (int)test_from, &sp)) return fail("bpe-train");
+    buf = sp.text[MOE_SPLIT_TRAIN];
+    len = sp.len[MOE_SPLIT_TRAIN];
+    printf("corpus: %s, train split: %u files (%d-%d), %zu bytes\n", dir, sp.n_files[0], sp.first_year[0],
+           sp.last_year[0], len);
+  } else {
+    if (read_text_file(text, &buf, &len)) return fail("bpe-train");
+    printf("corpus: %s, %zu bytes\n", text, len);
+  }
+  double t1 = mb_now();
+  moe_bpe *b = NULL;
+  moe_bpe_train_stats st;
+  int rc = moe_bpe_train(buf, len, (uint32_t)vocab, &b, &st);
+  double t2 = mb_now();
+  if (data) moe_corpus_split_free(&sp);
+  else free(buf);
+  if (rc) return fail("bpe-train");
+  printf("pieces: %llu (%llu distinct)\n", (unsigned long long)st.pieces, (unsigned long long)st.unique_pieces);
+  printf("merges: %u (vocabulary %u)%s\n", st.merges, moe_bpe_vocab_size(b),
+         st.merges + 256 < (uint32_t)vocab ? "  [stopped early: no pair left]" : "");
+  printf("time: read %.3f s, train %.3f s (wall clock)\n", t1 - t0, t2 - t1);
+  rc = moe_bpe_save(b, out);
+  moe_bpe_free(b);
+  if (rc) return fail("bpe-train");
+  printf("wrote %s\n", out);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+int mb_verb_data_tokenize(int argc, char **argv)
+{
+  const char *vocab = NULL, *data = NULL, *outdir = NULL, *v;
+  long valid_from = MOE_SOTU_VALID_FROM, test_from = MOE_SOTU_TEST_FROM;
+  int gz = 0;
+  for (int i = 1; i < argc; i++) {
+    if (is_help(argv[i])) {
+      printf("usage: moebench data tokenize --vocab FILE [--data DIR] --out-dir DIR [--gzip]\n"
+             "                              [--valid-from YEAR] [--test-from YEAR]\n"
+             "Encode the SOTU corpus (DIR/sotu/*.txt; DIR defaults to $MOE_DATA_DIR, else\n"
+             "data) split by year: train before --valid-from (default %d), valid before\n"
+             "--test-from (default %d), test from then on. The vocabulary is a moe-bpe merge\n"
+             "list from bpe-train or a .tiktoken ranks file such as r50k_base.tiktoken.\n"
+             "Writes OUT/train.tok, OUT/valid.tok and OUT/test.tok (.tok.gz with --gzip;\n"
+             "format: moe-tokfile(5)) and prints the token counts and encoding throughput.\n", MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
+      return 0;
+    }
+    if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
+    else if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
+    else if ((v = opt_value(argc, argv, &i, "--out-dir"))) outdir = v;
+    else if (!strcmp(argv[i], "--gzip")) gz = 1;
+    else if ((v = opt_value(argc, argv, &i, "--valid-from"))) { if (!parse_long(v, 0, 9999, &valid_from, "--valid-from")) return 2; }
+    else if ((v = opt_value(argc, argv, &i, "--test-from"))) { if (!parse_long(v, 0, 9999, &test_from, "--test-from")) return 2; }
+    else { fprintf(stderr, "moebench data tokenize: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
+    if (v && !*v) return 2;
+  }
+  if (!vocab || !outdir) {
+    fprintf(stderr, "moebench data tokenize: --vocab and --out-dir are required (try --help)\n");
+    return 2;
+  }
+  if (!data) data = default_data_dir();
+  moe_bpe *b = NULL;
+  if (load_vocab(vocab, &b)) return fail("tokenize");
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/sotu", data);
+  moe_corpus_split sp;
+  if (moe_corpus_sotu_split(dir, (int)valid_from, (int)test_from, &sp)) { moe_bpe_free(b); return fail("tokenize"); }
+  if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "moebench data tokenize: %s: cannot create: %s\n", outdir, strerror(errno));
+    moe_bpe_free(b);
+    moe_corpus_split_free(&sp);
+    return 1;
+  }
+  int status = 0;
+  printf("vocabulary: %s (%u tokens)\n", vocab, moe_bpe_vocab_size(b));
+  for (int s = 0; s < MOE_SPLIT_N && !status; s++) {
+    uint32_t *ids = malloc((sp.len[s] + 1) * sizeof *ids); /* (n) at most one token per byte */
+    size_t n = 0;
+    if (!ids) { moe_error(MOE_ENOMEM, "out of memory"); status = fail("tokenize"); break; }
+    double t0 = mb_now();
+    int rc = moe_bpe_encode(b, sp.text[s], sp.len[s], ids, &n);
+    double t1 = mb_now();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.tok%s", outdir, moe_split_name(s), gz ? ".gz" : "");
+    if (!rc) rc = moe_tokfile_write(path, ids, n, moe_bpe_vocab_size(b), 0, gz);
+    free(ids);
+    if (rc) { status = fail("tokenize"); break; }
+    double secs = t1 - t0;
+    printf("%-5s: %3u files, %9zu bytes -> %8zu tokens (%.2f bytes/token), encode %.3f s (%.1f MB/s) -> %s\n",
+           moe_split_name(s), sp.n_files[s], sp.len[s], n, n ? (double)sp.len[s] / (double)n : 0.0, secs,
+           secs > 0 ? (double)sp.len[s] / 1e6 / secs : 0.0, path);
+  }
+  moe_bpe_free(b);
+  moe_corpus_split_free(&sp);
+  return status;
+}
+
+/* ---------------------------------------------------------------------- */
+
+/* Token bytes as a quoted C-like string. */
+static void print_token_text(const uint8_t *p, size_t n)
+{
+  putchar('"');
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = p[i];
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c == '\n') printf("\\n");
+    else if (c == '\t') printf("\\t");
+    else if (c == '\r') printf("\\r");
+    else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+    else putchar(c); /* bytes >= 0x80 as they are: UTF-8 terminals show them */
+  }
+  putchar('"');
+}
+
+typedef struct { uint32_t id; uint64_t count; } mb_tokcount;
+
+static int by_count_desc(const void *a, const void *b)
+{
+  const mb_tokcount *x = a, *y = b;
+  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The paper's router analysis looks at the 6000 most frequent tokens. */
+#define MB_ROUTER_TOP_TYPES 6000
+
+int mb_verb_data_tokinfo(int argc, char **argv)
+{
+  const char *file = NULL, *vocab = NULL, *v;
+  long top = 20;
+  for (int i = 1; i < argc; i++) {
+    if (is_help(argv[i])) {
+      printf("usage: moebench data tokinfo FILE [--top N] [--vocab VOCAB]\n"
+             "Describe a token file (moe-tokfile(5), plain or gzip): token count, vocabulary\n"
+             "size and width, number of distinct token types and the share of the vocabulary\n"
+             "they cover, whether there are at least %d distinct types (the paper's router\n"
+             "analysis uses the %d most frequent validation tokens), and the N most frequent\n"
+             "tokens (default 20) with their counts, and their text when --vocab names the\n"
+             "vocabulary (moe-bpe or .tiktoken) the file was made with.\n",
+             MB_ROUTER_TOP_TYPES, MB_ROUTER_TOP_TYPES);
+      return 0;
+    }
+    if ((v = opt_value(argc, argv, &i, "--top"))) { if (!parse_long(v, 0, 1L << 30, &top, "--top")) return 2; }
+    else if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
+    else if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "moebench data tokinfo: unknown option '%s' (try --help)\n", argv[i]);
+      return 2;
+    } else if (!file) file = argv[i];
+    else { fprintf(stderr, "moebench data tokinfo: one FILE only (try --help)\n"); return 2; }
+    if (v && !*v) return 2;
+  }
+  if (!file) { fprintf(stderr, "moebench data tokinfo: FILE is required (try --help)\n"); return 2; }
+  moe_tokfile *tf = NULL;
+  if (moe_tokfile_read(file, &tf)) return fail("tokinfo");
+  moe_bpe *b = NULL;
+  if (vocab) {
+    if (load_vocab(vocab, &b)) { moe_tokfile_free(tf); return fail("tokinfo"); }
+    if (moe_bpe_vocab_size(b) != tf->vocab_size)
+      fprintf(stderr, "moebench data tokinfo: warning: %s has %u tokens but %s says V = %u\n", vocab,
+              moe_bpe_vocab_size(b), file, tf->vocab_size);
+  }
+  mb_tokcount *c = calloc(tf->vocab_size, sizeof *c); /* (V) */
+  if (!c) { moe_tokfile_free(tf); moe_bpe_free(b); moe_error(MOE_ENOMEM, "out of memory"); return fail("tokinfo"); }
+  for (uint32_t i = 0; i < tf->vocab_size; i++) c[i].id = i;
+  for (uint64_t i = 0; i < tf->count; i++) c[tf->tokens[i]].count++;
+  uint32_t types = 0, types2 = 0, types10 = 0;
+  for (uint32_t i = 0; i < tf->vocab_size; i++) {
+    types += c[i].count > 0;
+    types2 += c[i].count >= 2;
+    types10 += c[i].count >= 10;
+  }
+  qsort(c, tf->vocab_size, sizeof *c, by_count_desc);
+  printf("file: %s\n", file);
+  printf("tokens: %llu\n", (unsigned long long)tf->count);
+  printf("vocabulary: %u (width %u bytes)\n", tf->vocab_size, tf->width);
+  printf("distinct types: %u (%.2f%% of the vocabulary)\n", types,
+         100.0 * (double)types / (double)tf->vocab_size);
+  printf("types seen at least 2 times: %u, at least 10 times: %u\n", types2, types10);
+  printf("types >= %d (router analysis on the %d most frequent): %s\n", MB_ROUTER_TOP_TYPES,
+         MB_ROUTER_TOP_TYPES, types >= MB_ROUTER_TOP_TYPES ? "yes" : "no");
+  if (types >= MB_ROUTER_TOP_TYPES) {
+    uint64_t cov = 0;
+    for (uint32_t i = 0; i < MB_ROUTER_TOP_TYPES; i++) cov += c[i].count;
+    printf("share of tokens in the %d most frequent types: %.2f%% (the %d-th occurs %llu times)\n",
+           MB_ROUTER_TOP_TYPES, 100.0 * (double)cov / (double)tf->count, MB_ROUTER_TOP_TYPES,
+           (unsigned long long)c[MB_ROUTER_TOP_TYPES - 1].count);
+  }
+  if (top > (long)types) top = types;
+  if (top > 0) printf("top %ld tokens:\n  %6s %8s %10s %7s  %s\n", top, "rank", "id", "count", "share", b ? "text" : "");
+  for (long i = 0; i < top; i++) {
+    printf("  %6ld %8u %10llu %6.2f%%  ", i + 1, c[i].id, (unsigned long long)c[i].count,
+           100.0 * (double)c[i].count / (double)tf->count);
+    size_t len;
+    const uint8_t *p = b ? moe_bpe_token_bytes(b, c[i].id, &len) : NULL;
+    if (p) print_token_text(p, len);
+    putchar('\n');
+  }
+  free(c);
+  moe_bpe_free(b);
+  moe_tokfile_free(tf);
+  return 0;
+}

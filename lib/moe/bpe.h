@@ -1,0 +1,116 @@
+/* moe/bpe.h — byte-level BPE: trainer, encoder, decoder, and GPT-2's
+ * r50k_base ranks as a reference vocabulary.
+ *
+ * Pre-tokenization (shared by training and encoding) follows GPT-2's pattern
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * evaluated on bytes: each step takes the first alternative that matches at
+ * the current position. Character classes: ASCII letters, ASCII digits and
+ * the ASCII spaces \t \n \v \f \r and ' ' are exact. A valid UTF-8 sequence
+ * is classified by its code point: White_Space code points (U+0085, U+00A0,
+ * U+1680, U+2000-200A, U+2028-2029, U+202F, U+205F, U+3000) are spaces; the
+ * numbers of Latin-1 (superscripts, fractions) and a few digit blocks are
+ * numbers; Latin-1 punctuation and symbols, combining marks U+0300-036F,
+ * the punctuation, symbol, arrow, mathematical, box, shape, dingbat and
+ * emoji blocks (U+2010-2BFF except letters and numbers inside them,
+ * U+3001-303F, U+FE00-FE6F, U+FF01-FF0F etc., U+1F000-1FAFF) are "other";
+ * every other code point is a letter. A byte that does not start a valid
+ * UTF-8 sequence (stray continuation byte, overlong form, surrogate) is a
+ * one-byte "other" character. Only the ASCII apostrophe forms contractions,
+ * case-sensitively. The effect: a whitespace run followed by a non-space
+ * leaves its last character to the next piece when that character is ' '.
+ * This reproduces OpenAI's tiktoken on ASCII text and on the SOTU corpus
+ * (checked on all 2.07 M GPT-2 tokens); on exotic scripts it can differ.
+ *
+ * Training counts each distinct piece once with its frequency, then merges
+ * the most frequent adjacent pair of token ids. Ties between equally
+ * frequent pairs go to the lowest (left id, right id), compared as left
+ * first. Merge i creates token 256 + i; tokens 0..255 are the bytes. Pieces
+ * never merge across their boundaries. Two merges may spell the same bytes
+ * (a+bc and ab+c); both ids exist and the merge order decides which one the
+ * encoder produces.
+ *
+ * Encoding splits the input into pieces and, inside each piece, repeatedly
+ * merges the adjacent pair of lowest rank (leftmost first among equal
+ * ranks) until no adjacent pair has a rank. For a trained vocabulary the
+ * rank of (a, b) is the index of the merge a b; for a tiktoken vocabulary
+ * it is the rank of the concatenated bytes, as in tiktoken (which also
+ * takes a piece that is itself a token as that token directly). Every byte
+ * string, including NUL, bytes >= 0x80 and invalid UTF-8, encodes, and
+ * decoding concatenates the tokens' bytes, so decode(encode(x)) == x.
+ *
+ * Vocabulary file (moe_bpe_save / moe_bpe_load), text, LF line ends:
+ *   line 1: "moe-bpe 1"
+ *   line 2: "merges M"
+ *   then M lines "LEFT RIGHT": decimal ids of merge i (token 256 + i),
+ *   each < 256 + i.
+ *
+ * Special tokens (GPT-2's <|endoftext|> = 50256) are not handled. */
+#ifndef MOE_BPE_H
+#define MOE_BPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct moe_bpe moe_bpe;
+
+/* Length of the pre-tokenizer piece that starts at s[pos] (pos < n); >= 1. */
+size_t moe_bpe_pretok(const uint8_t *s, size_t n, size_t pos);
+
+/* What training did (optional output of moe_bpe_train). */
+typedef struct {
+  uint64_t pieces;        /* pre-tokenizer pieces in the text */
+  uint64_t unique_pieces; /* distinct pieces (the "words" counted once) */
+  uint32_t merges;        /* merges done (fewer than asked if pairs ran out) */
+} moe_bpe_train_stats;
+
+/* Train on text[0..n) until the vocabulary has vocab_size tokens (>= 256)
+ * or no adjacent pair is left. stats may be NULL. */
+int moe_bpe_train(const uint8_t *text, size_t n, uint32_t vocab_size, moe_bpe **out,
+                  moe_bpe_train_stats *stats);
+
+/* A vocabulary from an explicit merge list: merges[2i], merges[2i+1] are the
+ * left and right ids of token 256 + i (each < 256 + i). */
+int moe_bpe_from_merges(const uint32_t *merges /* (M, 2) */, uint32_t n_merges, moe_bpe **out);
+
+/* Save / load the vocabulary file described above (load validates every
+ * line and reports file:line). */
+int moe_bpe_save(const moe_bpe *b, const char *path);
+int moe_bpe_load(const char *path, moe_bpe **out);
+
+/* Load a tiktoken ranks file: lines "BASE64 SP RANK" (r50k_base.tiktoken).
+ * Ranks must be 0..N-1, each once, token byte strings distinct, and every
+ * single byte must be a token. */
+int moe_bpe_load_tiktoken(const char *path, moe_bpe **out);
+
+void moe_bpe_free(moe_bpe *b);
+
+/* Number of tokens V (ids are 0..V-1). */
+uint32_t moe_bpe_vocab_size(const moe_bpe *b);
+
+/* Number of merges of a trained/loaded merge vocabulary (0 for tiktoken). */
+uint32_t moe_bpe_n_merges(const moe_bpe *b);
+
+/* Merge i's (left, right) ids; MOE_ERANGE if i >= n_merges. */
+int moe_bpe_merge(const moe_bpe *b, uint32_t i, uint32_t *left, uint32_t *right);
+
+/* Bytes of token id (not NUL-terminated); NULL if id >= V. */
+const uint8_t *moe_bpe_token_bytes(const moe_bpe *b, uint32_t id, size_t *len);
+
+/* Encode text[0..n) into ids, which must have room for n ids (a token has
+ * at least one byte). *n_ids receives the count. Thread-safe on a shared b. */
+int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, uint32_t *ids /* (n) */,
+                   size_t *n_ids);
+
+/* Decode ids into a new buffer (free with free()); *len bytes, plus a NUL
+ * after them for convenience. MOE_ERANGE names the first id >= V. */
+int moe_bpe_decode(const moe_bpe *b, const uint32_t *ids /* (T) */, size_t n_ids, uint8_t **text,
+                   size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
