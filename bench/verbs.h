@@ -15,5 +15,9 @@ typedef struct {
 } mb_verb;
 
 int mb_verb_tasks(int argc, char **argv);
+int mb_verb_expand(int argc, char **argv);
+int mb_verb_run(int argc, char **argv);
+int mb_verb_merge(int argc, char **argv);
+int mb_verb_slurm(int argc, char **argv);
 
 #endif
