@@ -66,3 +66,9 @@ TESTS += t/harness-matrix.sh
 EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files) experiments/smoke-selftest.yaml
 TESTS += t/harness-run.sh
 EXTRA_DIST += t/harness-run.sh t/data/run/fail.yaml t/data/run/slow.yaml
+
+lib_libmoe_la_SOURCES += lib/stats.c
+moeinclude_HEADERS += lib/moe/stats.h
+TESTS += t/test_stats
+check_PROGRAMS += t/test_stats
+t_test_stats_SOURCES = t/test_stats.c t/tap.h
