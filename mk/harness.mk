@@ -2,7 +2,8 @@
 ## reports, and libmoe's stats module.
 
 bench_moebench_SOURCES += bench/sha256.c bench/sha256.h bench/json.c bench/json.h \
-	bench/matrix.c bench/matrix.h bench/results.c bench/results.h bench/run.c
+	bench/matrix.c bench/matrix.h bench/results.c bench/results.h bench/run.c \
+	bench/report.c
 nodist_bench_moebench_SOURCES = bench/mb_build.h
 
 # Build facts recorded in every result's provenance: the git commit of the
@@ -72,3 +73,14 @@ moeinclude_HEADERS += lib/moe/stats.h
 TESTS += t/test_stats
 check_PROGRAMS += t/test_stats
 t_test_stats_SOURCES = t/test_stats.c t/tap.h
+TESTS += t/test_matrix
+check_PROGRAMS += t/test_matrix
+t_test_matrix_SOURCES = t/test_matrix.c t/tap.h bench/matrix.c bench/json.c bench/sha256.c \
+	bench/cell.c bench/task_selftest.c
+t_test_matrix_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) $(YAML_LIBS) -lm
+TESTS += t/harness-report.sh
+EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_by_n.md \
+	t/data/report/smoke-value_by_n.md t/data/report/smoke-growth.md t/data/report/smoke-summary.md \
+	t/data/report/smoke-growth.tex
+TESTS += t/harness-scale.sh
+EXTRA_DIST += t/harness-scale.sh
