@@ -627,7 +627,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
 
   mb_buf_printf(&gp, "# gnuplot script written by moebench report (matrix %s, plot %s).\n"
                      "# Renders %s.png and %s.svg from %s.dat: gnuplot %s.gp\n", m->name, p->name, p->name, p->name, p->name, p->name);
-  mb_buf_puts(&gp, "set encoding utf8\nset key top right noenhanced\nset grid\nset bars small\n");
+  mb_buf_puts(&gp, "set encoding utf8\nset key top right noenhanced\nset grid\nset bars small\nset offsets graph 0.03, graph 0.03, 0, 0\n");
   if (p->logx) mb_buf_puts(&gp, "set logscale x\n");
   if (p->logy) mb_buf_puts(&gp, "set logscale y\n");
   mb_buf_puts(&gp, "set title ");

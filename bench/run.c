@@ -89,11 +89,12 @@ static mb_matrix *load_or_report(const char *path, int *status)
 /* ---- expand ---- */
 
 static const char expand_usage[] =
-  "usage: moebench expand FILE [--ids] [--canonical] [--shard I/N]\n"
+  "usage: moebench expand FILE [--ids | --canonical | --name] [--shard I/N]\n"
   "Validate the matrix FILE and print every cell with its stable id, in\n"
   "expansion order: `ID  rep=R  key=value ...` (all parameters, sorted).\n"
   "  --ids         print only the ids\n"
   "  --canonical   print the canonical text each id hashes\n"
+  "  --name        print only the matrix name (its results go to OUT/NAME)\n"
   "  --shard I/N   only the cells of shard I of N (see moebench(1))\n"
   "Exit status: 0 valid, 2 usage or validation error.\n";
 
@@ -101,9 +102,10 @@ int mb_verb_expand(int argc, char **argv)
 {
   if (want_help(argc, argv, expand_usage)) return 0;
   const char *file = NULL, *v;
-  int ids = 0, canon = 0, si = 1, sn = 1;
+  int ids = 0, canon = 0, name = 0, si = 1, sn = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--ids")) ids = 1;
+    else if (!strcmp(argv[i], "--name")) name = 1;
     else if (!strcmp(argv[i], "--canonical")) canon = 1;
     else if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
       if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench expand: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
@@ -115,6 +117,11 @@ int mb_verb_expand(int argc, char **argv)
   int st;
   mb_matrix *m = load_or_report(file, &st);
   if (!m) return st;
+  if (name) {
+    printf("%s\n", m->name);
+    mb_matrix_free(m);
+    return 0;
+  }
   size_t *idx = malloc((m->ncells ? m->ncells : 1) * sizeof *idx);
   if (!idx) return 1;
   size_t n = mb_matrix_shard(m, si, sn, idx);

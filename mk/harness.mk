@@ -84,3 +84,19 @@ EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_
 	t/data/report/smoke-growth.tex
 TESTS += t/harness-scale.sh
 EXTRA_DIST += t/harness-scale.sh
+
+# make bench: the paper's matrices; make bench-quick: the small versions.
+# Results under $(MB_BENCH_OUT)/, tables and figures under
+# $(MB_BENCH_OUT)/NAME/report/, summaries joined into doc/results.md
+# (doc/results-quick.md for bench-quick).
+MB_BENCH_JOBS = 2
+MB_BENCH_OUT = results
+bench: bench/moebench
+	$(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) paper \
+	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results.md
+bench-quick: bench/moebench
+	$(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
+	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results-quick.md
+.PHONY: bench bench-quick
+EXTRA_DIST += bench/mb-bench.sh experiments/quick-selftest.yaml
+dist_man_MANS += doc/moebench.1 doc/moebench-matrix.5
