@@ -286,12 +286,13 @@ int mb_verb_run(int argc, char **argv)
             sn > 1 ? " in this shard" : "", skipped, ntodo, jobs, cells);
   slot *run = calloc((size_t)jobs, sizeof *run);
   size_t next = 0, running = 0, done = 0;
+  int fork_failed = 0;
   double tstart = now_s(CLOCK_MONOTONIC), busy = 0;
-  while ((next < ntodo && !stop_signal) || running > 0) {
-    while (!stop_signal && next < ntodo && running < (size_t)jobs) {
+  while ((next < ntodo && !stop_signal && !fork_failed) || running > 0) {
+    while (!stop_signal && !fork_failed && next < ntodo && running < (size_t)jobs) {
       fflush(NULL);
       pid_t pid = fork();
-      if (pid < 0) { fprintf(stderr, "moebench: fork: %s\n", strerror(errno)); stop_signal = SIGTERM; break; }
+      if (pid < 0) { fprintf(stderr, "moebench: fork: %s: not starting more cells\n", strerror(errno)); fork_failed = 1; break; }
       if (pid == 0) worker(m, &m->cells[todo[next]], out, prov.s);
       for (long s = 0; s < jobs; s++)
         if (!run[s].pid) { run[s].pid = pid; run[s].cell = todo[next]; run[s].t0 = now_s(CLOCK_MONOTONIC); break; }
@@ -367,7 +368,7 @@ int mb_verb_run(int argc, char **argv)
     if (!quiet)
       fprintf(stderr, "moebench: %s: %zu ran ok, %zu failed, %zu skipped (already ok), %.2f s (%.2f s in cells)\n",
               m->name, nok, nfail, skipped, now_s(CLOCK_MONOTONIC) - tstart, busy);
-    rc = nfail ? 1 : 0;
+    rc = nfail || fork_failed ? 1 : 0;
   }
   (void)corrupt;
   mb_buf_free(&prov);

@@ -111,6 +111,25 @@ grep -q 'removed 1 temp file' "$tmp/log"; ok $? "stale temp file of a dead proce
 ls "$tmp/k/slow/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/ids"; ok $? "exactly one result per cell"
 [ "$(grep -l '"status": "ok"' "$tmp"/k/slow/cells/*.json | wc -l)" = 10 ]; ok $? "all 10 ok"
 
+# a worker that dies (here: SIGKILL) fails only its own cell, recorded by the parent
+if ps -o pid= --ppid $$ > /dev/null 2>&1; then
+  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/w" -j 1 2> "$tmp/log" &
+  pid=$!
+  child=
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    sleep 0.05
+    child=$(ps -o pid= --ppid $pid | head -1 | tr -d ' ')
+    [ -n "$child" ] && break
+  done
+  [ -n "$child" ] && kill -9 "$child"
+  wait $pid; rc=$?
+  [ $rc = 1 ]; ok $? "killed worker: run continues, exit status 1 (got $rc)"
+  [ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/slow/cells/*.json | wc -l)" = 1 ]; ok $? "killed worker recorded as a failed cell"
+  [ "$(grep -l '"status": "ok"' "$tmp"/w/slow/cells/*.json | wc -l)" = 9 ]; ok $? "the 9 other cells ran ok"
+else
+  n=$((n + 1)); echo "ok $n # SKIP ps --ppid not available"
+fi
+
 "$MOEBENCH" run "$smoke" --out "$tmp/a" -j 0 2> /dev/null; [ $? = 2 ]; ok $? "-j 0 is a usage error"
 "$MOEBENCH" run "$smoke" --shard 3/2 2> /dev/null; [ $? = 2 ]; ok $? "--shard 3/2 is a usage error"
 "$MOEBENCH" run "$srcdir/t/data/matrix/err-cross.yaml" --out "$tmp/x" 2> /dev/null; rc=$?
