@@ -30,23 +30,25 @@ static const char *const ref_labels[] = {"loss", "paper", "theory", NULL};
 
 /* ---- small helpers ---- */
 
-static size_t levenshtein(const char *a, const char *b)
+/* Edit distance counting an adjacent transposition as one edit (optimal
+ * string alignment), so 'rpe' is nearer 'rep' than 'e'. */
+static size_t edit_distance(const char *a, const char *b)
 {
   size_t la = strlen(a), lb = strlen(b);
   if (la > 64 || lb > 64) return (size_t)-1;
-  size_t prev[65], cur[65];
-  for (size_t j = 0; j <= lb; j++) prev[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    cur[0] = i;
+  size_t d[65][65];
+  for (size_t i = 0; i <= la; i++) d[i][0] = i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+  for (size_t i = 1; i <= la; i++)
     for (size_t j = 1; j <= lb; j++) {
-      size_t d = prev[j - 1] + (a[i - 1] != b[j - 1]);
-      if (prev[j] + 1 < d) d = prev[j] + 1;
-      if (cur[j - 1] + 1 < d) d = cur[j - 1] + 1;
-      cur[j] = d;
+      size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
     }
-    memcpy(prev, cur, (lb + 1) * sizeof *prev);
-  }
-  return prev[lb];
+  return d[la][lb];
 }
 
 const char *mb_did_you_mean(const char *word, const char *const *cands, size_t n)
@@ -55,7 +57,7 @@ const char *mb_did_you_mean(const char *word, const char *const *cands, size_t n
   size_t bd = (size_t)-1, lim = strlen(word) / 3;
   if (lim < 2) lim = 2;
   for (size_t i = 0; i < n && cands[i]; i++) {
-    size_t d = levenshtein(word, cands[i]);
+    size_t d = edit_distance(word, cands[i]);
     if (d < bd) { bd = d; best = cands[i]; }
   }
   if (bd <= lim) return best;
@@ -358,21 +360,29 @@ static int want_bool(ctx *c, yaml_node_t *v, const char *what, int *out)
   return 1;
 }
 
-/* A name or a list of names (rows: n / rows: [n, k]). */
-static char **want_names(ctx *c, yaml_node_t *v, const char *what, size_t *n)
+/* A name or a list of names (rows: n / rows: [n, k]); where each one is
+ * goes to *at (malloc'd) if at is given. */
+static char **want_names_at(ctx *c, yaml_node_t *v, const char *what, size_t *n, mb_mark **at)
 {
   char **out = NULL;
+  size_t na = 0;
   *n = 0;
+  if (at) *at = NULL;
   if (v->type == YAML_SCALAR_NODE) {
     const char *s = want_scalar(c, v, what);
-    if (s) PUSH(out, *n, xstrdup(s));
+    if (s) {
+      PUSH(out, *n, xstrdup(s));
+      if (at) PUSH(*at, na, mark_of(v));
+    }
     return out;
   }
   if (v->type != YAML_SEQUENCE_NODE) { err(c, mark_of(v), "%s must be a name or a list of names", what); return NULL; }
   for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
     yaml_node_t *e = node(c, *it);
     const char *s = e ? want_scalar(c, e, what) : NULL;
-    if (s) PUSH(out, *n, xstrdup(s));
+    if (!s) continue;
+    PUSH(out, *n, xstrdup(s));
+    if (at) PUSH(*at, na, mark_of(e));
   }
   return out;
 }
@@ -539,9 +549,14 @@ static char *want_name(ctx *c, pair_t *pr, size_t np, yaml_node_t *entry, const 
   return xstrdup(s);
 }
 
-static void want_keys(ctx *c, char **names, size_t n, yaml_node_t *v, const char *where)
+/* Names that must be parameters (or rep), each checked at its own place. */
+static char **want_keys(ctx *c, yaml_node_t *v, const char *where, size_t *n)
 {
-  for (size_t i = 0; i < n; i++) want_param(c, names[i], mark_of(v), 1, where);
+  mb_mark *at;
+  char **names = want_names_at(c, v, where, n, &at);
+  for (size_t i = 0; i < *n; i++) want_param(c, names[i], at[i], 1, where);
+  free(at);
+  return names;
 }
 
 static char *want_metric_node(ctx *c, pair_t *pr, size_t np, yaml_node_t *entry, const char *key)
@@ -570,13 +585,11 @@ static void parse_tables(ctx *c, yaml_node_t *v)
       if (!strcmp(m->tables[i].name, t.name)) err(c, mark_of(e), "duplicate table name '%s'", t.name);
     yaml_node_t *x;
     if ((x = get(pr, np, "rows", NULL))) {
-      t.rows = want_names(c, x, "rows", &t.nrows);
-      want_keys(c, t.rows, t.nrows, x, "rows");
+      t.rows = want_keys(c, x, "rows", &t.nrows);
       if (t.nrows == 0 && x->type == YAML_SEQUENCE_NODE) err(c, mark_of(x), "rows must name at least one key");
     } else err(c, mark_of(e), "table has no 'rows'");
     if ((x = get(pr, np, "columns", NULL))) {
-      t.cols = want_names(c, x, "columns", &t.ncols);
-      want_keys(c, t.cols, t.ncols, x, "columns");
+      t.cols = want_keys(c, x, "columns", &t.ncols);
       for (size_t i = 0; i < t.ncols; i++)
         for (size_t j = 0; j < t.nrows; j++)
           if (!strcmp(t.cols[i], t.rows[j])) err(c, mark_of(x), "'%s' is in both rows and columns", t.cols[i]);
@@ -584,18 +597,20 @@ static void parse_tables(ctx *c, yaml_node_t *v)
     t.metric = want_metric_node(c, pr, np, e, "metric");
     if ((x = get(pr, np, "stats", NULL))) {
       size_t ns;
-      char **s = want_names(c, x, "stats", &ns);
+      mb_mark *sat;
+      char **s = want_names_at(c, x, "stats", &ns, &sat);
       for (size_t i = 0; i < ns; i++) {
         int k = -1;
         for (int j = 0; j < MB_S_COUNT; j++) if (!strcmp(s[i], mb_stat_names[j])) k = j;
         if (k < 0) {
           const char *dym = mb_did_you_mean(s[i], mb_stat_names, MB_S_COUNT);
-          err(c, mark_of(x), "unknown statistic '%s'%s%s%s (one of: mean sd se ci95 n median min max)", s[i],
+          err(c, sat[i], "unknown statistic '%s'%s%s%s (one of: mean sd se ci95 n median min max)", s[i],
               dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
         } else t.stats[t.nstats++ % MB_S_COUNT] = k;
         free(s[i]);
       }
       free(s);
+      free(sat);
       if (t.nstats > MB_S_COUNT) { err(c, mark_of(x), "too many statistics"); t.nstats = MB_S_COUNT; }
       if (ns == 0) err(c, mark_of(x), "stats must name at least one statistic");
     } else {
@@ -635,8 +650,7 @@ static void parse_fits(ctx *c, yaml_node_t *v)
     } else err(c, mark_of(e), "fit has no 'x'");
     f.y = want_metric_node(c, pr, np, e, "y");
     if ((x = get(pr, np, "by", NULL))) {
-      f.by = want_names(c, x, "by", &f.nby);
-      want_keys(c, f.by, f.nby, x, "by");
+      f.by = want_keys(c, x, "by", &f.nby);
     }
     if ((x = get(pr, np, "bootstrap", NULL))) {
       static const mb_param bp = {"bootstrap", MB_INT, NULL, 0, 1e6, NULL, NULL};
@@ -711,8 +725,7 @@ static void parse_plots(ctx *c, yaml_node_t *v)
     } else err(c, mark_of(e), "plot has no 'x'");
     p.y = want_metric_node(c, pr, np, e, "y");
     if ((x = get(pr, np, "by", NULL))) {
-      p.by = want_names(c, x, "by", &p.nby);
-      want_keys(c, p.by, p.nby, x, "by");
+      p.by = want_keys(c, x, "by", &p.nby);
     }
     if ((x = get(pr, np, "panels", NULL))) want_bool(c, x, "panels", &p.panels);
     if ((x = get(pr, np, "logx", NULL))) want_bool(c, x, "logx", &p.logx);

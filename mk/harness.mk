@@ -36,15 +36,22 @@ harness_matrix_files = \
 	t/data/matrix/err-choice.yaml t/data/matrix/err-choice.err \
 	t/data/matrix/err-cross-include.yaml t/data/matrix/err-cross-include.err \
 	t/data/matrix/err-cross.yaml t/data/matrix/err-cross.err \
+	t/data/matrix/err-dup-table.yaml t/data/matrix/err-dup-table.err \
 	t/data/matrix/err-dup-value.yaml t/data/matrix/err-dup-value.err \
 	t/data/matrix/err-duplicate.yaml t/data/matrix/err-duplicate.err \
 	t/data/matrix/err-empty-axes.yaml t/data/matrix/err-empty-axes.err \
 	t/data/matrix/err-empty-axis.yaml t/data/matrix/err-empty-axis.err \
+	t/data/matrix/err-empty-file.yaml t/data/matrix/err-empty-file.err \
+	t/data/matrix/err-exclude-all.yaml t/data/matrix/err-exclude-all.err \
+	t/data/matrix/err-exclude-empty-list.yaml t/data/matrix/err-exclude-empty-list.err \
+	t/data/matrix/err-exclude-unknown.yaml t/data/matrix/err-exclude-unknown.err \
+	t/data/matrix/err-fit-x-type.yaml t/data/matrix/err-fit-x-type.err \
 	t/data/matrix/err-include-list.yaml t/data/matrix/err-include-list.err \
 	t/data/matrix/err-malformed.yaml t/data/matrix/err-malformed.err \
 	t/data/matrix/err-metric-fit.yaml t/data/matrix/err-metric-fit.err \
 	t/data/matrix/err-metric.yaml t/data/matrix/err-metric.err \
 	t/data/matrix/err-missing-seed.yaml t/data/matrix/err-missing-seed.err \
+	t/data/matrix/err-multi.yaml t/data/matrix/err-multi.err \
 	t/data/matrix/err-name.yaml t/data/matrix/err-name.err \
 	t/data/matrix/err-not-mapping.yaml t/data/matrix/err-not-mapping.err \
 	t/data/matrix/err-plot-fit.yaml t/data/matrix/err-plot-fit.err \
@@ -52,6 +59,9 @@ harness_matrix_files = \
 	t/data/matrix/err-ref-key.yaml t/data/matrix/err-ref-key.err \
 	t/data/matrix/err-replications.yaml t/data/matrix/err-replications.err \
 	t/data/matrix/err-rows-key.yaml t/data/matrix/err-rows-key.err \
+	t/data/matrix/err-seed.yaml t/data/matrix/err-seed.err \
+	t/data/matrix/err-stat.yaml t/data/matrix/err-stat.err \
+	t/data/matrix/err-tab.yaml t/data/matrix/err-tab.err \
 	t/data/matrix/err-table-key.yaml t/data/matrix/err-table-key.err \
 	t/data/matrix/err-type-bool.yaml t/data/matrix/err-type-bool.err \
 	t/data/matrix/err-type-int.yaml t/data/matrix/err-type-int.err \
