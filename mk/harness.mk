@@ -30,7 +30,7 @@ CLEANFILES += bench/mb_build.h
 harness_matrix_files = \
 	t/data/matrix/good-basic.yaml t/data/matrix/good-basic.expand \
 	t/data/matrix/good-include.yaml t/data/matrix/good-include.expand \
-	t/data/matrix/good-reordered.yaml \
+	t/data/matrix/good-reordered.yaml t/data/matrix/format-example.yaml \
 	t/data/matrix/err-axis-scalar.yaml t/data/matrix/err-axis-scalar.err \
 	t/data/matrix/err-base-and-axis.yaml t/data/matrix/err-base-and-axis.err \
 	t/data/matrix/err-choice.yaml t/data/matrix/err-choice.err \

@@ -11,10 +11,31 @@
 #include "tap.h"
 
 extern const mb_task mb_task_selftest;
-const mb_task *const mb_tasks[] = {&mb_task_selftest, NULL};
+
+/* A stand-in with the parameters and metric the agreed format's example
+ * (t/data/matrix/format-example.yaml, copied from FORMAT.md) uses, so the
+ * harness is known to accept that file before the real task is merged. */
+static const char *const experiments[] = {"thm1", "thm2", "thm3", "thm4", NULL};
+static const mb_param synth_params[] = {
+  {"experiment", MB_STR, "thm1", 0, -1, experiments, "which theorem"},
+  {"n", MB_INT, "100", 2, 1e9, NULL, "sample size"},
+  {"em_max_iter", MB_INT, "100", 1, 1e6, NULL, "EM iterations"},
+  {"em_tol", MB_REAL, "1e-8", 0, 1, NULL, "EM tolerance"},
+  {NULL, 0, NULL, 0, 0, NULL, NULL},
+};
+static const char *const synth_metrics[] = {"loss", NULL};
+static int synth_run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t errlen)
+{
+  return mb_result_metric(r, "loss", 1.0 / (double)mb_cell_int(c, "n"));
+}
+static const mb_task fake_synthetic = {"synthetic", "stand-in", synth_params, synth_metrics, NULL, synth_run};
+
+const mb_task *const mb_tasks[] = {&mb_task_selftest, &fake_synthetic, NULL};
 const mb_task *mb_task_find(const char *name)
 {
-  return strcmp(name, "selftest") ? NULL : &mb_task_selftest;
+  for (const mb_task *const *t = mb_tasks; *t; t++)
+    if (!strcmp((*t)->name, name)) return *t;
+  return NULL;
 }
 
 static const mb_param *param(const char *name)
@@ -173,6 +194,29 @@ int main(void)
     ok(!strcmp(mb_xcell_get(&m->cells[2], "rep"), "2") && !strcmp(mb_xcell_get(&m->cells[2], "n"), "10"),
        "mb_xcell_get: rep and a parameter");
     ok(m->tables[0].nstats == 3 && m->tables[0].stats[2] == MB_S_N, "table stats parsed");
+  }
+  mb_matrix_free(m);
+  mb_buf_free(&msgs);
+  mb_buf_init(&msgs);
+  /* the agreed format's example, verbatim: 4 x 5 x 40 cells, + 40 included,
+   * - 2 x 40 excluded = 760 */
+  is_int(mb_matrix_load(tap_datafile("data/matrix/format-example.yaml"), &m, &msgs), 0, "FORMAT.md example loads");
+  if (msgs.n) diag("%s", msgs.s);
+  ok(m && m->ncells == 760, "760 cells (%zu)", m ? m->ncells : 0);
+  if (m) {
+    size_t big = 0, thm3small = 0;
+    for (size_t i = 0; i < m->ncells; i++) {
+      const char *e = mb_xcell_get(&m->cells[i], "experiment"), *nn = mb_xcell_get(&m->cells[i], "n");
+      if (!strcmp(nn, "100000")) big += !strcmp(e, "thm4");
+      if (!strcmp(e, "thm3") && (!strcmp(nn, "100") || !strcmp(nn, "178"))) thm3small++;
+    }
+    ok(big == 40 && thm3small == 0, "include added 40 thm4 n=100000 cells, exclude removed thm3 n<=178");
+    ok(!strcmp(mb_xcell_get(&m->cells[0], "em_tol"), "1e-06") && !strcmp(mb_xcell_get(&m->cells[0], "em_max_iter"), "1000"),
+       "base applied (canonical 1e-06)");
+    ok(m->ntables == 1 && m->nfits == 1 && m->nplots == 1, "table, fit, plot");
+    ok(m->fits[0].bootstrap == 2000 && m->fits[0].nrefs == 2 && m->fits[0].nby == 1, "fit: bootstrap, references, by");
+    ok(m->plots[0].logx && m->plots[0].logy && m->plots[0].errorbars == MB_S_SE && !strcmp(m->plots[0].fit, "rates"),
+       "plot options");
   }
   mb_matrix_free(m);
   mb_buf_free(&msgs);
