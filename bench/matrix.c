@@ -804,6 +804,13 @@ const char *mb_xcell_get(const mb_xcell *x, const char *key)
   return mb_cell_str(x->cell, key);
 }
 
+mb_cell *mb_xcell_task_cell(const mb_xcell *x)
+{
+  mb_cell *c = mb_cell_copy(x->cell);
+  if (!c || mb_cell_set(c, "rep", x->reptext)) abort();
+  return c;
+}
+
 static int kvl_matches(const mb_xcell *x, const mb_kvl *kv)
 {
   const char *v = mb_xcell_get(x, kv->key);
@@ -966,7 +973,10 @@ static void expand(ctx *c)
     if (complete && t->check) {
       const char *bad = NULL;
       char msg[512] = "";
-      if (t->check(x->cell, &bad, msg, sizeof msg)) {
+      mb_cell *withrep = mb_xcell_task_cell(x);
+      int failed = t->check(withrep, &bad, msg, sizeof msg);
+      mb_cell_free(withrep);
+      if (failed) {
         size_t idx;
         mb_mark at = m->task_at;
         if (bad && find_param(t, bad, &idx) && x->where[idx].line > 0) at = x->where[idx];

@@ -176,7 +176,9 @@ static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const
   mb_result *r = mb_result_new();
   if (!r) _exit(3);
   double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-  int rc = m->task->run(x->cell, x->seed, r, errmsg, sizeof errmsg);
+  mb_cell *cell = mb_xcell_task_cell(x);
+  int rc = m->task->run(cell, x->seed, r, errmsg, sizeof errmsg);
+  mb_cell_free(cell);
   double wall = now_s(CLOCK_MONOTONIC) - w0, cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
   if (rc && !errmsg[0]) snprintf(errmsg, sizeof errmsg, "task returned %d without a message", rc);
   mb_buf b;

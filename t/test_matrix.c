@@ -194,6 +194,13 @@ int main(void)
     ok(!strcmp(mb_xcell_get(&m->cells[2], "rep"), "2") && !strcmp(mb_xcell_get(&m->cells[2], "n"), "10"),
        "mb_xcell_get: rep and a parameter");
     ok(m->tables[0].nstats == 3 && m->tables[0].stats[2] == MB_S_N, "table stats parsed");
+    mb_cell *tc = mb_xcell_task_cell(&m->cells[2]);
+    char before[13];
+    mb_cell_id(m->cells[2].cell, m->cells[2].rep, before);
+    ok(tc && !strcmp(mb_cell_str(tc, "rep"), "2") && mb_cell_size(tc) == mb_cell_size(m->cells[2].cell) + 1,
+       "the task's view of a cell holds rep");
+    ok(!strcmp(before, m->cells[2].id) && mb_cell_str(m->cells[2].cell, "rep") == NULL, "...but the stored cell (and id) do not");
+    mb_cell_free(tc);
   }
   mb_matrix_free(m);
   mb_buf_free(&msgs);
