@@ -1170,8 +1170,24 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
     flush_diags(&c, msgs);
     return 2;
   }
+  /* a second document would be silently ignored: refuse it */
+  yaml_document_t extra;
+  if (yaml_parser_load(&parser, &extra)) {
+    yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+    if (r2) err(&c, mark_of(r2), "a matrix file holds one YAML document; this is a second one");
+    yaml_document_delete(&extra);
+  } else {
+    mb_mark at = {(int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1};
+    err(&c, at, "malformed YAML: %s%s%s", parser.problem ? parser.problem : "error",
+        parser.context ? " " : "", parser.context ? parser.context : "");
+  }
   yaml_parser_delete(&parser);
   fclose(f);
+  if (c.nerr) {
+    yaml_document_delete(&c.doc);
+    flush_diags(&c, msgs);
+    return 2;
+  }
   mb_matrix *m = calloc(1, sizeof *m);
   if (!m) abort();
   m->path = xstrdup(path);

@@ -70,6 +70,7 @@ harness_matrix_files = \
 	t/data/matrix/err-unknown-axis.yaml t/data/matrix/err-unknown-axis.err \
 	t/data/matrix/err-unknown-param.yaml t/data/matrix/err-unknown-param.err \
 	t/data/matrix/err-unknown-task.yaml t/data/matrix/err-unknown-task.err \
+	t/data/matrix/err-two-docs.yaml t/data/matrix/err-two-docs.err \
 	t/data/matrix/err-unknown-top.yaml t/data/matrix/err-unknown-top.err \
 	t/data/matrix/README
 
