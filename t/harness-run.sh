@@ -76,12 +76,16 @@ metrics "$tmp/a" | cmp -s - "$tmp/ma"; ok $? "and gets the same metrics back"
 "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/t" -j 2 2> "$tmp/log" &
 pid=$!
 sleep 0.35
-kill -TERM $pid
-wait $pid; rc=$?
-[ $rc = 143 ]; ok $? "SIGTERM: exit status 143 (got $rc)"
-[ -z "$(ls -A "$tmp/t/slow/cells" | grep '^\.')" ]; ok $? "SIGTERM: no temp files left"
-done1=$(count "$tmp/t/slow/cells")
-echo "# SIGTERM arrived after $done1 of 10 cells (timing-dependent, not asserted)"
+if kill -TERM $pid 2> /dev/null; then
+  wait $pid; rc=$?
+  [ $rc = 143 ]; ok $? "SIGTERM: exit status 143 (got $rc)"
+  [ -z "$(ls -A "$tmp/t/slow/cells" | grep '^\.')" ]; ok $? "SIGTERM: no temp files left"
+  done1=$(count "$tmp/t/slow/cells")
+  echo "# SIGTERM arrived after $done1 of 16 cells (timing-dependent, not asserted)"
+else
+  wait $pid
+  n=$((n + 1)); echo "ok $n # SKIP the run finished before the signal (machine too loaded)"
+fi
 
 # kill -9 of the whole process group, with a stale temp file of a dead
 # process planted: the rerun cleans it, loses and duplicates nothing.
@@ -102,18 +106,18 @@ sleep 0.2   # let orphaned workers (if any survived) finish their cell
 done2=$(count "$tmp/k/slow/cells")
 dead=$(sh -c 'echo $$')
 first=$("$MOEBENCH" expand --ids "$data/slow.yaml" | head -1)
-echo partial > "$tmp/k/slow/cells/.$first.json.tmp.$(hostname).$dead"
+echo partial > "$tmp/k/slow/cells/.$first.json.tmp.$(uname -n).$dead"
 "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> "$tmp/log"; rc=$?
-ok $rc "rerun after kill -9 succeeds ($done2 of 10 were done)"
+ok $rc "rerun after kill -9 succeeds ($done2 of 16 were done)"
 grep -q 'removed 1 temp file' "$tmp/log"; ok $? "stale temp file of a dead process removed"
 [ -z "$(ls -A "$tmp/k/slow/cells" | grep '^\.')" ]; ok $? "no temp files left"
 "$MOEBENCH" expand --ids "$data/slow.yaml" | sort > "$tmp/ids"
 ls "$tmp/k/slow/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/ids"; ok $? "exactly one result per cell"
-[ "$(grep -l '"status": "ok"' "$tmp"/k/slow/cells/*.json | wc -l)" = 10 ]; ok $? "all 10 ok"
+[ "$(grep -l '"status": "ok"' "$tmp"/k/slow/cells/*.json | wc -l)" = 16 ]; ok $? "all 16 ok"
 
 # a worker that dies (here: SIGKILL) fails only its own cell, recorded by the parent
 if ps -o pid= --ppid $$ > /dev/null 2>&1; then
-  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/w" -j 1 2> "$tmp/log" &
+  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/w" -j 1 --shard 1/4 2> "$tmp/log" &
   pid=$!
   child=
   for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -121,11 +125,15 @@ if ps -o pid= --ppid $$ > /dev/null 2>&1; then
     child=$(ps -o pid= --ppid $pid | head -1 | tr -d ' ')
     [ -n "$child" ] && break
   done
-  [ -n "$child" ] && kill -9 "$child"
-  wait $pid; rc=$?
-  [ $rc = 1 ]; ok $? "killed worker: run continues, exit status 1 (got $rc)"
-  [ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/slow/cells/*.json | wc -l)" = 1 ]; ok $? "killed worker recorded as a failed cell"
-  [ "$(grep -l '"status": "ok"' "$tmp"/w/slow/cells/*.json | wc -l)" = 9 ]; ok $? "the 9 other cells ran ok"
+  if [ -n "$child" ] && kill -9 "$child" 2> /dev/null; then
+    wait $pid; rc=$?
+    [ $rc = 1 ]; ok $? "killed worker: run continues, exit status 1 (got $rc)"
+    [ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/slow/cells/*.json | wc -l)" = 1 ]; ok $? "killed worker recorded as a failed cell"
+    [ "$(grep -l '"status": "ok"' "$tmp"/w/slow/cells/*.json | wc -l)" = 3 ]; ok $? "the 3 other cells of the shard ran ok"
+  else
+    wait $pid
+    n=$((n + 1)); echo "ok $n # SKIP no worker caught in flight (machine too loaded)"
+  fi
 else
   n=$((n + 1)); echo "ok $n # SKIP ps --ppid not available"
 fi
