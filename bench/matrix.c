@@ -182,12 +182,18 @@ typedef struct {
   diag_t *d;
   size_t nd;
   int nerr;
+  size_t dropped;   /* diagnostics beyond the first 200, not stored */
   mb_matrix *m;
 } ctx;
 
 static void vreport(ctx *c, mb_mark at, int warning, const char *fmt, va_list ap)
 {
   char msg[1024];
+  if (c->nd >= 200) {   /* enough to act on; count the rest */
+    c->dropped++;
+    if (!warning) c->nerr++;
+    return;
+  }
   vsnprintf(msg, sizeof msg, fmt, ap);
   for (size_t i = 0; i < c->nd; i++) /* one report per (place, message) */
     if (c->d[i].at.line == at.line && c->d[i].at.col == at.col && !strcmp(c->d[i].msg, msg)) return;
@@ -239,10 +245,7 @@ static void flush_diags(ctx *c, mb_buf *msgs)
   }
   size_t shown = 0;
   for (size_t i = 0; i < n; i++) {
-    if (shown == 50) {
-      if (msgs) mb_buf_printf(msgs, "%s: ... and %zu more\n", c->file, n - shown);
-      break;
-    }
+    if (shown == 50) break;
     if (msgs) {
       if (d[i].at.line > 0) mb_buf_printf(msgs, "%s:%d:%d: ", c->file, d[i].at.line, d[i].at.col);
       else mb_buf_printf(msgs, "%s: ", c->file);
@@ -250,6 +253,8 @@ static void flush_diags(ctx *c, mb_buf *msgs)
     }
     shown++;
   }
+  if (msgs && n + c->dropped > shown)
+    mb_buf_printf(msgs, "%s: ... and %zu more\n", c->file, n + c->dropped - shown);
   for (size_t i = 0; i < n; i++) free(d[i].msg);
   free(d);
   c->d = NULL;
@@ -853,6 +858,15 @@ void mb_cell_id(const mb_cell *c, long rep, char id[13])
   id[12] = 0;
 }
 
+typedef struct { const char *id; size_t i; } idpos_t;
+
+static int idpos_cmp(const void *a, const void *b)
+{
+  const idpos_t *x = a, *y = b;
+  int d = strcmp(x->id, y->id);
+  return d ? d : (x->i > y->i) - (x->i < y->i);
+}
+
 static void expand(ctx *c)
 {
   mb_matrix *m = c->m;
@@ -955,13 +969,22 @@ static void expand(ctx *c)
 
   /* ids, seeds, required parameters, cross-field checks, duplicates */
   size_t dups = 0;
+  for (size_t j = 0; j < n; j++) mb_cell_id(cells[j].cell, cells[j].rep, cells[j].id);
+  /* duplicates: sort by (id, position), keep the first of each id */
+  char *dup = xrealloc(NULL, n ? n : 1);
+  memset(dup, 0, n ? n : 1);
+  {
+    idpos_t *v = xrealloc(NULL, (n ? n : 1) * sizeof *v);
+    for (size_t j = 0; j < n; j++) { v[j].id = cells[j].id; v[j].i = j; }
+    qsort(v, n, sizeof *v, idpos_cmp);
+    for (size_t j = 1; j < n; j++)
+      if (!strcmp(v[j].id, v[j - 1].id)) dup[v[j].i] = 1;
+    free(v);
+  }
   kept = 0;
   for (size_t j = 0; j < n; j++) {
     mb_xcell *x = &cells[j];
-    mb_cell_id(x->cell, x->rep, x->id);
-    int dup = 0;
-    for (size_t k = 0; k < kept && !dup; k++) if (!strcmp(cells[k].id, x->id)) dup = 1;
-    if (dup) { dups++; xcell_free(x); continue; }
+    if (dup[j]) { dups++; xcell_free(x); continue; }
     x->seed = moe_seed_derive(m->seed, x->id);
     int complete = 1;
     for (const mb_param *p = t->params; p->name; p++)
@@ -988,6 +1011,7 @@ static void expand(ctx *c)
     cells[kept++] = *x;
   }
   n = kept;
+  free(dup);
   if (dups) warn(c, m->task_at, "%zu duplicate cells (same configuration) were dropped", dups);
   m->cells = cells;
   m->ncells = n;
@@ -1203,18 +1227,11 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
   return 0;
 }
 
-typedef struct { const char *id; size_t i; } idx_t;
-
-static int idx_cmp(const void *a, const void *b)
-{
-  return strcmp(((const idx_t *)a)->id, ((const idx_t *)b)->id);
-}
-
 size_t mb_matrix_shard(const mb_matrix *m, int i, int n, size_t *idx)
 {
-  idx_t *v = xrealloc(NULL, m->ncells * sizeof *v);
+  idpos_t *v = xrealloc(NULL, (m->ncells ? m->ncells : 1) * sizeof *v);
   for (size_t k = 0; k < m->ncells; k++) { v[k].id = m->cells[k].id; v[k].i = k; }
-  qsort(v, m->ncells, sizeof *v, idx_cmp);
+  qsort(v, m->ncells, sizeof *v, idpos_cmp);
   char *mine = calloc(m->ncells ? m->ncells : 1, 1);
   if (!mine) abort();
   for (size_t p = 0; p < m->ncells; p++)
