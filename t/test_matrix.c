@@ -5,8 +5,13 @@
  * does not depend on the other tasks in bench/tasks.c. */
 #include <string.h>
 
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "json.h"
 #include "matrix.h"
+#include "results.h"
 #include "sha256.h"
 #include "tap.h"
 
@@ -235,5 +240,82 @@ int main(void)
   is_int(mb_matrix_load("/nonexistent/m.yaml", &m, &msgs), 2, "missing file: 2");
   ok(msgs.s && strstr(msgs.s, "/nonexistent/m.yaml: cannot open"), "missing file message");
   mb_buf_free(&msgs);
+  /* result files: write, read back bit for bit, every truncation rejected */
+  {
+    mb_matrix *mm = NULL;
+    mb_buf e2;
+    mb_buf_init(&e2);
+    mb_matrix_load(tap_datafile("data/matrix/good-basic.yaml"), &mm, &e2);
+    mb_buf_free(&e2);
+    char dir[] = "/tmp/mbtest-XXXXXX", path[256], tmpf[512], host[256] = "localhost";
+    ok(mm && mkdtemp(dir) != NULL, "temp dir");
+    if (mm) {
+      mb_result *r = mb_result_new();
+      mb_result_metric(r, "value", 2.385);
+      mb_result_metric(r, "draw_mean", 0.1 + 0.2);
+      mb_result_metric(r, "nan_metric", 0.0 / 0.0);
+      mb_result_note(r, "why", "line1\nline2 \"quoted\"");
+      mb_buf b, prov;
+      mb_buf_init(&b);
+      mb_buf_init(&prov);
+      mb_provenance(&prov, 1);
+      mb_result_json(&b, mm, &mm->cells[4], 1, NULL, r, "2026-01-01T00:00:00Z", 0.5, 0.25, prov.s);
+      snprintf(path, sizeof path, "%s/%s.json", dir, mm->cells[4].id);
+      ok(mb_write_atomic(path, b.s, b.n, err, sizeof err) == 0, "atomic write");
+      mb_rfile rf;
+      is_int(mb_rfile_load(path, &rf, err, sizeof err), 0, "read back");
+      double v1 = 0, v2 = 0, v3 = 0;
+      ok(rf.ok && !strcmp(rf.id, mm->cells[4].id) && rf.nm == 3, "status, id, 3 metrics");
+      ok(mb_rfile_metric(&rf, "value", &v1) && v1 == 2.385 && mb_rfile_metric(&rf, "draw_mean", &v2) && v2 == 0.1 + 0.2,
+         "metrics round-trip bit for bit");
+      ok(mb_rfile_metric(&rf, "nan_metric", &v3) && isnan(v3), "NaN metric round-trips");
+      const mb_json *cfg = mb_json_get(rf.doc, "config");
+      ok(cfg && mb_json_get(cfg, "x") && !strcmp(mb_json_get(cfg, "x")->text, "2.385") &&
+         mb_json_get(cfg, "fail")->type == MB_J_BOOL && !strcmp(mb_json_str(cfg, "mode"), "noisy"), "typed config");
+      ok(!strcmp(mb_json_str(mb_json_get(rf.doc, "notes"), "why"), "line1\nline2 \"quoted\""), "note escapes");
+      mb_rfile_free(&rf);
+      int all = 1;
+      for (size_t cut = 0; cut + 1 < b.n; cut++) {   /* all but the final newline */
+        FILE *f = fopen(path, "wb");
+        fwrite(b.s, 1, cut, f);
+        fclose(f);
+        int rc = mb_rfile_load(path, &rf, err, sizeof err);
+        if (rc != 1) { all = 0; diag("truncated at %zu: rc %d", cut, rc); }
+        else if (!strstr(err, path)) { all = 0; diag("message lacks the file name: %s", err); }
+        mb_rfile_free(&rf);
+      }
+      ok(all, "every truncation (%zu) is a corrupt file, named in the message", b.n - 1);
+      unlink(path);
+      is_int(mb_rfile_load(path, &rf, err, sizeof err), -1, "missing file: -1");
+      mb_result_json(&b, mm, &mm->cells[4], 0, "boom", NULL, "", 0, 0, prov.s);
+
+      /* temp files: a dead process's is removed, a live one's and another host's are kept */
+      if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "localhost");
+      const char *names[3];
+      char n1[300], n2[300], n3[300];
+      snprintf(n1, sizeof n1, ".a.json.tmp.%s.%ld", host, (long)getpid());
+      snprintf(n2, sizeof n2, ".b.json.tmp.%s.%ld", host, 999999999L);
+      snprintf(n3, sizeof n3, ".c.json.tmp.%s-elsewhere.%ld", host, 999999999L);
+      names[0] = n1; names[1] = n2; names[2] = n3;
+      for (int i = 0; i < 3; i++) {
+        snprintf(tmpf, sizeof tmpf, "%s/%s", dir, names[i]);
+        FILE *f = fopen(tmpf, "w");
+        if (f) fclose(f);
+      }
+      is_int(mb_clean_temps(dir), 1, "one stale temp file removed");
+      int kept = 0;
+      for (int i = 0; i < 3; i++) {
+        snprintf(tmpf, sizeof tmpf, "%s/%s", dir, names[i]);
+        kept += access(tmpf, F_OK) == 0;
+        unlink(tmpf);
+      }
+      is_int(kept, 2, "the live process's and the other host's kept");
+      rmdir(dir);
+      mb_buf_free(&b);
+      mb_buf_free(&prov);
+      mb_result_free(r);
+    }
+    mb_matrix_free(mm);
+  }
   return tap_done();
 }
