@@ -287,7 +287,15 @@ int main(void)
       ok(all, "every truncation (%zu) is a corrupt file, named in the message", b.n - 1);
       unlink(path);
       is_int(mb_rfile_load(path, &rf, err, sizeof err), -1, "missing file: -1");
-      mb_result_json(&b, mm, &mm->cells[4], 0, "boom", NULL, "", 0, 0, prov.s);
+      mb_buf fb;
+      mb_buf_init(&fb);
+      mb_result_json(&fb, mm, &mm->cells[4], 0, "boom \"x\"", NULL, "", 0, 0, prov.s);
+      mb_write_atomic(path, fb.s, fb.n, err, sizeof err);
+      ok(mb_rfile_load(path, &rf, err, sizeof err) == 0 && !rf.ok && rf.error && !strcmp(rf.error, "boom \"x\"") && rf.nm == 0,
+         "a failed result: status failed, the error, no metrics");
+      mb_rfile_free(&rf);
+      mb_buf_free(&fb);
+      unlink(path);
 
       /* temp files: a dead process's is removed, a live one's and another host's are kept */
       if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "localhost");
