@@ -31,5 +31,9 @@ mkdir -p "$(dirname "$summary")"
     sed "s|](\([^)/]*\.svg\))|](../$out/$name/report/\1)|" "$out/$name/report/summary.md"
     echo
   done
+  for name in $names; do
+    sed 's/^## /### /' "$out/$name/report/provenance.md"
+    echo
+  done
 } > "$summary.tmp" && mv -f "$summary.tmp" "$summary" && echo "mb-bench: wrote $summary" >&2
 exit $st

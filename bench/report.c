@@ -683,6 +683,47 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   groups_free(g, ng);
 }
 
+/* ---- provenance ---- */
+
+/* Where the results came from: the distinct values of a few provenance
+ * fields over the ok cells, with counts (several values mean the cells were
+ * produced by different builds or machines). */
+static void provenance_md(store *s)
+{
+  static const char *const fields[][2] = {
+    {"moebench", NULL}, {"git_commit", NULL}, {"compiler", NULL}, {"cflags", NULL}, {"gsl", NULL},
+    {"blas", "name"}, {"blas", "core"}, {"blas", "threads"}, {"cpu", NULL}, {"hostname", NULL}, {"os", NULL}};
+  const mb_matrix *m = s->m;
+  mb_buf b;
+  mb_buf_init(&b);
+  mb_buf_printf(&b, "## Provenance of %s\n\n| field | value | cells |\n|---|---|---:|\n", m->name);
+  char **val = xcalloc(m->ncells, sizeof *val);
+  size_t *cnt = xcalloc(m->ncells, sizeof *cnt);
+  for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+    size_t nv = 0;
+    for (size_t c = 0; c < m->ncells; c++) {
+      if (s->status[c] != 1) continue;
+      const mb_json *p = mb_json_get(s->rf[c].doc, "provenance");
+      const mb_json *v = mb_json_get(p, fields[f][0]);
+      if (fields[f][1]) v = mb_json_get(v, fields[f][1]);
+      const char *t = v && (v->type == MB_J_STR || v->type == MB_J_NUM) ? v->text : "(none)";
+      size_t k = 0;
+      while (k < nv && strcmp(val[k], t)) k++;
+      if (k == nv) { val[nv] = (char *)t; cnt[nv++] = 0; }
+      cnt[k]++;
+    }
+    for (size_t k = 0; k < nv; k++) {
+      mb_buf_printf(&b, "| %s%s%s | ", fields[f][0], fields[f][1] ? "." : "", fields[f][1] ? fields[f][1] : "");
+      md_escape(&b, val[k]);
+      mb_buf_printf(&b, " | %zu |\n", cnt[k]);
+    }
+  }
+  free(val);
+  free(cnt);
+  write_out(s, "provenance.md", &b);
+  mb_buf_free(&b);
+}
+
 /* ---- driver ---- */
 
 static int report_dir(const char *dir, const char *matrix_file, int formats, int plot)
@@ -790,6 +831,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       if (rendered) mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
   }
   write_out(&s, "summary.md", &sum);
+  provenance_md(&s);
   mb_buf_free(&sum);
   int rc = s.bad ? 1 : 0;
   for (size_t c = 0; c < m->ncells; c++) mb_rfile_free(&s.rf[c]);
@@ -803,7 +845,7 @@ static const char report_usage[] =
   "usage: moebench report DIR [--format md|csv|tex|json]... [--plot] [--matrix FILE]\n"
   "Aggregate the results under DIR (a results root: every NAME/ in it with a\n"
   "matrix.yaml; or one NAME directory) into DIR/NAME/report/: one file per\n"
-  "table and fit of the matrix in each format, summary.md, and with --plot\n"
+  "table and fit of the matrix in each format, summary.md, provenance.md, and with --plot\n"
   "gnuplot scripts (.gp, .dat) rendered to .png and .svg when gnuplot is found.\n"
   "  --format F   md (default), csv, tex or json; repeat or comma-separate\n"
   "  --plot       write plots\n"

@@ -214,6 +214,34 @@ static void cpu_model(char *buf, size_t len)
   fclose(f);
 }
 
+const char *mb_blas_core_warning(char *buf, size_t len)
+{
+  static const char *const old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                                     "Katmai", "Coppermine", "Northwood", "Banias", "Opteron", "Barcelona",
+                                     "Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator", NULL};
+  const char *core = moe_blas_corename();
+  int is_old = 0;
+  for (int i = 0; core && old[i]; i++)
+    if (!strcmp(core, old[i])) is_old = 1;
+  if (!is_old) return NULL;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return NULL;
+  char line[4096];
+  int avx2 = 0, avx512 = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "flags", 5)) continue;
+    avx2 = strstr(line, " avx2") != NULL;
+    avx512 = strstr(line, " avx512f") != NULL;
+    break;
+  }
+  fclose(f);
+  if (!avx2) return NULL;
+  snprintf(buf, len, "the BLAS uses '%s' kernels but this CPU has %s: correct but slow; "
+           "try OPENBLAS_CORETYPE=%s (the core is recorded in every result)", core,
+           avx512 ? "AVX-512" : "AVX2", avx512 ? "SkylakeX" : "Haswell");
+  return buf;
+}
+
 void mb_provenance(mb_buf *b, int blas_threads)
 {
   char host[256] = "unknown", cpu[512];

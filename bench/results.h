@@ -45,6 +45,11 @@ char *mb_read_file(const char *path, size_t *n);
  * fills in after pinning). */
 void mb_provenance(mb_buf *b, int blas_threads);
 
+/* A warning if the BLAS picked kernels older than the CPU supports (e.g.
+ * OpenBLAS's "Prescott" on an AVX2 machine: correct but several times
+ * slower); NULL if the core looks right or cannot be judged. */
+const char *mb_blas_core_warning(char *buf, size_t len);
+
 /* Compose the JSON of one cell's result. */
 void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, int ok, const char *error,
                     const mb_result *r, const char *started, double wall_s, double cpu_s,

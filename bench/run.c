@@ -273,6 +273,8 @@ int mb_verb_run(int argc, char **argv)
   mb_buf prov;
   mb_buf_init(&prov);
   mb_provenance(&prov, moe_blas_threads());
+  char bw[400];
+  if (!quiet && mb_blas_core_warning(bw, sizeof bw)) fprintf(stderr, "moebench: warning: %s\n", bw);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

@@ -25,6 +25,9 @@ grep -q '"group": "mode=plain", "loss": "value", "points": 3, "cells": 12, "rate
 grep -q '^\\begin{tabular}{lrrrrrr}$' "$rep/draw_by_n.tex"; ok $? "tex tabular"
 [ "$(grep -c '^\\midrule$' "$rep/value_by_n.tex")" = 1 ]; ok $? "tex booktabs rules"
 
+grep -q '^| blas.threads | 1 | 24 |$' "$rep/provenance.md"; ok $? "provenance.md: BLAS pinned to 1 thread in all 24 cells"
+grep -q '^| git_commit | .* | 24 |$' "$rep/provenance.md"; ok $? "provenance.md: git commit"
+
 # the reports only need DIR: the stored matrix, also via DIR/NAME
 "$MOEBENCH" report "$tmp/r/smoke-selftest" 2> /dev/null && cmp -s "$rep/summary.md" "$gold/smoke-summary.md"; ok $? "report DIR/NAME"
 

@@ -138,6 +138,15 @@ else
   n=$((n + 1)); echo "ok $n # SKIP ps --ppid not available"
 fi
 
+# a BLAS core older than the CPU is warned about (only testable on an AVX2 CPU with OpenBLAS)
+if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$f"; then
+  OPENBLAS_CORETYPE=Prescott "$MOEBENCH" run "$data/fail.yaml" --out "$tmp/p" 2> "$tmp/log"
+  grep -q "warning: the BLAS uses 'Prescott' kernels but this CPU has AVX" "$tmp/log"; ok $? "old BLAS core warned about"
+  grep -q '"core": "Prescott"' "$tmp"/p/fail/cells/*.json; ok $? "and recorded in the results"
+else
+  n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"
+fi
+
 "$MOEBENCH" run "$smoke" --out "$tmp/a" -j 0 2> /dev/null; [ $? = 2 ]; ok $? "-j 0 is a usage error"
 "$MOEBENCH" run "$smoke" --shard 3/2 2> /dev/null; [ $? = 2 ]; ok $? "--shard 3/2 is a usage error"
 "$MOEBENCH" run "$srcdir/t/data/matrix/err-cross.yaml" --out "$tmp/x" 2> /dev/null; rc=$?
