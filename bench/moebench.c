@@ -11,6 +11,7 @@ static const mb_verb verbs[] = {
   {NULL, "tasks", mb_verb_tasks, "list the tasks a matrix can run and their parameters"},
   {NULL, "expand", mb_verb_expand, "validate a matrix and print its cells with their ids"},
   {NULL, "run", mb_verb_run, "run the missing cells of a matrix (-j N, --shard I/N, --out DIR)"},
+  {NULL, "status", mb_verb_status, "count a matrix's cells by result: ok, failed, missing, corrupt"},
   {NULL, "report", mb_verb_report, "tables, rate fits and plots from a results directory"},
   {NULL, "merge", mb_verb_merge, "join result directories of shards run elsewhere"},
   {NULL, "slurm", mb_verb_slurm, "print a Slurm job-array script running a matrix in shards"},

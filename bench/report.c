@@ -167,8 +167,21 @@ static void md_escape(mb_buf *b, const char *s)
 {
   for (; *s; s++) {
     if (*s == '|') mb_buf_puts(b, "\\|");
+    else if (*s == '\n' || *s == '\r') mb_buf_puts(b, " ");
     else mb_buf_add(b, s, 1);
   }
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or newline. */
+static void csv_field(mb_buf *b, const char *s)
+{
+  if (!strpbrk(s, ",\"\n\r")) { mb_buf_puts(b, s); return; }
+  mb_buf_puts(b, "\"");
+  for (; *s; s++) {
+    if (*s == '"') mb_buf_puts(b, "\"\"");
+    else mb_buf_add(b, s, 1);
+  }
+  mb_buf_puts(b, "\"");
 }
 
 /* A stat of a summary as text (md/tex) */
@@ -305,8 +318,8 @@ static void table_csv(mb_buf *b, const mb_table *t, const grid *g)
     for (size_t j = 0; j < g->nc; j++) {
       const moe_stats_summary *sm = &g->sum[r * g->nc + j];
       if (!sm->n) continue;
-      for (size_t k = 0; k < t->nrows; k++) mb_buf_printf(b, "%s,", g->rows[r].val[k]);
-      for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(b, "%s,", g->cols[j].val[k]);
+      for (size_t k = 0; k < t->nrows; k++) { csv_field(b, g->rows[r].val[k]); mb_buf_puts(b, ","); }
+      for (size_t k = 0; k < t->ncols; k++) { csv_field(b, g->cols[j].val[k]); mb_buf_puts(b, ","); }
       mb_buf_printf(b, "%s,%zu", t->metric, sm->n);
       double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max};
       for (int i = 0; i < 8; i++) {
@@ -491,13 +504,19 @@ static void fit_csv(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
                  "rate_nlogn,rate_nlogn_ci95_lo,rate_nlogn_ci95_hi,paper,theory\n");
   for (size_t i = 0; i < n; i++) {
     const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
-    mb_buf_printf(b, "\"%s\",%s,%zu,%zu,", r[i].label, loss ? loss : f->y, r[i].npoints, r[i].ncells);
+    csv_field(b, r[i].label);
+    mb_buf_puts(b, ",");
+    csv_field(b, loss ? loss : f->y);
+    mb_buf_printf(b, ",%zu,%zu,", r[i].npoints, r[i].ncells);
     double v[] = {r[i].xmin, r[i].xmax,
                   r[i].ok ? -r[i].f.slope : NAN, -r[i].hi, -r[i].lo, r[i].ok ? r[i].f.slope : NAN,
                   r[i].ok ? r[i].f.slope_se : NAN, r[i].ok ? r[i].f.intercept : NAN, r[i].ok ? r[i].f.r2 : NAN,
                   r[i].ok_nlogn ? -r[i].fn.slope : NAN, -r[i].hin, -r[i].lon};
     for (int k = 0; k < 12; k++) { if (!isnan(v[k]) && r[i].npoints) mb_buf_printf(b, "%.17g", v[k]); mb_buf_puts(b, ","); }
-    mb_buf_printf(b, "%s,%s\n", p ? p : "", t ? t : "");
+    csv_field(b, p ? p : "");
+    mb_buf_puts(b, ",");
+    csv_field(b, t ? t : "");
+    mb_buf_puts(b, "\n");
   }
 }
 

@@ -382,6 +382,59 @@ int mb_verb_run(int argc, char **argv)
   return rc;
 }
 
+/* ---- status ---- */
+
+static const char status_usage[] =
+  "usage: moebench status FILE [--out DIR] [--shard I/N] [-v]\n"
+  "Count the cells of the matrix FILE (or of one shard) by the state of\n"
+  "their result under DIR/NAME/cells (default DIR: results): ok, failed,\n"
+  "missing, corrupt; list the failed ones with their errors (-v: also the\n"
+  "missing and corrupt ones).\n"
+  "Exit status: 0 every cell ok, 1 some are not, 2 usage or validation error.\n";
+
+int mb_verb_status(int argc, char **argv)
+{
+  if (want_help(argc, argv, status_usage)) return 0;
+  const char *file = NULL, *out = "results", *v;
+  int si = 1, sn = 1, verbose = 0;
+  for (int i = 1; i < argc; i++) {
+    if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
+      if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench status: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
+    } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
+      if (!*v) { fprintf(stderr, "moebench status: --out needs a directory\n"); return 2; }
+      out = v;
+    } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) verbose = 1;
+    else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "moebench status: unknown option '%s'\n%s", argv[i], status_usage); return 2; }
+    else if (!file) file = argv[i];
+    else { fprintf(stderr, "moebench status: one matrix file at a time\n"); return 2; }
+  }
+  if (!file) { fputs(status_usage, stderr); return 2; }
+  int st;
+  mb_matrix *m = load_or_report(file, &st);
+  if (!m) return st;
+  size_t *sel = malloc((m->ncells ? m->ncells : 1) * sizeof *sel);
+  if (!sel) { mb_matrix_free(m); return 1; }
+  size_t nsel = mb_matrix_shard(m, si, sn, sel), n[4] = {0, 0, 0, 0};   /* ok, failed, missing, corrupt */
+  char path[4400], err[5000];
+  for (size_t k = 0; k < nsel; k++) {
+    const mb_xcell *x = &m->cells[sel[k]];
+    mb_rfile rf;
+    mb_path_cell(path, sizeof path, out, m->name, x->id);
+    int r = mb_rfile_load(path, &rf, err, sizeof err);
+    if (r == 0 && strcmp(rf.id, x->id)) { r = 1; snprintf(err, sizeof err, "%s: holds id %s", path, rf.id); }
+    if (r == 0 && rf.ok) n[0]++;
+    else if (r == 0) { n[1]++; printf("failed   %s  %s\n", x->id, rf.error ? rf.error : ""); }
+    else if (r < 0) { n[2]++; if (verbose) printf("missing  %s\n", x->id); }
+    else { n[3]++; if (verbose) printf("corrupt  %s  %s\n", x->id, err); }
+    mb_rfile_free(&rf);
+  }
+  printf("%s: %zu cells%s: %zu ok, %zu failed, %zu missing, %zu corrupt\n", m->name, nsel,
+         sn > 1 ? " in this shard" : "", n[0], n[1], n[2], n[3]);
+  free(sel);
+  mb_matrix_free(m);
+  return n[0] == nsel ? 0 : 1;
+}
+
 /* ---- merge ---- */
 
 static const char merge_usage[] =

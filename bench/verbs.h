@@ -17,6 +17,7 @@ typedef struct {
 int mb_verb_tasks(int argc, char **argv);
 int mb_verb_expand(int argc, char **argv);
 int mb_verb_run(int argc, char **argv);
+int mb_verb_status(int argc, char **argv);
 int mb_verb_merge(int argc, char **argv);
 int mb_verb_report(int argc, char **argv);
 int mb_verb_slurm(int argc, char **argv);

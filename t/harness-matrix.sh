@@ -43,7 +43,7 @@ cmp -s "$tmp/s" "$tmp/a" && [ "$(wc -l < "$tmp/s1")" = 6 ]; ok $? "shards 1..3 o
 "$MOEBENCH" expand --bogus "$d/good-basic.yaml" > /dev/null 2>&1; [ $? = 2 ]; ok $? "unknown option is a usage error"
 "$MOEBENCH" expand "$tmp/nonexistent.yaml" > /dev/null 2>&1; [ $? = 2 ]; ok $? "missing file is exit status 2"
 
-for v in tasks expand run report merge slurm; do
+for v in tasks expand run status report merge slurm; do
   "$MOEBENCH" $v --help > "$tmp/h" 2>&1 && grep -q "usage: moebench $v" "$tmp/h"; ok $? "$v --help"
   "$MOEBENCH" $v --version > "$tmp/h" 2>&1 && grep -q '^moebench .*[0-9]\.[0-9]' "$tmp/h"; ok $? "$v --version"
 done
