@@ -140,6 +140,34 @@ static void write_out(store *s, const char *file, const mb_buf *b)
   fprintf(stderr, "moebench report: wrote %s\n", path);
 }
 
+/* Parameters (other than rep) whose values differ between cells that share
+ * the grouping keys a..b: such cells are pooled into one statistic, which
+ * is usually a mistake in the matrix (a table or fit missing a key).
+ * Appends "k1, k2" to out; returns how many. */
+static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, mb_buf *out)
+{
+  const mb_matrix *m = s->m;
+  char **keys = xcalloc(na + nb, sizeof *keys);
+  for (size_t i = 0; i < na; i++) keys[i] = a[i];
+  for (size_t i = 0; i < nb; i++) keys[na + i] = b[i];
+  size_t ng, count = 0;
+  group *g = group_cells(s, keys, na + nb, &ng);
+  for (const mb_param *p = m->task->params; p->name; p++) {
+    int grouped = 0;
+    for (size_t k = 0; k < na + nb; k++) if (!strcmp(keys[k], p->name)) grouped = 1;
+    if (grouped) continue;
+    int varies = 0;
+    for (size_t i = 0; i < ng && !varies; i++)
+      for (size_t c = 1; c < g[i].n && !varies; c++)
+        if (strcmp(mb_cell_str(m->cells[g[i].cell[c]].cell, p->name), mb_cell_str(m->cells[g[i].cell[0]].cell, p->name)))
+          varies = 1;
+    if (varies) mb_buf_printf(out, "%s%s", count++ ? ", " : "", p->name);
+  }
+  groups_free(g, ng);
+  free(keys);
+  return count;
+}
+
 /* ---- number formatting ---- */
 
 static void fmt_num(mb_buf *b, double v, int exact)
@@ -808,6 +836,13 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     }
     mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
     table_md(&sum, t, &g);
+    mb_buf pk;
+    mb_buf_init(&pk);
+    if (pooled(&s, t->rows, t->nrows, t->cols, t->ncols, &pk)) {
+      fprintf(stderr, "moebench report: note: table '%s' pools cells that differ in: %s\n", t->name, pk.s);
+      mb_buf_printf(&sum, "\nPooled over the replications and over: %s.\n", pk.s);
+    }
+    mb_buf_free(&pk);
     mb_buf_puts(&sum, "\n");
     grid_free(&g);
   }
@@ -834,6 +869,19 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     fit_md(&sum, fit, r, n, 0);
     for (size_t k = 0; k < n; k++)
       if (!r[k].ok) mb_buf_printf(&sum, "\n- %s: no fit (%s)", r[k].label, r[k].why);
+    mb_buf pk;
+    mb_buf_init(&pk);
+    char *xkey[1] = {fit->x};
+    if (pooled(&s, fit->by, fit->nby, xkey, 1, &pk)) {
+      fprintf(stderr, "moebench report: note: fit '%s' pools cells that differ in: %s\n", fit->name, pk.s);
+      mb_buf_printf(&sum, "\nEach point pools the replications and: %s.\n", pk.s);
+    }
+    mb_buf_free(&pk);
+    for (size_t q = 0; q < fit->nrefs; q++) {
+      int used = 0;
+      for (size_t k = 0; k < n; k++) if (r[k].ref == &fit->refs[q]) used = 1;
+      if (!used) fprintf(stderr, "moebench report: warning: fit '%s': reference %zu matches no group\n", fit->name, q + 1);
+    }
     mb_buf_puts(&sum, "\n");
     for (size_t k = 0; k < n; k++) free(r[k].label);
     free(r);

@@ -12,6 +12,7 @@ rep="$tmp/r/smoke-selftest/report"
 
 "$MOEBENCH" run -q "$smoke" --out "$tmp/r" -j 2; ok $? "smoke run"
 "$MOEBENCH" report "$tmp/r" --format md,tex --format csv -f json 2> "$tmp/log"; ok $? "report md, tex, csv, json"
+cp "$tmp/log" "$tmp/log.golden"
 for f in draw_by_n.md value_by_n.md growth.md summary.md growth.tex; do
   if cmp -s "$rep/$f" "$gold/smoke-$f"; then ok 0 "$f matches the golden file"; else
     ok 1 "$f matches the golden file"; diff "$gold/smoke-$f" "$rep/$f" | sed 's/^/# /'; fi
@@ -43,8 +44,11 @@ grep -q 'Task `selftest`, seed 2505, 24 cells (4 replications): 21 ok, 0 failed,
 
 # --matrix: another table over the same cells
 sed 's/^    rows: n$/    rows: rep/' "$smoke" > "$tmp/alt.yaml"
-"$MOEBENCH" report "$tmp/r" --matrix "$tmp/alt.yaml" 2> /dev/null; ok $? "report --matrix"
+"$MOEBENCH" report "$tmp/r" --matrix "$tmp/alt.yaml" 2> "$tmp/log"; ok $? "report --matrix"
 grep -q '^| rep | mode=plain mean' "$rep/draw_by_n.md"; ok $? "--matrix table used (rows: rep)"
+grep -q "note: table 'draw_by_n' pools cells that differ in: n$" "$tmp/log"; ok $? "pooling over a varying parameter is noted"
+grep -q '^Pooled over the replications and over: n\.$' "$rep/summary.md"; ok $? "...in the summary too"
+! grep -q 'pools cells' "$tmp/log.golden" 2> /dev/null; ok $? "no such note for the smoke matrix itself"
 
 # plots: scripts always; images when gnuplot is there; a note when it is not
 MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --plot 2> "$tmp/log"; ok $? "--plot without gnuplot"
