@@ -4,7 +4,6 @@
 bench_moebench_SOURCES += bench/sha256.c bench/sha256.h bench/json.c bench/json.h \
 	bench/matrix.c bench/matrix.h bench/results.c bench/results.h bench/run.c \
 	bench/report.c
-nodist_bench_moebench_SOURCES = bench/mb_build.h
 
 # Build facts recorded in every result's provenance: the git commit of the
 # source tree (at build time; "unknown" outside a git checkout, e.g. from a
