@@ -9,6 +9,12 @@
 
 static const mb_verb verbs[] = {
   {NULL, "tasks", mb_verb_tasks, "list the tasks a matrix can run and their parameters"},
+  {NULL, "expand", mb_verb_expand, "validate a matrix and print its cells with their ids"},
+  {NULL, "run", mb_verb_run, "run the missing cells of a matrix (-j N, --shard I/N, --out DIR)"},
+  {NULL, "status", mb_verb_status, "count a matrix's cells by result: ok, failed, missing, corrupt"},
+  {NULL, "report", mb_verb_report, "tables, rate fits and plots from a results directory"},
+  {NULL, "merge", mb_verb_merge, "join result directories of shards run elsewhere"},
+  {NULL, "slurm", mb_verb_slurm, "print a Slurm job-array script running a matrix in shards"},
   {"data", "images", mb_verb_data_images, "check an IDX image set: counts, classes, pixel stats, patches"},
   {"data", "bpe-train", mb_verb_data_bpe_train, "train the byte-level BPE on the SOTU train split"},
   {"data", "tokenize", mb_verb_data_tokenize, "write SOTU train/valid/test token files with a vocabulary"},
@@ -39,6 +45,13 @@ int main(int argc, char **argv)
     return 0;
   }
   for (const mb_verb *v = verbs; v->name; v++) {
+    int at = v->group ? 3 : 2;   /* `moebench VERB --version` for every verb */
+    if (argc > at && !strcmp(argv[at], "--version") &&
+        (v->group ? argc >= 3 && !strcmp(argv[1], v->group) && !strcmp(argv[2], v->name) : !strcmp(argv[1], v->name))) {
+      printf("moebench %s%s%s %s (libmoe %s)\n", v->group ? v->group : "", v->group ? " " : "", v->name,
+             MOE_VERSION_STRING, moe_version());
+      return 0;
+    }
     if (v->group) {
       if (argc >= 3 && !strcmp(argv[1], v->group) && !strcmp(argv[2], v->name))
         return v->fn(argc - 2, argv + 2);

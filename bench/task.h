@@ -26,7 +26,9 @@ typedef struct {
 } mb_param;
 
 /* A fully resolved cell: every parameter of its task has a value (text),
- * already validated against the declaration. */
+ * already validated against the declaration. The harness also sets "rep"
+ * (the replication index, "0", "1", ...) in the cell it passes to check()
+ * and run(); it is not a declared parameter. */
 typedef struct mb_cell mb_cell;
 
 const char *mb_cell_task(const mb_cell *c);

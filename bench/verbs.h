@@ -15,6 +15,12 @@ typedef struct {
 } mb_verb;
 
 int mb_verb_tasks(int argc, char **argv);
+int mb_verb_expand(int argc, char **argv);
+int mb_verb_run(int argc, char **argv);
+int mb_verb_status(int argc, char **argv);
+int mb_verb_merge(int argc, char **argv);
+int mb_verb_report(int argc, char **argv);
+int mb_verb_slurm(int argc, char **argv);
 int mb_verb_data_images(int argc, char **argv); /* bench/verb_data_images.c */
 int mb_verb_data_bpe_train(int argc, char **argv);
 int mb_verb_data_tokenize(int argc, char **argv);

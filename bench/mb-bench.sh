@@ -1,0 +1,39 @@
+#!/bin/sh
+# mb-bench.sh — what `make bench` / `make bench-quick` run (mk/harness.mk):
+# every experiments/KIND-*.yaml with `moebench run -j JOBS --out OUT`, then
+# `moebench report --format md,tex,csv --plot`, then the reports' summaries
+# joined into SUMMARY (Markdown). Failed cells do not stop the other
+# matrices; the exit status is non-zero if anything failed.
+# usage: mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
+set -u
+if [ $# != 6 ]; then echo "usage: $0 MOEBENCH SRCDIR KIND OUT JOBS SUMMARY" >&2; exit 2; fi
+mb=$1 src=$2 kind=$3 out=$4 jobs=$5 summary=$6
+st=0 names=
+for m in "$src"/experiments/"$kind"-*.yaml; do
+  if [ ! -e "$m" ]; then echo "mb-bench: no experiments/$kind-*.yaml" >&2; exit 0; fi
+  name=$("$mb" expand --name "$m") || { st=1; continue; }
+  echo "== $name ($m)" >&2
+  "$mb" run "$m" -j "$jobs" --out "$out" || st=1
+  "$mb" report "$out/$name" --format md,tex,csv --plot || st=1
+  names="$names $name"
+done
+mkdir -p "$(dirname "$summary")"
+{
+  echo "# moebench results: experiments/$kind-*.yaml"
+  echo
+  echo "Written by \`make bench$( [ "$kind" = paper ] || echo "-$kind")\` ($("$mb" --version)) from the result files under"
+  echo "\`$out/\`; every number below can be regenerated from them with \`moebench report\`."
+  echo "Rates are -slope of log(mean loss) on log n (and on log(n / log n)), with"
+  echo "95% percentile-bootstrap intervals over the replications."
+  echo
+  for name in $names; do
+    # figures are linked relative to the summary's new home (doc/)
+    sed "s|](\([^)/]*\.svg\))|](../$out/$name/report/\1)|" "$out/$name/report/summary.md"
+    echo
+  done
+  for name in $names; do
+    sed 's/^## /### /' "$out/$name/report/provenance.md"
+    echo
+  done
+} > "$summary.tmp" && mv -f "$summary.tmp" "$summary" && echo "mb-bench: wrote $summary" >&2
+exit $st

@@ -1,0 +1,1005 @@
+/* report.c — `moebench report`: tables, rate fits and plots from the
+ * result files of a matrix.
+ *
+ * The matrix is read from the copy `run` stored beside the results (or
+ * from --matrix), expanded again, and each expanded cell's result file is
+ * looked up by id, so a report only ever mixes cells of the matrix as it is
+ * now; missing, failed and corrupt cells are counted and left out. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "matrix.h"
+#include "moe/error.h"
+#include "moe/rng.h"
+#include "moe/stats.h"
+#include "moe/version.h"
+#include "results.h"
+#include "verbs.h"
+
+enum { F_MD = 1, F_CSV = 2, F_TEX = 4, F_JSON = 8 };
+
+typedef struct {
+  const mb_matrix *m;
+  const char *dir;         /* the matrix's results directory */
+  char repdir[4200];
+  mb_rfile *rf;            /* (cells) */
+  int *status;             /* (cells): 0 missing, 1 ok, 2 failed, 3 corrupt */
+  size_t nok, nfailed, nmissing, ncorrupt;
+  int bad;                 /* an output could not be written */
+} store;
+
+typedef struct {
+  char **val;     /* one value per key */
+  size_t *rank;   /* first-appearance rank of each value among the cells */
+  size_t *cell;
+  size_t n;
+} group;
+
+static void *xcalloc(size_t n, size_t s)
+{
+  void *p = calloc(n ? n : 1, s);
+  if (!p) abort();
+  return p;
+}
+
+/* Groups of cells sharing the values of keys, ordered by the first
+ * appearance (in expansion order) of each key's value, key by key. */
+static size_t nkeys_cmp;
+static int group_cmp(const void *a, const void *b)
+{
+  const group *x = a, *y = b;
+  for (size_t k = 0; k < nkeys_cmp; k++)
+    if (x->rank[k] != y->rank[k]) return x->rank[k] < y->rank[k] ? -1 : 1;
+  return 0;
+}
+
+static group *group_cells(const store *s, char **keys, size_t nk, size_t *ng)
+{
+  const mb_matrix *m = s->m;
+  group *g = NULL;
+  size_t n = 0;
+  size_t *rank = xcalloc(nk, sizeof *rank);
+  for (size_t c = 0; c < m->ncells; c++) {
+    size_t j;
+    for (j = 0; j < n; j++) {
+      size_t k;
+      for (k = 0; k < nk; k++)
+        if (strcmp(g[j].val[k], mb_xcell_get(&m->cells[c], keys[k]))) break;
+      if (k == nk) break;
+    }
+    if (j == n) {
+      g = realloc(g, (n + 1) * sizeof *g);
+      if (!g) abort();
+      g[n].val = xcalloc(nk, sizeof *g[n].val);
+      g[n].rank = xcalloc(nk, sizeof *g[n].rank);
+      g[n].cell = xcalloc(m->ncells, sizeof *g[n].cell);
+      g[n].n = 0;
+      for (size_t k = 0; k < nk; k++) {
+        g[n].val[k] = (char *)mb_xcell_get(&m->cells[c], keys[k]);
+        /* rank = first cell index holding this value of key k */
+        size_t r = 0;
+        while (strcmp(mb_xcell_get(&m->cells[r], keys[k]), g[n].val[k])) r++;
+        g[n].rank[k] = r;
+      }
+      n++;
+    }
+    g[j].cell[g[j].n++] = c;
+  }
+  free(rank);
+  nkeys_cmp = nk;
+  qsort(g, n, sizeof *g, group_cmp);
+  *ng = n;
+  return g;
+}
+
+static void groups_free(group *g, size_t n)
+{
+  for (size_t i = 0; i < n; i++) { free(g[i].val); free(g[i].rank); free(g[i].cell); }
+  free(g);
+}
+
+static void label(mb_buf *b, char **keys, char **vals, size_t nk, const char *none)
+{
+  if (!nk) { mb_buf_puts(b, none); return; }
+  for (size_t k = 0; k < nk; k++) mb_buf_printf(b, "%s%s=%s", k ? ", " : "", keys[k], vals[k]);
+}
+
+/* Metric values of the ok cells among cells[0..n) (and in mask if given). */
+static size_t values(const store *s, const size_t *cells, size_t n, const char *metric, const int *mask, double *out)
+{
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t c = cells[i];
+    double v;
+    if (mask && !mask[c]) continue;
+    if (s->status[c] != 1 || !mb_rfile_metric(&s->rf[c], metric, &v) || !isfinite(v)) continue;
+    out[k++] = v;
+  }
+  return k;
+}
+
+static void write_out(store *s, const char *file, const mb_buf *b)
+{
+  char path[4600], err[5000];
+  snprintf(path, sizeof path, "%s/%s", s->repdir, file);
+  if (b->oom || mb_write_atomic(path, b->s ? b->s : "", b->n, err, sizeof err)) {
+    fprintf(stderr, "moebench report: %s\n", b->oom ? "out of memory" : err);
+    s->bad = 1;
+    return;
+  }
+  fprintf(stderr, "moebench report: wrote %s\n", path);
+}
+
+/* Parameters (other than rep) whose values differ between cells that share
+ * the grouping keys a..b: such cells are pooled into one statistic, which
+ * is usually a mistake in the matrix (a table or fit missing a key).
+ * Appends "k1, k2" to out; returns how many. */
+static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, mb_buf *out)
+{
+  const mb_matrix *m = s->m;
+  char **keys = xcalloc(na + nb, sizeof *keys);
+  for (size_t i = 0; i < na; i++) keys[i] = a[i];
+  for (size_t i = 0; i < nb; i++) keys[na + i] = b[i];
+  size_t ng, count = 0;
+  group *g = group_cells(s, keys, na + nb, &ng);
+  for (const mb_param *p = m->task->params; p->name; p++) {
+    int grouped = 0;
+    for (size_t k = 0; k < na + nb; k++) if (!strcmp(keys[k], p->name)) grouped = 1;
+    if (grouped) continue;
+    int varies = 0;
+    for (size_t i = 0; i < ng && !varies; i++)
+      for (size_t c = 1; c < g[i].n && !varies; c++)
+        if (strcmp(mb_cell_str(m->cells[g[i].cell[c]].cell, p->name), mb_cell_str(m->cells[g[i].cell[0]].cell, p->name)))
+          varies = 1;
+    if (varies) mb_buf_printf(out, "%s%s", count++ ? ", " : "", p->name);
+  }
+  groups_free(g, ng);
+  free(keys);
+  return count;
+}
+
+/* ---- number formatting ---- */
+
+static void fmt_num(mb_buf *b, double v, int exact)
+{
+  if (isnan(v)) mb_buf_puts(b, "n/a");
+  else if (exact) mb_buf_printf(b, "%.17g", v);
+  else mb_buf_printf(b, "%.4g", v);
+}
+
+static void tex_escape(mb_buf *b, const char *s)
+{
+  for (; *s; s++) {
+    switch (*s) {
+    case '_': case '%': case '&': case '#': case '$': case '{': case '}':
+      mb_buf_printf(b, "\\%c", *s); break;
+    case '\\': mb_buf_puts(b, "\\textbackslash{}"); break;
+    case '~': mb_buf_puts(b, "\\textasciitilde{}"); break;
+    case '^': mb_buf_puts(b, "\\textasciicircum{}"); break;
+    default: mb_buf_add(b, s, 1);
+    }
+  }
+}
+
+static void md_escape(mb_buf *b, const char *s)
+{
+  for (; *s; s++) {
+    if (*s == '|') mb_buf_puts(b, "\\|");
+    else if (*s == '\n' || *s == '\r') mb_buf_puts(b, " ");
+    else mb_buf_add(b, s, 1);
+  }
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or newline. */
+static void csv_field(mb_buf *b, const char *s)
+{
+  if (!strpbrk(s, ",\"\n\r")) { mb_buf_puts(b, s); return; }
+  mb_buf_puts(b, "\"");
+  for (; *s; s++) {
+    if (*s == '"') mb_buf_puts(b, "\"\"");
+    else mb_buf_add(b, s, 1);
+  }
+  mb_buf_puts(b, "\"");
+}
+
+/* A stat of a summary as text (md/tex) */
+static void stat_text(mb_buf *b, const moe_stats_summary *sm, int stat)
+{
+  if (sm->n == 0) return;
+  switch (stat) {
+  case MB_S_MEAN: fmt_num(b, sm->mean, 0); break;
+  case MB_S_SD: fmt_num(b, sm->sd, 0); break;
+  case MB_S_SE: fmt_num(b, sm->se, 0); break;
+  case MB_S_CI95:
+    if (isnan(sm->ci95_lo)) mb_buf_puts(b, "n/a");
+    else { mb_buf_puts(b, "["); fmt_num(b, sm->ci95_lo, 0); mb_buf_puts(b, ", "); fmt_num(b, sm->ci95_hi, 0); mb_buf_puts(b, "]"); }
+    break;
+  case MB_S_N: mb_buf_printf(b, "%zu", sm->n); break;
+  case MB_S_MEDIAN: fmt_num(b, sm->median, 0); break;
+  case MB_S_MIN: fmt_num(b, sm->min, 0); break;
+  case MB_S_MAX: fmt_num(b, sm->max, 0); break;
+  }
+}
+
+static void json_num(mb_buf *b, double v)
+{
+  if (isnan(v)) mb_buf_puts(b, "null");
+  else mb_buf_json_num(b, v);
+}
+
+/* ---- tables ---- */
+
+typedef struct {
+  group *rows, *cols;
+  size_t nr, nc;
+  moe_stats_summary *sum;   /* (nr, nc) */
+} grid;
+
+static void grid_build(const store *s, const mb_table *t, grid *g)
+{
+  const mb_matrix *m = s->m;
+  g->rows = group_cells(s, t->rows, t->nrows, &g->nr);
+  g->cols = group_cells(s, t->cols, t->ncols, &g->nc);
+  g->sum = xcalloc(g->nr * g->nc, sizeof *g->sum);
+  int *mask = xcalloc(m->ncells, sizeof *mask);
+  double *v = xcalloc(m->ncells, sizeof *v);
+  for (size_t j = 0; j < g->nc; j++) {
+    memset(mask, 0, m->ncells * sizeof *mask);
+    for (size_t i = 0; i < g->cols[j].n; i++) mask[g->cols[j].cell[i]] = 1;
+    for (size_t r = 0; r < g->nr; r++) {
+      size_t k = values(s, g->rows[r].cell, g->rows[r].n, t->metric, mask, v);
+      moe_stats_summary *sm = &g->sum[r * g->nc + j];
+      memset(sm, 0, sizeof *sm);
+      if (k) moe_stats_summarize(v, k, sm);
+    }
+  }
+  free(mask);
+  free(v);
+}
+
+static void grid_free(grid *g)
+{
+  groups_free(g->rows, g->nr);
+  groups_free(g->cols, g->nc);
+  free(g->sum);
+}
+
+static void col_head(mb_buf *b, const mb_table *t, const grid *g, size_t j, int stat, int tex)
+{
+  mb_buf l;
+  mb_buf_init(&l);
+  if (t->ncols) { label(&l, t->cols, g->cols[j].val, t->ncols, ""); mb_buf_puts(&l, " "); }
+  mb_buf_puts(&l, mb_stat_names[stat]);
+  if (tex) tex_escape(b, l.s); else md_escape(b, l.s);
+  mb_buf_free(&l);
+}
+
+static void table_md(mb_buf *b, const mb_table *t, const grid *g)
+{
+  mb_buf_puts(b, "|");
+  for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, " "); md_escape(b, t->rows[k]); mb_buf_puts(b, " |"); }
+  for (size_t j = 0; j < g->nc; j++)
+    for (size_t q = 0; q < t->nstats; q++) { mb_buf_puts(b, " "); col_head(b, t, g, j, t->stats[q], 0); mb_buf_puts(b, " |"); }
+  mb_buf_puts(b, "\n|");
+  for (size_t k = 0; k < t->nrows; k++) mb_buf_puts(b, "---|");
+  for (size_t j = 0; j < g->nc * t->nstats; j++) mb_buf_puts(b, "---:|");
+  mb_buf_puts(b, "\n");
+  for (size_t r = 0; r < g->nr; r++) {
+    mb_buf_puts(b, "|");
+    for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, " "); md_escape(b, g->rows[r].val[k]); mb_buf_puts(b, " |"); }
+    for (size_t j = 0; j < g->nc; j++)
+      for (size_t q = 0; q < t->nstats; q++) {
+        mb_buf_puts(b, " ");
+        stat_text(b, &g->sum[r * g->nc + j], t->stats[q]);
+        mb_buf_puts(b, " |");
+      }
+    mb_buf_puts(b, "\n");
+  }
+}
+
+static void table_tex(mb_buf *b, const mb_table *t, const grid *g)
+{
+  mb_buf_puts(b, "\\begin{tabular}{");
+  for (size_t k = 0; k < t->nrows; k++) mb_buf_puts(b, "l");
+  for (size_t j = 0; j < g->nc * t->nstats; j++) mb_buf_puts(b, "r");
+  mb_buf_puts(b, "}\n\\toprule\n");
+  int first = 1;
+  for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, first ? "" : " & "); first = 0; tex_escape(b, t->rows[k]); }
+  for (size_t j = 0; j < g->nc; j++)
+    for (size_t q = 0; q < t->nstats; q++) { mb_buf_puts(b, " & "); col_head(b, t, g, j, t->stats[q], 1); }
+  mb_buf_puts(b, " \\\\\n\\midrule\n");
+  for (size_t r = 0; r < g->nr; r++) {
+    for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, k ? " & " : ""); tex_escape(b, g->rows[r].val[k]); }
+    for (size_t j = 0; j < g->nc; j++)
+      for (size_t q = 0; q < t->nstats; q++) {
+        mb_buf c;
+        mb_buf_init(&c);
+        mb_buf_add(&c, "", 0);
+        stat_text(&c, &g->sum[r * g->nc + j], t->stats[q]);
+        mb_buf_puts(b, " & ");
+        tex_escape(b, c.s);
+        mb_buf_free(&c);
+      }
+    mb_buf_puts(b, " \\\\\n");
+  }
+  mb_buf_puts(b, "\\bottomrule\n\\end{tabular}\n");
+}
+
+/* csv and json are long ("tidy"): one record per (row, column) group with
+ * every statistic at full precision. */
+static void table_csv(mb_buf *b, const mb_table *t, const grid *g)
+{
+  for (size_t k = 0; k < t->nrows; k++) mb_buf_printf(b, "%s,", t->rows[k]);
+  for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(b, "%s,", t->cols[k]);
+  mb_buf_puts(b, "metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max\n");
+  for (size_t r = 0; r < g->nr; r++)
+    for (size_t j = 0; j < g->nc; j++) {
+      const moe_stats_summary *sm = &g->sum[r * g->nc + j];
+      if (!sm->n) continue;
+      for (size_t k = 0; k < t->nrows; k++) { csv_field(b, g->rows[r].val[k]); mb_buf_puts(b, ","); }
+      for (size_t k = 0; k < t->ncols; k++) { csv_field(b, g->cols[j].val[k]); mb_buf_puts(b, ","); }
+      mb_buf_printf(b, "%s,%zu", t->metric, sm->n);
+      double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max};
+      for (int i = 0; i < 8; i++) {
+        mb_buf_puts(b, ",");
+        if (!isnan(v[i])) mb_buf_printf(b, "%.17g", v[i]);
+      }
+      mb_buf_puts(b, "\n");
+    }
+}
+
+static void table_json(mb_buf *b, const mb_table *t, const grid *g)
+{
+  mb_buf_puts(b, "{\"table\": ");
+  mb_buf_json_str(b, t->name);
+  mb_buf_puts(b, ", \"metric\": ");
+  mb_buf_json_str(b, t->metric);
+  mb_buf_puts(b, ", \"records\": [");
+  int first = 1;
+  for (size_t r = 0; r < g->nr; r++)
+    for (size_t j = 0; j < g->nc; j++) {
+      const moe_stats_summary *sm = &g->sum[r * g->nc + j];
+      if (!sm->n) continue;
+      mb_buf_puts(b, first ? "\n  {" : ",\n  {");
+      first = 0;
+      for (size_t k = 0; k < t->nrows; k++) { mb_buf_json_str(b, t->rows[k]); mb_buf_puts(b, ": "); mb_buf_json_str(b, g->rows[r].val[k]); mb_buf_puts(b, ", "); }
+      for (size_t k = 0; k < t->ncols; k++) { mb_buf_json_str(b, t->cols[k]); mb_buf_puts(b, ": "); mb_buf_json_str(b, g->cols[j].val[k]); mb_buf_puts(b, ", "); }
+      mb_buf_printf(b, "\"n\": %zu", sm->n);
+      const char *nm[] = {"mean", "sd", "se", "ci95_lo", "ci95_hi", "median", "min", "max"};
+      double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max};
+      for (int i = 0; i < 8; i++) { mb_buf_printf(b, ", \"%s\": ", nm[i]); json_num(b, v[i]); }
+      mb_buf_puts(b, "}");
+    }
+  mb_buf_puts(b, "\n]}\n");
+}
+
+/* ---- fits ---- */
+
+typedef struct {
+  char *label;              /* "mode=plain" or "all" */
+  const mb_ref *ref;
+  size_t npoints, ncells;
+  int ok, ok_nlogn;
+  char why[256];
+  moe_stats_fit f, fn;      /* on log x, on log(x / log x) */
+  double lo, hi, lon, hin;  /* bootstrap CIs of the slopes (NaN if none) */
+  double xmin, xmax;
+} fitrow;
+
+static int dbl_cmp(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static const mb_ref *find_ref(const mb_fit *f, const group *g)
+{
+  for (size_t r = 0; r < f->nrefs; r++) {
+    int all = 1;
+    for (size_t k = 0; k < f->refs[r].n && all; k++)
+      for (size_t q = 0; q < f->nby; q++)
+        if (!strcmp(f->refs[r].key[k], f->by[q]) && strcmp(f->refs[r].val[k], g->val[q])) all = 0;
+    if (all) return &f->refs[r];
+  }
+  return NULL;
+}
+
+static const char *ref_get(const mb_ref *r, const char *key)
+{
+  for (size_t k = 0; r && k < r->n; k++) if (!strcmp(r->key[k], key)) return r->val[k];
+  return NULL;
+}
+
+static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
+{
+  const mb_matrix *m = s->m;
+  size_t ng;
+  group *g = group_cells(s, f->by, f->nby, &ng);
+  fitrow *out = xcalloc(ng, sizeof *out);
+  double *xs = xcalloc(m->ncells, sizeof *xs), *y = xcalloc(m->ncells, sizeof *y);
+  double *gx = xcalloc(m->ncells, sizeof *gx);
+  size_t *off = xcalloc(m->ncells + 1, sizeof *off);
+  for (size_t i = 0; i < ng; i++) {
+    fitrow *r = &out[i];
+    mb_buf l;
+    mb_buf_init(&l);
+    label(&l, f->by, g[i].val, f->nby, "all");
+    r->label = l.s;
+    r->ref = find_ref(f, &g[i]);
+    r->lo = r->hi = r->lon = r->hin = NAN;
+    /* distinct x values of the group's cells, ascending */
+    size_t nx = 0;
+    for (size_t c = 0; c < g[i].n; c++) xs[nx++] = strtod(mb_xcell_get(&m->cells[g[i].cell[c]], f->x), NULL);
+    qsort(xs, nx, sizeof *xs, dbl_cmp);
+    size_t G = 0, k = 0;
+    off[0] = 0;
+    for (size_t a = 0; a < nx; a++) {
+      if (a > 0 && xs[a] == xs[a - 1]) continue;
+      size_t before = k;
+      for (size_t c = 0; c < g[i].n; c++) {
+        size_t cell = g[i].cell[c];
+        double v;
+        if (strtod(mb_xcell_get(&m->cells[cell], f->x), NULL) != xs[a]) continue;
+        if (s->status[cell] != 1 || !mb_rfile_metric(&s->rf[cell], f->y, &v) || !isfinite(v)) continue;
+        y[k++] = v;
+      }
+      if (k == before) continue;
+      gx[G] = xs[a];
+      off[++G] = k;
+    }
+    r->npoints = G;
+    r->ncells = k;
+    if (G) { r->xmin = gx[0]; r->xmax = gx[G - 1]; }
+    moe_stats_groups d = {G, gx, y, off};
+    if (G < 2) { snprintf(r->why, sizeof r->why, "fewer than 2 values of %s with results", f->x); continue; }
+    if (moe_stats_fit_groups(&d, MOE_STATS_X_LOG, &r->f)) { snprintf(r->why, sizeof r->why, "%s", moe_last_error()); continue; }
+    r->ok = 1;
+    uint64_t seed = moe_seed_derive(m->seed, "fit");
+    mb_buf sl;
+    mb_buf_init(&sl);
+    mb_buf_printf(&sl, "fit:%s:%s", f->name, r->label);
+    seed = moe_seed_derive(m->seed, sl.s);
+    mb_buf_free(&sl);
+    if (f->bootstrap > 0 && moe_stats_bootstrap_slope(&d, MOE_STATS_X_LOG, (size_t)f->bootstrap, seed, 0.95, &r->lo, &r->hi))
+      r->lo = r->hi = NAN;
+    if (gx[0] > 1 && moe_stats_fit_groups(&d, MOE_STATS_X_OVER_LOG, &r->fn) == MOE_OK) {
+      r->ok_nlogn = 1;
+      if (f->bootstrap > 0 &&
+          moe_stats_bootstrap_slope(&d, MOE_STATS_X_OVER_LOG, (size_t)f->bootstrap, moe_seed_derive(seed, "nlogn"), 0.95, &r->lon, &r->hin))
+        r->lon = r->hin = NAN;
+    }
+  }
+  free(xs); free(y); free(gx); free(off);
+  groups_free(g, ng);
+  *nrows = ng;
+  return out;
+}
+
+static void rate_text(mb_buf *b, int ok, double slope, double lo, double hi)
+{
+  if (!ok) { mb_buf_puts(b, "n/a"); return; }
+  mb_buf_printf(b, "%.3f", -slope);
+  if (!isnan(lo)) mb_buf_printf(b, " [%.3f, %.3f]", -hi, -lo);
+}
+
+static void fit_md(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n, int tex)
+{
+  const char *head[] = {"group", "loss", "rate [95% CI]", "rate on n/log n", "paper", "theory"};
+  if (tex) {
+    mb_buf_puts(b, "\\begin{tabular}{llllll}\n\\toprule\n");
+    for (int i = 0; i < 6; i++) { mb_buf_puts(b, i ? " & " : ""); tex_escape(b, head[i]); }
+    mb_buf_puts(b, " \\\\\n\\midrule\n");
+  } else {
+    mb_buf_puts(b, "| group | loss | rate [95% CI] | rate on n/log n | paper | theory |\n|---|---|---:|---:|---:|---:|\n");
+  }
+  for (size_t i = 0; i < n; i++) {
+    mb_buf c[6];
+    for (int k = 0; k < 6; k++) { mb_buf_init(&c[k]); mb_buf_add(&c[k], "", 0); }
+    mb_buf_puts(&c[0], r[i].label);
+    const char *loss = ref_get(r[i].ref, "loss");
+    mb_buf_puts(&c[1], loss ? loss : f->y);
+    rate_text(&c[2], r[i].ok, r[i].f.slope, r[i].lo, r[i].hi);
+    rate_text(&c[3], r[i].ok_nlogn, r[i].fn.slope, r[i].lon, r[i].hin);
+    const char *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    mb_buf_puts(&c[4], p ? p : "");
+    mb_buf_puts(&c[5], t ? t : "");
+    if (tex) {
+      for (int k = 0; k < 6; k++) { mb_buf_puts(b, k ? " & " : ""); tex_escape(b, c[k].s); }
+      mb_buf_puts(b, " \\\\\n");
+    } else {
+      mb_buf_puts(b, "|");
+      for (int k = 0; k < 6; k++) { mb_buf_puts(b, " "); md_escape(b, c[k].s); mb_buf_puts(b, " |"); }
+      mb_buf_puts(b, "\n");
+    }
+    for (int k = 0; k < 6; k++) mb_buf_free(&c[k]);
+  }
+  if (tex) mb_buf_puts(b, "\\bottomrule\n\\end{tabular}\n");
+}
+
+static void fit_csv(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
+{
+  mb_buf_puts(b, "group,loss,points,cells,x_min,x_max,rate,rate_ci95_lo,rate_ci95_hi,slope,slope_se,intercept,r2,"
+                 "rate_nlogn,rate_nlogn_ci95_lo,rate_nlogn_ci95_hi,paper,theory\n");
+  for (size_t i = 0; i < n; i++) {
+    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    csv_field(b, r[i].label);
+    mb_buf_puts(b, ",");
+    csv_field(b, loss ? loss : f->y);
+    mb_buf_printf(b, ",%zu,%zu,", r[i].npoints, r[i].ncells);
+    double v[] = {r[i].xmin, r[i].xmax,
+                  r[i].ok ? -r[i].f.slope : NAN, -r[i].hi, -r[i].lo, r[i].ok ? r[i].f.slope : NAN,
+                  r[i].ok ? r[i].f.slope_se : NAN, r[i].ok ? r[i].f.intercept : NAN, r[i].ok ? r[i].f.r2 : NAN,
+                  r[i].ok_nlogn ? -r[i].fn.slope : NAN, -r[i].hin, -r[i].lon};
+    for (int k = 0; k < 12; k++) { if (!isnan(v[k]) && r[i].npoints) mb_buf_printf(b, "%.17g", v[k]); mb_buf_puts(b, ","); }
+    csv_field(b, p ? p : "");
+    mb_buf_puts(b, ",");
+    csv_field(b, t ? t : "");
+    mb_buf_puts(b, "\n");
+  }
+}
+
+static void fit_json(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
+{
+  mb_buf_puts(b, "{\"fit\": ");
+  mb_buf_json_str(b, f->name);
+  mb_buf_puts(b, ", \"x\": ");
+  mb_buf_json_str(b, f->x);
+  mb_buf_puts(b, ", \"y\": ");
+  mb_buf_json_str(b, f->y);
+  mb_buf_puts(b, ", \"rate\": \"-slope of log(mean y) on log(x)\", \"groups\": [");
+  for (size_t i = 0; i < n; i++) {
+    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    mb_buf_puts(b, i ? ",\n  {\"group\": " : "\n  {\"group\": ");
+    mb_buf_json_str(b, r[i].label);
+    mb_buf_puts(b, ", \"loss\": ");
+    mb_buf_json_str(b, loss ? loss : f->y);
+    mb_buf_printf(b, ", \"points\": %zu, \"cells\": %zu", r[i].npoints, r[i].ncells);
+    const char *nm[] = {"rate", "rate_ci95_lo", "rate_ci95_hi", "slope", "slope_se", "intercept", "r2",
+                        "rate_nlogn", "rate_nlogn_ci95_lo", "rate_nlogn_ci95_hi"};
+    double v[] = {r[i].ok ? -r[i].f.slope : NAN, -r[i].hi, -r[i].lo, r[i].ok ? r[i].f.slope : NAN,
+                  r[i].ok ? r[i].f.slope_se : NAN, r[i].ok ? r[i].f.intercept : NAN, r[i].ok ? r[i].f.r2 : NAN,
+                  r[i].ok_nlogn ? -r[i].fn.slope : NAN, -r[i].hin, -r[i].lon};
+    for (int k = 0; k < 10; k++) { mb_buf_printf(b, ", \"%s\": ", nm[k]); json_num(b, v[k]); }
+    mb_buf_puts(b, ", \"paper\": ");
+    if (p) mb_buf_json_str(b, p); else mb_buf_puts(b, "null");
+    mb_buf_puts(b, ", \"theory\": ");
+    if (t) mb_buf_json_str(b, t); else mb_buf_puts(b, "null");
+    if (!r[i].ok) { mb_buf_puts(b, ", \"note\": "); mb_buf_json_str(b, r[i].why); }
+    mb_buf_puts(b, "}");
+  }
+  mb_buf_puts(b, "\n]}\n");
+}
+
+/* ---- plots ---- */
+
+static const char *find_gnuplot(char *buf, size_t len)
+{
+  const char *env = getenv("MOEBENCH_GNUPLOT");
+  if (env) {
+    if (!*env) return NULL;   /* set but empty: plotting disabled */
+    if (access(env, X_OK) == 0) { snprintf(buf, len, "%s", env); return buf; }
+    return NULL;
+  }
+  const char *path = getenv("PATH");
+  if (!path) return NULL;
+  while (*path) {
+    size_t L = strcspn(path, ":");
+    snprintf(buf, len, "%.*s/gnuplot", (int)L, L ? path : ".");
+    if (access(buf, X_OK) == 0) return buf;
+    path += L;
+    if (*path) path++;
+  }
+  return NULL;
+}
+
+static void gp_quote(mb_buf *b, const char *s)
+{
+  mb_buf_puts(b, "\"");
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\') mb_buf_add(b, "\\", 1);
+    mb_buf_add(b, s, 1);
+  }
+  mb_buf_puts(b, "\"");
+}
+
+static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rendered)
+{
+  const mb_matrix *m = s->m;
+  size_t ng;
+  group *g = group_cells(s, p->by, p->nby, &ng);
+  const mb_fit *fit = NULL;
+  fitrow *fr = NULL;
+  size_t nfr = 0;
+  for (size_t i = 0; p->fit && i < m->nfits; i++) if (!strcmp(m->fits[i].name, p->fit)) fit = &m->fits[i];
+  if (fit) fr = fit_compute(s, fit, &nfr);
+  mb_buf dat, gp, body;
+  mb_buf_init(&dat); mb_buf_init(&gp); mb_buf_init(&body);
+  double *xs = xcalloc(m->ncells, sizeof *xs), *v = xcalloc(m->ncells, sizeof *v);
+  size_t *sel = xcalloc(m->ncells, sizeof *sel);
+  mb_buf_printf(&dat, "# moebench report: plot %s of matrix %s: %s vs %s; columns: x mean low high n\n", p->name,
+                m->name, p->y, p->x);
+  for (size_t i = 0; i < ng; i++) {
+    mb_buf l;
+    mb_buf_init(&l);
+    label(&l, p->by, g[i].val, p->nby, "all");
+    mb_buf_printf(&dat, "%s# %s\n", i ? "\n\n" : "", l.s);
+    size_t nx = 0;
+    for (size_t c = 0; c < g[i].n; c++) xs[nx++] = strtod(mb_xcell_get(&m->cells[g[i].cell[c]], p->x), NULL);
+    qsort(xs, nx, sizeof *xs, dbl_cmp);
+    for (size_t a = 0; a < nx; a++) {
+      if (a > 0 && xs[a] == xs[a - 1]) continue;
+      size_t k = 0;
+      for (size_t c = 0; c < g[i].n; c++)
+        if (strtod(mb_xcell_get(&m->cells[g[i].cell[c]], p->x), NULL) == xs[a]) sel[k++] = g[i].cell[c];
+      size_t nv = values(s, sel, k, p->y, NULL, v);
+      if (!nv) continue;
+      moe_stats_summary sm;
+      moe_stats_summarize(v, nv, &sm);
+      double lo = sm.mean, hi = sm.mean;
+      if (p->errorbars == MB_S_SD && !isnan(sm.sd)) { lo = sm.mean - sm.sd; hi = sm.mean + sm.sd; }
+      if (p->errorbars == MB_S_SE && !isnan(sm.se)) { lo = sm.mean - sm.se; hi = sm.mean + sm.se; }
+      if (p->errorbars == MB_S_CI95 && !isnan(sm.ci95_lo)) { lo = sm.ci95_lo; hi = sm.ci95_hi; }
+      mb_buf_printf(&dat, "%.17g %.17g %.17g %.17g %zu\n", xs[a], sm.mean, lo, hi, nv);
+    }
+    /* one plot clause per group (and its fitted line) */
+    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %zu title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
+                  p->name, i, p->errorbars >= 0 ? ":3:4" : "", p->errorbars >= 0 ? "yerrorlines" : "linespoints", i + 1);
+    gp_quote(&body, l.s);
+    for (size_t q = 0; q < nfr; q++) {
+      if (!fr[q].ok || strcmp(fr[q].label, l.s)) continue;
+      char t[128];
+      snprintf(t, sizeof t, "fit: rate %.3f", -fr[q].f.slope);
+      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines dt 2 lc %zu title ", fr[q].xmin, fr[q].xmax,
+                    fr[q].f.intercept, fr[q].f.slope, i + 1);
+      gp_quote(&body, t);
+    }
+    if (p->panels) {
+      mb_buf_puts(&body, "\n");
+      if (ng > 1) { mb_buf_puts(&body, ""); }
+    }
+    mb_buf_free(&l);
+  }
+  if (!p->panels) mb_buf_puts(&body, "\n");
+  free(xs); free(v); free(sel);
+
+  mb_buf_printf(&gp, "# gnuplot script written by moebench report (matrix %s, plot %s).\n"
+                     "# Renders %s.png and %s.svg from %s.dat: gnuplot %s.gp\n", m->name, p->name, p->name, p->name, p->name, p->name);
+  mb_buf_puts(&gp, "set encoding utf8\nset key top right noenhanced\nset grid\nset bars small\nset offsets graph 0.03, graph 0.03, 0, 0\n");
+  if (p->logx) mb_buf_puts(&gp, "set logscale x\n");
+  if (p->logy) mb_buf_puts(&gp, "set logscale y\n");
+  mb_buf_puts(&gp, "set title ");
+  gp_quote(&gp, p->title ? p->title : p->name);
+  mb_buf_puts(&gp, " noenhanced\nset xlabel ");
+  gp_quote(&gp, p->xlabel ? p->xlabel : p->x);
+  mb_buf_puts(&gp, " noenhanced\nset ylabel ");
+  {
+    mb_buf yl;
+    mb_buf_init(&yl);
+    mb_buf_printf(&yl, "%s (mean%s%s)", p->y, p->errorbars >= 0 ? " ± " : "", p->errorbars >= 0 ? mb_stat_names[p->errorbars] : "");
+    gp_quote(&gp, p->ylabel ? p->ylabel : yl.s);
+    mb_buf_free(&yl);
+  }
+  mb_buf_puts(&gp, " noenhanced\n");
+  size_t cols = ng > 1 ? (ng >= 4 ? 2 : ng) : 1, rows = (ng + cols - 1) / cols;
+  const char *terms[2][3] = {{"png", "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) { set terminal pngcairo size %d,%d } else { set terminal png size %d,%d }\n", ""},
+                             {"svg", "set terminal svg size %d,%d dynamic\n", ""}};
+  for (int t = 0; t < 2; t++) {
+    int w = p->panels ? 480 * (int)cols : 800, h = p->panels ? 360 * (int)rows : 600;
+    mb_buf_printf(&gp, terms[t][1], w, h, w, h);
+    mb_buf_printf(&gp, "set output '%s.%s'\n", p->name, terms[t][0]);
+    if (p->panels) mb_buf_printf(&gp, "set multiplot layout %zu,%zu\n", rows, cols);
+    mb_buf_add(&gp, body.s ? body.s : "", body.n);
+    if (p->panels) mb_buf_puts(&gp, "unset multiplot\n");
+    mb_buf_puts(&gp, "unset output\n");
+  }
+  char f[300];
+  snprintf(f, sizeof f, "%s.dat", p->name);
+  write_out(s, f, &dat);
+  snprintf(f, sizeof f, "%s.gp", p->name);
+  write_out(s, f, &gp);
+  if (gnuplot) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (chdir(s->repdir)) _exit(127);
+      execl(gnuplot, "gnuplot", f, (char *)NULL);
+      _exit(127);
+    }
+    int ws = 0;
+    if (pid < 0 || waitpid(pid, &ws, 0) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws)) {
+      fprintf(stderr, "moebench report: gnuplot failed on %s/%s\n", s->repdir, f);
+      s->bad = 1;
+    } else {
+      fprintf(stderr, "moebench report: rendered %s/%s.png and %s.svg\n", s->repdir, p->name, p->name);
+      (*rendered)++;
+    }
+  }
+  mb_buf_free(&dat); mb_buf_free(&gp); mb_buf_free(&body);
+  for (size_t q = 0; q < nfr; q++) free(fr[q].label);
+  free(fr);
+  groups_free(g, ng);
+}
+
+/* ---- provenance ---- */
+
+/* Where the results came from: the distinct values of a few provenance
+ * fields over the ok cells, with counts (several values mean the cells were
+ * produced by different builds or machines). */
+static void provenance_md(store *s)
+{
+  static const char *const fields[][2] = {
+    {"moebench", NULL}, {"git_commit", NULL}, {"compiler", NULL}, {"cflags", NULL}, {"gsl", NULL},
+    {"blas", "name"}, {"blas", "core"}, {"blas", "threads"}, {"cpu", NULL}, {"hostname", NULL}, {"os", NULL}};
+  const mb_matrix *m = s->m;
+  mb_buf b;
+  mb_buf_init(&b);
+  mb_buf_printf(&b, "## Provenance of %s\n\n| field | value | cells |\n|---|---|---:|\n", m->name);
+  char **val = xcalloc(m->ncells, sizeof *val);
+  size_t *cnt = xcalloc(m->ncells, sizeof *cnt);
+  for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+    size_t nv = 0;
+    for (size_t c = 0; c < m->ncells; c++) {
+      if (s->status[c] != 1) continue;
+      const mb_json *p = mb_json_get(s->rf[c].doc, "provenance");
+      const mb_json *v = mb_json_get(p, fields[f][0]);
+      if (fields[f][1]) v = mb_json_get(v, fields[f][1]);
+      const char *t = v && (v->type == MB_J_STR || v->type == MB_J_NUM) ? v->text : "(none)";
+      size_t k = 0;
+      while (k < nv && strcmp(val[k], t)) k++;
+      if (k == nv) { val[nv] = (char *)t; cnt[nv++] = 0; }
+      cnt[k]++;
+    }
+    for (size_t k = 0; k < nv; k++) {
+      mb_buf_printf(&b, "| %s%s%s | ", fields[f][0], fields[f][1] ? "." : "", fields[f][1] ? fields[f][1] : "");
+      md_escape(&b, val[k]);
+      mb_buf_printf(&b, " | %zu |\n", cnt[k]);
+    }
+  }
+  free(val);
+  free(cnt);
+  write_out(s, "provenance.md", &b);
+  mb_buf_free(&b);
+}
+
+/* ---- driver ---- */
+
+static int report_dir(const char *dir, const char *matrix_file, int formats, int plot)
+{
+  char mpath[4200], err[5000];
+  if (matrix_file) snprintf(mpath, sizeof mpath, "%s", matrix_file);
+  else snprintf(mpath, sizeof mpath, "%s/matrix.yaml", dir);
+  mb_buf msgs;
+  mb_buf_init(&msgs);
+  mb_matrix *m = NULL;
+  int st = mb_matrix_load(mpath, &m, &msgs);
+  if (msgs.n) fputs(msgs.s, stderr);
+  mb_buf_free(&msgs);
+  if (!m) return st;
+  store s;
+  memset(&s, 0, sizeof s);
+  s.m = m;
+  s.dir = dir;
+  snprintf(s.repdir, sizeof s.repdir, "%s/report", dir);
+  if (mb_mkdirs(s.repdir, err, sizeof err)) { fprintf(stderr, "moebench report: %s\n", err); mb_matrix_free(m); return 1; }
+  s.rf = xcalloc(m->ncells, sizeof *s.rf);
+  s.status = xcalloc(m->ncells, sizeof *s.status);
+  for (size_t c = 0; c < m->ncells; c++) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/cells/%s.json", dir, m->cells[c].id);
+    int r = mb_rfile_load(p, &s.rf[c], err, sizeof err);
+    if (r == 1) { fprintf(stderr, "moebench report: corrupt result, treated as missing: %s\n", err); s.status[c] = 3; s.ncorrupt++; }
+    else if (r < 0) { s.status[c] = 0; s.nmissing++; }
+    else if (strcmp(s.rf[c].id, m->cells[c].id)) {
+      fprintf(stderr, "moebench report: %s: holds id %s, treated as missing\n", p, s.rf[c].id);
+      s.status[c] = 3; s.ncorrupt++;
+    } else if (s.rf[c].ok) { s.status[c] = 1; s.nok++; }
+    else { s.status[c] = 2; s.nfailed++; }
+  }
+  fprintf(stderr, "moebench report: %s: %zu cells: %zu ok, %zu failed, %zu missing, %zu corrupt\n", m->name,
+          m->ncells, s.nok, s.nfailed, s.nmissing, s.ncorrupt);
+
+  /* summary.md: everything in Markdown, for doc/results.md */
+  mb_buf sum;
+  mb_buf_init(&sum);
+  mb_buf_printf(&sum, "## %s\n\n", m->name);
+  if (m->description) { md_escape(&sum, m->description); mb_buf_puts(&sum, "\n\n"); }
+  mb_buf_printf(&sum, "Task `%s`, seed %llu, %zu cells (%ld replications): %zu ok, %zu failed, %zu missing.\n\n",
+                m->task->name, (unsigned long long)m->seed, m->ncells, m->replications, s.nok, s.nfailed,
+                s.nmissing + s.ncorrupt);
+  static const char *ext[] = {"md", "csv", "tex", "json"};
+  for (size_t i = 0; i < m->ntables; i++) {
+    const mb_table *t = &m->tables[i];
+    grid g;
+    grid_build(&s, t, &g);
+    for (int f = 0; f < 4; f++) {
+      if (!(formats & (1 << f))) continue;
+      mb_buf b;
+      mb_buf_init(&b);
+      if (f == 0) table_md(&b, t, &g);
+      else if (f == 1) table_csv(&b, t, &g);
+      else if (f == 2) table_tex(&b, t, &g);
+      else table_json(&b, t, &g);
+      char fn[300];
+      snprintf(fn, sizeof fn, "%s.%s", t->name, ext[f]);
+      write_out(&s, fn, &b);
+      mb_buf_free(&b);
+    }
+    mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
+    table_md(&sum, t, &g);
+    mb_buf pk;
+    mb_buf_init(&pk);
+    if (pooled(&s, t->rows, t->nrows, t->cols, t->ncols, &pk)) {
+      fprintf(stderr, "moebench report: note: table '%s' pools cells that differ in: %s\n", t->name, pk.s);
+      mb_buf_printf(&sum, "\nPooled over the replications and over: %s.\n", pk.s);
+    }
+    mb_buf_free(&pk);
+    mb_buf_puts(&sum, "\n");
+    grid_free(&g);
+  }
+  for (size_t i = 0; i < m->nfits; i++) {
+    const mb_fit *fit = &m->fits[i];
+    size_t n;
+    fitrow *r = fit_compute(&s, fit, &n);
+    for (int f = 0; f < 4; f++) {
+      if (!(formats & (1 << f))) continue;
+      mb_buf b;
+      mb_buf_init(&b);
+      if (f == 0) fit_md(&b, fit, r, n, 0);
+      else if (f == 1) fit_csv(&b, fit, r, n);
+      else if (f == 2) fit_md(&b, fit, r, n, 1);
+      else fit_json(&b, fit, r, n);
+      char fn[300];
+      snprintf(fn, sizeof fn, "%s.%s", fit->name, ext[f]);
+      write_out(&s, fn, &b);
+      mb_buf_free(&b);
+    }
+    mb_buf_printf(&sum, "### Fit `%s`: rate = -slope of log(mean %s) on log %s", fit->name, fit->y, fit->x);
+    if (fit->bootstrap > 0) mb_buf_printf(&sum, " (95%% CI: %ld bootstrap resamples of the replications)", fit->bootstrap);
+    mb_buf_puts(&sum, "\n\n");
+    fit_md(&sum, fit, r, n, 0);
+    for (size_t k = 0; k < n; k++)
+      if (!r[k].ok) mb_buf_printf(&sum, "\n- %s: no fit (%s)", r[k].label, r[k].why);
+    mb_buf pk;
+    mb_buf_init(&pk);
+    char *xkey[1] = {fit->x};
+    if (pooled(&s, fit->by, fit->nby, xkey, 1, &pk)) {
+      fprintf(stderr, "moebench report: note: fit '%s' pools cells that differ in: %s\n", fit->name, pk.s);
+      mb_buf_printf(&sum, "\nEach point pools the replications and: %s.\n", pk.s);
+    }
+    mb_buf_free(&pk);
+    for (size_t q = 0; q < fit->nrefs; q++) {
+      int used = 0;
+      for (size_t k = 0; k < n; k++) if (r[k].ref == &fit->refs[q]) used = 1;
+      if (!used) fprintf(stderr, "moebench report: warning: fit '%s': reference %zu matches no group\n", fit->name, q + 1);
+    }
+    mb_buf_puts(&sum, "\n");
+    for (size_t k = 0; k < n; k++) free(r[k].label);
+    free(r);
+  }
+  if (plot) {
+    char gpbuf[4096];
+    const char *gnuplot = find_gnuplot(gpbuf, sizeof gpbuf);
+    int rendered = 0;
+    if (!gnuplot && m->nplots)
+      fprintf(stderr, "moebench report: note: gnuplot not found (PATH or MOEBENCH_GNUPLOT): wrote the .gp "
+                      "scripts and .dat files only; render them with `gnuplot NAME.gp` in %s\n", s.repdir);
+    for (size_t i = 0; i < m->nplots; i++) plot_one(&s, &m->plots[i], gnuplot, &rendered);
+    for (size_t i = 0; i < m->nplots; i++)
+      if (rendered) mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
+  }
+  write_out(&s, "summary.md", &sum);
+  provenance_md(&s);
+  mb_buf_free(&sum);
+  int rc = s.bad ? 1 : 0;
+  for (size_t c = 0; c < m->ncells; c++) mb_rfile_free(&s.rf[c]);
+  free(s.rf);
+  free(s.status);
+  mb_matrix_free(m);
+  return rc;
+}
+
+static const char report_usage[] =
+  "usage: moebench report DIR [--format md|csv|tex|json]... [--plot] [--matrix FILE]\n"
+  "Aggregate the results under DIR (a results root: every NAME/ in it with a\n"
+  "matrix.yaml; or one NAME directory) into DIR/NAME/report/: one file per\n"
+  "table and fit of the matrix in each format, summary.md, provenance.md, and with --plot\n"
+  "gnuplot scripts (.gp, .dat) rendered to .png and .svg when gnuplot is found.\n"
+  "  --format F   md (default), csv, tex or json; repeat or comma-separate\n"
+  "  --plot       write plots\n"
+  "  --matrix F   use matrix file F instead of the stored DIR/NAME/matrix.yaml\n"
+  "Exit status: 0 written, 1 an output could not be written, 2 usage or\n"
+  "validation error.\n";
+
+int mb_verb_report(int argc, char **argv)
+{
+  const char *dir = NULL, *mfile = NULL;
+  int formats = 0, plot = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(report_usage, stdout); return 0; }
+    if (!strcmp(a, "--version")) { printf("moebench report %s (libmoe %s)\n", MOE_VERSION_STRING, moe_version()); return 0; }
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (!strcmp(a, "--format") || !strcmp(a, "-f")) v = i + 1 < argc ? argv[++i] : "";
+    else if (!strncmp(a, "--format=", 9)) v = a + 9;
+    if (v) {
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", v);
+      for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (!strcmp(tok, "md")) formats |= F_MD;
+        else if (!strcmp(tok, "csv")) formats |= F_CSV;
+        else if (!strcmp(tok, "tex")) formats |= F_TEX;
+        else if (!strcmp(tok, "json")) formats |= F_JSON;
+        else { fprintf(stderr, "moebench report: unknown format '%s' (md, csv, tex, json)\n", tok); return 2; }
+      }
+      if (!*v) { fprintf(stderr, "moebench report: --format needs a value\n"); return 2; }
+      continue;
+    }
+    if (!strcmp(a, "--plot")) plot = 1;
+    else if (!strcmp(a, "--matrix")) {
+      if (i + 1 >= argc) { fprintf(stderr, "moebench report: --matrix needs a file\n"); return 2; }
+      mfile = argv[++i];
+    } else if (!strncmp(a, "--matrix=", 9)) mfile = a + 9;
+    else if (a[0] == '-' && a[1]) { fprintf(stderr, "moebench report: unknown option '%s'\n%s", a, report_usage); return 2; }
+    else if (!dir) dir = a;
+    else { fprintf(stderr, "moebench report: one directory at a time\n"); return 2; }
+  }
+  if (!dir) { fputs(report_usage, stderr); return 2; }
+  if (!formats) formats = F_MD;
+  char p[4200];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/cells", dir);
+  if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return report_dir(dir, mfile, formats, plot);
+  if (stat(dir, &st) || !S_ISDIR(st.st_mode)) { fprintf(stderr, "moebench report: %s: not a directory\n", dir); return 2; }
+  if (mfile) {
+    /* a results root and an explicit matrix: its NAME directory */
+    mb_buf msgs;
+    mb_buf_init(&msgs);
+    mb_matrix *m = NULL;
+    int rc = mb_matrix_load(mfile, &m, &msgs);
+    if (msgs.n) fputs(msgs.s, stderr);
+    mb_buf_free(&msgs);
+    if (!m) return rc;
+    snprintf(p, sizeof p, "%s/%s", dir, m->name);
+    mb_matrix_free(m);
+    return report_dir(p, mfile, formats, plot);
+  }
+  /* a results root: every NAME/ with a stored matrix, in name order */
+  char **names = NULL;
+  size_t n = 0;
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(p, sizeof p, "%s/%s/matrix.yaml", dir, e->d_name);
+    if (access(p, R_OK)) continue;
+    names = realloc(names, (n + 1) * sizeof *names);
+    if (!names || !(names[n] = strdup(e->d_name))) abort();
+    n++;
+  }
+  if (d) closedir(d);
+  if (!n) { fprintf(stderr, "moebench report: %s: no NAME/matrix.yaml found (run `moebench run` first)\n", dir); return 2; }
+  for (size_t i = 0; i + 1 < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (strcmp(names[i], names[j]) > 0) { char *t = names[i]; names[i] = names[j]; names[j] = t; }
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+    int r = report_dir(p, NULL, formats, plot);
+    if (r > rc) rc = r;
+    free(names[i]);
+  }
+  free(names);
+  return rc;
+}

@@ -1,0 +1,341 @@
+/* results.c — see results.h. */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <gsl/gsl_version.h>
+#include <yaml.h>
+#include <zlib.h>
+
+#include "bench/mb_build.h"
+#include "moe/version.h"
+#include "results.h"
+
+void mb_path_cell(char *buf, size_t len, const char *out, const char *name, const char *id)
+{
+  snprintf(buf, len, "%s/%s/cells/%s.json", out, name, id);
+}
+
+void mb_rfile_free(mb_rfile *r)
+{
+  if (!r) return;
+  for (size_t i = 0; i < r->nm; i++) free(r->mname[i]);
+  free(r->mname);
+  free(r->mval);
+  free(r->error);
+  mb_json_free(r->doc);
+  memset(r, 0, sizeof *r);
+}
+
+int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
+{
+  memset(out, 0, sizeof *out);
+  if (access(path, F_OK) != 0 && errno == ENOENT) return -1;
+  mb_json *j = mb_json_load(path, err, errlen);
+  if (!j) return 1;
+  const char *fmt = mb_json_str(j, "format"), *id = mb_json_str(j, "id"), *st = mb_json_str(j, "status");
+  const mb_json *mt = mb_json_get(j, "metrics");
+  const char *why = NULL;
+  if (!fmt || strcmp(fmt, MB_RESULT_FORMAT)) why = "not a moebench result (no \"format\": \"" MB_RESULT_FORMAT "\")";
+  else if (!id || strlen(id) != 12) why = "bad or missing \"id\"";
+  else if (!st || (strcmp(st, "ok") && strcmp(st, "failed"))) why = "bad or missing \"status\"";
+  else if (!mt || mt->type != MB_J_OBJ) why = "missing \"metrics\" object";
+  if (!why)
+    for (size_t i = 0; i < mt->n; i++) {
+      double v;
+      if (!mb_json_as_double(mt->items[i], &v)) { why = "a metric is not a number"; break; }
+    }
+  if (why) {
+    snprintf(err, errlen, "%s: %s", path, why);
+    mb_json_free(j);
+    return 1;
+  }
+  memcpy(out->id, id, 13);
+  out->ok = !strcmp(st, "ok");
+  const char *e = mb_json_str(j, "error");
+  out->error = e ? strdup(e) : NULL;
+  out->nm = mt->n;
+  out->mname = calloc(mt->n ? mt->n : 1, sizeof *out->mname);
+  out->mval = calloc(mt->n ? mt->n : 1, sizeof *out->mval);
+  if (!out->mname || !out->mval) { snprintf(err, errlen, "%s: out of memory", path); mb_json_free(j); mb_rfile_free(out); return 1; }
+  for (size_t i = 0; i < mt->n; i++) {
+    out->mname[i] = strdup(mt->keys[i]);
+    mb_json_as_double(mt->items[i], &out->mval[i]);
+  }
+  out->doc = j;
+  return 0;
+}
+
+int mb_rfile_metric(const mb_rfile *r, const char *name, double *v)
+{
+  for (size_t i = 0; i < r->nm; i++)
+    if (!strcmp(r->mname[i], name)) { *v = r->mval[i]; return 1; }
+  return 0;
+}
+
+static void dir_of(const char *path, char *dir, size_t len, const char **base)
+{
+  const char *slash = strrchr(path, '/');
+  if (!slash) { snprintf(dir, len, "."); *base = path; return; }
+  snprintf(dir, len, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+  *base = slash + 1;
+}
+
+int mb_write_atomic(const char *path, const char *data, size_t n, char *err, size_t errlen)
+{
+  char dir[4096], tmp[4352], host[256] = "localhost";
+  const char *base;
+  dir_of(path, dir, sizeof dir, &base);
+  if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = 0;
+  for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+  snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%s.%ld", dir, base, host, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) { snprintf(err, errlen, "%s: %s", tmp, strerror(errno)); return -1; }
+  size_t done = 0;
+  while (done < n) {
+    ssize_t k = write(fd, data + done, n - done);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      snprintf(err, errlen, "%s: write: %s", tmp, strerror(errno));
+      close(fd); unlink(tmp);
+      return -1;
+    }
+    done += (size_t)k;
+  }
+  if (fsync(fd) || close(fd)) {
+    snprintf(err, errlen, "%s: fsync/close: %s", tmp, strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  if (rename(tmp, path)) {
+    snprintf(err, errlen, "rename %s -> %s: %s", tmp, path, strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  /* make the rename itself durable */
+  int dfd = open(dir, O_RDONLY);
+  if (dfd >= 0) { fsync(dfd); close(dfd); }
+  return 0;
+}
+
+int mb_clean_temps(const char *dir)
+{
+  char host[256] = "localhost";
+  if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = 0;
+  for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *nm = e->d_name;
+    if (nm[0] != '.') continue;
+    const char *t = strstr(nm, ".tmp.");
+    if (!t) continue;
+    const char *h = t + 5, *dot = strrchr(nm, '.');
+    if (!dot || dot < h) continue;
+    char *end;
+    long pid = strtol(dot + 1, &end, 10);
+    if (*end || pid <= 0) continue;
+    if ((size_t)(dot - h) != strlen(host) || strncmp(h, host, (size_t)(dot - h))) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  /* still alive (or not ours to judge) */
+    char p[4352];
+    snprintf(p, sizeof p, "%s/%s", dir, nm);
+    if (!unlink(p)) removed++;
+  }
+  closedir(d);
+  return removed;
+}
+
+int mb_mkdirs(const char *path, char *err, size_t errlen)
+{
+  char p[4096];
+  snprintf(p, sizeof p, "%s", path);
+  for (char *s = p + 1; ; s++) {
+    if (*s == '/' || !*s) {
+      char c = *s;
+      *s = 0;
+      if (mkdir(p, 0755) && errno != EEXIST) {
+        snprintf(err, errlen, "%s: %s", p, strerror(errno));
+        return -1;
+      }
+      *s = c;
+      if (!c) break;
+    }
+  }
+  return 0;
+}
+
+char *mb_read_file(const char *path, size_t *n)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  mb_buf b;
+  mb_buf_init(&b);
+  mb_buf_add(&b, "", 0);
+  char chunk[8192];
+  size_t k;
+  while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) mb_buf_add(&b, chunk, k);
+  int bad = ferror(f) || b.oom;
+  fclose(f);
+  if (bad) { mb_buf_free(&b); return NULL; }
+  if (n) *n = b.n;
+  return b.s;
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+  snprintf(buf, len, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "model name", 10)) continue;
+    char *c = strchr(line, ':');
+    if (!c) continue;
+    c++;
+    while (*c == ' ' || *c == '\t') c++;
+    c[strcspn(c, "\n")] = 0;
+    snprintf(buf, len, "%s", c);
+    break;
+  }
+  fclose(f);
+}
+
+const char *mb_blas_core_warning(char *buf, size_t len)
+{
+  static const char *const old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
+                                     "Katmai", "Coppermine", "Northwood", "Banias", "Opteron", "Barcelona",
+                                     "Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator", NULL};
+  const char *core = moe_blas_corename();
+  int is_old = 0;
+  for (int i = 0; core && old[i]; i++)
+    if (!strcmp(core, old[i])) is_old = 1;
+  if (!is_old) return NULL;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return NULL;
+  char line[4096];
+  int avx2 = 0, avx512 = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "flags", 5)) continue;
+    avx2 = strstr(line, " avx2") != NULL;
+    avx512 = strstr(line, " avx512f") != NULL;
+    break;
+  }
+  fclose(f);
+  if (!avx2) return NULL;
+  snprintf(buf, len, "the BLAS uses '%s' kernels but this CPU has %s: correct but slow; "
+           "try OPENBLAS_CORETYPE=%s (the core is recorded in every result)", core,
+           avx512 ? "AVX-512" : "AVX2", avx512 ? "SkylakeX" : "Haswell");
+  return buf;
+}
+
+void mb_provenance(mb_buf *b, int blas_threads)
+{
+  char host[256] = "unknown", cpu[512];
+  struct utsname u;
+  if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "unknown");
+  host[sizeof host - 1] = 0;
+  cpu_model(cpu, sizeof cpu);
+  mb_buf_puts(b, "{\"moebench\": ");
+  mb_buf_json_str(b, MOE_VERSION_STRING);
+  mb_buf_puts(b, ", \"libmoe\": ");
+  mb_buf_json_str(b, moe_version());
+  mb_buf_puts(b, ", \"git_commit\": ");
+  mb_buf_json_str(b, MB_GIT_COMMIT);
+  mb_buf_puts(b, ",\n    \"compiler\": ");
+#if defined(__clang__)
+  mb_buf_json_str(b, "clang " __clang_version__);
+#elif defined(__GNUC__)
+  mb_buf_json_str(b, "gcc " __VERSION__);
+#else
+  mb_buf_json_str(b, "unknown");
+#endif
+  mb_buf_puts(b, ", \"cflags\": ");
+  mb_buf_json_str(b, MB_CFLAGS);
+  mb_buf_puts(b, ",\n    \"gsl\": ");
+  mb_buf_json_str(b, gsl_version);
+  mb_buf_puts(b, ", \"libyaml\": ");
+  mb_buf_json_str(b, yaml_get_version_string());
+  mb_buf_puts(b, ", \"zlib\": ");
+  mb_buf_json_str(b, zlibVersion());
+  mb_buf_puts(b, ",\n    \"blas\": {\"name\": ");
+  mb_buf_json_str(b, moe_blas_name());
+  mb_buf_puts(b, ", \"core\": ");
+  mb_buf_json_str(b, moe_blas_corename());
+  mb_buf_puts(b, ", \"config\": ");
+  mb_buf_json_str(b, moe_blas_config());
+  mb_buf_printf(b, ", \"threads\": %d},\n    \"cpu\": ", blas_threads);
+  mb_buf_json_str(b, cpu);
+  mb_buf_puts(b, ", \"hostname\": ");
+  mb_buf_json_str(b, host);
+  if (uname(&u) == 0) {
+    char os[600];
+    snprintf(os, sizeof os, "%s %s %s", u.sysname, u.release, u.machine);
+    mb_buf_puts(b, ", \"os\": ");
+    mb_buf_json_str(b, os);
+  }
+  mb_buf_puts(b, "}");
+}
+
+void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, int ok, const char *error,
+                    const mb_result *r, const char *started, double wall_s, double cpu_s,
+                    const char *provenance)
+{
+  mb_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"id\": \"%s\",\n  \"matrix\": ", MB_RESULT_FORMAT, x->id);
+  mb_buf_json_str(b, m->name);
+  mb_buf_puts(b, ",\n  \"task\": ");
+  mb_buf_json_str(b, m->task->name);
+  mb_buf_printf(b, ",\n  \"rep\": %ld,\n  \"seed\": %llu,\n  \"status\": \"%s\",\n", x->rep,
+                (unsigned long long)x->seed, ok ? "ok" : "failed");
+  if (!ok) {
+    mb_buf_puts(b, "  \"error\": ");
+    mb_buf_json_str(b, error ? error : "unknown error");
+    mb_buf_puts(b, ",\n");
+  }
+  mb_buf_puts(b, "  \"config\": {");
+  size_t i = 0;
+  for (const mb_param *p = m->task->params; p->name; p++, i++) {
+    const char *v = mb_cell_str(x->cell, p->name);
+    mb_buf_puts(b, i ? ", " : "");
+    mb_buf_json_str(b, p->name);
+    mb_buf_puts(b, ": ");
+    if (!v) mb_buf_puts(b, "null");
+    else if (p->type == MB_STR) mb_buf_json_str(b, v);
+    else mb_buf_puts(b, v);   /* canonical text of int/real/bool is valid JSON */
+  }
+  /* metrics on one line: easy to compare across runs with grep */
+  mb_buf_puts(b, "},\n  \"metrics\": {");
+  for (i = 0; r && i < mb_result_size(r); i++) {
+    mb_buf_puts(b, i ? ", " : "");
+    mb_buf_json_str(b, mb_result_name_at(r, i));
+    mb_buf_puts(b, ": ");
+    mb_buf_json_num(b, mb_result_value_at(r, i));
+  }
+  mb_buf_puts(b, "},\n  \"notes\": {");
+  for (i = 0; r && i < mb_result_nnotes(r); i++) {
+    mb_buf_puts(b, i ? ", " : "");
+    mb_buf_json_str(b, mb_result_note_key_at(r, i));
+    mb_buf_puts(b, ": ");
+    mb_buf_json_str(b, mb_result_note_at(r, i));
+  }
+  mb_buf_puts(b, "},\n  \"timing\": {\"started\": ");
+  mb_buf_json_str(b, started);
+  mb_buf_puts(b, ", \"wall_s\": ");
+  mb_buf_json_num(b, wall_s);
+  mb_buf_puts(b, ", \"cpu_s\": ");
+  mb_buf_json_num(b, cpu_s);
+  mb_buf_printf(b, "},\n  \"provenance\": %s\n}\n", provenance);
+}

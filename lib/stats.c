@@ -1,0 +1,161 @@
+/* stats.c — summaries, log-log fits and bootstrap intervals (GSL). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_fit.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
+#include "internal.h"
+#include "moe/error.h"
+#include "moe/rng.h"
+#include "moe/stats.h"
+
+int moe_stats_summarize(const double *x, size_t n, moe_stats_summary *s)
+{
+  MOE_CHECK_ARG(x && s, "moe_stats_summarize: NULL argument");
+  if (n == 0) return moe_error(MOE_EINVAL, "moe_stats_summarize: empty sample");
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return moe_error(MOE_EDOM, "moe_stats_summarize: x[%zu] is not finite", i);
+  double *v = malloc(n * sizeof *v);   /* (N) sorted copy for the order statistics */
+  if (!v) return moe_error(MOE_ENOMEM, "moe_stats_summarize: %zu values", n);
+  memcpy(v, x, n * sizeof *v);
+  gsl_sort(v, 1, n);
+  s->n = n;
+  s->mean = gsl_stats_mean(x, 1, n);
+  s->median = gsl_stats_median_from_sorted_data(v, 1, n);
+  s->min = v[0];
+  s->max = v[n - 1];
+  free(v);
+  if (n >= 2) {
+    s->sd = gsl_stats_sd_m(x, 1, n, s->mean);
+    s->se = s->sd / sqrt((double)n);
+    double t = gsl_cdf_tdist_Pinv(0.975, (double)(n - 1));
+    s->ci95_lo = s->mean - t * s->se;
+    s->ci95_hi = s->mean + t * s->se;
+  } else {
+    s->sd = s->se = s->ci95_lo = s->ci95_hi = NAN;
+  }
+  return MOE_OK;
+}
+
+static int scale_x(double x, moe_stats_xscale scale, double *out)
+{
+  if (!(x > 0) || !isfinite(x)) return 0;
+  if (scale == MOE_STATS_X_OVER_LOG) {
+    if (!(x > 1)) return 0;
+    *out = log(x / log(x));
+  } else {
+    *out = log(x);
+  }
+  return 1;
+}
+
+/* Fit on already-transformed points lx, ly (N). */
+static int fit_logs(const double *lx, const double *ly, size_t n, moe_stats_fit *f)
+{
+  double c0, c1, cov00, cov01, cov11, sumsq;
+  int distinct = 0;
+  for (size_t i = 1; i < n; i++) if (lx[i] != lx[0]) distinct = 1;
+  if (n < 2 || !distinct) return moe_error(MOE_EINVAL, "log-log fit: need at least 2 distinct x (got %zu points)", n);
+  gsl_fit_linear(lx, 1, ly, 1, n, &c0, &c1, &cov00, &cov01, &cov11, &sumsq);
+  f->n = n;
+  f->intercept = c0;
+  f->slope = c1;
+  f->slope_se = n >= 3 ? sqrt(cov11) : NAN;
+  double tss = gsl_stats_tss(ly, 1, n);
+  f->r2 = tss > 0 ? 1 - sumsq / tss : 1;
+  return MOE_OK;
+}
+
+int moe_stats_fit_loglog(const double *x, const double *y, size_t n, moe_stats_xscale scale, moe_stats_fit *f)
+{
+  MOE_CHECK_ARG(x && y && f, "moe_stats_fit_loglog: NULL argument");
+  double *lx = malloc((n ? n : 1) * 2 * sizeof *lx), *ly = lx ? lx + n : NULL; /* (N), (N) */
+  if (!lx) return moe_error(MOE_ENOMEM, "moe_stats_fit_loglog: %zu points", n);
+  for (size_t i = 0; i < n; i++) {
+    if (!scale_x(x[i], scale, &lx[i])) {
+      free(lx);
+      return moe_error(MOE_EDOM, "log-log fit: x[%zu] = %g must be > %d", i, x[i], scale == MOE_STATS_X_OVER_LOG ? 1 : 0);
+    }
+    if (!(y[i] > 0) || !isfinite(y[i])) {
+      free(lx);
+      return moe_error(MOE_EDOM, "log-log fit: y[%zu] = %g must be positive and finite", i, y[i]);
+    }
+    ly[i] = log(y[i]);
+  }
+  int rc = fit_logs(lx, ly, n, f);
+  free(lx);
+  return rc;
+}
+
+static int check_groups(const moe_stats_groups *d)
+{
+  MOE_CHECK_ARG(d && d->x && d->y && d->off, "stats: NULL group data");
+  if (d->off[0] != 0) return moe_error(MOE_EINVAL, "stats: off[0] must be 0");
+  for (size_t g = 0; g < d->G; g++)
+    if (d->off[g + 1] <= d->off[g]) return moe_error(MOE_EINVAL, "stats: group %zu has no replications", g);
+  return MOE_OK;
+}
+
+int moe_stats_fit_groups(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_fit *f)
+{
+  int rc = check_groups(d);
+  if (rc) return rc;
+  double *m = malloc((d->G ? d->G : 1) * sizeof *m); /* (G) group means */
+  if (!m) return moe_error(MOE_ENOMEM, "moe_stats_fit_groups: %zu groups", d->G);
+  for (size_t g = 0; g < d->G; g++)
+    m[g] = gsl_stats_mean(d->y + d->off[g], 1, d->off[g + 1] - d->off[g]);
+  rc = moe_stats_fit_loglog(d->x, m, d->G, scale, f);
+  free(m);
+  return rc;
+}
+
+int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale, size_t B, uint64_t seed,
+                              double level, double *lo, double *hi)
+{
+  int rc = check_groups(d);
+  if (rc) return rc;
+  MOE_CHECK_ARG(lo && hi && B >= 1 && level > 0 && level < 1, "moe_stats_bootstrap_slope: bad arguments");
+  size_t G = d->G;
+  double *lx = malloc((3 * G + B + 1) * sizeof *lx);  /* (G) scaled log x, (G) log means, (G) scratch, (B) slopes */
+  if (!lx) return moe_error(MOE_ENOMEM, "moe_stats_bootstrap_slope: B=%zu", B);
+  double *ly = lx + G, *tmp = ly + G, *slopes = tmp + G;
+  for (size_t g = 0; g < G; g++)
+    if (!scale_x(d->x[g], scale, &lx[g])) {
+      free(lx);
+      return moe_error(MOE_EDOM, "bootstrap: x[%zu] = %g out of the domain of the scale", g, d->x[g]);
+    }
+  gsl_rng *r = moe_rng_alloc(seed);
+  if (!r) { free(lx); return MOE_ENOMEM; }
+  size_t kept = 0;
+  for (size_t b = 0; b < B; b++) {
+    int good = 1;
+    for (size_t g = 0; g < G; g++) {
+      size_t k = d->off[g + 1] - d->off[g];
+      double s = 0;
+      for (size_t i = 0; i < k; i++) s += d->y[d->off[g] + gsl_rng_uniform_int(r, k)];
+      double mean = s / (double)k;
+      if (!(mean > 0) || !isfinite(mean)) good = 0;
+      else ly[g] = log(mean);
+    }
+    if (!good) continue;
+    moe_stats_fit f;
+    memcpy(tmp, lx, G * sizeof *tmp);
+    if (fit_logs(tmp, ly, G, &f)) { gsl_rng_free(r); free(lx); return MOE_EINVAL; }
+    slopes[kept++] = f.slope;
+  }
+  gsl_rng_free(r);
+  if (kept * 2 < B) {
+    free(lx);
+    return moe_error(MOE_EDOM, "bootstrap: %zu of %zu resamples had a non-positive mean", B - kept, B);
+  }
+  gsl_sort(slopes, 1, kept);
+  double a = (1 - level) / 2;
+  *lo = gsl_stats_quantile_from_sorted_data(slopes, 1, kept, a);
+  *hi = gsl_stats_quantile_from_sorted_data(slopes, 1, kept, 1 - a);
+  free(lx);
+  return MOE_OK;
+}

@@ -1,0 +1,73 @@
+#!/bin/sh
+# moebench report: golden tables from the smoke matrix (md, tex), csv/json
+# shape, missing/corrupt cells, --matrix, plots with and without gnuplot.
+: "${MOEBENCH:?}" "${srcdir:=.}"
+smoke="$srcdir/experiments/smoke-selftest.yaml"
+gold="$srcdir/t/data/report"
+n=0; fails=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mbtest.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+rep="$tmp/r/smoke-selftest/report"
+
+"$MOEBENCH" run -q "$smoke" --out "$tmp/r" -j 2; ok $? "smoke run"
+"$MOEBENCH" report "$tmp/r" --format md,tex --format csv -f json 2> "$tmp/log"; ok $? "report md, tex, csv, json"
+cp "$tmp/log" "$tmp/log.golden"
+for f in draw_by_n.md value_by_n.md growth.md summary.md growth.tex; do
+  if cmp -s "$rep/$f" "$gold/smoke-$f"; then ok 0 "$f matches the golden file"; else
+    ok 1 "$f matches the golden file"; diff "$gold/smoke-$f" "$rep/$f" | sed 's/^/# /'; fi
+done
+grep -q '24 cells: 24 ok, 0 failed, 0 missing, 0 corrupt' "$tmp/log"; ok $? "cell counts logged"
+[ "$(head -1 "$rep/draw_by_n.csv")" = "n,mode,metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max" ]; ok $? "csv header (long format)"
+[ "$(wc -l < "$rep/draw_by_n.csv")" = 7 ]; ok $? "csv: one record per (row, column)"
+grep -q '^1000,plain,draw_mean,4,' "$rep/draw_by_n.csv"; ok $? "csv record"
+grep -q '^{"table": "draw_by_n", "metric": "draw_mean", "records": \[' "$rep/draw_by_n.json"; ok $? "json table"
+grep -q '"group": "mode=plain", "loss": "value", "points": 3, "cells": 12, "rate": -1' "$rep/growth.json"; ok $? "json fit"
+grep -q '^\\begin{tabular}{lrrrrrr}$' "$rep/draw_by_n.tex"; ok $? "tex tabular"
+[ "$(grep -c '^\\midrule$' "$rep/value_by_n.tex")" = 1 ]; ok $? "tex booktabs rules"
+
+grep -q '^| blas.threads | 1 | 24 |$' "$rep/provenance.md"; ok $? "provenance.md: BLAS pinned to 1 thread in all 24 cells"
+grep -q '^| git_commit | .* | 24 |$' "$rep/provenance.md"; ok $? "provenance.md: git commit"
+
+# the reports only need DIR: the stored matrix, also via DIR/NAME
+"$MOEBENCH" report "$tmp/r/smoke-selftest" 2> /dev/null && cmp -s "$rep/summary.md" "$gold/smoke-summary.md"; ok $? "report DIR/NAME"
+
+# missing and corrupt cells are counted and left out, never fatal
+cells="$tmp/r/smoke-selftest/cells"
+ls "$cells" | head -2 | while read f; do rm "$cells/$f"; done
+c=$(ls "$cells"/*.json | tail -1)
+printf '{"format": "moebench-result-1", "id": ' > "$c"
+"$MOEBENCH" report "$tmp/r" 2> "$tmp/log"; ok $? "report with missing and corrupt cells"
+grep -q '24 cells: 21 ok, 0 failed, 2 missing, 1 corrupt' "$tmp/log"; ok $? "counted"
+grep -q "corrupt result, treated as missing: $c" "$tmp/log"; ok $? "corrupt file named"
+grep -q 'Task `selftest`, seed 2505, 24 cells (4 replications): 21 ok, 0 failed, 3 missing.' "$rep/summary.md"; ok $? "summary says so"
+
+# --matrix: another table over the same cells
+sed 's/^    rows: n$/    rows: rep/' "$smoke" > "$tmp/alt.yaml"
+"$MOEBENCH" report "$tmp/r" --matrix "$tmp/alt.yaml" 2> "$tmp/log"; ok $? "report --matrix"
+grep -q '^| rep | mode=plain mean' "$rep/draw_by_n.md"; ok $? "--matrix table used (rows: rep)"
+grep -q "note: table 'draw_by_n' pools cells that differ in: n$" "$tmp/log"; ok $? "pooling over a varying parameter is noted"
+grep -q '^Pooled over the replications and over: n\.$' "$rep/summary.md"; ok $? "...in the summary too"
+! grep -q 'pools cells' "$tmp/log.golden" 2> /dev/null; ok $? "no such note for the smoke matrix itself"
+
+# plots: scripts always; images when gnuplot is there; a note when it is not
+MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --plot 2> "$tmp/log"; ok $? "--plot without gnuplot"
+grep -q 'note: gnuplot not found' "$tmp/log"; ok $? "clear note when gnuplot is absent"
+[ -s "$rep/value.gp" ] && [ -s "$rep/value.dat" ] && [ ! -e "$rep/value.png" ]; ok $? "scripts written, nothing rendered"
+grep -q "^plot 'value.dat' index 0 using 1:2:3:4 with yerrorlines" "$rep/value.gp"; ok $? "gnuplot script plots the data"
+grep -q 'exp(.*) \* x\*\*(' "$rep/value.gp"; ok $? "fit line overlaid"
+if command -v gnuplot > /dev/null 2>&1; then
+  "$MOEBENCH" report "$tmp/r" --plot 2> "$tmp/log"; ok $? "--plot with gnuplot"
+  [ -s "$rep/value.png" ] && [ -s "$rep/value.svg" ]; ok $? "PNG and SVG rendered"
+  grep -q '!\[value\](value.svg)' "$rep/summary.md"; ok $? "summary links the figure"
+else
+  echo "ok $((n + 1)) # SKIP gnuplot not installed"; n=$((n + 1))
+fi
+
+"$MOEBENCH" report "$tmp/r" --format pdf 2> /dev/null; [ $? = 2 ]; ok $? "unknown format: exit 2"
+"$MOEBENCH" report "$tmp/none" 2> /dev/null; [ $? = 2 ]; ok $? "no such directory: exit 2"
+mkdir "$tmp/empty"
+"$MOEBENCH" report "$tmp/empty" 2> /dev/null; [ $? = 2 ]; ok $? "directory without results: exit 2"
+
+echo "1..$n"
+[ $fails = 0 ]

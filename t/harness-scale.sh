@@ -1,0 +1,35 @@
+#!/bin/sh
+# Scale-out: the Slurm array script runs the shards that together make the
+# whole run; the GNU parallel recipe of moebench(1) (only if parallel is
+# installed).
+: "${MOEBENCH:?}" "${srcdir:=.}"
+smoke="$srcdir/experiments/smoke-selftest.yaml"
+n=0; fails=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mbtest.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+metrics() { for f in "$1"/*/cells/*.json; do echo "$(basename "$f" .json) $(grep '"metrics"' "$f")"; done | sort; }
+
+"$MOEBENCH" run -q "$smoke" --out "$tmp/whole"; ok $? "whole run"
+metrics "$tmp/whole" > "$tmp/mw"
+
+"$MOEBENCH" slurm "$smoke" --shards 3 --out "$tmp/sl" --moebench "$MOEBENCH" > "$tmp/job.sh"; ok $? "slurm script"
+grep -q '^#SBATCH --array=1-3$' "$tmp/job.sh"; ok $? "job array of 3"
+grep -q '^#SBATCH --job-name=moebench-smoke-selftest$' "$tmp/job.sh"; ok $? "job name"
+grep -q -- '--shard "${SLURM_ARRAY_TASK_ID}/3"' "$tmp/job.sh"; ok $? "each task runs its shard"
+for i in 1 2 3; do SLURM_ARRAY_TASK_ID=$i sh "$tmp/job.sh" 2> /dev/null || fails=$((fails + 1)); done
+metrics "$tmp/sl" | cmp -s - "$tmp/mw"; ok $? "the 3 array tasks together == the whole run, bit for bit"
+"$MOEBENCH" slurm "$smoke" --shards 1000 > "$tmp/job2.sh"
+grep -q '^#SBATCH --array=1-24$' "$tmp/job2.sh"; ok $? "no more shards than cells"
+"$MOEBENCH" slurm "$smoke" --shards 0 > /dev/null 2>&1; [ $? = 2 ]; ok $? "--shards 0: usage error"
+
+if command -v parallel > /dev/null 2>&1 && parallel --version 2>/dev/null | grep -q GNU; then
+  parallel -j 2 "$MOEBENCH" run -q "$smoke" --shard {}/4 --out "$tmp/par/{}" ::: 1 2 3 4; ok $? "GNU parallel recipe"
+  "$MOEBENCH" merge "$tmp/pm" "$tmp"/par/* 2> /dev/null; ok $? "merge the per-shard directories"
+  metrics "$tmp/pm" | cmp -s - "$tmp/mw"; ok $? "parallel shards + merge == whole run"
+else
+  n=$((n + 1)); echo "ok $n # SKIP GNU parallel not installed"
+fi
+
+echo "1..$n"
+[ $fails = 0 ]
