@@ -36,4 +36,6 @@ mkdir -p "$(dirname "$summary")"
     echo
   done
 } > "$summary.tmp" && mv -f "$summary.tmp" "$summary" && echo "mb-bench: wrote $summary" >&2
+# the reproduced tables, for the person who ran make bench(-quick)
+for name in $names; do cat "$out/$name/report/summary.md"; echo; done
 exit $st

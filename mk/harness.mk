@@ -108,5 +108,5 @@ bench-quick: bench/moebench
 	$(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
 	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results-quick.md
 .PHONY: bench bench-quick
-EXTRA_DIST += bench/mb-bench.sh experiments/quick-selftest.yaml
+EXTRA_DIST += bench/mb-bench.sh
 dist_man_MANS += doc/moebench.1 doc/moebench-matrix.5
