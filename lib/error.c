@@ -48,7 +48,7 @@ moe_error_handler moe_set_error_handler(moe_error_handler h)
   return old;
 }
 
-void *moe_alloc_aligned(size_t bytes)
+void *moei_alloc_aligned(size_t bytes)
 {
   void *p = NULL;
   size_t rounded = (bytes + 63) / 64 * 64;
@@ -60,4 +60,4 @@ void *moe_alloc_aligned(size_t bytes)
   return p;
 }
 
-void moe_free_aligned(void *p) { free(p); }
+void moei_free_aligned(void *p) { free(p); }

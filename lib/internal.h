@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include "moe/error.h"
 
-/* 64-byte aligned allocation (zeroed); free with moe_free_aligned. */
-void *moe_alloc_aligned(size_t bytes);
-void moe_free_aligned(void *p);
+/* 64-byte aligned allocation (zeroed); free with moei_free_aligned. */
+void *moei_alloc_aligned(size_t bytes);
+void moei_free_aligned(void *p);
 
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)

@@ -52,7 +52,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
                   l->dlogits, l->vecE, l->accE, l->domega, l->next};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-    moe_free_aligned(bufs[i]);
+    moei_free_aligned(bufs[i]);
   free(l);
 }
 
@@ -81,7 +81,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   int fail = 0;
 #define ALLOC(field, count)                                                   \
   do {                                                                        \
-    l->field = moe_alloc_aligned((size_t)(count) * sizeof *l->field);         \
+    l->field = moei_alloc_aligned((size_t)(count) * sizeof *l->field);         \
     fail |= !l->field;                                                        \
   } while (0)
   ALLOC(params, l->n_params);

@@ -67,9 +67,9 @@ moe_optim *moe_optim_alloc(const moe_optim_config *cfg, size_t n)
   }
   o->cfg = *cfg;
   o->n = n;
-  o->m = moe_alloc_aligned(n * sizeof *o->m);
+  o->m = moei_alloc_aligned(n * sizeof *o->m);
   if (cfg->kind == MOE_OPTIM_ADAMW)
-    o->v = moe_alloc_aligned(n * sizeof *o->v);
+    o->v = moei_alloc_aligned(n * sizeof *o->v);
   if (!o->m || (cfg->kind == MOE_OPTIM_ADAMW && !o->v)) {
     moe_optim_free(o);
     moe_error(MOE_ENOMEM, "optimizer alloc: n=%zu", n);
@@ -82,8 +82,8 @@ void moe_optim_free(moe_optim *o)
 {
   if (!o)
     return;
-  moe_free_aligned(o->m);
-  moe_free_aligned(o->v);
+  moei_free_aligned(o->m);
+  moei_free_aligned(o->v);
   free(o);
 }
 

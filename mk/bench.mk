@@ -14,7 +14,7 @@ bench_moebench_SOURCES += bench/task_toy.c
 # Micro-benchmark (not a test): make bench-perf
 noinst_PROGRAMS += bench/moe-perf
 bench_moe_perf_SOURCES = bench/perf.c
-bench_moe_perf_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
+bench_moe_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
 
 .PHONY: bench-perf

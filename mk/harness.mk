@@ -87,7 +87,7 @@ TESTS += t/test_matrix
 check_PROGRAMS += t/test_matrix
 t_test_matrix_SOURCES = t/test_matrix.c t/tap.h bench/matrix.c bench/json.c bench/sha256.c \
 	bench/cell.c bench/task_selftest.c bench/results.c
-t_test_matrix_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
+t_test_matrix_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
 TESTS += t/harness-report.sh
 EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_by_n.md \
 	t/data/report/smoke-value_by_n.md t/data/report/smoke-growth.md t/data/report/smoke-summary.md \

@@ -7,7 +7,7 @@ moeinclude_HEADERS += lib/moe/idx.h
 TESTS += t/test_idx
 check_PROGRAMS += t/test_idx
 t_test_idx_SOURCES = t/test_idx.c t/tap.h
-t_test_idx_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
+t_test_idx_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 
 # Fixtures for t/test_idx (regenerate with /usr/bin/python3 t/gen_image_fixtures.py).
 image_fixtures = \

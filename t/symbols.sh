@@ -66,13 +66,15 @@ LT
   ok $? "soname is libmoe.so.$major for -version-info $MOE_LT_VERSION"
   [ -f "$build/lib/.libs/libmoe.so.$major.$a.$r" ]
   ok $? "the library file is libmoe.so.$major.$a.$r"
-  # BLAS order (a diagnostic): the CBLAS that comes first in the NEEDED
-  # list of a program's libraries serves libmoe's cblas_* calls.
+  # BLAS order: the CBLAS that comes first in libmoe's NEEDED list serves
+  # its cblas_* calls; GSL's reference CBLAS must not come first.
   grep NEEDED "$tmp/dyn" | sed -n 's/.*\[\(.*\)\]/\1/p' | tr '\n' ' ' >"$tmp/needed"
   echo "# NEEDED: $(cat "$tmp/needed")"
   case " $(cat "$tmp/needed")" in
-  *" libgslcblas"*"libopenblas"*) echo "# WARNING: libgslcblas comes before libopenblas: GSL's reference CBLAS serves libmoe's cblas_* calls" ;;
+  *" libgslcblas"*"blas"*) false ;;
+  *) true ;;
   esac
+  ok $? "no reference CBLAS (libgslcblas) ahead of the optimized BLAS in NEEDED"
 else
   n=$((n + 1)); echo "ok $n # SKIP no MOE_LT_VERSION or readelf"
   n=$((n + 1)); echo "ok $n # SKIP no MOE_LT_VERSION or readelf"
