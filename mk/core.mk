@@ -18,12 +18,17 @@ t_test_layer_SOURCES = t/test_layer.c t/tap.h t/fdcheck.h
 t_test_loss_SOURCES = t/test_loss.c t/tap.h t/fdcheck.h
 t_test_optim_SOURCES = t/test_optim.c t/tap.h
 t_test_golden_SOURCES = t/test_golden.c t/tap.h
+# test_golden reads the gzip'ed layer fixtures with zlib itself
+t_test_golden_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixtures: regenerate with /usr/bin/python3 t/gen_core_fixtures.py
 # (needs torch; not run by make check).
 EXTRA_DIST += t/gen_core_fixtures.py \
-	t/data/core/layer_deepseek_v3_silu_additive_s2.txt \
-	t/data/core/layer_sigmoid_norm_tanh_additive_s1_aux.txt \
-	t/data/core/layer_sigmoid_topk_gelu_paper_s2_aux.txt \
-	t/data/core/layer_softmax_dense_linear_s0.txt \
-	t/data/core/layer_softmax_topk_relu_paper_s1.txt \
+	t/data/core/layer_grid_softmax.txt.gz \
+	t/data/core/layer_grid_switch.txt.gz \
+	t/data/core/layer_grid_softmax_topk.txt.gz \
+	t/data/core/layer_grid_sigmoid_topk.txt.gz \
+	t/data/core/layer_grid_sigmoid_norm_topk.txt.gz \
+	t/data/core/layer_grid_sigmoid_norm.txt.gz \
+	t/data/core/layer_grid_deepseek_v3.txt.gz \
+	t/data/core/layer_wide.txt.gz \
 	t/data/core/loss.txt t/data/core/optim_adamw.txt t/data/core/optim_sgd.txt

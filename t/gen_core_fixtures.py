@@ -9,17 +9,36 @@ The reference is written independently of libmoe's algorithm: it routes
 token by token with torch.topk and lets autograd produce every gradient.
 Inputs and weights are drawn in float32 and the reference is evaluated in
 float64 on those exact values, so the C float code is compared within
-float tolerances and the C double twin within ~1e-12.
+float tolerances and the C double twin within ~1e-10.
 
-File format (one fixture per file): '#' comment lines, then records
+MoE layer fixtures: layer_grid_<gate>.txt.gz, one file per gate of the
+grid (gate x expert form x S x combine = 7 x 5 x 3 x 2 = 210 cases), and
+layer_wide.txt.gz (the first five configurations at wider shapes). They
+are gzip'ed text (zcat to read; written with mtime 0, so regenerating
+with the same torch gives identical bytes): the full-precision float64
+results of 210 cases are ~1 MB as text, ~0.4 MB compressed. Format:
+'#' comment lines, then cases, each a header line
+    @ <label> <gate preset> T D E K S F kind act ebias combine coef
+followed by records
     <name> <count>
     <count whitespace-separated numbers>
-floats written with repr() of their float64 value (exact for the float32
-inputs), integers as integers.
+params (the layer's slab, moe/layer.h order), bias (deepseek_v3 only), x,
+dy (the upstream gradient; the loss is sum(y * dy) + L_aux) hold float32
+values, written as the shortest decimal that reads back (also through
+strtod and a cast to float) as that float32; idx (T, K) the chosen
+experts; weights (T, K), y, aux, grads (the slab's gradient) and dx the
+float64 results, written with repr() (exact).
+
+loss.txt and optim_*.txt are plain text in the record format, floats
+written with repr() of their float64 value.
 """
+import contextlib
+import gzip
+import io
 import os
 import sys
 
+import numpy
 import torch
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "core")
@@ -54,6 +73,44 @@ def f32(shape, gen, std=1.0):
     return (torch.randn(shape, generator=gen, dtype=torch.float32) * std).to(torch.float64)
 
 
+@contextlib.contextmanager
+def gz_text(path):
+    """A text stream writing a reproducible gzip file (no name, mtime 0)."""
+    with open(path, "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="ascii", newline="\n") as out:
+        yield out
+
+
+def fmt_f32(v):
+    """Shortest decimal that reads back as the same float32, even through
+    C's strtod followed by a cast to float (no double rounding)."""
+    s = str(numpy.float32(v))
+    if numpy.float32(float(s)) != numpy.float32(v) or float(numpy.float32(v)) != v:
+        raise ValueError("%r is not a float32 or does not round-trip as %s" % (v, s))
+    return s
+
+
+def fmt_f64(v):
+    """Shortest decimal that reads back as the same double (exact)."""
+    return repr(float(v))
+
+
+# ---- the reference: an independent token-by-token layer with autograd ----
+
+# Gate presets as moe/gate.h documents them (score, normalize, route_scale,
+# use_bias); the C test builds its config with moe_gate_preset(name), so a
+# wrong preset table shows up here too.
+PRESETS = {
+    "softmax": (SOFTMAX, 0, 1.0, 0),
+    "softmax_topk": (SOFTMAX, 1, 1.0, 0),
+    "sigmoid_topk": (SIGMOID, 0, 1.0, 0),
+    "sigmoid_norm_topk": (SIGMOID, 1, 1.0, 0),
+    "sigmoid_norm": (SIGMOID, 1, 1.0, 0),
+    "deepseek_v3": (SIGMOID, 1, 2.5, 1),
+}
+
+
 def expert_params(cfg, gen):
     D, F = cfg["D"], cfg["F"]
     p = {}
@@ -73,40 +130,74 @@ def expert_params(cfg, gen):
     return [(k, p[k].requires_grad_()) for k in order if k in p]
 
 
+def expert_pre(cfg, p, x):
+    """FFN pre-activations h (N, F)."""
+    d = dict(p)
+    h = x @ d["W1"].T
+    return h + d["b1"] if "b1" in d else h
+
+
 def expert_apply(cfg, p, x):
     d = dict(p)
     if cfg["kind"] == LINEAR:
         y = x @ d["W"].T
         return y + d["b"] if "b" in d else y
-    h = x @ d["W1"].T
-    if "b1" in d:
-        h = h + d["b1"]
-    y = ACTS[cfg["act"]](h) @ d["W2"].T
+    y = ACTS[cfg["act"]](expert_pre(cfg, p, x)) @ d["W2"].T
     return y + d["b2"] if "b2" in d else y
 
 
-def layer_fixture(name, cfg, seed, T=12):
-    gen = torch.Generator().manual_seed(seed)
-    D, E, K, S = cfg["D"], cfg["E"], cfg["K"], cfg["S"]
-    Wr = f32((E, D), gen, D ** -0.5).requires_grad_()
+def draw_case(cfg, gen):
+    """Inputs for one case, redrawn until routing is unambiguous: every
+    token's top-K (and the order inside it) has gaps > 1e-3 in s + b, a
+    biased gate chooses a different set than it would without the bias for
+    some token, and no ReLU pre-activation is within 1e-4 of its kink."""
+    D, E, K, S, T = cfg["D"], cfg["E"], cfg["K"], cfg["S"], cfg["T"]
+    score, normalize, scale, use_bias = PRESETS[cfg["gate"]]
+    for attempt in range(1000):
+        Wr = f32((E, D), gen, D ** -0.5).requires_grad_()
+        paper = cfg["combine"] == PAPER
+        sigma = f32((S,), gen, 0.5).requires_grad_() if paper and S > 0 else None
+        shared = [expert_params(cfg, gen) for _ in range(S)]
+        routed = [expert_params(cfg, gen) for _ in range(E)]
+        bias = f32((E,), gen, 0.1) if use_bias else torch.zeros(E, dtype=torch.float64)
+        x = f32((T, D), gen).requires_grad_()
+        dy = f32((T, D), gen)
+        with torch.no_grad():
+            logits = x @ Wr.T
+            s = torch.softmax(logits, dim=1) if score == SOFTMAX else torch.sigmoid(logits)
+            good = True
+            if K < E:
+                top = torch.sort(s + bias, dim=1, descending=True).values[:, :K + 1]
+                good = bool((top[:, :-1] - top[:, 1:]).min() > 1e-3)
+                if use_bias:
+                    biased = torch.topk(s + bias, K, dim=1).indices.sort(dim=1).values
+                    plain = torch.topk(s, K, dim=1).indices.sort(dim=1).values
+                    good = good and bool((biased != plain).any())
+            if cfg["kind"] == FFN and cfg["act"] == 0:
+                for blk in shared + routed:
+                    good = good and bool(expert_pre(cfg, blk, x).abs().min() > 1e-4)
+        if good:
+            return Wr, sigma, shared, routed, bias, x, dy, attempt + 1
+    raise RuntimeError("no unambiguous draw for %s" % cfg["label"])
+
+
+def layer_case(out, cfg, gen):
+    """Evaluate one configuration in float64 and write it as one case."""
+    D, E, K, S, T = cfg["D"], cfg["E"], cfg["K"], cfg["S"], cfg["T"]
+    score, normalize, scale, use_bias = PRESETS[cfg["gate"]]
+    Wr, sigma, shared, routed, bias, x, dy, attempts = draw_case(cfg, gen)
     paper = cfg["combine"] == PAPER
-    sigma = f32((S,), gen, 0.5).requires_grad_() if paper and S > 0 else None
-    shared = [expert_params(cfg, gen) for _ in range(S)]
-    routed = [expert_params(cfg, gen) for _ in range(E)]
-    bias = f32((E,), gen, 0.05) if cfg["use_bias"] else torch.zeros(E, dtype=torch.float64)
-    x = f32((T, D), gen).requires_grad_()
-    R = f32((T, D), gen)
 
     logits = x @ Wr.T
-    s = torch.softmax(logits, dim=1) if cfg["score"] == SOFTMAX else torch.sigmoid(logits)
+    s = torch.softmax(logits, dim=1) if score == SOFTMAX else torch.sigmoid(logits)
     if K == E:
         idx = torch.arange(E).repeat(T, 1)
     else:
         _, idx = torch.topk(s.detach() + bias, K, dim=1, sorted=True)
     v = s.gather(1, idx)
-    if cfg["normalize"]:
+    if normalize:
         v = v / (v.sum(dim=1, keepdim=True) + 1e-20)
-    w = cfg["route_scale"] * v
+    w = scale * v
     rows = []
     for t in range(T):
         acc = 0
@@ -125,30 +216,123 @@ def layer_fixture(name, cfg, seed, T=12):
 
     counts = torch.bincount(idx.reshape(-1), minlength=E).to(torch.float64)
     f = counts / (T * K)
-    p = torch.softmax(logits, dim=1) if cfg["score"] == SOFTMAX else s / s.sum(dim=1, keepdim=True)
+    p = torch.softmax(logits, dim=1) if score == SOFTMAX else s / s.sum(dim=1, keepdim=True)
     aux = cfg["coef"] * E * (f * p.mean(dim=0)).sum()
-    L = (y * R).sum() + aux
+    L = (y * dy).sum() + aux
     L.backward()
 
     slab = [Wr] + ([sigma] if sigma is not None else [])
     for blk in shared + routed:
         slab += [t for _, t in blk]
-    wr = Writer(os.path.join(OUT, "layer_%s.txt" % name), "MoE layer fixture '%s'" % name)
-    for key in ["D", "E", "K", "S", "F", "score", "normalize", "route_scale", "use_bias", "kind",
-                "act", "ebias", "combine", "coef"]:
-        wr.put(key, cfg[key] if isinstance(cfg[key], int) else float(cfg[key]))
-    wr.put("T", T)
-    wr.put("params", torch.cat([t.detach().reshape(-1) for t in slab]))
-    wr.put("bias", bias)
-    wr.put("x", x)
-    wr.put("dy", R)
-    wr.put("y", y)
-    wr.put("idx", [int(i) for i in idx.reshape(-1).tolist()])
-    wr.put("weights", w)
-    wr.put("aux", float(aux))
-    wr.put("grads", torch.cat([t.grad.reshape(-1) for t in slab]))
-    wr.put("dx", x.grad)
-    wr.close()
+
+    def put(name, values, fmt):
+        if isinstance(values, torch.Tensor):
+            values = values.detach().reshape(-1).tolist()
+        out.write("%s %d\n%s\n" % (name, len(values), " ".join(fmt(v) for v in values)))
+
+    out.write("@ %s %s %d %d %d %d %d %d %d %d %d %d %s\n" % (
+        cfg["label"], cfg["gate"], T, D, E, K, S, cfg["F"], cfg["kind"], cfg["act"], cfg["ebias"],
+        cfg["combine"], fmt_f64(cfg["coef"])))
+    put("params", torch.cat([t.detach().reshape(-1) for t in slab]), fmt_f32)
+    if use_bias:
+        put("bias", bias, fmt_f32)
+    put("x", x, fmt_f32)
+    put("dy", dy, fmt_f32)
+    put("idx", idx, str)
+    put("weights", w, fmt_f64)
+    put("y", y, fmt_f64)
+    put("aux", [float(aux)], fmt_f64)
+    # an expert no token chose has no autograd graph: its gradient is zero
+    put("grads", torch.cat([(t.grad if t.grad is not None else torch.zeros_like(t)).reshape(-1)
+                            for t in slab]), fmt_f64)
+    put("dx", x.grad, fmt_f64)
+    return attempts
+
+
+# ---- the grid: every gate x expert x S x combine ----
+
+# (label, preset, dense): the seven gates of the grid
+GRID_GATES = [
+    ("softmax", "softmax", True),             # dense softmax, K = E
+    ("switch", "softmax", False),             # softmax top-K, no renormalisation
+    ("softmax_topk", "softmax_topk", False),  # DeepSeek-V2
+    ("sigmoid_topk", "sigmoid_topk", False),
+    ("sigmoid_norm_topk", "sigmoid_norm_topk", False),
+    ("sigmoid_norm", "sigmoid_norm", True),   # the paper's theory gate, K = E
+    ("deepseek_v3", "deepseek_v3", False),    # biased selection, route_scale 2.5
+]
+# (label, kind, act)
+GRID_EXPERTS = [("linear", LINEAR, 0), ("relu", FFN, 0), ("gelu", FFN, 1), ("silu", FFN, 2),
+                ("tanh", FFN, 3)]
+# Small shapes keep 210 cases (inputs + float64 results) a few hundred KB;
+# F != D so a transposed expert weight cannot pass, K < E so selection and
+# its bias matter.
+GRID = dict(T=5, D=3, E=4, K=2, F=2)
+COEF = 0.37
+
+
+def case_label(gate, expert, ebias, S, combine, coef):
+    return "%s/%s%s/S%d/%s%s" % (gate, expert, "+b" if ebias else "", S,
+                                 "additive" if combine == ADDITIVE else "paper",
+                                 "/aux" if coef else "")
+
+
+def grid():
+    """Write layer_grid_<gate>.txt.gz: 30 cases per gate, in the order
+    expert, combine, S.  With n the running case number and g the gate's
+    index, m = n + g: the balance loss is on for odd m, expert biases for
+    m % 4 in {2, 3}.  Within a gate S (period 3) and m % 4 run through all
+    12 (S, loss, bias) combinations; across the gates every (expert,
+    combine, S) cell meets all four (loss, bias) pairs; each pair is used in
+    52 or 53 of the 210 cases."""
+    n = 0
+    total_attempts = 0
+    for gi, (glabel, preset, dense) in enumerate(GRID_GATES):
+        path = os.path.join(OUT, "layer_grid_%s.txt.gz" % glabel)
+        with gz_text(path) as out:
+            out.write("# MoE layer golden cases for gate '%s' (preset %s, %s)\n"
+                      % (glabel, preset, "K = E" if dense else "K = %d of E = %d" % (GRID["K"], GRID["E"])))
+            out.write("# written by t/gen_core_fixtures.py (torch %s); format in its docstring\n"
+                      % torch.__version__)
+            gen = torch.Generator().manual_seed(20250516 + gi)
+            for elabel, kind, act in GRID_EXPERTS:
+                for combine in (PAPER, ADDITIVE):
+                    for S in (0, 1, 2):
+                        m = n + gi
+                        coef = COEF if m % 2 else 0.0
+                        ebias = (m // 2) % 2
+                        cfg = dict(GRID, gate=preset, S=S, kind=kind, act=act, ebias=ebias,
+                                   combine=combine, coef=coef)
+                        if dense:
+                            cfg["K"] = cfg["E"]
+                        cfg["label"] = case_label(glabel, elabel, ebias, S, combine, coef)
+                        total_attempts += layer_case(out, cfg, gen)
+                        n += 1
+    return n, total_attempts
+
+
+# The five configurations of the first golden test, at wider shapes
+# (D = 8, E = 6, F = 10, T = 12: bigger GEMMs than the grid's), K = 3 for
+# the raw sigmoid gate.
+WIDE = [
+    ("softmax_topk", "relu", dict(K=2, S=1, kind=FFN, act=0, ebias=1, combine=PAPER, coef=0.0)),
+    ("deepseek_v3", "silu", dict(K=2, S=2, kind=FFN, act=2, ebias=0, combine=ADDITIVE, coef=0.0)),
+    ("softmax", "linear", dict(K=6, S=0, kind=LINEAR, act=0, ebias=1, combine=PAPER, coef=0.0)),
+    ("sigmoid_topk", "gelu", dict(K=3, S=2, kind=FFN, act=1, ebias=1, combine=PAPER, coef=0.01)),
+    ("sigmoid_norm", "tanh", dict(K=6, S=1, kind=FFN, act=3, ebias=1, combine=ADDITIVE, coef=0.02)),
+]
+
+
+def wide():
+    with gz_text(os.path.join(OUT, "layer_wide.txt.gz")) as out:
+        out.write("# MoE layer golden cases at wider shapes (D=8, E=6, F=10, T=12)\n")
+        out.write("# written by t/gen_core_fixtures.py (torch %s); format in its docstring\n"
+                  % torch.__version__)
+        for i, (preset, elabel, kw) in enumerate(WIDE):
+            cfg = dict(T=12, D=8, E=6, F=10, gate=preset, **kw)
+            cfg["label"] = "wide/" + case_label(preset, elabel, kw["ebias"], kw["S"], kw["combine"],
+                                                kw["coef"])
+            layer_case(out, cfg, torch.Generator().manual_seed(100 + i))
 
 
 def optim_fixtures():
@@ -207,36 +391,15 @@ def loss_fixture():
     wr.close()
 
 
-def base(**kw):
-    cfg = dict(D=8, E=6, K=2, S=1, F=10, score=SOFTMAX, normalize=1, route_scale=1.0, use_bias=0,
-               kind=FFN, act=0, ebias=1, combine=PAPER, coef=0.0)
-    cfg.update(kw)
-    return cfg
-
-
-LAYERS = {
-    # DeepSeek-V2 / the paper's SMoE: top-K softmax renormalised, ReLU FFN, one shared expert
-    "softmax_topk_relu_paper_s1": base(),
-    # DeepSeek-V3 routing: biased selection, scale 2.5, additive shared experts
-    "deepseek_v3_silu_additive_s2": base(score=SIGMOID, route_scale=2.5, use_bias=1, act=2, ebias=0,
-                                         S=2, combine=ADDITIVE),
-    # dense softmax over linear experts, no shared experts
-    "softmax_dense_linear_s0": base(K=6, normalize=0, kind=LINEAR, S=0),
-    # top-3 raw sigmoid, GELU, two shared experts (learned omega), balance loss
-    "sigmoid_topk_gelu_paper_s2_aux": base(score=SIGMOID, normalize=0, K=3, act=1, S=2, coef=0.01),
-    # the paper's theory gate: dense normalized sigmoid, tanh, balance loss
-    "sigmoid_norm_tanh_additive_s1_aux": base(score=SIGMOID, K=6, act=3, combine=ADDITIVE, coef=0.02),
-}
-
-
 def main():
     torch.set_default_dtype(torch.float64)
     os.makedirs(OUT, exist_ok=True)
-    for i, (name, cfg) in enumerate(sorted(LAYERS.items())):
-        layer_fixture(name, cfg, 100 + i)
+    n, attempts = grid()
+    wide()
     optim_fixtures()
     loss_fixture()
-    print("wrote fixtures to", OUT, file=sys.stderr)
+    print("wrote %d grid cases (%d draws) and the other fixtures to %s" % (n, attempts, OUT),
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
