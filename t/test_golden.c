@@ -12,7 +12,8 @@
  * twice: the float layer within float tolerances (normwise relative 2e-5
  * per quantity: max |got - want| / max |want|) and the double twin within
  * 1e-10, which only an exact match of the maths can meet; both must choose
- * exactly torch.topk's experts, in its order. One TAP line per case gives
+ * exactly torch.topk's experts, in its order, and a biased gate's bias
+ * must change some token's choice. One TAP line per case gives
  * the largest difference of each precision and the quantity it is in; a
  * failure lists every quantity over its tolerance. */
 #include <stdio.h>
@@ -254,16 +255,20 @@ static void judge(verdict *v, const char *q, double e)
   }
 }
 
+static void judge_fail(verdict *v, const char *what)
+{
+  size_t l = strlen(v->failed);
+  snprintf(v->failed + l, sizeof v->failed - l, " %s;", what);
+  v->bad = 1;
+}
+
 static void judge_idx(verdict *v, const int *got, const rec *want)
 {
   int same = 1;
   for (size_t i = 0; i < want->n; i++)
     same &= got[i] == (int)want->v[i];
-  if (!same) {
-    size_t l = strlen(v->failed);
-    snprintf(v->failed + l, sizeof v->failed - l, " chosen experts differ from torch.topk;");
-    v->bad = 1;
-  }
+  if (!same)
+    judge_fail(v, "chosen experts differ from torch.topk");
 }
 
 static double relerr(double got, double want)
@@ -344,6 +349,31 @@ static void case_float(const lcase *k, const moe_layer_config *c, const case_rec
   moe_layer_free(l);
 }
 
+/* A biased case is only a test of the bias if the bias changes what is
+ * chosen: without it, some token must pick a different set of experts.
+ * Reruns the forward of l with the bias zeroed (y is scratch). */
+static int bias_matters(moe_layer_f64 *l, const lcase *k, const double *x, double *y)
+{
+  const size_t TK = (size_t)k->T * k->K;
+  int *with = malloc(TK * sizeof *with), differ = 0;
+  if (!with)
+    return 0;
+  memcpy(with, moe_layer_chosen_f64(l), TK * sizeof *with);
+  memset(moe_layer_bias_f64(l), 0, (size_t)k->E * sizeof(double));
+  if (moe_layer_forward_f64(l, k->T, x, y) == MOE_OK) {
+    const int *without = moe_layer_chosen_f64(l);
+    for (int t = 0; t < k->T; t++)
+      for (int a = 0; a < k->K; a++) {
+        int found = 0;
+        for (int b = 0; b < k->K; b++)
+          found |= with[t * k->K + a] == without[t * k->K + b];
+        differ |= !found;
+      }
+  }
+  free(with);
+  return differ;
+}
+
 static void case_double(const lcase *k, const moe_layer_config *c, const case_recs *r, verdict *v)
 {
   const size_t TD = (size_t)k->T * k->D;
@@ -370,6 +400,8 @@ static void case_double(const lcase *k, const moe_layer_config *c, const case_re
     judge(v, "aux", relerr(moe_layer_aux_loss_f64(l), r->aux->v[0]));
     judge(v, "grads", relmax_d(moe_layer_grads_f64(l), r->grads));
     judge(v, "dx", relmax_d(dx, r->dx));
+    if (r->bias && !bias_matters(l, k, x, y))
+      judge_fail(v, "the selection bias changes no token's choice");
   }
   free(x), free(y), free(dy), free(dx);
   moe_layer_free_f64(l);
@@ -398,9 +430,9 @@ static void layer_case(const fixture *f, const lcase *k)
   ok(!vf.bad && !vd.bad, "%-40s float %.1e (%s), double %.1e (%s)", k->label, vf.worst,
      vf.worst_q, vd.worst, vd.worst_q);
   if (vf.bad)
-    diag("  float over %.0e:%s", vf.tol, vf.failed);
+    diag("  float (tolerance %.0e):%s", vf.tol, vf.failed);
   if (vd.bad)
-    diag("  double over %.0e:%s", vd.tol, vd.failed);
+    diag("  double (tolerance %.0e):%s", vd.tol, vd.failed);
   if (!(vf.worst <= worst_f)) {
     worst_f = vf.worst;
     snprintf(worst_f_where, sizeof worst_f_where, "%s %s", k->label, vf.worst_q);
