@@ -129,6 +129,24 @@ int mb_write_atomic(const char *path, const char *data, size_t n, char *err, siz
   return 0;
 }
 
+/* Is the writer of a temp file still running? A killed worker whose
+ * parent died too stays a zombie until something reaps it (in a container
+ * whose init does not reap, forever); it will never finish its file, so a
+ * zombie counts as dead. Not ours to judge (EPERM) counts as alive. */
+static int pid_alive(pid_t pid)
+{
+  if (kill(pid, 0) != 0) return errno != ESRCH;
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *rp = strrchr(buf, ')');   /* comm may contain spaces */
+  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
 int mb_clean_temps(const char *dir)
 {
   char host[256] = "localhost";
@@ -150,7 +168,7 @@ int mb_clean_temps(const char *dir)
     long pid = strtol(dot + 1, &end, 10);
     if (*end || pid <= 0) continue;
     if ((size_t)(dot - h) != strlen(host) || strncmp(h, host, (size_t)(dot - h))) continue;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;  /* still alive (or not ours to judge) */
+    if (pid_alive((pid_t)pid)) continue;
     char p[4352];
     snprintf(p, sizeof p, "%s/%s", dir, nm);
     if (!unlink(p)) removed++;
