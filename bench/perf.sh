@@ -18,4 +18,13 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
   echo "python3-torch not installed: no PyTorch comparison (apt-get install python3-torch)"
 fi
+# The kernels OpenBLAS picked, against what the CPU can do: Debian's 0.3.21
+# takes some AVX-512 CPUs for Haswell or Prescott.
+core=$(sed -n 's/.*core=\([^ ]*\).*/\1/p' "$out" | head -1)
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  case $core in SkylakeX|Cooperlake|SapphireRapids) ;; *)
+    echo "note: this CPU has AVX-512 but OpenBLAS uses $core kernels; compare with" \
+         "OPENBLAS_CORETYPE=SkylakeX make bench-perf (results are not bit-identical across kernels)" ;;
+  esac
+fi
 rm -f "$out"
