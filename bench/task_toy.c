@@ -1,6 +1,6 @@
 /* task_toy.c — the four routing variants of the paper on a toy regression.
  *
- * A fixed random "teacher" MoE layer (its own seed stream, the same for
+ * A fixed random "teacher" MoE layer (gate `teacher_gate`) (its own seed stream, the same for
  * every student variant of a replication) maps x ~ N(0, I_D) to
  * y = teacher(x) + noise. A student MoE layer of the chosen variant is
  * trained on n_train pairs with AdamW and a warmup-cosine schedule, then
@@ -45,6 +45,8 @@ static const mb_param params[] = {
   {"act", MB_STR, "relu", 0, -1, acts, "expert activation"},
   {"combine", MB_STR, "additive", 0, -1, combines, "shared/routed combination rule"},
   {"balance_coef", MB_REAL, "0.01", 0, 10, NULL, "Switch balance-loss coefficient"},
+  {"teacher_gate", MB_STR, "softmax_topk", 0, -1, gates + 1,
+   "the teacher's gate: a softmax-routed teacher may favour softmax students"},
   {"teacher_E", MB_INT, "4", 1, 256, NULL, "teacher's routed experts"},
   {"teacher_K", MB_INT, "1", 1, 256, NULL, "teacher's experts per token"},
   {"teacher_seed", MB_INT, "2505", 0, 2147483647, NULL, "seed of the teacher and data (with rep)"},
@@ -171,7 +173,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   snprintf(label, sizeof label, "toy-teacher-rep-%s", mb_cell_str(c, "rep") ? mb_cell_str(c, "rep") : "0");
   uint64_t tseed = moe_seed_derive((uint64_t)mb_cell_int(c, "teacher_seed"), label);
   tc = sc;
-  moe_gate_preset("softmax_topk", &tc.gate);
+  if (moe_gate_preset(mb_cell_str(c, "teacher_gate"), &tc.gate)) FAIL("teacher: %s", moe_last_error());
   tc.E = (int)mb_cell_int(c, "teacher_E");
   tc.K = (int)mb_cell_int(c, "teacher_K");
   tc.S = 1;
