@@ -3,3 +3,6 @@ lib_libmoe_la_SOURCES += lib/gmoe.c
 moeinclude_HEADERS += lib/moe/gmoe.h
 lib_libmoe_la_SOURCES += lib/voronoi.c
 moeinclude_HEADERS += lib/moe/voronoi.h
+TESTS += t/test_gmoe
+check_PROGRAMS += t/test_gmoe
+t_test_gmoe_SOURCES = t/test_gmoe.c t/tap.h
