@@ -209,33 +209,48 @@ static void topk_select(int E, int K, const double *v, unsigned char *sel)
   }
 }
 
-/* Log gate weights at one x: lg (E) (−inf outside top-K). scratch: v (E),
- * sel (E). Also the logits u (E) for gradients. */
+/* Gate at one x: lg (E) log weights (−inf outside the top-K), g (E) the
+ * weights, u (E) the logits β1ᵀx + β0. sel (E) receives the chosen set;
+ * if fixsel is not NULL it is used instead of selecting (the gate M-step
+ * holds the top-K set fixed inside its line searches). */
 static void gate_log(moe_gmoe_gate gate, int topk, int D, int E, const double *beta0,
-                     const double *beta1, const double *x, double *u, double *lg,
-                     unsigned char *sel)
+                     const double *beta1, const double *x, double *u, double *lg, double *g,
+                     unsigned char *sel, const unsigned char *fixsel)
 {
-  for (int j = 0; j < E; j++) {
-    double v = dot(beta1 + (size_t)j * D, x, D);
-    u[j] = v;
-  }
-  if (topk > 0 && topk < E) topk_select(E, topk, u, sel);
-  else for (int j = 0; j < E; j++) sel[j] = 1;
+  for (int j = 0; j < E; j++) u[j] = dot(beta1 + (size_t)j * D, x, D);
+  if (fixsel) memcpy(sel, fixsel, (size_t)E);
+  else if (topk > 0 && topk < E) topk_select(E, topk, u, sel);
+  else memset(sel, 1, (size_t)E);
   for (int j = 0; j < E; j++) u[j] += beta0[j];
   if (gate == MOE_GMOE_SOFTMAX) {
     double mx = -INFINITY;
     for (int j = 0; j < E; j++) if (sel[j] && u[j] > mx) mx = u[j];
     double s = 0;
-    for (int j = 0; j < E; j++) if (sel[j]) s += exp(u[j] - mx);
-    double lse = mx + log(s);
-    for (int j = 0; j < E; j++) lg[j] = sel[j] ? u[j] - lse : -INFINITY;
+    for (int j = 0; j < E; j++) {
+      g[j] = sel[j] ? exp(u[j] - mx) : 0.0;
+      s += g[j];
+    }
+    double ls = mx + log(s), is = 1.0 / s;
+    for (int j = 0; j < E; j++) {
+      lg[j] = sel[j] ? u[j] - ls : -INFINITY;
+      g[j] *= is;
+    }
   } else {
-    double mx = -INFINITY;
-    for (int j = 0; j < E; j++) if (sel[j]) { lg[j] = log_sigmoid(u[j]); if (lg[j] > mx) mx = lg[j]; }
+    /* σ(u) and log σ(u) from one exp(−|u|) and one log1p */
     double s = 0;
-    for (int j = 0; j < E; j++) if (sel[j]) s += exp(lg[j] - mx);
-    double lse = mx + log(s);
-    for (int j = 0; j < E; j++) lg[j] = sel[j] ? lg[j] - lse : -INFINITY;
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) { g[j] = 0; lg[j] = -INFINITY; continue; }
+      double e = exp(-fabs(u[j])), l1 = log1p(e);
+      g[j] = u[j] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+      lg[j] = u[j] >= 0 ? -l1 : u[j] - l1;
+      s += g[j];
+    }
+    double ls = log(s), is = 1.0 / s;
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) continue;
+      lg[j] -= ls;
+      g[j] *= is;
+    }
   }
 }
 
@@ -250,8 +265,7 @@ void moe_gmoe_gate_eval(const moe_gmoe *m, const double *x, double *g)
   double *lg = E <= MAXE_STACK ? lb : u + E;
   unsigned char *sel = E <= MAXE_STACK ? sb : malloc((size_t)E);
   if (!u || !sel) { for (int j = 0; j < E; j++) g[j] = NAN; goto out; }
-  gate_log(m->gate, m->topk, m->d, E, m->beta0, m->beta1, x, u, lg, sel);
-  for (int j = 0; j < E; j++) g[j] = exp(lg[j]);
+  gate_log(m->gate, m->topk, m->d, E, m->beta0, m->beta1, x, u, lg, g, sel, NULL);
 out:
   if (E > MAXE_STACK) { free(u); free(sel); }
 }
@@ -560,17 +574,19 @@ double moe_gmoe_expert_objective(moe_gmoe_expert kind, int has_bias, int d, size
 
 /* Gate objective -(1/N) Σ_n Σ_j R_nj log g_j, with R rows of stride ldr.
  * beta = (β0[E], β1[E, D]); grad in the same packing (may be NULL).
- * Scratch u, lg (E), sel (E). */
+ * fixsel (N, E) or NULL: a top-K set held fixed. Scratch u, lg, g (E),
+ * sel (E). */
 static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
                        const double *R, size_t ldr, const double *beta, double *grad,
-                       double *u, double *lg, unsigned char *sel)
+                       double *u, double *lg, double *g, unsigned char *sel,
+                       const unsigned char *fixsel)
 {
   const double *b0 = beta, *b1 = beta + E;
   double f = 0;
   if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] = 0;
   for (size_t t = 0; t < n; t++) {
     const double *x = X + t * D, *r = R + t * ldr;
-    gate_log(gate, topk, D, E, b0, b1, x, u, lg, sel);
+    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
     double rs = 0;
     for (int j = 0; j < E; j++) {
       rs += r[j];
@@ -579,10 +595,9 @@ static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, con
     if (!grad) continue;
     for (int j = 0; j < E; j++) {
       if (!sel[j]) continue;
-      double gj = exp(lg[j]);
-      /* d(-r log g)/du_j: softmax  -(r_j - rs g_j);
+      /* d(-Σ r log g)/du_j: softmax  -(r_j - rs g_j);
        * normalised sigmoid -(1 - σ(u_j)) (r_j - rs g_j). */
-      double c = -(r[j] - rs * gj);
+      double c = -(r[j] - rs * g[j]);
       if (gate == MOE_GMOE_NSIGMOID) c *= 1.0 / (1.0 + exp(u[j]));
       grad[j] += c;
       double *gw = grad + E + (size_t)j * D;
@@ -598,10 +613,10 @@ double moe_gmoe_gate_objective(const moe_gmoe *m, size_t n, const double *X, con
                                const double *beta, double *grad)
 {
   int E = m->k2;
-  double *u = malloc(2 * (size_t)E * sizeof *u);
+  double *u = malloc(3 * (size_t)E * sizeof *u);
   unsigned char *sel = malloc((size_t)E);
   if (!u || !sel) { free(u); free(sel); return NAN; }
-  double f = gate_obj(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, u, u + E, sel);
+  double f = gate_obj(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, u, u + E, u + 2 * E, sel, NULL);
   free(u); free(sel);
   return f;
 }
@@ -616,7 +631,8 @@ struct moe_gmoe_em {
   double *R;                   /* (N, C) responsibilities */
   double *Rg;                  /* (N, E) routed responsibilities, packed for the gate */
   double *wcol;                /* (N) one component's weights */
-  double *u, *lg, *lc;         /* (E), (E), (C) scratch */
+  double *u, *lg, *gw, *lc;    /* (E), (E), (E), (C) scratch */
+  unsigned char *selfix;       /* (N, E) top-K sets held during the gate M-step */
   double *mass;                /* (C) responsibility mass per component */
   unsigned char *sel;          /* (E) */
   double ll, ll_prev;
@@ -646,6 +662,7 @@ void moe_gmoe_em_free(moe_gmoe_em *w)
   moe_free_aligned(w->wcol);
   free(w->u);
   free(w->sel);
+  free(w->selfix);
   free(w);
 }
 
@@ -664,7 +681,8 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->R = moe_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
   w->Rg = moe_alloc_aligned(nmax * (size_t)w->E * sizeof(double));
   w->wcol = moe_alloc_aligned(nmax * sizeof(double));
-  w->u = malloc((size_t)(2 * w->E + 2 * w->C) * sizeof(double));
+  w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
+  w->selfix = shape->topk > 0 ? malloc(nmax * (size_t)w->E) : NULL;
   w->sel = malloc((size_t)w->E);
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
@@ -674,14 +692,15 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->v_shared = gsl_vector_alloc((size_t)ds);
   w->v_routed = gsl_vector_alloc((size_t)dr);
   w->v_gate = gsl_vector_alloc((size_t)dg);
-  if (!w->R || !w->Rg || !w->wcol || !w->u || !w->sel || !w->min_shared || !w->min_routed ||
+  if (!w->R || !w->Rg || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
       !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate) {
     moe_gmoe_em_free(w);
     moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory for n=%zu", nmax);
     return NULL;
   }
   w->lg = w->u + w->E;
-  w->lc = w->lg + w->E;
+  w->gw = w->lg + w->E;
+  w->lc = w->gw + w->E;
   w->mass = w->lc + w->C;
   return w;
 }
@@ -720,7 +739,7 @@ static int em_estep(moe_gmoe_em *w)
       lc[i] = cst[i] - e * e * inv[i];
       if (lc[i] > mx) mx = lc[i];
     }
-    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->sel);
+    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
     for (int j = 0; j < E; j++) {
       double e = y - moe_gmoe_routed_mean(m, j, x);
       lc[S + j] = cst[S + j] + w->lg[j] - e * e * inv[S + j];
@@ -847,29 +866,31 @@ static int wls_linear(int D, size_t n, const double *X, const double *Y, const d
   return st ? MOE_EDOM : MOE_OK;
 }
 
-/* Gate BFGS context. */
+/* Gate BFGS context: the routed responsibilities Rg and, for top-K
+ * gates, the chosen sets at the start of the M-step (fixsel). */
 typedef struct {
   moe_gmoe_em *w;
+  const unsigned char *fixsel;
 } gate_ctx;
 
+static double gate_eval_obj(const gate_ctx *c, const double *beta, double *grad)
+{
+  moe_gmoe_em *w = c->w;
+  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->Rg, (size_t)w->E, beta, grad, w->u,
+                  w->lg, w->gw, w->sel, c->fixsel);
+}
 static double gate_f(const gsl_vector *v, void *p)
 {
-  moe_gmoe_em *w = ((gate_ctx *)p)->w;
-  double f = gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->Rg, (size_t)w->E, v->data,
-                      NULL, w->u, w->lg, w->sel);
+  double f = gate_eval_obj(p, v->data, NULL);
   return isfinite(f) ? f : GSL_POSINF;
 }
 static void gate_df(const gsl_vector *v, void *p, gsl_vector *g)
 {
-  moe_gmoe_em *w = ((gate_ctx *)p)->w;
-  gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->Rg, (size_t)w->E, v->data, g->data, w->u,
-           w->lg, w->sel);
+  gate_eval_obj(p, v->data, g->data);
 }
 static void gate_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
 {
-  moe_gmoe_em *w = ((gate_ctx *)p)->w;
-  *f = gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->Rg, (size_t)w->E, v->data, g->data,
-                w->u, w->lg, w->sel);
+  *f = gate_eval_obj(p, v->data, g->data);
   if (!isfinite(*f)) *f = GSL_POSINF;
 }
 
@@ -957,10 +978,25 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
   gsl_vector *v = w->v_gate;
   memcpy(v->data, m->beta0, (size_t)E * sizeof(double));
   memcpy(v->data + E, m->beta1, (size_t)E * D * sizeof(double));
-  gate_ctx gc = {w};
+  /* With top-K, the chosen sets are held at their current values inside
+   * BFGS (the objective is then smooth); the step is accepted only if the
+   * true objective, with the sets the new β1 choose, improves. */
+  gate_ctx gc = {w, NULL};
   double f0 = gate_f(v, &gc);
+  if (m->topk > 0 && m->topk < E) {
+    for (size_t t = 0; t < n; t++) {
+      double *u = w->u;
+      for (int j = 0; j < E; j++) u[j] = dot(m->beta1 + (size_t)j * D, w->X + t * D, D);
+      topk_select(E, m->topk, u, w->selfix + t * E);
+    }
+    gc.fixsel = w->selfix;
+  }
   gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
   double f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+  if (gc.fixsel && f1 < f0) {
+    gate_ctx exact = {w, NULL};
+    f1 = gate_f(v, &exact);
+  }
   if (f1 < f0) {
     memcpy(m->beta0, v->data, (size_t)E * sizeof(double));
     memcpy(m->beta1, v->data + E, (size_t)E * D * sizeof(double));
