@@ -6,3 +6,6 @@ moeinclude_HEADERS += lib/moe/voronoi.h
 TESTS += t/test_gmoe
 check_PROGRAMS += t/test_gmoe
 t_test_gmoe_SOURCES = t/test_gmoe.c t/tap.h
+TESTS += t/test_voronoi
+check_PROGRAMS += t/test_voronoi
+t_test_voronoi_SOURCES = t/test_voronoi.c t/tap.h
