@@ -9,6 +9,7 @@
 
 static const mb_verb verbs[] = {
   {NULL, "tasks", mb_verb_tasks, "list the tasks a matrix can run and their parameters"},
+  {NULL, "gmoe-limit", mb_verb_gmoe_limit, "fit and print the misspecified limit G2 for Thm 4's loss D4"},
   {NULL, NULL, NULL, NULL},
 };
 

@@ -3,9 +3,11 @@
 #include "task.h"
 
 extern const mb_task mb_task_selftest;
+extern const mb_task mb_task_synthetic;
 
 const mb_task *const mb_tasks[] = {
   &mb_task_selftest,
+  &mb_task_synthetic,
   NULL,
 };
 

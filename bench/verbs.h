@@ -15,5 +15,6 @@ typedef struct {
 } mb_verb;
 
 int mb_verb_tasks(int argc, char **argv);
+int mb_verb_gmoe_limit(int argc, char **argv);
 
 #endif

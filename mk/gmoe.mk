@@ -9,3 +9,4 @@ t_test_gmoe_SOURCES = t/test_gmoe.c t/tap.h
 TESTS += t/test_voronoi
 check_PROGRAMS += t/test_voronoi
 t_test_voronoi_SOURCES = t/test_voronoi.c t/tap.h
+bench_moebench_SOURCES += bench/task_synthetic.c
