@@ -40,7 +40,7 @@ static const mb_param params[] = {
   {"em_max_iter", MB_INT, "1000", 0, 1000000, NULL, "EM iterations at most (paper: 1000)"},
   {"em_tol", MB_REAL, "1e-6", 1e-300, 1, NULL, "EM tolerance on the mean log-likelihood change (paper: 1e-6)"},
   {"tol_kind", MB_STR, "rel", 0, -1, tolkinds, "rel: |dl| <= tol |l|;  abs: |dl| <= tol"},
-  {"inner_iter", MB_INT, "10", 1, 1000, NULL, "BFGS iterations per M-step block (gate, ReLU experts)"},
+  {"inner_iter", MB_INT, "3", 1, 1000, NULL, "Newton / Gauss-Newton steps per M-step block (gate, ReLU experts)"},
   {"loss", MB_STR, "default", 0, -1, losses,
    "Voronoi loss; default: D1/D2 (softmax, by expert kind), D3 (nsigmoid, all true slopes 0), D4 (nsigmoid), D5 (topk)"},
   {"limit_file", MB_STR, "", 0, -1, NULL,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <gsl/gsl_blas.h>
+#include <gsl/gsl_eigen.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_multimin.h>
 #include <gsl/gsl_randist.h>
@@ -240,7 +241,7 @@ static void gate_log(moe_gmoe_gate gate, int topk, int D, int E, const double *b
     double s = 0;
     for (int j = 0; j < E; j++) {
       if (!sel[j]) { g[j] = 0; lg[j] = -INFINITY; continue; }
-      double e = exp(-fabs(u[j])), l1 = log1p(e);
+      double e = exp(-fabs(u[j])), l1 = log(1.0 + e);   /* e ∈ (0,1]: absolute error ~1e-16, and log is cheaper than log1p */
       g[j] = u[j] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
       lg[j] = u[j] >= 0 ? -l1 : u[j] - l1;
       s += g[j];
@@ -609,6 +610,95 @@ static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, con
   return f * s;
 }
 
+/* The same objective with its gradient and Hessian H (P, P), P = E(D+1),
+ * in one pass. Per point, with x̃ = (1, x) and R = Σ_j r_j, the second
+ * derivatives in the logits u are
+ *   softmax:             h_jk = R (δ_jk g_j − g_j g_k)
+ *   normalised sigmoid:  h_jk = δ_jk p_j (r_j + R (1 − 2σ_j)/S) − R p_j p_k / S²
+ * with p_j = σ_j (1 − σ_j), S = Σ σ; the block (j, k) of H is Σ h_jk x̃ x̃ᵀ.
+ * Scratch: u, lg, g (E), sel (E), hu (E, E). */
+static double gate_obj_hess(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
+                            const double *R, size_t ldr, const double *beta, double *grad, double *H,
+                            double *u, double *lg, double *g, unsigned char *sel, double *hu,
+                            const unsigned char *fixsel)
+{
+  const double *b0 = beta, *b1 = beta + E;
+  const int P = E * (D + 1), D1 = D + 1;
+  double f = 0;
+  double xt[65];
+  memset(grad, 0, (size_t)P * sizeof *grad);
+  memset(H, 0, (size_t)P * P * sizeof *H);
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D, *r = R + t * ldr;
+    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) {
+      rs += r[j];
+      if (r[j] > 0) f -= r[j] * lg[j];
+    }
+    xt[0] = 1;
+    for (int k = 0; k < D; k++) xt[1 + k] = x[k];
+    if (gate == MOE_GMOE_SOFTMAX) {
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        double c = -(r[j] - rs * g[j]);
+        grad[j] += c;
+        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
+        for (int l = 0; l < E; l++) hu[j * E + l] = sel[l] ? rs * ((j == l) * g[j] - g[j] * g[l]) : 0;
+      }
+    } else {
+      double S = 0, sg[64], pj[64];
+      for (int j = 0; j < E; j++) {
+        sg[j] = sel[j] ? 1.0 / (1.0 + exp(-u[j])) : 0;
+        pj[j] = sg[j] * (1 - sg[j]);
+        S += sg[j];
+      }
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        double c = -(1 - sg[j]) * (r[j] - rs * g[j]);
+        grad[j] += c;
+        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
+        for (int l = 0; l < E; l++)
+          hu[j * E + l] = sel[l] ? (j == l) * pj[j] * (r[j] + rs * (1 - 2 * sg[j]) / S) - rs * pj[j] * pj[l] / (S * S)
+                                 : 0;
+      }
+    }
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) continue;
+      for (int l = 0; l < E; l++) {
+        double h = hu[j * E + l];
+        if (h == 0 || !sel[l]) continue;
+        for (int a = 0; a < D1; a++) {
+          int pa = a == 0 ? j : E + j * D + a - 1;
+          double ha = h * xt[a];
+          double *row = H + (size_t)pa * P;
+          for (int b = 0; b < D1; b++) row[b == 0 ? l : E + l * D + b - 1] += ha * xt[b];
+        }
+      }
+    }
+  }
+  double s = 1.0 / (double)n;
+  for (int q = 0; q < P; q++) grad[q] *= s;
+  for (int q = 0; q < P * P; q++) H[q] *= s;
+  return f * s;
+}
+
+int moe_gmoe_gate_hessian(const moe_gmoe *m, size_t n, const double *X, const double *R, const double *beta,
+                          double *grad, double *H, double *f)
+{
+  MOE_CHECK_ARG(m && X && R && beta && grad && H && n >= 1, "gmoe_gate_hessian: bad argument");
+  MOE_CHECK_ARG(m->k2 <= 64 && m->d <= 64, "gmoe_gate_hessian: at most 64 routed experts and 64 inputs");
+  int E = m->k2;
+  double *u = malloc((3 * (size_t)E + (size_t)E * E) * sizeof *u);
+  unsigned char *sel = malloc((size_t)E);
+  if (!u || !sel) { free(u); free(sel); return moe_error(MOE_ENOMEM, "gmoe_gate_hessian: no memory"); }
+  double v = gate_obj_hess(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, H, u, u + E, u + 2 * E, sel,
+                           u + 3 * E, NULL);
+  if (f) *f = v;
+  free(u); free(sel);
+  return MOE_OK;
+}
+
 double moe_gmoe_gate_objective(const moe_gmoe *m, size_t n, const double *X, const double *R,
                                const double *beta, double *grad)
 {
@@ -641,6 +731,15 @@ struct moe_gmoe_em {
   double var_floor;
   gsl_multimin_fdfminimizer *min_shared, *min_routed, *min_gate;
   gsl_vector *v_shared, *v_routed, *v_gate;
+  int gate_bfgs;               /* 1: BFGS for the gate; 0: Newton (default) */
+  double *gH, *gG, *gD, *hu;   /* Newton: (P, P), (P), (P), (E, E) */
+  gsl_matrix *evec;            /* (P, P) */
+  gsl_vector *eval;            /* (P) */
+  gsl_eigen_symmv_workspace *eig;
+  int expert_bfgs;             /* 1: BFGS for ReLU experts; 0: Gauss-Newton (default) */
+  gsl_matrix *evec_x;          /* (D+2, D+2) expert Gauss-Newton */
+  gsl_vector *eval_x;
+  gsl_eigen_symmv_workspace *eig_x;
 };
 
 static void em_free_minimizers(moe_gmoe_em *w)
@@ -651,6 +750,13 @@ static void em_free_minimizers(moe_gmoe_em *w)
   if (w->v_shared) gsl_vector_free(w->v_shared);
   if (w->v_routed) gsl_vector_free(w->v_routed);
   if (w->v_gate) gsl_vector_free(w->v_gate);
+  if (w->evec) gsl_matrix_free(w->evec);
+  if (w->eval) gsl_vector_free(w->eval);
+  if (w->eig) gsl_eigen_symmv_free(w->eig);
+  free(w->gH);
+  if (w->evec_x) gsl_matrix_free(w->evec_x);
+  if (w->eval_x) gsl_vector_free(w->eval_x);
+  if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
 }
 
 void moe_gmoe_em_free(moe_gmoe_em *w)
@@ -676,7 +782,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   if (!w) { moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory"); return NULL; }
   w->D = shape->d; w->S = shape->k1; w->E = shape->k2; w->C = w->S + w->E;
   w->nmax = nmax;
-  w->inner_iter = 10;
+  w->inner_iter = 3;
   w->var_floor = 1e-6;
   w->R = moe_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
   w->Rg = moe_alloc_aligned(nmax * (size_t)w->E * sizeof(double));
@@ -692,8 +798,17 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->v_shared = gsl_vector_alloc((size_t)ds);
   w->v_routed = gsl_vector_alloc((size_t)dr);
   w->v_gate = gsl_vector_alloc((size_t)dg);
+  w->gH = malloc(((size_t)dg * dg + 2 * (size_t)dg + (size_t)w->E * w->E) * sizeof(double));
+  w->evec = gsl_matrix_alloc((size_t)dg, (size_t)dg);
+  w->eval = gsl_vector_alloc((size_t)dg);
+  w->eig = gsl_eigen_symmv_alloc((size_t)dg);
+  w->evec_x = gsl_matrix_alloc((size_t)ds, (size_t)ds);
+  w->eval_x = gsl_vector_alloc((size_t)ds);
+  w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
   if (!w->R || !w->Rg || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
-      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate) {
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->evec || !w->eval || !w->eig ||
+      !w->evec_x || !w->eval_x || !w->eig_x ||
+      w->E > 64 || w->D > 64) {
     moe_gmoe_em_free(w);
     moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory for n=%zu", nmax);
     return NULL;
@@ -702,8 +817,14 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->gw = w->lg + w->E;
   w->lc = w->gw + w->E;
   w->mass = w->lc + w->C;
+  w->gG = w->gH + (size_t)dg * dg;
+  w->gD = w->gG + dg;
+  w->hu = w->gD + dg;
   return w;
 }
+
+void moe_gmoe_em_set_gate_solver(moe_gmoe_em *w, int use_bfgs) { w->gate_bfgs = use_bfgs != 0; }
+void moe_gmoe_em_set_expert_solver(moe_gmoe_em *w, int use_bfgs) { w->expert_bfgs = use_bfgs != 0; }
 
 void moe_gmoe_em_set_inner(moe_gmoe_em *w, int inner_iter, double var_floor)
 {
@@ -894,6 +1015,92 @@ static void gate_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
   if (!isfinite(*f)) *f = GSL_POSINF;
 }
 
+/* step = −H⁺ g with H's eigenvalues replaced by max(|λ|, 1e-10 max|λ|):
+ * a descent direction for any symmetric H (GSL's eigensolver never calls
+ * the error handler on a symmetric matrix). H is destroyed. Returns 0 on
+ * success. */
+static int modified_newton_step(int P, double *H, const double *g, double *step, gsl_matrix *evec, gsl_vector *eval,
+                                gsl_eigen_symmv_workspace *eig)
+{
+  gsl_matrix_view Hm = gsl_matrix_view_array(H, (size_t)P, (size_t)P);
+  if (gsl_eigen_symmv(&Hm.matrix, eval, evec, eig)) return 1;
+  double lmax = 0;
+  for (int q = 0; q < P; q++) lmax = fmax(lmax, fabs(eval->data[q]));
+  if (!(lmax > 0) || !isfinite(lmax)) return 1;
+  const double floor_ = 1e-10 * lmax;
+  for (int a = 0; a < P; a++) step[a] = 0;
+  for (int q = 0; q < P; q++) {
+    double pr = 0;
+    for (int a = 0; a < P; a++) pr += gsl_matrix_get(evec, (size_t)a, (size_t)q) * g[a];
+    pr /= fmax(fabs(eval->data[q]), floor_);
+    for (int a = 0; a < P; a++) step[a] -= pr * gsl_matrix_get(evec, (size_t)a, (size_t)q);
+  }
+  return 0;
+}
+
+/* Gauss-Newton for one ReLU expert's weighted squared error, p = ([b],
+ * w[D], a), h = a relu(b + wᵀx): J = (a 1[z>0], a 1[z>0] x, relu z);
+ * one pass forms JᵀWJ and JᵀWe, the step is solved as above, step
+ * halving accepts only decreases. p updated in place; returns the SSE. */
+static double relu_gauss_newton(moe_gmoe_em *w, int has_bias, double *p, double wsum, double f0)
+{
+  const int D = w->D, P = has_bias + D + 1;
+  const size_t n = w->n;
+  double M[66 * 66], gv[66], st[66], tr[66], J[66];
+  double f = f0;
+  for (int it = 0; it < w->inner_iter; it++) {
+    memset(M, 0, sizeof(double) * (size_t)P * P);
+    memset(gv, 0, sizeof(double) * (size_t)P);
+    const double b = has_bias ? p[0] : 0.0, a = p[has_bias + D];
+    const double *wv = p + has_bias;
+    for (size_t t = 0; t < n; t++) {
+      const double *x = w->X + t * D;
+      double z = b;
+      for (int k = 0; k < D; k++) z += wv[k] * x[k];
+      const double wt = w->wcol[t];
+      if (z <= 0) {   /* only ∂h/∂a = relu(z) = 0: nothing to add but the residual */
+        continue;
+      }
+      if (has_bias) J[0] = a;
+      for (int k = 0; k < D; k++) J[has_bias + k] = a * x[k];
+      J[has_bias + D] = z;
+      double e = w->Y[t] - a * z;
+      for (int i = 0; i < P; i++) {
+        double wj = wt * J[i];
+        gv[i] -= wj * e;                       /* ½ ∂SSE/∂p_i */
+        for (int l = 0; l <= i; l++) M[i * P + l] += wj * J[l];
+      }
+    }
+    for (int i = 0; i < P; i++)
+      for (int l = 0; l < i; l++) M[l * P + i] = M[i * P + l];
+    double gmax = 0;
+    for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(gv[i]));
+    if (!(gmax > 1e-14 * wsum)) break;
+    gsl_matrix_view ev = gsl_matrix_submatrix(w->evec_x, 0, 0, (size_t)P, (size_t)P);
+    gsl_vector_view lv = gsl_vector_subvector(w->eval_x, 0, (size_t)P);
+    gsl_eigen_symmv_workspace *eig = P == D + 2 ? w->eig_x : NULL;
+    gsl_eigen_symmv_workspace *tmp = NULL;
+    if (!eig) eig = tmp = gsl_eigen_symmv_alloc((size_t)P);
+    int bad = !eig || modified_newton_step(P, M, gv, st, &ev.matrix, &lv.vector, eig);
+    if (tmp) gsl_eigen_symmv_free(tmp);
+    if (bad) break;
+    double t = 1.0;
+    int accepted = 0;
+    for (int h = 0; h < 12; h++, t *= 0.5) {
+      for (int i = 0; i < P; i++) tr[i] = p[i] + t * st[i];
+      double ft = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, tr, NULL);
+      if (isfinite(ft) && ft < f) {
+        accepted = 1 + (f - ft < 1e-14 * f);
+        f = ft;
+        memcpy(p, tr, (size_t)P * sizeof *p);
+        break;
+      }
+    }
+    if (accepted != 1) break;
+  }
+  return f;
+}
+
 /* M-step for one expert (shared if is_shared) given its weights in wcol. */
 static int mstep_expert(moe_gmoe_em *w, int is_shared, int idx, double wsum)
 {
@@ -926,9 +1133,17 @@ static int mstep_expert(moe_gmoe_em *w, int is_shared, int idx, double wsum)
     if (has_bias) v->data[0] = *b;
     memcpy(v->data + has_bias, wv, (size_t)D * sizeof *wv);
     v->data[has_bias + D] = *a;
-    double f0 = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, v->data, NULL);
-    gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
-    double f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+    double f0 = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, v->data, NULL), f1;
+    if (w->expert_bfgs) {
+      gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
+      f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+    } else {
+      f1 = relu_gauss_newton(w, has_bias, v->data, wsum, f0);
+      if (!(f1 < f0)) {   /* no Gauss-Newton progress: BFGS from the same point */
+        gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
+        f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+      }
+    }
     if (f1 < f0) {
       if (has_bias) *b = v->data[0];
       memcpy(wv, v->data + has_bias, (size_t)D * sizeof *wv);
@@ -946,6 +1161,49 @@ static int mstep_expert(moe_gmoe_em *w, int is_shared, int idx, double wsum)
   if (!(nv >= w->var_floor)) nv = w->var_floor;
   *var = nv;
   return MOE_OK;
+}
+
+/* Gate M-step by a modified Newton method: the Hessian's eigenvalues are
+ * replaced by max(|λ|, 1e-10 max|λ|) (positive definite even where the
+ * normalised-sigmoid objective is not convex, and harmless along the
+ * softmax's flat shift direction, where the gradient vanishes), then a
+ * step-halving line search accepts only decreases. v holds β on entry and
+ * the result on exit; returns the final objective (≤ f0). */
+static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fixsel, double f0)
+{
+  const int E = w->E, D = w->D, P = E * (D + 1);
+  moe_gmoe *m = w->m;
+  double f = f0;
+  double *trial = w->gD;   /* reused as the trial point after the step is formed */
+  double step[64 * 65];
+  if (P > 64 * 65) return f0;
+  for (int it = 0; it < w->inner_iter; it++) {
+    gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, w->Rg, (size_t)E, v->data, w->gG, w->gH, w->u, w->lg, w->gw,
+                  w->sel, w->hu, fixsel);
+    double gmax = 0;
+    for (int q = 0; q < P; q++) gmax = fmax(gmax, fabs(w->gG[q]));
+    if (!(gmax > 1e-12)) break;
+    if (modified_newton_step(P, w->gH, w->gG, step, w->evec, w->eval, w->eig)) break;
+    /* cap the step: the logits need not move by more than ~10 per update */
+    double smax = 0;
+    for (int a = 0; a < P; a++) smax = fmax(smax, fabs(step[a]));
+    double t = smax > 10 ? 10 / smax : 1.0;
+    int accepted = 0;
+    for (int h = 0; h < 12; h++, t *= 0.5) {
+      for (int a = 0; a < P; a++) trial[a] = v->data[a] + t * step[a];
+      double ft = gate_obj(m->gate, m->topk, D, E, w->n, w->X, w->Rg, (size_t)E, trial, NULL, w->u, w->lg, w->gw,
+                           w->sel, fixsel);
+      if (isfinite(ft) && ft < f) {
+        double dec = f - ft;
+        f = ft;
+        memcpy(v->data, trial, (size_t)P * sizeof(double));
+        accepted = 1 + (dec < 1e-14 * fabs(f));
+        break;
+      }
+    }
+    if (accepted != 1) break;   /* no decrease, or a negligible one: done */
+  }
+  return f;
 }
 
 int moe_gmoe_em_iterate(moe_gmoe_em *w)
@@ -991,8 +1249,17 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
     }
     gc.fixsel = w->selfix;
   }
-  gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
-  double f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+  double f1;
+  if (w->gate_bfgs) {
+    gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
+    f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+  } else {
+    f1 = gate_newton(w, v, gc.fixsel, f0);
+    if (!(f1 < f0)) {   /* Newton made no progress (flat or indefinite region): BFGS from the same point */
+      gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
+      f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+    }
+  }
   if (gc.fixsel && f1 < f0) {
     gate_ctx exact = {w, NULL};
     f1 = gate_f(v, &exact);
@@ -1028,7 +1295,7 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o)
   o->max_iter = 1000;
   o->tol = 1e-6;
   o->tol_kind = MOE_GMOE_TOL_REL;
-  o->inner_iter = 10;
+  o->inner_iter = 3;
   o->var_floor = 1e-6;
 }
 

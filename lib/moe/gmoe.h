@@ -124,11 +124,17 @@ int moe_gmoe_read(const char *path, moe_gmoe **out);
  *     ω       closed form (normalised responsibility mass);
  *     linear experts: weighted least squares (normal equations, Cholesky),
  *             then the variance in closed form — an exact maximiser;
- *     ReLU experts: BFGS (gsl_multimin bfgs2, analytic gradient) on the
- *             weighted squared error from the current point, at most
- *             inner_iter iterations, accepted only if it decreases;
- *             then the variance in closed form;
- *     gate:   BFGS on -Σ r log g (analytic gradient), same acceptance.
+ *     ReLU experts: Gauss-Newton (default) or BFGS (gsl_multimin
+ *             bfgs2, analytic gradient) on the weighted squared error from
+ *             the current point, at most inner_iter steps, accepted only
+ *             if it decreases; then the variance in closed form;
+ *     gate:   -Σ r log g minimised by a modified Newton method (exact
+ *             Hessian, eigenvalues floored to be positive, step halving)
+ *             or BFGS (moe_gmoe_em_set_gate_solver), from the current
+ *             point, at most inner_iter steps, accepted only if it decreases.
+ *             With top-K the chosen sets are held fixed during the inner
+ *             solve, and the step is then accepted only if the objective
+ *             with the sets the new slopes choose decreases.
  *   Variances are kept ≥ var_floor (compact Θ, assumption A.1): the
  *   clamped closed form is still the constrained maximiser.
  * Hence the log-likelihood never decreases (up to rounding).
@@ -147,8 +153,15 @@ typedef struct moe_gmoe_em moe_gmoe_em;
 /* Workspace for fitting models shaped like `shape` on up to nmax points. */
 moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax);
 void moe_gmoe_em_free(moe_gmoe_em *w);
-/* Tuning (defaults: inner_iter 10, var_floor 1e-6). */
+/* Tuning (defaults: inner_iter 3, var_floor 1e-6). */
 void moe_gmoe_em_set_inner(moe_gmoe_em *w, int inner_iter, double var_floor);
+/* Gate M-step solver: 0 = modified Newton (default: exact Hessian, one
+ * pass per step, a few steps), 1 = BFGS (gsl bfgs2, ~4 passes per
+ * iteration). Both accept only decreases of the gate objective. */
+void moe_gmoe_em_set_gate_solver(moe_gmoe_em *w, int use_bfgs);
+/* ReLU expert M-step solver: 0 = Gauss-Newton (default; JᵀWJ eigen-solved,
+ * step halving), 1 = BFGS. Both accept only decreases. */
+void moe_gmoe_em_set_expert_solver(moe_gmoe_em *w, int use_bfgs);
 /* Start EM from model m (which the workspace then updates in place) on
  * data X (N, D), Y (N); the data must outlive the fit. Computes ℓ_0. */
 int moe_gmoe_em_init(moe_gmoe_em *w, moe_gmoe *m, size_t n, const double *X, const double *Y);
@@ -171,7 +184,7 @@ typedef struct {
   int max_iter;                /* default 1000 (paper) */
   double tol;                  /* default 1e-6 (paper) */
   moe_gmoe_tol_kind tol_kind;  /* default MOE_GMOE_TOL_REL */
-  int inner_iter;              /* BFGS iterations per M-step block (default 10) */
+  int inner_iter;              /* solver steps per M-step block (default 3) */
   double var_floor;            /* default 1e-6 */
 } moe_gmoe_fit_opts;
 
@@ -220,6 +233,10 @@ double moe_gmoe_expert_objective(moe_gmoe_expert kind, int has_bias, int d, size
                                  const double *p, double *grad);
 double moe_gmoe_gate_objective(const moe_gmoe *m, size_t n, const double *X,
                                const double *R, const double *beta, double *grad);
+/* The gate objective's gradient (P) and Hessian H (P, P), P = E(D+1), and
+ * the objective in *f (may be NULL). At most 64 routed experts / inputs. */
+int moe_gmoe_gate_hessian(const moe_gmoe *m, size_t n, const double *X, const double *R,
+                          const double *beta, double *grad, double *H, double *f);
 
 #ifdef __cplusplus
 }
