@@ -10,3 +10,7 @@ TESTS += t/test_voronoi
 check_PROGRAMS += t/test_voronoi
 t_test_voronoi_SOURCES = t/test_voronoi.c t/tap.h
 bench_moebench_SOURCES += bench/task_synthetic.c
+TESTS += t/test_synthetic t/gmoe_limit.sh
+check_PROGRAMS += t/test_synthetic
+t_test_synthetic_SOURCES = t/test_synthetic.c bench/task_synthetic.c bench/cell.c bench/task.h bench/verbs.h t/tap.h
+EXTRA_DIST += t/gmoe_limit.sh

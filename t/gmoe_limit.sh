@@ -1,0 +1,15 @@
+#!/bin/sh
+# gmoe_limit.sh — `moebench gmoe-limit`: help, option errors, and a small
+# run whose output is a readable moebench-gmoe model with provenance.
+echo "1..6"
+out=t_gmoe_limit_out.txt
+trap 'rm -f "$out"' EXIT
+n=0
+check() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fi; }
+check "--help exits 0 and names the verb" '"$MOEBENCH" gmoe-limit --help | grep -q "gmoe-limit EXPERIMENT"'
+check "no experiment: usage, exit 2" '"$MOEBENCH" gmoe-limit >/dev/null 2>&1; test $? -eq 2'
+check "unknown experiment: exit 2 with message" '"$MOEBENCH" gmoe-limit thm9 2>&1 >/dev/null | grep -q "unknown experiment .thm9."'
+check "bad number: exit 2" '"$MOEBENCH" gmoe-limit thm4 --n 12x >/dev/null 2>&1; test $? -eq 2'
+"$MOEBENCH" gmoe-limit thm4 --n 3000 --max-iter 30 --restarts 1 > "$out" 2>/dev/null
+check "small run writes a model with provenance" 'grep -q "^# produced by: moebench gmoe-limit thm4" "$out" && grep -q "^moebench-gmoe 1" "$out"'
+check "three routed and two shared atoms" 'test "$(grep -c "^routed " "$out")" -eq 3 && test "$(grep -c "^shared " "$out")" -eq 2'
