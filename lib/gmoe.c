@@ -782,7 +782,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   if (!w) { moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory"); return NULL; }
   w->D = shape->d; w->S = shape->k1; w->E = shape->k2; w->C = w->S + w->E;
   w->nmax = nmax;
-  w->inner_iter = 3;
+  w->inner_iter = 1;
   w->var_floor = 1e-6;
   w->R = moe_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
   w->Rg = moe_alloc_aligned(nmax * (size_t)w->E * sizeof(double));
@@ -1295,8 +1295,9 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o)
   o->max_iter = 1000;
   o->tol = 1e-6;
   o->tol_kind = MOE_GMOE_TOL_REL;
-  o->inner_iter = 3;
+  o->inner_iter = 1;
   o->var_floor = 1e-6;
+  o->bfgs = 0;
 }
 
 /* Map fitted atoms to true atoms: the first k* are the identity, the rest
@@ -1407,6 +1408,8 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
   char last_msg[512] = "";
   if (!cand || !best || !w) { rc = MOE_ENOMEM; goto done; }
   moe_gmoe_em_set_inner(w, o->inner_iter, o->var_floor);
+  moe_gmoe_em_set_gate_solver(w, o->bfgs);
+  moe_gmoe_em_set_expert_solver(w, o->bfgs);
   for (int k = 0; k < o->restarts; k++) {
     char label[32];
     snprintf(label, sizeof label, "restart-%d", k);

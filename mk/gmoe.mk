@@ -14,3 +14,7 @@ TESTS += t/test_synthetic t/gmoe_limit.sh
 check_PROGRAMS += t/test_synthetic
 t_test_synthetic_SOURCES = t/test_synthetic.c bench/task_synthetic.c bench/cell.c bench/task.h bench/verbs.h t/tap.h
 EXTRA_DIST += t/gmoe_limit.sh
+# timing of the synthetic study (see the file's banner); not installed
+noinst_PROGRAMS += bench/perf_synthetic
+bench_perf_synthetic_SOURCES = bench/perf_synthetic.c bench/task_synthetic.c bench/cell.c bench/task.h bench/verbs.h
+bench_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm

@@ -153,7 +153,7 @@ typedef struct moe_gmoe_em moe_gmoe_em;
 /* Workspace for fitting models shaped like `shape` on up to nmax points. */
 moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax);
 void moe_gmoe_em_free(moe_gmoe_em *w);
-/* Tuning (defaults: inner_iter 3, var_floor 1e-6). */
+/* Tuning (defaults: inner_iter 1, var_floor 1e-6). */
 void moe_gmoe_em_set_inner(moe_gmoe_em *w, int inner_iter, double var_floor);
 /* Gate M-step solver: 0 = modified Newton (default: exact Hessian, one
  * pass per step, a few steps), 1 = BFGS (gsl bfgs2, ~4 passes per
@@ -184,8 +184,9 @@ typedef struct {
   int max_iter;                /* default 1000 (paper) */
   double tol;                  /* default 1e-6 (paper) */
   moe_gmoe_tol_kind tol_kind;  /* default MOE_GMOE_TOL_REL */
-  int inner_iter;              /* solver steps per M-step block (default 3) */
+  int inner_iter;              /* solver steps per M-step block (default 1) */
   double var_floor;            /* default 1e-6 */
+  int bfgs;                    /* 1: BFGS M-steps for gate and ReLU experts; 0: Newton (default) */
 } moe_gmoe_fit_opts;
 
 typedef struct {
