@@ -56,7 +56,8 @@ static const mb_param params[] = {
 };
 
 static const char *const metrics[] = {"loss", "loss_raw", "loglik", "loglik_truth", "em_iters", "converged",
-                                      "restarts_used", "best_restart", "em_iters_total", NULL};
+                                      "restarts_used", "best_restart", "em_iters_total", "routed_eta_err",
+                                      NULL};
 
 #define TRUE_K1 1
 #define TRUE_K2 2
@@ -231,6 +232,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
     snprintf(err, errlen, "synthetic: loss: %s", moe_last_error());
     goto done;
   }
+  double eta_err = NAN;
+  if (moe_voronoi_routed_error(f, kind == MOE_VORONOI_D4 ? lim : t, 1, &eta_err)) eta_err = NAN;
   vo.align_relu = vo.min_shift = vo.sigmoid_scale = 0;
   if (moe_voronoi_loss(f, t, &vo, &loss_raw)) loss_raw = NAN;
   mb_result_metric(r, "loss", loss);
@@ -242,6 +245,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   mb_result_metric(r, "restarts_used", fi.restarts_used);
   mb_result_metric(r, "best_restart", fi.best_restart);
   mb_result_metric(r, "em_iters_total", (double)fi.total_iterations);
+  mb_result_metric(r, "routed_eta_err", eta_err);
   char note[64];
   snprintf(note, sizeof note, "D%d", (int)kind);
   mb_result_note(r, "loss_kind", note);

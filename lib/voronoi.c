@@ -440,3 +440,36 @@ int moe_voronoi_cells(const moe_gmoe *fit, const moe_gmoe *truth, const moe_gmoe
   vctx_free(&c);
   return MOE_OK;
 }
+
+int moe_voronoi_routed_error(const moe_gmoe *fit, const moe_gmoe *ref, int align_relu, double *err)
+{
+  MOE_CHECK_ARG(err, "voronoi_routed_error: NULL output");
+  vctx c;
+  int rc = vctx_init(&c, fit, ref, ref, MOE_VORONOI_D1, 1, align_relu);
+  if (rc) return rc;
+  const int E = c.E, Et = c.Et, Le = c.Le;
+  /* cells on (η, ν) only: independent of the gate's parameterisation */
+  for (int j = 0; j < Et; j++) c.vsize[j] = 0;
+  for (int i = 0; i < E; i++) {
+    int bj = 0;
+    double bd = INFINITY;
+    for (int j = 0; j < Et; j++) {
+      double dn = fit->nu[i] - ref->nu[j];
+      double dd = norm2(c.es + ((size_t)i * Et + j) * Le, c.et + (size_t)j * Le, Le) + dn * dn;
+      if (dd < bd) { bd = dd; bj = j; }
+    }
+    c.cell2[i] = bj;
+    c.vsize[bj]++;
+  }
+  int any_over = 0;
+  for (int j = 0; j < Et; j++) any_over |= c.vsize[j] > 1;
+  double m = 0;
+  for (int i = 0; i < E; i++) {
+    int j = c.cell2[i];
+    if (any_over && c.vsize[j] < 2) continue;
+    m = fmax(m, sqrt(norm2(c.es + ((size_t)i * Et + j) * Le, c.et + (size_t)j * Le, Le)));
+  }
+  *err = m;
+  vctx_free(&c);
+  return MOE_OK;
+}

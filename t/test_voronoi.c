@@ -254,6 +254,25 @@ static void test_align(void)
   is_close(moe_voronoi_relu_align(2, z, pt, out), 1.0, 0, 0, "zero inner weights: s = 1");
 }
 
+static void test_routed_error(void)
+{
+  /* case A: routed atoms 1, 2 share true atom 2 (|V| = 2); atom 1's η
+   * equals the truth, atom 2's differs only in ν (not part of the error),
+   * atom 0 (exact cell, ν off by 0.1) is ignored: error 0. Then move atom
+   * 2's outer weight by 0.3 with no alignment: ‖Δη‖ = 0.3. */
+  moe_gmoe *t = truth("thm1"), *f = case_a();
+  double e;
+  is_int(moe_voronoi_routed_error(f, t, 0, &e), MOE_OK, "routed error");
+  is_close(e, 0.0, 1e-15, 0, "over-specified cell exact in η: 0");
+  f->eta2[2] = 4.3;
+  moe_voronoi_routed_error(f, t, 0, &e);
+  is_close(e, 0.3, 1e-12, 1e-12, "outer weight off by 0.3: 0.3");
+  f->eta2[0] = 9.0;   /* exact cell: ignored while an over-specified cell exists */
+  moe_voronoi_routed_error(f, t, 0, &e);
+  is_close(e, 0.3, 1e-12, 1e-12, "exact cells ignored");
+  moe_gmoe_free(f); moe_gmoe_free(t);
+}
+
 static void test_errors(void)
 {
   moe_gmoe *t = truth("thm1"), *t2 = truth("thm2");
@@ -281,6 +300,7 @@ int main(void)
   test_d4();
   test_d5();
   test_align();
+  test_routed_error();
   test_errors();
   return tap_done();
 }

@@ -103,6 +103,15 @@ int moe_voronoi_loss(const moe_gmoe *fit, const moe_gmoe *truth, const moe_voron
 int moe_voronoi_cells(const moe_gmoe *fit, const moe_gmoe *truth, const moe_gmoe *ref2,
                       int align_relu, int *cell1, int *cell2);
 
+/* Expert estimation error of the routed experts, gate-free: fitted routed
+ * atoms are assigned to the nearest reference atom on (η, ν) (after ReLU
+ * alignment if asked); the result is max ‖η_i − η_j‖ over the fitted atoms
+ * in over-specified cells (|V| > 1), or over all atoms if every cell is
+ * exact. With linear experts η = (η0, η1): the paper's rates for a
+ * |V| = 2 cell are n^(-1/8) (η0, softmax), n^(-1/2) (normalised sigmoid,
+ * dense regime, against Ǧ2). */
+int moe_voronoi_routed_error(const moe_gmoe *fit, const moe_gmoe *ref, int align_relu, double *err);
+
 /* Positive-rescaling alignment of a ReLU unit: p = (inner[ni], outer),
  * compared with pt (same packing). Returns the s > 0 minimising
  * ‖(inner/s, outer·s) − pt‖ and writes the aligned vector into out
