@@ -719,7 +719,6 @@ struct moe_gmoe_em {
   moe_gmoe *m;                 /* the model being fitted (not owned) */
   const double *X, *Y;         /* (N, D), (N) */
   double *R;                   /* (N, C) responsibilities */
-  double *Rg;                  /* (N, E) routed responsibilities, packed for the gate */
   double *wcol;                /* (N) one component's weights */
   double *u, *lg, *gw, *lc;    /* (E), (E), (E), (C) scratch */
   unsigned char *selfix;       /* (N, E) top-K sets held during the gate M-step */
@@ -764,7 +763,6 @@ void moe_gmoe_em_free(moe_gmoe_em *w)
   if (!w) return;
   em_free_minimizers(w);
   moe_free_aligned(w->R);
-  moe_free_aligned(w->Rg);
   moe_free_aligned(w->wcol);
   free(w->u);
   free(w->sel);
@@ -785,7 +783,6 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->inner_iter = 1;
   w->var_floor = 1e-6;
   w->R = moe_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
-  w->Rg = moe_alloc_aligned(nmax * (size_t)w->E * sizeof(double));
   w->wcol = moe_alloc_aligned(nmax * sizeof(double));
   w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
   w->selfix = shape->topk > 0 ? malloc(nmax * (size_t)w->E) : NULL;
@@ -805,7 +802,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->evec_x = gsl_matrix_alloc((size_t)ds, (size_t)ds);
   w->eval_x = gsl_vector_alloc((size_t)ds);
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
-  if (!w->R || !w->Rg || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
+  if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
       !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
       w->E > 64 || w->D > 64) {
@@ -987,7 +984,7 @@ static int wls_linear(int D, size_t n, const double *X, const double *Y, const d
   return st ? MOE_EDOM : MOE_OK;
 }
 
-/* Gate BFGS context: the routed responsibilities Rg and, for top-K
+/* Gate BFGS context: the routed responsibilities (columns S.. of R) and, for top-K
  * gates, the chosen sets at the start of the M-step (fixsel). */
 typedef struct {
   moe_gmoe_em *w;
@@ -997,7 +994,7 @@ typedef struct {
 static double gate_eval_obj(const gate_ctx *c, const double *beta, double *grad)
 {
   moe_gmoe_em *w = c->w;
-  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->Rg, (size_t)w->E, beta, grad, w->u,
+  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, grad, w->u,
                   w->lg, w->gw, w->sel, c->fixsel);
 }
 static double gate_f(const gsl_vector *v, void *p)
@@ -1178,7 +1175,7 @@ static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fi
   double step[64 * 65];
   if (P > 64 * 65) return f0;
   for (int it = 0; it < w->inner_iter; it++) {
-    gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, w->Rg, (size_t)E, v->data, w->gG, w->gH, w->u, w->lg, w->gw,
+    gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, v->data, w->gG, w->gH, w->u, w->lg, w->gw,
                   w->sel, w->hu, fixsel);
     double gmax = 0;
     for (int q = 0; q < P; q++) gmax = fmax(gmax, fabs(w->gG[q]));
@@ -1191,7 +1188,7 @@ static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fi
     int accepted = 0;
     for (int h = 0; h < 12; h++, t *= 0.5) {
       for (int a = 0; a < P; a++) trial[a] = v->data[a] + t * step[a];
-      double ft = gate_obj(m->gate, m->topk, D, E, w->n, w->X, w->Rg, (size_t)E, trial, NULL, w->u, w->lg, w->gw,
+      double ft = gate_obj(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, trial, NULL, w->u, w->lg, w->gw,
                            w->sel, fixsel);
       if (isfinite(ft) && ft < f) {
         double dec = f - ft;
@@ -1232,7 +1229,6 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
     if (rc) return rc;
   }
   /* gate */
-  for (size_t t = 0; t < n; t++) memcpy(w->Rg + t * E, w->R + t * C + S, (size_t)E * sizeof(double));
   gsl_vector *v = w->v_gate;
   memcpy(v->data, m->beta0, (size_t)E * sizeof(double));
   memcpy(v->data + E, m->beta1, (size_t)E * D * sizeof(double));
