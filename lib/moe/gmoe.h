@@ -204,7 +204,9 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o);
  * INIT_TRUTH: the truth (k1* ≤ k1, k2* ≤ k2, same d/kinds) embedded in the
  *   bigger model: every true atom gets at least one fitted atom, the
  *   extra fitted atoms copy true atoms chosen at random; the copies share
- *   the weight (ω split, softmax β0 - log m, sigmoid β0 = logit(σ(β0)/m));
+ *   the weight (ω split, softmax β0 - log m, sigmoid β0 = logit(σ(β0)/m);
+ *   the sigmoid split preserves the density only where the slopes are 0,
+ *   which is the point of the paper's sparse/dense regimes);
  *   then every location parameter gets N(0, init_sd²) noise and every
  *   variance a factor exp(N(0, (init_sd/5)²)).
  * INIT_RANDOM: ignores truth; draws parameters from scales taken from the
