@@ -19,5 +19,5 @@ noinst_PROGRAMS += bench/perf_synthetic
 bench_perf_synthetic_SOURCES = bench/perf_synthetic.c bench/task_synthetic.c bench/cell.c bench/task.h bench/verbs.h
 bench_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 # the synthetic study's matrices and the cached limits they read
-EXTRA_DIST += experiments/limits/thm4.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
+EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
 	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml
