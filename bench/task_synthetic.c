@@ -106,7 +106,7 @@ static int resolve_limit(const char *given, char *out, size_t outlen)
   }
   for (int k = 0; k < 4; k++) {
     if (!bases[k] || !*bases[k]) continue;
-    snprintf(out, outlen, "%s/%s", bases[k], given);
+    if (snprintf(out, outlen, "%s/%s", bases[k], given) >= (int)outlen) continue;
     if (access(out, R_OK) == 0) return 1;
   }
   snprintf(out, outlen, "%s", given);
@@ -162,7 +162,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   }
   const char *bad;
   if (check(c, &bad, err, errlen)) return 1;
-  moe_gmoe *t = NULL, *f = NULL, *lim = NULL;
+  moe_gmoe *t = NULL, *f = NULL, **lims = NULL;
+  int nlims = 0;
   double *X = NULL, *Y = NULL;
   int rc = 1;
   if (make_truth(exp, gate, (int)d, (int)topk, &t, err, errlen)) goto done;
@@ -191,12 +192,15 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
                name, exp, gate_over ? " --gate " : "", gate_over ? gate : "", name);
       goto done;
     }
-    if (moe_gmoe_read(path, &lim)) { snprintf(err, errlen, "synthetic: %s", moe_last_error()); goto done; }
-    if (lim->d != t->d || lim->gate != t->gate || lim->shared_kind != t->shared_kind ||
-        lim->routed_kind != t->routed_kind) {
-      snprintf(err, errlen, "synthetic: %s: limit model (d=%d, gate %s) does not match experiment %s (d=%d, gate %s)",
-               path, lim->d, gate_name(lim->gate), exp, t->d, gate_name(t->gate));
-      goto done;
+    if (moe_gmoe_read_all(path, &lims, &nlims)) { snprintf(err, errlen, "synthetic: %s", moe_last_error()); goto done; }
+    for (int k = 0; k < nlims; k++) {
+      const moe_gmoe *lim = lims[k];
+      if (lim->d != t->d || lim->gate != t->gate || lim->shared_kind != t->shared_kind ||
+          lim->routed_kind != t->routed_kind) {
+        snprintf(err, errlen, "synthetic: %s: limit model %d (d=%d, gate %s) does not match experiment %s (d=%d, gate %s)",
+                 path, k + 1, lim->d, gate_name(lim->gate), exp, t->d, gate_name(t->gate));
+        goto done;
+      }
     }
   }
 
@@ -223,7 +227,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   moe_voronoi_opts vo;
   moe_voronoi_opts_default(&vo, kind);
   vo.topk = (int)(topk > 0 ? topk : 1);
-  vo.limit = lim;
+  vo.limits = (const moe_gmoe *const *)lims;
+  vo.nlimits = nlims;
   vo.align_relu = mb_cell_bool(c, "align_relu");
   vo.min_shift = mb_cell_bool(c, "min_shift");
   vo.sigmoid_scale = mb_cell_bool(c, "sigmoid_scale");
@@ -233,7 +238,14 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
     goto done;
   }
   double eta_err = NAN;
-  if (moe_voronoi_routed_error(f, kind == MOE_VORONOI_D4 ? lim : t, 1, &eta_err)) eta_err = NAN;
+  if (kind == MOE_VORONOI_D4) {   /* against the nearest of the limits, like D4 */
+    for (int k = 0; k < nlims; k++) {
+      double e;
+      if (!moe_voronoi_routed_error(f, lims[k], 1, &e) && !(e >= eta_err)) eta_err = e;
+    }
+  } else if (moe_voronoi_routed_error(f, t, 1, &eta_err)) {
+    eta_err = NAN;
+  }
   vo.align_relu = vo.min_shift = vo.sigmoid_scale = 0;
   if (moe_voronoi_loss(f, t, &vo, &loss_raw)) loss_raw = NAN;
   mb_result_metric(r, "loss", loss);
@@ -254,7 +266,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
 done:
   moe_gmoe_free(t);
   moe_gmoe_free(f);
-  moe_gmoe_free(lim);
+  moe_gmoe_free_all(lims, nlims);
   free(X);
   free(Y);
   return rc;
@@ -272,10 +284,13 @@ static int limit_usage(FILE *f)
   fprintf(f,
           "usage: moebench gmoe-limit EXPERIMENT [--gate softmax|nsigmoid] [--d D] [--n N] [--seed S]\n"
           "                           [--restarts R] [--k1 K1] [--k2 K2] [--max-iter M] [--tol T]\n"
-          "                           [--tol-kind rel|abs] [--init truth_perturbed|random]\n"
+          "                           [--tol-kind rel|abs] [--init truth_perturbed|random] [--branch J]\n"
           "Fit the over-specified model (default k1=2, k2=3) on one large sample (default n=1000000,\n"
           "seed 2505, 3 restarts from the perturbed truth, tol 1e-9 abs, at most 1000 iterations) and\n"
           "print it as a moebench-gmoe text model: the cached misspecified limit G2 of Thm 4's loss D4.\n"
+          "The KL minimisers form several branches (which true routed expert the extra fitted experts\n"
+          "duplicate); by default one fit per branch is printed, the extra atoms of branch J starting\n"
+          "as copies of true routed expert J (--branch J: that branch only). D4 takes the min over them.\n"
           "  moebench gmoe-limit thm4 > experiments/limits/thm4.txt\n");
   return f == stdout ? 0 : 2;
 }
@@ -283,7 +298,7 @@ static int limit_usage(FILE *f)
 int mb_verb_gmoe_limit(int argc, char **argv)
 {
   const char *exp = NULL, *gate = NULL, *init = "truth_perturbed", *tk = "abs";
-  long n = 1000000, d = 1, restarts = 3, k1 = 2, k2 = 3, maxit = 1000;
+  long n = 1000000, d = 1, restarts = 3, k1 = 2, k2 = 3, maxit = 1000, branch = -1;
   unsigned long long seed = 2505;
   double tol = 1e-9;
   for (int a = 1; a < argc; a++) {
@@ -311,6 +326,7 @@ int mb_verb_gmoe_limit(int argc, char **argv)
       else if (!strcmp(s, "--k1")) k1 = x;
       else if (!strcmp(s, "--k2")) k2 = x;
       else if (!strcmp(s, "--max-iter")) maxit = x;
+      else if (!strcmp(s, "--branch")) branch = x;
       else { fprintf(stderr, "moebench gmoe-limit: unknown option '%s'\n", s); return limit_usage(stderr); }
     }
     if (end && (*end || errno)) { fprintf(stderr, "moebench gmoe-limit: bad number '%s' for %s\n", v, s); return 2; }
@@ -318,7 +334,8 @@ int mb_verb_gmoe_limit(int argc, char **argv)
   if (!exp) return limit_usage(stderr);
   if ((gate && strcmp(gate, "softmax") && strcmp(gate, "nsigmoid")) ||
       (strcmp(init, "truth_perturbed") && strcmp(init, "random")) || (strcmp(tk, "rel") && strcmp(tk, "abs")) ||
-      n < 1 || d < 1 || d > 64 || k1 < 1 || k2 < 1 || k2 > 30 || restarts < 1 || maxit < 0 || !(tol > 0)) {
+      n < 1 || d < 1 || d > 64 || k1 < 1 || k2 < 1 || k2 > 30 || restarts < 1 || maxit < 0 || !(tol > 0) ||
+      branch < -1) {
     fprintf(stderr, "moebench gmoe-limit: invalid option value (see --help)\n");
     return 2;
   }
@@ -335,32 +352,45 @@ int mb_verb_gmoe_limit(int argc, char **argv)
   gsl_rng *g = moe_rng_alloc(moe_seed_derive(seed, "limit-data"));
   moe_gmoe_sample(t, g, (size_t)n, X, Y);
   gsl_rng_free(g);
-  moe_gmoe_fit_opts o;
-  moe_gmoe_fit_opts_default(&o);
-  o.restarts = (int)restarts;
-  o.init = !strcmp(init, "random") ? MOE_GMOE_INIT_RANDOM : MOE_GMOE_INIT_TRUTH;
-  o.max_iter = (int)maxit;
-  o.tol = tol;
-  o.tol_kind = !strcmp(tk, "abs") ? MOE_GMOE_TOL_ABS : MOE_GMOE_TOL_REL;
-  moe_gmoe_fit_info fi;
-  if (moe_gmoe_fit(f, t, (size_t)n, X, Y, &o, moe_seed_derive(seed, "limit-fit"), &fi)) {
-    fprintf(stderr, "moebench gmoe-limit: %s\n", moe_last_error());
+  if (branch >= t->k2) {
+    fprintf(stderr, "moebench gmoe-limit: --branch %ld but %s has %d routed experts\n", branch, exp, t->k2);
     goto out;
   }
-  double llt;
-  moe_gmoe_loglik(t, (size_t)n, X, Y, &llt);
-  printf("# Misspecified limit G2 for experiment %s (gate %s, d=%ld): the over-specified model\n"
-         "# (k1=%ld, k2=%ld) fitted by EM on ONE sample of n=%ld from the truth, which stands in for\n"
-         "# argmin KL (paper Cor. 1). D4 uses its routed atoms only. Not a true limit: the best\n"
-         "# over-specified fit sits on a flat ridge (paper.md section 8, pitfall 5).\n"
-         "# produced by: moebench gmoe-limit %s%s%s --d %ld --n %ld --seed %llu --restarts %ld --k1 %ld --k2 %ld"
-         " --max-iter %ld --tol %g --tol-kind %s --init %s\n"
-         "# libmoe %s; data stream moe_seed_derive(seed, \"limit-data\"), fit moe_seed_derive(seed, \"limit-fit\")\n"
-         "# mean log-likelihood %.10f (truth %.10f); EM iterations %d, converged %d, best restart %d of %d\n",
-         exp, gate_name(t->gate), d, k1, k2, n, exp, gate ? " --gate " : "", gate ? gate : "", d, n, seed, restarts,
-         k1, k2, maxit, tol, tk, init, moe_version(), fi.loglik, llt, fi.iterations, fi.converged, fi.best_restart,
-         fi.restarts_used);
-  rc = moe_gmoe_write(stdout, f) ? 1 : 0;
+  for (long j = branch < 0 ? 0 : branch; j < (branch < 0 ? t->k2 : branch + 1); j++) {
+    moe_gmoe_fit_opts o;
+    moe_gmoe_fit_opts_default(&o);
+    o.restarts = (int)restarts;
+    o.init = !strcmp(init, "random") ? MOE_GMOE_INIT_RANDOM : MOE_GMOE_INIT_TRUTH;
+    o.max_iter = (int)maxit;
+    o.tol = tol;
+    o.tol_kind = !strcmp(tk, "abs") ? MOE_GMOE_TOL_ABS : MOE_GMOE_TOL_REL;
+    o.dup_routed = (int)j;
+    char label[32];
+    snprintf(label, sizeof label, "limit-fit-%ld", j);
+    moe_gmoe_fit_info fi;
+    if (moe_gmoe_fit(f, t, (size_t)n, X, Y, &o, moe_seed_derive(seed, label), &fi)) {
+      fprintf(stderr, "moebench gmoe-limit: %s\n", moe_last_error());
+      goto out;
+    }
+    double llt;
+    moe_gmoe_loglik(t, (size_t)n, X, Y, &llt);
+    printf("# Misspecified limit G2 for experiment %s (gate %s, d=%ld), branch %ld: the over-specified\n"
+           "# model (k1=%ld, k2=%ld) fitted by EM on ONE sample of n=%ld from the truth, started with the\n"
+           "# extra routed atoms copying true routed expert %ld; it stands in for argmin KL (paper Cor. 1).\n"
+           "# D4 uses the routed atoms only, and the min over the branches in this file. Not a true limit:\n"
+           "# the best over-specified fit sits on a flat ridge (paper.md section 8, pitfall 5).\n"
+           "# produced by: moebench gmoe-limit %s%s%s --d %ld --n %ld --seed %llu --restarts %ld --k1 %ld --k2 %ld"
+           " --max-iter %ld --tol %g --tol-kind %s --init %s%s\n"
+           "# libmoe %s; data moe_seed_derive(seed, \"limit-data\"), fit moe_seed_derive(seed, \"%s\")\n"
+           "# mean log-likelihood %.10f (truth %.10f); EM iterations %d, converged %d, best restart %d of %d\n",
+           exp, gate_name(t->gate), d, j, k1, k2, n, j, exp, gate ? " --gate " : "", gate ? gate : "", d, n, seed,
+           restarts, k1, k2, maxit, tol, tk, init, branch >= 0 ? " --branch" : "", moe_version(), label, fi.loglik,
+           llt, fi.iterations, fi.converged, fi.best_restart, fi.restarts_used);
+    if (branch >= 0) printf("# (--branch %ld)\n", branch);
+    if (moe_gmoe_write(stdout, f)) goto out;
+    fflush(stdout);
+  }
+  rc = 0;
 out:
   moe_gmoe_free(t);
   moe_gmoe_free(f);

@@ -390,10 +390,33 @@ static int parse_numbers(const char *s, double *v, int want)
   return k;
 }
 
-int moe_gmoe_read(const char *path, moe_gmoe **out)
+/* Close the model being read: complete and valid, appended to the list. */
+static int read_finish(const char *path, int lineno, moe_gmoe **m, int ns, int nr, int k1, int k2,
+                       moe_gmoe ***list, int *count)
 {
-  MOE_CHECK_ARG(path && out, "gmoe_read: NULL argument");
+  if (!*m || ns != k1 || nr != k2)
+    return moe_error(MOE_EFORMAT, "%s:%d: found %d shared and %d routed lines, expected k1=%d and k2=%d", path,
+                     lineno, ns, nr, k1, k2);
+  if (moe_gmoe_validate(*m)) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", moe_last_error());
+    return moe_error(MOE_EFORMAT, "%s:%d: invalid model: %s", path, lineno, msg);
+  }
+  moe_gmoe **l = realloc(*list, (size_t)(*count + 1) * sizeof *l);
+  if (!l) return moe_error(MOE_ENOMEM, "%s: no memory", path);
+  l[(*count)++] = *m;
+  *list = l;
+  *m = NULL;
+  return MOE_OK;
+}
+
+int moe_gmoe_read_all(const char *path, moe_gmoe ***out, int *count)
+{
+  MOE_CHECK_ARG(path && out && count, "gmoe_read: NULL argument");
   *out = NULL;
+  *count = 0;
+  moe_gmoe **list = NULL;
+  int nlist = 0;
   FILE *f = fopen(path, "r");
   if (!f) return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
   char line[8192];
@@ -415,6 +438,14 @@ int moe_gmoe_read(const char *path, moe_gmoe **out)
     while (s[klen] && !isspace((unsigned char)s[klen]) && klen < 31) { key[klen] = s[klen]; klen++; }
     key[klen] = 0;
     char *rest = s + klen;
+    if (seen_magic && !strcmp(key, "moebench-gmoe")) {   /* the next model of the file */
+      if ((rc = read_finish(path, lineno - 1, &m, ns, nr, k1, k2, &list, &nlist))) goto done;
+      seen_magic = 0;
+      d = k1 = k2 = topk = ns = nr = 0;
+      gate = sk = rk = -1;
+      free(v);
+      v = NULL;
+    }
     if (!seen_magic) {
       double ver;
       if (strcmp(key, "moebench-gmoe") || parse_numbers(rest, &ver, 1) != 1 || ver != 1) {
@@ -492,22 +523,41 @@ int moe_gmoe_read(const char *path, moe_gmoe **out)
   }
   if (ferror(f)) { rc = moe_error(MOE_EIO, "%s: read error", path); goto done; }
   if (!seen_magic) { rc = moe_error(MOE_EFORMAT, "%s:%d: empty file (expected 'moebench-gmoe 1')", path, lineno); goto done; }
-  if (!m || ns != k1 || nr != k2) {
-    rc = moe_error(MOE_EFORMAT, "%s:%d: found %d shared and %d routed lines, expected k1=%d and k2=%d",
-                   path, lineno, ns, nr, k1, k2);
-    goto done;
-  }
-  if (moe_gmoe_validate(m)) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", moe_last_error());
-    rc = moe_error(MOE_EFORMAT, "%s:%d: invalid model: %s", path, lineno, msg);
-    goto done;
-  }
+  rc = read_finish(path, lineno, &m, ns, nr, k1, k2, &list, &nlist);
 done:
   fclose(f);
   free(v);
-  if (rc) { moe_gmoe_free(m); return rc; }
-  *out = m;
+  if (rc) {
+    moe_gmoe_free(m);
+    for (int i = 0; i < nlist; i++) moe_gmoe_free(list[i]);
+    free(list);
+    return rc;
+  }
+  *out = list;
+  *count = nlist;
+  return MOE_OK;
+}
+
+void moe_gmoe_free_all(moe_gmoe **models, int count)
+{
+  for (int i = 0; models && i < count; i++) moe_gmoe_free(models[i]);
+  free(models);
+}
+
+int moe_gmoe_read(const char *path, moe_gmoe **out)
+{
+  MOE_CHECK_ARG(path && out, "gmoe_read: NULL argument");
+  *out = NULL;
+  moe_gmoe **list;
+  int n;
+  int rc = moe_gmoe_read_all(path, &list, &n);
+  if (rc) return rc;
+  if (n != 1) {
+    moe_gmoe_free_all(list, n);
+    return moe_error(MOE_EFORMAT, "%s: holds %d models where one was expected", path, n);
+  }
+  *out = list[0];
+  free(list);
   return MOE_OK;
 }
 
@@ -1294,21 +1344,32 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o)
   o->inner_iter = 1;
   o->var_floor = 1e-6;
   o->bfgs = 0;
+  o->dup_routed = -1;
 }
 
 /* Map fitted atoms to true atoms: the first k* are the identity, the rest
- * random copies. owner (K), copies (K*) counted. */
-static void assign_atoms(gsl_rng *r, int K, int Kt, int *owner, int *copies)
+ * random copies (or all copies of atom `dup` if 0 <= dup < k*). owner (K),
+ * copies (K*) counted. */
+static void assign_atoms(gsl_rng *r, int K, int Kt, int dup, int *owner, int *copies)
 {
   for (int j = 0; j < Kt; j++) copies[j] = 0;
   for (int i = 0; i < K; i++) {
-    owner[i] = i < Kt ? i : (int)gsl_rng_uniform_int(r, (unsigned long)Kt);
+    owner[i] = i < Kt ? i : (dup >= 0 && dup < Kt) ? dup : (int)gsl_rng_uniform_int(r, (unsigned long)Kt);
     copies[owner[i]]++;
   }
 }
 
+static int init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind, double init_sd, int dup,
+                       gsl_rng *r, size_t n, const double *X, const double *Y);
+
 int moe_gmoe_init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind,
                          double init_sd, gsl_rng *r, size_t n, const double *X, const double *Y)
+{
+  return init_params(fit, truth, kind, init_sd, -1, r, n, X, Y);
+}
+
+static int init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind, double init_sd, int dup,
+                       gsl_rng *r, size_t n, const double *X, const double *Y)
 {
   MOE_CHECK_ARG(fit && r, "gmoe_init: NULL argument");
   const int D = fit->d, S = fit->k1, E = fit->k2;
@@ -1320,7 +1381,7 @@ int moe_gmoe_init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kin
     MOE_CHECK_ARG(truth->shared_kind == fit->shared_kind && truth->routed_kind == fit->routed_kind,
                   "gmoe_init: truth and model have different expert kinds");
     int owner[4096], copies[4096];
-    assign_atoms(r, S, truth->k1, owner, copies);
+    assign_atoms(r, S, truth->k1, -1, owner, copies);
     double osum = 0;
     for (int i = 0; i < S; i++) {
       int j = owner[i];
@@ -1333,7 +1394,8 @@ int moe_gmoe_init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kin
       fit->tau[i] = truth->tau[j] * exp(init_sd / 5 * gsl_ran_gaussian(r, 1.0));
     }
     for (int i = 0; i < S; i++) fit->omega[i] /= osum;
-    assign_atoms(r, E, truth->k2, owner, copies);
+    MOE_CHECK_ARG(dup < truth->k2, "gmoe_init: dup_routed=%d but the truth has %d routed atoms", dup, truth->k2);
+    assign_atoms(r, E, truth->k2, dup, owner, copies);
     for (int i = 0; i < E; i++) {
       int j = owner[i];
       double b0 = truth->beta0[j];
@@ -1411,7 +1473,7 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
     snprintf(label, sizeof label, "restart-%d", k);
     gsl_rng *r = moe_rng_alloc(moe_seed_derive(seed, label));
     if (!r) { rc = MOE_ENOMEM; goto done; }
-    int st = moe_gmoe_init_params(cand, truth, o->init, o->init_sd, r, n, X, Y);
+    int st = init_params(cand, truth, o->init, o->init_sd, o->dup_routed, r, n, X, Y);
     gsl_rng_free(r);
     if (st && st != MOE_EDOM) { rc = st; goto done; }
     fi.restarts_used++;

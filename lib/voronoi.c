@@ -21,6 +21,8 @@ void moe_voronoi_opts_default(moe_voronoi_opts *o, moe_voronoi_kind kind)
   o->sigmoid_scale = 1;
   o->topk = 1;
   o->limit = NULL;
+  o->limits = NULL;
+  o->nlimits = 0;
 }
 
 int moe_voronoi_r(int m)
@@ -407,7 +409,22 @@ int moe_voronoi_loss(const moe_gmoe *fit, const moe_gmoe *truth, const moe_voron
                 (int)o->kind);
   const moe_gmoe *ref2 = truth;
   if (o->kind == MOE_VORONOI_D4) {
-    MOE_CHECK_ARG(o->limit, "voronoi_loss: D4 needs the limit Ǧ2 (opts.limit)");
+    MOE_CHECK_ARG(o->limit || (o->limits && o->nlimits > 0), "voronoi_loss: D4 needs the limit Ǧ2 (opts.limit)");
+    if (o->limits && o->nlimits > 0) {   /* inf over the given limits */
+      moe_voronoi_opts one = *o;
+      one.limits = NULL;
+      one.nlimits = 0;
+      double best = INFINITY;
+      for (int k = 0; k < o->nlimits; k++) {
+        double v;
+        one.limit = o->limits[k];
+        int rc = moe_voronoi_loss(fit, truth, &one, &v);
+        if (rc) return rc;
+        if (v < best) best = v;
+      }
+      *loss = best;
+      return MOE_OK;
+    }
     ref2 = o->limit;
   }
   if (o->kind == MOE_VORONOI_D5)

@@ -254,6 +254,26 @@ static void test_text(void)
     ok(rc == MOE_EFORMAT && b == NULL && strstr(moe_last_error(), path) && strstr(moe_last_error(), bad[k].want),
        "malformed file %zu rejected: %s", k, moe_last_error());
   }
+  /* several models in one file (the branches of a cached limit) */
+  f = fopen(path, "w");
+  moe_gmoe_write(f, m);
+  fputs("# second model\n", f);
+  m->beta0[2] = 2.385;
+  moe_gmoe_write(f, m);
+  fclose(f);
+  moe_gmoe **all = NULL;
+  int na = 0;
+  is_int(moe_gmoe_read_all(path, &all, &na), MOE_OK, "read_all");
+  ok(na == 2 && all[0]->beta0[2] != 2.385 && all[1]->beta0[2] == 2.385, "two models, in file order");
+  moe_gmoe_free_all(all, na);
+  is_int(moe_gmoe_read(path, &b), MOE_EFORMAT, "read (exactly one model) refuses a file of two");
+  ok(strstr(moe_last_error(), "holds 2 models") != NULL, "message: %s", moe_last_error());
+  f = fopen(path, "w");
+  moe_gmoe_write(f, m);
+  fputs("moebench-gmoe 1\nd 1\nk1 1\n", f);
+  fclose(f);
+  ok(moe_gmoe_read_all(path, &all, &na) == MOE_EFORMAT && strstr(moe_last_error(), ":18: found 0 shared"),
+     "truncated second model: error at its last line (%s)", moe_last_error());
   remove(path);
   is_int(moe_gmoe_read("no/such/file.txt", &b), MOE_EIO, "missing file: EIO");
   ok(strstr(moe_last_error(), "no/such/file.txt") != NULL, "message names the file");

@@ -203,6 +203,21 @@ static void test_d4(void)
   is_int(moe_voronoi_loss(f, t, &o, &L), MOE_OK, "D4");
   /* shared 0 (|V| = 2, exact copies); routed: 0.1 + 0.2 + 0.15 = 0.45 */
   is_close(L, 0.45, 1e-12, 1e-12, "D4 hand value 0.45");
+  /* inf over several limits: a second limit equal to the fit gives 0,
+   * a farther one does not change the minimum */
+  moe_gmoe *lim2 = moe_gmoe_clone(f), *lim3 = moe_gmoe_clone(lim);
+  lim3->nu[0] += 1.0;
+  const moe_gmoe *set[3] = {lim, lim3, lim2};
+  o.limits = set;
+  o.nlimits = 2;
+  moe_voronoi_loss(f, t, &o, &L);
+  is_close(L, 0.45, 1e-12, 1e-12, "D4 min over {Ǧ2, farther limit} = 0.45");
+  o.nlimits = 3;
+  moe_voronoi_loss(f, t, &o, &L);
+  is_close(L, 0.0, 1e-12, 0, "D4 min over limits including the fit itself = 0");
+  o.limits = NULL;
+  o.nlimits = 0;
+  moe_gmoe_free(lim2); moe_gmoe_free(lim3);
   int c1[2], c2[3];
   moe_voronoi_cells(f, t, lim, 1, c1, c2);
   ok(c2[0] == 0 && c2[1] == 1 && c2[2] == 2, "D4 cells are built around Ǧ2's atoms");

@@ -114,6 +114,12 @@ int moe_gmoe_loglik(const moe_gmoe *m, size_t n, const double *X, const double *
  * cannot be opened, MOE_EFORMAT otherwise). */
 int moe_gmoe_write(FILE *f, const moe_gmoe *m);
 int moe_gmoe_read(const char *path, moe_gmoe **out);
+/* A file may hold several models one after the other, each starting with
+ * its own 'moebench-gmoe 1' line (e.g. the branches of a cached limit);
+ * moe_gmoe_read requires exactly one, moe_gmoe_read_all returns them all
+ * (*out: an array of *count models; free with moe_gmoe_free_all). */
+int moe_gmoe_read_all(const char *path, moe_gmoe ***out, int *count);
+void moe_gmoe_free_all(moe_gmoe **models, int count);
 
 /* ---- Maximum likelihood by EM ------------------------------------------
  *
@@ -187,6 +193,7 @@ typedef struct {
   int inner_iter;              /* solver steps per M-step block (default 1) */
   double var_floor;            /* default 1e-6 */
   int bfgs;                    /* 1: BFGS M-steps for gate and ReLU experts; 0: Newton (default) */
+  int dup_routed;              /* INIT_TRUTH: extra routed atoms copy this true atom (-1: random, default) */
 } moe_gmoe_fit_opts;
 
 typedef struct {

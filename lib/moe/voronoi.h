@@ -61,7 +61,10 @@
  *     by a log-grid of 241 points and golden-section refinement.
  *  5. D4's Ǧ2 is whatever limit the caller passes (see moebench gmoe-limit);
  *     its routed atoms are used, its shared atoms ignored (shared terms are
- *     against the truth G1*).
+ *     against the truth G1*). Thm 4 takes the inf over the set of KL
+ *     minimisers; that set has several branches (which true routed atom
+ *     the extra fitted atom duplicates) and ridges, so the caller may pass
+ *     several limits (opts.limits): D4 is then the minimum over them.
  */
 #ifndef MOE_VORONOI_H
 #define MOE_VORONOI_H
@@ -83,7 +86,9 @@ typedef struct {
   int min_shift;             /* pitfall 3, softmax losses (default 1) */
   int sigmoid_scale;         /* pitfall 4, D3 (default 1) */
   int topk;                  /* D5: K (1..k2*) */
-  const moe_gmoe *limit;     /* D4: Ǧ2 (its routed atoms); required for D4 */
+  const moe_gmoe *limit;     /* D4: Ǧ2 (its routed atoms); required for D4 ... */
+  const moe_gmoe *const *limits;  /* ... unless nlimits > 0: then D4 = min over these */
+  int nlimits;
 } moe_voronoi_opts;
 
 void moe_voronoi_opts_default(moe_voronoi_opts *o, moe_voronoi_kind kind);
