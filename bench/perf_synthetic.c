@@ -47,10 +47,15 @@ static const long GRID[] = {100, 187, 351, 658, 1233, 2310, 4329, 8111, 15199, 2
 
 static int d4_sensitivity(const char *pa, const char *pb, int reps, long nmax)
 {
-  moe_gmoe *la, *lb, *t;
-  if (moe_gmoe_read(pa, &la) || moe_gmoe_read(pb, &lb)) { fprintf(stderr, "%s\n", moe_last_error()); return 1; }
+  moe_gmoe **la, **lb, *t;
+  int na, nb;
+  if (moe_gmoe_read_all(pa, &la, &na) || moe_gmoe_read_all(pb, &lb, &nb)) {
+    fprintf(stderr, "%s\n", moe_last_error());
+    return 1;
+  }
   moe_gmoe_truth("thm4", 1, &t);
-  printf("D4 of the same fits against two limits\n  A = %s\n  B = %s\n", pa, pb);
+  printf("D4 of the same fits against two limits (min over the models in each file)\n  A = %s (%d models)\n"
+         "  B = %s (%d models)\n", pa, na, pb, nb);
   printf("%8s %12s %12s %12s\n", "n", "mean D4(A)", "mean D4(B)", "mean |A-B|");
   double sxa = 0, sya = 0, syb = 0, sxx = 0, sxya = 0, sxyb = 0;
   int np = 0;
@@ -71,9 +76,11 @@ static int d4_sensitivity(const char *pa, const char *pb, int reps, long nmax)
       moe_voronoi_opts vo;
       moe_voronoi_opts_default(&vo, MOE_VORONOI_D4);
       double a, b;
-      vo.limit = la;
+      vo.limits = (const moe_gmoe *const *)la;
+      vo.nlimits = na;
       moe_voronoi_loss(f, t, &vo, &a);
-      vo.limit = lb;
+      vo.limits = (const moe_gmoe *const *)lb;
+      vo.nlimits = nb;
       moe_voronoi_loss(f, t, &vo, &b);
       ma += a / reps; mb += b / reps; md += fabs(a - b) / reps;
       moe_gmoe_free(f); free(X); free(Y);
@@ -85,7 +92,7 @@ static int d4_sensitivity(const char *pa, const char *pb, int reps, long nmax)
   }
   printf("rate (-slope on log n): A %.3f, B %.3f\n", -(np * sxya - sxa * sya) / (np * sxx - sxa * sxa),
          -(np * sxyb - sxa * syb) / (np * sxx - sxa * sxa));
-  moe_gmoe_free(la); moe_gmoe_free(lb); moe_gmoe_free(t);
+  moe_gmoe_free_all(la, na); moe_gmoe_free_all(lb, nb); moe_gmoe_free(t);
   return 0;
 }
 

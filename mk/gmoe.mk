@@ -20,4 +20,5 @@ bench_perf_synthetic_SOURCES = bench/perf_synthetic.c bench/task_synthetic.c ben
 bench_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 # the synthetic study's matrices and the cached limits they read
 EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
-	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml
+	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml \
+	experiments/paper-stopping.yaml
