@@ -376,6 +376,8 @@ int mb_verb_gmoe_limit(int argc, char **argv)
     }
     double llt;
     moe_gmoe_loglik(t, (size_t)n, X, Y, &llt);
+    char branch_opt[32];
+    snprintf(branch_opt, sizeof branch_opt, " --branch %ld", branch);
     printf("# Misspecified limit G2 for experiment %s (gate %s, d=%ld), branch %ld: the over-specified\n"
            "# model (k1=%ld, k2=%ld) fitted by EM on ONE sample of n=%ld from the truth, started with the\n"
            "# extra routed atoms copying true routed expert %ld; it stands in for argmin KL (paper Cor. 1).\n"
@@ -386,9 +388,8 @@ int mb_verb_gmoe_limit(int argc, char **argv)
            "# libmoe %s; data moe_seed_derive(seed, \"limit-data\"), fit moe_seed_derive(seed, \"%s\")\n"
            "# mean log-likelihood %.10f (truth %.10f); EM iterations %d, converged %d, best restart %d of %d\n",
            exp, gate_name(t->gate), d, j, k1, k2, n, j, exp, gate ? " --gate " : "", gate ? gate : "", d, n, seed,
-           restarts, k1, k2, maxit, tol, tk, init, branch >= 0 ? " --branch" : "", moe_version(), label, fi.loglik,
+           restarts, k1, k2, maxit, tol, tk, init, branch >= 0 ? branch_opt : "", moe_version(), label, fi.loglik,
            llt, fi.iterations, fi.converged, fi.best_restart, fi.restarts_used);
-    if (branch >= 0) printf("# (--branch %ld)\n", branch);
     if (moe_gmoe_write(stdout, f)) goto out;
     fflush(stdout);
   }
