@@ -22,7 +22,7 @@ static const char *const experiments[] = {"thm1", "thm2", "thm3", "thm4", "gatec
 static const char *const gates[] = {"default", "softmax", "nsigmoid", NULL};
 static const char *const inits[] = {"truth_perturbed", "random", NULL};
 static const char *const tolkinds[] = {"rel", "abs", NULL};
-static const char *const msolvers[] = {"newton", "bfgs", NULL};
+static const char *const msolvers[] = {"auto", "newton", "bfgs", NULL};
 static const char *const losses[] = {"default", "D1", "D2", "D3", "D4", "D5", NULL};
 
 static const mb_param params[] = {
@@ -42,8 +42,9 @@ static const mb_param params[] = {
   {"em_tol", MB_REAL, "1e-6", 1e-300, 1, NULL, "EM tolerance on the mean log-likelihood change (paper: 1e-6)"},
   {"tol_kind", MB_STR, "rel", 0, -1, tolkinds, "rel: |dl| <= tol |l|;  abs: |dl| <= tol"},
   {"inner_iter", MB_INT, "1", 1, 1000, NULL, "solver steps per M-step block (gate, ReLU experts); 1 = one GEM step"},
-  {"msolver", MB_STR, "newton", 0, -1, msolvers,
-   "M-step solver for the gate and ReLU experts: newton (Newton / Gauss-Newton) or bfgs (gsl bfgs2)"},
+  {"msolver", MB_STR, "auto", 0, -1, msolvers,
+   "M-step solvers: auto (Newton for softmax gates, BFGS for normalised sigmoid, Gauss-Newton for ReLU "
+   "experts), newton, or bfgs (gsl bfgs2 for gate and experts)"},
   {"loss", MB_STR, "default", 0, -1, losses,
    "Voronoi loss; default: D1/D2 (softmax, by expert kind), D3 (nsigmoid, all true slopes 0), D4 (nsigmoid), D5 (topk)"},
   {"limit_file", MB_STR, "", 0, -1, NULL,
@@ -214,7 +215,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   o.tol_kind = tolkind && !strcmp(tolkind, "abs") ? MOE_GMOE_TOL_ABS : MOE_GMOE_TOL_REL;
   o.inner_iter = (int)mb_cell_int(c, "inner_iter");
   const char *ms = mb_cell_str(c, "msolver");
-  o.bfgs = ms && !strcmp(ms, "bfgs");
+  o.bfgs = !ms || !strcmp(ms, "auto") ? -1 : !strcmp(ms, "bfgs");
   moe_gmoe_fit_info fi;
   moe_gmoe *tfit = t;
   if (moe_gmoe_fit(f, tfit, (size_t)n, X, Y, &o, moe_seed_derive(seed, "fit"), &fi)) {

@@ -1343,7 +1343,7 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o)
   o->tol_kind = MOE_GMOE_TOL_REL;
   o->inner_iter = 1;
   o->var_floor = 1e-6;
-  o->bfgs = 0;
+  o->bfgs = -1;
   o->dup_routed = -1;
 }
 
@@ -1466,8 +1466,13 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
   char last_msg[512] = "";
   if (!cand || !best || !w) { rc = MOE_ENOMEM; goto done; }
   moe_gmoe_em_set_inner(w, o->inner_iter, o->var_floor);
-  moe_gmoe_em_set_gate_solver(w, o->bfgs);
-  moe_gmoe_em_set_expert_solver(w, o->bfgs);
+  /* auto (-1): Newton for the softmax gate (its M-step objective is
+   * concave); BFGS for the normalised sigmoid (not concave: on thm3 the
+   * Newton steps ran into saturated gates and ended at a lower mean
+   * log-likelihood than BFGS at 6 of the 7 sample sizes tried, 6
+   * replications each); Gauss-Newton for ReLU experts. */
+  moe_gmoe_em_set_gate_solver(w, o->bfgs < 0 ? fit->gate == MOE_GMOE_NSIGMOID : o->bfgs);
+  moe_gmoe_em_set_expert_solver(w, o->bfgs > 0);
   for (int k = 0; k < o->restarts; k++) {
     char label[32];
     snprintf(label, sizeof label, "restart-%d", k);

@@ -192,7 +192,9 @@ typedef struct {
   moe_gmoe_tol_kind tol_kind;  /* default MOE_GMOE_TOL_REL */
   int inner_iter;              /* solver steps per M-step block (default 1) */
   double var_floor;            /* default 1e-6 */
-  int bfgs;                    /* 1: BFGS M-steps for gate and ReLU experts; 0: Newton (default) */
+  int bfgs;                    /* M-step solvers: 1 BFGS for gate and ReLU experts; 0 Newton /
+                                  Gauss-Newton; -1 (default) auto: BFGS for a normalised-sigmoid
+                                  gate, Newton for softmax, Gauss-Newton for ReLU experts */
   int dup_routed;              /* INIT_TRUTH: extra routed atoms copy this true atom (-1: random, default) */
 } moe_gmoe_fit_opts;
 
