@@ -75,9 +75,25 @@ static int parse_pos(const char *s, long max, long *v)
   return 1;
 }
 
+/* Files a matrix names (e.g. the synthetic task's limit_file) are found
+ * relative to the matrix's own directory: tasks read it from
+ * MOEBENCH_MATRIX_DIR, which forked workers inherit. */
+static void export_matrix_dir(const char *path)
+{
+  char *abs = realpath(path, NULL);
+  if (!abs) return;
+  char *slash = strrchr(abs, '/');
+  if (slash) {
+    *slash = 0;
+    setenv("MOEBENCH_MATRIX_DIR", *abs ? abs : "/", 1);
+  }
+  free(abs);
+}
+
 static mb_matrix *load_or_report(const char *path, int *status)
 {
   mb_buf msgs;
+  export_matrix_dir(path);
   mb_matrix *m = NULL;
   mb_buf_init(&msgs);
   *status = mb_matrix_load(path, &m, &msgs);

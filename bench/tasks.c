@@ -4,10 +4,12 @@
 
 extern const mb_task mb_task_selftest;
 extern const mb_task mb_task_toy;
+extern const mb_task mb_task_synthetic;
 
 const mb_task *const mb_tasks[] = {
   &mb_task_selftest,
   &mb_task_toy,
+  &mb_task_synthetic,
   NULL,
 };
 
