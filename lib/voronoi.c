@@ -285,16 +285,20 @@ static double min_over_shift(vctx *c)
   const int D = c->D, P = D + 1;
   double *start = calloc(2 * (size_t)P, sizeof *start);
   if (!start) return NAN;
-  /* start 1: no shift; start 2: match total mass and weighted mean slope */
-  double sf = 0, st = 0;
-  for (int i = 0; i < c->E; i++) sf += exp(f->beta0[i]);
-  for (int j = 0; j < c->Et; j++) st += exp(t->beta0[j]);
+  /* start 1: no shift; start 2: match total mass and weighted mean slope.
+   * Log-sum-exp throughout: a fit may drift to a huge common β0 (softmax
+   * cannot see it), where exp(β0) overflows but the shifted loss is fine. */
+  double mxf = -HUGE_VAL, mxt = -HUGE_VAL, sf = 0, st = 0;
+  for (int i = 0; i < c->E; i++) if (f->beta0[i] > mxf) mxf = f->beta0[i];
+  for (int j = 0; j < c->Et; j++) if (t->beta0[j] > mxt) mxt = t->beta0[j];
+  for (int i = 0; i < c->E; i++) sf += exp(f->beta0[i] - mxf);
+  for (int j = 0; j < c->Et; j++) st += exp(t->beta0[j] - mxt);
   double *s2 = start + P;
-  s2[0] = log(sf) - log(st);
+  s2[0] = (mxf + log(sf)) - (mxt + log(st));
   for (int k = 0; k < D; k++) {
     double mf = 0, mt = 0;
-    for (int i = 0; i < c->E; i++) mf += exp(f->beta0[i]) * f->beta1[(size_t)i * D + k];
-    for (int j = 0; j < c->Et; j++) mt += exp(t->beta0[j]) * t->beta1[(size_t)j * D + k];
+    for (int i = 0; i < c->E; i++) mf += exp(f->beta0[i] - mxf) * f->beta1[(size_t)i * D + k];
+    for (int j = 0; j < c->Et; j++) mt += exp(t->beta0[j] - mxt) * t->beta1[(size_t)j * D + k];
     s2[1 + k] = mf / sf - mt / st;
   }
   double best = routed_part(c, NULL, -1);
