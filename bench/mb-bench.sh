@@ -4,13 +4,14 @@
 # `moebench report --format md,tex,csv --plot`, then the reports' summaries
 # joined into SUMMARY (Markdown). Failed cells do not stop the other
 # matrices; the exit status is non-zero if anything failed.
-# usage: mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
+# usage: [MATRICES="a.yaml b.yaml"] mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
 set -u
 if [ $# != 6 ]; then echo "usage: $0 MOEBENCH SRCDIR KIND OUT JOBS SUMMARY" >&2; exit 2; fi
 mb=$1 src=$2 kind=$3 out=$4 jobs=$5 summary=$6
 st=0 names=
-for m in "$src"/experiments/"$kind"-*.yaml; do
-  if [ ! -e "$m" ]; then echo "mb-bench: no experiments/$kind-*.yaml" >&2; exit 0; fi
+# MATRICES (environment) overrides the glob: a chosen subset, in order.
+for m in ${MATRICES:-"$src"/experiments/"$kind"-*.yaml}; do
+  if [ ! -e "$m" ]; then echo "mb-bench: no $m" >&2; exit 1; fi
   name=$("$mb" expand --name "$m") || { st=1; continue; }
   echo "== $name ($m)" >&2
   "$mb" run "$m" -j "$jobs" --out "$out" || st=1
@@ -19,7 +20,7 @@ for m in "$src"/experiments/"$kind"-*.yaml; do
 done
 mkdir -p "$(dirname "$summary")"
 {
-  echo "# moebench results: experiments/$kind-*.yaml"
+  echo "# moebench results: ${MATRICES:-experiments/$kind-*.yaml}"
   echo
   echo "Written by \`make bench$( [ "$kind" = paper ] || echo "-$kind")\` ($("$mb" --version)) from the result files under"
   echo "\`$out/\`; every number below can be regenerated from them with \`moebench report\`."

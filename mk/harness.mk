@@ -95,17 +95,18 @@ EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_
 TESTS += t/harness-scale.sh
 EXTRA_DIST += t/harness-scale.sh
 
-# make bench: the paper's matrices; make bench-quick: the small versions.
+# make bench: the paper's matrices; make bench-quick: the small versions;
+# MATRICES="experiments/a.yaml ..." runs a chosen subset instead.
 # Results under $(MB_BENCH_OUT)/, tables and figures under
 # $(MB_BENCH_OUT)/NAME/report/, summaries joined into doc/results.md
 # (doc/results-quick.md for bench-quick).
 MB_BENCH_JOBS = 2
 MB_BENCH_OUT = results
 bench: bench/moebench
-	$(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) paper \
+	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) paper \
 	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results.md
 bench-quick: bench/moebench
-	$(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
+	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
 	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results-quick.md
 .PHONY: bench bench-quick
 EXTRA_DIST += bench/mb-bench.sh
