@@ -28,8 +28,12 @@ mkdir -p "$(dirname "$summary")"
   echo "95% percentile-bootstrap intervals over the replications."
   echo
   for name in $names; do
-    # figures are linked relative to the summary's new home (doc/)
-    sed "s|](\([^)/]*\.svg\))|](../$out/$name/report/\1)|" "$out/$name/report/summary.md"
+    # figures travel with the summary (doc/figures/), so the links hold
+    # in a checkout that has no results/ directory
+    for f in "$out/$name/report/"*.svg; do
+      [ -e "$f" ] && mkdir -p "$(dirname "$summary")/figures" && cp -f "$f" "$(dirname "$summary")/figures/"
+    done
+    sed "s|](\([^)/]*\.svg\))|](figures/\1)|" "$out/$name/report/summary.md"
     echo
   done
   for name in $names; do
