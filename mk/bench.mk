@@ -24,3 +24,6 @@ bench-perf: bench/moe-perf
 TESTS += t/test_toy
 check_PROGRAMS += t/test_toy
 t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/task_toy.c bench/cell.c bench/task.h
+
+# The reproduced results (make bench) ship with the package.
+EXTRA_DIST += doc/results.md doc/figures/fig6.svg
