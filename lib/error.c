@@ -61,3 +61,18 @@ void *moei_alloc_aligned(size_t bytes)
 }
 
 void moei_free_aligned(void *p) { free(p); }
+
+int moei_parse_name(const char *what, const char *name, const char *const *names, int *out)
+{
+  MOE_CHECK_ARG(name && out, "%s: NULL argument", what);
+  for (int i = 0; names[i]; i++)
+    if (strcmp(name, names[i]) == 0) {
+      *out = i;
+      return MOE_OK;
+    }
+  char known[256] = "";
+  size_t len = 0;
+  for (int i = 0; names[i] && len < sizeof known; i++)
+    len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", names[i]);
+  return moe_error(MOE_EINVAL, "unknown %s '%s' (known: %s)", what, name, known);
+}

@@ -8,17 +8,13 @@
 #include "moe/expert.h"
 #include "moe/rng.h"
 
-static const char *act_names[] = {"relu", "gelu", "silu", "tanh"};
+static const char *const act_names[] = {"relu", "gelu", "silu", "tanh", NULL};
 
 int moe_act_parse(const char *name, moe_act *act)
 {
-  MOE_CHECK_ARG(name && act, "activation: NULL argument");
-  for (int i = 0; i < 4; i++)
-    if (strcmp(name, act_names[i]) == 0) {
-      *act = (moe_act)i;
-      return MOE_OK;
-    }
-  return moe_error(MOE_EINVAL, "unknown activation '%s' (known: relu, gelu, silu, tanh)", name);
+  int i = 0, rc = moei_parse_name("activation", name, act_names, &i);
+  if (rc == MOE_OK) *act = (moe_act)i;
+  return rc;
 }
 
 const char *moe_act_name(moe_act act)
@@ -26,16 +22,13 @@ const char *moe_act_name(moe_act act)
   return (int)act >= 0 && (int)act < 4 ? act_names[act] : "unknown";
 }
 
+static const char *const moe_expert_kind_names[] = {"linear", "ffn", NULL};
+
 int moe_expert_kind_parse(const char *name, moe_expert_kind *kind)
 {
-  MOE_CHECK_ARG(name && kind, "expert kind: NULL argument");
-  if (strcmp(name, "linear") == 0)
-    *kind = MOE_EXPERT_LINEAR;
-  else if (strcmp(name, "ffn") == 0)
-    *kind = MOE_EXPERT_FFN;
-  else
-    return moe_error(MOE_EINVAL, "unknown expert kind '%s' (known: linear, ffn)", name);
-  return MOE_OK;
+  int i = 0, rc = moei_parse_name("expert kind", name, moe_expert_kind_names, &i);
+  if (rc == MOE_OK) *kind = (moe_expert_kind)i;
+  return rc;
 }
 
 int moe_expert_check(const moe_expert_config *cfg, int D)

@@ -9,6 +9,12 @@
 void *moei_alloc_aligned(size_t bytes);
 void moei_free_aligned(void *p);
 
+/* Look name up in the NULL-terminated names; *out = its index. Unknown:
+ * MOE_EINVAL with "unknown WHAT 'name' (known: a, b, ...)". The parsers of
+ * the public enums (activation, expert kind, combine rule ...) use it, so
+ * their tables are the single source of the accepted spellings. */
+int moei_parse_name(const char *what, const char *name, const char *const *names, int *out);
+
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)
 

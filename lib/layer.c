@@ -27,16 +27,13 @@ moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F)
   return c;
 }
 
+static const char *const moe_combine_names[] = {"paper", "additive", NULL};
+
 int moe_combine_parse(const char *name, moe_combine *c)
 {
-  MOE_CHECK_ARG(name && c, "combine: NULL argument");
-  if (strcmp(name, "paper") == 0)
-    *c = MOE_COMBINE_PAPER;
-  else if (strcmp(name, "additive") == 0)
-    *c = MOE_COMBINE_ADDITIVE;
-  else
-    return moe_error(MOE_EINVAL, "unknown combine rule '%s' (known: paper, additive)", name);
-  return MOE_OK;
+  int i = 0, rc = moei_parse_name("combine rule", name, moe_combine_names, &i);
+  if (rc == MOE_OK) *c = (moe_combine)i;
+  return rc;
 }
 
 int moe_layer_check(const moe_layer_config *cfg)

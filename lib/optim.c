@@ -25,16 +25,13 @@ moe_optim_config moe_optim_defaults(moe_optim_kind kind)
   return c;
 }
 
+static const char *const moe_optim_kind_names[] = {"sgd", "adamw", NULL};
+
 int moe_optim_kind_parse(const char *name, moe_optim_kind *kind)
 {
-  MOE_CHECK_ARG(name && kind, "optimizer: NULL argument");
-  if (strcmp(name, "sgd") == 0)
-    *kind = MOE_OPTIM_SGD;
-  else if (strcmp(name, "adamw") == 0)
-    *kind = MOE_OPTIM_ADAMW;
-  else
-    return moe_error(MOE_EINVAL, "unknown optimizer '%s' (known: sgd, adamw)", name);
-  return MOE_OK;
+  int i = 0, rc = moei_parse_name("optimizer", name, moe_optim_kind_names, &i);
+  if (rc == MOE_OK) *kind = (moe_optim_kind)i;
+  return rc;
 }
 
 int moe_optim_check(const moe_optim_config *c)
@@ -140,16 +137,13 @@ int moe_optim_step(moe_optim *o, float *p, const float *g, double lr)
   return MOE_OK;
 }
 
+static const char *const moe_lr_kind_names[] = {"constant", "warmup_cosine", NULL};
+
 int moe_lr_kind_parse(const char *name, moe_lr_kind *kind)
 {
-  MOE_CHECK_ARG(name && kind, "lr schedule: NULL argument");
-  if (strcmp(name, "constant") == 0)
-    *kind = MOE_LR_CONSTANT;
-  else if (strcmp(name, "warmup_cosine") == 0)
-    *kind = MOE_LR_WARMUP_COSINE;
-  else
-    return moe_error(MOE_EINVAL, "unknown lr schedule '%s' (known: constant, warmup_cosine)", name);
-  return MOE_OK;
+  int i = 0, rc = moei_parse_name("lr schedule", name, moe_lr_kind_names, &i);
+  if (rc == MOE_OK) *kind = (moe_lr_kind)i;
+  return rc;
 }
 
 int moe_lr_check(const moe_lr_schedule *s)
