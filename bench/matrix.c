@@ -1242,3 +1242,14 @@ size_t mb_matrix_shard(const mb_matrix *m, int i, int n, size_t *idx)
   free(v);
   return k;
 }
+
+mb_matrix *mb_matrix_load_stderr(const char *path, int *status)
+{
+  mb_buf msgs;
+  mb_matrix *m = NULL;
+  mb_buf_init(&msgs);
+  *status = mb_matrix_load(path, &m, &msgs);
+  if (msgs.n) fputs(msgs.s, stderr);
+  mb_buf_free(&msgs);
+  return m;
+}

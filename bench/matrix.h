@@ -96,6 +96,9 @@ typedef struct {
  * warnings are appended to msgs, one `file:line:col: message` per line,
  * sorted by position; warnings may be present on success too. */
 int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs);
+/* mb_matrix_load for the verbs: messages go to stderr; NULL on failure
+ * with the exit status in *status (0 on success). */
+mb_matrix *mb_matrix_load_stderr(const char *path, int *status);
 void mb_matrix_free(mb_matrix *m);
 
 /* The canonical text a cell id hashes: "task=T\n" then "key=value\n" for

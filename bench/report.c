@@ -778,12 +778,8 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   char mpath[4200], err[5000];
   if (matrix_file) snprintf(mpath, sizeof mpath, "%s", matrix_file);
   else snprintf(mpath, sizeof mpath, "%s/matrix.yaml", dir);
-  mb_buf msgs;
-  mb_buf_init(&msgs);
-  mb_matrix *m = NULL;
-  int st = mb_matrix_load(mpath, &m, &msgs);
-  if (msgs.n) fputs(msgs.s, stderr);
-  mb_buf_free(&msgs);
+  int st;
+  mb_matrix *m = mb_matrix_load_stderr(mpath, &st);
   if (!m) return st;
   store s;
   memset(&s, 0, sizeof s);
@@ -964,12 +960,8 @@ int mb_verb_report(int argc, char **argv)
   if (stat(dir, &st) || !S_ISDIR(st.st_mode)) { fprintf(stderr, "moebench report: %s: not a directory\n", dir); return 2; }
   if (mfile) {
     /* a results root and an explicit matrix: its NAME directory */
-    mb_buf msgs;
-    mb_buf_init(&msgs);
-    mb_matrix *m = NULL;
-    int rc = mb_matrix_load(mfile, &m, &msgs);
-    if (msgs.n) fputs(msgs.s, stderr);
-    mb_buf_free(&msgs);
+    int rc;
+    mb_matrix *m = mb_matrix_load_stderr(mfile, &rc);
     if (!m) return rc;
     snprintf(p, sizeof p, "%s/%s", dir, m->name);
     mb_matrix_free(m);

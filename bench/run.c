@@ -92,14 +92,8 @@ static void export_matrix_dir(const char *path)
 
 static mb_matrix *load_or_report(const char *path, int *status)
 {
-  mb_buf msgs;
   export_matrix_dir(path);
-  mb_matrix *m = NULL;
-  mb_buf_init(&msgs);
-  *status = mb_matrix_load(path, &m, &msgs);
-  if (msgs.n) fputs(msgs.s, stderr);
-  mb_buf_free(&msgs);
-  return m;
+  return mb_matrix_load_stderr(path, status);
 }
 
 /* ---- expand ---- */
