@@ -7,11 +7,7 @@ mb=${MOEBENCH:-bench/moebench}
 dir=${srcdir:-.}/t/data/image/split
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/data-images.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() {
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 has() { grep -F -q -- "$2" "$1"; }
 
 "$mb" data images --data "$dir" --batch 2 --seed 7 >"$tmp/out" 2>"$tmp/err"

@@ -9,11 +9,7 @@ top=${top_srcdir:-.}
 fetch="$top/datasets/fetch.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fetch-checksum.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { # ok STATUS NAME
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 has() { grep -F -q -- "$2" "$1"; } # has FILE TEXT
 lacks() { ! grep -F -q -- "$2" "$1"; }

@@ -4,8 +4,7 @@
 # --help/--version on every verb.
 : "${MOEBENCH:?}" "${srcdir:=.}"
 d="$srcdir/t/data/matrix"
-n=0; fails=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. "${srcdir:-.}/t/tap.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mbtest.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
@@ -49,4 +48,4 @@ for v in tasks expand run status report merge slurm; do
 done
 
 echo "1..$n"
-[ $fails = 0 ]
+[ $failed = 0 ]

@@ -4,8 +4,7 @@
 : "${MOEBENCH:?}" "${srcdir:=.}"
 smoke="$srcdir/experiments/smoke-selftest.yaml"
 gold="$srcdir/t/data/report"
-n=0; fails=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. "${srcdir:-.}/t/tap.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mbtest.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 rep="$tmp/r/smoke-selftest/report"
@@ -70,4 +69,4 @@ mkdir "$tmp/empty"
 "$MOEBENCH" report "$tmp/empty" 2> /dev/null; [ $? = 2 ]; ok $? "directory without results: exit 2"
 
 echo "1..$n"
-[ $fails = 0 ]
+[ $failed = 0 ]

@@ -4,8 +4,7 @@
 : "${MOEBENCH:?}" "${srcdir:=.}"
 smoke="$srcdir/experiments/smoke-selftest.yaml"
 data="$srcdir/t/data/run"
-n=0; fails=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. "${srcdir:-.}/t/tap.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mbtest.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 # "id metrics-line" for every result under a results root, sorted
@@ -161,4 +160,4 @@ fi
 [ $rc = 2 ] && [ ! -e "$tmp/x" ]; ok $? "invalid matrix: exit 2 before any work"
 
 echo "1..$n"
-[ $fails = 0 ]
+[ $failed = 0 ]

@@ -4,8 +4,7 @@
 # installed).
 : "${MOEBENCH:?}" "${srcdir:=.}"
 smoke="$srcdir/experiments/smoke-selftest.yaml"
-n=0; fails=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. "${srcdir:-.}/t/tap.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mbtest.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 metrics() { for f in "$1"/*/cells/*.json; do echo "$(basename "$f" .json) $(grep '"metrics"' "$f")"; done | sort; }
@@ -17,7 +16,7 @@ metrics "$tmp/whole" > "$tmp/mw"
 grep -q '^#SBATCH --array=1-3$' "$tmp/job.sh"; ok $? "job array of 3"
 grep -q '^#SBATCH --job-name=moebench-smoke-selftest$' "$tmp/job.sh"; ok $? "job name"
 grep -q -- '--shard "${SLURM_ARRAY_TASK_ID}/3"' "$tmp/job.sh"; ok $? "each task runs its shard"
-for i in 1 2 3; do SLURM_ARRAY_TASK_ID=$i sh "$tmp/job.sh" 2> /dev/null || fails=$((fails + 1)); done
+for i in 1 2 3; do SLURM_ARRAY_TASK_ID=$i sh "$tmp/job.sh" 2> /dev/null || failed=$((failed + 1)); done
 metrics "$tmp/sl" | cmp -s - "$tmp/mw"; ok $? "the 3 array tasks together == the whole run, bit for bit"
 "$MOEBENCH" slurm "$smoke" --shards 1000 > "$tmp/job2.sh"
 grep -q '^#SBATCH --array=1-24$' "$tmp/job2.sh"; ok $? "no more shards than cells"
@@ -32,4 +31,4 @@ else
 fi
 
 echo "1..$n"
-[ $fails = 0 ]
+[ $failed = 0 ]

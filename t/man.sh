@@ -10,11 +10,7 @@ top=${top_srcdir:-.}
 man=$top/doc/libmoe.3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/man.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { # ok STATUS NAME
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 
 # The Nth .EX ... .EE block after .SH EXAMPLE, unescaped.
 block() {

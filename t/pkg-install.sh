@@ -12,11 +12,7 @@ top=${top_srcdir:-.}
 build=${top_builddir:-.}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pkg-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { # ok STATUS NAME
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 diag() { sed 's/^/# /' "$@"; }
 has() { grep -F -q -- "$2" "$1"; } # has FILE TEXT
 

@@ -11,11 +11,7 @@ build=${top_builddir:-.}
 top=${top_srcdir:-.}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/reproducible.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { # ok STATUS NAME
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 
 # The macro names are assembled so that this script does not match itself.
 u=__

@@ -9,11 +9,7 @@ top=${top_srcdir:-.}
 so=$build/lib/.libs/libmoe.so
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/symbols.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-n=0 failed=0
-ok() { # ok STATUS NAME
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 if ! command -v nm >/dev/null 2>&1; then echo "1..0 # SKIP nm (binutils) not found"; exit 0; fi
 if [ ! -f "$so" ]; then echo "1..0 # SKIP no shared library at $so"; exit 0; fi
 

@@ -8,11 +8,7 @@ set -u
 build=${top_builddir:-.}
 top=${top_srcdir:-.}
 mb=${MOEBENCH:-$build/bench/moebench}
-n=0 failed=0
-ok() { # ok STATUS NAME
-  n=$((n + 1))
-  if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "${srcdir:-.}/t/tap.sh"
 hdr=$top/lib/moe/version.h
 
 v=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$build/config.h")
