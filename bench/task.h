@@ -57,7 +57,7 @@ typedef struct mb_task {
   int (*run)(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t errlen);
 } mb_task;
 
-/* The registry (bench/tasks.c): NULL-terminated. */
+/* The registry (bench/tasks/tasks.c): NULL-terminated. */
 extern const mb_task *const mb_tasks[];
 const mb_task *mb_task_find(const char *name);
 

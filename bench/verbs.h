@@ -21,7 +21,7 @@ int mb_verb_status(int argc, char **argv);
 int mb_verb_merge(int argc, char **argv);
 int mb_verb_report(int argc, char **argv);
 int mb_verb_slurm(int argc, char **argv);
-int mb_verb_data_images(int argc, char **argv); /* bench/verb_data_images.c */
+int mb_verb_data_images(int argc, char **argv); /* bench/data/images.c */
 int mb_verb_data_bpe_train(int argc, char **argv);
 int mb_verb_data_tokenize(int argc, char **argv);
 int mb_verb_data_tokinfo(int argc, char **argv);

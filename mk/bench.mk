@@ -1,29 +1,29 @@
 ## Router metrics, micro-benchmarks and the lead's glue (see Makefile.am).
-lib_libmoe_la_SOURCES += lib/metrics.c
+lib_libmoe_la_SOURCES += lib/nn/metrics.c
 moeinclude_HEADERS += lib/moe/metrics.h
 
 TESTS += t/test_metrics
 check_PROGRAMS += t/test_metrics
 t_test_metrics_SOURCES = t/test_metrics.c t/tap.h
-EXTRA_DIST += t/data/metrics.txt t/gen_metrics_fixtures.py bench/torch_baseline.py
+EXTRA_DIST += t/data/metrics.txt t/gen_metrics_fixtures.py bench/perf/torch_baseline.py
 
 # The toy task: the paper's four routing variants on a teacher-student
 # regression (experiments/*-toy.yaml); quick default reproduction.
-bench_moebench_SOURCES += bench/task_toy.c
+bench_moebench_SOURCES += bench/tasks/toy.c
 
 # Micro-benchmark (not a test): make bench-perf
-noinst_PROGRAMS += bench/moe-perf
-bench_moe_perf_SOURCES = bench/perf.c
-bench_moe_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
-EXTRA_DIST += bench/perf.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
+noinst_PROGRAMS += bench/perf/moe-perf
+bench_perf_moe_perf_SOURCES = bench/perf/perf.c
+bench_perf_moe_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
+EXTRA_DIST += bench/perf/perf.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
 
 .PHONY: bench-perf
-bench-perf: bench/moe-perf
-	$(SHELL) $(srcdir)/bench/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1
+bench-perf: bench/perf/moe-perf
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1
 
 TESTS += t/test_toy
 check_PROGRAMS += t/test_toy
-t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/task_toy.c bench/cell.c bench/task.h
+t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c bench/task.h
 
 # The reproduced results (make bench) ship with the package.
 EXTRA_DIST += doc/results.md doc/figures/fig6.svg

@@ -1,12 +1,12 @@
 ## core area (see Makefile.am): gates, experts, the MoE layer, losses,
 ## optimizers. Each numerical module is one <module>_impl.h compiled twice
-## (float, double) by its <module>.c through lib/real.h.
-lib_libmoe_la_SOURCES += lib/real.h \
-	lib/gate.c lib/gate_impl.h \
-	lib/expert.c lib/expert_impl.h \
-	lib/layer.c lib/layer_impl.h \
-	lib/loss.c lib/loss_impl.h \
-	lib/optim.c
+## (float, double) by its <module>.c through lib/nn/real.h.
+lib_libmoe_la_SOURCES += lib/nn/real.h \
+	lib/nn/gate.c lib/nn/gate_impl.h \
+	lib/nn/expert.c lib/nn/expert_impl.h \
+	lib/nn/layer.c lib/nn/layer_impl.h \
+	lib/nn/loss.c lib/nn/loss_impl.h \
+	lib/nn/optim.c
 moeinclude_HEADERS += lib/moe/moe.h lib/moe/gate.h lib/moe/expert.h lib/moe/layer.h \
 	lib/moe/loss.h lib/moe/optim.h
 

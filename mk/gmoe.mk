@@ -1,7 +1,7 @@
 ## gmoe area (see Makefile.am)
-lib_libmoe_la_SOURCES += lib/gmoe.c
+lib_libmoe_la_SOURCES += lib/gmoe/gmoe.c
 moeinclude_HEADERS += lib/moe/gmoe.h
-lib_libmoe_la_SOURCES += lib/voronoi.c
+lib_libmoe_la_SOURCES += lib/gmoe/voronoi.c
 moeinclude_HEADERS += lib/moe/voronoi.h
 TESTS += t/test_gmoe
 check_PROGRAMS += t/test_gmoe
@@ -9,15 +9,15 @@ t_test_gmoe_SOURCES = t/test_gmoe.c t/tap.h
 TESTS += t/test_voronoi
 check_PROGRAMS += t/test_voronoi
 t_test_voronoi_SOURCES = t/test_voronoi.c t/tap.h
-bench_moebench_SOURCES += bench/task_synthetic.c
+bench_moebench_SOURCES += bench/tasks/synthetic.c
 TESTS += t/test_synthetic t/gmoe_limit.sh
 check_PROGRAMS += t/test_synthetic
-t_test_synthetic_SOURCES = t/test_synthetic.c bench/task_synthetic.c bench/cell.c bench/task.h bench/verbs.h t/tap.h
+t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/task.h bench/verbs.h t/tap.h
 EXTRA_DIST += t/gmoe_limit.sh
 # timing of the synthetic study (see the file's banner); not installed
-noinst_PROGRAMS += bench/perf_synthetic
-bench_perf_synthetic_SOURCES = bench/perf_synthetic.c bench/task_synthetic.c bench/cell.c bench/task.h bench/verbs.h
-bench_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
+noinst_PROGRAMS += bench/perf/perf_synthetic
+bench_perf_perf_synthetic_SOURCES = bench/perf/perf_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/task.h bench/verbs.h
+bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 # the synthetic study's matrices and the cached limits they read
 EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
 	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml \

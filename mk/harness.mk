@@ -1,9 +1,9 @@
 ## harness area (see Makefile.am): the matrix parser, runner, result store,
 ## reports, and libmoe's stats module.
 
-bench_moebench_SOURCES += bench/sha256.c bench/sha256.h bench/json.c bench/json.h \
-	bench/matrix.c bench/matrix.h bench/results.c bench/results.h bench/run.c \
-	bench/report.c
+bench_moebench_SOURCES += bench/harness/sha256.c bench/harness/sha256.h bench/harness/json.c bench/harness/json.h \
+	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h bench/harness/run.c \
+	bench/harness/report.c
 
 # Build facts recorded in every result's provenance: the git commit of the
 # source tree (at build time; "unknown" outside a git checkout, e.g. from a
@@ -23,7 +23,7 @@ bench/mb_build.h: mb-build-force
 	if cmp -s $@-t $@; then rm -f $@-t; else mv -f $@-t $@; fi
 .PHONY: mb-build-force
 mb-build-force:
-bench/results.$(OBJEXT): bench/mb_build.h
+bench/harness/results.$(OBJEXT): bench/mb_build.h
 CLEANFILES += bench/mb_build.h
 
 harness_matrix_files = \
@@ -78,15 +78,15 @@ EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files) experiments/smoke-self
 TESTS += t/harness-run.sh
 EXTRA_DIST += t/harness-run.sh t/data/run/fail.yaml t/data/run/slow.yaml
 
-lib_libmoe_la_SOURCES += lib/stats.c
+lib_libmoe_la_SOURCES += lib/gmoe/stats.c
 moeinclude_HEADERS += lib/moe/stats.h
 TESTS += t/test_stats
 check_PROGRAMS += t/test_stats
 t_test_stats_SOURCES = t/test_stats.c t/tap.h
 TESTS += t/test_matrix
 check_PROGRAMS += t/test_matrix
-t_test_matrix_SOURCES = t/test_matrix.c t/tap.h bench/matrix.c bench/json.c bench/sha256.c \
-	bench/cell.c bench/task_selftest.c bench/results.c
+t_test_matrix_SOURCES = t/test_matrix.c t/tap.h bench/harness/matrix.c bench/harness/json.c bench/harness/sha256.c \
+	bench/harness/cell.c bench/tasks/selftest.c bench/harness/results.c
 t_test_matrix_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
 TESTS += t/harness-report.sh
 EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_by_n.md \
@@ -103,11 +103,11 @@ EXTRA_DIST += t/harness-scale.sh
 MB_BENCH_JOBS = 2
 MB_BENCH_OUT = results
 bench: bench/moebench
-	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) paper \
+	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) paper \
 	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results.md
 bench-quick: bench/moebench
-	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
+	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
 	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results-quick.md
 .PHONY: bench bench-quick
-EXTRA_DIST += bench/mb-bench.sh
+EXTRA_DIST += bench/harness/mb-bench.sh
 dist_man_MANS += doc/moebench.1 doc/moebench-matrix.5

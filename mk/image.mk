@@ -1,7 +1,7 @@
 ## image area (see Makefile.am)
 
 # libmoe data module: IDX image files, patches, seeded epoch batcher.
-lib_libmoe_la_SOURCES += lib/idx.c lib/batcher.c
+lib_libmoe_la_SOURCES += lib/data/idx.c lib/data/epoch_batcher.c
 moeinclude_HEADERS += lib/moe/idx.h
 
 TESTS += t/test_idx
@@ -46,6 +46,6 @@ TESTS += t/fetch-checksum.sh
 EXTRA_DIST += t/fetch-checksum.sh
 
 # `moebench data images` (registered in bench/moebench.c's verb table).
-bench_moebench_SOURCES += bench/verb_data_images.c
+bench_moebench_SOURCES += bench/data/images.c
 TESTS += t/data-images.sh
 EXTRA_DIST += t/data-images.sh

@@ -2,8 +2,8 @@
 # Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
 # the SOTU corpus split, deterministic batching, and the `moebench data`
 # verbs that drive them.
-lib_libmoe_la_SOURCES += lib/tokfile.c lib/bpe.c lib/corpus.c lib/batch.c \
-	lib/textio.c lib/textio.h
+lib_libmoe_la_SOURCES += lib/data/tokfile.c lib/data/bpe.c lib/data/corpus.c lib/data/lm_windows.c \
+	lib/data/textio.c lib/data/textio.h
 moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
 
 TESTS += t/test_tokfile
@@ -38,7 +38,7 @@ TESTS += t/test_textdata
 check_PROGRAMS += t/test_textdata
 t_test_textdata_SOURCES = t/test_textdata.c t/tap.h
 
-bench_moebench_SOURCES += bench/verb_data_text.c
+bench_moebench_SOURCES += bench/data/text.c
 
 TESTS += t/text_verbs.sh
 EXTRA_DIST += t/text_verbs.sh

@@ -2,17 +2,17 @@
  * FIPS 180-4 vectors, canonical value text, cell ids, did-you-mean, shards,
  * the JSON reader on valid and on every truncation of a result file, and
  * matrix loading through the API. Links its own one-task registry so it
- * does not depend on the other tasks in bench/tasks.c. */
+ * does not depend on the other tasks in bench/tasks/tasks.c. */
 #include <string.h>
 
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "matrix.h"
-#include "results.h"
-#include "sha256.h"
+#include "harness/json.h"
+#include "harness/matrix.h"
+#include "harness/results.h"
+#include "harness/sha256.h"
 #include "tap.h"
 
 extern const mb_task mb_task_selftest;

@@ -1,7 +1,7 @@
 /* perf.c — micro-benchmark: one MoE layer's forward + backward + AdamW
  * step, against single-thread sgemm measured in the same run.
  *
- *   bench/moe-perf [--steps N] [--shape T,D,E,K,F,S]... [--gate NAME]
+ *   bench/perf/moe-perf [--steps N] [--shape T,D,E,K,F,S]... [--gate NAME]
  *
  * Prints, per shape: ms/step (median), tokens/s, GFLOP/s and the ratio to
  * sgemm throughput at the layer's expert-GEMM size, plus the BLAS library,
@@ -33,7 +33,7 @@ static double median(double *v, int n)
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The same count as bench/torch_baseline.py: forward = router 2TDE + the
+/* The same count as bench/perf/torch_baseline.py: forward = router 2TDE + the
  * T·(K+S) expert evaluations of 4DF each; backward counted as 2× forward. */
 static double step_flops(int T, int D, int E, int K, int F, int S)
 {

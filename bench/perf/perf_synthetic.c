@@ -1,6 +1,6 @@
 /* perf_synthetic.c — timing of the synthetic study (not installed).
  *
- *   bench/perf_synthetic [REPS [NMAX]]
+ *   bench/perf/perf_synthetic [REPS [NMAX]]
  *
  * 1. EM iterations per second for each experiment at n = 10^3, 10^4, 10^5
  *    (a fixed 30 iterations from the perturbed truth; the fit's setup and
@@ -14,7 +14,7 @@
  *    (reported as -slope) before the harness's bootstrap fits; with few
  *    replications it is noisy (paper.md §8 pitfall 7).
  *
- *   bench/perf_synthetic --d4-sensitivity LIMIT_A LIMIT_B [REPS [NMAX]]
+ *   bench/perf/perf_synthetic --d4-sensitivity LIMIT_A LIMIT_B [REPS [NMAX]]
  *
  * fits thm4 cells once each and reports D4 against two cached limits
  * (e.g. two `moebench gmoe-limit thm4` runs with other seeds or n), to

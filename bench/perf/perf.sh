@@ -2,14 +2,14 @@
 # make bench-perf: the C micro-benchmark and, when Debian's python3-torch is
 # installed, the straightforward PyTorch layer at the same shapes and thread
 # count; prints the throughput ratio measured in this one run.
-# Usage: bench/perf.sh BUILDDIR SRCDIR [THREADS]
+# Usage: bench/perf/perf.sh BUILDDIR SRCDIR [THREADS]
 set -u
 b=${1:-.}; s=${2:-.}; th=${3:-1}
 export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
 out=$(mktemp)
-"$b/bench/moe-perf" --steps 20 | tee "$out" || exit 1
+"$b/bench/perf/moe-perf" --steps 20 | tee "$out" || exit 1
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  /usr/bin/python3 "$s/bench/torch_baseline.py" --threads "$th" --steps 20 | tee -a "$out"
+  /usr/bin/python3 "$s/bench/perf/torch_baseline.py" --threads "$th" --steps 20 | tee -a "$out"
   awk '
     { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
     $1 == "moe"   { key = v["T"] "," v["D"] "," v["E"] "," v["K"] "," v["F"] "," v["S"]; c[key] = v["tokens/s"] }

@@ -1,4 +1,4 @@
-/* batch.c — deterministic language-model windows (see moe/batch.h). */
+/* lm_windows.c — deterministic language-model windows (see moe/batch.h). */
 #include <string.h>
 
 #include "moe/batch.h"

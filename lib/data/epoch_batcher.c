@@ -1,4 +1,4 @@
-/* batcher.c — seeded per-epoch shuffles of 0..N-1 cut into batches.
+/* epoch_batcher.c — seeded per-epoch shuffles of 0..N-1 cut into batches.
  *
  * Each epoch starts again from the identity permutation before shuffling,
  * so epoch k's order is a function of (seed, k, N) alone and not of how
