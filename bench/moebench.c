@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moebench.c — entry point: dispatch `moebench VERB ...` and
  * `moebench GROUP VERB ...` (e.g. `moebench data bpe-train`). */
 #include <stdio.h>

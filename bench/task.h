@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* task.h — the contract between the moebench harness and the tasks it runs.
  *
  * A task (the synthetic convergence study, the toy MoE regression, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* verbs.h — the verbs of the moebench program. Each is
  * `int mb_verb_NAME(int argc, char **argv)` with argv[0] the verb itself,
  * returns the process exit status, and handles --help. They are listed in

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Install moebench's build and run dependencies on Debian 12 (as root or
 # with sudo). Optional extras: gnuplot-nox (figures); the datasets step
 # (`make fetch-data`) also uses dataset-fashion-mnist, npm and bible-kjv.

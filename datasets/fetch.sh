@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # datasets/fetch.sh — obtain the real data sets moebench uses and verify
 # them against datasets/SHA256SUMS. See datasets/README.md.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* layer-demo.c: train one DeepSeekMoE layer (1 shared + 4 routed experts,
  * 2 chosen per token by DeepSeek-V3 routing) to fit a random target, then
  * read its routing record.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* error.c — error codes, per-thread last message, optional handler. */
 #include <stdarg.h>
 #include <stdio.h>

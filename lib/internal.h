@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* internal.h — helpers shared by libmoe's sources; not installed. */
 #ifndef MOE_INTERNAL_H
 #define MOE_INTERNAL_H

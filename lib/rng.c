@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* rng.c — seed derivation and GSL random streams. */
 #include <math.h>
 #include <gsl/gsl_randist.h>

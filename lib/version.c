@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* version.c — version and BLAS facts for provenance. */
 #include <config.h>
 #include <cblas.h>

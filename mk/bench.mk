@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## Router metrics, micro-benchmarks and the lead's glue (see Makefile.am).
 lib_libmoe_la_SOURCES += lib/nn/metrics.c
 moeinclude_HEADERS += lib/moe/metrics.h

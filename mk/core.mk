@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## core area (see Makefile.am): gates, experts, the MoE layer, losses,
 ## optimizers. Each numerical module is one <module>_impl.h compiled twice
 ## (float, double) by its <module>.c through lib/nn/real.h.

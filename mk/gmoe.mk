@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## gmoe area (see Makefile.am)
 lib_libmoe_la_SOURCES += lib/gmoe/gmoe.c
 moeinclude_HEADERS += lib/moe/gmoe.h

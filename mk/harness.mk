@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## harness area (see Makefile.am): the matrix parser, runner, result store,
 ## reports, and libmoe's stats module.
 

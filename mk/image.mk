@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## image area (see Makefile.am)
 
 # libmoe data module: IDX image files, patches, seeded epoch batcher.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## pkg area (see Makefile.am): what a distribution packager and a C
 ## programmer linking libmoe need. The libmoe(3) manual, whose EXAMPLE is
 ## examples/layer-demo.c; tests of the installed tree (headers, soname,

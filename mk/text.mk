@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 ## text area (see Makefile.am)
 # Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
 # the SOTU corpus split, deterministic batching, and the `moebench data`

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # data-images.sh — `moebench data images` on the fixture split in
 # t/data/image/split (train: 5 images 28x28 .gz, labels 9 0 3 7 2; test:
 # 3 images plain, labels 4 1 8; see t/gen_image_fixtures.py).

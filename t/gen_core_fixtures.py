@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the golden fixtures of t/test_golden.c into t/data/core/.
 
 Run from the source tree with Debian's python3-torch:

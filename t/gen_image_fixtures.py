@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Write the tiny IDX fixtures under t/data/image/ used by t/test_idx.c.
 
 Run by hand (not by make check) from the top source directory:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reference values for t/test_metrics.c, computed with Python sets and
 NumPy independently of the C code (paper §5 definitions).
 Usage: /usr/bin/python3 t/gen_metrics_fixtures.py > t/data/metrics.txt

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Generate the text-data fixtures under t/data/text/ (committed; not run by
 make check). Run from the top source directory:  /usr/bin/python3 t/gen_text_fixtures.py
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # gmoe_limit.sh — `moebench gmoe-limit`: help, option errors, and a small
 # run whose output is a readable moebench-gmoe model with provenance.
 echo "1..8"

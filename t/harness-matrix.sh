@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Matrix parsing and expansion: golden expansions, every validation error
 # with its exact `file:line:col: message`, id stability under reordering,
 # --help/--version on every verb.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # moebench report: golden tables from the smoke matrix (md, tex), csv/json
 # shape, missing/corrupt cells, --matrix, plots with and without gnuplot.
 : "${MOEBENCH:?}" "${srcdir:=.}"

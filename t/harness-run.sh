@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # moebench run / merge: result files, resume, determinism across -j and
 # shards, failures, corrupt files, interruption (SIGTERM and kill -9).
 : "${MOEBENCH:?}" "${srcdir:=.}"

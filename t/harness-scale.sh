@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Scale-out: the Slurm array script runs the shards that together make the
 # whole run; the GNU parallel recipe of moebench(1) (only if parallel is
 # installed).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # man.sh — libmoe(3) cannot rot: its EXAMPLE is examples/layer-demo.c
 # byte for byte (after undoing the groff escapes \e \- \& \(aq), the output
 # it quotes is what the in-tree build of the example prints, every moe_

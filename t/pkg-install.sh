@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # pkg-install.sh — libmoe as a distribution installs it and a C programmer
 # uses it: `make install DESTDIR=tmp`, then the installed tree (headers
 # under include/moe/, libmoe.so.0, the pkg-config module, the manuals, the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # reproducible.sh — nothing in the build depends on when or where it ran:
 # no __DATE__/__TIME__/__TIMESTAMP__ in any C source or header, no
 # machine-specific or value-changing flags (-march=native, -mtune=native,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # symbols.sh — the ABI libmoe.so exports: only names starting with moe_
 # (libtool's -export-symbols-regex '^moe_' in Makefile.am), every function
 # the installed headers declare, a few key entry points, and the soname

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* tap.h — a tiny TAP producer for the C tests (header only).
  *
  * Each check prints one "ok N - name" / "not ok N - name" line; finish with

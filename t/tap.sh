@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
 # tap.sh — TAP helpers for the shell tests, sourced as `. "$srcdir/t/tap.sh"`
 # (the shell counterpart of t/tap.h). `ok STATUS NAME` prints one result;
 # a script ends with `echo "1..$n"; [ $failed -eq 0 ]`, so any failing

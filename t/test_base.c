@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_base.c — error codes, seed derivation, RNG determinism, version. */
 #include <string.h>
 #include "moe/error.h"

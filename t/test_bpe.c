@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_bpe.c — byte-level BPE: pre-tokenizer pieces, trainer against a
  * naive reference (t/gen_text_fixtures.py), determinism, vocabulary files
  * and their errors, round trips on random byte strings, a tiny tiktoken

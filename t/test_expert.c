@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_expert.c — linear and FFN experts: finite-difference gradients
  * (double) for every kind × activation × bias, activation values against
  * PyTorch, gradient accumulation, and the error paths. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_fashion_mnist.c — the real Fashion-MNIST through the IDX reader,
  * when it is present: $MOE_FASHION_MNIST, else $top_builddir/data/fashion-mnist
  * (what `make fetch-data` makes), else Debian's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_gate.c — the gate family: finite-difference gradients (double) for
  * every preset and several K, the selection rules (stable ties, bias for
  * selection only, dense order), weight identities, the balancing step, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_gmoe.c — the Gaussian MoE with shared experts: truths, density,
  * sampler, text form, gradients, EM (monotone, recovers the truth,
  * deterministic) and every error path. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_golden.c — the layer, losses and optimizers against PyTorch.
  *
  * Fixtures in t/data/core/ come from t/gen_core_fixtures.py (an

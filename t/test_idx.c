@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_idx.c — IDX reader (plain and gzip), every malformed-file error,
  * image sets, pixel statistics, patches and the epoch batcher.
  * Fixtures: t/data/image/, written by t/gen_image_fixtures.py. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_layer.c — the MoE layer: finite-difference gradients (double) for
  * every gate × expert × S × combine × balance-loss combination, a naive
  * per-token reference for the forward pass, the combine rules' algebra,

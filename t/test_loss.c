@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_loss.c — MSE and cross-entropy: values, finite-difference
  * gradients (double), stability at extreme logits, aliasing, errors. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_matrix.c — the harness's building blocks in C: SHA-256 against the
  * FIPS 180-4 vectors, canonical value text, cell ids, did-you-mean, shards,
  * the JSON reader on valid and on every truncation of a result file, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_metrics.c — router metrics: hand cases, golden values from
  * t/gen_metrics_fixtures.py (Python sets), error paths. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_optim.c — SGD and AdamW update rules on hand-checkable cases, state
  * reset, schedules, and errors. (Trajectories against torch.optim are in
  * test_golden.) */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_stats.c — the stats module: summaries checked by hand, log-log fits
  * on data with a known slope, bootstrap determinism, every error path.
  * Reference numbers: mean/sd by hand (below) and numpy (np.polyfit with

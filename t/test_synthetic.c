@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_synthetic.c — the `synthetic` task (App. G.1 convergence study):
  * declared params and metrics, the cross-field check, runs of small cells
  * for each experiment and loss, determinism, and the error paths (unknown

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_textdata.c — the SOTU split by year (on a fixture directory) and the
  * deterministic batcher: same seed -> same batches, windows in bounds,
  * targets one token ahead, evaluation windows tiling the stream. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_tokfile.c — token files: valid files (plain and gzip, widths 2 and
  * 4), write/read round trips, and every malformed input with its specific
  * error code and a message naming the file. Fixtures: t/gen_text_fixtures.py. */

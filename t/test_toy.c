@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_toy.c — the toy task: runs for each variant, is deterministic,
  * learns (test error well below the untrained error), shares the teacher
  * across variants, and rejects bad cells. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_voronoi.c — Voronoi cells and losses D1–D5 on hand-computed cases,
  * the pitfall handling (ReLU alignment, softmax shift, sigmoid scale) and
  * the error paths. Every expected number is written out by hand. */

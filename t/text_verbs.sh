@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # text_verbs.sh — `moebench data bpe-train | tokenize | tokinfo` end to end on
 # the committed fixtures (t/data/text): help, outputs, determinism, errors.
 : "${srcdir:=.}" "${MOEBENCH:=./bench/moebench}"

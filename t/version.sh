@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # version.sh — one package version everywhere: AC_INIT (config.h's
 # PACKAGE_VERSION in the build tree) must equal what moe_version() returns
 # (printed by `moebench --version`), MOE_VERSION_STRING and

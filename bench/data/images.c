@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* verb_data_images.c — `moebench data images`: load an IDX image set
  * (Fashion-MNIST layout), check it, and print what a run would see: counts,
  * class histogram, pixel statistics, patch shape, first labels, and the

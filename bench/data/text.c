@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* verb_data_text.c — `moebench data bpe-train | tokenize | tokinfo`: train
  * the byte-level BPE on the SOTU train split, turn the three splits into
  * token files, and describe a token file. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* cell.c — resolved cells (sorted key/value text) and task results. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* json.c — see json.h. */
 #include <errno.h>
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* json.h — the small JSON writer and reader behind result files.
  *
  * Writer: appends to a growing text buffer (so a result is composed in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* matrix.c — parse, validate and expand an experiment matrix.
  *
  * libyaml's document API gives a node tree with start marks; every check

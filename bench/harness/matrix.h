@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* matrix.h — experiment matrices: parse (libyaml document API), validate
  * against the task's declaration, expand into cells with stable ids.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # mb-bench.sh — what `make bench` / `make bench-quick` run (mk/harness.mk):
 # every experiments/KIND-*.yaml with `moebench run -j JOBS --out OUT`, then
 # `moebench report --format md,tex,csv --plot`, then the reports' summaries

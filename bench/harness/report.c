@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* report.c — `moebench report`: tables, rate fits and plots from the
  * result files of a matrix.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* results.h — the result store: one JSON file per cell,
  * <out>/<matrix name>/cells/<id>.json, written atomically (temp file in the
  * same directory, fsync, rename, fsync of the directory), plus the copy of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* run.c — `moebench expand`, `run`, `merge` and `slurm`: turning a matrix
  * into result files, resumably and in parallel.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* sha256.c — SHA-256 as specified in FIPS 180-4, byte-oriented so it is
  * independent of host endianness. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* sha256.h — SHA-256 (FIPS 180-4) for stable cell ids. None of moebench's
  * dependencies exports one (zlib has only CRC-32/Adler-32, GSL none), and
  * ids must not change between platforms, so it is written out here. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* perf.c — micro-benchmark: one MoE layer's forward + backward + AdamW
  * step, against single-thread sgemm measured in the same run.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
 # make bench-perf: the C micro-benchmark and, when Debian's python3-torch is
 # installed, the straightforward PyTorch layer at the same shapes and thread
 # count; prints the throughput ratio measured in this one run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* perf_synthetic.c — timing of the synthetic study (not installed).
  *
  *   bench/perf/perf_synthetic [REPS [NMAX]]

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A straightforward PyTorch CPU implementation of one MoE layer step
 (forward + backward + AdamW), the reference point for bench/perf.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* task_selftest.c — a cheap deterministic task for testing the harness
  * itself: its metrics depend only on its parameters and seed, it can be
  * told to fail or to take time (to test failures, resume and -j). */

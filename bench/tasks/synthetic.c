@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* task_synthetic.c — the paper's convergence study (App. G.1): sample n
  * points from a true Gaussian MoE with shared experts, fit the
  * over-specified model by EM, report the theorem's Voronoi loss.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* tasks.c — the registry of tasks a matrix can name with `task:`. */
 #include <string.h>
 #include "task.h"

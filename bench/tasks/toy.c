@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* task_toy.c — the four routing variants of the paper on a toy regression.
  *
  * A fixed random "teacher" MoE layer (gate `teacher_gate`) (its own seed stream, the same for

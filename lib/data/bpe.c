@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* bpe.c — byte-level BPE: GPT-2 pre-tokenizer, incremental trainer,
  * rank-merge encoder, decoder, vocabulary files, tiktoken ranks.
  *

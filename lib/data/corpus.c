@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* corpus.c — the SOTU corpus split by year (see moe/corpus.h). */
 #include <dirent.h>
 #include <errno.h>

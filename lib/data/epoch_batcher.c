@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* epoch_batcher.c — seeded per-epoch shuffles of 0..N-1 cut into batches.
  *
  * Each epoch starts again from the identity permutation before shuffling,

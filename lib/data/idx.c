@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* idx.c — IDX files (plain or gzip) into memory, with every header and
  * length checked: a short file is an error naming the byte where the data
  * stopped, never a silently short array. */

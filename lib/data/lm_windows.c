@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* lm_windows.c — deterministic language-model windows (see moe/batch.h). */
 #include <string.h>
 

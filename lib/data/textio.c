@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* textio.c — temporary files for atomic writes (see textio.h). */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* textio.h — file helpers shared by the text-data modules; not installed. */
 #ifndef MOE_TEXTIO_H
 #define MOE_TEXTIO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* tokfile.c — read and write token files (format in moe/tokfile.h).
  *
  * One read path for plain and gzip files (zlib's gzread is transparent), and

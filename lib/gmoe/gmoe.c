@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* gmoe.c — Gaussian MoE with shared experts (paper eq. 1 / eq. 8): model,
  * density, sampler, text form, and the maximum-likelihood fit by EM.
  * Shape letters: N samples, D input width, S shared (k1), E routed (k2),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* stats.c — summaries, log-log fits and bootstrap intervals (GSL). */
 #include <math.h>
 #include <stdlib.h>

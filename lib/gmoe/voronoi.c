@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* voronoi.c — Voronoi cells and the losses D1–D5 (see moe/voronoi.h for
  * every formula and for the choices made on the paper's pitfalls).
  * Shape letters: D input width, S fitted shared atoms, E fitted routed

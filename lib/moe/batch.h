@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/batch.h — language-model batches from a token stream.
  *
  * A window of length T is T inputs and their T next-token targets, so it

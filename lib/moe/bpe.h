@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/bpe.h — byte-level BPE: trainer, encoder, decoder, and GPT-2's
  * r50k_base ranks as a reference vocabulary.
  *

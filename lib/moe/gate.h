@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/gate.h — the routing gate family: logits → scores → top-K → weights.
  *
  * One gate is four orthogonal choices, applied per token t in this order

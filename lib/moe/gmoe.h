@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/gmoe.h — the paper's Gaussian mixture of experts with shared experts
  * (arXiv 2505.10860, eq. 1 and eq. 8), its sampler, log-likelihood, and
  * its maximum-likelihood fit by (generalised) EM.

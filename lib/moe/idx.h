@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/idx.h — IDX image/label files (MNIST, Fashion-MNIST), image patches,
  * and a seeded epoch batcher.
  *

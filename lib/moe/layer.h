@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/layer.h — the MoE layer: S shared experts + E routed experts, K of
  * them chosen per token by a gate (moe/gate.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/loss.h — training losses with their gradients.
  *
  * Both losses are means (PyTorch's default reduction), accumulated in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/metrics.h — router behaviour metrics (paper §3.3 / App. H).
  *
  * A routing record is the (N, k) array of expert indices chosen for N items

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/moe.h — everything in libmoe's MoE core in one include. */
 #ifndef MOE_MOE_H
 #define MOE_MOE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/optim.h — SGD and AdamW over a flat float slab, and learning-rate
  * schedules.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/rng.h — seeded random streams (GSL) and seed derivation.
  *
  * Determinism contract: every random quantity in moebench comes from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/stats.h — summaries over seeds and log-log rate fits (GSL).
  *
  * What the reports need to turn replicated runs into the paper's numbers:

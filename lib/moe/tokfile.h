@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/tokfile.h — token files: a stream of token ids with a small header.
  *
  * On-disk format (version 1), little-endian whatever the host:

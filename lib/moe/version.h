@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/version.h — package version and run-time facts for provenance. */
 #ifndef MOE_VERSION_H
 #define MOE_VERSION_H

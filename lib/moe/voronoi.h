@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/voronoi.h — Voronoi cells and the Voronoi losses D1–D5 between a
  * fitted and a true mixing measure of the Gaussian MoE with shared experts
  * (arXiv 2505.10860 eq. 3, 4, 6, 10, 11 and Thm 5; paper.md §2.3).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* expert.c — linear and FFN experts (see moe/expert.h). The numerical code
  * is in expert_impl.h, compiled here for float and for double. */
 #include <cblas.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* expert_impl.h — linear and FFN experts, written once for REAL (see
  * real.h). Included by expert.c; not installed. The moei_ functions skip
  * argument checks: the MoE layer calls them on buffers it sized itself. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* gate.c — the routing gate family (see moe/gate.h). The numerical code is
  * in gate_impl.h, compiled here for float and for double. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* gate_impl.h — the gate family, written once for REAL (see real.h).
  * Included by gate.c; not installed. */
 

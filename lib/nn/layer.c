@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* layer.c — the MoE layer (see moe/layer.h). The numerical code is in
  * layer_impl.h, compiled here for float and for double. */
 #include <cblas.h>

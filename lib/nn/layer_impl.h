@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* layer_impl.h — the MoE layer, written once for REAL (see real.h).
  * Included by layer.c; not installed. Shapes: T tokens of the current
  * batch (Tm = max_T), N = T·K routed rows, R = max(Tm·K, Tm) scratch rows. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* loss.c — MSE and cross-entropy (see moe/loss.h); the code is in
  * loss_impl.h, compiled for float and double. */
 #include <math.h>

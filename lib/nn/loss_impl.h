@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* loss_impl.h — MSE and cross-entropy, written once for REAL (see real.h).
  * Included by loss.c; not installed. */
 

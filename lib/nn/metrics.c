@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* metrics.c — router saturation, change rate, Jain's index, expert load. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* optim.c — SGD and AdamW with PyTorch's semantics, LR schedules (see
  * moe/optim.h). Arithmetic is in float with the scalars rounded to float
  * once, as PyTorch does for float tensors, so step-by-step comparisons with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
 /* real.h — the scalar type of a type-generic module instantiation.
  *
  * Each numerical module is written once, in lib/<module>_impl.h, against
