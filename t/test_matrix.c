@@ -136,6 +136,22 @@ int main(void)
   mb_cell_id(a, 3, id3);
   ok(!strncmp(hex, id3, 12), "id = first 12 hex digits of SHA-256 of the canonical text");
   mb_buf_free(&cb);
+
+  /* a copy is packed in one block; setting a value unpacks it, and both
+   * the copy and the original keep their own values */
+  mb_cell *pc = mb_cell_copy(a);
+  ok(pc && mb_cell_size(pc) == 3 && !strcmp(mb_cell_str(pc, "x"), "2.385") && !strcmp(mb_cell_task(pc), "selftest"),
+     "packed copy holds every value");
+  size_t psz = mb_cell_packed_size(a), low = 6 * sizeof(char *) + 33;   /* 33: the 7 strings with their NULs */
+  ok(psz >= low && psz <= low + 64, "packed size: arrays, strings and a small header (%zu bytes)", psz);
+  ok(pc && !mb_cell_set(pc, "x", "7.5") && !mb_cell_set(pc, "k", "3") && mb_cell_size(pc) == 4 &&
+     !strcmp(mb_cell_str(pc, "x"), "7.5") && !strcmp(mb_cell_str(pc, "mode"), "noisy") && !strcmp(mb_cell_key_at(pc, 0), "k"),
+     "a packed cell can still be set (unpacked), in key order");
+  ok(!strcmp(mb_cell_str(a, "x"), "2.385"), "the original is untouched");
+  mb_cell *pc2 = pc ? mb_cell_copy(pc) : NULL;
+  ok(pc2 && mb_cell_size(pc2) == 4 && !strcmp(mb_cell_str(pc2, "k"), "3"), "an unpacked copy packs again");
+  mb_cell_free(pc2);
+  mb_cell_free(pc);
   mb_cell_free(a);
   mb_cell_free(b);
 
