@@ -61,7 +61,12 @@ static int load_vocab(const char *path, moe_bpe **b)
   size_t got = fread(head, 1, sizeof head, f);
   fclose(f);
   if (got >= 8 && !memcmp(head, "moe-bpe ", 8)) return moe_bpe_load(path, b);
-  return moe_bpe_load_tiktoken(path, b);
+  /* A file named r50k_base.tiktoken must be GPT-2's (pinned sha256);
+   * other ranks files are custom vocabularies. */
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (!strcmp(base, "r50k_base.tiktoken")) return moe_bpe_load_tiktoken(path, b);
+  return moe_bpe_load_tiktoken_unpinned(path, b);
 }
 
 static int read_text_file(const char *path, uint8_t **buf, size_t *len)
