@@ -188,7 +188,8 @@ int mb_verb_data_tokenize(int argc, char **argv)
              "Encode the SOTU corpus (DIR/sotu/*.txt; DIR defaults to $MOE_DATA_DIR, else\n"
              "data) split by year: train before --valid-from (default %d), valid before\n"
              "--test-from (default %d), test from then on. The vocabulary is a moe-bpe merge\n"
-             "list from bpe-train or a .tiktoken ranks file such as r50k_base.tiktoken.\n"
+             "list from bpe-train or a .tiktoken ranks file; one named r50k_base.tiktoken\n"
+             "must have GPT-2's pinned sha256 (a corrupted copy is an error).\n"
              "Writes OUT/train.tok, OUT/valid.tok and OUT/test.tok (.tok.gz with --gzip;\n"
              "format: moe-tokfile(5)) and prints the token counts and encoding throughput.\n", MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
       return 0;
