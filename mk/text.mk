@@ -16,7 +16,7 @@ t_test_tokfile_SOURCES = t/test_tokfile.c t/tap.h
 # run by make check).
 TEXT_FIXTURES = \
 	t/data/text/tiny_corpus.txt t/data/text/tiny_merges.bpe t/data/text/tiny.tiktoken \
-	t/data/text/tiny_ab.txt t/data/text/tiny_ab_merges.bpe \
+	t/data/text/tiny_ab.txt t/data/text/tiny_ab_merges.bpe t/data/text/tiny_ab_expect.txt \
 	t/data/text/tiny_tiktoken_expect.txt \
 	t/data/text/r50k_base.tiktoken.gz t/data/text/r50k_base.README \
 	t/data/text/tiktoken_classes.txt t/data/text/r50k_codepoints.txt.gz \

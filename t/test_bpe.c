@@ -434,6 +434,33 @@ static void test_tiktoken_tiny(void)
   moe_bpe_free(t);
 }
 
+/* A merge-list vocabulary on runs of one letter: equal pairs side by side,
+ * the leftmost merged first (t/gen_text_fixtures.py's merges_encode). */
+static void test_merge_ties(void)
+{
+  moe_bpe *v = NULL;
+  int rc = moe_bpe_load(tap_datafile("data/text/tiny_ab_merges.bpe"), &v);
+  FILE *f = fopen(tap_datafile("data/text/tiny_ab_expect.txt"), "r");
+  ok(rc == MOE_OK && f, "a/b/space merges and their reference encodings load");
+  char line[4096];
+  int lines = 0;
+  while (v && f && fgets(line, sizeof line, f)) {
+    uint8_t text[1024];
+    size_t n = unhex(line, text), nw = 0, ng = 0;
+    uint32_t want[1024], got[1024];
+    for (char *p = strchr(line, '\t') + 1; *p && *p != '\n';) {
+      want[nw++] = (uint32_t)strtoul(p, &p, 10);
+      while (*p == ' ') p++;
+    }
+    rc = moe_bpe_encode(v, text, n, got, &ng);
+    ok(rc == MOE_OK && ng == nw && !memcmp(got, want, nw * sizeof *got),
+       "merge ties: line %d (%zu bytes) encodes as the reference (%zu tokens)", ++lines, n, nw);
+  }
+  if (f) fclose(f);
+  is_int(lines, 9, "nine reference lines");
+  moe_bpe_free(v);
+}
+
 int main(void)
 {
   test_pretok();
@@ -442,5 +469,6 @@ int main(void)
   test_whole_equals_pieces();
   test_load_errors();
   test_tiktoken_tiny();
+  test_merge_ties();
   return tap_done();
 }
