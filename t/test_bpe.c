@@ -387,6 +387,21 @@ static void test_load_errors(void)
   is_int(moe_bpe_load("test_bpe_missing.bpe", &x), MOE_EIO, "missing vocabulary file -> EIO");
   uint32_t m[4] = {97, 98, 256, 300};
   is_int(moe_bpe_from_merges(m, 2, &x), MOE_ERANGE, "from_merges: id >= 256 + i -> ERANGE");
+  /* Each merge doubles the last token (merge i spells 2^(i+1) bytes): merge
+   * 26 would bring the total to 2^28 + 254 bytes. */
+  size_t len;
+  uint32_t dbl[2 * 40];
+  for (uint32_t i = 0; i < 40; i++) dbl[2 * i] = dbl[2 * i + 1] = i ? 255 + i : 97;
+  moe_error_clear();
+  x = (moe_bpe *)&x;
+  is_int(moe_bpe_from_merges(dbl, 40, &x), MOE_ERANGE, "from_merges: tokens doubling 40 times -> ERANGE");
+  ok(x == NULL && strstr(moe_last_error(), "merge 26 (281 281)"), "  ... at the merge that crosses the bound: %s",
+     moe_last_error());
+  write_file("test_bpe_bad.bpe", "moe-bpe 1\nmerges 3\n97 97\n256 256\n257 257\n");
+  ok(moe_bpe_load("test_bpe_bad.bpe", &x) == MOE_OK && moe_bpe_token_bytes(x, 258, &len) && len == 8,
+     "  ... while a few doublings load (token 258 is 8 bytes)");
+  moe_bpe_free(x);
+  unlink("test_bpe_bad.bpe");
 }
 
 /* Hex string -> bytes; returns length. */

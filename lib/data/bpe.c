@@ -389,6 +389,11 @@ int moe_bpe_from_merges(const uint32_t *merges, uint32_t n_merges, moe_bpe **out
     if (pmap_put(&b->pairs, PAIR_KEY(l, r), i)) goto nomem;
     /* Token bytes = left bytes + right bytes (append first: the arena may move). */
     size_t ll = b->tok.len[l], rl = b->tok.len[r];
+    if (ll + rl > MOE_BPE_MAX_BYTES - b->tok.alen) {
+      moe_bpe_free(b);
+      return moe_error(MOE_ERANGE, "merge %u (%u %u): the tokens would spell more than %u bytes in all", i, l,
+                       r, (unsigned)MOE_BPE_MAX_BYTES);
+    }
     uint8_t stackbuf[256];
     uint8_t *tmp = ll + rl <= sizeof stackbuf ? stackbuf : malloc(ll + rl);
     if (!tmp) goto nomem;
@@ -538,6 +543,8 @@ int moe_bpe_decode(const moe_bpe *b, const uint32_t *ids, size_t n_ids, uint8_t 
   for (size_t i = 0; i < n_ids; i++) {
     if (ids[i] >= b->V)
       return moe_error(MOE_ERANGE, "decode: token %zu: id %u >= vocabulary size %u", i, ids[i], b->V);
+    if (total > SIZE_MAX - 1 - b->tok.len[ids[i]])
+      return moe_error(MOE_ERANGE, "decode: %zu ids spell more than SIZE_MAX bytes", n_ids);
     total += b->tok.len[ids[i]];
   }
   uint8_t *buf = malloc(total + 1);

@@ -75,8 +75,14 @@ typedef struct {
 int moe_bpe_train(const uint8_t *text, size_t n, uint32_t vocab_size, moe_bpe **out,
                   moe_bpe_train_stats *stats);
 
+/* The tokens of a merge-list vocabulary spell at most this many bytes in
+ * all (trained vocabularies need a few MB at most; a merge list whose
+ * tokens double in length at each merge would otherwise need 2^M bytes). */
+#define MOE_BPE_MAX_BYTES (1u << 28)
+
 /* A vocabulary from an explicit merge list: merges[2i], merges[2i+1] are the
- * left and right ids of token 256 + i (each < 256 + i). */
+ * left and right ids of token 256 + i (each < 256 + i). MOE_ERANGE when the
+ * tokens would spell more than MOE_BPE_MAX_BYTES bytes in all. */
 int moe_bpe_from_merges(const uint32_t *merges /* (M, 2) */, uint32_t n_merges, moe_bpe **out);
 
 /* Save / load the vocabulary file described above (load validates every
