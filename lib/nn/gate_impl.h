@@ -51,26 +51,38 @@ int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const
     }
   }
   const REAL scale = (REAL)cfg->route_scale;
-  for (int t = 0; t < T; t++) {
-    const REAL *l = logits + (size_t)t * E;
-    REAL *s = scores + (size_t)t * E;
-    int *ix = idx + (size_t)t * K;
-    REAL *w = weights + (size_t)t * K;
-    if (cfg->score == MOE_SCORE_SOFTMAX) {
-      REAL m = l[0], z = 0;
+  /* scores of all T·E logits: the exponentials in one SLEEF pass (≤ 1 ULP,
+   * vmath.h), the arithmetic around it element-wise */
+  const size_t TE = (size_t)T * E;
+  if (cfg->score == MOE_SCORE_SOFTMAX) {
+    for (int t = 0; t < T; t++) {
+      const REAL *l = logits + (size_t)t * E;
+      REAL *s = scores + (size_t)t * E, m = l[0];
       for (int e = 1; e < E; e++)
         if (l[e] > m)
           m = l[e];
-      for (int e = 0; e < E; e++) {
-        s[e] = R_EXP(l[e] - m);
+      for (int e = 0; e < E; e++)
+        s[e] = l[e] - m;
+    }
+    R_VEXP(TE, scores, scores);
+    for (int t = 0; t < T; t++) {
+      REAL *s = scores + (size_t)t * E, z = 0;
+      for (int e = 0; e < E; e++)
         z += s[e];
-      }
       for (int e = 0; e < E; e++)
         s[e] /= z;
-    } else {
-      for (int e = 0; e < E; e++)
-        s[e] = 1 / (1 + R_EXP(-l[e]));
     }
+  } else {
+    for (size_t i = 0; i < TE; i++)
+      scores[i] = -logits[i];
+    R_VEXP(TE, scores, scores);
+    for (size_t i = 0; i < TE; i++)
+      scores[i] = 1 / (1 + scores[i]);
+  }
+  for (int t = 0; t < T; t++) {
+    REAL *s = scores + (size_t)t * E;
+    int *ix = idx + (size_t)t * K;
+    REAL *w = weights + (size_t)t * K;
     if (K == E) {
       for (int k = 0; k < K; k++)
         ix[k] = k;
