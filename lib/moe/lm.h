@@ -182,6 +182,8 @@ int moe_lm_load(const char *path, int max_B, moe_lm **out, long *step);
 /* double twins */
 moe_lm_f64 *moe_lm_alloc_f64(const moe_lm_config *cfg, int max_B);
 void moe_lm_free_f64(moe_lm_f64 *m);
+const moe_lm_config *moe_lm_get_config_f64(const moe_lm_f64 *m);
+int moe_lm_max_B_f64(const moe_lm_f64 *m);
 int moe_lm_init_params_f64(moe_lm_f64 *m, gsl_rng *r);
 int moe_lm_forward_f64(moe_lm_f64 *m, int B, int T, const uint32_t *x, const uint32_t *y,
                        double *loss);
