@@ -123,6 +123,16 @@ moe_lm_config moe_lm_config_make(int V, int T, int D, int L, int H, const moe_la
 /* MOE_EINVAL (naming the field) unless usable. */
 int moe_lm_check(const moe_lm_config *cfg);
 
+/* Floating-point operations of one forward pass per token for sequences
+ * of T tokens, counting the matrix products as this library computes them
+ * (a multiply-add is 2): per block the qkv and output projections
+ * 8·D², the attention scores and mixing 4·T·D (the full T × T product;
+ * the causal mask is applied after it), the router 2·D·E and the K routed
+ * plus S shared experts 4·D·F each (2·D² for a linear expert); the head
+ * 2·V·D. A training step (forward + backward) is 3× this. 0 for an
+ * invalid configuration. */
+double moe_lm_flops_per_token(const moe_lm_config *cfg, int T);
+
 typedef struct moe_lm moe_lm;
 typedef struct moe_lm_f64 moe_lm_f64;
 

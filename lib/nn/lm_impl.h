@@ -177,27 +177,17 @@ int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const u
          V);
   m->logits_valid = 1;
   m->has_targets = 0;
-  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward.
-   * Exponentials in REAL (as PyTorch's float kernels), sums in double. */
+  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward */
   double acc = 0;
   for (int t = 0; t < N; t++) {
     const REAL *l = m->logits + (size_t)t * V; /* (V) */
-    REAL mx = l[0];
-    int bad = !isfinite(l[0]);
-    for (int v = 1; v < V; v++) {
-      bad |= !isfinite(l[v]);
-      if (l[v] > mx)
-        mx = l[v];
-    }
+    int bad = 0;
+    m->lse[t] = SFX(lm_row_lse)(l, V, &bad);
     if (bad)
       for (int v = 0; v < V; v++)
         if (!isfinite(l[v]))
           return moe_error(MOE_EDOM, "lm forward: logit[%d][%d] (b=%d t=%d) is %g", t, v, t / T,
                            t % T, (double)l[v]);
-    double z = 0;
-    for (int v = 0; v < V; v++)
-      z += (double)R_EXP(l[v] - mx);
-    m->lse[t] = (double)mx + log(z);
     if (y) {
       m->y[t] = (int)y[t];
       acc += m->lse[t] - (double)l[y[t]];
@@ -223,9 +213,7 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
   const REAL invN = (REAL)(1.0 / N);
   for (int t = 0; t < N; t++) {
     REAL *l = m->logits + (size_t)t * V;
-    const double lse = m->lse[t];
-    for (int v = 0; v < V; v++)
-      l[v] = R_EXP((REAL)((double)l[v] - lse)) * invN;
+    SFX(lm_row_softmax)(l, V, m->lse[t], invN);
     l[m->y[t]] -= invN;
   }
   m->logits_valid = 0;
