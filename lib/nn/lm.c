@@ -81,28 +81,23 @@ static size_t moei_lm_param_count(const moe_lm_config *c)
  * of a small model's time outside the BLAS. lm_expf is Cephes' expf
  * (range reduction by ln 2 in two parts, degree-6 polynomial; 1.4 ulp at
  * most on [−87, 88], the argument clamped there) written without branches
- * or calls so the row loops below vectorize; they are also compiled for
- * AVX-512 and AVX2 and picked at run time (GCC target_clones). Only
+ * or calls so the row loops below vectorize (SSE2, the x86-64 baseline;
+ * GCC 12 would not if-convert the clamps in AVX2/AVX-512 clones). Only
  * elementwise IEEE operations (contraction is off) and sums in a fixed
- * lane order, so every path gives the same bits. Not trapping on FP
- * exceptions lets the compiler if-convert the clamps; it changes no value. */
+ * lane order, so vector and scalar paths give the same bits. Not trapping
+ * on FP exceptions lets the compiler if-convert the clamps; it changes no
+ * value. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "no-trapping-math")
-#if defined(__x86_64__) && defined(__gnu_linux__) && !defined(LM_CLONES)
-#define LM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef LM_CLONES
-#define LM_CLONES
 #endif
 
 static inline float lm_expf(float x)
 {
   x = x < -87.0f ? -87.0f : x;
   x = x > 88.0f ? 88.0f : x;
-  const float fx = x * 1.44269504088896341f + 0.5f;
-  float fl = (float)(int32_t)fx;
-  fl = fl > fx ? fl - 1.0f : fl; /* floor */
+  /* n = floor(x·log2 e + ½): fx > 0 after the clamp, so truncation floors */
+  const float fx = x * 1.44269504088896341f + 128.5f;
+  const float fl = (float)(int32_t)fx - 128.0f;
   float r = x - fl * 0.693359375f;
   r = r - fl * -2.12194440e-4f;
   float y = 1.9875691500e-4f;
@@ -168,7 +163,7 @@ enum { LM_LANES = 16 };
       l[v] = EXPF((l[v] - hi) - rest) * invN;                                                  \
   }
 
-LM_ROW_FUNCS(, float, lm_expf, LM_CLONES)
+LM_ROW_FUNCS(, float, lm_expf, )
 LM_ROW_FUNCS(_f64, double, exp, )
 
 #define MOE_REAL_DOUBLE 0
