@@ -114,7 +114,8 @@ static inline float lm_expf(float x)
 }
 
 /* logsumexp of a row l (V): max and min in LN lanes (exact whatever the
- * order), then Σ exp(l − max) in LN double lanes added in lane order.
+ * order), then Σ exp(l − max) in LN lanes (each term <= 1, as PyTorch's
+ * float kernels) whose totals are added in lane order in double.
  * *bad = 1 if some l[v] is not finite (NaN hides from max/min, not from
  * the sum). */
 enum { LM_LANES = 16 };
@@ -123,7 +124,7 @@ enum { LM_LANES = 16 };
   ATTR static double lm_row_lse##SUF(const REAL_T *l, int V, int *bad)                         \
   {                                                                                            \
     REAL_T hi[LM_LANES], lo[LM_LANES];                                                         \
-    double zl[LM_LANES];                                                                       \
+    REAL_T zl[LM_LANES];                                                                       \
     for (int j = 0; j < LM_LANES; j++) {                                                       \
       hi[j] = lo[j] = l[0];                                                                    \
       zl[j] = 0;                                                                               \
@@ -145,12 +146,12 @@ enum { LM_LANES = 16 };
     }                                                                                          \
     for (v = 0; v + LM_LANES <= V; v += LM_LANES)                                              \
       for (int j = 0; j < LM_LANES; j++)                                                       \
-        zl[j] += (double)EXPF(l[v + j] - mx);                                                  \
+        zl[j] += EXPF(l[v + j] - mx);                                                          \
     for (; v < V; v++)                                                                         \
-      zl[0] += (double)EXPF(l[v] - mx);                                                        \
+      zl[0] += EXPF(l[v] - mx);                                                                \
     double z = 0;                                                                              \
     for (int j = 0; j < LM_LANES; j++)                                                         \
-      z += zl[j];                                                                              \
+      z += (double)zl[j];                                                                      \
     *bad = !isfinite(mx) || !isfinite(mn) || !isfinite(z);                                     \
     return (double)mx + log(z);                                                                \
   }                                                                                            \
