@@ -50,13 +50,14 @@ awk '
   }
   { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
   $1 == "lm"    { c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
-  $1 == "torch" { t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"] }
+  $1 == "torch" { t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
+                  n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["tokens/s"] }
   $1 == "lm2"   { c2[v["size"]] = c2[v["size"]] " " v["tokens/s"]; fnv[v["size"]] = fnv[v["size"]] " " v["params_fnv"] }
   END {
     for (k in c) {
       mc = med(c[k])
       printf "lm %s: moebench %.0f tokens/s (median of%s)", k, mc, c[k]
-      if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f", mt, t[k], mc / mt }
+      if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the %d paired ratios %.2f)", mt, t[k], mc / mt, split(pr[k], q, " "), med(pr[k]) }
       printf "\n"
       printf "lm %s: peak RSS %.1f MB, must hold %.1f MB (%.2fx)", k, rss[k], must[k], rss[k] / must[k]
       if (trss[k] != "") printf "; PyTorch peak RSS %.1f MB", trss[k]
