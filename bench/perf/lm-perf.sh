@@ -49,8 +49,8 @@ awk '
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-  $1 == "lm"    { c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
-  $1 == "torch" { t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
+  $1 == "lm"    { cc_[v["size"]] = cc_[v["size"]] " " v["tokens/cpu_s"]; c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
+  $1 == "torch" { tc_[v["size"]] = tc_[v["size"]] " " v["tokens/cpu_s"]; t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
                   n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["tokens/s"] }
   $1 == "lm2"   { c2[v["size"]] = c2[v["size"]] " " v["tokens/s"]; fnv[v["size"]] = fnv[v["size"]] " " v["params_fnv"] }
   END {
@@ -59,6 +59,7 @@ awk '
       printf "lm %s: moebench %.0f tokens/s (median of%s)", k, mc, c[k]
       if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the %d paired ratios %.2f)", mt, t[k], mc / mt, split(pr[k], q, " "), med(pr[k]) }
       printf "\n"
+      if (k in tc_) printf "lm %s: by CPU time: moebench %.0f tokens/cpu-s, PyTorch %.0f, ratio %.2f\n", k, med(cc_[k]), med(tc_[k]), med(cc_[k]) / med(tc_[k])
       printf "lm %s: peak RSS %.1f MB, must hold %.1f MB (%.2fx)", k, rss[k], must[k], rss[k] / must[k]
       if (trss[k] != "") printf "; PyTorch peak RSS %.1f MB", trss[k]
       printf "\n"
