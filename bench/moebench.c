@@ -36,6 +36,19 @@ static void usage(FILE *f)
   fprintf(f, "\n  --version      print the version\n  --help         this text\n");
 }
 
+/* `moebench GROUP` alone, with --help, or with an unknown sub-verb. */
+static int group_usage(const char *group, int argc, char **argv)
+{
+  int help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+  FILE *f = help ? stdout : stderr;
+  if (argc >= 3 && !help) fprintf(f, "moebench %s: unknown sub-verb '%s'\n", group, argv[2]);
+  fprintf(f, "usage: moebench %s SUB-VERB [ARGS...]   (moebench %s SUB-VERB --help for details)\n\nsub-verbs:\n",
+          group, group);
+  for (const mb_verb *v = verbs; v->name; v++)
+    if (v->group && !strcmp(v->group, group)) fprintf(f, "  %-13s %s\n", v->name, v->summary);
+  return help ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
   /* GSL's default handler aborts; libmoe checks every GSL status itself
@@ -65,8 +78,9 @@ int main(int argc, char **argv)
       return v->fn(argc - 1, argv + 1);
     }
   }
-  fprintf(stderr, "moebench: unknown verb '%s'%s%s\n", argv[1], argc >= 3 ? " " : "",
-          argc >= 3 ? argv[2] : "");
+  for (const mb_verb *v = verbs; v->name; v++)
+    if (v->group && !strcmp(argv[1], v->group)) return group_usage(v->group, argc, argv);
+  fprintf(stderr, "moebench: unknown verb '%s'\n", argv[1]);
   usage(stderr);
   return 2;
 }

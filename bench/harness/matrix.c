@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -156,11 +157,21 @@ int mb_param_canon(const mb_param *p, const char *s, char **out, char *why, size
   *out = NULL;
   switch (p->type) {
   case MB_INT: {
+    /* digits, or an integral value in exponent form (1e3); one too large
+     * for any range (1e300, 99999999999999999999) is out of range, not
+     * "not an integer" */
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (end == s || *end || errno) {
+      errno = 0;
       double d = strtod(s, &end);
-      if (end == s || *end || !isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0) {
+      int huge = end != s && !*end && ((isinf(d) && errno == ERANGE) || (isfinite(d) && d == floor(d) && fabs(d) > 9007199254740992.0));
+      if (huge) {
+        if (p->min <= p->max) snprintf(why, whylen, "'%s' = %s is out of range [%.15g, %.15g]", p->name, s, p->min, p->max);
+        else snprintf(why, whylen, "'%s' = %s is out of range (integers up to 2^53)", p->name, s);
+        return 2;
+      }
+      if (end == s || *end || !isfinite(d) || d != floor(d)) {
         snprintf(why, whylen, "'%s' must be an integer, got '%s'", p->name, s);
         return 1;
       }
@@ -1155,6 +1166,28 @@ void mb_matrix_free(mb_matrix *m)
   free(m);
 }
 
+/* A seed: digits up to 2^64-1 or, as for integer parameters, an integral
+ * value in exponent form (1e3) up to 2^53. 0 ok, 1 not an unsigned
+ * integer, 2 out of range. */
+static int parse_seed(const char *s, uint64_t *out)
+{
+  char *end;
+  if (!*s || s[0] == '-' || s[0] == '+') return 1;
+  errno = 0;
+  unsigned long long u = strtoull(s, &end, 10);
+  if (!*end) {
+    if (errno) return 2;
+    *out = u;
+    return 0;
+  }
+  errno = 0;
+  double d = strtod(s, &end);
+  if (*end || isnan(d) || (isinf(d) && errno != ERANGE) || (isfinite(d) && d != floor(d))) return 1;
+  if (!isfinite(d) || d > 9007199254740992.0) return 2;
+  *out = (uint64_t)d;
+  return 0;
+}
+
 static void parse_root(ctx *c, yaml_node_t *root)
 {
   mb_matrix *m = c->m;
@@ -1178,12 +1211,10 @@ static void parse_root(ctx *c, yaml_node_t *root)
   }
   if ((v = get(pr, np, "seed", NULL))) {
     const char *s = want_scalar(c, v, "seed");
-    char *end;
-    errno = 0;
     if (s) {
-      unsigned long long u = strtoull(s, &end, 10);
-      if (!*s || *end || errno || s[0] == '-' || s[0] == '+') err(c, mark_of(v), "seed must be an unsigned 64-bit integer, got '%s'", s);
-      else m->seed = u;
+      int r = parse_seed(s, &m->seed);
+      if (r == 2) err(c, mark_of(v), "seed = %s is out of range [0, 2^64-1] (up to 2^53 in exponent form)", s);
+      else if (r) err(c, mark_of(v), "seed must be an unsigned 64-bit integer, got '%s'", s);
     }
   } else err(c, top, "missing required key 'seed'");
   m->replications = 1;
@@ -1262,6 +1293,12 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
   FILE *f = fopen(path, "rb");
   if (!f) {
     if (msgs) mb_buf_printf(msgs, "%s: cannot open: %s\n", path, strerror(errno));
+    return 2;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (msgs) mb_buf_printf(msgs, "%s: is a directory (expected a matrix file)\n", path);
+    fclose(f);
     return 2;
   }
   yaml_parser_t parser;
