@@ -62,6 +62,15 @@ ok $? "data alone: usage with its sub-verbs (exit $rc)"
 "$MOEBENCH" data bogus > "$tmp/out" 2> "$tmp/err"; rc=$?
 [ $rc = 2 ] && grep -q "^moebench data: unknown sub-verb 'bogus'$" "$tmp/err"; ok $? "data bogus: unknown sub-verb (exit $rc)"
 
+# moebench tasks: the user's tasks; the harness's own selftest only on request
+"$MOEBENCH" tasks > "$tmp/out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q '^synthetic: ' "$tmp/out" && grep -q '^toy: ' "$tmp/out" && ! grep -q '^selftest' "$tmp/out" &&
+  grep -q 'moebench tasks --all' "$tmp/out"; ok $? "tasks: user tasks only, and says how to see the rest"
+"$MOEBENCH" tasks --all > "$tmp/out" 2>&1 && grep -q '^selftest: ' "$tmp/out" && grep -q '^toy: ' "$tmp/out"; ok $? "tasks --all: selftest too"
+"$MOEBENCH" tasks selftest > "$tmp/out" 2>&1 && grep -q '^selftest: ' "$tmp/out" && ! grep -q '^toy' "$tmp/out"; ok $? "tasks selftest: shown when named"
+"$MOEBENCH" tasks selftets > "$tmp/out" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "unknown task 'selftets' (did you mean 'selftest'?)" "$tmp/out"; ok $? "tasks NAME: unknown task is an error (exit $rc)"
+
 # Memory: a matrix too big for the limits is refused up front with the
 # numbers; running out anyway is a message and exit status 1, never a
 # silent SIGABRT. (OpenBLAS's thread pool can spin at start under a tight
