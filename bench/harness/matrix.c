@@ -25,7 +25,7 @@ const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", 
 
 static const char *const top_keys[] = {"name", "description", "task", "seed", "base", "axes",
                                        "replications", "include", "exclude", "tables", "fits",
-                                       "plots", NULL};
+                                       "plots", "summary", NULL};
 static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", NULL};
 static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
@@ -1161,6 +1161,7 @@ void mb_matrix_free(mb_matrix *m)
     free(p->title); free(p->xlabel); free(p->ylabel);
   }
   free(m->plots);
+  free_names(m->summary, m->nsummary);
   for (size_t i = 0; i < m->ncells; i++) xcell_free(&m->cells[i]);
   free(m->cells);
   free(m);
@@ -1283,6 +1284,26 @@ static void parse_root(ctx *c, yaml_node_t *root)
   if ((v = get(pr, np, "fits", NULL)) && !is_null(v)) parse_fits(c, v);
   if ((v = get(pr, np, "tables", NULL)) && !is_null(v)) parse_tables(c, v);
   if ((v = get(pr, np, "plots", NULL)) && !is_null(v)) parse_plots(c, v);
+  if ((v = get(pr, np, "summary", NULL)) && !is_null(v)) {
+    /* what `moebench report` puts in brief.txt: names of tables or fits */
+    mb_mark *at;
+    m->summary = want_names_at(c, v, "summary", &m->nsummary, &at);
+    const char **names = NULL;
+    size_t nn = 0;
+    for (size_t i = 0; i < m->ntables; i++) if (m->tables[i].name) PUSH(names, nn, m->tables[i].name);
+    for (size_t i = 0; i < m->nfits; i++) if (m->fits[i].name) PUSH(names, nn, m->fits[i].name);
+    for (size_t i = 0; i < m->nsummary; i++) {
+      int found = 0;
+      for (size_t j = 0; j < nn; j++) if (!strcmp(names[j], m->summary[i])) found = 1;
+      if (found) continue;
+      const char *dym = nn ? mb_did_you_mean(m->summary[i], names, nn) : NULL;
+      err(c, at[i], "summary names '%s', which is neither a table nor a fit of this matrix%s%s%s", m->summary[i],
+          dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+    }
+    if (m->nsummary == 0 && v->type == YAML_SEQUENCE_NODE) err(c, mark_of(v), "summary must name at least one table or fit");
+    free(names);
+    free(at);
+  }
   free(pr);
   if (c->nerr == 0) expand(c);
 }

@@ -89,6 +89,7 @@ typedef struct {
   mb_table *tables; size_t ntables;
   mb_fit *fits; size_t nfits;
   mb_plot *plots; size_t nplots;
+  char **summary; size_t nsummary;  /* tables/fits for the terminal (report's brief.txt); none: default */
   mb_xcell *cells; size_t ncells;   /* in expansion order */
 } mb_matrix;
 

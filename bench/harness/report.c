@@ -384,10 +384,105 @@ static void table_json(mb_buf *b, const mb_table *t, const grid *g)
   mb_buf_puts(b, "\n]}\n");
 }
 
+/* ---- brief.txt: the few lines for a terminal ---- */
+
+#define BRIEF_COLS 100   /* characters per line at most */
+#define BRIEF_ROWS 16    /* body rows per table at most */
+
+/* Is table/fit `name` part of the terminal summary? The matrix's
+ * `summary:` list if it has one; otherwise every fit, or failing that the
+ * first table. */
+static int in_brief(const mb_matrix *m, const char *name, int is_fit)
+{
+  if (m->nsummary) {
+    for (size_t i = 0; i < m->nsummary; i++) if (!strcmp(m->summary[i], name)) return 1;
+    return 0;
+  }
+  if (m->nfits) return is_fit;
+  return !is_fit && m->ntables && !strcmp(m->tables[0].name, name);
+}
+
+/* Aligned plain text of cell[r * nc + c] (row 0 is the header), indented
+ * by two spaces: columns that would pass BRIEF_COLS and rows past
+ * BRIEF_ROWS are left out with a line saying where the rest is. */
+static void text_table(mb_buf *b, char **cell, size_t nr, size_t nc, size_t nfirst_left, const char *rest)
+{
+  size_t *w = xcalloc(nc, sizeof *w), used = 2, keep = 0;
+  for (size_t c = 0; c < nc; c++)
+    for (size_t r = 0; r < nr; r++) { size_t L = strlen(cell[r * nc + c]); if (L > w[c]) w[c] = L; }
+  for (size_t c = 0; c < nc; c++) {
+    size_t add = w[c] + (c ? 2 : 0);
+    if (c > 0 && used + add > BRIEF_COLS) break;
+    used += add;
+    keep++;
+  }
+  size_t show = nr > BRIEF_ROWS + 1 ? BRIEF_ROWS + 1 : nr;
+  for (size_t r = 0; r < show; r++) {
+    mb_buf_puts(b, "  ");
+    for (size_t c = 0; c < keep; c++) {
+      const char *t = cell[r * nc + c];
+      int pad = (int)(w[c] - strlen(t));
+      if (c < nfirst_left) mb_buf_printf(b, "%s%*s", t, c + 1 < keep ? pad : 0, "");
+      else mb_buf_printf(b, "%*s%s", pad, "", t);
+      if (c + 1 < keep) mb_buf_puts(b, "  ");
+    }
+    mb_buf_puts(b, "\n");
+  }
+  if (show < nr || keep < nc) {
+    mb_buf_puts(b, "  (");
+    if (show < nr) mb_buf_printf(b, "%zu more row%s", nr - show, nr - show > 1 ? "s" : "");
+    if (show < nr && keep < nc) mb_buf_puts(b, ", ");
+    if (keep < nc) mb_buf_printf(b, "%zu more column%s", nc - keep, nc - keep > 1 ? "s" : "");
+    mb_buf_printf(b, ": %s)\n", rest);
+  }
+  free(w);
+}
+
+static char *xdup(const char *s)
+{
+  char *d = strdup(s ? s : "");
+  if (!d) mb_oom(0);
+  return d;
+}
+
+static void brief_table(mb_buf *b, const store *s, const mb_table *t, const grid *g)
+{
+  size_t nc = t->nrows + g->nc * t->nstats, nr = g->nr + 1;
+  char **cell = xcalloc(nr * nc, sizeof *cell);
+  for (size_t k = 0; k < t->nrows; k++) cell[k] = xdup(t->rows[k]);
+  for (size_t j = 0; j < g->nc; j++)
+    for (size_t q = 0; q < t->nstats; q++) {
+      mb_buf h;
+      mb_buf_init(&h);
+      mb_buf_add(&h, "", 0);
+      if (t->ncols) { for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(&h, "%s%s", k ? "," : "", g->cols[j].val[k]); mb_buf_puts(&h, " "); }
+      mb_buf_puts(&h, mb_stat_names[t->stats[q]]);
+      cell[t->nrows + j * t->nstats + q] = h.s;
+    }
+  for (size_t r = 0; r < g->nr; r++) {
+    for (size_t k = 0; k < t->nrows; k++) cell[(r + 1) * nc + k] = xdup(g->rows[r].val[k]);
+    for (size_t j = 0; j < g->nc; j++)
+      for (size_t q = 0; q < t->nstats; q++) {
+        mb_buf v;
+        mb_buf_init(&v);
+        mb_buf_add(&v, "", 0);
+        stat_text(&v, &g->sum[r * g->nc + j], t->stats[q]);
+        cell[(r + 1) * nc + t->nrows + j * t->nstats + q] = v.s;
+      }
+  }
+  char rest[4400];
+  snprintf(rest, sizeof rest, "%s/%s.md", s->repdir, t->name);
+  mb_buf_printf(b, "%s: %s over the replications\n", t->name, t->metric);
+  text_table(b, cell, nr, nc, t->nrows, rest);
+  for (size_t i = 0; i < nr * nc; i++) free(cell[i]);
+  free(cell);
+}
+
 /* ---- fits ---- */
 
 typedef struct {
   char *label;              /* "mode=plain" or "all" */
+  char **val;               /* the by-values, one per key of the fit */
   const mb_ref *ref;
   size_t npoints, ncells;
   int ok, ok_nlogn;
@@ -436,6 +531,8 @@ static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
     mb_buf_init(&l);
     label(&l, f->by, g[i].val, f->nby, "all");
     r->label = l.s;
+    r->val = xcalloc(f->nby ? f->nby : 1, sizeof *r->val);
+    for (size_t q = 0; q < f->nby; q++) r->val[q] = xdup(g[i].val[q]);
     r->ref = find_ref(f, &g[i]);
     r->lo = r->hi = r->lon = r->hin = NAN;
     /* distinct x values of the group's cells, ascending */
@@ -525,6 +622,38 @@ static void fit_md(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n, int te
     for (int k = 0; k < 6; k++) mb_buf_free(&c[k]);
   }
   if (tex) mb_buf_puts(b, "\\bottomrule\n\\end{tabular}\n");
+}
+
+static void brief_fit(mb_buf *b, const store *s, const mb_fit *f, const fitrow *r, size_t n)
+{
+  size_t nb = f->nby ? f->nby : 1, nc = nb + 4, nr = n + 1;
+  char **cell = xcalloc(nr * nc, sizeof *cell);
+  for (size_t q = 0; q < nb; q++) cell[q] = xdup(f->nby ? f->by[q] : "group");
+  cell[nb] = xdup("loss");
+  cell[nb + 1] = xdup("rate [95% CI]");
+  cell[nb + 2] = xdup("paper");
+  cell[nb + 3] = xdup("theory");
+  for (size_t i = 0; i < n; i++) {
+    char **row = cell + (i + 1) * nc;
+    for (size_t q = 0; q < nb; q++) row[q] = xdup(f->nby ? r[i].val[q] : "all");
+    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    row[nb] = xdup(loss ? loss : f->y);
+    mb_buf rt;
+    mb_buf_init(&rt);
+    mb_buf_add(&rt, "", 0);
+    rate_text(&rt, r[i].ok, r[i].f.slope, r[i].lo, r[i].hi);
+    row[nb + 1] = rt.s;
+    row[nb + 2] = xdup(p ? p : "-");
+    row[nb + 3] = xdup(t ? t : "-");
+  }
+  char rest[4400];
+  snprintf(rest, sizeof rest, "%s/%s.md", s->repdir, f->name);
+  mb_buf_printf(b, "%s: rate = -slope of log(mean %s) on log %s", f->name, f->y, f->x);
+  if (f->bootstrap > 0) mb_buf_puts(b, ", 95% bootstrap CI");
+  mb_buf_puts(b, "\n");
+  text_table(b, cell, nr, nc, nb + 1, rest);
+  for (size_t i = 0; i < nr * nc; i++) free(cell[i]);
+  free(cell);
 }
 
 static void fit_csv(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
@@ -813,6 +942,16 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   mb_buf_printf(&sum, "Task `%s`, seed %llu, %zu cells (%ld replications): %zu ok, %zu failed, %zu missing.\n\n",
                 m->task->name, (unsigned long long)m->seed, m->ncells, m->replications, s.nok, s.nfailed,
                 s.nmissing + s.ncorrupt);
+  /* brief.txt: what a terminal shows (mb-bench.sh prints it) */
+  mb_buf brief;
+  mb_buf_init(&brief);
+  mb_buf_printf(&brief, "%s: %zu cells: %zu ok, %zu failed, %zu missing\n", m->name, m->ncells, s.nok, s.nfailed,
+                s.nmissing + s.ncorrupt);
+  if (m->description) {
+    const char *d = m->description;
+    mb_buf_printf(&brief, "%.*s%s\n", strlen(d) > BRIEF_COLS ? BRIEF_COLS - 3 : (int)strlen(d), d,
+                  strlen(d) > BRIEF_COLS ? "..." : "");
+  }
   static const char *ext[] = {"md", "csv", "tex", "json"};
   for (size_t i = 0; i < m->ntables; i++) {
     const mb_table *t = &m->tables[i];
@@ -831,6 +970,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       write_out(&s, fn, &b);
       mb_buf_free(&b);
     }
+    if (in_brief(m, t->name, 0)) brief_table(&brief, &s, t, &g);
     mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
     table_md(&sum, t, &g);
     mb_buf pk;
@@ -860,6 +1000,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       write_out(&s, fn, &b);
       mb_buf_free(&b);
     }
+    if (in_brief(m, fit->name, 1)) brief_fit(&brief, &s, fit, r, n);
     mb_buf_printf(&sum, "### Fit `%s`: rate = -slope of log(mean %s) on log %s", fit->name, fit->y, fit->x);
     if (fit->bootstrap > 0) mb_buf_printf(&sum, " (95%% CI: %ld bootstrap resamples of the replications)", fit->bootstrap);
     mb_buf_puts(&sum, "\n\n");
@@ -880,7 +1021,11 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       if (!used) fprintf(stderr, "moebench report: warning: fit '%s': reference %zu matches no group\n", fit->name, q + 1);
     }
     mb_buf_puts(&sum, "\n");
-    for (size_t k = 0; k < n; k++) free(r[k].label);
+    for (size_t k = 0; k < n; k++) {
+      free(r[k].label);
+      for (size_t q = 0; q < fit->nby; q++) free(r[k].val[q]);
+      free(r[k].val);
+    }
     free(r);
   }
   if (plot) {
@@ -893,7 +1038,12 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     for (size_t i = 0; i < m->nplots; i++) plot_one(&s, &m->plots[i], gnuplot, &rendered);
     for (size_t i = 0; i < m->nplots; i++)
       if (rendered) mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
+    for (size_t i = 0; i < m->nplots; i++)
+      mb_buf_printf(&brief, "%s %s/%s.%s\n", i ? "       " : "Figure:", s.repdir, m->plots[i].name, rendered ? "png" : "gp");
   }
+  mb_buf_printf(&brief, "Tables: %s/summary.md (every table and fit; .csv/.tex/.json beside it)\n", s.repdir);
+  write_out(&s, "brief.txt", &brief);
+  mb_buf_free(&brief);
   write_out(&s, "summary.md", &sum);
   provenance_md(&s);
   mb_buf_free(&sum);
