@@ -29,7 +29,7 @@ static const char *const top_keys[] = {"name", "description", "task", "seed", "b
 static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", NULL};
 static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
-                                        "fit", "title", "xlabel", "ylabel", NULL};
+                                        "fit", "title", "xlabel", "ylabel", "titles", NULL};
 static const char *const ref_labels[] = {"loss", "paper", "theory", NULL};
 
 /* ---- small helpers ---- */
@@ -695,6 +695,50 @@ static void parse_tables(ctx *c, yaml_node_t *v)
   }
 }
 
+/* A list of maps whose keys are the by-keys (values canonical, selecting
+ * groups) or one of labels (free text): fit references, plot titles. */
+static mb_ref *parse_refs(ctx *c, yaml_node_t *x, char **by, size_t nby, const char *const *labels,
+                          const char *what, const char *each, size_t *nout)
+{
+  mb_matrix *m = c->m;
+  mb_ref *out = NULL;
+  *nout = 0;
+  if (x->type != YAML_SEQUENCE_NODE) { err(c, mark_of(x), "%s must be a list of mappings", what); return NULL; }
+  for (yaml_node_item_t *ri = x->data.sequence.items.start; ri < x->data.sequence.items.top; ri++) {
+    yaml_node_t *re = node(c, *ri);
+    if (!re) continue;
+    if (re->type != YAML_MAPPING_NODE) { err(c, mark_of(re), "each %s must be a mapping", each); continue; }
+    const char **allowed = NULL;
+    size_t na = 0;
+    for (size_t i = 0; i < nby; i++) PUSH(allowed, na, by[i]);
+    for (size_t i = 0; labels[i]; i++) PUSH(allowed, na, labels[i]);
+    size_t nr;
+    pair_t *rp = pairs(c, re, allowed, na, each, &nr);
+    mb_ref r = {NULL, NULL, 0};
+    for (size_t i = 0; i < nr; i++) {
+      const char *s = want_scalar(c, rp[i].v, rp[i].key);
+      if (!s) continue;
+      char *val = NULL;
+      const mb_param *p = find_param(m->task, rp[i].key, NULL);
+      int is_label = 0;
+      for (size_t j = 0; labels[j]; j++) if (!strcmp(labels[j], rp[i].key)) is_label = 1;
+      if (!is_label) {
+        if (!p && !strcmp(rp[i].key, "rep")) p = &rep_param;
+        if (p) val = canon_node(c, p, rp[i].v);
+      } else val = xstrdup(s);
+      if (!val) continue;
+      r.key = xrealloc(r.key, (r.n + 1) * sizeof *r.key);
+      r.val = xrealloc(r.val, (r.n + 1) * sizeof *r.val);
+      r.key[r.n] = xstrdup(rp[i].key);
+      r.val[r.n++] = val;
+    }
+    free(rp);
+    free(allowed);
+    PUSH(out, *nout, r);
+  }
+  return out;
+}
+
 static void parse_fits(ctx *c, yaml_node_t *v)
 {
   mb_matrix *m = c->m;
@@ -729,42 +773,7 @@ static void parse_fits(ctx *c, yaml_node_t *v)
       char *s = canon_node(c, &bp, x);
       if (s) { f.bootstrap = atol(s); free(s); }
     }
-    if ((x = get(pr, np, "references", NULL))) {
-      if (x->type != YAML_SEQUENCE_NODE) err(c, mark_of(x), "references must be a list of mappings");
-      else
-        for (yaml_node_item_t *ri = x->data.sequence.items.start; ri < x->data.sequence.items.top; ri++) {
-          yaml_node_t *re = node(c, *ri);
-          if (!re) continue;
-          if (re->type != YAML_MAPPING_NODE) { err(c, mark_of(re), "each reference must be a mapping"); continue; }
-          const char **allowed = NULL;
-          size_t na = 0;
-          for (size_t i = 0; i < f.nby; i++) PUSH(allowed, na, f.by[i]);
-          for (size_t i = 0; ref_labels[i]; i++) PUSH(allowed, na, ref_labels[i]);
-          size_t nr;
-          pair_t *rp = pairs(c, re, allowed, na, "reference", &nr);
-          mb_ref r = {NULL, NULL, 0};
-          for (size_t i = 0; i < nr; i++) {
-            const char *s = want_scalar(c, rp[i].v, rp[i].key);
-            if (!s) continue;
-            char *val = NULL;
-            const mb_param *p = find_param(m->task, rp[i].key, NULL);
-            int is_label = 0;
-            for (size_t j = 0; ref_labels[j]; j++) if (!strcmp(ref_labels[j], rp[i].key)) is_label = 1;
-            if (!is_label) {
-              if (!p && !strcmp(rp[i].key, "rep")) p = &rep_param;
-              if (p) val = canon_node(c, p, rp[i].v);
-            } else val = xstrdup(s);
-            if (!val) continue;
-            r.key = xrealloc(r.key, (r.n + 1) * sizeof *r.key);
-            r.val = xrealloc(r.val, (r.n + 1) * sizeof *r.val);
-            r.key[r.n] = xstrdup(rp[i].key);
-            r.val[r.n++] = val;
-          }
-          free(rp);
-          free(allowed);
-          PUSH(f.refs, f.nrefs, r);
-        }
-    }
+    if ((x = get(pr, np, "references", NULL))) f.refs = parse_refs(c, x, f.by, f.nby, ref_labels, "references", "reference", &f.nrefs);
     free(pr);
     PUSH(m->fits, m->nfits, f);
   }
@@ -830,6 +839,8 @@ static void parse_plots(ctx *c, yaml_node_t *v)
         free(names);
       }
     }
+    static const char *const title_label[] = {"title", NULL};
+    if ((x = get(pr, np, "titles", NULL))) p.titles = parse_refs(c, x, p.by, p.nby, title_label, "titles", "titles entry", &p.ntitles);
     const char *const lab[] = {"title", "xlabel", "ylabel"};
     char **dst[] = {&p.title, &p.xlabel, &p.ylabel};
     for (int i = 0; i < 3; i++)
@@ -1159,6 +1170,8 @@ void mb_matrix_free(mb_matrix *m)
     mb_plot *p = &m->plots[i];
     free(p->name); free(p->x); free(p->y); free_names(p->by, p->nby); free(p->fit);
     free(p->title); free(p->xlabel); free(p->ylabel);
+    for (size_t r = 0; r < p->ntitles; r++) { free_names(p->titles[r].key, p->titles[r].n); free_names(p->titles[r].val, p->titles[r].n); }
+    free(p->titles);
   }
   free(m->plots);
   free_names(m->summary, m->nsummary);

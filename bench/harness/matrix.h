@@ -62,6 +62,7 @@ typedef struct {
   int errorbars;       /* MB_S_SD, MB_S_SE, MB_S_CI95, or -1 for none */
   char *fit;           /* NULL or the name of a fit */
   char *title, *xlabel, *ylabel;
+  mb_ref *titles; size_t ntitles;   /* per-panel/curve titles: by-keys select, label "title" */
 } mb_plot;
 
 /* One cell of the expansion. */

@@ -742,6 +742,36 @@ static void gp_quote(mb_buf *b, const char *s)
   mb_buf_puts(b, "\"");
 }
 
+/* The first of refs whose by-keys all match the group's values. */
+static const mb_ref *match_ref(const mb_ref *refs, size_t n, char **by, size_t nby, char **vals)
+{
+  for (size_t r = 0; r < n; r++) {
+    int all = 1;
+    for (size_t k = 0; k < refs[r].n && all; k++)
+      for (size_t q = 0; q < nby; q++)
+        if (!strcmp(refs[r].key[k], by[q]) && strcmp(refs[r].val[k], vals[q])) all = 0;
+    if (all) return &refs[r];
+  }
+  return NULL;
+}
+
+/* A group's title: the plot's titles entry that selects it, with the
+ * by-values that entry does not name in parentheses; else its label. */
+static void group_title(mb_buf *b, const mb_plot *p, char **vals, const char *labeltext)
+{
+  const mb_ref *t = match_ref(p->titles, p->ntitles, p->by, p->nby, vals);
+  const char *tt = ref_get(t, "title");
+  if (!tt) { mb_buf_puts(b, labeltext); return; }
+  mb_buf_puts(b, tt);
+  int open = 0;
+  for (size_t q = 0; q < p->nby; q++) {
+    if (ref_get(t, p->by[q])) continue;
+    mb_buf_printf(b, "%s%s=%s", open ? ", " : " (", p->by[q], vals[q]);
+    open = 1;
+  }
+  if (open) mb_buf_puts(b, ")");
+}
+
 static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rendered)
 {
   const mb_matrix *m = s->m;
@@ -756,6 +786,17 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   mb_buf_init(&dat); mb_buf_init(&gp); mb_buf_init(&body);
   double *xs = xcalloc(m->ncells, sizeof *xs), *v = xcalloc(m->ncells, sizeof *v);
   size_t *sel = xcalloc(m->ncells, sizeof *sel);
+  const char *bars = p->errorbars >= 0 ? mb_stat_names[p->errorbars] : NULL;
+  /* the y axis is named after the loss when every group's fit reference
+   * names the same one (D1 ...), else after the metric */
+  const char *yname = NULL;
+  int same_loss = nfr > 0;
+  for (size_t q = 0; q < nfr; q++) {
+    const char *l = ref_get(fr[q].ref, "loss");
+    if (!l || (yname && strcmp(yname, l))) same_loss = 0;
+    if (l && !yname) yname = l;
+  }
+  if (!same_loss) yname = p->y;
   mb_buf_printf(&dat, "# moebench report: plot %s of matrix %s: %s vs %s; columns: x mean low high n\n", p->name,
                 m->name, p->y, p->x);
   for (size_t i = 0; i < ng; i++) {
@@ -781,22 +822,65 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
       if (p->errorbars == MB_S_CI95 && !isnan(sm.ci95_lo)) { lo = sm.ci95_lo; hi = sm.ci95_hi; }
       mb_buf_printf(&dat, "%.17g %.17g %.17g %.17g %zu\n", xs[a], sm.mean, lo, hi, nv);
     }
-    /* one plot clause per group (and its fitted line) */
-    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %zu title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
-                  p->name, i, p->errorbars >= 0 ? ":3:4" : "", p->errorbars >= 0 ? "yerrorlines" : "linespoints", i + 1);
-    gp_quote(&body, l.s);
-    for (size_t q = 0; q < nfr; q++) {
-      if (!fr[q].ok || strcmp(fr[q].label, l.s)) continue;
-      char t[128];
-      snprintf(t, sizeof t, "fit: rate %.3f", -fr[q].f.slope);
-      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines dt 2 lc %zu title ", fr[q].xmin, fr[q].xmax,
-                    fr[q].f.intercept, fr[q].f.slope, i + 1);
-      gp_quote(&body, t);
-    }
+    const fitrow *row = NULL;
+    for (size_t q = 0; q < nfr; q++) if (fr[q].ok && !strcmp(fr[q].label, l.s)) row = &fr[q];
+    mb_buf gt;
+    mb_buf_init(&gt);
+    group_title(&gt, p, g[i].val, l.s);
     if (p->panels) {
-      mb_buf_puts(&body, "\n");
-      if (ng > 1) { mb_buf_puts(&body, ""); }
+      /* each panel says what it shows, and its y axis names its loss */
+      const char *loss = row ? ref_get(row->ref, "loss") : NULL;
+      mb_buf yl;
+      mb_buf_init(&yl);
+      mb_buf_printf(&yl, "%s (mean%s%s)", loss ? loss : p->y, bars ? " ± " : "", bars ? bars : "");
+      mb_buf_puts(&body, "set title ");
+      gp_quote(&body, gt.s);
+      mb_buf_puts(&body, " noenhanced\nset ylabel ");
+      gp_quote(&body, p->ylabel ? p->ylabel : yl.s);
+      mb_buf_puts(&body, " noenhanced\n");
+      mb_buf_free(&yl);
     }
+    /* one plot clause per group, then its fitted line and, where the fit's
+     * reference gives them, the paper's and the theory's rates drawn
+     * through the middle of the fitted line */
+    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %zu title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
+                  p->name, i, bars ? ":3:4" : "", bars ? "yerrorlines" : "linespoints", i + 1);
+    {
+      mb_buf dt;
+      mb_buf_init(&dt);
+      if (p->panels) mb_buf_printf(&dt, "mean%s%s", bars ? " ± " : "", bars ? bars : "");
+      else mb_buf_puts(&dt, gt.s);
+      gp_quote(&body, dt.s);
+      mb_buf_free(&dt);
+    }
+    if (row) {
+      char t[160];
+      snprintf(t, sizeof t, "fit: rate %.3f", -row->f.slope);
+      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines lw 2 dt 2 lc %zu title ", row->xmin, row->xmax,
+                    row->f.intercept, row->f.slope, i + 1);
+      gp_quote(&body, t);
+      double xm = sqrt(row->xmin * row->xmax), ym = exp(row->f.intercept) * pow(xm, row->f.slope);
+      const char *lab[2] = {"paper", "theory"};
+      const char *style[2] = {"dt 3 lw 2 lc rgb 'black'", "dt 4 lw 2 lc rgb 'gray50'"};
+      for (int k = 0; k < 2; k++) {
+        const char *rv = ref_get(row->ref, lab[k]);
+        char *end;
+        double rate = rv ? strtod(rv, &end) : NAN;
+        if (!rv || *end || !isfinite(rate) || !isfinite(ym) || !(xm > 0)) continue;
+        if (!p->panels) snprintf(t, sizeof t, "%s: rate %s (%s)", lab[k], rv, gt.s);
+        else if (rate == 0.5) snprintf(t, sizeof t, "%s: rate %s (n^-1/2)", lab[k], rv);
+        else snprintf(t, sizeof t, "%s: rate %s", lab[k], rv);
+        /* one panel: black and grey; several curves: the group's colour */
+        char st[64];
+        if (p->panels) snprintf(st, sizeof st, "%s", style[k]);
+        else snprintf(st, sizeof st, "dt %d lw 1 lc %zu", k ? 4 : 3, i + 1);
+        mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] %.17g * (x / %.17g)**(%.17g) with lines %s title ", row->xmin, row->xmax,
+                      ym, xm, -rate, st);
+        gp_quote(&body, t);
+      }
+    }
+    if (p->panels) mb_buf_puts(&body, "\n");
+    mb_buf_free(&gt);
     mb_buf_free(&l);
   }
   if (!p->panels) mb_buf_puts(&body, "\n");
@@ -804,18 +888,22 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
 
   mb_buf_printf(&gp, "# gnuplot script written by moebench report (matrix %s, plot %s).\n"
                      "# Renders %s.png and %s.svg from %s.dat: gnuplot %s.gp\n", m->name, p->name, p->name, p->name, p->name, p->name);
-  mb_buf_puts(&gp, "set encoding utf8\nset key top right noenhanced\nset grid\nset bars small\nset offsets graph 0.03, graph 0.03, 0, 0\n");
+  /* legends below the plot, never over the data */
+  mb_buf_puts(&gp, "set encoding utf8\nset key below left Left reverse noenhanced\nset grid\nset bars small\nset offsets graph 0.03, graph 0.03, 0, 0\n");
   if (p->logx) mb_buf_puts(&gp, "set logscale x\n");
   if (p->logy) mb_buf_puts(&gp, "set logscale y\n");
-  mb_buf_puts(&gp, "set title ");
-  gp_quote(&gp, p->title ? p->title : p->name);
-  mb_buf_puts(&gp, " noenhanced\nset xlabel ");
+  if (!p->panels) {
+    mb_buf_puts(&gp, "set title ");
+    gp_quote(&gp, p->title ? p->title : p->name);
+    mb_buf_puts(&gp, " noenhanced\n");
+  }
+  mb_buf_puts(&gp, "set xlabel ");
   gp_quote(&gp, p->xlabel ? p->xlabel : p->x);
   mb_buf_puts(&gp, " noenhanced\nset ylabel ");
   {
     mb_buf yl;
     mb_buf_init(&yl);
-    mb_buf_printf(&yl, "%s (mean%s%s)", p->y, p->errorbars >= 0 ? " ± " : "", p->errorbars >= 0 ? mb_stat_names[p->errorbars] : "");
+    mb_buf_printf(&yl, "%s (mean%s%s)", yname, bars ? " ± " : "", bars ? bars : "");
     gp_quote(&gp, p->ylabel ? p->ylabel : yl.s);
     mb_buf_free(&yl);
   }
@@ -824,10 +912,14 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   const char *terms[2][3] = {{"png", "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) { set terminal pngcairo size %d,%d } else { set terminal png size %d,%d }\n", ""},
                              {"svg", "set terminal svg size %d,%d dynamic\n", ""}};
   for (int t = 0; t < 2; t++) {
-    int w = p->panels ? 480 * (int)cols : 800, h = p->panels ? 360 * (int)rows : 600;
+    int w = p->panels ? 560 * (int)cols : 900, h = p->panels ? 460 * (int)rows + 40 : 700;
     mb_buf_printf(&gp, terms[t][1], w, h, w, h);
     mb_buf_printf(&gp, "set output '%s.%s'\n", p->name, terms[t][0]);
-    if (p->panels) mb_buf_printf(&gp, "set multiplot layout %zu,%zu\n", rows, cols);
+    if (p->panels) {
+      mb_buf_printf(&gp, "set multiplot layout %zu,%zu title ", rows, cols);
+      gp_quote(&gp, p->title ? p->title : p->name);
+      mb_buf_puts(&gp, " noenhanced\n");
+    }
     mb_buf_add(&gp, body.s ? body.s : "", body.n);
     if (p->panels) mb_buf_puts(&gp, "unset multiplot\n");
     mb_buf_puts(&gp, "unset output\n");
@@ -855,7 +947,11 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     }
   }
   mb_buf_free(&dat); mb_buf_free(&gp); mb_buf_free(&body);
-  for (size_t q = 0; q < nfr; q++) free(fr[q].label);
+  for (size_t q = 0; q < nfr; q++) {
+    free(fr[q].label);
+    for (size_t k = 0; fit && k < fit->nby; k++) free(fr[q].val[k]);
+    free(fr[q].val);
+  }
   free(fr);
   groups_free(g, ng);
 }
