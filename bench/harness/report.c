@@ -736,6 +736,7 @@ static void gp_quote(mb_buf *b, const char *s)
 {
   mb_buf_puts(b, "\"");
   for (; *s; s++) {
+    if (*s == '\n') { mb_buf_puts(b, "\\n"); continue; }   /* a line break in a title */
     if (*s == '"' || *s == '\\') mb_buf_add(b, "\\", 1);
     mb_buf_add(b, s, 1);
   }
@@ -756,7 +757,7 @@ static const mb_ref *match_ref(const mb_ref *refs, size_t n, char **by, size_t n
 }
 
 /* A group's title: the plot's titles entry that selects it, with the
- * by-values that entry does not name in parentheses; else its label. */
+ * by-values that entry does not name on a second line; else its label. */
 static void group_title(mb_buf *b, const mb_plot *p, char **vals, const char *labeltext)
 {
   const mb_ref *t = match_ref(p->titles, p->ntitles, p->by, p->nby, vals);
@@ -766,10 +767,9 @@ static void group_title(mb_buf *b, const mb_plot *p, char **vals, const char *la
   int open = 0;
   for (size_t q = 0; q < p->nby; q++) {
     if (ref_get(t, p->by[q])) continue;
-    mb_buf_printf(b, "%s%s=%s", open ? ", " : " (", p->by[q], vals[q]);
+    mb_buf_printf(b, "%s%s=%s", open ? ", " : "\n", p->by[q], vals[q]);
     open = 1;
   }
-  if (open) mb_buf_puts(b, ")");
 }
 
 static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rendered)
@@ -843,8 +843,12 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     /* one plot clause per group, then its fitted line and, where the fit's
      * reference gives them, the paper's and the theory's rates drawn
      * through the middle of the fitted line */
-    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %zu title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
-                  p->name, i, bars ? ":3:4" : "", bars ? "yerrorlines" : "linespoints", i + 1);
+    /* one group per panel: one colour for all panels; several curves: one each */
+    char lc[40];
+    if (p->panels) snprintf(lc, sizeof lc, "rgb '#0060ad'");
+    else snprintf(lc, sizeof lc, "%zu", i + 1);
+    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %s title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
+                  p->name, i, bars ? ":3:4" : "", bars ? "yerrorlines" : "linespoints", lc);
     {
       mb_buf dt;
       mb_buf_init(&dt);
@@ -856,8 +860,8 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     if (row) {
       char t[160];
       snprintf(t, sizeof t, "fit: rate %.3f", -row->f.slope);
-      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines lw 2 dt 2 lc %zu title ", row->xmin, row->xmax,
-                    row->f.intercept, row->f.slope, i + 1);
+      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines lw 2 dt 2 lc %s title ", row->xmin, row->xmax,
+                    row->f.intercept, row->f.slope, lc);
       gp_quote(&body, t);
       double xm = sqrt(row->xmin * row->xmax), ym = exp(row->f.intercept) * pow(xm, row->f.slope);
       const char *lab[2] = {"paper", "theory"};
@@ -912,7 +916,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   const char *terms[2][3] = {{"png", "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) { set terminal pngcairo size %d,%d } else { set terminal png size %d,%d }\n", ""},
                              {"svg", "set terminal svg size %d,%d dynamic\n", ""}};
   for (int t = 0; t < 2; t++) {
-    int w = p->panels ? 560 * (int)cols : 900, h = p->panels ? 460 * (int)rows + 40 : 700;
+    int w = p->panels ? 620 * (int)cols : 900, h = p->panels ? 470 * (int)rows + 40 : 700;
     mb_buf_printf(&gp, terms[t][1], w, h, w, h);
     mb_buf_printf(&gp, "set output '%s.%s'\n", p->name, terms[t][0]);
     if (p->panels) {
