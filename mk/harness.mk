@@ -31,6 +31,7 @@ harness_matrix_files = \
 	t/data/matrix/good-basic.yaml t/data/matrix/good-basic.expand \
 	t/data/matrix/good-include.yaml t/data/matrix/good-include.expand \
 	t/data/matrix/good-reordered.yaml t/data/matrix/format-example.yaml \
+	t/data/matrix/good-exponent.yaml \
 	t/data/matrix/err-axis-scalar.yaml t/data/matrix/err-axis-scalar.err \
 	t/data/matrix/err-base-and-axis.yaml t/data/matrix/err-base-and-axis.err \
 	t/data/matrix/err-choice.yaml t/data/matrix/err-choice.err \
@@ -48,6 +49,7 @@ harness_matrix_files = \
 	t/data/matrix/err-fit-x-type.yaml t/data/matrix/err-fit-x-type.err \
 	t/data/matrix/err-fit-noname.yaml t/data/matrix/err-fit-noname.err \
 	t/data/matrix/err-include-list.yaml t/data/matrix/err-include-list.err \
+	t/data/matrix/err-int-huge.yaml t/data/matrix/err-int-huge.err \
 	t/data/matrix/err-malformed.yaml t/data/matrix/err-malformed.err \
 	t/data/matrix/err-metric-fit.yaml t/data/matrix/err-metric-fit.err \
 	t/data/matrix/err-metric.yaml t/data/matrix/err-metric.err \
@@ -62,6 +64,7 @@ harness_matrix_files = \
 	t/data/matrix/err-replications.yaml t/data/matrix/err-replications.err \
 	t/data/matrix/err-rows-key.yaml t/data/matrix/err-rows-key.err \
 	t/data/matrix/err-seed.yaml t/data/matrix/err-seed.err \
+	t/data/matrix/err-seed-range.yaml t/data/matrix/err-seed-range.err \
 	t/data/matrix/err-stat.yaml t/data/matrix/err-stat.err \
 	t/data/matrix/err-tab.yaml t/data/matrix/err-tab.err \
 	t/data/matrix/err-table-key.yaml t/data/matrix/err-table-key.err \
