@@ -71,3 +71,11 @@ dist-reproducible-mtime:
 # ---- a real Slurm cluster ----------------------------------------------------
 TESTS += t/slurm.sh
 EXTRA_DIST += t/slurm.sh
+# It starts daemons as root, so `make check` skips it; this runs it (CI's
+# slurm stage), printing its TAP lines.
+check-slurm: bench/moebench
+	@$(MKDIR_P) t/tmp
+	MOE_SLURM_TEST=1 MOEBENCH='$(abs_top_builddir)/bench/moebench' srcdir='$(srcdir)' \
+	  TMPDIR='$(abs_top_builddir)/t/tmp' OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+	  $(SHELL) $(srcdir)/t/slurm.sh
+.PHONY: check-slurm
