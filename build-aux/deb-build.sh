@@ -6,23 +6,28 @@
 # runs in it (format 3.0 (quilt); debian/ travels in the tarball). Then
 # `lintian --fail-on error,warning` on the result, unless --no-lintian.
 #
-# usage: deb-build.sh [--tarball FILE] [--workdir DIR] [--no-lintian]
+# usage: deb-build.sh [--tarball FILE] [--workdir DIR] [--no-lintian] [--install-test]
 #   --tarball FILE  the release tarball (default: `make dist` in the current
 #                   directory, a configured build tree)
 #   --workdir DIR   where to unpack and build (default: a new temporary
 #                   directory); the .debs, .changes and logs stay there
+#   --install-test  as root: `dpkg -i` the built packages, run each test of
+#                   debian/tests/control by hand (the autopkgtest commands),
+#                   then `dpkg --purge` them again (packages that were
+#                   installed before are left installed). For CI machines.
 # Environment: DEB_BUILD_OPTIONS (e.g. "nocheck parallel=2"; parallel=2 is
 # added when it names no parallel=). SOURCE_DATE_EPOCH is NOT passed on:
 # dpkg-buildpackage takes it from debian/changelog.
 # The last lines printed: the lintian verdict and the sha256 of each file.
 set -eu
-tarball= work= lint=yes
+tarball= work= lint=yes itest=no
 while [ $# -gt 0 ]; do
   case $1 in
   --tarball) tarball=$2; shift 2 ;;
   --workdir) work=$2; shift 2 ;;
   --no-lintian) lint=no; shift ;;
-  *) echo "usage: $0 [--tarball FILE] [--workdir DIR] [--no-lintian]" >&2; exit 2 ;;
+  --install-test) itest=yes; shift ;;
+  *) echo "usage: $0 [--tarball FILE] [--workdir DIR] [--no-lintian] [--install-test]" >&2; exit 2 ;;
   esac
 done
 for t in dpkg-buildpackage dh; do
@@ -79,6 +84,30 @@ if [ "$lint" = yes ]; then
   else
     echo "lintian: not installed (apt-get install lintian)"; st=1
   fi
+fi
+if [ "$itest" = yes ]; then
+  echo "== dpkg -i the packages; debian/tests by hand; dpkg --purge"
+  pkgs="libmoe0 libmoe-dev moebench" had=
+  for p in $pkgs; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q ' installed$' && had="$had $p"; done
+  purge() {
+    [ -z "$had" ] || { echo "left installed (they were before):$had"; return 0; }
+    dpkg --purge $pkgs >"$work/purge.log" 2>&1 && echo "purged: $pkgs"
+  }
+  if dpkg -i libmoe0_"$dver"_*.deb libmoe-dev_"$dver"_*.deb moebench_"$dver"_*.deb >"$work/dpkg-i.log" 2>&1; then
+    echo "installed: $(dpkg-query -W $pkgs | tr '\t\n' '= ')"
+    for t in $(sed -n 's/^Tests: *//p' "$base/debian/tests/control" | tr ',' ' '); do
+      tdir=$(mktemp -d "${TMPDIR:-/tmp}/autopkgtest.XXXXXX")
+      if (cd "$base" && AUTOPKGTEST_TMP=$tdir sh "debian/tests/$t") >"$work/test-$t.log" 2>&1; then
+        echo "autopkgtest $t: PASS ($(tail -1 "$work/test-$t.log"))"
+      else
+        echo "autopkgtest $t: FAIL"; tail -20 "$work/test-$t.log"; st=1
+      fi
+      rm -rf "$tdir"
+    done
+  else
+    tail -20 "$work/dpkg-i.log"; echo "dpkg -i failed"; st=1
+  fi
+  purge
 fi
 echo "== sha256"
 sha256sum ./*.deb ./*.dsc ./*.debian.tar.* ./*.orig.tar.gz | sed 's|  \./|  |'
