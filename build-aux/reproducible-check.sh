@@ -42,7 +42,8 @@ st=0
 for k in 1 2; do
   src=$work/t$k/$( [ $k = 1 ] && echo a || echo bb/ccc)/src
   mkdir -p "$src" "$work/tar$k"
-  git -C "$top" archive --format=tar "$commit" | tar -x -C "$src"
+  # as a checkout would be (git archive records group-writable modes)
+  git -C "$top" archive --format=tar "$commit" | tar -x --no-same-permissions -C "$src"
   (cd "$src" && autoreconf -fi && ./configure -q && SOURCE_DATE_EPOCH=$epoch make -s dist) \
     >"$log.dist$k" 2>&1 || { tail -30 "$log.dist$k"; echo "make dist $k failed"; exit 1; }
   mv "$src"/moebench-*.tar.gz "$work/tar$k/"

@@ -51,14 +51,17 @@ EXTRA_DIST += t/debian-symbols.sh
 # ---- reproducible release tarball ------------------------------------------
 # Two `make dist` of the same commit give the same bytes: every file's
 # mtime is set to SOURCE_DATE_EPOCH (else the commit date of a git
-# checkout; else left as is), GNU tar sorts the names and records owner 0
-# (plain `tar chof` where GNU tar is missing), and gzip reads a pipe, so
-# it records no name or time. build-aux/reproducible-check.sh checks it.
+# checkout; else left as is), the modes lose group and other write bits
+# (so the umask of the checkout does not matter), GNU tar sorts the names
+# and records owner 0 (plain `tar chof` where GNU tar is missing), and gzip
+# reads a pipe, so it records no name or time.
+# build-aux/reproducible-check.sh checks it.
 am__tar = { $${TAR-tar} --sort=name --owner=0 --group=0 --numeric-owner --format=ustar \
 	-chf - "$$tardir" 2>/dev/null || $${TAR-tar} chof - "$$tardir"; }
 dist-hook: dist-reproducible-mtime
 dist-reproducible-mtime:
-	@epoch=$${SOURCE_DATE_EPOCH:-}; \
+	@chmod -R u+w,go-w,a+rX $(distdir); \
+	epoch=$${SOURCE_DATE_EPOCH:-}; \
 	if test -z "$$epoch" && test -e $(top_srcdir)/.git; then \
 	  epoch=`cd $(top_srcdir) && git log -1 --format=%ct 2>/dev/null` || epoch=; \
 	fi; \
