@@ -16,6 +16,10 @@ void moei_free_aligned(void *p);
  * their tables are the single source of the accepted spellings. */
 int moei_parse_name(const char *what, const char *name, const char *const *names, int *out);
 
+/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also compiled into the
+ * moebench program for its cell ids. */
+#include "sha256.h"
+
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)
 

@@ -28,3 +28,12 @@ t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c
 
 # The reproduced results (make bench) ship with the package.
 EXTRA_DIST += doc/results.md doc/figures/fig6.svg
+
+# make check-mutations: apply each deliberate bug of t/mutations.list to a
+# scratch copy and fail if the tests named for it still pass
+# (build-aux/check-mutations.sh; MUTATIONS="id ..." runs a subset).
+MUTATIONS =
+check-mutations:
+	$(SHELL) $(srcdir)/build-aux/check-mutations.sh $(abs_top_srcdir) $(abs_top_srcdir)/t/mutations.list $(MUTATIONS)
+.PHONY: check-mutations
+EXTRA_DIST += build-aux/check-mutations.sh t/mutations.list

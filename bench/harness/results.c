@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,10 +52,19 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
   else if (!id || strlen(id) != 12) why = "bad or missing \"id\"";
   else if (!st || (strcmp(st, "ok") && strcmp(st, "failed"))) why = "bad or missing \"status\"";
   else if (!mt || mt->type != MB_J_OBJ) why = "missing \"metrics\" object";
+  char whybuf[300];
   if (!why)
     for (size_t i = 0; i < mt->n; i++) {
       double v;
       if (!mb_json_as_double(mt->items[i], &v)) { why = "a metric is not a number"; break; }
+      /* a literal such as 1e999 overflows to inf: not what was measured.
+       * The writer spells non-finite values "nan", "inf", "-inf". */
+      if (mt->items[i]->type == MB_J_NUM && !isfinite(v)) {
+        snprintf(whybuf, sizeof whybuf, "metric '%.100s' = %.60s is not a finite number (non-finite values are written \"nan\", \"inf\", \"-inf\")",
+                 mt->keys[i], mt->items[i]->text ? mt->items[i]->text : "?");
+        why = whybuf;
+        break;
+      }
     }
   if (why) {
     snprintf(err, errlen, "%s: %s", path, why);
