@@ -91,7 +91,9 @@ grep -q '^long: value over the replications$' "$b" && grep -q '^wide: value over
 ok $? "brief: the tables the summary key names, only those"
 grep -q "^  (8 more rows: $rep/long.md)$" "$b"; ok $? "brief: rows past 16 counted, with the file"
 grep -q "^  ([0-9]* more columns: $rep/wide.md)$" "$b"; ok $? "brief: columns past 100 characters counted, with the file"
-[ "$(awk 'length > 100' "$b" | grep -cv '^Tables: ')" = 0 ]; ok $? "brief: no line over 100 characters"
+# (lines that name a file are as long as its path: a deep build tree,
+# such as make distcheck's, makes them long)
+[ "$(awk 'length > 100' "$b" | grep -cvF "$rep/")" = 0 ]; ok $? "brief: no line over 100 characters but the paths"
 sed 's/^tables:$/summary: [value_by, growth]\ntables:/' "$smoke" > "$tmp/badsum.yaml"
 "$MOEBENCH" expand "$tmp/badsum.yaml" > /dev/null 2> "$tmp/log"; rc=$?
 [ $rc = 2 ] && grep -q "^$tmp/badsum.yaml:14:11: summary names 'value_by', which is neither a table nor a fit of this matrix (did you mean 'value_by_n'?)$" "$tmp/log"
