@@ -84,7 +84,9 @@ static size_t moei_lm_param_count(const moe_lm_config *c)
  * or calls so the row loops below vectorize; on x86-64 they are also
  * compiled for AVX2 and AVX-512 and chosen at run time (GCC
  * target_clones). Only elementwise IEEE operations (contraction is off)
- * and sums in a fixed lane order, so every path gives the same bits. Not trapping
+ * and sums in a fixed lane order, so every path gives the same bits.
+ * (lib/vmath.h's SLEEF exp, AVX2 at most, made a whole training step of
+ * bench-perf-lm's small size ~25% slower here: kept apart on purpose.) Not trapping
  * on FP exceptions lets the compiler if-convert the clamps; it changes no
  * value. */
 #if defined(__GNUC__) && !defined(__clang__)

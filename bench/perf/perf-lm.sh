@@ -1,19 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
-# The language-model part of make bench-perf: training tokens/s of
-# moe_lm (bench/perf/lm-perf) against the same model in PyTorch
+# bench-perf part: training tokens/s of the MoE language model (moe_lm,
+# bench/perf/lm-perf) against the same model in PyTorch
 # (bench/perf/torch_lm_baseline.py: same architecture, initialisation,
 # step and thread count), at two sizes, the two programs run alternately
 # REPS times so machine load hits both alike; prints the median tokens/s
-# of each, their ratio, peak RSS against the bytes training must hold,
-# and the 1 -> 2 thread speedup of the C model with a check that two
-# 2-thread runs train bit-identical parameters.
-# Usage: bench/perf/lm-perf.sh BUILDDIR SRCDIR [REPS]
+# (wall and CPU time) of each, their ratio, peak RSS against the bytes
+# training must hold, and the THREADS -> 2 thread speedup of the C model
+# with a check that two 2-thread runs train bit-identical parameters.
+# Writes OUTDIR/lm.txt (raw lines).
+# Usage: sh bench/perf/perf-lm.sh BUILDDIR SRCDIR OUTDIR THREADS
+# Environment: PERF_LM_REPS (5).
 set -u
-b=${1:-.}; s=${2:-.}; reps=${3:-3}
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+b=$1; s=$2; outdir=$3; th=${4:-1}
+reps=${PERF_LM_REPS:-5}
+export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
+mkdir -p "$outdir" || exit 1
+out=$outdir/lm.txt
+: >"$out"
 # name and options of each size (variant ds_v3, the paper's N=16 experts,
 # K=4 active, 2 shared, expert width D/4, vocabulary 8000)
 sizes="S:--V 8000 --T 64 --D 64 --L 2 --H 2 --N 16 --K 4 --s 2 --F 16 --B 8 --steps 6
@@ -25,10 +29,10 @@ r=1
 while [ $r -le "$reps" ]; do
   echo "$sizes" | while IFS=: read -r name opts; do
     # shellcheck disable=SC2086
-    "$b/bench/perf/lm-perf" --size "$name" --threads 1 $opts | tee -a "$out" || exit 1
+    "$b/bench/perf/lm-perf" --size "$name" --threads "$th" $opts | tee -a "$out" || exit 1
     if [ $torch = 1 ]; then
       # shellcheck disable=SC2086
-      /usr/bin/python3 "$s/bench/perf/torch_lm_baseline.py" --size "$name" --threads 1 $opts |
+      /usr/bin/python3 "$s/bench/perf/torch_lm_baseline.py" --size "$name" --threads "$th" $opts |
         tee -a "$out" || exit 1
     fi
   done || exit 1
