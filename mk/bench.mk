@@ -16,11 +16,14 @@ bench_moebench_SOURCES += bench/tasks/toy.c
 noinst_PROGRAMS += bench/perf/moe-perf
 bench_perf_moe_perf_SOURCES = bench/perf/perf.c
 bench_perf_moe_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
-EXTRA_DIST += bench/perf/perf.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
+EXTRA_DIST += bench/perf/perf.sh bench/perf/perf-layer.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
 
+# bench-perf runs each part in turn (bench/perf/perf.sh); a new benchmark
+# adds its script here: BENCH_PERF_PARTS += bench/perf/perf-NAME.sh
+BENCH_PERF_PARTS = bench/perf/perf-layer.sh
 .PHONY: bench-perf
 bench-perf: bench/perf/moe-perf
-	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 $(BENCH_PERF_PARTS)
 
 TESTS += t/test_toy
 check_PROGRAMS += t/test_toy

@@ -226,12 +226,14 @@ grep -q '"value": 1e999' "$g"; ok $? "planted 1e999"
 [ $rc = 0 ] && grep -q "corrupt result, will rerun: $g: metric 'value' = 1e999" "$tmp/log"; ok $? "run reruns it"
 
 # a BLAS core older than the CPU is warned about (only testable on an AVX2 CPU with OpenBLAS)
-if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$f"; then
+if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$tmp"/a/smoke-selftest/cells/*.json; then
   OPENBLAS_CORETYPE=Prescott "$MOEBENCH" run "$data/fail.yaml" --out "$tmp/p" 2> "$tmp/log"
   grep -q "warning: the BLAS uses 'Prescott' kernels but this CPU has AVX" "$tmp/log"; ok $? "old BLAS core warned about"
   grep -q '"core": "Prescott"' "$tmp"/p/fail/cells/*.json; ok $? "and recorded in the results"
+  grep -q "kernels forced by OPENBLAS_CORETYPE=Prescott set in the environment" "$tmp/log"; ok $? "the warning says the core came from the environment"
+  grep -q '"core_source": "env"' "$tmp"/p/fail/cells/*.json; ok $? "and the results record that source"
 else
-  n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"
+  for i in 1 2 3 4; do n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"; done
 fi
 
 "$MOEBENCH" run "$smoke" --out "$tmp/a" -j 0 2> /dev/null; [ $? = 2 ]; ok $? "-j 0 is a usage error"

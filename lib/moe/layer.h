@@ -44,8 +44,14 @@
  * Routing is computed by grouping: the rows routed to expert e are gathered
  * into one contiguous block, each expert runs one GEMM per weight matrix,
  * and the weighted outputs are scattered back expert by expert in index
- * order, tokens in order. Every sum has a fixed order, so results depend
- * only on the inputs (and the BLAS kernel).
+ * order, tokens in order. Each expert runs fused (gather → GEMM → act →
+ * GEMM → weighted scatter-add, and the mirror in backward) while its rows
+ * are in cache; forward and backward allocate nothing. Every sum has a
+ * fixed order, so results depend only on the inputs (and the BLAS kernel):
+ *   y  = shared outputs (i = 0..S−1), then routed rows, experts in index
+ *        order, tokens in order;
+ *   dx = router part, then shared parts (i = 0..S−1), then routed rows in
+ *        the same order.
  *
  * Double twins: every function that touches parameters or activations has
  * a twin with the suffix _f64 (moe_layer_forward_f64, …) working on the type
