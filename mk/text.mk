@@ -49,6 +49,13 @@ EXTRA_DIST += t/text_verbs.sh
 
 dist_man_MANS += doc/moe-tokfile.5
 
+# The lm task: a transformer LM with MoE FFNs on the token files
+# (experiments/*-lm.yaml); t/lm-task.sh runs experiments/smoke-lm.yaml on a
+# tiny corpus made from the fixtures.
+bench_moebench_SOURCES += bench/tasks/lm.c
+TESTS += t/lm-task.sh
+EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml
+
 # The language-model corpus for the lm task (experiments/*-lm.yaml):
 # SOTU + Brown fetched and verified (datasets/fetch.sh), split by document,
 # 8000-token BPE trained on the train split, token files in $(DATADIR)/lm.
