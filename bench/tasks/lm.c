@@ -21,8 +21,8 @@
  * min_lr·lr, global-norm clipping, aux (Switch balance loss) coefficient.
  *
  * Checkpoints every eval_every steps (and at the end): perplexity and bits
- * per byte on the first eval_tokens tokens of the validation split
- * (windows of T), and the routing of every evaluated token. bits per byte
+ * per byte on eval_tokens tokens of the validation split (windows of T,
+ * evenly spaced over the split), and the routing of every evaluated token. bits per byte
  * = Σ CE (nats) / Σ bytes of the predicted tokens / ln 2: independent of the
  * tokenizer. Router analysis (paper §5, the authors' code): per layer, each
  * of the R = min(router_types, distinct types evaluated) most frequent
@@ -34,8 +34,8 @@
  * X = the step (curves) or the layer (per-layer values); the report plots
  * them with x: "@".
  *
- * At the end: validation (the first final_eval_tokens, 0 = the whole
- * split) and test perplexity and bits per byte, tokens/s of training,
+ * At the end: validation and test (final_eval_tokens of each, evenly
+ * spaced windows; 0 = the whole split) perplexity and bits per byte, tokens/s of training,
  * training FLOPs (3 × forward, multiply-add = 2: attention projections,
  * causal attention, router, active experts, LM head), peak RSS. */
 #include <errno.h>
@@ -81,8 +81,8 @@ static const mb_param params[] = {
   {"aux", MB_REAL, "0.01", 0, 10, NULL, "balance-loss coefficient (paper: 0.01)"},
   {"bias_gamma", MB_REAL, "0.001", 0, 1, NULL, "ds_v3_bias: selection-bias step per training step"},
   {"eval_every", MB_INT, "50", 1, 1e8, NULL, "steps between checkpoints (steps must be a multiple)"},
-  {"eval_tokens", MB_INT, "8192", 0, 1e10, NULL, "validation tokens per checkpoint (0: all)"},
-  {"final_eval_tokens", MB_INT, "0", 0, 1e10, NULL, "validation and test tokens at the end (0: all)"},
+  {"eval_tokens", MB_INT, "8192", 0, 1e10, NULL, "validation tokens per checkpoint, evenly spaced windows (0: all)"},
+  {"final_eval_tokens", MB_INT, "0", 0, 1e10, NULL, "validation and test tokens at the end, evenly spaced (0: all)"},
   {"router_types", MB_INT, "6000", 1, 1e7, NULL, "most frequent validation types in the router analysis"},
   {"target_ppl", MB_REAL, "0", 0, 1e12, NULL, "report the first checkpoint step with valid ppl <= this (0: off)"},
   {"data_seed", MB_INT, "2505", 0, 2147483647, NULL, "seed of the batch order (with rep): shared by the variants"},
@@ -165,10 +165,13 @@ typedef struct {
   const size_t *tokbytes;   /* (V) bytes of each token */
 } evaluator;
 
-/* CE and bytes over the first `windows` evaluation windows; router counts
- * into rr (NULL: none). */
+/* CE and bytes over `windows` of the split's evaluation windows, evenly
+ * spaced (window j·W_all/windows, j = 0..windows−1: all of them when
+ * windows = W_all), so a subset samples every part of the split; router
+ * counts into rr (NULL: none). */
 static int eval_windows(evaluator *ev, size_t windows, router_rec *rr, eval_sum *out)
 {
+  const size_t wall = moe_batch_eval_windows(ev->ntok, (size_t)ev->T);
   memset(out, 0, sizeof *out);
   if (rr) {
     memset(rr->count, 0, sizeof(double) * (size_t)rr->L * rr->R * rr->E);
@@ -176,10 +179,12 @@ static int eval_windows(evaluator *ev, size_t windows, router_rec *rr, eval_sum 
     memset(rr->wsum, 0, sizeof(double) * (size_t)rr->L * rr->E);
   }
   for (size_t w = 0; w < windows;) {
-    size_t got, want = windows - w < (size_t)ev->B ? windows - w : (size_t)ev->B;
-    int rc = moe_batch_eval(ev->tokens, ev->ntok, (size_t)ev->T, w, want, ev->x, ev->y, &got);
-    if (rc) return rc;
-    if (got > want) got = want;
+    size_t got = windows - w < (size_t)ev->B ? windows - w : (size_t)ev->B, one;
+    int rc;
+    for (size_t b = 0; b < got; b++)
+      if ((rc = moe_batch_eval(ev->tokens, ev->ntok, (size_t)ev->T, (w + b) * wall / windows, 1,
+                               ev->x + b * (size_t)ev->T, ev->y + b * (size_t)ev->T, &one)))
+        return rc;
     double loss;
     if ((rc = moe_lm_forward(ev->m, (int)got, ev->T, ev->x, ev->y, &loss))) return rc;
     size_t nt = got * (size_t)ev->T;
@@ -320,7 +325,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   rr.K = ffn.K;
   if (!(tc = calloc(V, sizeof *tc)) || !(rr.rank = malloc(sizeof *rr.rank * V))) FAIL("out of memory");
   for (uint32_t i = 0; i < V; i++) { tc[i].id = i; rr.rank[i] = -1; }
-  for (size_t i = 0; i < vwin * (size_t)T; i++) tc[va->tokens[i]].n++; /* inputs of the windows */
+  for (size_t j = 0; j < vwin; j++) /* inputs of the evaluated windows */
+    for (size_t i = 0; i < (size_t)T; i++) tc[va->tokens[j * vwin_all / vwin * (size_t)T + i]].n++;
   qsort(tc, V, sizeof *tc, by_count);
   int distinct = 0;
   while (distinct < (int)V && tc[distinct].n) distinct++;
