@@ -6,11 +6,13 @@
 extern const mb_task mb_task_selftest;
 extern const mb_task mb_task_toy;
 extern const mb_task mb_task_synthetic;
+extern const mb_task mb_task_lm;
 
 const mb_task *const mb_tasks[] = {
   &mb_task_selftest,
   &mb_task_toy,
   &mb_task_synthetic,
+  &mb_task_lm,
   NULL,
 };
 
