@@ -1,0 +1,13 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+## vision area (see Makefile.am): the image classifier with an MoE
+## connector (moe/vision.h), its tests and its PyTorch speed baseline.
+moeinclude_HEADERS += lib/moe/vision.h
+lib_libmoe_la_SOURCES += lib/nn/vision.c lib/nn/vision_impl.h
+
+TESTS += t/test_vision
+check_PROGRAMS += t/test_vision
+t_test_vision_SOURCES = t/test_vision.c t/tap.h t/fdcheck.h
+t_test_vision_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
+# Golden fixture: regenerate with /usr/bin/python3 t/gen_vision_fixtures.py
+# (needs torch; not run by make check).
+EXTRA_DIST += t/gen_vision_fixtures.py t/data/vision/vision_golden.txt.gz
