@@ -11,3 +11,22 @@ t_test_vision_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_vision_fixtures.py
 # (needs torch; not run by make check).
 EXTRA_DIST += t/gen_vision_fixtures.py t/data/vision/vision_golden.txt.gz
+
+# The vision task (bench/tasks/vision.c): Fashion-MNIST through the model.
+bench_moebench_SOURCES += bench/tasks/vision.c
+EXTRA_DIST += experiments/quick-vision.yaml experiments/paper-vision.yaml
+
+# Fashion-MNIST for the vision task (experiments/*-vision.yaml), from the
+# Debian package dataset-fashion-mnist (datasets/fetch.sh installs it when
+# run as root); bench and bench-quick need it.
+image-data:
+	$(SHELL) $(top_srcdir)/datasets/fetch.sh --only fashion-mnist '$(DATADIR)'
+.PHONY: image-data
+bench-quick: image-data
+bench: image-data
+TESTS += t/vision-task.sh
+EXTRA_DIST += t/vision-task.sh experiments/smoke-vision.yaml \
+	t/data/vision/fmnist-tiny/train-images-idx3-ubyte.gz \
+	t/data/vision/fmnist-tiny/train-labels-idx1-ubyte.gz \
+	t/data/vision/fmnist-tiny/t10k-images-idx3-ubyte.gz \
+	t/data/vision/fmnist-tiny/t10k-labels-idx1-ubyte.gz

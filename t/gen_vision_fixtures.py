@@ -284,8 +284,35 @@ def write_case(out, label, c, seed):
     put("params_after", w)
 
 
+def write_idx(path, dims, data):
+    """An IDX file of unsigned bytes, gzip'ed with mtime 0."""
+    head = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(head + bytes(data))
+
+
+def tiny_fashion(n_train=240, n_test=60):
+    """A tiny Fashion-MNIST stand-in for t/vision-task.sh (fmnist-tiny/):
+    28x28 images whose class c (0..9) is a bright 3-row band at rows
+    2c+1..2c+3, with sparse noise; labels cycle through the classes."""
+    d = os.path.join(OUT, "fmnist-tiny")
+    os.makedirs(d, exist_ok=True)
+    gen = torch.Generator().manual_seed(77)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        img = torch.zeros(n, 28, 28, dtype=torch.uint8)
+        lab = torch.tensor([i % 10 for i in range(n)], dtype=torch.uint8)
+        for i in range(n):
+            c = int(lab[i])
+            img[i, 2 * c + 1:2 * c + 4, 4:24] = 200
+            noise = torch.rand(28, 28, generator=gen) < 0.05
+            img[i][noise] = 90
+        write_idx(os.path.join(d, "%s-images-idx3-ubyte.gz" % split), (n, 28, 28), img.reshape(-1).tolist())
+        write_idx(os.path.join(d, "%s-labels-idx1-ubyte.gz" % split), (n,), lab.tolist())
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    tiny_fashion()
     # 4 x 6 images in 2 x 2 patches: Np = 6 patches of pd = 4 values
     base = dict(Hi=4, Wi=6, P=2, C=5, D=8, H=2, L=1, Lh=1, F=6, everywhere=0, Fm=5, act=GELU,
                 B=3, route_scale=1.0, coef=0.01, zcoef=0.001)
