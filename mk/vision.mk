@@ -30,3 +30,13 @@ EXTRA_DIST += t/vision-task.sh experiments/smoke-vision.yaml \
 	t/data/vision/fmnist-tiny/train-labels-idx1-ubyte.gz \
 	t/data/vision/fmnist-tiny/t10k-images-idx3-ubyte.gz \
 	t/data/vision/fmnist-tiny/t10k-labels-idx1-ubyte.gz
+
+# Vision training throughput against PyTorch (not a test): part of make bench-perf
+noinst_PROGRAMS += bench/perf/vision-perf
+bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c
+bench_perf_vision_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
+EXTRA_DIST += bench/perf/vision-perf.sh bench/perf/torch_vision_baseline.py
+.PHONY: bench-perf-vision
+bench-perf: bench-perf-vision
+bench-perf-vision: bench/perf/vision-perf
+	$(SHELL) $(srcdir)/bench/perf/vision-perf.sh $(abs_top_builddir) $(abs_top_srcdir)
