@@ -16,10 +16,6 @@ void moei_free_aligned(void *p);
  * their tables are the single source of the accepted spellings. */
 int moei_parse_name(const char *what, const char *name, const char *const *names, int *out);
 
-/* Lower-case hex SHA-256 (FIPS 180-4) of data[0..n): 64 chars + NUL
- * (lib/data/sha256.c). */
-void moei_sha256_hex(const void *data, size_t n, char out[65]);
-
 /* Force inlining of a kernel whose flag arguments are constants at each
  * call site, so every combination compiles to its own branch-free loop. */
 #if defined(__GNUC__)
@@ -39,6 +35,10 @@ void moei_sha256_hex(const void *data, size_t n, char out[65]);
 #else
 #define MOE_VEC_CLONES
 #endif
+
+/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also compiled into the
+ * moebench program for its cell ids. */
+#include "sha256.h"
 
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)

@@ -30,7 +30,7 @@ check_PROGRAMS += t/test_toy
 t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c bench/task.h
 
 # The reproduced results (make bench) ship with the package.
-EXTRA_DIST += doc/results.md doc/figures/fig6.svg
+EXTRA_DIST += doc/results.md doc/figures/fig6.svg doc/figures/perf-layer.svg
 
 # make check-mutations: apply each deliberate bug of t/mutations.list to a
 # scratch copy and fail if the tests named for it still pass

@@ -4,7 +4,7 @@
 # the SOTU corpus split, deterministic batching, and the `moebench data`
 # verbs that drive them (including the LM corpus, SOTU + Brown).
 lib_libmoe_la_SOURCES += lib/data/tokfile.c lib/data/bpe.c lib/data/corpus.c lib/data/lm_windows.c \
-	lib/data/textio.c lib/data/textio.h lib/data/sha256.c \
+	lib/data/textio.c lib/data/textio.h \
 	lib/data/unicode_delta.h
 moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
 

@@ -933,7 +933,7 @@ void mb_cell_id(const mb_cell *c, long rep, char id[13])
   mb_buf_init(&b);
   mb_cell_canonical(c, rep, &b);
   if (b.oom) mb_oom(0);
-  mb_sha256_hex(b.s, b.n, hex);
+  moei_sha256_hex(b.s, b.n, hex);
   mb_buf_free(&b);
   memcpy(id, hex, 12);
   id[12] = 0;

@@ -79,7 +79,8 @@ set xtics rotate by -30
 set key top left
 set grid ytics
 set yrange [0:*]
-set xrange [0.5:*]
+set offsets 0.5, 0.5, 0, 0
+set bmargin 7
 plot "$out/layer.dat" using 1:5:xtic(2) with linespoints lw 2 dt 1 lc rgb "#555555" title "sgemm at the expert GEMM shape", \
      "" using 1:(\$5*0.75) with lines dt 2 lc rgb "#999999" title "75% of sgemm", \
      "" using 1:3 with points pt 7 ps 1.2 lc rgb "#1f77b4" title "libmoe", \

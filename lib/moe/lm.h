@@ -51,7 +51,8 @@
  * (moe_batch_eval: non-overlapping, every predicted token once) in
  * batches of max_B, and returns the mean CE over all predicted tokens
  * (accumulated in double) and ppl = exp(mean CE). The aux loss is not
- * part of it.
+ * part of it. It runs forwards, so afterwards the routing records and
+ * logits are those of its last batch.
  *
  * Routing records: after a forward, moe_lm_ffn(m, l) is block l's
  * moe_layer; moe_layer_chosen / moe_layer_weights give the (N, K) chosen
@@ -69,7 +70,9 @@
  *   params  n × f32
  *   bias    L × E × f32   each layer's selection bias (state, not a parameter)
  *   crc32   u32   zlib CRC-32 of every byte before it
- * Saving writes a temporary file and renames it. Loading checks, in
+ * The AdamW moments are not part of a checkpoint (moe_optim keeps them);
+ * a run resumed from one restarts them. Saving writes a temporary file
+ * and renames it. Loading checks, in
  * order: the file opens (MOE_EIO), the magic (MOE_EFORMAT "not a moebench
  * LM checkpoint"), the version (MOE_EFORMAT), the config (MOE_EFORMAT,
  * naming the field), the size (MOE_EFORMAT "truncated: N bytes, expected
@@ -83,8 +86,12 @@
  * parameter or input shows up in the FFN input or the logits and is
  * reported there, nothing is updated).
  *
- * Determinism: every sum has a fixed order; with the BLAS on one thread
- * results are bit-identical from run to run.
+ * Precision: the float model's softmax exponentials use a vectorised
+ * polynomial expf (<= 1.4 ulp) and sum in float lanes (terms <= 1)
+ * totalled in double; the double twin uses libm's exp throughout.
+ *
+ * Determinism: every sum has a fixed order; for a given BLAS kernel and
+ * thread count results are bit-identical from run to run.
  *
  * Double twins (type moe_lm_f64, suffix _f64) exist for alloc, free,
  * init_params, forward, backward, zero_grad, the slab and tensor
@@ -157,8 +164,8 @@ const float *moe_lm_logits(const moe_lm *m);
 double moe_lm_ce_loss(const moe_lm *m);
 double moe_lm_aux_loss(const moe_lm *m);
 
-/* Clip, schedule and AdamW (above). o was allocated for
- * moe_lm_param_count() parameters. *grad_norm receives the norm before
+/* Clip, schedule and AdamW (above). o must have been allocated for
+ * moe_lm_param_count() parameters (not checkable here). *grad_norm receives the norm before
  * clipping (may be NULL). clip <= 0 disables clipping. */
 int moe_lm_step(moe_lm *m, moe_optim *o, const moe_lr_schedule *sched, double clip,
                 double *grad_norm);

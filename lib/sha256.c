@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* sha256.c — SHA-256 (FIPS 180-4) for libmoe: pinned hashes of reference
- * files (moe_bpe_load_tiktoken). The same algorithm as the harness's
- * bench/harness/sha256.c; libmoe keeps its own copy because it exports only
- * moe_ names and the harness links libmoe, not the other way round. */
-#include <stdint.h>
+/* sha256.c — SHA-256 as specified in FIPS 180-4, byte-oriented so it is
+ * independent of host endianness. */
 #include <string.h>
 
-#include "internal.h"
+#include "sha256.h"
 
 static const uint32_t K[64] = {
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -40,29 +37,53 @@ static void block(uint32_t h[8], const unsigned char *p)
   h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-void moei_sha256_hex(const void *data, size_t n, char out[65])
+void moei_sha256_init(moei_sha256 *s)
 {
   static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  static const char hx[] = "0123456789abcdef";
-  uint32_t h[8];
-  memcpy(h, h0, sizeof h0);
+  memcpy(s->h, h0, sizeof h0);
+  s->len = 0;
+  s->nbuf = 0;
+}
+
+void moei_sha256_update(moei_sha256 *s, const void *data, size_t n)
+{
   const unsigned char *p = data;
-  size_t left = n;
-  for (; left >= 64; p += 64, left -= 64) block(h, p);
-  /* The tail, the 0x80 byte, zeros and the big-endian bit length. */
-  unsigned char last[128] = {0};
-  memcpy(last, p, left);
-  last[left] = 0x80;
-  size_t tl = left + 1 + 8 <= 64 ? 64 : 128;
-  uint64_t bits = (uint64_t)n * 8;
-  for (int i = 0; i < 8; i++) last[tl - 1 - i] = (unsigned char)(bits >> (8 * i));
-  block(h, last);
-  if (tl == 128) block(h, last + 64);
-  for (int i = 0; i < 32; i++) {
-    unsigned d = (unsigned)(h[i / 4] >> (24 - 8 * (i % 4))) & 0xff;
-    out[2 * i] = hx[d >> 4];
-    out[2 * i + 1] = hx[d & 15];
+  s->len += n;
+  while (n > 0) {
+    size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;
+    memcpy(s->buf + s->nbuf, p, take);
+    s->nbuf += take; p += take; n -= take;
+    if (s->nbuf == 64) { block(s->h, s->buf); s->nbuf = 0; }
   }
+}
+
+void moei_sha256_final(moei_sha256 *s, unsigned char out[32])
+{
+  uint64_t bits = s->len * 8;
+  unsigned char pad = 0x80;
+  moei_sha256_update(s, &pad, 1);
+  pad = 0;
+  while (s->nbuf != 56) moei_sha256_update(s, &pad, 1);
+  unsigned char lenbe[8];
+  for (int i = 0; i < 8; i++) lenbe[i] = (unsigned char)(bits >> (56 - 8 * i));
+  moei_sha256_update(s, lenbe, 8);
+  for (int i = 0; i < 8; i++) {
+    out[4 * i] = (unsigned char)(s->h[i] >> 24);
+    out[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
+    out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
+    out[4 * i + 3] = (unsigned char)s->h[i];
+  }
+}
+
+void moei_sha256_hex(const void *data, size_t n, char out[65])
+{
+  static const char hx[] = "0123456789abcdef";
+  unsigned char d[32];
+  moei_sha256 s;
+  moei_sha256_init(&s);
+  moei_sha256_update(&s, data, n);
+  moei_sha256_final(&s, d);
+  for (int i = 0; i < 32; i++) { out[2 * i] = hx[d[i] >> 4]; out[2 * i + 1] = hx[d[i] & 15]; }
   out[64] = 0;
 }
