@@ -35,8 +35,10 @@ EXTRA_DIST += t/vision-task.sh experiments/smoke-vision.yaml \
 noinst_PROGRAMS += bench/perf/vision-perf
 bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c
 bench_perf_vision_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
-EXTRA_DIST += bench/perf/vision-perf.sh bench/perf/torch_vision_baseline.py
+EXTRA_DIST += bench/perf/perf-vision.sh bench/perf/torch_vision_baseline.py
+BENCH_PERF_PARTS += bench/perf/perf-vision.sh
+bench-perf: bench/perf/vision-perf
+# the vision part alone
 .PHONY: bench-perf-vision
-bench-perf: bench-perf-vision
-bench-perf-vision: bench/perf/vision-perf
-	$(SHELL) $(srcdir)/bench/perf/vision-perf.sh $(abs_top_builddir) $(abs_top_srcdir)
+bench-perf-vision: bench/perf/moe-perf bench/perf/vision-perf
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-vision.sh

@@ -1,17 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
-# The vision part of make bench-perf: training images/s of moe_vision
-# (bench/perf/vision-perf) against the same model in PyTorch
-# (bench/perf/torch_vision_baseline.py: same architecture, step and thread
-# count), at two sizes, the two programs run alternately REPS times so
-# machine load hits both alike; prints the median images/s of each and
-# their ratio, and peak RSS.
-# Usage: bench/perf/vision-perf.sh BUILDDIR SRCDIR [REPS]
+# bench-perf part: training images/s of the image classifier with an MoE
+# connector (moe_vision, bench/perf/vision-perf) against the same model in
+# PyTorch (bench/perf/torch_vision_baseline.py: same architecture, step and
+# thread count), at two sizes, the two programs run alternately REPS times
+# so machine load hits both alike; prints the median images/s of each,
+# their ratio, and peak RSS. Writes OUTDIR/vision.txt (raw lines).
+# Usage: sh bench/perf/perf-vision.sh BUILDDIR SRCDIR OUTDIR THREADS
+# Environment: PERF_VISION_REPS (5).
 set -u
-b=${1:-.}; s=${2:-.}; reps=${3:-5}
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+b=$1; s=$2; outdir=$3; th=${4:-1}
+reps=${PERF_VISION_REPS:-5}
+export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
+mkdir -p "$outdir" || exit 1
+out=$outdir/vision.txt
+: >"$out"
 # S: experiments/paper-vision.yaml's model (7x7 patches, D = 32);
 # M: 4x4 patches (49 tokens), D = 64. Variant ds_v3: 7 routed top-3 + 1 shared.
 sizes="S:--P 7 --D 32 --L 1 --Lh 1 --H 2 --F 64 --Fm 32 --N 8 --K 4 --s 1 --B 64 --steps 20
@@ -23,10 +26,10 @@ r=1
 while [ $r -le "$reps" ]; do
   echo "$sizes" | while IFS=: read -r name opts; do
     # shellcheck disable=SC2086
-    "$b/bench/perf/vision-perf" --size "$name" --threads 1 $opts | tee -a "$out" || exit 1
+    "$b/bench/perf/vision-perf" --size "$name" --threads "$th" $opts | tee -a "$out" || exit 1
     if [ $torch = 1 ]; then
       # shellcheck disable=SC2086
-      /usr/bin/python3 "$s/bench/perf/torch_vision_baseline.py" --size "$name" --threads 1 $opts |
+      /usr/bin/python3 "$s/bench/perf/torch_vision_baseline.py" --size "$name" --threads "$th" $opts |
         tee -a "$out" || exit 1
     fi
   done || exit 1
