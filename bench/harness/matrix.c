@@ -26,7 +26,7 @@ const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", 
 static const char *const top_keys[] = {"name", "description", "task", "seed", "base", "axes",
                                        "replications", "include", "exclude", "tables", "fits",
                                        "plots", "summary", NULL};
-static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", NULL};
+static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", "paired", "reach", NULL};
 static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
                                         "fit", "title", "xlabel", "ylabel", "titles", NULL};
@@ -667,6 +667,22 @@ static void parse_tables(ctx *c, yaml_node_t *v)
           if (!strcmp(t.cols[i], t.rows[j])) err(c, mark_of(x), "'%s' is in both rows and columns", t.cols[i]);
     }
     t.metric = want_metric_node(c, pr, np, e, "metric");
+    if ((x = get(pr, np, "paired", NULL))) {
+      const char *s = want_scalar(c, x, "paired");
+      if (s && t.nrows != 1) err(c, mark_of(x), "paired needs exactly one row key");
+      else if (s) {
+        /* the baseline must be a value the row key takes */
+        const mb_param *p = find_param(m->task, t.rows[0], NULL);
+        char *cv = NULL, why[256];
+        if (p && mb_param_canon(p, s, &cv, why, sizeof why)) err(c, mark_of(x), "paired: %s", why);
+        else t.paired = cv ? cv : xstrdup(s);
+      }
+    }
+    if ((x = get(pr, np, "reach", NULL))) {
+      want_bool(c, x, "reach", &t.reach);
+      if (t.reach && (!t.paired || !t.metric || t.metric[strlen(t.metric) - 1] != '@'))
+        err(c, mark_of(x), "reach needs paired and a metric family (NAME@)");
+    }
     if ((x = get(pr, np, "stats", NULL))) {
       size_t ns;
       mb_mark *sat;
@@ -796,15 +812,19 @@ static void parse_plots(ctx *c, yaml_node_t *v)
     for (size_t i = 0; p.name && i < m->nplots; i++)
       if (m->plots[i].name && !strcmp(m->plots[i].name, p.name)) err(c, mark_of(e), "duplicate plot name '%s'", p.name);
     yaml_node_t *x;
-    if ((x = get(pr, np, "x", NULL))) {
+    yaml_node_t *xn = get(pr, np, "x", NULL);
+    if ((x = xn)) {
       const char *s = want_scalar(c, x, "x");
-      if (s) {
+      if (s && !strcmp(s, "@")) p.x = xstrdup(s);
+      else if (s) {
         const mb_param *q = want_param(c, s, mark_of(x), 1, "plot x");
         if (q && q->type != MB_INT && q->type != MB_REAL) err(c, mark_of(x), "plot x '%s' must be a numeric parameter", s);
         p.x = xstrdup(s);
       }
     } else err(c, mark_of(e), "plot has no 'x'");
     p.y = want_metric_node(c, pr, np, e, "y");
+    if (p.x && p.y && (!strcmp(p.x, "@") != (p.y[strlen(p.y) - 1] == '@')))
+      err(c, mark_of(xn), "x '@' (the index) goes with a metric family y (NAME@), and only with one");
     if ((x = get(pr, np, "by", NULL))) {
       p.by = want_keys(c, x, "by", &p.nby);
     }
@@ -1156,7 +1176,7 @@ void mb_matrix_free(mb_matrix *m)
   }
   for (size_t i = 0; i < m->ntables; i++) {
     mb_table *t = &m->tables[i];
-    free(t->name); free(t->metric); free_names(t->rows, t->nrows); free_names(t->cols, t->ncols);
+    free(t->name); free(t->metric); free(t->paired); free_names(t->rows, t->nrows); free_names(t->cols, t->ncols);
   }
   free(m->tables);
   for (size_t i = 0; i < m->nfits; i++) {

@@ -129,6 +129,83 @@ static size_t values(const store *s, const size_t *cells, size_t n, const char *
   return k;
 }
 
+/* ---- metric families (NAME@X: a metric at index X, e.g. a training step
+ * or a layer) and paired values ---- */
+
+static int is_family(const char *metric) { return metric[0] && metric[strlen(metric) - 1] == '@'; }
+
+/* The (index, value) pairs of family fam in a result, sorted by index;
+ * returns how many (finite values only). *out is malloc'd (free it). */
+static size_t family_points(const mb_rfile *rf, const char *fam, double **out)
+{
+  size_t L = strlen(fam), n = 0;
+  double *p = xcalloc(2 * rf->nm + 2, sizeof *p);
+  for (size_t i = 0; i < rf->nm; i++) {
+    char *end;
+    if (strncmp(rf->mname[i], fam, L) || !rf->mname[i][L]) continue;
+    double x = strtod(rf->mname[i] + L, &end);
+    if (*end || !isfinite(x) || !isfinite(rf->mval[i])) continue;
+    size_t k = n++;
+    while (k > 0 && p[2 * (k - 1)] > x) { p[2 * k] = p[2 * (k - 1)]; p[2 * k + 1] = p[2 * (k - 1) + 1]; k--; }
+    p[2 * k] = x;
+    p[2 * k + 1] = rf->mval[i];
+  }
+  *out = p;
+  return n;
+}
+
+/* A metric's value in an ok cell; a family gives its value at the last index. */
+static int cell_metric(const store *s, size_t c, const char *metric, double *v)
+{
+  if (s->status[c] != 1) return 0;
+  if (!is_family(metric)) return mb_rfile_metric(&s->rf[c], metric, v) && isfinite(*v);
+  double *p;
+  size_t n = family_points(&s->rf[c], metric, &p);
+  if (n) *v = p[2 * (n - 1) + 1];
+  free(p);
+  return n > 0;
+}
+
+/* The baseline of cell c for a paired table: the cell with the same rep and
+ * parameters except the row key, which equals t->paired. */
+static long baseline_cell(const store *s, const mb_table *t, size_t c)
+{
+  const mb_matrix *m = s->m;
+  for (size_t b = 0; b < m->ncells; b++) {
+    if (m->cells[b].rep != m->cells[c].rep || strcmp(mb_xcell_get(&m->cells[b], t->rows[0]), t->paired)) continue;
+    int same = 1;
+    for (const mb_param *p = m->task->params; p->name && same; p++)
+      if (strcmp(p->name, t->rows[0]) && strcmp(mb_cell_str(m->cells[b].cell, p->name), mb_cell_str(m->cells[c].cell, p->name)))
+        same = 0;
+    if (same) return (long)b;
+  }
+  return -1;
+}
+
+/* A table's value for cell c: the metric, or (paired) the metric minus the
+ * baseline's, or (reach) the first index at which the cell's family is at
+ * most the baseline's last value, over the cell's last index. */
+static int table_value(const store *s, const mb_table *t, size_t c, double *v)
+{
+  if (!t->paired) return cell_metric(s, c, t->metric, v);
+  long b = baseline_cell(s, t, c);
+  double vb;
+  if (b < 0 || s->status[c] != 1 || !cell_metric(s, (size_t)b, t->metric, &vb)) return 0;
+  if (!t->reach) {
+    double vc;
+    if (!cell_metric(s, c, t->metric, &vc)) return 0;
+    *v = vc - vb;
+    return 1;
+  }
+  double *p;
+  size_t n = family_points(&s->rf[c], t->metric, &p);
+  int ok = 0;
+  for (size_t i = 0; i < n && !ok; i++)
+    if (p[2 * i + 1] <= vb && p[2 * (n - 1)] != 0) { *v = p[2 * i] / p[2 * (n - 1)]; ok = 1; }
+  free(p);
+  return ok;
+}
+
 static void write_out(store *s, const char *file, const mb_buf *b)
 {
   char path[4600], err[5000];
@@ -258,7 +335,11 @@ static void grid_build(const store *s, const mb_table *t, grid *g)
     memset(mask, 0, m->ncells * sizeof *mask);
     for (size_t i = 0; i < g->cols[j].n; i++) mask[g->cols[j].cell[i]] = 1;
     for (size_t r = 0; r < g->nr; r++) {
-      size_t k = values(s, g->rows[r].cell, g->rows[r].n, t->metric, mask, v);
+      size_t k = 0;
+      for (size_t i = 0; i < g->rows[r].n; i++) {
+        size_t c = g->rows[r].cell[i];
+        if (mask[c] && table_value(s, t, c, &v[k])) k++;
+      }
       moe_stats_summary *sm = &g->sum[r * g->nc + j];
       memset(sm, 0, sizeof *sm);
       if (k) moe_stats_summarize(v, k, sm);
@@ -772,6 +853,44 @@ static void group_title(mb_buf *b, const mb_plot *p, char **vals, const char *la
   }
 }
 
+static void errbar(const mb_plot *p, const moe_stats_summary *sm, double *lo, double *hi)
+{
+  *lo = *hi = sm->mean;
+  if (p->errorbars == MB_S_SD && !isnan(sm->sd)) { *lo = sm->mean - sm->sd; *hi = sm->mean + sm->sd; }
+  if (p->errorbars == MB_S_SE && !isnan(sm->se)) { *lo = sm->mean - sm->se; *hi = sm->mean + sm->se; }
+  if (p->errorbars == MB_S_CI95 && !isnan(sm->ci95_lo)) { *lo = sm->ci95_lo; *hi = sm->ci95_hi; }
+}
+
+/* Data rows of a family plot (x "@"): at each index any cell of the group
+ * reports, the summary over the cells reporting it. */
+static void family_rows(const store *s, const group *g, const mb_plot *p, mb_buf *dat)
+{
+  double **pts = xcalloc(g->n, sizeof *pts), *xs = NULL, *v = xcalloc(g->n, sizeof *v);
+  size_t *np = xcalloc(g->n, sizeof *np), nx = 0;
+  for (size_t c = 0; c < g->n; c++) {
+    if (s->status[g->cell[c]] != 1) continue;
+    np[c] = family_points(&s->rf[g->cell[c]], p->y, &pts[c]);
+    xs = realloc(xs, (nx + np[c] + 1) * sizeof *xs);
+    if (!xs) mb_oom((nx + np[c] + 1) * sizeof *xs);
+    for (size_t k = 0; k < np[c]; k++) xs[nx++] = pts[c][2 * k];
+  }
+  if (nx) qsort(xs, nx, sizeof *xs, dbl_cmp);
+  for (size_t a = 0; a < nx; a++) {
+    if (a > 0 && xs[a] == xs[a - 1]) continue;
+    size_t nv = 0;
+    for (size_t c = 0; c < g->n; c++)
+      for (size_t k = 0; k < np[c]; k++)
+        if (pts[c][2 * k] == xs[a]) v[nv++] = pts[c][2 * k + 1];
+    moe_stats_summary sm;
+    moe_stats_summarize(v, nv, &sm);
+    double lo, hi;
+    errbar(p, &sm, &lo, &hi);
+    mb_buf_printf(dat, "%.17g %.17g %.17g %.17g %zu\n", xs[a], sm.mean, lo, hi, nv);
+  }
+  for (size_t c = 0; c < g->n; c++) free(pts[c]);
+  free(pts); free(xs); free(v); free(np);
+}
+
 static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rendered)
 {
   const mb_matrix *m = s->m;
@@ -804,7 +923,9 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     mb_buf_init(&l);
     label(&l, p->by, g[i].val, p->nby, "all");
     mb_buf_printf(&dat, "%s# %s\n", i ? "\n\n" : "", l.s);
+    if (!strcmp(p->x, "@")) family_rows(s, &g[i], p, &dat);
     size_t nx = 0;
+    if (!strcmp(p->x, "@")) goto clause;
     for (size_t c = 0; c < g[i].n; c++) xs[nx++] = strtod(mb_xcell_get(&m->cells[g[i].cell[c]], p->x), NULL);
     qsort(xs, nx, sizeof *xs, dbl_cmp);
     for (size_t a = 0; a < nx; a++) {
@@ -822,6 +943,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
       if (p->errorbars == MB_S_CI95 && !isnan(sm.ci95_lo)) { lo = sm.ci95_lo; hi = sm.ci95_hi; }
       mb_buf_printf(&dat, "%.17g %.17g %.17g %.17g %zu\n", xs[a], sm.mean, lo, hi, nv);
     }
+  clause:;
     const fitrow *row = NULL;
     for (size_t q = 0; q < nfr; q++) if (fr[q].ok && !strcmp(fr[q].label, l.s)) row = &fr[q];
     mb_buf gt;
@@ -1071,7 +1193,15 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       mb_buf_free(&b);
     }
     if (in_brief(m, t->name, 0)) brief_table(&brief, &s, t, &g);
-    mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
+    if (t->reach)
+      mb_buf_printf(&sum, "### Table `%s`: first %s index at which %s reaches its final value at %s=%s (same replication), "
+                          "as a fraction of the run; replications that never reach it are left out (n)\n\n",
+                    t->name, t->metric, t->metric, t->rows[0], t->paired);
+    else if (t->paired)
+      mb_buf_printf(&sum, "### Table `%s`: %s minus %s's value at %s=%s (paired by replication)\n\n", t->name,
+                    t->metric, t->metric, t->rows[0], t->paired);
+    else
+      mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
     table_md(&sum, t, &g);
     mb_buf pk;
     mb_buf_init(&pk);

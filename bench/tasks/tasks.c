@@ -6,11 +6,15 @@
 extern const mb_task mb_task_selftest;
 extern const mb_task mb_task_toy;
 extern const mb_task mb_task_synthetic;
+extern const mb_task mb_task_lm;
+extern const mb_task mb_task_vision;
 
 const mb_task *const mb_tasks[] = {
   &mb_task_selftest,
   &mb_task_toy,
   &mb_task_synthetic,
+  &mb_task_lm,
+  &mb_task_vision,
   NULL,
 };
 

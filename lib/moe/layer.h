@@ -41,6 +41,14 @@
  * differentiates  loss(y) + L_aux;  add moe_layer_aux_loss() to the loss you
  * report.
  *
+ * Router z-loss (ST-MoE; the paper's vision runs use 0.001), on the router
+ * logits l (before any selection bias):
+ *   L_z = zcoef · (1/T) Σ_t (logsumexp_e l_{t,e})²,
+ *   ∂L_z/∂l_{t,e} = zcoef · (2/T) · lse_t · softmax(l_t)_e.
+ * With zloss_coef > 0 the forward adds L_z to moe_layer_aux_loss() (which
+ * is then L_aux + L_z) and the backward adds its gradient; 0 (the default)
+ * leaves everything as without it.
+ *
  * Routing is computed by grouping: the rows routed to expert e are gathered
  * into one contiguous block, each expert runs one GEMM per weight matrix,
  * and the weighted outputs are scattered back expert by expert in index
@@ -82,6 +90,7 @@ typedef struct {
   moe_expert_config expert; /* one expert form for shared and routed */
   moe_combine combine;
   double balance_coef;      /* L_aux coefficient; 0 disables its gradient */
+  double zloss_coef;        /* router z-loss coefficient (ST-MoE); 0 = none */
 } moe_layer_config;
 
 /* A starting configuration: gate "softmax_topk", FFN experts of width F

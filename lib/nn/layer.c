@@ -91,6 +91,8 @@ int moe_layer_check(const moe_layer_config *cfg)
                 "layer: unknown combine rule %d", (int)cfg->combine);
   MOE_CHECK_ARG(isfinite(cfg->balance_coef) && cfg->balance_coef >= 0,
                 "layer: balance_coef=%g (must be finite and >= 0)", cfg->balance_coef);
+  MOE_CHECK_ARG(isfinite(cfg->zloss_coef) && cfg->zloss_coef >= 0,
+                "layer: zloss_coef=%g (must be finite and >= 0)", cfg->zloss_coef);
   int rc = moe_gate_check(&cfg->gate, cfg->E, cfg->K);
   if (rc)
     return rc;

@@ -51,6 +51,7 @@ struct SFX(moe_layer) {
   REAL *dlogits;         /* (Tm, E) */
   REAL *vecE;            /* (2E) */
   double *accE;          /* (E) */
+  double *lse;           /* (Tm) router logsumexp per token (z-loss) */
   REAL *domega;          /* (S) */
   int *next;             /* (E) */
 };
@@ -66,7 +67,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
-                  l->dlogits, l->vecE, l->accE, l->domega, l->next};
+                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     moei_free_aligned(bufs[i]);
   free(l);
@@ -138,6 +139,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   ALLOC(dlogits, Tm * E);
   ALLOC(vecE, 2 * E);
   ALLOC(accE, E);
+  ALLOC(lse, Tm);
   ALLOC(domega, S);
   ALLOC(next, E);
 #undef ALLOC
@@ -308,6 +310,21 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
       acc += ((double)l->load[e] / ((double)T * K)) * (Pe[e] / T);
     l->aux = c->balance_coef * E * acc;
   }
+  /* router z-loss L_z = zcoef·(1/T)·Σ_t lse_t², lse kept for the backward */
+  if (c->zloss_coef > 0) {
+    double acc = 0;
+    for (int t = 0; t < T; t++) {
+      const REAL *lt = l->logits + (size_t)t * E;
+      double m = lt[0], z = 0;
+      for (int e = 1; e < E; e++)
+        m = lt[e] > m ? lt[e] : m;
+      for (int e = 0; e < E; e++)
+        z += exp((double)lt[e] - m);
+      l->lse[t] = m + log(z);
+      acc += l->lse[t] * l->lse[t];
+    }
+    l->aux += c->zloss_coef * acc / T;
+  }
   l->T = T;
   return MOE_OK;
 }
@@ -366,6 +383,17 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
         for (int e = 0; e < E; e++)
           dl[e] += (g[e] - dot) / z * s[e] * (1 - s[e]);
       }
+    }
+  }
+
+  if (c->zloss_coef > 0) {
+    /* ∂L_z/∂l_te = zcoef·(2/T)·lse_t·softmax(l_t)_e */
+    for (int t = 0; t < T; t++) {
+      const REAL *lt = l->logits + (size_t)t * E;
+      REAL *dl = l->dlogits + (size_t)t * E;
+      const double a = c->zloss_coef * 2.0 / T * l->lse[t];
+      for (int e = 0; e < E; e++)
+        dl[e] += (REAL)(a * exp((double)lt[e] - l->lse[t]));
     }
   }
 
