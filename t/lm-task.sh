@@ -42,7 +42,7 @@ grep -q '"router_types": 40' "$one"; ok $? "  router analysis on router_types = 
 # determinism: a rerun gives the same numbers (timings aside)
 "$MOEBENCH" run -q "$smoke" --out "$tmp/b" -j 1 2>/dev/null
 ok $? "rerun with -j 1"
-strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e tokens_per_s -e train_seconds -e gain_per_second -e peak_rss_mb; }
+strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e tokens_per_s -e train_seconds -e tokens_per_cpu_s -e train_cpu_seconds -e gain_per_second -e peak_rss_mb; }
 same=0
 for f in "$cells"/*.json; do
   strip "$f" >"$tmp/x"; strip "$tmp/b/smoke-lm/cells/${f##*/}" >"$tmp/y"
