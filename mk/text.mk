@@ -54,7 +54,7 @@ dist_man_MANS += doc/moe-tokfile.5
 # tiny corpus made from the fixtures.
 bench_moebench_SOURCES += bench/tasks/lm.c
 TESTS += t/lm-task.sh
-EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml
+EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml experiments/quick-lm.yaml experiments/paper-lm.yaml
 
 # The language-model corpus for the lm task (experiments/*-lm.yaml):
 # SOTU + Brown fetched and verified (datasets/fetch.sh), split by document,
