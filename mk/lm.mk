@@ -12,3 +12,13 @@ t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
 # (needs torch; not run by make check).
 EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz
+
+# LM training throughput against PyTorch (not a test): part of make bench-perf
+noinst_PROGRAMS += bench/perf/lm-perf
+bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
+bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
+EXTRA_DIST += bench/perf/lm-perf.sh bench/perf/torch_lm_baseline.py
+.PHONY: bench-perf-lm
+bench-perf: bench-perf-lm
+bench-perf-lm: bench/perf/lm-perf
+	$(SHELL) $(srcdir)/bench/perf/lm-perf.sh $(abs_top_builddir) $(abs_top_srcdir)

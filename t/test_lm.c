@@ -688,6 +688,12 @@ static void variants(void)
   ok(c.gate.use_bias && c.E == 64, "ds_v3_bias: the selection bias on");
   moe_layer_config_variant(&c, "dense", 16, 4, 66, 8, 2);
   ok(c.E == 1 && c.K == 1 && c.S == 0 && c.expert.F == 32, "dense: one expert of width K*F = 32");
+  moe_layer_config g;
+  moe_layer_config_variant(&g, "smoe", DM, 5, 6, 4, 2);
+  moe_lm_config lc = moe_lm_config_make(V, CTX, DM, NL, NH, &g);
+  /* per block 8·64 + 4·5·8 + 2·8·6 + 4·(4·8·5) = 1408; head 2·11·8 */
+  ok(moe_lm_flops_per_token(&lc, CTX) == 2 * 1408 + 176 && moe_lm_flops_per_token(&lc, 0) == 0,
+     "flops per token: %g", moe_lm_flops_per_token(&lc, CTX));
   /* dense is exactly a dense FFN: weight 1 */
   moe_layer *l = moe_layer_alloc(&c, 3);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);

@@ -51,7 +51,8 @@
  * (moe_batch_eval: non-overlapping, every predicted token once) in
  * batches of max_B, and returns the mean CE over all predicted tokens
  * (accumulated in double) and ppl = exp(mean CE). The aux loss is not
- * part of it.
+ * part of it. It runs forwards, so afterwards the routing records and
+ * logits are those of its last batch.
  *
  * Routing records: after a forward, moe_lm_ffn(m, l) is block l's
  * moe_layer; moe_layer_chosen / moe_layer_weights give the (N, K) chosen
@@ -69,7 +70,9 @@
  *   params  n × f32
  *   bias    L × E × f32   each layer's selection bias (state, not a parameter)
  *   crc32   u32   zlib CRC-32 of every byte before it
- * Saving writes a temporary file and renames it. Loading checks, in
+ * The AdamW moments are not part of a checkpoint (moe_optim keeps them);
+ * a run resumed from one restarts them. Saving writes a temporary file
+ * and renames it. Loading checks, in
  * order: the file opens (MOE_EIO), the magic (MOE_EFORMAT "not a moebench
  * LM checkpoint"), the version (MOE_EFORMAT), the config (MOE_EFORMAT,
  * naming the field), the size (MOE_EFORMAT "truncated: N bytes, expected
@@ -83,8 +86,12 @@
  * parameter or input shows up in the FFN input or the logits and is
  * reported there, nothing is updated).
  *
- * Determinism: every sum has a fixed order; with the BLAS on one thread
- * results are bit-identical from run to run.
+ * Precision: the float model's softmax exponentials use a vectorised
+ * polynomial expf (<= 1.4 ulp) and sum in float lanes (terms <= 1)
+ * totalled in double; the double twin uses libm's exp throughout.
+ *
+ * Determinism: every sum has a fixed order; for a given BLAS kernel and
+ * thread count results are bit-identical from run to run.
  *
  * Double twins (type moe_lm_f64, suffix _f64) exist for alloc, free,
  * init_params, forward, backward, zero_grad, the slab and tensor
@@ -123,6 +130,16 @@ moe_lm_config moe_lm_config_make(int V, int T, int D, int L, int H, const moe_la
 /* MOE_EINVAL (naming the field) unless usable. */
 int moe_lm_check(const moe_lm_config *cfg);
 
+/* Floating-point operations of one forward pass per token for sequences
+ * of T tokens, counting the matrix products as this library computes them
+ * (a multiply-add is 2): per block the qkv and output projections
+ * 8·D², the attention scores and mixing 4·T·D (the full T × T product;
+ * the causal mask is applied after it), the router 2·D·E and the K routed
+ * plus S shared experts 4·D·F each (2·D² for a linear expert); the head
+ * 2·V·D. A training step (forward + backward) is 3× this. 0 for an
+ * invalid configuration. */
+double moe_lm_flops_per_token(const moe_lm_config *cfg, int T);
+
 typedef struct moe_lm moe_lm;
 typedef struct moe_lm_f64 moe_lm_f64;
 
@@ -147,8 +164,8 @@ const float *moe_lm_logits(const moe_lm *m);
 double moe_lm_ce_loss(const moe_lm *m);
 double moe_lm_aux_loss(const moe_lm *m);
 
-/* Clip, schedule and AdamW (above). o was allocated for
- * moe_lm_param_count() parameters. *grad_norm receives the norm before
+/* Clip, schedule and AdamW (above). o must have been allocated for
+ * moe_lm_param_count() parameters (not checkable here). *grad_norm receives the norm before
  * clipping (may be NULL). clip <= 0 disables clipping. */
 int moe_lm_step(moe_lm *m, moe_optim *o, const moe_lr_schedule *sched, double clip,
                 double *grad_norm);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,16 @@ int moe_lm_check(const moe_lm_config *cfg)
   return moe_layer_check(&cfg->ffn);
 }
 
+double moe_lm_flops_per_token(const moe_lm_config *c, int T)
+{
+  if (moe_lm_check(c) || T < 1)
+    return 0;
+  const double D = c->D, V = c->V, E = c->ffn.E, K = c->ffn.K, S = c->ffn.S;
+  const double expert = c->ffn.expert.kind == MOE_EXPERT_FFN ? 4 * D * c->ffn.expert.F : 2 * D * D;
+  const double block = 8 * D * D + 4 * (double)T * D + 2 * D * E + (K + S) * expert;
+  return c->L * block + 2 * V * D;
+}
+
 static moe_block_config moei_lm_block_config(const moe_lm_config *c)
 {
   moe_block_config b;
@@ -65,6 +76,96 @@ static size_t moei_lm_param_count(const moe_lm_config *c)
   const size_t V = c->V, T = c->T, D = c->D;
   return V * D + T * D + (size_t)c->L * moe_block_param_count(&b) + 2 * D + (c->tie ? 0 : V * D);
 }
+
+/* The cross-entropy's exponentials (2 per logit, N·V per step) are most
+ * of a small model's time outside the BLAS. lm_expf is Cephes' expf
+ * (range reduction by ln 2 in two parts, degree-6 polynomial; 1.4 ulp at
+ * most on [−87, 88], the argument clamped there) written without branches
+ * or calls so the row loops below vectorize (SSE2, the x86-64 baseline;
+ * GCC 12 would not if-convert the clamps in AVX2/AVX-512 clones). Only
+ * elementwise IEEE operations (contraction is off) and sums in a fixed
+ * lane order, so vector and scalar paths give the same bits. Not trapping
+ * on FP exceptions lets the compiler if-convert the clamps; it changes no
+ * value. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "no-trapping-math")
+#endif
+
+static inline float lm_expf(float x)
+{
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  /* n = floor(x·log2 e + ½): fx > 0 after the clamp, so truncation floors */
+  const float fx = x * 1.44269504088896341f + 128.5f;
+  const float fl = (float)(int32_t)fx - 128.0f;
+  float r = x - fl * 0.693359375f;
+  r = r - fl * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  const int32_t bits = ((int32_t)fl + 127) * (1 << 23);
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+/* logsumexp of a row l (V): max and min in LN lanes (exact whatever the
+ * order), then Σ exp(l − max) in LN lanes (each term <= 1, as PyTorch's
+ * float kernels) whose totals are added in lane order in double.
+ * *bad = 1 if some l[v] is not finite (NaN hides from max/min, not from
+ * the sum). */
+enum { LM_LANES = 16 };
+
+#define LM_ROW_FUNCS(SUF, REAL_T, EXPF, ATTR)                                                  \
+  ATTR static double lm_row_lse##SUF(const REAL_T *l, int V, int *bad)                         \
+  {                                                                                            \
+    REAL_T hi[LM_LANES], lo[LM_LANES];                                                         \
+    REAL_T zl[LM_LANES];                                                                       \
+    for (int j = 0; j < LM_LANES; j++) {                                                       \
+      hi[j] = lo[j] = l[0];                                                                    \
+      zl[j] = 0;                                                                               \
+    }                                                                                          \
+    int v = 0;                                                                                 \
+    for (; v + LM_LANES <= V; v += LM_LANES)                                                   \
+      for (int j = 0; j < LM_LANES; j++) {                                                     \
+        hi[j] = l[v + j] > hi[j] ? l[v + j] : hi[j];                                           \
+        lo[j] = l[v + j] < lo[j] ? l[v + j] : lo[j];                                           \
+      }                                                                                        \
+    for (; v < V; v++) {                                                                       \
+      hi[0] = l[v] > hi[0] ? l[v] : hi[0];                                                     \
+      lo[0] = l[v] < lo[0] ? l[v] : lo[0];                                                     \
+    }                                                                                          \
+    REAL_T mx = hi[0], mn = lo[0];                                                             \
+    for (int j = 1; j < LM_LANES; j++) {                                                       \
+      mx = hi[j] > mx ? hi[j] : mx;                                                            \
+      mn = lo[j] < mn ? lo[j] : mn;                                                            \
+    }                                                                                          \
+    for (v = 0; v + LM_LANES <= V; v += LM_LANES)                                              \
+      for (int j = 0; j < LM_LANES; j++)                                                       \
+        zl[j] += EXPF(l[v + j] - mx);                                                          \
+    for (; v < V; v++)                                                                         \
+      zl[0] += EXPF(l[v] - mx);                                                                \
+    double z = 0;                                                                              \
+    for (int j = 0; j < LM_LANES; j++)                                                         \
+      z += (double)zl[j];                                                                      \
+    *bad = !isfinite(mx) || !isfinite(mn) || !isfinite(z);                                     \
+    return (double)mx + log(z);                                                                \
+  }                                                                                            \
+  /* l (V) ← exp(l − lse)·invN, with lse split as hi + rest so the float                       \
+   * subtraction keeps lse's precision */                                                      \
+  ATTR static void lm_row_softmax##SUF(REAL_T *l, int V, double lse, REAL_T invN)              \
+  {                                                                                            \
+    const REAL_T hi = (REAL_T)lse, rest = (REAL_T)(lse - (double)hi);                          \
+    for (int v = 0; v < V; v++)                                                                \
+      l[v] = EXPF((l[v] - hi) - rest) * invN;                                                  \
+  }
+
+LM_ROW_FUNCS(, float, lm_expf, )
+LM_ROW_FUNCS(_f64, double, exp, )
 
 #define MOE_REAL_DOUBLE 0
 #include "real.h"

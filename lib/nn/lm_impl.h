@@ -25,6 +25,7 @@ struct SFX(moe_lm) {
   REAL *h, *h2;              /* (Nm, D) ping-pong block inputs/outputs */
   REAL *z, *mf, *rf;         /* (Nm, D), (Nm), (Nm) final LayerNorm */
   REAL *logits;              /* (Nm, V); dlogits after backward */
+  double *lse;               /* (Nm) logsumexp of each row */
   REAL *dz;                  /* (Nm, D) */
 
   /* evaluation batches */
@@ -40,7 +41,7 @@ void SFX(moe_lm_free)(SFX(moe_lm) *m)
       SFX(moe_block_free)(m->blocks[l]);
   free(m->blocks);
   void *bufs[] = {m->params, m->grads, m->x, m->y, m->h, m->h2, m->z, m->mf, m->rf,
-                  m->logits, m->dz, m->ex, m->ey};
+                  m->logits, m->lse, m->dz, m->ex, m->ey};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     moei_free_aligned(bufs[i]);
   free(m);
@@ -82,6 +83,7 @@ SFX(moe_lm) *SFX(moe_lm_alloc)(const moe_lm_config *cfg, int max_B)
   ALLOC(mf, Nm);
   ALLOC(rf, Nm);
   ALLOC(logits, Nm * V);
+  ALLOC(lse, Nm);
   ALLOC(dz, Nm * D);
   ALLOC(ex, Nm);
   ALLOC(ey, Nm);
@@ -175,22 +177,26 @@ int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const u
          V);
   m->logits_valid = 1;
   m->has_targets = 0;
-  if (y) {
-    for (int i = 0; i < N; i++)
-      m->y[i] = (int)y[i];
-    rc = SFX(moe_loss_ce)(N, V, m->logits, m->y, &m->ce, NULL);
-    if (rc)
-      return moe_error(rc, "lm forward: %s", moe_last_error());
-    m->has_targets = 1;
-    if (loss)
-      *loss = m->ce + m->aux;
-  } else {
-    for (size_t i = 0; i < (size_t)N * V; i++)
-      if (!isfinite(m->logits[i]))
-        return moe_error(MOE_EDOM, "lm forward: logit[%zu][%zu] is %g", i / (size_t)V,
-                         i % (size_t)V, (double)m->logits[i]);
-    m->ce = NAN;
+  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward */
+  double acc = 0;
+  for (int t = 0; t < N; t++) {
+    const REAL *l = m->logits + (size_t)t * V; /* (V) */
+    int bad = 0;
+    m->lse[t] = SFX(lm_row_lse)(l, V, &bad);
+    if (bad)
+      for (int v = 0; v < V; v++)
+        if (!isfinite(l[v]))
+          return moe_error(MOE_EDOM, "lm forward: logit[%d][%d] (b=%d t=%d) is %g", t, v, t / T,
+                           t % T, (double)l[v]);
+    if (y) {
+      m->y[t] = (int)y[t];
+      acc += m->lse[t] - (double)l[y[t]];
+    }
   }
+  m->has_targets = y != NULL;
+  m->ce = y ? acc / N : NAN;
+  if (y && loss)
+    *loss = m->ce + m->aux;
   m->B = B;
   m->T = T;
   return MOE_OK;
@@ -204,10 +210,14 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
   const moe_lm_config *c = &m->cfg;
   const int B = m->B, T = m->T, V = c->V, D = c->D, L = c->L, N = B * T;
   /* dlogits (N, V) = (softmax − onehot)/N, in place of the logits */
-  int rc = SFX(moe_loss_ce)(N, V, m->logits, m->y, NULL, m->logits);
-  if (rc)
-    return rc;
+  const REAL invN = (REAL)(1.0 / N);
+  for (int t = 0; t < N; t++) {
+    REAL *l = m->logits + (size_t)t * V;
+    SFX(lm_row_softmax)(l, V, m->lse[t], invN);
+    l[m->y[t]] -= invN;
+  }
   m->logits_valid = 0;
+  int rc;
   REAL *ghead = m->grads + (m->head - m->params);
   REAL *glnfw = m->grads + (m->lnfw - m->params), *glnfb = m->grads + (m->lnfb - m->params);
   /* logits = z Wᵀ:  dW (V, D) += dlogitsᵀ z;  dz = dlogits W */
