@@ -17,8 +17,10 @@ EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz
 noinst_PROGRAMS += bench/perf/lm-perf
 bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
 bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
-EXTRA_DIST += bench/perf/lm-perf.sh bench/perf/torch_lm_baseline.py
+EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
+BENCH_PERF_PARTS += bench/perf/perf-lm.sh
+bench-perf: bench/perf/lm-perf
+# the LM part alone
 .PHONY: bench-perf-lm
-bench-perf: bench-perf-lm
-bench-perf-lm: bench/perf/lm-perf
-	$(SHELL) $(srcdir)/bench/perf/lm-perf.sh $(abs_top_builddir) $(abs_top_srcdir)
+bench-perf-lm: bench/perf/moe-perf bench/perf/lm-perf
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-lm.sh

@@ -80,79 +80,160 @@ grep -q "corrupt result, will rerun: $h" "$tmp/log"; ok $? "corrupt file reporte
 grep -q '23 already done, 1 to run' "$tmp/log"; ok $? "only the corrupt cell reruns"
 metrics "$tmp/a" | cmp -s - "$tmp/ma"; ok $? "and gets the same metrics back"
 
-# SIGTERM: in-flight cells are lost cleanly, no temp files, exit 128+15
-"$MOEBENCH" run "$data/slow.yaml" --out "$tmp/t" -j 2 2> "$tmp/log" &
+# Signals are sent at known states, never after a guessed delay: with
+# MOEBENCH_SELFTEST_HOLD=DIR the cells of hold.yaml with sleep_ms > 0
+# (n: 3, 4) write "PID PPID PGID" to DIR/PID and wait to be killed.
+# await DIR K: wait until DIR holds K announcements (a minute at most)
+await() {
+  i=0
+  while [ "$(ls "$1" 2> /dev/null | wc -l)" -lt "$2" ]; do
+    i=$((i + 1)); [ $i -gt 1200 ] && return 1
+    sleep 0.05
+  done
+}
+hold="$data/hold.yaml"
+"$MOEBENCH" expand --ids "$hold" > "$tmp/hold-ids.order"
+sort "$tmp/hold-ids.order" > "$tmp/hold-ids"
+
+# SIGTERM with both held cells in flight: they are lost cleanly, the two
+# finished ones kept, no temp files, exit 128+15
+mkdir "$tmp/ht"
+MOEBENCH_SELFTEST_HOLD="$tmp/ht" "$MOEBENCH" run "$hold" --out "$tmp/t" -j 2 2> "$tmp/log" &
 pid=$!
-sleep 0.35
-if kill -TERM $pid 2> /dev/null; then
+if await "$tmp/ht" 2; then
+  read w parent pg < "$(ls -d "$tmp"/ht/* | head -1)"
+  kill -TERM "$parent"
   wait $pid; rc=$?
   [ $rc = 143 ]; ok $? "SIGTERM: exit status 143 (got $rc)"
-  [ -z "$(ls -A "$tmp/t/slow/cells" | grep '^\.')" ]; ok $? "SIGTERM: no temp files left"
-  done1=$(count "$tmp/t/slow/cells")
-  echo "# SIGTERM arrived after $done1 of 16 cells (timing-dependent, not asserted)"
+  [ -z "$(ls -A "$tmp/t/hold/cells" | grep '^\.')" ]; ok $? "SIGTERM: no temp files left"
+  [ "$(count "$tmp/t/hold/cells")" = 2 ]; ok $? "SIGTERM: the 2 finished cells kept, the 2 in flight absent"
 else
-  wait $pid
-  n=$((n + 1)); echo "ok $n # SKIP the run finished before the signal (machine too loaded)"
+  kill -9 $pid; wait $pid; ok 1 "SIGTERM: held workers never announced themselves"
 fi
 
-# kill -9 of the whole process group, with a stale temp file of a dead
-# process planted: the rerun cleans it, loses and duplicates nothing.
+# kill -9 of the whole process group with both held cells in flight, and a
+# stale temp file of a dead process planted: the rerun cleans it, loses and
+# duplicates nothing.
+mkdir "$tmp/hk"
 if command -v setsid > /dev/null 2>&1; then
-  setsid "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> /dev/null &
+  MOEBENCH_SELFTEST_HOLD="$tmp/hk" setsid "$MOEBENCH" run "$hold" --out "$tmp/k" -j 2 2> /dev/null &
   pid=$!
-  sleep 0.35
-  kill -9 -- -$pid 2> /dev/null || kill -9 $pid
-  wait $pid 2> /dev/null
-else
-  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> /dev/null &
-  pid=$!
-  sleep 0.35
-  kill -9 $pid
-  wait $pid 2> /dev/null
-fi
-sleep 0.2   # let orphaned workers (if any survived) finish their cell
-done2=$(count "$tmp/k/slow/cells")
-dead=$(sh -c 'echo $$')
-first=$("$MOEBENCH" expand --ids "$data/slow.yaml" | head -1)
-echo partial > "$tmp/k/slow/cells/.$first.json.tmp.$(uname -n).$dead"
-"$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> "$tmp/log"; rc=$?
-ok $rc "rerun after kill -9 succeeds ($done2 of 16 were done)"
-grep -q 'removed 1 temp file' "$tmp/log"; ok $? "stale temp file of a dead process removed"
-[ -z "$(ls -A "$tmp/k/slow/cells" | grep '^\.')" ]; ok $? "no temp files left"
-"$MOEBENCH" expand --ids "$data/slow.yaml" | sort > "$tmp/ids"
-ls "$tmp/k/slow/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/ids"; ok $? "exactly one result per cell"
-[ "$(grep -l '"status": "ok"' "$tmp"/k/slow/cells/*.json | wc -l)" = 16 ]; ok $? "all 16 ok"
-
-# a worker that dies (here: SIGKILL) fails only its own cell, recorded by the parent
-if ps -o pid= --ppid $$ > /dev/null 2>&1; then
-  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/w" -j 1 --shard 1/4 2> "$tmp/log" &
-  pid=$!
-  child=
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    sleep 0.05
-    child=$(ps -o pid= --ppid $pid | head -1 | tr -d ' ')
-    [ -n "$child" ] && break
-  done
-  if [ -n "$child" ] && kill -9 "$child" 2> /dev/null; then
-    wait $pid; rc=$?
-    [ $rc = 1 ]; ok $? "killed worker: run continues, exit status 1 (got $rc)"
-    [ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/slow/cells/*.json | wc -l)" = 1 ]; ok $? "killed worker recorded as a failed cell"
-    [ "$(grep -l '"status": "ok"' "$tmp"/w/slow/cells/*.json | wc -l)" = 3 ]; ok $? "the 3 other cells of the shard ran ok"
+  if await "$tmp/hk" 2; then
+    read w parent pg < "$(ls -d "$tmp"/hk/* | head -1)"
+    kill -9 -- -"$pg"
+    wait $pid 2> /dev/null
+    ok 0 "kill -9 of the process group with 2 workers in flight"
   else
-    wait $pid
-    n=$((n + 1)); echo "ok $n # SKIP no worker caught in flight (machine too loaded)"
+    kill -9 $pid; wait $pid; ok 1 "kill -9: held workers never announced themselves"
+  fi
+  done2=$(count "$tmp/k/hold/cells")
+  dead=$(sh -c 'echo $$')
+  first=$(head -1 "$tmp/hold-ids")
+  echo partial > "$tmp/k/hold/cells/.$first.json.tmp.$(uname -n).$dead"
+  "$MOEBENCH" run "$hold" --out "$tmp/k" -j 2 2> "$tmp/log"; rc=$?
+  ok $rc "rerun after kill -9 succeeds ($done2 of 4 were done)"
+  grep -q 'removed 1 temp file' "$tmp/log"; ok $? "stale temp file of a dead process removed"
+  grep -q '2 already done, 2 to run' "$tmp/log"; ok $? "the 2 cells finished before the kill are kept"
+  [ -z "$(ls -A "$tmp/k/hold/cells" | grep '^\.')" ]; ok $? "no temp files left"
+  ls "$tmp/k/hold/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/hold-ids"; ok $? "exactly one result per cell"
+  [ "$(grep -l '"status": "ok"' "$tmp"/k/hold/cells/*.json | wc -l)" = 4 ]; ok $? "all 4 ok"
+else
+  n=$((n + 1)); echo "ok $n # SKIP setsid not available"
+fi
+
+# a worker that dies (here: SIGKILL) fails only its own cell, recorded by
+# the parent; the run goes on (-j 1: each held worker is killed in turn)
+mkdir "$tmp/hw"
+MOEBENCH_SELFTEST_HOLD="$tmp/hw" "$MOEBENCH" run "$hold" --out "$tmp/w" -j 1 2> "$tmp/log" &
+pid=$!
+killed=0
+for k in 1 2; do
+  await "$tmp/hw" 1 || break
+  f=$(ls -d "$tmp"/hw/* | head -1)
+  read w parent pg < "$f"
+  rm -f "$f"
+  kill -9 "$w" && killed=$((killed + 1))
+done
+[ $killed = 2 ] || kill -9 $pid
+wait $pid; rc=$?
+[ $killed = 2 ] && [ $rc = 1 ]; ok $? "killed workers: run continues, exit status 1 (got $rc)"
+[ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/hold/cells/*.json | wc -l)" = 2 ]; ok $? "each killed worker recorded as a failed cell"
+[ "$(grep -l '"status": "ok"' "$tmp"/w/hold/cells/*.json | wc -l)" = 2 ]; ok $? "the 2 other cells ran ok"
+
+# workers die with their parent (PR_SET_PDEATHSIG): kill -9 of the parent
+# alone, with both held workers in flight, leaves no orphan computing
+gone() { [ ! -d "/proc/$1" ] || grep -q '^[^ ]* ([^)]*) [ZX]' "/proc/$1/stat" 2> /dev/null; }
+if [ -d /proc/self ] && [ "$(uname -s)" = Linux ]; then
+  mkdir "$tmp/ho"
+  MOEBENCH_SELFTEST_HOLD="$tmp/ho" "$MOEBENCH" run "$hold" --out "$tmp/o" -j 2 2> /dev/null &
+  pid=$!
+  if await "$tmp/ho" 2; then
+    ws=$(cat "$tmp"/ho/* | cut -d' ' -f1)
+    read w parent pg < "$(ls -d "$tmp"/ho/* | head -1)"
+    kill -9 "$parent"; wait $pid 2> /dev/null
+    i=0 alive=1
+    while [ $i -lt 1200 ]; do
+      alive=0; for w in $ws; do gone "$w" || alive=1; done
+      [ $alive = 0 ] && break
+      i=$((i + 1)); sleep 0.05
+    done
+    [ $alive = 0 ]; ok $? "kill -9 of the parent: its 2 workers die too"
+    for w in $ws; do gone "$w" || kill -9 "$w"; done
+  else
+    kill -9 $pid; wait $pid; ok 1 "orphans: held workers never announced themselves"
   fi
 else
-  n=$((n + 1)); echo "ok $n # SKIP ps --ppid not available"
+  n=$((n + 1)); echo "ok $n # SKIP PR_SET_PDEATHSIG is Linux-only"
 fi
 
+# a result that cannot be written (here: a directory in its place; disk
+# full is the same path) stops the run: the cells in flight finish, no new
+# one starts, the failure is reported, exit status 1
+set -- $(cat "$tmp/hold-ids.order")
+mkdir -p "$tmp/wf/hold/cells/$3.json"
+"$MOEBENCH" run "$hold" --out "$tmp/wf" -j 1 2> "$tmp/log"; rc=$?
+[ $rc = 1 ]; ok $? "unwritable result: exit status 1 (got $rc)"
+grep -q "^moebench: $3: computed (ok) but cannot write the result: " "$tmp/log"; ok $? "...the computed cell is reported"
+grep -q '^moebench: hold: 1 result(s) could not be written (disk full or I/O error?): stopped after the cells in flight; 1 cell(s) not started' "$tmp/log"
+ok $? "...no new cell started after it, and it says so"
+[ -f "$tmp/wf/hold/cells/$1.json" ] && [ -f "$tmp/wf/hold/cells/$2.json" ] && [ ! -e "$tmp/wf/hold/cells/$4.json" ]
+ok $? "...the cells before it kept, the one after it not run"
+
+# rerunning a finished run does not rewrite its stored matrix (so it works
+# in a read-only directory)
+"$MOEBENCH" run -q "$hold" --out "$tmp/ro" 2> /dev/null
+i1=$(ls -i "$tmp/ro/hold/matrix.yaml" | cut -d' ' -f1)
+"$MOEBENCH" run -q "$hold" --out "$tmp/ro" 2> /dev/null; rc=$?
+i2=$(ls -i "$tmp/ro/hold/matrix.yaml" | cut -d' ' -f1)
+[ $rc = 0 ] && [ "$i1" = "$i2" ]; ok $? "rerun of a finished run: exit 0, matrix.yaml not rewritten"
+if [ "$(id -u)" != 0 ]; then
+  chmod -R a-w "$tmp/ro"
+  "$MOEBENCH" run -q "$hold" --out "$tmp/ro" 2> "$tmp/log"; rc=$?
+  chmod -R u+w "$tmp/ro"
+  [ $rc = 0 ]; ok $? "...also in a read-only directory (got $rc)"
+else
+  n=$((n + 1)); echo "ok $n # SKIP read-only directory: root writes anyway"
+fi
+
+# a number that overflows (1e999) is not a finite metric: the file is
+# corrupt, named, and the cell rerun
+g=$(ls "$tmp"/ro/hold/cells/*.json | head -1)
+sed 's/"metrics": {"value": [^,}]*/"metrics": {"value": 1e999/' "$g" > "$tmp/inf" && cat "$tmp/inf" > "$g"
+grep -q '"value": 1e999' "$g"; ok $? "planted 1e999"
+"$MOEBENCH" status "$hold" --out "$tmp/ro" -v > "$tmp/st"; rc=$?
+[ $rc = 1 ] && grep -q "^corrupt  .*$g: metric 'value' = 1e999 is not a finite number" "$tmp/st"; ok $? "status: 1e999 is corrupt, file named (exit $rc)"
+"$MOEBENCH" run "$hold" --out "$tmp/ro" 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && grep -q "corrupt result, will rerun: $g: metric 'value' = 1e999" "$tmp/log"; ok $? "run reruns it"
+
 # a BLAS core older than the CPU is warned about (only testable on an AVX2 CPU with OpenBLAS)
-if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$f"; then
+if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$tmp"/a/smoke-selftest/cells/*.json; then
   OPENBLAS_CORETYPE=Prescott "$MOEBENCH" run "$data/fail.yaml" --out "$tmp/p" 2> "$tmp/log"
   grep -q "warning: the BLAS uses 'Prescott' kernels but this CPU has AVX" "$tmp/log"; ok $? "old BLAS core warned about"
   grep -q '"core": "Prescott"' "$tmp"/p/fail/cells/*.json; ok $? "and recorded in the results"
+  grep -q "kernels forced by OPENBLAS_CORETYPE=Prescott set in the environment" "$tmp/log"; ok $? "the warning says the core came from the environment"
+  grep -q '"core_source": "env"' "$tmp"/p/fail/cells/*.json; ok $? "and the results record that source"
 else
-  n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"
+  for i in 1 2 3 4; do n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"; done
 fi
 
 "$MOEBENCH" run "$smoke" --out "$tmp/a" -j 0 2> /dev/null; [ $? = 2 ]; ok $? "-j 0 is a usage error"

@@ -5,7 +5,9 @@
  *   lm size=NAME variant=.. V=.. T=.. D=.. L=.. H=.. E=.. K=.. S=.. F=.. B=..
  *      threads=.. params=.. ms/step=.. tokens/s=.. rss_peak_MB=.. must_hold_MB=..
  *      core=.. params_fnv=..
- * where ms/step is the median over the timed steps, rss_peak is
+ * where ms/step is the median wall time over the timed steps (tokens/s
+ * from it; tokens/cpu_s from the median process CPU time, steadier on a
+ * shared machine), rss_peak is
  * getrusage's maximum resident set, and must_hold is what training has
  * to keep: parameters, gradients and AdamW's two moments (16 bytes per
  * parameter) plus the activations the backward pass needs (logits,
@@ -25,10 +27,10 @@
 #include "moe/moe.h"
 
 
-static double now(void)
+static double now(clockid_t c)
 {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(c, &ts);
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
@@ -86,12 +88,13 @@ int main(int argc, char **argv)
   const size_t Nt = (size_t)Bt * T;
   uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
   double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
+  double *cpu = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   for (int i = 0; i < warm + steps; i++) {
     for (size_t j = 0; j < Nt; j++) {
       x[j] = (uint32_t)gsl_rng_uniform_int(r, V);
       y[j] = (uint32_t)gsl_rng_uniform_int(r, V);
     }
-    double t0 = now(), loss;
+    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), loss;
     int rc = moe_lm_forward(m, Bt, T, x, y, &loss);
     moe_lm_zero_grad(m);
     rc |= moe_lm_backward(m);
@@ -100,11 +103,15 @@ int main(int argc, char **argv)
       fprintf(stderr, "lm-perf: %s\n", moe_last_error());
       return 1;
     }
-    if (i >= warm)
-      ms[i - warm] = 1e3 * (now() - t0);
+    if (i >= warm) {
+      ms[i - warm] = 1e3 * (now(CLOCK_MONOTONIC) - t0);
+      cpu[i - warm] = 1e3 * (now(CLOCK_PROCESS_CPUTIME_ID) - c0);
+    }
   }
   qsort(ms, (size_t)steps, sizeof *ms, cmp);
+  qsort(cpu, (size_t)steps, sizeof *cpu, cmp);
   double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+  double cmed = steps % 2 ? cpu[steps / 2] : 0.5 * (cpu[steps / 2 - 1] + cpu[steps / 2]);
   /* FNV-1a of the trained parameters: equal across runs with the same
    * thread count (and BLAS kernel) */
   uint64_t hash = 1469598103934665603ull;
@@ -122,13 +129,14 @@ int main(int argc, char **argv)
                          Sf * (D + 2 * Ff) /* shared out, h, a */);
   double must = 16 * P + 4 * act;
   printf("lm size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
-         "params=%.0f ms/step=%.2f tokens/s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx\n",
+         "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx\n",
          size, variant, V, T, D, L, H, f.E, f.K, f.S, f.expert.F, Bt, threads, P, med,
-         Nd / (med * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
+         Nd / (med * 1e-3), Nd / (cmed * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
          moe_blas_corename(), (unsigned long long)hash);
   free(x);
   free(y);
   free(ms);
+  free(cpu);
   moe_optim_free(o);
   gsl_rng_free(r);
   moe_lm_free(m);

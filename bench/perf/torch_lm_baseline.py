@@ -16,7 +16,8 @@ expert keys N(0, 1/D), routed values N(0, 1/(E F)), shared values
 N(0, 1/(S F)).
 
 Not run by `make check`. Prints one line:
-  torch size=.. variant=.. ... threads=.. params=.. ms/step=.. tokens/s=.. rss_peak_MB=..
+  torch size=.. variant=.. ... threads=.. params=.. ms/step=.. tokens/s=.. tokens/cpu_s=..
+        rss_peak_MB=..
 """
 import argparse
 import math
@@ -141,11 +142,11 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=2.5e-4, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps + 2, eta_min=2.5e-5)
     gen = torch.Generator().manual_seed(1)
-    times = []
+    times, cpu = [], []
     for i in range(a.steps + 2):
         x = torch.randint(0, a.V, (a.B, a.T), generator=gen)
         y = torch.randint(0, a.V, (a.B, a.T), generator=gen)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = m(x, y)
         opt.zero_grad(set_to_none=False)
         loss.backward()
@@ -154,13 +155,14 @@ def main():
         sched.step()
         if i >= 2:
             times.append(1e3 * (time.perf_counter() - t0))
-    med = statistics.median(times)
+            cpu.append(1e3 * (time.process_time() - c0))
+    med, cmed = statistics.median(times), statistics.median(cpu)
     P = sum(p.numel() for p in m.parameters())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("torch size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
-          "params=%d ms/step=%.2f tokens/s=%.0f rss_peak_MB=%.1f"
+          "params=%d ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f"
           % (a.size, a.variant, a.V, a.T, a.D, a.L, a.H, E, K, S, F, a.B, a.threads, P, med,
-             a.B * a.T / (med * 1e-3), rss))
+             a.B * a.T / (med * 1e-3), a.B * a.T / (cmed * 1e-3), rss))
 
 
 if __name__ == "__main__":

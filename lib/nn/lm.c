@@ -81,20 +81,33 @@ static size_t moei_lm_param_count(const moe_lm_config *c)
  * of a small model's time outside the BLAS. lm_expf is Cephes' expf
  * (range reduction by ln 2 in two parts, degree-6 polynomial; 1.4 ulp at
  * most on [−87, 88], the argument clamped there) written without branches
- * or calls so the row loops below vectorize (SSE2, the x86-64 baseline;
- * GCC 12 would not if-convert the clamps in AVX2/AVX-512 clones). Only
- * elementwise IEEE operations (contraction is off) and sums in a fixed
- * lane order, so vector and scalar paths give the same bits. Not trapping
+ * or calls so the row loops below vectorize; on x86-64 they are also
+ * compiled for AVX2 and AVX-512 and chosen at run time (GCC
+ * target_clones). Only elementwise IEEE operations (contraction is off)
+ * and sums in a fixed lane order, so every path gives the same bits.
+ * (lib/vmath.h's SLEEF exp, AVX2 at most, made a whole training step of
+ * bench-perf-lm's small size ~25% slower here: kept apart on purpose.) Not trapping
  * on FP exceptions lets the compiler if-convert the clamps; it changes no
  * value. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "no-trapping-math")
+#if defined(__x86_64__) && defined(__gnu_linux__) && !defined(LM_CLONES)
+#define LM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef LM_CLONES
+#define LM_CLONES
 #endif
 
-static inline float lm_expf(float x)
+/* The clamp bounds are read from memory the compiler cannot see constant:
+ * with literal bounds GCC 12 threads the clamped constant paths apart and
+ * then cannot vectorise the AVX clones. Not exported (not moe_). */
+float moei_lm_exp_bounds[2] = {-87.0f, 88.0f};
+
+static inline float lm_expf(float x, float lo, float hi)
 {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
   /* n = floor(x·log2 e + ½): fx > 0 after the clamp, so truncation floors */
   const float fx = x * 1.44269504088896341f + 128.5f;
   const float fl = (float)(int32_t)fx - 128.0f;
@@ -123,6 +136,9 @@ enum { LM_LANES = 16 };
 #define LM_ROW_FUNCS(SUF, REAL_T, EXPF, ATTR)                                                  \
   ATTR static double lm_row_lse##SUF(const REAL_T *l, int V, int *bad)                         \
   {                                                                                            \
+    const float b0 = moei_lm_exp_bounds[0], b1 = moei_lm_exp_bounds[1];                        \
+    (void)b0;                                                                                  \
+    (void)b1;                                                                                  \
     REAL_T hi[LM_LANES], lo[LM_LANES];                                                         \
     REAL_T zl[LM_LANES];                                                                       \
     for (int j = 0; j < LM_LANES; j++) {                                                       \
@@ -159,12 +175,16 @@ enum { LM_LANES = 16 };
    * subtraction keeps lse's precision */                                                      \
   ATTR static void lm_row_softmax##SUF(REAL_T *l, int V, double lse, REAL_T invN)              \
   {                                                                                            \
+    const float b0 = moei_lm_exp_bounds[0], b1 = moei_lm_exp_bounds[1];                        \
+    (void)b0;                                                                                  \
+    (void)b1;                                                                                  \
     const REAL_T hi = (REAL_T)lse, rest = (REAL_T)(lse - (double)hi);                          \
     for (int v = 0; v < V; v++)                                                                \
       l[v] = EXPF((l[v] - hi) - rest) * invN;                                                  \
   }
 
-LM_ROW_FUNCS(, float, lm_expf, )
+#define LM_EXPF(x) lm_expf((x), b0, b1)
+LM_ROW_FUNCS(, float, LM_EXPF, LM_CLONES)
 LM_ROW_FUNCS(_f64, double, exp, )
 
 #define MOE_REAL_DOUBLE 0

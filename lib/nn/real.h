@@ -19,6 +19,9 @@
 #undef R_LOG
 #undef R_FABS
 #undef R_NORMAL
+#undef R_VEXP
+#undef R_VERF
+#undef R_VTANH
 
 #if MOE_REAL_DOUBLE
 #define REAL double
@@ -32,6 +35,9 @@
 #define R_LOG log
 #define R_FABS fabs
 #define R_NORMAL moe_rng_normal_f64
+#define R_VEXP moei_vexp_f64
+#define R_VERF moei_verf_f64
+#define R_VTANH moei_vtanh_f64
 #else
 #define REAL float
 #define SFX(name) name
@@ -44,6 +50,9 @@
 #define R_LOG logf
 #define R_FABS fabsf
 #define R_NORMAL moe_rng_normal_f32
+#define R_VEXP moei_vexp
+#define R_VERF moei_verf
+#define R_VTANH moei_vtanh
 #endif
 
 /* C11 with _POSIX_C_SOURCE does not promise M_SQRT1_2 and friends. */
