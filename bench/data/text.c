@@ -16,7 +16,7 @@
 #include "moe/corpus.h"
 #include "moe/error.h"
 #include "moe/tokfile.h"
-#include "harness/sha256.h"
+#include "sha256.h"
 #include "verbs.h"
 
 static double mb_now(void)
@@ -518,10 +518,10 @@ static int by_name(const void *a, const void *b)
 static int doc_split(const char *name, double pv, double pt)
 {
   unsigned char d[32];
-  mb_sha256 s;
-  mb_sha256_init(&s);
-  mb_sha256_update(&s, name, strlen(name));
-  mb_sha256_final(&s, d);
+  moei_sha256 s;
+  moei_sha256_init(&s);
+  moei_sha256_update(&s, name, strlen(name));
+  moei_sha256_final(&s, d);
   double u = (double)(((uint32_t)d[0] << 24) | ((uint32_t)d[1] << 16) | ((uint32_t)d[2] << 8) | d[3]) / 4294967296.0;
   return u < pv ? MOE_SPLIT_VALID : u < pv + pt ? MOE_SPLIT_TEST : MOE_SPLIT_TRAIN;
 }
