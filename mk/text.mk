@@ -79,3 +79,7 @@ lm-data: bench/moebench
 .PHONY: lm-data
 bench-quick: lm-data
 bench: lm-data
+# The figures of paper-lm in doc/results.md.
+EXTRA_DIST += doc/figures/lm_valid_ppl.svg doc/figures/lm_saturation.svg doc/figures/lm_change_rate.svg \
+	doc/figures/lm_saturation_layer.svg doc/figures/lm_change_rate_layer.svg doc/figures/lm_jfi_layer.svg \
+	doc/figures/lm_jfi_weight_layer.svg doc/figures/lm_jfi.svg
