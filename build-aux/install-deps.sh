@@ -14,5 +14,5 @@ APT_WAIT="-o DPkg::Lock::Timeout=600"
 $SUDO apt-get $APT_WAIT update -qq
 $SUDO apt-get $APT_WAIT install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
-  libgsl-dev libopenblas-dev libyaml-dev zlib1g-dev libutf8proc-dev libsleef-dev \
+  libgsl-dev libopenblas-dev libyaml-dev zlib1g-dev libsleef-dev libutf8proc-dev \
   gnuplot-nox ca-certificates git npm "$@"

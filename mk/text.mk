@@ -66,7 +66,7 @@ dist_man_MANS += doc/moe-tokfile.5
 # tiny corpus made from the fixtures.
 bench_moebench_SOURCES += bench/tasks/lm.c
 TESTS += t/lm-task.sh
-EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml
+EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml experiments/quick-lm.yaml experiments/paper-lm.yaml
 
 # The language-model corpus for the lm task (experiments/*-lm.yaml):
 # SOTU + Brown fetched and verified (datasets/fetch.sh), split by document,
@@ -79,3 +79,7 @@ lm-data: bench/moebench
 .PHONY: lm-data
 bench-quick: lm-data
 bench: lm-data
+# The figures of paper-lm in doc/results.md.
+EXTRA_DIST += doc/figures/lm_valid_ppl.svg doc/figures/lm_saturation.svg doc/figures/lm_change_rate.svg \
+	doc/figures/lm_saturation_layer.svg doc/figures/lm_change_rate_layer.svg doc/figures/lm_jfi_layer.svg \
+	doc/figures/lm_jfi_weight_layer.svg doc/figures/lm_jfi.svg

@@ -42,7 +42,7 @@ grep -q '"router_types": 40' "$one"; ok $? "  router analysis on router_types = 
 # determinism: a rerun gives the same numbers (timings aside)
 "$MOEBENCH" run -q "$smoke" --out "$tmp/b" -j 1 2>/dev/null
 ok $? "rerun with -j 1"
-strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e tokens_per_s -e train_seconds -e gain_per_second -e peak_rss_mb; }
+strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e tokens_per_s -e train_seconds -e tokens_per_cpu_s -e train_cpu_seconds -e gain_per_second -e peak_rss_mb; }
 same=0
 for f in "$cells"/*.json; do
   strip "$f" >"$tmp/x"; strip "$tmp/b/smoke-lm/cells/${f##*/}" >"$tmp/y"
@@ -58,6 +58,10 @@ rep=$tmp/a/smoke-lm/report
 grep -q '^| smoe | 0 | \[0, 0\] | 2 |$' "$rep/vs_smoe.md"; ok $? "  paired: smoe minus itself is 0 over 2 pairs"
 grep -q '^| ds_v3 | -\{0,1\}[0-9.e-]* | \[.*\] | 2 |$' "$rep/vs_smoe.md"; ok $? "  paired: ds_v3 row over 2 pairs"
 grep -q 'minus valid_ppl.s value at variant=smoe (paired by replication)' "$rep/summary.md"; ok $? "  summary says what is paired"
+csvmean() { awk -F, -v r="$2" '$1 == r { print $4 }' "$1"; } # csvmean FILE ROW
+awk -v a="$(csvmean "$rep/ppl.csv" ds_v3)" -v b="$(csvmean "$rep/ppl.csv" smoe)" -v d="$(csvmean "$rep/vs_smoe.csv" ds_v3)" \
+  'BEGIN { x = a - b - d; exit !(d != 0 && x < 1e-9 * a && x > -1e-9 * a) }'
+ok $? "  paired mean = difference of the means (equal n)"
 grep -q '^| smoe | 1 | 2 |$' "$rep/to_smoe.md"; ok $? "  reach: smoe reaches its own final value at the end (1)"
 [ "$(grep -c '^[0-9]' "$rep/curve.dat")" = 24 ]; ok $? "  family plot: 4 checkpoints x 6 variants"
 grep -q '^5 [0-9.e+]* [0-9.e+]* [0-9.e+]* 2$' "$rep/curve.dat"; ok $? "  family plot: step 5 over 2 replications"
