@@ -406,7 +406,7 @@ static void error_paths(void)
   ok(moe_layer_check(&bad) == MOE_EINVAL, "route_scale 0 rejected");
   ok(moe_layer_check(NULL) == MOE_EINVAL, "NULL config rejected");
   ok(moe_layer_alloc(&cfg, 0) == NULL, "max_T = 0 rejected");
-  moe_layer_config dflt = moe_layer_config_default(8, 6, 2, 1, 16);
+  moe_layer_config dflt = moe_layer_config_default((moe_layer_sizes){.D = 8, .E = 6, .K = 2, .S = 1, .F = 16});
   ok(moe_layer_check(&dflt) == 0 && dflt.gate.normalize && dflt.expert.kind == MOE_EXPERT_FFN,
      "default config is valid: softmax_topk, FFN");
   moe_combine cb;

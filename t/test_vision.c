@@ -119,7 +119,7 @@ static void fd_all(void)
     for (int comb = 0; comb < 2; comb++)
       for (int everywhere = 0; everywhere < 2; everywhere++) {
         moe_layer_config f;
-        if (!ok(moe_layer_config_variant(&f, variants[v], DM, 5, 4, 2, 1) == 0, "variant %s",
+        if (!ok(moe_layer_config_variant(&f, variants[v], (moe_variant_sizes){.D = DM, .F = 5, .N = 4, .K = 2, .shared = 1}) == 0, "variant %s",
                 variants[v]))
           continue;
         f.expert.act = MOE_ACT_GELU;
@@ -135,7 +135,7 @@ static void fd_all(void)
   for (int i = 0; (g = moe_gate_preset_name(i)); i++)
     for (int S = 0; S <= 1; S++) {
       int dense = !strcmp(g, "softmax") || !strcmp(g, "sigmoid_norm");
-      moe_layer_config f = moe_layer_config_default(DM, 4, dense ? 4 : 2, S, 5);
+      moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = DM, .E = 4, .K = dense ? 4 : 2, .S = S, .F = 5});
       moe_gate_preset(g, &f.gate);
       f.expert.act = MOE_ACT_GELU;
       f.balance_coef = 0.05;
@@ -271,8 +271,7 @@ static int golden_config(const gcase *c, moe_vision_config *cfg, int *Bg)
   if (k->n != 24)
     return -1;
   const double *v = k->v;
-  moe_layer_config f = moe_layer_config_default((int)v[4], (int)v[10], (int)v[11], (int)v[12],
-                                                (int)v[17]);
+  moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = (int)v[4], .E = (int)v[10], .K = (int)v[11], .S = (int)v[12], .F = (int)v[17]});
   f.gate.score = (moe_score_fn)v[13];
   f.gate.normalize = (int)v[14];
   f.gate.use_bias = (int)v[15];
@@ -411,7 +410,7 @@ static void golden(void)
 static moe_vision *small_model(const char *variant, unsigned long seed, int max_B)
 {
   moe_layer_config f;
-  moe_layer_config_variant(&f, variant, 16, 12, 4, 2, 1);
+  moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = 16, .F = 12, .N = 4, .K = 2, .shared = 1});
   f.expert.act = MOE_ACT_GELU;
   f.combine = MOE_COMBINE_PAPER;
   f.balance_coef = 0.01;
@@ -485,7 +484,7 @@ static void determinism(void)
 
 static void errors(void)
 {
-  moe_layer_config f = moe_layer_config_default(8, 4, 2, 0, 5);
+  moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = 8, .E = 4, .K = 2, .S = 0, .F = 5});
   moe_vision_config cfg = moe_vision_config_make(28, 28, 5, 10, 8, 2, 1, 1, 6, &f);
   ok(moe_vision_check(&cfg) == MOE_EINVAL && strstr(moe_last_error(), "P=5"),
      "patch side 5 does not divide 28: %s", moe_last_error());

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
   }
   moe_blas_set_threads(threads);
   moe_layer_config f;
-  if (moe_layer_config_variant(&f, variant, D, Fm, N, K, s)) {
+  if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = Fm, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "vision-perf: %s\n", moe_last_error());
     return 2;
   }

@@ -295,7 +295,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
 
   /* model */
   moe_layer_config ffn;
-  if (moe_layer_config_variant(&ffn, variant, D, F, N, K, S)) FAIL("variant: %s", moe_last_error());
+  if (moe_layer_config_variant(&ffn, variant, (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = S})) FAIL("variant: %s", moe_last_error());
   if (moe_combine_parse(mb_cell_str(c, "combine"), &ffn.combine)) FAIL("%s", moe_last_error());
   const int dense = !strcmp(variant, "dense");
   ffn.balance_coef = dense ? 0 : mb_cell_real(c, "aux");

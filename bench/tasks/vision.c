@@ -300,7 +300,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
 
   /* model */
   moe_layer_config moe;
-  if (moe_layer_config_variant(&moe, variant, D, Fm, N, K, S)) FAIL("variant: %s", moe_last_error());
+  if (moe_layer_config_variant(&moe, variant, (moe_variant_sizes){.D = D, .F = Fm, .N = N, .K = K, .shared = S})) FAIL("variant: %s", moe_last_error());
   moe.expert.act = MOE_ACT_GELU;
   if (moe_combine_parse(mb_cell_str(c, "combine"), &moe.combine)) FAIL("%s", moe_last_error());
   moe.balance_coef = dense ? 0 : mb_cell_real(c, "aux");

@@ -93,20 +93,45 @@ typedef struct {
   double zloss_coef;        /* router z-loss coefficient (ST-MoE); 0 = none */
 } moe_layer_config;
 
-/* A starting configuration: gate "softmax_topk", FFN experts of width F
- * with ReLU and no biases, PAPER combine, no balance loss. Adjust fields,
- * then moe_layer_check() or moe_layer_alloc() validates.
+/* The sizes of a layer, by name, so that two of them cannot be swapped
+ * without it showing:
+ *   moe_layer_config_default((moe_layer_sizes){.D = 64, .E = 8, .K = 2, .S = 1, .F = 256})
+ * A field left out is 0 (and moe_layer_check says which one is wrong). */
+typedef struct {
+  int D; /* model width */
+  int E; /* routed experts */
+  int K; /* routed experts chosen per token */
+  int S; /* shared experts */
+  int F; /* expert hidden width */
+} moe_layer_sizes;
+
+/* A starting configuration of sizes n: gate "softmax_topk", FFN experts of
+ * width n.F with ReLU and no biases, PAPER combine, no balance loss. Adjust
+ * fields, then moe_layer_check() or moe_layer_alloc() validates.
  *
  * Note the combine rule: PAPER (½ shared mixture + ½ routed mixture, the
  * paper's statistical model) is the default because moebench reproduces
  * the paper; DeepSeek-V2/V3 as deployed add the shared experts' outputs to
- * the routed mixture: set combine = MOE_COMBINE_ADDITIVE for that. */
-moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
+ * the routed mixture: set combine = MOE_COMBINE_ADDITIVE for that, or
+ * start from moe_layer_config_variant() below, which does. */
+moe_layer_config moe_layer_config_default(moe_layer_sizes n);
+
+/* The sizes of a variant (moe_layer_config_variant), by name. */
+typedef struct {
+  int D;      /* model width */
+  int F;      /* each expert's hidden width */
+  int N;      /* experts in all, shared ones included */
+  int K;      /* experts active per token, shared ones included */
+  int shared; /* s, the shared experts of the DeepSeek variants (others ignore it) */
+} moe_variant_sizes;
 
 /* The paper's variants (§4) under its rule of equal total and equal
- * active experts: N experts in all, K active per token, s of them shared
- * in the DeepSeek variants, each expert an FFN of width F (ReLU, no
- * biases, as the paper's code):
+ * active experts: n.N experts in all, n.K active per token, s = n.shared of
+ * them shared in the DeepSeek variants, each expert an FFN of width n.F
+ * (ReLU, no biases, as the paper's code), e.g.
+ *   moe_layer_config_variant(&cfg, "ds_v3",
+ *                            (moe_variant_sizes){.D = 64, .F = 128, .N = 8, .K = 4, .shared = 2})
+ * gives 6 routed experts, 2 chosen, and 2 shared:
  *
  *   variant      gate preset          E      K      S   what it is
  *   "smoe"       softmax_topk         N      K      0   SMoE (renormalised top-K softmax)
@@ -131,8 +156,7 @@ moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
  * it would only add a constant). MOE_EINVAL for an unknown variant
  * (the message lists them), s outside [0, K) for the DeepSeek variants,
  * or sizes moe_layer_check rejects. */
-int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, int D, int F, int N,
-                             int K, int s);
+int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_variant_sizes n);
 /* Name of the i-th variant (from 0), NULL past the end; for help texts. */
 const char *moe_layer_variant_name(int i);
 

@@ -65,7 +65,7 @@ static moe_layer_config moei_vision_dense(const moe_vision_config *c)
 {
   moe_layer_config d;
   memset(&d, 0, sizeof d);
-  moe_layer_config_variant(&d, "dense", c->D, c->F, 1, 1, 0);
+  moe_layer_config_variant(&d, "dense", (moe_variant_sizes){.D = c->D, .F = c->F, .N = 1, .K = 1, .shared = 0});
   d.expert.act = MOE_ACT_GELU;
   return d;
 }
