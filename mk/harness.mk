@@ -46,6 +46,7 @@ harness_matrix_files = \
 	t/data/matrix/err-exclude-empty-list.yaml t/data/matrix/err-exclude-empty-list.err \
 	t/data/matrix/err-exclude-unknown.yaml t/data/matrix/err-exclude-unknown.err \
 	t/data/matrix/err-fit-x-type.yaml t/data/matrix/err-fit-x-type.err \
+	t/data/matrix/err-fit-noname.yaml t/data/matrix/err-fit-noname.err \
 	t/data/matrix/err-include-list.yaml t/data/matrix/err-include-list.err \
 	t/data/matrix/err-malformed.yaml t/data/matrix/err-malformed.err \
 	t/data/matrix/err-metric-fit.yaml t/data/matrix/err-metric-fit.err \
@@ -55,6 +56,7 @@ harness_matrix_files = \
 	t/data/matrix/err-name.yaml t/data/matrix/err-name.err \
 	t/data/matrix/err-not-mapping.yaml t/data/matrix/err-not-mapping.err \
 	t/data/matrix/err-plot-fit.yaml t/data/matrix/err-plot-fit.err \
+	t/data/matrix/err-plot-noname.yaml t/data/matrix/err-plot-noname.err \
 	t/data/matrix/err-range.yaml t/data/matrix/err-range.err \
 	t/data/matrix/err-ref-key.yaml t/data/matrix/err-ref-key.err \
 	t/data/matrix/err-replications.yaml t/data/matrix/err-replications.err \
@@ -63,6 +65,7 @@ harness_matrix_files = \
 	t/data/matrix/err-stat.yaml t/data/matrix/err-stat.err \
 	t/data/matrix/err-tab.yaml t/data/matrix/err-tab.err \
 	t/data/matrix/err-table-key.yaml t/data/matrix/err-table-key.err \
+	t/data/matrix/err-table-noname.yaml t/data/matrix/err-table-noname.err \
 	t/data/matrix/err-type-bool.yaml t/data/matrix/err-type-bool.err \
 	t/data/matrix/err-type-int.yaml t/data/matrix/err-type-int.err \
 	t/data/matrix/err-type-map.yaml t/data/matrix/err-type-map.err \
@@ -77,7 +80,7 @@ harness_matrix_files = \
 TESTS += t/harness-matrix.sh
 EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files) experiments/smoke-selftest.yaml
 TESTS += t/harness-run.sh
-EXTRA_DIST += t/harness-run.sh t/data/run/fail.yaml t/data/run/slow.yaml
+EXTRA_DIST += t/harness-run.sh t/data/run/fail.yaml t/data/run/hold.yaml
 
 lib_libmoe_la_SOURCES += lib/gmoe/stats.c
 moeinclude_HEADERS += lib/moe/stats.h

@@ -49,6 +49,11 @@ grep -q '^| rep | mode=plain mean' "$rep/draw_by_n.md"; ok $? "--matrix table us
 grep -q "note: table 'draw_by_n' pools cells that differ in: n$" "$tmp/log"; ok $? "pooling over a varying parameter is noted"
 grep -q '^Pooled over the replications and over: n\.$' "$rep/summary.md"; ok $? "...in the summary too"
 ! grep -q 'pools cells' "$tmp/log.golden" 2> /dev/null; ok $? "no such note for the smoke matrix itself"
+# an unnamed table in a --matrix file is an error with its place, not a crash
+printf 'name: t\ntask: selftest\nseed: 1\ntables:\n  - rows: n\n  - name: b\n' > "$tmp/noname.yaml"
+"$MOEBENCH" report "$tmp/r" --matrix "$tmp/noname.yaml" 2> "$tmp/log"; rc=$?
+[ $rc = 2 ]; ok $? "report --matrix with an unnamed table: exit status 2 (got $rc)"
+grep -q "^$tmp/noname.yaml:5:5: table entry has no 'name'$" "$tmp/log"; ok $? "...with file:line:col"
 
 # plots: scripts always; images when gnuplot is there; a note when it is not
 MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --plot 2> "$tmp/log"; ok $? "--plot without gnuplot"

@@ -80,71 +80,84 @@ grep -q "corrupt result, will rerun: $h" "$tmp/log"; ok $? "corrupt file reporte
 grep -q '23 already done, 1 to run' "$tmp/log"; ok $? "only the corrupt cell reruns"
 metrics "$tmp/a" | cmp -s - "$tmp/ma"; ok $? "and gets the same metrics back"
 
-# SIGTERM: in-flight cells are lost cleanly, no temp files, exit 128+15
-"$MOEBENCH" run "$data/slow.yaml" --out "$tmp/t" -j 2 2> "$tmp/log" &
+# Signals are sent at known states, never after a guessed delay: with
+# MOEBENCH_SELFTEST_HOLD=DIR the cells of hold.yaml with sleep_ms > 0
+# (n: 3, 4) write "PID PPID PGID" to DIR/PID and wait to be killed.
+# await DIR K: wait until DIR holds K announcements (a minute at most)
+await() {
+  i=0
+  while [ "$(ls "$1" 2> /dev/null | wc -l)" -lt "$2" ]; do
+    i=$((i + 1)); [ $i -gt 1200 ] && return 1
+    sleep 0.05
+  done
+}
+hold="$data/hold.yaml"
+"$MOEBENCH" expand --ids "$hold" | sort > "$tmp/hold-ids"
+
+# SIGTERM with both held cells in flight: they are lost cleanly, the two
+# finished ones kept, no temp files, exit 128+15
+mkdir "$tmp/ht"
+MOEBENCH_SELFTEST_HOLD="$tmp/ht" "$MOEBENCH" run "$hold" --out "$tmp/t" -j 2 2> "$tmp/log" &
 pid=$!
-sleep 0.35
-if kill -TERM $pid 2> /dev/null; then
+if await "$tmp/ht" 2; then
+  read w parent pg < "$(ls -d "$tmp"/ht/* | head -1)"
+  kill -TERM "$parent"
   wait $pid; rc=$?
   [ $rc = 143 ]; ok $? "SIGTERM: exit status 143 (got $rc)"
-  [ -z "$(ls -A "$tmp/t/slow/cells" | grep '^\.')" ]; ok $? "SIGTERM: no temp files left"
-  done1=$(count "$tmp/t/slow/cells")
-  echo "# SIGTERM arrived after $done1 of 16 cells (timing-dependent, not asserted)"
+  [ -z "$(ls -A "$tmp/t/hold/cells" | grep '^\.')" ]; ok $? "SIGTERM: no temp files left"
+  [ "$(count "$tmp/t/hold/cells")" = 2 ]; ok $? "SIGTERM: the 2 finished cells kept, the 2 in flight absent"
 else
-  wait $pid
-  n=$((n + 1)); echo "ok $n # SKIP the run finished before the signal (machine too loaded)"
+  kill -9 $pid; wait $pid; ok 1 "SIGTERM: held workers never announced themselves"
 fi
 
-# kill -9 of the whole process group, with a stale temp file of a dead
-# process planted: the rerun cleans it, loses and duplicates nothing.
+# kill -9 of the whole process group with both held cells in flight, and a
+# stale temp file of a dead process planted: the rerun cleans it, loses and
+# duplicates nothing.
+mkdir "$tmp/hk"
 if command -v setsid > /dev/null 2>&1; then
-  setsid "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> /dev/null &
+  MOEBENCH_SELFTEST_HOLD="$tmp/hk" setsid "$MOEBENCH" run "$hold" --out "$tmp/k" -j 2 2> /dev/null &
   pid=$!
-  sleep 0.35
-  kill -9 -- -$pid 2> /dev/null || kill -9 $pid
-  wait $pid 2> /dev/null
-else
-  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> /dev/null &
-  pid=$!
-  sleep 0.35
-  kill -9 $pid
-  wait $pid 2> /dev/null
-fi
-sleep 0.2   # let orphaned workers (if any survived) finish their cell
-done2=$(count "$tmp/k/slow/cells")
-dead=$(sh -c 'echo $$')
-first=$("$MOEBENCH" expand --ids "$data/slow.yaml" | head -1)
-echo partial > "$tmp/k/slow/cells/.$first.json.tmp.$(uname -n).$dead"
-"$MOEBENCH" run "$data/slow.yaml" --out "$tmp/k" -j 2 2> "$tmp/log"; rc=$?
-ok $rc "rerun after kill -9 succeeds ($done2 of 16 were done)"
-grep -q 'removed 1 temp file' "$tmp/log"; ok $? "stale temp file of a dead process removed"
-[ -z "$(ls -A "$tmp/k/slow/cells" | grep '^\.')" ]; ok $? "no temp files left"
-"$MOEBENCH" expand --ids "$data/slow.yaml" | sort > "$tmp/ids"
-ls "$tmp/k/slow/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/ids"; ok $? "exactly one result per cell"
-[ "$(grep -l '"status": "ok"' "$tmp"/k/slow/cells/*.json | wc -l)" = 16 ]; ok $? "all 16 ok"
-
-# a worker that dies (here: SIGKILL) fails only its own cell, recorded by the parent
-if ps -o pid= --ppid $$ > /dev/null 2>&1; then
-  "$MOEBENCH" run "$data/slow.yaml" --out "$tmp/w" -j 1 --shard 1/4 2> "$tmp/log" &
-  pid=$!
-  child=
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    sleep 0.05
-    child=$(ps -o pid= --ppid $pid | head -1 | tr -d ' ')
-    [ -n "$child" ] && break
-  done
-  if [ -n "$child" ] && kill -9 "$child" 2> /dev/null; then
-    wait $pid; rc=$?
-    [ $rc = 1 ]; ok $? "killed worker: run continues, exit status 1 (got $rc)"
-    [ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/slow/cells/*.json | wc -l)" = 1 ]; ok $? "killed worker recorded as a failed cell"
-    [ "$(grep -l '"status": "ok"' "$tmp"/w/slow/cells/*.json | wc -l)" = 3 ]; ok $? "the 3 other cells of the shard ran ok"
+  if await "$tmp/hk" 2; then
+    read w parent pg < "$(ls -d "$tmp"/hk/* | head -1)"
+    kill -9 -- -"$pg"
+    wait $pid 2> /dev/null
+    ok 0 "kill -9 of the process group with 2 workers in flight"
   else
-    wait $pid
-    n=$((n + 1)); echo "ok $n # SKIP no worker caught in flight (machine too loaded)"
+    kill -9 $pid; wait $pid; ok 1 "kill -9: held workers never announced themselves"
   fi
+  done2=$(count "$tmp/k/hold/cells")
+  dead=$(sh -c 'echo $$')
+  first=$(head -1 "$tmp/hold-ids")
+  echo partial > "$tmp/k/hold/cells/.$first.json.tmp.$(uname -n).$dead"
+  "$MOEBENCH" run "$hold" --out "$tmp/k" -j 2 2> "$tmp/log"; rc=$?
+  ok $rc "rerun after kill -9 succeeds ($done2 of 4 were done)"
+  grep -q 'removed 1 temp file' "$tmp/log"; ok $? "stale temp file of a dead process removed"
+  grep -q '2 already done, 2 to run' "$tmp/log"; ok $? "the 2 cells finished before the kill are kept"
+  [ -z "$(ls -A "$tmp/k/hold/cells" | grep '^\.')" ]; ok $? "no temp files left"
+  ls "$tmp/k/hold/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/hold-ids"; ok $? "exactly one result per cell"
+  [ "$(grep -l '"status": "ok"' "$tmp"/k/hold/cells/*.json | wc -l)" = 4 ]; ok $? "all 4 ok"
 else
-  n=$((n + 1)); echo "ok $n # SKIP ps --ppid not available"
+  n=$((n + 1)); echo "ok $n # SKIP setsid not available"
 fi
+
+# a worker that dies (here: SIGKILL) fails only its own cell, recorded by
+# the parent; the run goes on (-j 1: each held worker is killed in turn)
+mkdir "$tmp/hw"
+MOEBENCH_SELFTEST_HOLD="$tmp/hw" "$MOEBENCH" run "$hold" --out "$tmp/w" -j 1 2> "$tmp/log" &
+pid=$!
+killed=0
+for k in 1 2; do
+  await "$tmp/hw" 1 || break
+  f=$(ls -d "$tmp"/hw/* | head -1)
+  read w parent pg < "$f"
+  rm -f "$f"
+  kill -9 "$w" && killed=$((killed + 1))
+done
+[ $killed = 2 ] || kill -9 $pid
+wait $pid; rc=$?
+[ $killed = 2 ] && [ $rc = 1 ]; ok $? "killed workers: run continues, exit status 1 (got $rc)"
+[ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/hold/cells/*.json | wc -l)" = 2 ]; ok $? "each killed worker recorded as a failed cell"
+[ "$(grep -l '"status": "ok"' "$tmp"/w/hold/cells/*.json | wc -l)" = 2 ]; ok $? "the 2 other cells ran ok"
 
 # a BLAS core older than the CPU is warned about (only testable on an AVX2 CPU with OpenBLAS)
 if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$f"; then

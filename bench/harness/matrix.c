@@ -588,7 +588,7 @@ static void parse_tables(ctx *c, yaml_node_t *v)
     memset(&t, 0, sizeof t);
     t.name = want_name(c, pr, np, e, "table");
     for (size_t i = 0; t.name && i < m->ntables; i++)
-      if (!strcmp(m->tables[i].name, t.name)) err(c, mark_of(e), "duplicate table name '%s'", t.name);
+      if (m->tables[i].name && !strcmp(m->tables[i].name, t.name)) err(c, mark_of(e), "duplicate table name '%s'", t.name);
     yaml_node_t *x;
     if ((x = get(pr, np, "rows", NULL))) {
       t.rows = want_keys(c, x, "rows", &t.nrows);
@@ -644,7 +644,7 @@ static void parse_fits(ctx *c, yaml_node_t *v)
     f.bootstrap = 1000;
     f.name = want_name(c, pr, np, e, "fit");
     for (size_t i = 0; f.name && i < m->nfits; i++)
-      if (!strcmp(m->fits[i].name, f.name)) err(c, mark_of(e), "duplicate fit name '%s'", f.name);
+      if (m->fits[i].name && !strcmp(m->fits[i].name, f.name)) err(c, mark_of(e), "duplicate fit name '%s'", f.name);
     yaml_node_t *x;
     if ((x = get(pr, np, "x", NULL))) {
       const char *s = want_scalar(c, x, "x");
@@ -719,7 +719,7 @@ static void parse_plots(ctx *c, yaml_node_t *v)
     p.errorbars = MB_S_SE;
     p.name = want_name(c, pr, np, e, "plot");
     for (size_t i = 0; p.name && i < m->nplots; i++)
-      if (!strcmp(m->plots[i].name, p.name)) err(c, mark_of(e), "duplicate plot name '%s'", p.name);
+      if (m->plots[i].name && !strcmp(m->plots[i].name, p.name)) err(c, mark_of(e), "duplicate plot name '%s'", p.name);
     yaml_node_t *x;
     if ((x = get(pr, np, "x", NULL))) {
       const char *s = want_scalar(c, x, "x");
