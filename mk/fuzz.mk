@@ -32,3 +32,10 @@ t_test_fuzz_regress_SOURCES = t/test_fuzz_regress.c t/fuzz/fuzz.h t/tap.h \
 	bench/tasks/synthetic.c
 t_test_fuzz_regress_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/t
 t_test_fuzz_regress_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
+
+# What libmoe promises on bad input (GSL's handler left at its default,
+# NaN/Inf at the layer and optimizer boundaries, sizes that would wrap).
+TESTS += t/test_contracts
+check_PROGRAMS += t/test_contracts
+t_test_contracts_SOURCES = t/test_contracts.c t/tap.h
+t_test_contracts_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lpthread -lm

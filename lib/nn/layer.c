@@ -2,6 +2,7 @@
 /* layer.c — the MoE layer (see moe/layer.h). The numerical code is in
  * layer_impl.h, compiled here for float and for double. */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -65,9 +65,9 @@ moe_optim *moe_optim_alloc(const moe_optim_config *cfg, size_t n)
   }
   o->cfg = *cfg;
   o->n = n;
-  o->m = moei_alloc_aligned(n * sizeof *o->m);
+  o->m = moei_alloc_array(n, sizeof *o->m); /* NULL if n·4 does not fit a size_t */
   if (cfg->kind == MOE_OPTIM_ADAMW)
-    o->v = moei_alloc_aligned(n * sizeof *o->v);
+    o->v = moei_alloc_array(n, sizeof *o->v);
   if (!o->m || (cfg->kind == MOE_OPTIM_ADAMW && !o->v)) {
     moe_optim_free(o);
     moe_error(MOE_ENOMEM, "optimizer alloc: n=%zu", n);
@@ -104,6 +104,17 @@ int moe_optim_step(moe_optim *o, float *p, const float *g, double lr)
   if (!isfinite(lr))
     return moe_error(MOE_EDOM, "optimizer step: lr=%g", lr);
   MOE_CHECK_ARG(lr >= 0, "optimizer step: lr=%g < 0", lr);
+  /* A step is all or nothing: a NaN or Inf in the gradients (or already in
+   * the parameters) refuses it before any parameter, moment or the step
+   * count changes, so the caller can skip the batch or stop. */
+  size_t bad = moei_first_nonfinite_f(g, o->n);
+  if (bad < o->n)
+    return moe_error(MOE_EDOM, "optimizer step: grads[%zu] is %g; nothing updated", bad,
+                     (double)g[bad]);
+  bad = moei_first_nonfinite_f(p, o->n);
+  if (bad < o->n)
+    return moe_error(MOE_EDOM, "optimizer step: params[%zu] is %g; nothing updated", bad,
+                     (double)p[bad]);
   const moe_optim_config *c = &o->cfg;
   const size_t n = o->n;
   o->t++;

@@ -19,6 +19,7 @@
 #undef R_LOG
 #undef R_FABS
 #undef R_NORMAL
+#undef R_FIRST_NONFINITE
 
 #if MOE_REAL_DOUBLE
 #define REAL double
@@ -32,6 +33,7 @@
 #define R_LOG log
 #define R_FABS fabs
 #define R_NORMAL moe_rng_normal_f64
+#define R_FIRST_NONFINITE moei_first_nonfinite_d
 #else
 #define REAL float
 #define SFX(name) name
@@ -44,6 +46,7 @@
 #define R_LOG logf
 #define R_FABS fabsf
 #define R_NORMAL moe_rng_normal_f32
+#define R_FIRST_NONFINITE moei_first_nonfinite_f
 #endif
 
 /* C11 with _POSIX_C_SOURCE does not promise M_SQRT1_2 and friends. */
