@@ -24,7 +24,13 @@ cc=${FUZZ_CC:-}
 if [ -z "$cc" ]; then
   for c in clang clang-16 clang-15 clang-14; do command -v $c >/dev/null 2>&1 && { cc=$c; break; }; done
 fi
-[ -n "$cc" ] || { echo "fuzz: no clang (Debian: apt-get install clang)"; exit 1; }
+[ -n "$cc" ] || { echo "fuzz: no clang (Debian: apt-get install clang libclang-rt-14-dev)"; exit 1; }
+mkdir -p "$scratch"
+printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
+  'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' >"$scratch/probe.c"
+$cc -fsanitize=fuzzer,address "$scratch/probe.c" -o "$scratch/probe" >"$scratch/probe.log" 2>&1 || {
+  cat "$scratch/probe.log"
+  echo "fuzz: $cc cannot link -fsanitize=fuzzer (Debian 12: apt-get install libclang-rt-14-dev)"; exit 1; }
 pc() { pkg-config "$@" gsl yaml-0.1 zlib; }
 blas=$(pkg-config --libs openblas 2>/dev/null || pkg-config --libs cblas 2>/dev/null || echo -lblas)
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
