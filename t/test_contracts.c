@@ -20,6 +20,7 @@
 #include <gsl/gsl_errno.h>
 
 #include "moe/error.h"
+#include "moe/gmoe.h"
 #include "moe/layer.h"
 #include "moe/optim.h"
 #include "moe/rng.h"
@@ -163,6 +164,18 @@ static void test_layer_nan(gsl_rng *r)
   for (int e2 = 0; e2 < 4; e2++) moe_layer_routed_expert_f64(ld, e2)[pe - 1] = NAN;
   ok(moe_layer_forward_f64(ld, 2, xd, yd) == MOE_EDOM && W, "double twin: NaN expert weight: MOE_EDOM");
   moe_layer_free_f64(ld);
+
+  /* gmoe: a NaN response is refused by the E-step */
+  moe_gmoe *t = NULL;
+  moe_gmoe_em *w = NULL;
+  double X[8], Y[8];
+  for (int i = 0; i < 8; i++) { X[i] = -2.0 + 0.55 * i; Y[i] = 0.3 * i - 1.0; }
+  Y[5] = NAN;
+  int rcg = moe_gmoe_truth("thm1", 1, &t);
+  if (!rcg) w = moe_gmoe_em_alloc(t, 8);
+  ok(w && moe_gmoe_em_init(w, t, 8, X, Y) == MOE_EDOM, "gmoe: NaN in Y: MOE_EDOM (%s)", moe_last_error());
+  moe_gmoe_em_free(w);
+  moe_gmoe_free(t);
 }
 
 static void test_optim_nan(moe_optim_kind kind)
