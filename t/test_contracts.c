@@ -21,6 +21,7 @@
 
 #include "moe/error.h"
 #include "moe/gmoe.h"
+#include "moe/idx.h"
 #include "moe/layer.h"
 #include "moe/optim.h"
 #include "moe/rng.h"
@@ -175,7 +176,13 @@ static void test_layer_nan(gsl_rng *r)
   if (!rcg) w = moe_gmoe_em_alloc(t, 8);
   ok(w && moe_gmoe_em_init(w, t, 8, X, Y) == MOE_EDOM, "gmoe: NaN in Y: MOE_EDOM (%s)", moe_last_error());
   moe_gmoe_em_free(w);
+  w = rcg ? NULL : moe_gmoe_em_alloc(t, SIZE_MAX / 2);
+  ok(!rcg && !w && has("no memory"), "gmoe: workspace for SIZE_MAX/2 points (nmax·C wraps): ENOMEM (%s)",
+     moe_last_error());
   moe_gmoe_free(t);
+  moe_batcher *bt = NULL;
+  ok(moe_batcher_alloc(SIZE_MAX / 4, 8, 1, MOE_BATCH_KEEP_LAST, &bt) == MOE_ENOMEM && !bt,
+     "batcher for SIZE_MAX/4 indices (n·8 wraps): ENOMEM (%s)", moe_last_error());
 }
 
 static void test_optim_nan(moe_optim_kind kind)

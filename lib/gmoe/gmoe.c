@@ -833,10 +833,12 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->nmax = nmax;
   w->inner_iter = 1;
   w->var_floor = 1e-6;
-  w->R = moei_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
-  w->wcol = moei_alloc_aligned(nmax * sizeof(double));
+  size_t nC = 0, nE = 0; /* nmax·C responsibilities, nmax·E chosen flags: checked, no wrap */
+  int fits = moei_mul(nmax, (size_t)w->C, &nC) && moei_mul(nmax, (size_t)w->E, &nE);
+  w->R = fits ? moei_alloc_array(nC, sizeof(double)) : NULL;
+  w->wcol = moei_alloc_array(nmax, sizeof(double));
   w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
-  w->selfix = shape->topk > 0 ? malloc(nmax * (size_t)w->E) : NULL;
+  w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
   w->sel = malloc((size_t)w->E);
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
