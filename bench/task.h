@@ -68,7 +68,8 @@ int mb_cell_set(mb_cell *c, const char *key, const char *value); /* replaces */
 size_t mb_cell_size(const mb_cell *c);
 const char *mb_cell_key_at(const mb_cell *c, size_t i);   /* sorted by key */
 const char *mb_cell_value_at(const mb_cell *c, size_t i);
-mb_cell *mb_cell_copy(const mb_cell *c);
+mb_cell *mb_cell_copy(const mb_cell *c);   /* packed: one block, small */
+size_t mb_cell_packed_size(const mb_cell *c);   /* bytes of mb_cell_copy's block */
 void mb_cell_free(mb_cell *c);
 
 mb_result *mb_result_new(void);

@@ -10,5 +10,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
-  libgsl-dev libopenblas-dev libyaml-dev zlib1g-dev \
+  libgsl-dev libopenblas-dev libyaml-dev zlib1g-dev libsleef-dev libutf8proc-dev \
   gnuplot-nox ca-certificates git "$@"

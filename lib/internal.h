@@ -51,6 +51,30 @@ const char *moei_gsl_last_error(void);
  * their tables are the single source of the accepted spellings. */
 int moei_parse_name(const char *what, const char *name, const char *const *names, int *out);
 
+/* Force inlining of a kernel whose flag arguments are constants at each
+ * call site, so every combination compiles to its own branch-free loop. */
+#if defined(__GNUC__)
+#define MOE_INLINE inline __attribute__((always_inline))
+#else
+#define MOE_INLINE inline
+#endif
+
+/* Element-wise kernels that are worth wider vectors: GCC compiles a clone
+ * for AVX2 and one for the baseline ISA and picks one when the library is
+ * loaded (an ifunc), so the shipped build stays baseline x86-64 (no
+ * -march). Only for loops without reductions and with -ffp-contract=off:
+ * then every lane does the scalar operations in the scalar order, and the
+ * clones give the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MOE_VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MOE_VEC_CLONES
+#endif
+
+/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also compiled into the
+ * moebench program for its cell ids. */
+#include "sha256.h"
+
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)
 

@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include "moe/version.h"
+#include "moe/blas.h"
 
 #ifdef HAVE_OPENBLAS
 char *openblas_get_corename(void);

@@ -16,15 +16,27 @@ bench_moebench_SOURCES += bench/tasks/toy.c
 noinst_PROGRAMS += bench/perf/moe-perf
 bench_perf_moe_perf_SOURCES = bench/perf/perf.c
 bench_perf_moe_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
-EXTRA_DIST += bench/perf/perf.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
+EXTRA_DIST += bench/perf/perf.sh bench/perf/perf-layer.sh experiments/quick-toy.yaml experiments/paper-toy.yaml
 
+# bench-perf runs each part in turn (bench/perf/perf.sh); a new benchmark
+# adds its script here: BENCH_PERF_PARTS += bench/perf/perf-NAME.sh
+BENCH_PERF_PARTS = bench/perf/perf-layer.sh
 .PHONY: bench-perf
 bench-perf: bench/perf/moe-perf
-	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 $(BENCH_PERF_PARTS)
 
 TESTS += t/test_toy
 check_PROGRAMS += t/test_toy
 t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c bench/task.h
 
 # The reproduced results (make bench) ship with the package.
-EXTRA_DIST += doc/results.md doc/figures/fig6.svg
+EXTRA_DIST += doc/results.md doc/figures/fig6.svg doc/figures/perf-layer.svg
+
+# make check-mutations: apply each deliberate bug of t/mutations.list to a
+# scratch copy and fail if the tests named for it still pass
+# (build-aux/check-mutations.sh; MUTATIONS="id ..." runs a subset).
+MUTATIONS =
+check-mutations:
+	$(SHELL) $(srcdir)/build-aux/check-mutations.sh $(abs_top_srcdir) $(abs_top_srcdir)/t/mutations.list $(MUTATIONS)
+.PHONY: check-mutations
+EXTRA_DIST += build-aux/check-mutations.sh t/mutations.list

@@ -6,8 +6,14 @@ lib_libmoe_la_SOURCES += lib/nn/real.h \
 	lib/nn/gate.c lib/nn/gate_impl.h \
 	lib/nn/expert.c lib/nn/expert_impl.h \
 	lib/nn/layer.c lib/nn/layer_impl.h \
-	lib/nn/loss.c lib/nn/loss_impl.h \
-	lib/nn/optim.c
+	lib/nn/loss.c lib/nn/loss_impl.h
+# The optimizer is built apart with -fno-math-errno so its sqrt loop can
+# vectorise (lib/nn/optim.c says why that changes no result; GCC ignores
+# math-errno in an optimize pragma or attribute, so it has to be a flag).
+noinst_LTLIBRARIES += lib/libmoe_optim.la
+lib_libmoe_optim_la_SOURCES = lib/nn/optim.c lib/nn/optim_impl.h
+lib_libmoe_optim_la_CFLAGS = $(AM_CFLAGS) -fno-math-errno
+lib_libmoe_la_LIBADD += lib/libmoe_optim.la
 moeinclude_HEADERS += lib/moe/moe.h lib/moe/gate.h lib/moe/expert.h lib/moe/layer.h \
 	lib/moe/loss.h lib/moe/optim.h
 

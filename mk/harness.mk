@@ -2,7 +2,7 @@
 ## harness area (see Makefile.am): the matrix parser, runner, result store,
 ## reports, and libmoe's stats module.
 
-bench_moebench_SOURCES += bench/harness/sha256.c bench/harness/sha256.h bench/harness/json.c bench/harness/json.h \
+bench_moebench_SOURCES += bench/harness/sha256.c lib/sha256.h bench/harness/json.c bench/harness/json.h \
 	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h bench/harness/run.c \
 	bench/harness/report.c
 

@@ -4,7 +4,8 @@
 # the SOTU corpus split, deterministic batching, and the `moebench data`
 # verbs that drive them.
 lib_libmoe_la_SOURCES += lib/data/tokfile.c lib/data/bpe.c lib/data/corpus.c lib/data/lm_windows.c \
-	lib/data/textio.c lib/data/textio.h
+	lib/data/textio.c lib/data/textio.h \
+	lib/data/unicode_delta.h
 moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
 
 TESTS += t/test_tokfile
@@ -15,8 +16,11 @@ t_test_tokfile_SOURCES = t/test_tokfile.c t/tap.h
 # run by make check).
 TEXT_FIXTURES = \
 	t/data/text/tiny_corpus.txt t/data/text/tiny_merges.bpe t/data/text/tiny.tiktoken \
-	t/data/text/tiny_ab.txt t/data/text/tiny_ab_merges.bpe \
+	t/data/text/tiny_ab.txt t/data/text/tiny_ab_merges.bpe t/data/text/tiny_ab_expect.txt \
 	t/data/text/tiny_tiktoken_expect.txt \
+	t/data/text/r50k_base.tiktoken.gz t/data/text/r50k_base.README \
+	t/data/text/tiktoken_classes.txt t/data/text/r50k_codepoints.txt.gz \
+	t/data/text/r50k_lines.txt \
 	t/data/text/valid_w2.tok t/data/text/valid_w2.tok.gz t/data/text/valid_w4.tok.gz \
 	t/data/text/empty.tok t/data/text/bad_magic.tok t/data/text/bad_version.tok \
 	t/data/text/bad_width.tok t/data/text/bad_reserved.tok t/data/text/bad_w2_vocab.tok \
@@ -27,13 +31,21 @@ TEXT_FIXTURES = \
 	t/data/text/sotu/2000_cy_ma_z.txt t/data/text/sotu/2001_di_ko_x.txt \
 	t/data/text/sotu/2010_ed_fu_y.txt t/data/text/sotu/2011_fa_gu_z.txt \
 	t/data/text/sotu/2021_gi_ho_x.txt t/data/text/sotu/README
-EXTRA_DIST += $(TEXT_FIXTURES) t/gen_text_fixtures.py
+EXTRA_DIST += $(TEXT_FIXTURES) t/gen_text_fixtures.py t/gen_tiktoken_fixture.js \
+	lib/data/gen_unicode_delta.mjs
 CLEANFILES += test_tokfile_rt.tok test_tokfile_rt.tok.gz
 
 TESTS += t/test_bpe
 check_PROGRAMS += t/test_bpe
 t_test_bpe_SOURCES = t/test_bpe.c t/tap.h
 CLEANFILES += test_bpe_vocab.bpe test_bpe_bad.bpe test_bpe_bad.tiktoken test_bpe_ok.tiktoken
+
+# GPT-2's r50k against OpenAI's tiktoken on every code point (fixtures from
+# t/gen_tiktoken_fixture.js; the ranks file is committed gzipped).
+TESTS += t/test_tiktoken
+check_PROGRAMS += t/test_tiktoken
+t_test_tiktoken_SOURCES = t/test_tiktoken.c t/tap.h
+t_test_tiktoken_LDADD = $(LDADD) $(ZLIB_LIBS)
 
 TESTS += t/test_textdata
 check_PROGRAMS += t/test_textdata

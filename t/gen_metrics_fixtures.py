@@ -8,9 +8,12 @@ import numpy as np
 
 rng = np.random.default_rng(2505)
 print("# case N k E ; then idx_t, idx_final, idx_next rows ; then sat cr jain_count")
-for case, (N, k, E) in enumerate([(7, 2, 5), (13, 3, 8), (40, 6, 64), (25, 1, 3)]):
+# The last case draws with replacement: a record may name an expert twice in
+# a row (the metrics count distinct members, as sets do).
+for case, (N, k, E, dup) in enumerate([(7, 2, 5, False), (13, 3, 8, False), (40, 6, 64, False),
+                                       (25, 1, 3, False), (30, 4, 5, True)]):
     def record():
-        return np.array([rng.choice(E, size=k, replace=False) for _ in range(N)])
+        return np.array([rng.choice(E, size=k, replace=dup) for _ in range(N)])
     a, fin, nxt = record(), record(), record()
     # make them correlated so the values are not all near the random baseline
     mask = rng.random((N, k)) < 0.5

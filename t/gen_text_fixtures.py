@@ -10,6 +10,8 @@ Everything here is an independent reference for the C code:
   * a tiktoken-style ranks file built from those merges, with the single
     bytes in a permuted rank order as in GPT-2 -> tiny.tiktoken, and the
     lowest-rank-first encodings of some strings -> tiny_tiktoken_expect.txt;
+  * a merge-list encoder (lowest merge index first, leftmost among equal
+    pairs) on runs of one letter with the a/b/space merges -> tiny_ab_expect.txt;
   * token files, valid and malformed, in the format of moe/tokfile.h.
 """
 import base64, collections, gzip, os, random, re, struct, zlib
@@ -66,6 +68,24 @@ def tiktoken_encode(ranks, b):
         ids += [ranks[x] for x in parts]
     return ids
 
+def merges_encode(merges, b):
+    """A merge-list vocabulary: merge the adjacent pair of lowest merge index, leftmost first."""
+    index = {m: i for i, m in enumerate(merges)}
+    ids = []
+    for p in pieces(b):
+        s = list(p)
+        while len(s) > 1:
+            best, bi = None, -1
+            for i in range(len(s) - 1):
+                r = index.get((s[i], s[i + 1]))
+                if r is not None and (best is None or r < best):
+                    best, bi = r, i
+            if best is None:
+                break
+            s[bi:bi + 2] = [256 + best]
+        ids += s
+    return ids
+
 CORPUS = b"""Mr. Speaker, Mr. President, members of the assembly, and fellow citizens:
 We meet again in a season of change. The harvest was larger than in any year before it,
 and the roads we began two winters ago now reach the northern towns. It's not the work of
@@ -119,6 +139,12 @@ def main():
     put('tiny_ab.txt', ab)
     abm = train(ab, 60)
     put('tiny_ab_merges.bpe', ('moe-bpe 1\nmerges %d\n' % len(abm) + ''.join('%d %d\n' % m for m in abm)).encode())
+    # Encodings with those merges of runs where equal pairs sit side by side
+    # ("aaa": (a, a) twice): the leftmost-first tie rule decides the ids.
+    abtests = [b'aaa', b'aaaa', b'aaaaa', b' aaa', b' aaaaaaa', b'abababa', b' bbb', b'baaab aaab',
+               ab[:200]]
+    put('tiny_ab_expect.txt', ''.join(
+        '%s\t%s\n' % (t.hex(), ' '.join(map(str, merges_encode(abm, t)))) for t in abtests).encode())
 
     # Tiny tiktoken: printable ASCII first (as in GPT-2), then the other
     # bytes, then the merged tokens in merge order (skipping repeats).

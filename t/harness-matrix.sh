@@ -43,6 +43,31 @@ cmp -s "$tmp/s" "$tmp/a" && [ "$(wc -l < "$tmp/s1")" = 6 ]; ok $? "shards 1..3 o
 "$MOEBENCH" expand --bogus "$d/good-basic.yaml" > /dev/null 2>&1; [ $? = 2 ]; ok $? "unknown option is a usage error"
 "$MOEBENCH" expand "$tmp/nonexistent.yaml" > /dev/null 2>&1; [ $? = 2 ]; ok $? "missing file is exit status 2"
 
+# Memory: a matrix too big for the limits is refused up front with the
+# numbers; running out anyway is a message and exit status 1, never a
+# silent SIGABRT. (OpenBLAS's thread pool can spin at start under a tight
+# limit, so one BLAS thread; a build that cannot start under the limit at
+# all, such as a sanitizer build, skips.)
+big() { printf 'name: big\ntask: selftest\nseed: 1\naxes:\n  n: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n  x: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n  k: [1, 2, 3, 4]\nreplications: %s\n' "$1"; }
+big 25000 > "$tmp/huge.yaml"
+big 250 > "$tmp/big.yaml"
+to=; command -v timeout > /dev/null 2>&1 && to="timeout 120"
+if (ulimit -v 400000 && OPENBLAS_NUM_THREADS=1 $to "$MOEBENCH" tasks) > /dev/null 2>&1; then
+  (ulimit -v 400000; cd "$tmp" && OPENBLAS_NUM_THREADS=1 $to "$MOEBENCH" expand --ids huge.yaml) > "$tmp/out" 2> "$tmp/err"; rc=$?
+  [ $rc = 2 ] && [ ! -s "$tmp/out" ]; ok $? "10^7 cells under ulimit -v 400000: exit status 2 (got $rc)"
+  grep -q '^huge.yaml:2:7: the matrix expands to 10000000 cells, which need about [0-9]* MB to expand, more than the [0-9]* MB left (the address-space limit, ulimit -v): split it into smaller matrices$' "$tmp/err"
+  ok $? "...refused up front with the numbers"; sed 's/^/# /' "$tmp/err"
+else
+  n=$((n + 1)); echo "ok $n # SKIP moebench does not start under ulimit -v 400000"
+fi
+if (ulimit -d 40000 && OPENBLAS_NUM_THREADS=1 $to "$MOEBENCH" tasks) > /dev/null 2>&1; then
+  (ulimit -d 40000; OPENBLAS_NUM_THREADS=1 $to "$MOEBENCH" expand --ids "$tmp/big.yaml") > /dev/null 2> "$tmp/err"; rc=$?
+  [ $rc = 1 ]; ok $? "out of memory (10^5 cells under ulimit -d 40000): exit status 1 (got $rc), not a signal"
+  grep -q '^moebench: out of memory (allocating [0-9]* bytes); see ulimit -v and free memory$' "$tmp/err"; ok $? "...with a message"
+else
+  n=$((n + 1)); echo "ok $n # SKIP moebench does not start under ulimit -d 40000"
+fi
+
 for v in tasks expand run status report merge slurm; do
   "$MOEBENCH" $v --help > "$tmp/h" 2>&1 && grep -q "usage: moebench $v" "$tmp/h"; ok $? "$v --help"
   "$MOEBENCH" $v --version > "$tmp/h" 2>&1 && grep -q '^moebench .*[0-9]\.[0-9]' "$tmp/h"; ok $? "$v --version"

@@ -92,7 +92,8 @@ await() {
   done
 }
 hold="$data/hold.yaml"
-"$MOEBENCH" expand --ids "$hold" | sort > "$tmp/hold-ids"
+"$MOEBENCH" expand --ids "$hold" > "$tmp/hold-ids.order"
+sort "$tmp/hold-ids.order" > "$tmp/hold-ids"
 
 # SIGTERM with both held cells in flight: they are lost cleanly, the two
 # finished ones kept, no temp files, exit 128+15
@@ -159,13 +160,80 @@ wait $pid; rc=$?
 [ "$(grep -l '"error": "worker killed by signal 9' "$tmp"/w/hold/cells/*.json | wc -l)" = 2 ]; ok $? "each killed worker recorded as a failed cell"
 [ "$(grep -l '"status": "ok"' "$tmp"/w/hold/cells/*.json | wc -l)" = 2 ]; ok $? "the 2 other cells ran ok"
 
+# workers die with their parent (PR_SET_PDEATHSIG): kill -9 of the parent
+# alone, with both held workers in flight, leaves no orphan computing
+gone() { [ ! -d "/proc/$1" ] || grep -q '^[^ ]* ([^)]*) [ZX]' "/proc/$1/stat" 2> /dev/null; }
+if [ -d /proc/self ] && [ "$(uname -s)" = Linux ]; then
+  mkdir "$tmp/ho"
+  MOEBENCH_SELFTEST_HOLD="$tmp/ho" "$MOEBENCH" run "$hold" --out "$tmp/o" -j 2 2> /dev/null &
+  pid=$!
+  if await "$tmp/ho" 2; then
+    ws=$(cat "$tmp"/ho/* | cut -d' ' -f1)
+    read w parent pg < "$(ls -d "$tmp"/ho/* | head -1)"
+    kill -9 "$parent"; wait $pid 2> /dev/null
+    i=0 alive=1
+    while [ $i -lt 1200 ]; do
+      alive=0; for w in $ws; do gone "$w" || alive=1; done
+      [ $alive = 0 ] && break
+      i=$((i + 1)); sleep 0.05
+    done
+    [ $alive = 0 ]; ok $? "kill -9 of the parent: its 2 workers die too"
+    for w in $ws; do gone "$w" || kill -9 "$w"; done
+  else
+    kill -9 $pid; wait $pid; ok 1 "orphans: held workers never announced themselves"
+  fi
+else
+  n=$((n + 1)); echo "ok $n # SKIP PR_SET_PDEATHSIG is Linux-only"
+fi
+
+# a result that cannot be written (here: a directory in its place; disk
+# full is the same path) stops the run: the cells in flight finish, no new
+# one starts, the failure is reported, exit status 1
+set -- $(cat "$tmp/hold-ids.order")
+mkdir -p "$tmp/wf/hold/cells/$3.json"
+"$MOEBENCH" run "$hold" --out "$tmp/wf" -j 1 2> "$tmp/log"; rc=$?
+[ $rc = 1 ]; ok $? "unwritable result: exit status 1 (got $rc)"
+grep -q "^moebench: $3: computed (ok) but cannot write the result: " "$tmp/log"; ok $? "...the computed cell is reported"
+grep -q '^moebench: hold: 1 result(s) could not be written (disk full or I/O error?): stopped after the cells in flight; 1 cell(s) not started' "$tmp/log"
+ok $? "...no new cell started after it, and it says so"
+[ -f "$tmp/wf/hold/cells/$1.json" ] && [ -f "$tmp/wf/hold/cells/$2.json" ] && [ ! -e "$tmp/wf/hold/cells/$4.json" ]
+ok $? "...the cells before it kept, the one after it not run"
+
+# rerunning a finished run does not rewrite its stored matrix (so it works
+# in a read-only directory)
+"$MOEBENCH" run -q "$hold" --out "$tmp/ro" 2> /dev/null
+i1=$(ls -i "$tmp/ro/hold/matrix.yaml" | cut -d' ' -f1)
+"$MOEBENCH" run -q "$hold" --out "$tmp/ro" 2> /dev/null; rc=$?
+i2=$(ls -i "$tmp/ro/hold/matrix.yaml" | cut -d' ' -f1)
+[ $rc = 0 ] && [ "$i1" = "$i2" ]; ok $? "rerun of a finished run: exit 0, matrix.yaml not rewritten"
+if [ "$(id -u)" != 0 ]; then
+  chmod -R a-w "$tmp/ro"
+  "$MOEBENCH" run -q "$hold" --out "$tmp/ro" 2> "$tmp/log"; rc=$?
+  chmod -R u+w "$tmp/ro"
+  [ $rc = 0 ]; ok $? "...also in a read-only directory (got $rc)"
+else
+  n=$((n + 1)); echo "ok $n # SKIP read-only directory: root writes anyway"
+fi
+
+# a number that overflows (1e999) is not a finite metric: the file is
+# corrupt, named, and the cell rerun
+g=$(ls "$tmp"/ro/hold/cells/*.json | head -1)
+sed 's/"metrics": {"value": [^,}]*/"metrics": {"value": 1e999/' "$g" > "$tmp/inf" && cat "$tmp/inf" > "$g"
+grep -q '"value": 1e999' "$g"; ok $? "planted 1e999"
+"$MOEBENCH" status "$hold" --out "$tmp/ro" -v > "$tmp/st"; rc=$?
+[ $rc = 1 ] && grep -q "^corrupt  .*$g: metric 'value' = 1e999 is not a finite number" "$tmp/st"; ok $? "status: 1e999 is corrupt, file named (exit $rc)"
+"$MOEBENCH" run "$hold" --out "$tmp/ro" 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && grep -q "corrupt result, will rerun: $g: metric 'value' = 1e999" "$tmp/log"; ok $? "run reruns it"
+
 # a BLAS core older than the CPU is warned about (only testable on an AVX2 CPU with OpenBLAS)
-if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$f"; then
+if grep -qw avx2 /proc/cpuinfo 2> /dev/null && grep -q '"blas": {"name": "OpenBLAS"' "$tmp"/a/smoke-selftest/cells/*.json; then
   OPENBLAS_CORETYPE=Prescott "$MOEBENCH" run "$data/fail.yaml" --out "$tmp/p" 2> "$tmp/log"
   grep -q "warning: the BLAS uses 'Prescott' kernels but this CPU has AVX" "$tmp/log"; ok $? "old BLAS core warned about"
   grep -q '"core": "Prescott"' "$tmp"/p/fail/cells/*.json; ok $? "and recorded in the results"
+  grep -q "kernels forced by OPENBLAS_CORETYPE=Prescott set in the environment" "$tmp/log"; ok $? "the warning says the core came from the environment"
+  grep -q '"core_source": "env"' "$tmp"/p/fail/cells/*.json; ok $? "and the results record that source"
 else
-  n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"
+  for i in 1 2 3 4; do n=$((n + 1)); echo "ok $n # SKIP needs OpenBLAS on an AVX2 CPU"; done
 fi
 
 "$MOEBENCH" run "$smoke" --out "$tmp/a" -j 0 2> /dev/null; [ $? = 2 ]; ok $? "-j 0 is a usage error"

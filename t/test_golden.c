@@ -514,8 +514,11 @@ static void optim(const char *file)
   const size_t n = (size_t)num(&f, "n");
   const int steps = (int)num(&f, "steps");
   float p[64], g[64];
+  double pd[64];
   moe_optim *o = moe_optim_alloc(&c, n);
+  moe_optim_f64 *od = moe_optim_alloc_f64(&c, n);
   to_float(get(&f, "p0"), p);
+  memcpy(pd, get(&f, "p0")->v, n * sizeof *pd);
   for (int s = 0; s < steps; s++) {
     char gname[16], pname[16];
     snprintf(gname, sizeof gname, "g%d", s);
@@ -524,8 +527,14 @@ static void optim(const char *file)
     int rc = moe_optim_step(o, p, g, num(&f, "lr"));
     double e = relmax_f(p, get(&f, pname));
     ok(rc == 0 && e < 1e-6, "%s step %d matches torch.optim (rel %.2g)", file, s + 1, e);
+    /* the double optimizer on the same (float-valued) gradients: torch ran in
+     * float32, so it agrees to float rounding, within the same bound */
+    rc = moe_optim_step_f64(od, pd, get(&f, gname)->v, num(&f, "lr"));
+    e = relmax_d(pd, get(&f, pname));
+    ok(rc == 0 && e < 1e-6, "%s step %d, double optimizer (rel %.2g)", file, s + 1, e);
   }
   moe_optim_free(o);
+  moe_optim_free_f64(od);
   fixture_free(&f);
 }
 

@@ -13,7 +13,7 @@
 #include "harness/json.h"
 #include "harness/matrix.h"
 #include "harness/results.h"
-#include "harness/sha256.h"
+#include "sha256.h"
 #include "tap.h"
 
 extern const mb_task mb_task_selftest;
@@ -76,20 +76,20 @@ static int canon_fails(const char *key, const char *in, int want_rc, const char 
 int main(void)
 {
   char hex[65];
-  mb_sha256_hex("abc", 3, hex);
+  moei_sha256_hex("abc", 3, hex);
   ok(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), "sha256('abc')");
-  mb_sha256_hex("", 0, hex);
+  moei_sha256_hex("", 0, hex);
   ok(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "sha256('')");
   const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-  mb_sha256_hex(two, strlen(two), hex);
+  moei_sha256_hex(two, strlen(two), hex);
   ok(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"), "sha256(448-bit message)");
   {
-    mb_sha256 s;
+    moei_sha256 s;
     unsigned char d[32], chunk[1000];
     memset(chunk, 'a', sizeof chunk);
-    mb_sha256_init(&s);
-    for (int i = 0; i < 1000; i++) mb_sha256_update(&s, chunk, sizeof chunk);
-    mb_sha256_final(&s, d);
+    moei_sha256_init(&s);
+    for (int i = 0; i < 1000; i++) moei_sha256_update(&s, chunk, sizeof chunk);
+    moei_sha256_final(&s, d);
     ok(d[0] == 0xcd && d[1] == 0xc7 && d[31] == 0xd0, "sha256(a million 'a') in 1000 updates");
   }
 
@@ -131,11 +131,27 @@ int main(void)
   mb_buf_init(&cb);
   mb_cell_canonical(a, 3, &cb);
   ok(!strcmp(cb.s, "task=selftest\nmode=noisy\nn=10\nx=2.385\nrep=3\n"), "canonical text");
-  mb_sha256_hex(cb.s, cb.n, hex);
+  moei_sha256_hex(cb.s, cb.n, hex);
   char id3[13];
   mb_cell_id(a, 3, id3);
   ok(!strncmp(hex, id3, 12), "id = first 12 hex digits of SHA-256 of the canonical text");
   mb_buf_free(&cb);
+
+  /* a copy is packed in one block; setting a value unpacks it, and both
+   * the copy and the original keep their own values */
+  mb_cell *pc = mb_cell_copy(a);
+  ok(pc && mb_cell_size(pc) == 3 && !strcmp(mb_cell_str(pc, "x"), "2.385") && !strcmp(mb_cell_task(pc), "selftest"),
+     "packed copy holds every value");
+  size_t psz = mb_cell_packed_size(a), low = 6 * sizeof(char *) + 33;   /* 33: the 7 strings with their NULs */
+  ok(psz >= low && psz <= low + 64, "packed size: arrays, strings and a small header (%zu bytes)", psz);
+  ok(pc && !mb_cell_set(pc, "x", "7.5") && !mb_cell_set(pc, "k", "3") && mb_cell_size(pc) == 4 &&
+     !strcmp(mb_cell_str(pc, "x"), "7.5") && !strcmp(mb_cell_str(pc, "mode"), "noisy") && !strcmp(mb_cell_key_at(pc, 0), "k"),
+     "a packed cell can still be set (unpacked), in key order");
+  ok(!strcmp(mb_cell_str(a, "x"), "2.385"), "the original is untouched");
+  mb_cell *pc2 = pc ? mb_cell_copy(pc) : NULL;
+  ok(pc2 && mb_cell_size(pc2) == 4 && !strcmp(mb_cell_str(pc2, "k"), "3"), "an unpacked copy packs again");
+  mb_cell_free(pc2);
+  mb_cell_free(pc);
   mb_cell_free(a);
   mb_cell_free(b);
 

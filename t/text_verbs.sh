@@ -47,6 +47,11 @@ check "tokinfo on a malformed file -> 1" status_is 1 "$MOEBENCH" data tokinfo "$
 check "  ... message names the file" grep -q 'bad_magic.tok: byte 0: bad magic' "$W/err"
 check "tokenize with a missing data dir -> 1" status_is 1 "$MOEBENCH" data tokenize --vocab "$W/v.bpe" --data "$W/nowhere" --out-dir "$W/t2"
 check "tokenize with a malformed vocabulary -> 1" status_is 1 "$MOEBENCH" data tokenize --vocab "$D/tiny_corpus.txt" --data "$D" --out-dir "$W/t3"
+# A file named r50k_base.tiktoken must be GPT-2's (pinned sha256): a copy of
+# another ranks file under that name is refused, naming the file.
+mkdir -p "$W/fake" && cp "$D/tiny.tiktoken" "$W/fake/r50k_base.tiktoken"
+check "tokenize with a wrong r50k_base.tiktoken -> 1" status_is 1 "$MOEBENCH" data tokenize --vocab "$W/fake/r50k_base.tiktoken" --data "$D" --out-dir "$W/t4"
+check "  ... message names the file and the pinned sha256" grep -q "fake/r50k_base.tiktoken: sha256 .* is not the pinned r50k_base sha256 306cd27f" "$W/err"
 
 rm -rf "$W"
 echo "1..$n"

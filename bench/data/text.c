@@ -61,7 +61,12 @@ static int load_vocab(const char *path, moe_bpe **b)
   size_t got = fread(head, 1, sizeof head, f);
   fclose(f);
   if (got >= 8 && !memcmp(head, "moe-bpe ", 8)) return moe_bpe_load(path, b);
-  return moe_bpe_load_tiktoken(path, b);
+  /* A file named r50k_base.tiktoken must be GPT-2's (pinned sha256);
+   * other ranks files are custom vocabularies. */
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (!strcmp(base, "r50k_base.tiktoken")) return moe_bpe_load_tiktoken(path, b);
+  return moe_bpe_load_tiktoken_unpinned(path, b);
 }
 
 static int read_text_file(const char *path, uint8_t **buf, size_t *len)
@@ -183,7 +188,8 @@ int mb_verb_data_tokenize(int argc, char **argv)
              "Encode the SOTU corpus (DIR/sotu/*.txt; DIR defaults to $MOE_DATA_DIR, else\n"
              "data) split by year: train before --valid-from (default %d), valid before\n"
              "--test-from (default %d), test from then on. The vocabulary is a moe-bpe merge\n"
-             "list from bpe-train or a .tiktoken ranks file such as r50k_base.tiktoken.\n"
+             "list from bpe-train or a .tiktoken ranks file; one named r50k_base.tiktoken\n"
+             "must have GPT-2's pinned sha256 (a corrupted copy is an error).\n"
              "Writes OUT/train.tok, OUT/valid.tok and OUT/test.tok (.tok.gz with --gzip;\n"
              "format: moe-tokfile(5)) and prints the token counts and encoding throughput.\n", MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
       return 0;

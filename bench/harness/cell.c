@@ -5,10 +5,16 @@
 
 #include "task.h"
 
+/* A cell is either growable (every string and array malloc'd on its own)
+ * or packed: one block holding the struct, the key/value arrays and the
+ * strings, as mb_cell_copy makes it. An expanded matrix holds millions of
+ * cells, and packing makes each several times smaller. Setting a value of
+ * a packed cell first unpacks it (the block stays until mb_cell_free). */
 struct mb_cell {
   char *task;
   size_t n, cap;
   char **key, **val;   /* sorted by key (strcmp) */
+  int packed;
 };
 
 struct mb_result {
@@ -38,6 +44,7 @@ mb_cell *mb_cell_new(const char *task)
 void mb_cell_free(mb_cell *c)
 {
   if (!c) return;
+  if (c->packed) { free(c); return; }
   for (size_t i = 0; i < c->n; i++) { free(c->key[i]); free(c->val[i]); }
   free(c->key); free(c->val); free(c->task); free(c);
 }
@@ -55,9 +62,27 @@ static size_t find(const mb_cell *c, const char *key, int *found)
   return lo;
 }
 
+/* Give a packed cell strings and arrays of its own, so it can grow. */
+static int unpack(mb_cell *c)
+{
+  size_t cap = c->n ? c->n + 1 : 16;
+  char **k = calloc(cap, sizeof *k), **v = calloc(cap, sizeof *v), *t = dup(c->task);
+  int bad = !k || !v || !t;
+  for (size_t i = 0; !bad && i < c->n; i++)
+    if (!(k[i] = dup(c->key[i])) || !(v[i] = dup(c->val[i]))) bad = 1;
+  if (bad) {
+    for (size_t i = 0; k && v && i < c->n; i++) { free(k[i]); free(v[i]); }
+    free(k); free(v); free(t);
+    return -1;
+  }
+  c->key = k; c->val = v; c->task = t; c->cap = cap; c->packed = 0;
+  return 0;
+}
+
 int mb_cell_set(mb_cell *c, const char *key, const char *value)
 {
   int found;
+  if (c->packed && unpack(c)) return -1;
   size_t i = find(c, key, &found);
   char *v = dup(value);
   if (!v) return -1;
@@ -80,11 +105,26 @@ int mb_cell_set(mb_cell *c, const char *key, const char *value)
   return 0;
 }
 
+size_t mb_cell_packed_size(const mb_cell *c)
+{
+  size_t b = sizeof *c + 2 * c->n * sizeof(char *) + strlen(c->task) + 1;
+  for (size_t i = 0; i < c->n; i++) b += strlen(c->key[i]) + strlen(c->val[i]) + 2;
+  return b;
+}
+
 mb_cell *mb_cell_copy(const mb_cell *c)
 {
-  mb_cell *d = mb_cell_new(c->task);
-  for (size_t i = 0; d && i < c->n; i++)
-    if (mb_cell_set(d, c->key[i], c->val[i])) { mb_cell_free(d); return NULL; }
+  mb_cell *d = malloc(mb_cell_packed_size(c));
+  if (!d) return NULL;
+  d->n = d->cap = c->n;
+  d->packed = 1;
+  d->key = (char **)(d + 1);
+  d->val = d->key + c->n;
+  char *s = (char *)(d->val + c->n);
+#define PACK(dst, src) do { size_t L_ = strlen(src) + 1; memcpy(s, (src), L_); (dst) = s; s += L_; } while (0)
+  PACK(d->task, c->task);
+  for (size_t i = 0; i < c->n; i++) { PACK(d->key[i], c->key[i]); PACK(d->val[i], c->val[i]); }
+#undef PACK
   return d;
 }
 

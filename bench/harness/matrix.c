@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "matrix.h"
@@ -69,21 +71,74 @@ const char *mb_did_you_mean(const char *word, const char *const *cands, size_t n
   return NULL;
 }
 
+/* The harness has no way on without memory: say so and stop (exit 1),
+ * never a silent abort. Nothing is lost: matrices are expanded before any
+ * cell runs, and results are written by the workers one file at a time. */
+void mb_oom(size_t bytes)
+{
+  if (bytes) fprintf(stderr, "moebench: out of memory (allocating %zu bytes); see ulimit -v and free memory\n", bytes);
+  else fprintf(stderr, "moebench: out of memory; see ulimit -v and free memory\n");
+  exit(1);
+}
+
 static char *xstrdup(const char *s)
 {
   char *d = strdup(s ? s : "");
-  if (!d) abort(); /* the harness has no way on without memory */
+  if (!d) mb_oom(strlen(s ? s : "") + 1);
   return d;
 }
 
 static void *xrealloc(void *p, size_t n)
 {
   void *q = realloc(p, n ? n : 1);
-  if (!q) abort();
+  if (!q) mb_oom(n);
   return q;
 }
 
-#define PUSH(arr, n, v) do { (arr) = xrealloc((arr), ((n) + 1) * sizeof *(arr)); (arr)[(n)++] = (v); } while (0)
+/* Arrays grown one element at a time (PUSH) grow geometrically: capacity is
+ * the next power of two >= n, so a 10-million-cell expansion does not
+ * realloc 10 million times. */
+static void *xgrow(void *p, size_t n, size_t size)
+{
+  if (n & (n - 1)) return p;   /* n not a power of two: room is left */
+  if (n && size > ((size_t)-1) / 2 / n) mb_oom(0);
+  return xrealloc(p, (n ? 2 * n : 1) * size);
+}
+
+#define PUSH(arr, n, v) do { (arr) = xgrow((arr), (n), sizeof *(arr)); (arr)[(n)++] = (v); } while (0)
+
+typedef struct { const char *id; size_t i; } idpos_t;
+
+/* Bytes this process may still allocate: the smaller of what `ulimit -v`
+ * (RLIMIT_AS) leaves above the current size and the system's available
+ * memory plus free swap; what in *why. 0 if neither is known. */
+static double memory_available(const char **why)
+{
+  double best = 0;
+  *why = "";
+  struct rlimit rl;
+  long page = sysconf(_SC_PAGESIZE);
+  if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY && page > 0) {
+    unsigned long vm = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) { if (fscanf(f, "%lu", &vm) != 1) vm = 0; fclose(f); }
+    double left = (double)rl.rlim_cur - (double)vm * (double)page;
+    best = left > 0 ? left : 1;
+    *why = "the address-space limit, ulimit -v";
+  }
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (f) {
+    char line[256];
+    double avail = -1, swap = 0, kb;
+    while (fgets(line, sizeof line, f)) {
+      if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1) avail = kb * 1024;
+      else if (sscanf(line, "SwapFree: %lf kB", &kb) == 1) swap = kb * 1024;
+    }
+    fclose(f);
+    if (avail >= 0 && (best == 0 || avail + swap < best)) { best = avail + swap; *why = "available memory and free swap"; }
+  }
+  return best;
+}
 
 /* Shortest "%.Ng" that reads back to the same double. */
 static void real_text(double v, char *buf, size_t len)
@@ -783,7 +838,7 @@ static mb_xcell new_xcell(const mb_matrix *m, const mb_cell *proto, const mb_mar
   mb_xcell x;
   memset(&x, 0, sizeof x);
   x.cell = mb_cell_copy(proto);
-  if (!x.cell) abort();
+  if (!x.cell) mb_oom(mb_cell_packed_size(proto));
   x.where = xrealloc(NULL, m->nparams * sizeof *x.where);
   memcpy(x.where, where, m->nparams * sizeof *x.where);
   x.rep = rep;
@@ -800,7 +855,12 @@ static void set_val(const mb_matrix *m, mb_xcell *x, const char *key, const char
     return;
   }
   if (!find_param(m->task, key, &idx)) return;
-  if (mb_cell_set(x->cell, key, val)) abort();
+  /* set unpacks the cell; pack it again so it stays small */
+  if (mb_cell_set(x->cell, key, val)) mb_oom(0);
+  mb_cell *packed = mb_cell_copy(x->cell);
+  if (!packed) mb_oom(0);
+  mb_cell_free(x->cell);
+  x->cell = packed;
   x->where[idx] = at;
 }
 
@@ -813,7 +873,7 @@ const char *mb_xcell_get(const mb_xcell *x, const char *key)
 mb_cell *mb_xcell_task_cell(const mb_xcell *x)
 {
   mb_cell *c = mb_cell_copy(x->cell);
-  if (!c || mb_cell_set(c, "rep", x->reptext)) abort();
+  if (!c || mb_cell_set(c, "rep", x->reptext)) mb_oom(0);
   return c;
 }
 
@@ -852,14 +912,12 @@ void mb_cell_id(const mb_cell *c, long rep, char id[13])
   char hex[65];
   mb_buf_init(&b);
   mb_cell_canonical(c, rep, &b);
-  if (b.oom) abort();
-  mb_sha256_hex(b.s, b.n, hex);
+  if (b.oom) mb_oom(0);
+  moei_sha256_hex(b.s, b.n, hex);
   mb_buf_free(&b);
   memcpy(id, hex, 12);
   id[12] = 0;
 }
-
-typedef struct { const char *id; size_t i; } idpos_t;
 
 static int idpos_cmp(const void *a, const void *b)
 {
@@ -874,7 +932,7 @@ static void expand(ctx *c)
   const mb_task *t = m->task;
   mb_mark *where = xrealloc(NULL, m->nparams * sizeof *where);
   mb_cell *proto = mb_cell_new(t->name);
-  if (!proto) abort();
+  if (!proto) mb_oom(0);
   size_t i = 0;
   for (const mb_param *p = t->params; p->name; p++, i++) {
     where[i].line = where[i].col = 0;
@@ -901,18 +959,44 @@ static void expand(ctx *c)
     err(c, m->task_at, "the matrix expands to %.0f cells (more than 10 million)", total);
     goto done;
   }
+  /* What expanding will take, from the layout below (the cell array grows
+   * by doubling; a packed cell, its marks, the id sort), refused up front
+   * with the numbers rather than dying halfway. */
+  {
+    double vlen = 0;
+    for (i = 0; i < m->naxes; i++) {
+      size_t w = 0;
+      for (size_t j = 0; j < m->axes[i].n; j++) if (strlen(m->axes[i].val[j]) > w) w = strlen(m->axes[i].val[j]);
+      vlen += (double)w;
+    }
+    double per = 2.0 * sizeof(mb_xcell) + (double)mb_cell_packed_size(proto) + vlen + 32 +
+                 (double)(m->nparams * sizeof(mb_mark)) + 32 + sizeof(idpos_t) + 1 + 2 * sizeof(size_t);
+    const char *why;
+    double need = total * per, avail = memory_available(&why);
+    if (avail > 0 && need > avail) {
+      err(c, m->task_at, "the matrix expands to %.0f cells, which need about %.0f MB to expand, more than the "
+          "%.0f MB left (%s): split it into smaller matrices", total, need / 1048576, avail / 1048576, why);
+      goto done;
+    }
+  }
   size_t ncombo = 1;
   for (i = 0; i < m->naxes; i++) ncombo *= m->axes[i].n;
   mb_xcell *cells = NULL;
   size_t n = 0;
+  mb_cell *work = mb_cell_copy(proto);
+  mb_mark *wwhere = xrealloc(NULL, (m->nparams ? m->nparams : 1) * sizeof *wwhere);
+  if (!work) mb_oom(0);
   for (size_t k = 0; k < ncombo; k++) {
     size_t rest = k;
-    mb_xcell x = new_xcell(m, proto, where, 0);
+    memcpy(wwhere, where, m->nparams * sizeof *where);
     for (size_t a = m->naxes; a-- > 0;) {
-      size_t v = rest % m->axes[a].n;
+      size_t v = rest % m->axes[a].n, idx;
       rest /= m->axes[a].n;
-      set_val(m, &x, m->axes[a].key, m->axes[a].val[v], m->axes[a].at[v]);
+      if (!find_param(t, m->axes[a].key, &idx)) continue;
+      if (mb_cell_set(work, m->axes[a].key, m->axes[a].val[v])) mb_oom(0);
+      wwhere[idx] = m->axes[a].at[v];
     }
+    mb_xcell x = new_xcell(m, work, wwhere, 0);
     for (long r = 0; r < m->replications; r++) {
       mb_xcell y = r + 1 < m->replications ? new_xcell(m, x.cell, x.where, r) : x;
       y.rep = r;
@@ -920,6 +1004,8 @@ static void expand(ctx *c)
       PUSH(cells, n, y);
     }
   }
+  mb_cell_free(work);
+  free(wwhere);
 
   /* include: override matching cells, or add new ones */
   for (size_t q = 0; q < m->ninclude; q++) {
@@ -1182,7 +1268,7 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
   ctx c;
   memset(&c, 0, sizeof c);
   c.file = path;
-  if (!yaml_parser_initialize(&parser)) abort();
+  if (!yaml_parser_initialize(&parser)) mb_oom(0);
   yaml_parser_set_input_file(&parser, f);
   if (!yaml_parser_load(&parser, &c.doc)) {
     mb_mark at = {(int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1};
@@ -1214,7 +1300,7 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
     return 2;
   }
   mb_matrix *m = calloc(1, sizeof *m);
-  if (!m) abort();
+  if (!m) mb_oom(sizeof *m);
   m->path = xstrdup(path);
   c.m = m;
   yaml_node_t *root = yaml_document_get_root_node(&c.doc);
@@ -1234,7 +1320,7 @@ size_t mb_matrix_shard(const mb_matrix *m, int i, int n, size_t *idx)
   for (size_t k = 0; k < m->ncells; k++) { v[k].id = m->cells[k].id; v[k].i = k; }
   qsort(v, m->ncells, sizeof *v, idpos_cmp);
   char *mine = calloc(m->ncells ? m->ncells : 1, 1);
-  if (!mine) abort();
+  if (!mine) mb_oom(m->ncells);
   for (size_t p = 0; p < m->ncells; p++)
     if ((int)(p % (size_t)n) == i - 1) mine[v[p].i] = 1;
   size_t k = 0;

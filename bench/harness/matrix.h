@@ -125,6 +125,13 @@ size_t mb_matrix_shard(const mb_matrix *m, int i, int n, size_t *idx);
  * with a reason in why. *out is malloc'd. */
 int mb_param_canon(const mb_param *p, const char *s, char **out, char *why, size_t whylen);
 
+/* Out of memory in the harness: a message naming the limits to check,
+ * then exit status 1 (never a silent abort). bytes 0 = unknown. */
+void mb_oom(size_t bytes)
+#if defined(__GNUC__)
+    __attribute__((noreturn))
+#endif
+    ;
 /* The closest candidate to word within a small edit distance, or NULL. */
 const char *mb_did_you_mean(const char *word, const char *const *cands, size_t n);
 

@@ -49,7 +49,7 @@ typedef struct {
 static void *xcalloc(size_t n, size_t s)
 {
   void *p = calloc(n ? n : 1, s);
-  if (!p) abort();
+  if (!p) mb_oom(n * s);
   return p;
 }
 
@@ -80,7 +80,7 @@ static group *group_cells(const store *s, char **keys, size_t nk, size_t *ng)
     }
     if (j == n) {
       g = realloc(g, (n + 1) * sizeof *g);
-      if (!g) abort();
+      if (!g) mb_oom(0);
       g[n].val = xcalloc(nk, sizeof *g[n].val);
       g[n].rank = xcalloc(nk, sizeof *g[n].rank);
       g[n].cell = xcalloc(m->ncells, sizeof *g[n].cell);
@@ -978,7 +978,7 @@ int mb_verb_report(int argc, char **argv)
     snprintf(p, sizeof p, "%s/%s/matrix.yaml", dir, e->d_name);
     if (access(p, R_OK)) continue;
     names = realloc(names, (n + 1) * sizeof *names);
-    if (!names || !(names[n] = strdup(e->d_name))) abort();
+    if (!names || !(names[n] = strdup(e->d_name))) mb_oom(0);
     n++;
   }
   if (d) closedir(d);

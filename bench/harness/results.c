@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,10 +52,19 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
   else if (!id || strlen(id) != 12) why = "bad or missing \"id\"";
   else if (!st || (strcmp(st, "ok") && strcmp(st, "failed"))) why = "bad or missing \"status\"";
   else if (!mt || mt->type != MB_J_OBJ) why = "missing \"metrics\" object";
+  char whybuf[300];
   if (!why)
     for (size_t i = 0; i < mt->n; i++) {
       double v;
       if (!mb_json_as_double(mt->items[i], &v)) { why = "a metric is not a number"; break; }
+      /* a literal such as 1e999 overflows to inf: not what was measured.
+       * The writer spells non-finite values "nan", "inf", "-inf". */
+      if (mt->items[i]->type == MB_J_NUM && !isfinite(v)) {
+        snprintf(whybuf, sizeof whybuf, "metric '%.100s' = %.60s is not a finite number (non-finite values are written \"nan\", \"inf\", \"-inf\")",
+                 mt->keys[i], mt->items[i]->text ? mt->items[i]->text : "?");
+        why = whybuf;
+        break;
+      }
     }
   if (why) {
     snprintf(err, errlen, "%s: %s", path, why);
@@ -233,31 +243,48 @@ static void cpu_model(char *buf, size_t len)
   fclose(f);
 }
 
+/* Where the BLAS kernels come from: OPENBLAS_CORETYPE set in the
+ * environment forces them ("env"); otherwise OpenBLAS detects the CPU. */
+static const char *blas_core_source(void)
+{
+  return getenv("OPENBLAS_CORETYPE") ? "env" : "detected";
+}
+
 const char *mb_blas_core_warning(char *buf, size_t len)
 {
   static const char *const old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
                                      "Katmai", "Coppermine", "Northwood", "Banias", "Opteron", "Barcelona",
                                      "Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator", NULL};
+  /* AVX2 kernels on an AVX-512 CPU are older than the CPU too */
+  static const char *const avx2[] = {"Haswell", "Zen", NULL};
   const char *core = moe_blas_corename();
-  int is_old = 0;
+  int is_old = 0, is_avx2 = 0;
   for (int i = 0; core && old[i]; i++)
     if (!strcmp(core, old[i])) is_old = 1;
-  if (!is_old) return NULL;
+  for (int i = 0; core && avx2[i]; i++)
+    if (!strcmp(core, avx2[i])) is_avx2 = 1;
+  if (!is_old && !is_avx2) return NULL;
   FILE *f = fopen("/proc/cpuinfo", "r");
   if (!f) return NULL;
   char line[4096];
-  int avx2 = 0, avx512 = 0;
+  int avx2f = 0, avx512 = 0;
   while (fgets(line, sizeof line, f)) {
     if (strncmp(line, "flags", 5)) continue;
-    avx2 = strstr(line, " avx2") != NULL;
+    avx2f = strstr(line, " avx2") != NULL;
     avx512 = strstr(line, " avx512f") != NULL;
     break;
   }
   fclose(f);
-  if (!avx2) return NULL;
-  snprintf(buf, len, "the BLAS uses '%s' kernels but this CPU has %s: correct but slow; "
-           "try OPENBLAS_CORETYPE=%s (the core is recorded in every result)", core,
-           avx512 ? "AVX-512" : "AVX2", avx512 ? "SkylakeX" : "Haswell");
+  if (!avx2f || (is_avx2 && !avx512)) return NULL;
+  const char *env = getenv("OPENBLAS_CORETYPE");
+  char why[128];
+  if (env)
+    snprintf(why, sizeof why, "forced by OPENBLAS_CORETYPE=%.60s set in the environment", env);
+  else
+    snprintf(why, sizeof why, "detected from the CPU by OpenBLAS");
+  snprintf(buf, len, "the BLAS uses '%s' kernels but this CPU has %s (kernels %s): correct but slow; "
+           "try OPENBLAS_CORETYPE=%s (the core and its source are recorded in every result)", core,
+           avx512 ? "AVX-512" : "AVX2", why, avx512 ? "SkylakeX" : "Haswell");
   return buf;
 }
 
@@ -294,6 +321,8 @@ void mb_provenance(mb_buf *b, int blas_threads)
   mb_buf_json_str(b, moe_blas_name());
   mb_buf_puts(b, ", \"core\": ");
   mb_buf_json_str(b, moe_blas_corename());
+  mb_buf_puts(b, ", \"core_source\": ");
+  mb_buf_json_str(b, blas_core_source());
   mb_buf_puts(b, ", \"config\": ");
   mb_buf_json_str(b, moe_blas_config());
   mb_buf_printf(b, ", \"threads\": %d},\n    \"cpu\": ", blas_threads);

@@ -21,6 +21,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
 
 #include "matrix.h"
 #include "moe/version.h"
@@ -162,6 +165,12 @@ int mb_verb_expand(int argc, char **argv)
 
 /* ---- run ---- */
 
+static int is_dir(const char *p)
+{
+  struct stat s;
+  return stat(p, &s) == 0 && S_ISDIR(s.st_mode);
+}
+
 static volatile sig_atomic_t stop_signal;
 static void on_stop(int sig) { stop_signal = sig; }
 
@@ -173,9 +182,16 @@ static double now_s(clockid_t clk)
 }
 
 /* The worker: run one cell, write its result, exit 0 (ok), 1 (failed,
- * recorded) or 3 (could not write the result). */
-static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const char *prov)
+ * recorded) or 3 (could not write the result). A worker dies with its
+ * parent (Linux: PR_SET_PDEATHSIG), so a killed run leaves no orphans
+ * computing cells nobody will collect; the getppid check covers a parent
+ * that died between fork and prctl. */
+static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const char *prov, pid_t parent)
 {
+#ifdef HAVE_SYS_PRCTL_H
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent) _exit(4);
+#endif
+  (void)parent;
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   moe_blas_set_threads(1);
@@ -198,7 +214,8 @@ static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const
   mb_path_cell(path, sizeof path, out, m->name, x->id);
   char werr[4600];
   if (b.oom || mb_write_atomic(path, b.s, b.n, werr, sizeof werr)) {
-    fprintf(stderr, "moebench: %s: cannot write result: %s\n", x->id, b.oom ? "out of memory" : werr);
+    fprintf(stderr, "moebench: %s: computed (%s) but cannot write the result: %s\n", x->id,
+            rc ? "failed" : "ok", b.oom ? "out of memory" : werr);
     _exit(3);
   }
   _exit(rc ? 1 : 0);
@@ -248,11 +265,16 @@ int mb_verb_run(int argc, char **argv)
   char dir[4096], cells[4200], path[4400], err[5000];
   snprintf(dir, sizeof dir, "%s/%s", out, m->name);
   snprintf(cells, sizeof cells, "%s/cells", dir);
-  if (mb_mkdirs(cells, err, sizeof err)) { fprintf(stderr, "moebench run: %s\n", err); mb_matrix_free(m); return 1; }
-  size_t flen;
+  if (!is_dir(cells) && mb_mkdirs(cells, err, sizeof err)) { fprintf(stderr, "moebench run: %s\n", err); mb_matrix_free(m); return 1; }
+  size_t flen, olen;
   char *src = mb_read_file(file, &flen);
   snprintf(path, sizeof path, "%s/matrix.yaml", dir);
-  if (!src || mb_write_atomic(path, src, flen, err, sizeof err)) {
+  /* an identical stored matrix is left alone: a finished run can be
+   * checked again in a read-only directory */
+  char *old = src ? mb_read_file(path, &olen) : NULL;
+  int same = old && olen == flen && !memcmp(old, src, flen);
+  free(old);
+  if (!src || (!same && mb_write_atomic(path, src, flen, err, sizeof err))) {
     fprintf(stderr, "moebench run: cannot store the matrix in %s: %s\n", path, src ? err : "read error");
     free(src); mb_matrix_free(m);
     return 1;
@@ -302,13 +324,15 @@ int mb_verb_run(int argc, char **argv)
   slot *run = calloc((size_t)jobs, sizeof *run);
   size_t next = 0, running = 0, done = 0;
   int fork_failed = 0;
+  size_t write_failed = 0;   /* cells computed but not stored: stop starting new ones */
+  pid_t self = getpid();
   double tstart = now_s(CLOCK_MONOTONIC), busy = 0;
-  while ((next < ntodo && !stop_signal && !fork_failed) || running > 0) {
-    while (!stop_signal && !fork_failed && next < ntodo && running < (size_t)jobs) {
+  while ((next < ntodo && !stop_signal && !fork_failed && !write_failed) || running > 0) {
+    while (!stop_signal && !fork_failed && !write_failed && next < ntodo && running < (size_t)jobs) {
       fflush(NULL);
       pid_t pid = fork();
       if (pid < 0) { fprintf(stderr, "moebench: fork: %s: not starting more cells\n", strerror(errno)); fork_failed = 1; break; }
-      if (pid == 0) worker(m, &m->cells[todo[next]], out, prov.s);
+      if (pid == 0) worker(m, &m->cells[todo[next]], out, prov.s, self);
       for (long s = 0; s < jobs; s++)
         if (!run[s].pid) { run[s].pid = pid; run[s].cell = todo[next]; run[s].t0 = now_s(CLOCK_MONOTONIC); break; }
       next++;
@@ -346,6 +370,7 @@ int mb_verb_run(int argc, char **argv)
         mb_rfile_free(&rf);
       } else if (WIFEXITED(ws) && WEXITSTATUS(ws) == 3) {
         snprintf(msg, sizeof msg, ": result not written");
+        write_failed++;
       } else {
         /* the worker died without recording anything: record it here */
         char why[200];
@@ -354,7 +379,7 @@ int mb_verb_run(int argc, char **argv)
         mb_buf b;
         mb_buf_init(&b);
         mb_result_json(&b, m, x, 0, why, NULL, "", dt, 0, prov.s);
-        if (mb_write_atomic(path, b.s, b.n, err, sizeof err)) fprintf(stderr, "moebench: %s\n", err);
+        if (mb_write_atomic(path, b.s, b.n, err, sizeof err)) { fprintf(stderr, "moebench: %s\n", err); write_failed++; }
         mb_buf_free(&b);
         snprintf(msg, sizeof msg, ": %s", why);
       }
@@ -383,8 +408,12 @@ int mb_verb_run(int argc, char **argv)
     if (!quiet)
       fprintf(stderr, "moebench: %s: %zu ran ok, %zu failed, %zu skipped (already ok), %.2f s (%.2f s in cells)\n",
               m->name, nok, nfail, skipped, now_s(CLOCK_MONOTONIC) - tstart, busy);
-    rc = nfail || fork_failed ? 1 : 0;
+    rc = nfail || fork_failed || write_failed ? 1 : 0;
   }
+  if (write_failed && !stop_signal)
+    fprintf(stderr, "moebench: %s: %zu result(s) could not be written (disk full or I/O error?): stopped after the "
+            "cells in flight; %zu cell(s) not started; free space and rerun to continue\n", m->name, write_failed,
+            ntodo - next);
   (void)corrupt;
   mb_buf_free(&prov);
   free(sel);
@@ -456,12 +485,6 @@ static const char merge_usage[] =
   "different metrics are a conflict: reported, the one already in OUT kept.\n"
   "Corrupt files are reported and skipped.\n"
   "Exit status: 0 merged, 1 conflicts or I/O errors, 2 usage error.\n";
-
-static int is_dir(const char *p)
-{
-  struct stat s;
-  return stat(p, &s) == 0 && S_ISDIR(s.st_mode);
-}
 
 static int same_metrics(const mb_rfile *a, const mb_rfile *b)
 {

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* perf_synthetic.c — timing of the synthetic study (not installed).
  *
- *   bench/perf/perf_synthetic [REPS [NMAX]]
+ *   bench/perf/perf_synthetic [--em-only] [REPS [NMAX]]
  *
- * 1. EM iterations per second for each experiment at n = 10^3, 10^4, 10^5
- *    (a fixed 30 iterations from the perturbed truth; the fit's setup and
- *    the data draw are not timed).
+ * 1. EM throughput for each experiment at n = 10^3, 10^4, 10^5: REPS
+ *    repetitions (default 5; at least 3) of 10 EM iterations from the same
+ *    perturbed-truth start, repetitions outermost so that a change of load
+ *    on a shared machine hits every n alike. Reported per (experiment, n):
+ *    EM iterations/s and sample-iterations/s (n × iterations/s), median and
+ *    best over the repetitions, from process CPU time (other processes'
+ *    time slices do not count), and the E-step alone (moe_gmoe_em_init) in
+ *    ns/sample. The fit's setup and the data draw are not timed.
+ *    --em-only stops here.
  * 2. Wall time of whole cells of the synthetic task (sample, fit with the
  *    paper's stopping rule, loss) on the paper-synthetic grid, REPS
  *    replications per point (default 2), n <= NMAX (default 100000), and
@@ -20,8 +26,8 @@
  * fits thm4 cells once each and reports D4 against two cached limits
  * (e.g. two `moebench gmoe-limit thm4` runs with other seeds or n), to
  * show how much D4 depends on the constructed G2 (pitfall 5).
- * Run with OPENBLAS_NUM_THREADS=1 (the harness does). Timings are wall
- * clock and depend on the machine's load. */
+ * Run with OPENBLAS_NUM_THREADS=1 (the harness does). Timings in 2. are
+ * wall clock and depend on the machine's load. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,8 @@
 
 extern const mb_task mb_task_synthetic;
 
+static const char *const EXPS[] = {"thm1", "thm2", "thm3", "thm4"};
+
 static double now(void)
 {
   struct timespec t;
@@ -43,7 +51,82 @@ static double now(void)
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-static const char *const EXPS[] = {"thm1", "thm2", "thm3", "thm4"};
+static double cpu_now(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Section 1: EM throughput, repetitions outermost (see the header). */
+enum { EM_ITERS = 10, NSIZES = 3 };
+static int em_throughput(int reps)
+{
+  const long sizes[NSIZES] = {1000, 10000, 100000};
+  double *it_s[4][NSIZES], *es[4][NSIZES];
+  moe_gmoe *truth[4], *model[4][NSIZES];
+  moe_gmoe_em *ws[4][NSIZES];
+  double *X[4][NSIZES], *Y[4][NSIZES];
+  for (int e = 0; e < 4; e++)
+    for (int k = 0; k < NSIZES; k++) {
+      const long n = sizes[k];
+      if (k == 0 && moe_gmoe_truth(EXPS[e], 1, &truth[e])) return 1;
+      X[e][k] = malloc(n * sizeof **X);
+      Y[e][k] = malloc(n * sizeof **Y);
+      it_s[e][k] = malloc(reps * sizeof **it_s);
+      es[e][k] = malloc(reps * sizeof **es);
+      gsl_rng *r = moe_rng_alloc(42);
+      moe_gmoe_sample(truth[e], r, (size_t)n, X[e][k], Y[e][k]);
+      model[e][k] = moe_gmoe_alloc(1, 2, 3, truth[e]->gate, truth[e]->shared_kind, truth[e]->routed_kind);
+      ws[e][k] = moe_gmoe_em_alloc(model[e][k], (size_t)n);
+      gsl_rng_free(r);
+      if (!X[e][k] || !Y[e][k] || !it_s[e][k] || !es[e][k] || !model[e][k] || !ws[e][k]) return 1;
+    }
+  for (int rep = 0; rep < reps; rep++)
+    for (int e = 0; e < 4; e++)
+      for (int k = 0; k < NSIZES; k++) {
+        const long n = sizes[k];
+        gsl_rng *r = moe_rng_alloc(43);
+        moe_gmoe_init_params(model[e][k], truth[e], MOE_GMOE_INIT_TRUTH, 0.5, r, (size_t)n, X[e][k], Y[e][k]);
+        gsl_rng_free(r);
+        double c0 = cpu_now();
+        if (moe_gmoe_em_init(ws[e][k], model[e][k], (size_t)n, X[e][k], Y[e][k])) return 1;
+        es[e][k][rep] = (cpu_now() - c0) * 1e9 / n;
+        c0 = cpu_now();
+        for (int it = 0; it < EM_ITERS; it++) moe_gmoe_em_iterate(ws[e][k]);
+        it_s[e][k][rep] = EM_ITERS / (cpu_now() - c0);
+      }
+  printf("EM throughput (k1=2, k2=3, perturbed-truth start; %d repetitions of %d iterations, "
+         "process CPU time; median [best])\n", reps, EM_ITERS);
+  printf("%-6s %8s %22s %28s %16s\n", "exp", "n", "EM iterations/s", "sample-iterations/s",
+         "E-step ns/sample");
+  for (int e = 0; e < 4; e++)
+    for (int k = 0; k < NSIZES; k++) {
+      const long n = sizes[k];
+      double med = median_of(it_s[e][k], reps), best = it_s[e][k][reps - 1];
+      double emed = median_of(es[e][k], reps);
+      printf("%-6s %8ld %12.1f [%7.1f] %16.3g [%9.3g] %16.1f\n", EXPS[e], n, med, best, med * n,
+             best * n, emed);
+      moe_gmoe_em_free(ws[e][k]); moe_gmoe_free(model[e][k]);
+      free(X[e][k]); free(Y[e][k]); free(it_s[e][k]); free(es[e][k]);
+      if (k == NSIZES - 1) moe_gmoe_free(truth[e]);
+    }
+  fflush(stdout);
+  return 0;
+}
+
 static const long GRID[] = {100, 187, 351, 658, 1233, 2310, 4329, 8111, 15199, 28480, 53367, 100000};
 
 static int d4_sensitivity(const char *pa, const char *pb, int reps, long nmax)
@@ -101,31 +184,15 @@ int main(int argc, char **argv)
 {
   if (argc >= 4 && !strcmp(argv[1], "--d4-sensitivity"))
     return d4_sensitivity(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 4, argc > 5 ? atol(argv[5]) : 28480);
+  int em_only = argc > 1 && !strcmp(argv[1], "--em-only");
+  if (em_only) { argv++; argc--; }
   int reps = argc > 1 ? atoi(argv[1]) : 2;
   long nmax = argc > 2 ? atol(argv[2]) : 100000;
-  printf("EM iterations per second (30 iterations, perturbed-truth start, k1=2, k2=3)\n");
-  printf("%-6s %10s %10s %10s\n", "", "n=1000", "n=10000", "n=100000");
-  for (int e = 0; e < 4; e++) {
-    printf("%-6s", EXPS[e]);
-    for (long n = 1000; n <= 100000; n *= 10) {
-      moe_gmoe *t;
-      moe_gmoe_truth(EXPS[e], 1, &t);
-      double *X = malloc(n * sizeof *X), *Y = malloc(n * sizeof *Y);
-      gsl_rng *r = moe_rng_alloc(42);
-      moe_gmoe_sample(t, r, (size_t)n, X, Y);
-      moe_gmoe *m = moe_gmoe_alloc(1, 2, 3, t->gate, t->shared_kind, t->routed_kind);
-      moe_gmoe_init_params(m, t, MOE_GMOE_INIT_TRUTH, 0.5, r, (size_t)n, X, Y);
-      moe_gmoe_em *w = moe_gmoe_em_alloc(m, (size_t)n);
-      moe_gmoe_em_init(w, m, (size_t)n, X, Y);
-      double t0 = now();
-      for (int it = 0; it < 30; it++) moe_gmoe_em_iterate(w);
-      double dt = now() - t0;
-      printf(" %10.1f", 30 / dt);
-      fflush(stdout);
-      moe_gmoe_em_free(w); moe_gmoe_free(m); moe_gmoe_free(t); gsl_rng_free(r); free(X); free(Y);
-    }
-    printf("\n");
+  if (em_throughput(em_only && argc > 1 ? (reps < 3 ? 3 : reps) : 5)) {
+    fprintf(stderr, "perf_synthetic: %s\n", moe_last_error());
+    return 1;
   }
+  if (em_only) return 0;
 
   printf("\nwhole cells (paper-synthetic settings, %d replications per point)\n", reps);
   printf("%-6s %8s %9s %9s %9s %9s %9s\n", "exp", "n", "sec/cell", "iters", "conv", "mean loss", "median");

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
+
 #include "moe/bpe.h"
 #include "internal.h"
 #include "textio.h"
@@ -24,49 +26,44 @@
 
 enum { C_LETTER, C_NUMBER, C_SPACE, C_OTHER };
 
-typedef struct { uint32_t lo, hi; } cp_range;
-
-/* Sorted, non-overlapping. Code points >= 0x80 in none of these are letters. */
-static const cp_range ws_ranges[] = {
-  {0x85, 0x85}, {0xA0, 0xA0}, {0x1680, 0x1680}, {0x2000, 0x200A}, {0x2028, 0x2029},
-  {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
-};
-static const cp_range num_ranges[] = {
-  {0xB2, 0xB3}, {0xB9, 0xB9}, {0xBC, 0xBE}, {0x660, 0x669}, {0x6F0, 0x6F9}, {0x7C0, 0x7C9},
-  {0x966, 0x96F}, {0x9E6, 0x9EF}, {0xBE6, 0xBF2}, {0xE50, 0xE59}, {0x2070, 0x2070},
-  {0x2074, 0x2079}, {0x2080, 0x2089}, {0x2150, 0x2182}, {0x2185, 0x2189}, {0x2460, 0x249B},
-  {0x24EA, 0x24FF}, {0x2776, 0x2793}, {0x3007, 0x3007}, {0x3021, 0x3029}, {0xFF10, 0xFF19},
-  {0x1D7CE, 0x1D7FF},
-};
-static const cp_range other_ranges[] = {
-  {0x80, 0x9F}, {0xA1, 0xA9}, {0xAB, 0xB1}, {0xB4, 0xB4}, {0xB6, 0xB8}, {0xBB, 0xBB},
-  {0xBF, 0xBF}, {0xD7, 0xD7}, {0xF7, 0xF7}, {0x2C2, 0x2C5}, {0x2D2, 0x2DF}, {0x2E5, 0x2EB},
-  {0x2ED, 0x2ED}, {0x2EF, 0x36F}, {0x375, 0x375}, {0x37E, 0x37E}, {0x384, 0x385},
-  {0x387, 0x387}, {0x483, 0x489}, {0x55A, 0x55F}, {0x589, 0x58A}, {0x591, 0x5C7},
-  {0x200B, 0x200F}, {0x2010, 0x2027}, {0x202A, 0x202E}, {0x2030, 0x205E}, {0x2060, 0x206F},
-  {0x207A, 0x207E}, {0x208A, 0x208E}, {0x20A0, 0x20FF}, {0x2100, 0x2101}, {0x2103, 0x2106},
-  {0x2108, 0x2109}, {0x2114, 0x2114}, {0x2116, 0x2118}, {0x211E, 0x2123}, {0x2125, 0x2125},
-  {0x2127, 0x2127}, {0x2129, 0x2129}, {0x212E, 0x212E}, {0x213A, 0x213B}, {0x2140, 0x2144},
-  {0x214A, 0x214D}, {0x214F, 0x214F}, {0x2190, 0x245F}, {0x249C, 0x24E9}, {0x2500, 0x2775},
-  {0x2794, 0x2BFF}, {0x2E00, 0x2E7F}, {0x3001, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030},
-  {0x3036, 0x3037}, {0x303D, 0x303F}, {0xFE00, 0xFE19}, {0xFE20, 0xFE6F}, {0xFEFF, 0xFEFF},
-  {0xFF01, 0xFF0F}, {0xFF1A, 0xFF20}, {0xFF3B, 0xFF40}, {0xFF5B, 0xFF65}, {0xFFF9, 0xFFFD},
-  {0x1F000, 0x1FAFF}, {0xE0000, 0xE007F},
-};
-
-static int in_ranges(uint32_t cp, const cp_range *r, size_t n)
+/* \s as tiktoken's regex engine (Rust regex, fancy-regex) reads it: the
+ * Unicode White_Space property (PropList.txt; unchanged since Unicode 6.3,
+ * which took U+180E out). U+001C-001F and U+200B are not White_Space. */
+static int is_white_space(uint32_t cp)
 {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (cp < r[mid].lo) hi = mid;
-    else if (cp > r[mid].hi) lo = mid + 1;
-    else return 1;
-  }
-  return 0;
+  if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r');
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-#define NRANGES(a) (sizeof(a) / sizeof(a[0]))
+#include "unicode_delta.h"
+
+/* Class of a code point: \s first (no White_Space code point is a letter or
+ * a number), then \p{L} = General_Category L*, \p{N} = N*, from utf8proc;
+ * everything else (marks, punctuation, symbols, controls, format,
+ * unassigned, private use) is "other". tiktoken's regex reads Unicode 16.0
+ * and Debian 12's utf8proc 2.8 Unicode 15.0: the 15.1 and 16.0 letters and
+ * numbers come from unicode_delta.h (generated from the UCD). */
+static int cp_class(uint32_t cp)
+{
+  if (is_white_space(cp)) return C_SPACE;
+  size_t lo = 0, hi = sizeof unicode16_delta / sizeof *unicode16_delta;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (cp < unicode16_delta[mid].lo) hi = mid;
+    else if (cp > unicode16_delta[mid].hi) lo = mid + 1;
+    else return unicode16_delta[mid].c;
+  }
+  switch (utf8proc_category((utf8proc_int32_t)cp)) {
+  case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+  case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+    return C_LETTER;
+  case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+    return C_NUMBER;
+  default:
+    return C_OTHER;
+  }
+}
 
 /* Decode one strict UTF-8 sequence at s[pos]; 0 if none starts there. */
 static size_t utf8_decode(const uint8_t *s, size_t n, size_t pos, uint32_t *cp)
@@ -112,10 +109,7 @@ static int char_class(const uint8_t *s, size_t n, size_t pos, size_t *clen)
   size_t len = utf8_decode(s, n, pos, &cp);
   if (len == 0) { *clen = 1; return C_OTHER; }
   *clen = len;
-  if (in_ranges(cp, ws_ranges, NRANGES(ws_ranges))) return C_SPACE;
-  if (in_ranges(cp, num_ranges, NRANGES(num_ranges))) return C_NUMBER;
-  if (in_ranges(cp, other_ranges, NRANGES(other_ranges))) return C_OTHER;
-  return C_LETTER;
+  return cp_class(cp);
 }
 
 /* End of the run of class c that starts at p. */
@@ -395,6 +389,11 @@ int moe_bpe_from_merges(const uint32_t *merges, uint32_t n_merges, moe_bpe **out
     if (pmap_put(&b->pairs, PAIR_KEY(l, r), i)) goto nomem;
     /* Token bytes = left bytes + right bytes (append first: the arena may move). */
     size_t ll = b->tok.len[l], rl = b->tok.len[r];
+    if (ll + rl > MOE_BPE_MAX_BYTES - b->tok.alen) {
+      moe_bpe_free(b);
+      return moe_error(MOE_ERANGE, "merge %u (%u %u): the tokens would spell more than %u bytes in all", i, l,
+                       r, (unsigned)MOE_BPE_MAX_BYTES);
+    }
     uint8_t stackbuf[256];
     uint8_t *tmp = ll + rl <= sizeof stackbuf ? stackbuf : malloc(ll + rl);
     if (!tmp) goto nomem;
@@ -544,6 +543,8 @@ int moe_bpe_decode(const moe_bpe *b, const uint32_t *ids, size_t n_ids, uint8_t 
   for (size_t i = 0; i < n_ids; i++) {
     if (ids[i] >= b->V)
       return moe_error(MOE_ERANGE, "decode: token %zu: id %u >= vocabulary size %u", i, ids[i], b->V);
+    if (total > SIZE_MAX - 1 - b->tok.len[ids[i]])
+      return moe_error(MOE_ERANGE, "decode: %zu ids spell more than SIZE_MAX bytes", n_ids);
     total += b->tok.len[ids[i]];
   }
   uint8_t *buf = malloc(total + 1);
@@ -1022,7 +1023,8 @@ static long b64_decode(const char *s, size_t n, uint8_t *out)
   return o;
 }
 
-int moe_bpe_load_tiktoken(const char *path, moe_bpe **out)
+/* Load a ranks file; when pin is not NULL, its sha256 must equal pin. */
+static int load_tiktoken(const char *path, const char *pin, moe_bpe **out)
 {
   MOE_CHECK_ARG(path && out, "moe_bpe_load_tiktoken: NULL argument");
   *out = NULL;
@@ -1030,6 +1032,17 @@ int moe_bpe_load_tiktoken(const char *path, moe_bpe **out)
   size_t len;
   int rc = slurp(path, &buf, &len);
   if (rc) return rc;
+  if (pin) {
+    char got[65];
+    moei_sha256_hex(buf, len, got);
+    if (strcmp(got, pin) != 0) {
+      free(buf);
+      return moe_error(MOE_ECHECKSUM,
+                       "%s: sha256 %s is not the pinned r50k_base sha256 %s: the file is corrupted "
+                       "or another ranks file (load a custom one with moe_bpe_load_tiktoken_unpinned)",
+                       path, got, pin);
+    }
+  }
   /* Lines in any rank order: collect (rank, offset, length) then place. */
   size_t nlines = 0;
   for (size_t i = 0; i < len; i++) nlines += buf[i] == '\n';
@@ -1101,4 +1114,14 @@ done:
   moe_bpe_free(b);
   free(loff); free(llen); free(byrank); free(tokbuf); free(buf);
   return rc;
+}
+
+int moe_bpe_load_tiktoken(const char *path, moe_bpe **out)
+{
+  return load_tiktoken(path, MOE_BPE_R50K_SHA256, out);
+}
+
+int moe_bpe_load_tiktoken_unpinned(const char *path, moe_bpe **out)
+{
+  return load_tiktoken(path, NULL, out);
 }

@@ -19,6 +19,7 @@
 #include "moe/error.h"
 #include "moe/gmoe.h"
 #include "moe/rng.h"
+#include "vmath.h"
 
 #define LOG_2PI 1.8378770664093454836
 #define LOG_HALF (-0.69314718055994530942)
@@ -903,27 +904,45 @@ static int em_estep(moe_gmoe_em *w)
   }
   double *lc = w->lc;
   double ll = 0;
-  for (size_t t = 0; t < w->n; t++) {
-    const double *x = w->X + t * D;
-    const double y = w->Y[t];
-    double mx = -INFINITY;
-    for (int i = 0; i < S; i++) {
-      double e = y - moe_gmoe_shared_mean(m, i, x);
-      lc[i] = cst[i] - e * e * inv[i];
-      if (lc[i] > mx) mx = lc[i];
+  /* Blocks of B samples: the log-components shifted by their row max go
+   * into R, then exp over the block and log of the row sums run through
+   * SLEEF's vector kernels (lib/vmath.h: u10, 1.0 ULP documented). ℓ is
+   * still summed sample by sample in order. */
+  enum { B = 256 };
+  double mxb[B], sb[B];
+  for (size_t t0 = 0; t0 < w->n; t0 += B) {
+    const size_t nb = w->n - t0 < B ? w->n - t0 : B;
+    for (size_t b = 0; b < nb; b++) {
+      const size_t t = t0 + b;
+      const double *x = w->X + t * D;
+      const double y = w->Y[t];
+      double mx = -INFINITY;
+      for (int i = 0; i < S; i++) {
+        double e = y - moe_gmoe_shared_mean(m, i, x);
+        lc[i] = cst[i] - e * e * inv[i];
+        if (lc[i] > mx) mx = lc[i];
+      }
+      gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
+      for (int j = 0; j < E; j++) {
+        double e = y - moe_gmoe_routed_mean(m, j, x);
+        lc[S + j] = cst[S + j] + w->lg[j] - e * e * inv[S + j];
+        if (lc[S + j] > mx) mx = lc[S + j];
+      }
+      double *r = w->R + t * C;
+      for (int c = 0; c < C; c++) r[c] = lc[c] - mx;
+      mxb[b] = mx;
     }
-    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
-    for (int j = 0; j < E; j++) {
-      double e = y - moe_gmoe_routed_mean(m, j, x);
-      lc[S + j] = cst[S + j] + w->lg[j] - e * e * inv[S + j];
-      if (lc[S + j] > mx) mx = lc[S + j];
+    double *rb = w->R + t0 * C;
+    moei_vexp_f64(nb * (size_t)C, rb, rb);
+    for (size_t b = 0; b < nb; b++) {
+      double *r = rb + b * C, s = 0;
+      for (int c = 0; c < C; c++) s += r[c];
+      double is_ = 1.0 / s;
+      for (int c = 0; c < C; c++) r[c] *= is_;
+      sb[b] = s;
     }
-    double s = 0;
-    double *r = w->R + t * C;
-    for (int c = 0; c < C; c++) { r[c] = exp(lc[c] - mx); s += r[c]; }
-    double is_ = 1.0 / s;
-    for (int c = 0; c < C; c++) r[c] *= is_;
-    ll += mx + log(s);
+    moei_vlog_f64(nb, sb, sb);
+    for (size_t b = 0; b < nb; b++) ll += mxb[b] + sb[b];
   }
   if (C > 64) free(cst);
   ll /= (double)w->n;

@@ -5,22 +5,24 @@
  * Pre-tokenization (shared by training and encoding) follows GPT-2's pattern
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
  * evaluated on bytes: each step takes the first alternative that matches at
- * the current position. Character classes: ASCII letters, ASCII digits and
- * the ASCII spaces \t \n \v \f \r and ' ' are exact. A valid UTF-8 sequence
- * is classified by its code point: White_Space code points (U+0085, U+00A0,
- * U+1680, U+2000-200A, U+2028-2029, U+202F, U+205F, U+3000) are spaces; the
- * numbers of Latin-1 (superscripts, fractions) and a few digit blocks are
- * numbers; Latin-1 punctuation and symbols, combining marks U+0300-036F,
- * the punctuation, symbol, arrow, mathematical, box, shape, dingbat and
- * emoji blocks (U+2010-2BFF except letters and numbers inside them,
- * U+3001-303F, U+FE00-FE6F, U+FF01-FF0F etc., U+1F000-1FAFF) are "other";
- * every other code point is a letter. A byte that does not start a valid
- * UTF-8 sequence (stray continuation byte, overlong form, surrogate) is a
- * one-byte "other" character. Only the ASCII apostrophe forms contractions,
- * case-sensitively. The effect: a whitespace run followed by a non-space
- * leaves its last character to the next piece when that character is ' '.
- * This reproduces OpenAI's tiktoken on ASCII text and on the SOTU corpus
- * (checked on all 2.07 M GPT-2 tokens); on exotic scripts it can differ.
+ * the current position. Character classes are Unicode's, as in the regex
+ * engine of OpenAI's tiktoken (Rust regex / fancy-regex): \s is the
+ * White_Space property (\t-\r, ' ', U+0085, U+00A0, U+1680, U+2000-200A,
+ * U+2028-2029, U+202F, U+205F, U+3000), \p{L} and \p{N} are the General_
+ * Categories L* and N* of Unicode 16.0 (utf8proc's tables, plus the letters
+ * and numbers of Unicode 15.1 and 16.0 when utf8proc is older); every other
+ * code point (marks, punctuation, symbols, controls, format, private use,
+ * unassigned) is "other". A byte that does not start a valid UTF-8 sequence
+ * (stray continuation byte, overlong form, surrogate) is a one-byte "other"
+ * character. Only the ASCII apostrophe forms contractions,
+ * case-sensitively, and only the ASCII space is the optional " ?" prefix.
+ * The effect: a whitespace run followed by a non-space leaves its last
+ * character to the next piece when that character is ' '. This reproduces
+ * tiktoken 1.0.22's r50k_base ids on every code point (t/test_tiktoken.c
+ * checks the class of each of the 1,112,064 non-surrogate code points and
+ * their ids in three contexts) and on the SOTU corpus (all 2.07 M GPT-2
+ * tokens). A different Unicode version on either side (a utf8proc newer
+ * than tiktoken's 16.0) shows as a failure of that test.
  *
  * Training counts each distinct piece once with its frequency, then merges
  * the most frequent adjacent pair of token ids. Ties between equally
@@ -73,8 +75,14 @@ typedef struct {
 int moe_bpe_train(const uint8_t *text, size_t n, uint32_t vocab_size, moe_bpe **out,
                   moe_bpe_train_stats *stats);
 
+/* The tokens of a merge-list vocabulary spell at most this many bytes in
+ * all (trained vocabularies need a few MB at most; a merge list whose
+ * tokens double in length at each merge would otherwise need 2^M bytes). */
+#define MOE_BPE_MAX_BYTES (1u << 28)
+
 /* A vocabulary from an explicit merge list: merges[2i], merges[2i+1] are the
- * left and right ids of token 256 + i (each < 256 + i). */
+ * left and right ids of token 256 + i (each < 256 + i). MOE_ERANGE when the
+ * tokens would spell more than MOE_BPE_MAX_BYTES bytes in all. */
 int moe_bpe_from_merges(const uint32_t *merges /* (M, 2) */, uint32_t n_merges, moe_bpe **out);
 
 /* Save / load the vocabulary file described above. Load validates every
@@ -84,10 +92,21 @@ int moe_bpe_from_merges(const uint32_t *merges /* (M, 2) */, uint32_t n_merges, 
 int moe_bpe_save(const moe_bpe *b, const char *path);
 int moe_bpe_load(const char *path, moe_bpe **out);
 
-/* Load a tiktoken ranks file: lines "BASE64 SP RANK" (r50k_base.tiktoken).
- * Ranks must be 0..N-1, each once, token byte strings distinct, and every
- * single byte must be a token. */
+/* sha256 of GPT-2's r50k_base.tiktoken, as OpenAI's tiktoken pins it. */
+#define MOE_BPE_R50K_SHA256 "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
+
+/* Load GPT-2's r50k_base ranks file. Its sha256 must be
+ * MOE_BPE_R50K_SHA256: any other content (a corrupted or truncated copy, a
+ * different vocabulary) is MOE_ECHECKSUM with a message naming the file
+ * and both hashes, so a damaged file never silently changes token ids. */
 int moe_bpe_load_tiktoken(const char *path, moe_bpe **out);
+
+/* Load any tiktoken ranks file without a hash check (a custom vocabulary):
+ * lines "BASE64 SP RANK". Ranks must be 0..N-1, each once, token byte
+ * strings distinct, and every single byte must be a token (both loaders
+ * check this and report file:line). The pre-tokenizer is GPT-2's whatever
+ * the file. */
+int moe_bpe_load_tiktoken_unpinned(const char *path, moe_bpe **out);
 
 void moe_bpe_free(moe_bpe *b);
 

@@ -44,13 +44,20 @@
  * Routing is computed by grouping: the rows routed to expert e are gathered
  * into one contiguous block, each expert runs one GEMM per weight matrix,
  * and the weighted outputs are scattered back expert by expert in index
- * order, tokens in order. Every sum has a fixed order, so results depend
- * only on the inputs (and the BLAS kernel).
+ * order, tokens in order. Each expert runs fused (gather → GEMM → act →
+ * GEMM → weighted scatter-add, and the mirror in backward) while its rows
+ * are in cache; forward and backward allocate nothing. Every sum has a
+ * fixed order, so results depend only on the inputs (and the BLAS kernel):
+ *   y  = shared outputs (i = 0..S−1), then routed rows, experts in index
+ *        order, tokens in order;
+ *   dx = router part, then shared parts (i = 0..S−1), then routed rows in
+ *        the same order.
  *
- * Every function has a double twin: the type moe_layer_f64 and the suffix
- * _f64 on each function (except moe_layer_check, moe_layer_config_default
- * and moe_combine_parse, which do not depend on the scalar type) (moe_layer_forward_f64 …) with double buffers; it
- * exists for gradient checks. */
+ * Double twins: every function that touches parameters or activations has
+ * a twin with the suffix _f64 (moe_layer_forward_f64, …) working on the type
+ * moe_layer_f64 with double buffers; they exist for gradient checks.
+ * moe_layer_check, moe_layer_config_default and moe_combine_parse do not
+ * depend on the scalar type and have no twin. */
 #ifndef MOE_LAYER_H
 #define MOE_LAYER_H
 
@@ -79,7 +86,12 @@ typedef struct {
 
 /* A starting configuration: gate "softmax_topk", FFN experts of width F
  * with ReLU and no biases, PAPER combine, no balance loss. Adjust fields,
- * then moe_layer_check() or moe_layer_alloc() validates. */
+ * then moe_layer_check() or moe_layer_alloc() validates.
+ *
+ * Note the combine rule: PAPER (½ shared mixture + ½ routed mixture, the
+ * paper's statistical model) is the default because moebench reproduces
+ * the paper; DeepSeek-V2/V3 as deployed add the shared experts' outputs to
+ * the routed mixture: set combine = MOE_COMBINE_ADDITIVE for that. */
 moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
 
 /* Parse "paper" | "additive" (for YAML). */
@@ -146,7 +158,10 @@ float *moe_layer_bias(moe_layer *l);
  * (moe_gate_bias_update). */
 int moe_layer_bias_update(moe_layer *l, double gamma);
 
-/* Record of the last forward (valid until the next forward):
+/* Record of the last forward (valid until the next forward).
+ * moe_layer_last_T() is the number of tokens of the last forward, or -1
+ * before the first forward (the record accessors then return data of no
+ * meaning, and NULL where noted):
  * tokens, chosen experts (T, K), their weights (T, K), scores (T, E) and
  * router logits (T, E), the per-expert load (E) (slots choosing each
  * expert), the balance loss L_aux (coef included; 0 if coef is 0) and ω (S)

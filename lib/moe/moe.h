@@ -6,6 +6,7 @@
 #include "moe/error.h"
 #include "moe/rng.h"
 #include "moe/version.h"
+#include "moe/blas.h"
 #include "moe/gate.h"
 #include "moe/expert.h"
 #include "moe/layer.h"

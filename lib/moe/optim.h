@@ -16,7 +16,16 @@
  *
  * The state (momentum, moments, step count t) is owned by the optimizer;
  * parameters and gradients are the caller's slabs (e.g.
- * moe_layer_params / moe_layer_grads). */
+ * moe_layer_params / moe_layer_grads), which must not overlap.
+ *
+ * The float optimizer rounds the scalars (lr·wd, β, ε, the bias
+ * corrections) to float once per step and computes in float, as PyTorch
+ * does for float tensors. Its double twin moe_optim_f64 (every function
+ * suffixed _f64, double buffers) computes in double; it drives the double
+ * layer (moe_layer_f64) and gradient-checked training loops.
+ *
+ * The update is one fused pass over the slabs, element by element, so its
+ * result does not depend on n, alignment or vector width. */
 #ifndef MOE_OPTIM_H
 #define MOE_OPTIM_H
 
@@ -69,6 +78,14 @@ long moe_optim_steps(const moe_optim *o);
 
 /* Forget the state (moments, momentum, step count). */
 void moe_optim_reset(moe_optim *o);
+
+/* double twins */
+typedef struct moe_optim_f64 moe_optim_f64;
+moe_optim_f64 *moe_optim_alloc_f64(const moe_optim_config *cfg, size_t n);
+void moe_optim_free_f64(moe_optim_f64 *o);
+int moe_optim_step_f64(moe_optim_f64 *o, double *params, const double *grads, double lr);
+long moe_optim_steps_f64(const moe_optim_f64 *o);
+void moe_optim_reset_f64(moe_optim_f64 *o);
 
 /* Learning-rate schedules, a function of the 0-based step s:
  *   MOE_LR_CONSTANT        lr

@@ -3,6 +3,8 @@
 #ifndef MOE_VERSION_H
 #define MOE_VERSION_H
 
+#include "moe/blas.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,15 +21,8 @@ const char *moe_version(void);
  * was compiled with: call as moe_version_check(MOE_VERSION_MAJOR). */
 int moe_version_check(int header_major);
 
-/* BLAS facts: library name ("OpenBLAS" or "CBLAS"), core name as the BLAS
- * detected it (e.g. "Prescott", "SkylakeX"; "unknown" if not OpenBLAS), its
- * configuration string and its current thread count. */
-const char *moe_blas_name(void);
-const char *moe_blas_corename(void);
-const char *moe_blas_config(void);
-int moe_blas_threads(void);
-/* Pin BLAS to n threads (no-op where the BLAS cannot be told). */
-void moe_blas_set_threads(int n);
+/* The BLAS functions (moe_blas_*) moved to moe/blas.h; included here so
+ * code written against 0.1.0 still compiles. */
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "moe/expert.h"
+#include "vmath.h"
 #include "moe/rng.h"
 
 static const char *const act_names[] = {"relu", "gelu", "silu", "tanh", NULL};

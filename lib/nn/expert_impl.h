@@ -16,58 +16,82 @@ static void SFX(sum_rows)(int N, int C, const REAL *d, REAL *g) /* g (C) += Σ_n
       g[c] += d[(size_t)n * C + c];
 }
 
-static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a)
+/* Activation of h (n) into a (n), and its derivative act'(h) into g (n),
+ * kept for the backward pass so that it never re-evaluates exp/erf.
+ * h may be g (in place: g is read before it is written, chunk by chunk).
+ * exp, erf and tanh go through SLEEF's vector kernels (vmath.h: ≤ 1 ULP,
+ * the same bits on every machine) in chunks that stay in L1; the
+ * arithmetic around them is element-wise and vectorises. */
+#define MOE_ACT_CHUNK 256
+static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL *g)
 {
-  switch (act) {
-  case MOE_ACT_RELU:
-    for (size_t i = 0; i < n; i++)
-      a[i] = h[i] > 0 ? h[i] : 0;
-    break;
-  case MOE_ACT_GELU:
-    for (size_t i = 0; i < n; i++)
-      a[i] = (REAL)0.5 * h[i] * (1 + R_ERF(h[i] * (REAL)MOE_SQRT1_2));
-    break;
-  case MOE_ACT_SILU:
-    for (size_t i = 0; i < n; i++)
-      a[i] = h[i] / (1 + R_EXP(-h[i]));
-    break;
-  case MOE_ACT_TANH:
-    for (size_t i = 0; i < n; i++)
-      a[i] = R_TANH(h[i]);
-    break;
+  REAL u[MOE_ACT_CHUNK], q[MOE_ACT_CHUNK];
+  for (size_t i0 = 0; i0 < n; i0 += MOE_ACT_CHUNK) {
+    const size_t m = n - i0 < MOE_ACT_CHUNK ? n - i0 : MOE_ACT_CHUNK;
+    const REAL *hc = h + i0;
+    REAL *ac = a + i0, *gc = g + i0;
+    switch (act) {
+    case MOE_ACT_RELU:
+      for (size_t i = 0; i < m; i++) {
+        REAL x = hc[i];
+        ac[i] = x > 0 ? x : 0;
+        gc[i] = x > 0 ? 1 : 0;
+      }
+      break;
+    case MOE_ACT_GELU: /* a = ½h(1 + erf(h/√2)),  a' = Φ(h) + h·φ(h) */
+      for (size_t i = 0; i < m; i++) {
+        u[i] = hc[i] * (REAL)MOE_SQRT1_2;
+        q[i] = (REAL)-0.5 * hc[i] * hc[i];
+      }
+      R_VERF(m, u, u);
+      R_VEXP(m, q, q);
+      for (size_t i = 0; i < m; i++) {
+        REAL x = hc[i], cdf = (REAL)0.5 * (1 + u[i]);
+        ac[i] = (REAL)0.5 * x * (1 + u[i]);
+        gc[i] = cdf + x * ((REAL)MOE_INV_SQRT_2PI * q[i]);
+      }
+      break;
+    case MOE_ACT_SILU: /* a = h·σ(h),  a' = σ(h)(1 + h(1 − σ(h))) */
+      for (size_t i = 0; i < m; i++)
+        u[i] = -hc[i];
+      R_VEXP(m, u, u);
+      for (size_t i = 0; i < m; i++) {
+        REAL x = hc[i], sg = 1 / (1 + u[i]);
+        ac[i] = x / (1 + u[i]);
+        gc[i] = sg * (1 + x * (1 - sg));
+      }
+      break;
+    case MOE_ACT_TANH: /* a' = 1 − a² */
+      R_VTANH(m, hc, ac);
+      for (size_t i = 0; i < m; i++)
+        gc[i] = 1 - ac[i] * ac[i];
+      break;
+    }
   }
 }
 
-/* d (n) *= act'(h); a = act(h) is passed because tanh' is cheapest from it. */
-static void SFX(act_backward)(moe_act act, size_t n, const REAL *h, const REAL *a, REAL *d)
+/* d (n) *= act'(h), from the derivative the forward pass kept. ReLU
+ * selects rather than multiplies, so an inf or NaN upstream of a dead
+ * unit stays out of the gradient, as in PyTorch. */
+static void SFX(act_backward)(moe_act act, size_t n, const REAL *restrict g, REAL *restrict d)
 {
-  switch (act) {
-  case MOE_ACT_RELU:
+  if (act == MOE_ACT_RELU)
     for (size_t i = 0; i < n; i++)
-      d[i] = h[i] > 0 ? d[i] : 0; /* unconditional store: vectorizes */
-    break;
-  case MOE_ACT_GELU: {
-    const REAL inv_sqrt_2pi = (REAL)MOE_INV_SQRT_2PI;
-    for (size_t i = 0; i < n; i++) {
-      REAL cdf = (REAL)0.5 * (1 + R_ERF(h[i] * (REAL)MOE_SQRT1_2));
-      REAL pdf = inv_sqrt_2pi * R_EXP((REAL)-0.5 * h[i] * h[i]);
-      d[i] *= cdf + h[i] * pdf;
-    }
-    break;
-  }
-  case MOE_ACT_SILU:
-    for (size_t i = 0; i < n; i++) {
-      REAL sg = 1 / (1 + R_EXP(-h[i]));
-      d[i] *= sg * (1 + h[i] * (1 - sg));
-    }
-    break;
-  case MOE_ACT_TANH:
+      d[i] = g[i] != 0 ? d[i] : 0;
+  else
     for (size_t i = 0; i < n; i++)
-      d[i] *= 1 - a[i] * a[i];
-    break;
-  }
+      d[i] *= g[i];
 }
 
+/* GEMM layouts: the weights keep PyTorch's (out, in) layout, so the
+ * forward multiplies by Wᵀ (NoTrans, Trans) and the backward uses NN for
+ * dh and dx and TN for dW. Measured with OpenBLAS 0.3.21 (Haswell kernels)
+ * on one thread, the alternative forms of each product run within 3% of
+ * each other at (rows, D, F) = (512, 128, 128) and (128, 128, 128); at
+ * (96, 64, 64) the forward's NT form is 8% slower than NN, which a
+ * per-step transposed copy of W1 would only just pay for. So the layout is
+ * fixed, not chosen per shape; a choice made by timing would also make
+ * the bits depend on the timing. */
 void SFX(moei_expert_fwd)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                           const REAL *x, REAL *cache, REAL *y)
 {
@@ -86,14 +110,14 @@ void SFX(moei_expert_fwd)(const moe_expert_config *cfg, int D, const REAL *p, in
     return;
   }
   const int F = cfg->F;
-  REAL *h = cache, *a = cache + (size_t)N * F; /* (N, F) each */
+  REAL *a = cache, *h = cache + (size_t)N * F; /* (N, F) each; h becomes act'(h) */
   REAL beta = 0;
   if (v.b1 >= 0) {
     SFX(add_rows)(N, F, p + v.b1, h);
     beta = 1;
   }
   R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, F, D, one, x, D, p + v.W1, D, beta, h, F);
-  SFX(act_forward)(cfg->act, (size_t)N * F, h, a);
+  SFX(act_forward)(cfg->act, (size_t)N * F, h, a, h);
   beta = 0;
   if (v.b2 >= 0) {
     SFX(add_rows)(N, D, p + v.b2, y);
@@ -122,13 +146,13 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
     return;
   }
   const int F = cfg->F;
-  const REAL *h = cache, *a = cache + (size_t)N * F;
+  const REAL *a = cache, *ga = cache + (size_t)N * F; /* act(h), act'(h) */
   REAL *dh = work; /* (N, F): first da, then dh in place */
   R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, F, D, one, dy, D, p + v.W2, F, zero, dh, F);
   R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, F, N, one, dy, D, a, F, one, g + v.W2, F);
   if (v.b2 >= 0)
     SFX(sum_rows)(N, D, dy, g + v.b2);
-  SFX(act_backward)(cfg->act, (size_t)N * F, h, a, dh);
+  SFX(act_backward)(cfg->act, (size_t)N * F, ga, dh);
   R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, F, D, N, one, dh, F, x, D, one, g + v.W1, D);
   if (v.b1 >= 0)
     SFX(sum_rows)(N, F, dh, g + v.b1);

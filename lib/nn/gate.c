@@ -7,6 +7,7 @@
 
 #include "internal.h"
 #include "moe/gate.h"
+#include "vmath.h"
 
 static const struct {
   const char *name;

@@ -2,20 +2,30 @@
 /* gate_impl.h — the gate family, written once for REAL (see real.h).
  * Included by gate.c; not installed. */
 
-/* Stable top-K over one token's selection scores sel (E): repeated argmax
- * with a strict '>' so the lower index wins ties. O(K·E), which beats a
- * sort for the K ≤ 8 of practice and needs no comparator (qsort is not
- * stable). */
-static void SFX(topk_select)(const REAL *sel, int E, int K, int *idx, unsigned char *taken)
+/* Stable top-K over one token's selection scores s + b (b may be NULL):
+ * one pass in expert order keeping the K best in idx, sorted by
+ * descending score; an expert enters only past the entries it strictly
+ * beats, so among equal scores the lower index comes first and is kept —
+ * the order and the set of a repeated argmax with a strict '>'. O(E) plus
+ * O(K) per entry, no scratch. */
+static void SFX(topk_select)(const REAL *s, const REAL *b, int E, int K, int *idx)
 {
-  memset(taken, 0, (size_t)E);
-  for (int k = 0; k < K; k++) {
-    int best = -1;
-    for (int e = 0; e < E; e++)
-      if (!taken[e] && (best < 0 || sel[e] > sel[best]))
-        best = e;
-    taken[best] = 1;
-    idx[k] = best;
+  int n = 0;
+  for (int e = 0; e < E; e++) {
+    const REAL v = b ? s[e] + b[e] : s[e];
+    if (n == K) {
+      const int last = idx[K - 1];
+      if (!(v > (b ? s[last] + b[last] : s[last])))
+        continue;
+      n--; /* the last entry drops out */
+    }
+    int p = n;
+    while (p > 0 && v > (b ? s[idx[p - 1]] + b[idx[p - 1]] : s[idx[p - 1]])) {
+      idx[p] = idx[p - 1];
+      p--;
+    }
+    idx[p] = e;
+    n++;
   }
 }
 
@@ -39,47 +49,44 @@ int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const
       if (!isfinite(bias[e]))
         return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
 
-  REAL *sel = NULL;
-  unsigned char *taken = NULL;
-  if (K < E) {
-    sel = malloc((size_t)E * sizeof *sel);
-    taken = malloc((size_t)E);
-    if (!sel || !taken) {
-      free(sel);
-      free(taken);
-      return moe_error(MOE_ENOMEM, "gate forward: E=%d", E);
-    }
-  }
   const REAL scale = (REAL)cfg->route_scale;
-  for (int t = 0; t < T; t++) {
-    const REAL *l = logits + (size_t)t * E;
-    REAL *s = scores + (size_t)t * E;
-    int *ix = idx + (size_t)t * K;
-    REAL *w = weights + (size_t)t * K;
-    if (cfg->score == MOE_SCORE_SOFTMAX) {
-      REAL m = l[0], z = 0;
+  /* scores of all T·E logits: the exponentials in one SLEEF pass (≤ 1 ULP,
+   * vmath.h), the arithmetic around it element-wise */
+  const size_t TE = (size_t)T * E;
+  if (cfg->score == MOE_SCORE_SOFTMAX) {
+    for (int t = 0; t < T; t++) {
+      const REAL *l = logits + (size_t)t * E;
+      REAL *s = scores + (size_t)t * E, m = l[0];
       for (int e = 1; e < E; e++)
         if (l[e] > m)
           m = l[e];
-      for (int e = 0; e < E; e++) {
-        s[e] = R_EXP(l[e] - m);
+      for (int e = 0; e < E; e++)
+        s[e] = l[e] - m;
+    }
+    R_VEXP(TE, scores, scores);
+    for (int t = 0; t < T; t++) {
+      REAL *s = scores + (size_t)t * E, z = 0;
+      for (int e = 0; e < E; e++)
         z += s[e];
-      }
       for (int e = 0; e < E; e++)
         s[e] /= z;
-    } else {
-      for (int e = 0; e < E; e++)
-        s[e] = 1 / (1 + R_EXP(-l[e]));
     }
+  } else {
+    for (size_t i = 0; i < TE; i++)
+      scores[i] = -logits[i];
+    R_VEXP(TE, scores, scores);
+    for (size_t i = 0; i < TE; i++)
+      scores[i] = 1 / (1 + scores[i]);
+  }
+  for (int t = 0; t < T; t++) {
+    REAL *s = scores + (size_t)t * E;
+    int *ix = idx + (size_t)t * K;
+    REAL *w = weights + (size_t)t * K;
     if (K == E) {
       for (int k = 0; k < K; k++)
         ix[k] = k;
-    } else if (cfg->use_bias) {
-      for (int e = 0; e < E; e++)
-        sel[e] = s[e] + bias[e];
-      SFX(topk_select)(sel, E, K, ix, taken);
     } else {
-      SFX(topk_select)(s, E, K, ix, taken);
+      SFX(topk_select)(s, cfg->use_bias ? bias : NULL, E, K, ix);
     }
     REAL z = 0;
     for (int k = 0; k < K; k++) {
@@ -95,8 +102,6 @@ int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const
         w[k] *= scale;
     }
   }
-  free(sel);
-  free(taken);
   return MOE_OK;
 }
 

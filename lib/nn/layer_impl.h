@@ -1,7 +1,17 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* layer_impl.h — the MoE layer, written once for REAL (see real.h).
  * Included by layer.c; not installed. Shapes: T tokens of the current
- * batch (Tm = max_T), N = T·K routed rows, R = max(Tm·K, Tm) scratch rows. */
+ * batch (Tm = max_T), N = T·K routed rows; an expert gets at most T rows
+ * (a token chooses K distinct experts), so per-expert scratch is Tm rows.
+ *
+ * Each routed expert runs fused, while its rows are hot in cache:
+ *   forward   gather its rows of x → GEMM → act → GEMM → add w·out into y
+ *   backward  gather w·dy for its rows → GEMMs (dW2, dh, dW1, dx rows)
+ *             → add its dx rows into dx
+ * Nothing is allocated after moe_layer_alloc. Every sum keeps the order
+ * moe/layer.h states: y = shared outputs (i = 0..S−1), then routed rows,
+ * experts in index order, tokens in order; dx = router part, then shared
+ * parts, then routed rows in the same order. */
 
 struct SFX(moe_layer) {
   moe_layer_config cfg;
@@ -33,8 +43,8 @@ struct SFX(moe_layer) {
   REAL *sh_cache;        /* S × cache(Tm) */
 
   /* backward scratch */
-  REAL *dg, *dxg;        /* (Tm·K, D) grouped dy and dx */
-  REAL *work;            /* (R, F) */
+  REAL *dg, *dxg;        /* (Tm, D) one expert's grouped dy and dx rows */
+  REAL *work;            /* (Tm, F) */
   REAL *dsh, *dxs;       /* (Tm, D) */
   REAL *dw;              /* (Tm, K) */
   REAL *dlogits;         /* (Tm, E) */
@@ -82,7 +92,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   l->max_T = max_T;
   l->T = -1;
   const size_t D = cfg->D, E = cfg->E, K = cfg->K, S = cfg->S, Tm = max_T;
-  const size_t N = Tm * K, R = N > Tm ? N : Tm;
+  const size_t N = Tm * K;
   const size_t F = cfg->expert.kind == MOE_EXPERT_FFN ? (size_t)cfg->expert.F : 0;
   const size_t n_sigma = cfg->combine == MOE_COMBINE_PAPER ? S : 0;
   l->pe = moe_expert_param_count(&cfg->expert, cfg->D);
@@ -115,9 +125,9 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   ALLOC(og, CNT3(N, D, 1));
   ALLOC(sh_out, CNT3(S, Tm, D));
   ALLOC(sh_cache, CNT3(S, Tm, 2 * F));
-  ALLOC(dg, CNT3(N, D, 1));
-  ALLOC(dxg, CNT3(N, D, 1));
-  ALLOC(work, CNT3(R, F, 1));
+  ALLOC(dg, CNT3(Tm, D, 1));
+  ALLOC(dxg, CNT3(Tm, D, 1));
+  ALLOC(work, CNT3(Tm, F, 1));
   ALLOC(dsh, Tm * D);
   ALLOC(dxs, Tm * D);
   ALLOC(dw, N);
@@ -220,11 +230,8 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
     l->off[e + 1] = l->off[e] + l->load[e];
   for (int e = 0; e < E; e++)
     l->next[e] = l->off[e];
-  for (size_t i = 0; i < (size_t)T * K; i++) {
-    int row = l->next[l->idx[i]]++;
-    l->slot_of[row] = (int)i;
-    memcpy(l->xg + (size_t)row * D, l->x + (i / K) * D, (size_t)D * sizeof *l->xg);
-  }
+  for (size_t i = 0; i < (size_t)T * K; i++)
+    l->slot_of[l->next[l->idx[i]]++] = (int)i;
 
   memset(y, 0, TD * sizeof *y);
 
@@ -249,23 +256,26 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
     R_AXPY((int)TD, SFX(shared_factor)(l, i), out, 1, y, 1);
   }
 
-  /* routed experts: one GEMM per matrix per expert on its gathered rows */
+  /* routed experts, fused per expert: gather, FFN, weighted scatter-add */
   const size_t cw = moe_expert_cache_count(&c->expert, 1); /* cache scalars per row */
-  for (int e = 0; e < E; e++) {
-    int n = l->load[e], o = l->off[e];
-    if (n)
-      SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
-                           l->xg + (size_t)o * D, l->cg + (size_t)o * cw, l->og + (size_t)o * D);
-  }
-  /* scatter-add r·w_tk·routed(x_t), experts in index order */
   const REAL r = SFX(routed_factor)(c);
-  for (int row = 0; row < l->off[E]; row++) {
-    int slot = l->slot_of[row];
-    REAL a = r * l->w[slot];
-    REAL *yt = y + (size_t)(slot / K) * D;
-    const REAL *o = l->og + (size_t)row * D;
-    for (int d = 0; d < D; d++)
-      yt[d] += a * o[d];
+  for (int e = 0; e < E; e++) {
+    const int n = l->load[e], o = l->off[e];
+    if (!n)
+      continue;
+    REAL *xe = l->xg + (size_t)o * D, *oe = l->og + (size_t)o * D;
+    const int *slots = l->slot_of + o;
+    for (int j = 0; j < n; j++)
+      memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
+    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
+                         l->cg + (size_t)o * cw, oe);
+    for (int j = 0; j < n; j++) {
+      const REAL a = r * l->w[slots[j]];
+      REAL *restrict yt = y + (size_t)(slots[j] / K) * D;
+      const REAL *restrict ot = oe + (size_t)j * D;
+      for (int d = 0; d < D; d++)
+        yt[d] += a * ot[d];
+    }
   }
 
   /* balance loss L_aux = coef·E·Σ f_e P_e */
@@ -314,26 +324,16 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
   REAL *groute = l->grads + (l->routed - l->params);
   REAL *gshared = l->grads + (l->shared - l->params);
 
-  /* routed: dw_tk = r·⟨dy_t, routed(x_t)⟩ and grouped dy rows r·w_tk·dy_t */
+  /* dw_tk = r·⟨dy_t, routed(x_t)⟩, for the gate (the routed experts' own
+   * backward runs last, fused per expert) */
   for (int row = 0; row < l->off[E]; row++) {
-    int slot = l->slot_of[row];
-    const REAL *dyt = dy + (size_t)(slot / K) * D;
-    const REAL *o = l->og + (size_t)row * D;
-    REAL *g = l->dg + (size_t)row * D;
-    REAL a = r * l->w[slot], dot = 0;
-    for (int d = 0; d < D; d++) {
+    const int slot = l->slot_of[row];
+    const REAL *restrict dyt = dy + (size_t)(slot / K) * D;
+    const REAL *restrict o = l->og + (size_t)row * D;
+    REAL dot = 0;
+    for (int d = 0; d < D; d++)
       dot += dyt[d] * o[d];
-      g[d] = a * dyt[d];
-    }
     l->dw[slot] = r * dot;
-  }
-  for (int e = 0; e < E; e++) {
-    int n = l->load[e], o = l->off[e];
-    if (n)
-      SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
-                           l->xg + (size_t)o * D, l->cg + (size_t)o * cw, l->dg + (size_t)o * D,
-                           groute + (size_t)e * l->pe, dx ? l->dxg + (size_t)o * D : NULL,
-                           l->work);
   }
 
   /* gate: dw → dlogits, plus the balance loss */
@@ -404,14 +404,31 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
         dx[j] += l->dxs[j];
   }
 
-  /* routed dx: scatter-add grouped rows back, experts in index order */
-  if (dx)
-    for (int row = 0; row < l->off[E]; row++) {
-      REAL *dxt = dx + (size_t)(l->slot_of[row] / K) * D;
-      const REAL *g = l->dxg + (size_t)row * D;
+  /* routed experts, fused per expert: gather r·w_tk·dy_t, backward,
+   * scatter-add the dx rows (experts in index order, tokens in order) */
+  for (int e = 0; e < E; e++) {
+    const int n = l->load[e], o = l->off[e];
+    if (!n)
+      continue;
+    const int *slots = l->slot_of + o;
+    for (int j = 0; j < n; j++) {
+      const REAL a = r * l->w[slots[j]];
+      const REAL *restrict dyt = dy + (size_t)(slots[j] / K) * D;
+      REAL *restrict g = l->dg + (size_t)j * D;
       for (int d = 0; d < D; d++)
-        dxt[d] += g[d];
+        g[d] = a * dyt[d];
     }
+    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, l->xg + (size_t)o * D,
+                         l->cg + (size_t)o * cw, l->dg, groute + (size_t)e * l->pe,
+                         dx ? l->dxg : NULL, l->work);
+    if (dx)
+      for (int j = 0; j < n; j++) {
+        REAL *restrict dxt = dx + (size_t)(slots[j] / K) * D;
+        const REAL *restrict g = l->dxg + (size_t)j * D;
+        for (int d = 0; d < D; d++)
+          dxt[d] += g[d];
+      }
+  }
   return MOE_OK;
 }
 

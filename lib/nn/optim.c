@@ -1,22 +1,37 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* optim.c — SGD and AdamW with PyTorch's semantics, LR schedules (see
- * moe/optim.h). Arithmetic is in float with the scalars rounded to float
- * once, as PyTorch does for float tensors, so step-by-step comparisons with
- * torch.optim stay within float rounding. */
+ * moe/optim.h). The float optimizer does its arithmetic in float with the
+ * scalars rounded to float once, as PyTorch does for float tensors, so
+ * step-by-step comparisons with torch.optim stay within float rounding; the
+ * double twin (optim_impl.h compiled again) does it in double.
+ *
+ * The update loops are element-wise, so they vectorise without changing a
+ * bit: with -ffp-contract=off and no -fassociative-math every lane performs
+ * the scalar loop's operations in the scalar loop's order (SSE sqrtps and
+ * divps are correctly rounded like sqrtf and '/'). Three things kept GCC
+ * from vectorising them at -O2:
+ *   - aliasing: p, g and the state could overlap, so the loops take
+ *     restrict pointers (the caller's p and g never alias the optimizer's
+ *     own m and v; moe_optim_step's contract says p and g do not overlap);
+ *   - errno: with -fmath-errno (C's default) sqrtf is a call that may set
+ *     errno = EDOM for a negative argument, and the vectoriser cannot
+ *     vectorise a conditional call. AdamW's v = β2·v + (1−β2)·g² is never
+ *     negative (it is >= 0, +inf or NaN, and sqrtf(NaN) sets no errno), so
+ *     that path is dead: -fno-math-errno for this file (mk/core.mk builds
+ *     it apart with that flag; it also covers the schedules' cos/pow, whose
+ *     errno nobody reads) removes nothing that could ever run.
+ *     __builtin_sqrtf alone would not: it keeps the errno call path under
+ *     -fmath-errno, and GCC 12 ignores math-errno in a pragma;
+ *   - the cost model: GCC 12's -O2 "very cheap" model refuses loops that
+ *     need a scalar epilogue, i.e. any n; the dynamic model accepts them.
+ * t/test_optim checks the float results bit for bit against a scalar
+ * transcription of the same formulas. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "moe/optim.h"
-
-struct moe_optim {
-  moe_optim_config cfg;
-  size_t n;
-  long t;
-  float *m; /* (n) SGD momentum buffer / Adam first moment */
-  float *v; /* (n) Adam second moment (AdamW only) */
-};
 
 moe_optim_config moe_optim_defaults(moe_optim_kind kind)
 {
@@ -54,100 +69,19 @@ int moe_optim_check(const moe_optim_config *c)
   return MOE_OK;
 }
 
-moe_optim *moe_optim_alloc(const moe_optim_config *cfg, size_t n)
-{
-  if (moe_optim_check(cfg))
-    return NULL;
-  moe_optim *o = calloc(1, sizeof *o);
-  if (!o) {
-    moe_error(MOE_ENOMEM, "optimizer alloc");
-    return NULL;
-  }
-  o->cfg = *cfg;
-  o->n = n;
-  o->m = moei_alloc_array(n, sizeof *o->m); /* NULL if n·4 does not fit a size_t */
-  if (cfg->kind == MOE_OPTIM_ADAMW)
-    o->v = moei_alloc_array(n, sizeof *o->v);
-  if (!o->m || (cfg->kind == MOE_OPTIM_ADAMW && !o->v)) {
-    moe_optim_free(o);
-    moe_error(MOE_ENOMEM, "optimizer alloc: n=%zu", n);
-    return NULL;
-  }
-  return o;
-}
 
-void moe_optim_free(moe_optim *o)
-{
-  if (!o)
-    return;
-  moei_free_aligned(o->m);
-  moei_free_aligned(o->v);
-  free(o);
-}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize")
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 
-long moe_optim_steps(const moe_optim *o) { return o ? o->t : 0; }
-
-void moe_optim_reset(moe_optim *o)
-{
-  if (!o)
-    return;
-  o->t = 0;
-  memset(o->m, 0, o->n * sizeof *o->m);
-  if (o->v)
-    memset(o->v, 0, o->n * sizeof *o->v);
-}
-
-int moe_optim_step(moe_optim *o, float *p, const float *g, double lr)
-{
-  MOE_CHECK_ARG(o, "optimizer step: NULL optimizer");
-  MOE_CHECK_ARG(o->n == 0 || (p && g), "optimizer step: NULL buffer");
-  if (!isfinite(lr))
-    return moe_error(MOE_EDOM, "optimizer step: lr=%g", lr);
-  MOE_CHECK_ARG(lr >= 0, "optimizer step: lr=%g < 0", lr);
-  /* A step is all or nothing: a NaN or Inf in the gradients (or already in
-   * the parameters) refuses it before any parameter, moment or the step
-   * count changes, so the caller can skip the batch or stop. */
-  size_t bad = moei_first_nonfinite_f(g, o->n);
-  if (bad < o->n)
-    return moe_error(MOE_EDOM, "optimizer step: grads[%zu] is %g; nothing updated", bad,
-                     (double)g[bad]);
-  bad = moei_first_nonfinite_f(p, o->n);
-  if (bad < o->n)
-    return moe_error(MOE_EDOM, "optimizer step: params[%zu] is %g; nothing updated", bad,
-                     (double)p[bad]);
-  const moe_optim_config *c = &o->cfg;
-  const size_t n = o->n;
-  o->t++;
-  if (c->kind == MOE_OPTIM_SGD) {
-    const float wd = (float)c->weight_decay, mu = (float)c->momentum, a = (float)-lr;
-    const int first = o->t == 1;
-    for (size_t i = 0; i < n; i++) {
-      float d = g[i];
-      if (wd != 0)
-        d = d + wd * p[i];
-      if (mu != 0) {
-        o->m[i] = first ? d : mu * o->m[i] + d;
-        d = c->nesterov ? d + mu * o->m[i] : o->m[i];
-      }
-      p[i] = p[i] + a * d;
-    }
-    return MOE_OK;
-  }
-  const float decay = (float)(1.0 - lr * c->weight_decay);
-  const float b1 = (float)c->beta1, b2 = (float)c->beta2;
-  const float one_b1 = (float)(1.0 - c->beta1), one_b2 = (float)(1.0 - c->beta2);
-  const double bc1 = 1.0 - pow(c->beta1, (double)o->t);
-  const double bc2 = 1.0 - pow(c->beta2, (double)o->t);
-  const float step = (float)(-lr / bc1), bc2_sqrt = (float)sqrt(bc2), eps = (float)c->eps;
-  for (size_t i = 0; i < n; i++) {
-    p[i] *= decay;
-    o->m[i] = b1 * o->m[i] + one_b1 * g[i];
-    o->v[i] = b2 * o->v[i] + one_b2 * g[i] * g[i];
-    float denom = sqrtf(o->v[i]) / bc2_sqrt + eps;
-    p[i] = p[i] + step * (o->m[i] / denom);
-  }
-  return MOE_OK;
-}
+#define MOE_REAL_DOUBLE 0
+#include "real.h"
+#include "optim_impl.h"
+#undef MOE_REAL_DOUBLE
+#define MOE_REAL_DOUBLE 1
+#include "real.h"
+#include "optim_impl.h"
 
 static const char *const moe_lr_kind_names[] = {"constant", "warmup_cosine", NULL};
 

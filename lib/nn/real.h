@@ -20,6 +20,9 @@
 #undef R_FABS
 #undef R_NORMAL
 #undef R_FIRST_NONFINITE
+#undef R_VEXP
+#undef R_VERF
+#undef R_VTANH
 
 #if MOE_REAL_DOUBLE
 #define REAL double
@@ -34,6 +37,9 @@
 #define R_FABS fabs
 #define R_NORMAL moe_rng_normal_f64
 #define R_FIRST_NONFINITE moei_first_nonfinite_d
+#define R_VEXP moei_vexp_f64
+#define R_VERF moei_verf_f64
+#define R_VTANH moei_vtanh_f64
 #else
 #define REAL float
 #define SFX(name) name
@@ -47,6 +53,9 @@
 #define R_FABS fabsf
 #define R_NORMAL moe_rng_normal_f32
 #define R_FIRST_NONFINITE moei_first_nonfinite_f
+#define R_VEXP moei_vexp
+#define R_VERF moei_verf
+#define R_VTANH moei_vtanh
 #endif
 
 /* C11 with _POSIX_C_SOURCE does not promise M_SQRT1_2 and friends. */

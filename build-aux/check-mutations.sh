@@ -1,0 +1,104 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# check-mutations.sh — does the test suite catch deliberate bugs?
+#
+# Usage: build-aux/check-mutations.sh SRCDIR [LIST] [ID...]
+#
+# Each record of LIST (default SRCDIR/t/mutations.list) names a source file,
+# an exact piece of it, what to put instead, and the tests that must then
+# fail.  The script copies the source tree to a scratch directory, builds
+# it once, and for each mutation: checks the piece occurs exactly once
+# (else the record is STALE: the code moved on and the list must follow),
+# applies it, rebuilds (a mutant that does not compile is INVALID: a
+# mutation must be a bug the compiler accepts), runs the named tests, and
+# restores the file.  A mutant whose tests all pass SURVIVED.
+#
+# It prints one line per mutation and a score, and exits non-zero if any
+# mutation survived, was stale or invalid.  Only the named tests and the
+# programs they need are rebuilt, so a mutation costs seconds, not a full
+# `make check`.  MAKEFLAGS (e.g. -j2) pass through; CONFIGURE_FLAGS go to
+# ./configure.
+#
+# Record format (blank lines and lines starting with # between records are
+# ignored; `from:` and `to:` take the rest of the line after one space, and
+# may be repeated to match several consecutive lines):
+#   @ ID  what the bug is
+#   file: lib/nn/gate_impl.h
+#   tests: t/test_gate t/test_golden
+#   from: <exact text>
+#   to: <replacement text>
+set -u
+src=$(cd "${1:?usage: check-mutations.sh SRCDIR [LIST] [ID...]}" && pwd)
+list=${2:-$src/t/mutations.list}
+[ $# -ge 2 ] && shift 2 || shift $#
+only="$*"
+[ -r "$list" ] || { echo "check-mutations: cannot read $list" >&2; exit 2; }
+command -v perl >/dev/null || { echo "check-mutations: needs perl" >&2; exit 2; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/moe-mut.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+tree=$work/tree
+mkdir -p "$tree"
+
+# The tree as the developer has it (tracked files, working copy), or the
+# whole directory outside git (a tarball).
+if [ -e "$src/.git" ] && command -v git >/dev/null; then
+  (cd "$src" && git ls-files -z | xargs -0 tar cf -) | (cd "$tree" && tar xf -)
+else
+  (cd "$src" && tar cf - --exclude=autom4te.cache .) | (cd "$tree" && tar xf -)
+fi
+
+t0=$(date +%s)
+echo "check-mutations: building a scratch copy"
+if ! (cd "$tree" && { [ -x configure ] || autoreconf -fi; } && ./configure -q ${CONFIGURE_FLAGS:-} &&
+      make -s all) >"$work/build.log" 2>&1; then
+  tail -30 "$work/build.log"; echo "check-mutations: the unmutated tree does not build" >&2; exit 2
+fi
+
+# Split the list into one file per record: $work/m/NNN with key: value lines.
+mkdir "$work/m"
+awk -v dir="$work/m" '
+  /^@ / { n++; f = sprintf("%s/%03d", dir, n); sub(/^@ +/, ""); print "id: " $0 > f; next }
+  /^#/ || /^[ \t]*$/ { next }
+  n { print > f }
+' "$list"
+
+field() { sed -n "s/^$1: //p" "$2"; }
+
+killed=0 survived=0 bad=0 total=0
+for rec in "$work"/m/*; do
+  id=$(field id "$rec" | awk '{print $1}')
+  what=$(field id "$rec" | sed 's/^[^ ]* *//')
+  if [ -n "$only" ]; then case " $only " in *" $id "*) ;; *) continue ;; esac; fi
+  file=$(field file "$rec"); tests=$(field tests "$rec")
+  field from "$rec" >"$work/from"; field to "$rec" >"$work/to"
+  total=$((total + 1))
+  if [ -z "$file" ] || [ -z "$tests" ] || [ ! -s "$work/from" ] || [ ! -f "$tree/$file" ]; then
+    echo "BAD      $id: incomplete record or no such file '$file'"; bad=$((bad + 1)); continue
+  fi
+  cp "$tree/$file" "$work/orig"
+  count=$(FROM="$work/from" TO="$work/to" perl -0777 -e '
+    local $/; open F, $ENV{FROM}; my $f = <F>; chomp $f; open T, $ENV{TO}; my $t = <T>; chomp $t;
+    my $s = <STDIN>; my $n = () = $s =~ /\Q$f\E/g; print STDERR $n;
+    $s =~ s/\Q$f\E/$t/ if $n == 1; print $s;' <"$work/orig" 2>&1 >"$work/mutant")
+  if [ "$count" != 1 ]; then
+    echo "STALE    $id ($file): the piece occurs $count times; update t/mutations.list"; bad=$((bad + 1)); continue
+  fi
+  cp "$work/mutant" "$tree/$file"; touch "$tree/$file"
+  progs=$(for t in $tests; do case $t in *.sh) ;; *) printf '%s ' "$t" ;; esac; done)
+  if ! (cd "$tree" && make -s all $progs) >"$work/mbuild.log" 2>&1; then
+    echo "INVALID  $id ($file): the mutant does not compile"; tail -5 "$work/mbuild.log" | sed 's/^/    /'
+    bad=$((bad + 1))
+  elif (cd "$tree" && make -s check TESTS="$tests" check_PROGRAMS="$progs") >"$work/mtest.log" 2>&1; then
+    echo "SURVIVED $id ($file): $what [tests: $tests]"; survived=$((survived + 1))
+  else
+    echo "killed   $id ($file): $what"; killed=$((killed + 1))
+  fi
+  cp "$work/orig" "$tree/$file"; touch "$tree/$file"
+done
+# Leave the scratch tree consistent (not needed, but a rerun of one id
+# after a restore must not link a stale mutant).
+(cd "$tree" && make -s all) >/dev/null 2>&1
+
+echo "check-mutations: $killed of $total killed, $survived survived, $bad stale/invalid/bad ($(( $(date +%s) - t0 )) s)"
+[ "$survived" -eq 0 ] && [ "$bad" -eq 0 ] && [ "$total" -gt 0 ]

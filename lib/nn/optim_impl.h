@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* optim_impl.h — SGD and AdamW, written once for REAL (see real.h).
+ * Included by optim.c (which explains why these loops vectorise and stay
+ * bit-identical to their scalar form); not installed. */
+
+struct SFX(moe_optim) {
+  moe_optim_config cfg;
+  size_t n;
+  long t;
+  REAL *m; /* (n) SGD momentum buffer / Adam first moment */
+  REAL *v; /* (n) Adam second moment (AdamW only) */
+};
+
+SFX(moe_optim) *SFX(moe_optim_alloc)(const moe_optim_config *cfg, size_t n)
+{
+  if (moe_optim_check(cfg))
+    return NULL;
+  SFX(moe_optim) *o = calloc(1, sizeof *o);
+  if (!o) {
+    moe_error(MOE_ENOMEM, "optimizer alloc");
+    return NULL;
+  }
+  o->cfg = *cfg;
+  o->n = n;
+  o->m = moei_alloc_array(n, sizeof *o->m); /* NULL if n·sizeof does not fit a size_t */
+  if (cfg->kind == MOE_OPTIM_ADAMW)
+    o->v = moei_alloc_array(n, sizeof *o->v);
+  if (!o->m || (cfg->kind == MOE_OPTIM_ADAMW && !o->v)) {
+    SFX(moe_optim_free)(o);
+    moe_error(MOE_ENOMEM, "optimizer alloc: n=%zu", n);
+    return NULL;
+  }
+  return o;
+}
+
+void SFX(moe_optim_free)(SFX(moe_optim) *o)
+{
+  if (!o)
+    return;
+  moei_free_aligned(o->m);
+  moei_free_aligned(o->v);
+  free(o);
+}
+
+long SFX(moe_optim_steps)(const SFX(moe_optim) *o) { return o ? o->t : 0; }
+
+void SFX(moe_optim_reset)(SFX(moe_optim) *o)
+{
+  if (!o)
+    return;
+  o->t = 0;
+  memset(o->m, 0, o->n * sizeof *o->m);
+  if (o->v)
+    memset(o->v, 0, o->n * sizeof *o->v);
+}
+
+/* p ← p − lr·(g + wd·p) without momentum; wd == 0 skips the decay term
+ * (adding 0·p would turn −0 into +0 and inf·0 into NaN). */
+MOE_VEC_CLONES static void SFX(sgd_plain)(size_t n, REAL *restrict p, const REAL *restrict g, REAL wd, REAL a)
+{
+  if (wd == 0)
+    for (size_t i = 0; i < n; i++)
+      p[i] = p[i] + a * g[i];
+  else
+    for (size_t i = 0; i < n; i++)
+      p[i] = p[i] + a * (g[i] + wd * p[i]);
+}
+
+/* SGD with momentum buffer b; the flags are constants at every call site,
+ * so each combination compiles to its own branch-free loop. */
+static MOE_INLINE void SFX(sgd_momentum)(size_t n, REAL *restrict p, const REAL *restrict g,
+                                         REAL *restrict b, REAL wd, REAL mu, REAL a, int has_wd,
+                                         int first, int nesterov)
+{
+  for (size_t i = 0; i < n; i++) {
+    REAL d = has_wd ? g[i] + wd * p[i] : g[i];
+    REAL bi = first ? d : mu * b[i] + d;
+    b[i] = bi;
+    d = nesterov ? d + mu * bi : bi;
+    p[i] = p[i] + a * d;
+  }
+}
+
+/* AdamW, fused: one pass reads p, g, m, v and writes p, m, v. The order of
+ * operations is that of moe/optim.h (decay, moments, then the Adam move). */
+MOE_VEC_CLONES static void SFX(adamw_update)(size_t n, REAL *restrict p, const REAL *restrict g,
+                              REAL *restrict m, REAL *restrict v, REAL decay, REAL b1,
+                              REAL one_b1, REAL b2, REAL one_b2, REAL step, REAL bc2_sqrt,
+                              REAL eps)
+{
+  for (size_t i = 0; i < n; i++) {
+    REAL pi = p[i] * decay;
+    REAL mi = b1 * m[i] + one_b1 * g[i];
+    REAL vi = b2 * v[i] + one_b2 * g[i] * g[i];
+    m[i] = mi;
+    v[i] = vi;
+    REAL denom = R_SQRT(vi) / bc2_sqrt + eps;
+    p[i] = pi + step * (mi / denom);
+  }
+}
+
+int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
+{
+  MOE_CHECK_ARG(o, "optimizer step: NULL optimizer");
+  MOE_CHECK_ARG(o->n == 0 || (p && g), "optimizer step: NULL buffer");
+  if (!isfinite(lr))
+    return moe_error(MOE_EDOM, "optimizer step: lr=%g", lr);
+  MOE_CHECK_ARG(lr >= 0, "optimizer step: lr=%g < 0", lr);
+  /* A step is all or nothing: a NaN or Inf in the gradients (or already in
+   * the parameters) refuses it before any parameter, moment or the step
+   * count changes, so the caller can skip the batch or stop. */
+  size_t bad = R_FIRST_NONFINITE(g, o->n);
+  if (bad < o->n)
+    return moe_error(MOE_EDOM, "optimizer step: grads[%zu] is %g; nothing updated", bad,
+                     (double)g[bad]);
+  bad = R_FIRST_NONFINITE(p, o->n);
+  if (bad < o->n)
+    return moe_error(MOE_EDOM, "optimizer step: params[%zu] is %g; nothing updated", bad,
+                     (double)p[bad]);
+  const moe_optim_config *c = &o->cfg;
+  const size_t n = o->n;
+  o->t++;
+  if (c->kind == MOE_OPTIM_SGD) {
+    const REAL wd = (REAL)c->weight_decay, mu = (REAL)c->momentum, a = (REAL)-lr;
+    const int first = o->t == 1, has_wd = wd != 0;
+    if (mu == 0) {
+      SFX(sgd_plain)(n, p, g, wd, a);
+      return MOE_OK;
+    }
+    switch (has_wd << 2 | first << 1 | (c->nesterov != 0)) {
+#define MOE_SGD_CASE(k, w, f, nv)                                                                \
+  case k:                                                                                        \
+    SFX(sgd_momentum)(n, p, g, o->m, wd, mu, a, w, f, nv);                                       \
+    break;
+      MOE_SGD_CASE(0, 0, 0, 0) MOE_SGD_CASE(1, 0, 0, 1) MOE_SGD_CASE(2, 0, 1, 0)
+      MOE_SGD_CASE(3, 0, 1, 1) MOE_SGD_CASE(4, 1, 0, 0) MOE_SGD_CASE(5, 1, 0, 1)
+      MOE_SGD_CASE(6, 1, 1, 0) MOE_SGD_CASE(7, 1, 1, 1)
+#undef MOE_SGD_CASE
+    }
+    return MOE_OK;
+  }
+  const REAL decay = (REAL)(1.0 - lr * c->weight_decay);
+  const REAL b1 = (REAL)c->beta1, b2 = (REAL)c->beta2;
+  const REAL one_b1 = (REAL)(1.0 - c->beta1), one_b2 = (REAL)(1.0 - c->beta2);
+  const double bc1 = 1.0 - pow(c->beta1, (double)o->t);
+  const double bc2 = 1.0 - pow(c->beta2, (double)o->t);
+  const REAL step = (REAL)(-lr / bc1), bc2_sqrt = (REAL)sqrt(bc2), eps = (REAL)c->eps;
+  SFX(adamw_update)(n, p, g, o->m, o->v, decay, b1, one_b1, b2, one_b2, step, bc2_sqrt, eps);
+  return MOE_OK;
+}

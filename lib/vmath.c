@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* vmath.c — element-wise math through SLEEF (see vmath.h for the accuracy
+ * and determinism contract). */
+#include <string.h>
+
+#include "vmath.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+/* sleef.h declares its 256-bit kernels only where __AVX__ is defined. */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include <sleef.h>
+#pragma GCC pop_options
+
+/* Full vectors straight from x to y, then the tail through a zero-padded
+ * vector, so every element passes through the same kernel whatever n. */
+#define VMATH_LOOP(T, W, LOAD, STORE, kernel)                                 \
+  size_t i = 0;                                                               \
+  for (; i + W <= n; i += W)                                                  \
+    STORE(y + i, kernel(LOAD(x + i)));                                        \
+  if (i < n) {                                                                \
+    T b[W] = {0};                                                             \
+    memcpy(b, x + i, (n - i) * sizeof *b);                                    \
+    STORE(b, kernel(LOAD(b)));                                                \
+    memcpy(y + i, b, (n - i) * sizeof *b);                                    \
+  }
+
+/* AVX2 + FMA: SLEEF's finz kernels, 8 floats / 4 doubles a vector.
+ * Otherwise SSE2 (every x86-64): its cinz kernels, 4 / 2 a vector. */
+#define VMATH(name, T, f8, f4)                                                \
+  __attribute__((target("avx2,fma"))) static void name##_avx2(size_t n, const T *x, T *y) \
+  {                                                                           \
+    VMATH_LOOP(T, 32 / sizeof(T), VLOAD256_##T, VSTORE256_##T, f8)            \
+  }                                                                           \
+  static void name##_sse2(size_t n, const T *x, T *y)                         \
+  {                                                                           \
+    VMATH_LOOP(T, 16 / sizeof(T), VLOAD128_##T, VSTORE128_##T, f4)            \
+  }                                                                           \
+  void name(size_t n, const T *x, T *y)                                       \
+  {                                                                           \
+    if (moei_vmath_fma())                                                     \
+      name##_avx2(n, x, y);                                                   \
+    else                                                                      \
+      name##_sse2(n, x, y);                                                   \
+  }
+#define VLOAD256_float _mm256_loadu_ps
+#define VSTORE256_float _mm256_storeu_ps
+#define VLOAD128_float _mm_loadu_ps
+#define VSTORE128_float _mm_storeu_ps
+#define VLOAD256_double _mm256_loadu_pd
+#define VSTORE256_double _mm256_storeu_pd
+#define VLOAD128_double _mm_loadu_pd
+#define VSTORE128_double _mm_storeu_pd
+
+int moei_vmath_fma(void)
+{
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+VMATH(moei_vexp, float, Sleef_finz_expf8_u10avx2, Sleef_cinz_expf4_u10sse2)
+VMATH(moei_verf, float, Sleef_finz_erff8_u10avx2, Sleef_cinz_erff4_u10sse2)
+VMATH(moei_vtanh, float, Sleef_finz_tanhf8_u10avx2, Sleef_cinz_tanhf4_u10sse2)
+VMATH(moei_vexp_f64, double, Sleef_finz_expd4_u10avx2, Sleef_cinz_expd2_u10sse2)
+VMATH(moei_verf_f64, double, Sleef_finz_erfd4_u10avx2, Sleef_cinz_erfd2_u10sse2)
+VMATH(moei_vtanh_f64, double, Sleef_finz_tanhd4_u10avx2, Sleef_cinz_tanhd2_u10sse2)
+VMATH(moei_vlog_f64, double, Sleef_finz_logd4_u10avx2, Sleef_cinz_logd2_u10sse2)
+
+#else /* other compilers and architectures: SLEEF's scalar cinz kernels */
+#include <sleef.h>
+
+int moei_vmath_fma(void) { return 0; }
+
+#define VMATH_1(name, T, kernel)                                              \
+  void name(size_t n, const T *x, T *y)                                       \
+  {                                                                           \
+    for (size_t i = 0; i < n; i++)                                            \
+      y[i] = kernel(x[i]);                                                    \
+  }
+VMATH_1(moei_vexp, float, Sleef_cinz_expf1_u10purec)
+VMATH_1(moei_verf, float, Sleef_cinz_erff1_u10purec)
+VMATH_1(moei_vtanh, float, Sleef_cinz_tanhf1_u10purec)
+VMATH_1(moei_vexp_f64, double, Sleef_cinz_expd1_u10purec)
+VMATH_1(moei_verf_f64, double, Sleef_cinz_erfd1_u10purec)
+VMATH_1(moei_vtanh_f64, double, Sleef_cinz_tanhd1_u10purec)
+VMATH_1(moei_vlog_f64, double, Sleef_cinz_logd1_u10purec)
+#endif
