@@ -31,11 +31,15 @@ printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
 $cc -fsanitize=fuzzer,address "$scratch/probe.c" -o "$scratch/probe" >"$scratch/probe.log" 2>&1 || {
   cat "$scratch/probe.log"
   echo "fuzz: $cc cannot link -fsanitize=fuzzer (Debian 12: apt-get install libclang-rt-14-dev)"; exit 1; }
+# make fuzz passes the build's flags and libmoe's dependencies; by hand,
+# pkg-config gives the usual ones.
 pc() { pkg-config "$@" gsl yaml-0.1 zlib; }
 blas=$(pkg-config --libs openblas 2>/dev/null || pkg-config --libs cblas 2>/dev/null || echo -lblas)
+cppflags=${FUZZ_CPPFLAGS:-$(pc --cflags)}
+libs=${FUZZ_LIBS:-$blas $(pc --libs) -lm}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cflags="-g -O1 -std=c11 -D_XOPEN_SOURCE=700 -ffp-contract=off $san -I$src/lib -I$src/bench \
-  -I$src/t/fuzz -I$build -I$scratch $(pc --cflags)"
+  -I$src/t/fuzz -I$build -I$scratch $cppflags"
 
 # ---- build: libmoe and the harness readers, once, then one binary each ----
 mkdir -p "$scratch/obj" "$scratch/bench" "$scratch/corpus"
@@ -52,7 +56,7 @@ done
 rm -f "$scratch/libfuzzmoe.a"; ar rcs "$scratch/libfuzzmoe.a" $objs
 for h in $which; do
   $cc $cflags -fsanitize=fuzzer "$src/t/fuzz/fuzz_$h.c" "$scratch/libfuzzmoe.a" \
-    $blas $(pc --libs) -lm -o "$scratch/fuzz_$h" || { echo "fuzz: cannot link fuzz_$h"; exit 1; }
+    $libs -lm -o "$scratch/fuzz_$h" || { echo "fuzz: cannot link fuzz_$h"; exit 1; }
 done
 
 # ---- seeds: byte 0 of an IDX, token-file or round-trip input is a mode ----
