@@ -7,8 +7,11 @@ set -e
 SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
+# Wait (up to 10 minutes) for another apt/dpkg (unattended-upgrades on a
+# fresh machine) instead of failing on its lock.
+APT_WAIT="-o DPkg::Lock::Timeout=600"
+$SUDO apt-get $APT_WAIT update -qq
+$SUDO apt-get $APT_WAIT install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
   libgsl-dev libopenblas-dev libyaml-dev zlib1g-dev libsleef-dev libutf8proc-dev \
   gnuplot-nox ca-certificates git "$@"

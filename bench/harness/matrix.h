@@ -62,6 +62,7 @@ typedef struct {
   int errorbars;       /* MB_S_SD, MB_S_SE, MB_S_CI95, or -1 for none */
   char *fit;           /* NULL or the name of a fit */
   char *title, *xlabel, *ylabel;
+  mb_ref *titles; size_t ntitles;   /* per-panel/curve titles: by-keys select, label "title" */
 } mb_plot;
 
 /* One cell of the expansion. */
@@ -89,6 +90,7 @@ typedef struct {
   mb_table *tables; size_t ntables;
   mb_fit *fits; size_t nfits;
   mb_plot *plots; size_t nplots;
+  char **summary; size_t nsummary;  /* tables/fits for the terminal (report's brief.txt); none: default */
   mb_xcell *cells; size_t ncells;   /* in expansion order */
 } mb_matrix;
 

@@ -14,6 +14,17 @@ const mb_task *const mb_tasks[] = {
   NULL,
 };
 
+/* Tasks that test the harness itself: usable in a matrix, listed by
+ * `moebench tasks` only with --all (or when named). */
+static const mb_task *const internal[] = {&mb_task_selftest, NULL};
+
+int mb_task_internal(const mb_task *t)
+{
+  for (const mb_task *const *i = internal; *i; i++)
+    if (*i == t) return 1;
+  return 0;
+}
+
 const mb_task *mb_task_find(const char *name)
 {
   for (const mb_task *const *t = mb_tasks; *t; t++)
