@@ -171,7 +171,10 @@ typedef struct moe_layer moe_layer;
 typedef struct moe_layer_f64 moe_layer_f64;
 
 /* A layer for up to max_T tokens per forward; parameters, gradients and
- * bias zero. NULL on failure (moe_last_error() says why). */
+ * bias zero. NULL on failure (moe_last_error() says why): MOE_EINVAL for a
+ * bad configuration, max_T < 1, or max_T·K or max_T·D above INT_MAX (the
+ * routing slots and BLAS lengths are int); MOE_ENOMEM when memory is short
+ * or a buffer's size (e.g. S·max_T·D scalars) does not fit a size_t. */
 moe_layer *moe_layer_alloc(const moe_layer_config *cfg, int max_T);
 void moe_layer_free(moe_layer *l);
 
@@ -184,14 +187,19 @@ const moe_layer_config *moe_layer_get_config(const moe_layer *l);
 int moe_layer_init_params(moe_layer *l, gsl_rng *r);
 
 /* Forward for T (0..max_T) tokens: x (T, D) in, y (T, D) out. x is copied,
- * so the caller may reuse it before backward. MOE_EDOM if x or the router
- * logits are not finite. */
+ * so the caller may reuse it before backward. MOE_EDOM if x, the router
+ * logits or the output y contain a NaN or an infinity; a non-finite y from
+ * a finite x means a non-finite parameter (router, expert weights, shared
+ * logits) in use or an overflow. On MOE_EDOM there is no forward to
+ * differentiate (backward returns MOE_EINVAL); y may hold partial values.
+ * Parameters of experts no token chose are not read and not checked. */
 int moe_layer_forward(moe_layer *l, int T, const float *x, float *y);
 
 /* Backward of the last forward: dy (T, D) in; parameter gradients are
  * ACCUMULATED into the gradient slab; dx (T, D) is overwritten, or skipped
  * when NULL. Adds the balance loss gradient when balance_coef > 0.
- * MOE_EINVAL if no forward preceded it. */
+ * MOE_EINVAL if no successful forward preceded it; MOE_EDOM if dy contains
+ * a NaN or an infinity, checked before any gradient or dx is written. */
 int moe_layer_backward(moe_layer *l, const float *dy, float *dx);
 
 /* Set every gradient to 0. */
