@@ -1,0 +1,789 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* gmoe_em.c — the maximum-likelihood fit of a Gaussian MoE by generalised
+ * EM: the M-step block objectives (with their gradients and Hessian), the
+ * EM workspace, one E+M iteration and the stopping test.
+ * Shape letters: N samples, D input width, S shared (k1), E routed (k2),
+ * C = S + E mixture components (shared first). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multimin.h>
+
+#include "internal.h"
+#include "gmoe_impl.h"
+#include "moe/error.h"
+#include "moe/gmoe.h"
+
+/* ---- M-step block objectives ------------------------------------------ */
+
+/* Weighted squared error of a ReLU expert, p = ([b], w[D], a):
+ * h = a relu(b + wᵀx). Returns (1/W) Σ w_n e_n², grad likewise. */
+static double relu_sse(int has_bias, int D, size_t n, const double *X, const double *Y,
+                       const double *wt, double wsum, const double *p, double *grad)
+{
+  const double b = has_bias ? p[0] : 0.0;
+  const double *w = p + has_bias;
+  const double a = p[has_bias + D];
+  double f = 0, ga = 0, gb = 0;
+  double gw[64];
+  double *gwp = D <= 64 ? gw : grad + has_bias;  /* accumulate in place for big D */
+  for (int k = 0; k < D; k++) gwp[k] = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D;
+    double z = b;
+    for (int k = 0; k < D; k++) z += w[k] * x[k];
+    double act = z > 0 ? z : 0;
+    double e = Y[t] - a * act;
+    double we = wt[t] * e;
+    f += we * e;
+    if (grad) {
+      ga -= we * act;
+      if (z > 0) {
+        double c = we * a;
+        gb -= c;
+        for (int k = 0; k < D; k++) gwp[k] -= c * x[k];
+      }
+    }
+  }
+  double s = 1.0 / wsum;
+  if (grad) {
+    if (has_bias) grad[0] = 2 * gb * s;
+    for (int k = 0; k < D; k++) grad[has_bias + k] = 2 * gwp[k] * s;
+    grad[has_bias + D] = 2 * ga * s;
+  }
+  return f * s;
+}
+
+double moe_gmoe_expert_objective(moe_gmoe_expert kind, int has_bias, int d, size_t n,
+                                 const double *X, const double *Y, const double *w,
+                                 const double *p, double *grad)
+{
+  double ws = 0;
+  for (size_t t = 0; t < n; t++) ws += w[t];
+  if (kind == MOE_GMOE_RELU) return relu_sse(has_bias, d, n, X, Y, w, ws, p, grad);
+  /* linear, p = (b, w[D]) */
+  double f = 0;
+  if (grad) for (int k = 0; k <= d; k++) grad[k] = 0;
+  for (size_t t = 0; t < n; t++) {
+    double e = Y[t] - p[0] - dot(p + 1, X + t * d, d);
+    f += w[t] * e * e;
+    if (grad) {
+      grad[0] -= 2 * w[t] * e;
+      for (int k = 0; k < d; k++) grad[1 + k] -= 2 * w[t] * e * X[t * d + k];
+    }
+  }
+  if (grad) for (int k = 0; k <= d; k++) grad[k] /= ws;
+  return f / ws;
+}
+
+/* Gate objective -(1/N) Σ_n Σ_j R_nj log g_j, with R rows of stride ldr.
+ * beta = (β0[E], β1[E, D]); grad in the same packing (may be NULL).
+ * fixsel (N, E) or NULL: a top-K set held fixed. Scratch u, lg, g (E),
+ * sel (E). */
+static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
+                       const double *R, size_t ldr, const double *beta, double *grad,
+                       double *u, double *lg, double *g, unsigned char *sel,
+                       const unsigned char *fixsel)
+{
+  const double *b0 = beta, *b1 = beta + E;
+  double f = 0;
+  if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D, *r = R + t * ldr;
+    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) {
+      rs += r[j];
+      if (r[j] > 0) f -= r[j] * lg[j];   /* r = 0 outside the chosen set */
+    }
+    if (!grad) continue;
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) continue;
+      /* d(-Σ r log g)/du_j: softmax  -(r_j - rs g_j);
+       * normalised sigmoid -(1 - σ(u_j)) (r_j - rs g_j). */
+      double c = -(r[j] - rs * g[j]);
+      if (gate == MOE_GMOE_NSIGMOID) c *= 1.0 / (1.0 + exp(u[j]));
+      grad[j] += c;
+      double *gw = grad + E + (size_t)j * D;
+      for (int k = 0; k < D; k++) gw[k] += c * x[k];
+    }
+  }
+  double s = 1.0 / (double)n;
+  if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] *= s;
+  return f * s;
+}
+
+/* The same objective with its gradient and Hessian H (P, P), P = E(D+1),
+ * in one pass. Per point, with x̃ = (1, x) and R = Σ_j r_j, the second
+ * derivatives in the logits u are
+ *   softmax:             h_jk = R (δ_jk g_j − g_j g_k)
+ *   normalised sigmoid:  h_jk = δ_jk p_j (r_j + R (1 − 2σ_j)/S) − R p_j p_k / S²
+ * with p_j = σ_j (1 − σ_j), S = Σ σ; the block (j, k) of H is Σ h_jk x̃ x̃ᵀ.
+ * Scratch: u, lg, g (E), sel (E), hu (E, E). */
+static double gate_obj_hess(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
+                            const double *R, size_t ldr, const double *beta, double *grad, double *H,
+                            double *u, double *lg, double *g, unsigned char *sel, double *hu,
+                            const unsigned char *fixsel)
+{
+  const double *b0 = beta, *b1 = beta + E;
+  const int P = E * (D + 1), D1 = D + 1;
+  double f = 0;
+  double xt[65];
+  memset(grad, 0, (size_t)P * sizeof *grad);
+  memset(H, 0, (size_t)P * P * sizeof *H);
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D, *r = R + t * ldr;
+    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) {
+      rs += r[j];
+      if (r[j] > 0) f -= r[j] * lg[j];
+    }
+    xt[0] = 1;
+    for (int k = 0; k < D; k++) xt[1 + k] = x[k];
+    if (gate == MOE_GMOE_SOFTMAX) {
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        double c = -(r[j] - rs * g[j]);
+        grad[j] += c;
+        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
+        for (int l = 0; l < E; l++) hu[j * E + l] = sel[l] ? rs * ((j == l) * g[j] - g[j] * g[l]) : 0;
+      }
+    } else {
+      double S = 0, sg[64], pj[64];
+      for (int j = 0; j < E; j++) {
+        sg[j] = sel[j] ? 1.0 / (1.0 + exp(-u[j])) : 0;
+        pj[j] = sg[j] * (1 - sg[j]);
+        S += sg[j];
+      }
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        double c = -(1 - sg[j]) * (r[j] - rs * g[j]);
+        grad[j] += c;
+        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
+        for (int l = 0; l < E; l++)
+          hu[j * E + l] = sel[l] ? (j == l) * pj[j] * (r[j] + rs * (1 - 2 * sg[j]) / S) - rs * pj[j] * pj[l] / (S * S)
+                                 : 0;
+      }
+    }
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) continue;
+      for (int l = 0; l < E; l++) {
+        double h = hu[j * E + l];
+        if (h == 0 || !sel[l]) continue;
+        for (int a = 0; a < D1; a++) {
+          int pa = a == 0 ? j : E + j * D + a - 1;
+          double ha = h * xt[a];
+          double *row = H + (size_t)pa * P;
+          for (int b = 0; b < D1; b++) row[b == 0 ? l : E + l * D + b - 1] += ha * xt[b];
+        }
+      }
+    }
+  }
+  double s = 1.0 / (double)n;
+  for (int q = 0; q < P; q++) grad[q] *= s;
+  for (int q = 0; q < P * P; q++) H[q] *= s;
+  return f * s;
+}
+
+int moe_gmoe_gate_hessian(const moe_gmoe *m, size_t n, const double *X, const double *R, const double *beta,
+                          double *grad, double *H, double *f)
+{
+  MOE_CHECK_ARG(m && X && R && beta && grad && H && n >= 1, "gmoe_gate_hessian: bad argument");
+  MOE_CHECK_ARG(m->k2 <= 64 && m->d <= 64, "gmoe_gate_hessian: at most 64 routed experts and 64 inputs");
+  int E = m->k2;
+  double *u = malloc((3 * (size_t)E + (size_t)E * E) * sizeof *u);
+  unsigned char *sel = malloc((size_t)E);
+  if (!u || !sel) { free(u); free(sel); return moe_error(MOE_ENOMEM, "gmoe_gate_hessian: no memory"); }
+  double v = gate_obj_hess(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, H, u, u + E, u + 2 * E, sel,
+                           u + 3 * E, NULL);
+  if (f) *f = v;
+  free(u); free(sel);
+  return MOE_OK;
+}
+
+double moe_gmoe_gate_objective(const moe_gmoe *m, size_t n, const double *X, const double *R,
+                               const double *beta, double *grad)
+{
+  int E = m->k2;
+  double *u = malloc(3 * (size_t)E * sizeof *u);
+  unsigned char *sel = malloc((size_t)E);
+  if (!u || !sel) { free(u); free(sel); return NAN; }
+  double f = gate_obj(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, u, u + E, u + 2 * E, sel, NULL);
+  free(u); free(sel);
+  return f;
+}
+
+/* ---- EM workspace ----------------------------------------------------- */
+
+struct moe_gmoe_em {
+  int D, S, E, C;
+  size_t nmax, n;
+  moe_gmoe *m;                 /* the model being fitted (not owned) */
+  const double *X, *Y;         /* (N, D), (N) */
+  double *R;                   /* (N, C) responsibilities */
+  double *wcol;                /* (N) one component's weights */
+  double *u, *lg, *gw, *lc;    /* (E), (E), (E), (C) scratch */
+  unsigned char *selfix;       /* (N, E) top-K sets held during the gate M-step */
+  double *mass;                /* (C) responsibility mass per component */
+  unsigned char *sel;          /* (E) */
+  double ll, ll_prev;
+  int iter;
+  int inner_iter;
+  double var_floor;
+  gsl_multimin_fdfminimizer *min_shared, *min_routed, *min_gate;
+  gsl_vector *v_shared, *v_routed, *v_gate;
+  int gate_bfgs;               /* 1: BFGS for the gate; 0: Newton (default) */
+  double *gH, *gG, *gD, *hu;   /* Newton: (P, P), (P), (P), (E, E) */
+  gsl_matrix *evec;            /* (P, P) */
+  gsl_vector *eval;            /* (P) */
+  gsl_eigen_symmv_workspace *eig;
+  int expert_bfgs;             /* 1: BFGS for ReLU experts; 0: Gauss-Newton (default) */
+  gsl_matrix *evec_x;          /* (D+2, D+2) expert Gauss-Newton */
+  gsl_vector *eval_x;
+  gsl_eigen_symmv_workspace *eig_x;
+};
+
+static void em_free_minimizers(moe_gmoe_em *w)
+{
+  if (w->min_shared) gsl_multimin_fdfminimizer_free(w->min_shared);
+  if (w->min_routed) gsl_multimin_fdfminimizer_free(w->min_routed);
+  if (w->min_gate) gsl_multimin_fdfminimizer_free(w->min_gate);
+  if (w->v_shared) gsl_vector_free(w->v_shared);
+  if (w->v_routed) gsl_vector_free(w->v_routed);
+  if (w->v_gate) gsl_vector_free(w->v_gate);
+  if (w->evec) gsl_matrix_free(w->evec);
+  if (w->eval) gsl_vector_free(w->eval);
+  if (w->eig) gsl_eigen_symmv_free(w->eig);
+  free(w->gH);
+  if (w->evec_x) gsl_matrix_free(w->evec_x);
+  if (w->eval_x) gsl_vector_free(w->eval_x);
+  if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
+}
+
+void moe_gmoe_em_free(moe_gmoe_em *w)
+{
+  if (!w) return;
+  em_free_minimizers(w);
+  moei_free_aligned(w->R);
+  moei_free_aligned(w->wcol);
+  free(w->u);
+  free(w->sel);
+  free(w->selfix);
+  free(w);
+}
+
+moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
+{
+  if (!shape || nmax < 1) {
+    moe_error(MOE_EINVAL, "gmoe_em_alloc: need a model and nmax >= 1");
+    return NULL;
+  }
+  moe_gmoe_em *w = calloc(1, sizeof *w);
+  if (!w) { moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory"); return NULL; }
+  w->D = shape->d; w->S = shape->k1; w->E = shape->k2; w->C = w->S + w->E;
+  w->nmax = nmax;
+  w->inner_iter = 1;
+  w->var_floor = 1e-6;
+  w->R = moei_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
+  w->wcol = moei_alloc_aligned(nmax * sizeof(double));
+  w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
+  w->selfix = shape->topk > 0 ? malloc(nmax * (size_t)w->E) : NULL;
+  w->sel = malloc((size_t)w->E);
+  int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
+  const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
+  w->min_shared = gsl_multimin_fdfminimizer_alloc(T, (size_t)ds);
+  w->min_routed = gsl_multimin_fdfminimizer_alloc(T, (size_t)dr);
+  w->min_gate = gsl_multimin_fdfminimizer_alloc(T, (size_t)dg);
+  w->v_shared = gsl_vector_alloc((size_t)ds);
+  w->v_routed = gsl_vector_alloc((size_t)dr);
+  w->v_gate = gsl_vector_alloc((size_t)dg);
+  w->gH = malloc(((size_t)dg * dg + 2 * (size_t)dg + (size_t)w->E * w->E) * sizeof(double));
+  w->evec = gsl_matrix_alloc((size_t)dg, (size_t)dg);
+  w->eval = gsl_vector_alloc((size_t)dg);
+  w->eig = gsl_eigen_symmv_alloc((size_t)dg);
+  w->evec_x = gsl_matrix_alloc((size_t)ds, (size_t)ds);
+  w->eval_x = gsl_vector_alloc((size_t)ds);
+  w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
+  if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->evec || !w->eval || !w->eig ||
+      !w->evec_x || !w->eval_x || !w->eig_x ||
+      w->E > 64 || w->D > 64) {
+    moe_gmoe_em_free(w);
+    moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory for n=%zu", nmax);
+    return NULL;
+  }
+  w->lg = w->u + w->E;
+  w->gw = w->lg + w->E;
+  w->lc = w->gw + w->E;
+  w->mass = w->lc + w->C;
+  w->gG = w->gH + (size_t)dg * dg;
+  w->gD = w->gG + dg;
+  w->hu = w->gD + dg;
+  return w;
+}
+
+void moe_gmoe_em_set_gate_solver(moe_gmoe_em *w, int use_bfgs) { w->gate_bfgs = use_bfgs != 0; }
+void moe_gmoe_em_set_expert_solver(moe_gmoe_em *w, int use_bfgs) { w->expert_bfgs = use_bfgs != 0; }
+
+void moe_gmoe_em_set_inner(moe_gmoe_em *w, int inner_iter, double var_floor)
+{
+  if (inner_iter >= 1) w->inner_iter = inner_iter;
+  if (var_floor > 0) w->var_floor = var_floor;
+}
+
+/* E-step: responsibilities R at the current parameters and ℓ (mean). */
+static int em_estep(moe_gmoe_em *w)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C;
+  double cs[64], is[64];   /* per-component constants, small C fast path */
+  double *cst = C <= 64 ? cs : malloc(2 * (size_t)C * sizeof *cst);
+  if (!cst) return moe_error(MOE_ENOMEM, "gmoe_em: no memory");
+  double *inv = C <= 64 ? is : cst + C;
+  for (int i = 0; i < S; i++) {
+    cst[i] = LOG_HALF + log(m->omega[i]) - 0.5 * (LOG_2PI + log(m->tau[i]));
+    inv[i] = 0.5 / m->tau[i];
+  }
+  for (int j = 0; j < E; j++) {
+    cst[S + j] = LOG_HALF - 0.5 * (LOG_2PI + log(m->nu[j]));
+    inv[S + j] = 0.5 / m->nu[j];
+  }
+  double *lc = w->lc;
+  double ll = 0;
+  for (size_t t = 0; t < w->n; t++) {
+    const double *x = w->X + t * D;
+    const double y = w->Y[t];
+    double mx = -INFINITY;
+    for (int i = 0; i < S; i++) {
+      double e = y - moe_gmoe_shared_mean(m, i, x);
+      lc[i] = cst[i] - e * e * inv[i];
+      if (lc[i] > mx) mx = lc[i];
+    }
+    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
+    for (int j = 0; j < E; j++) {
+      double e = y - moe_gmoe_routed_mean(m, j, x);
+      lc[S + j] = cst[S + j] + w->lg[j] - e * e * inv[S + j];
+      if (lc[S + j] > mx) mx = lc[S + j];
+    }
+    double s = 0;
+    double *r = w->R + t * C;
+    for (int c = 0; c < C; c++) { r[c] = exp(lc[c] - mx); s += r[c]; }
+    double is_ = 1.0 / s;
+    for (int c = 0; c < C; c++) r[c] *= is_;
+    ll += mx + log(s);
+  }
+  if (C > 64) free(cst);
+  ll /= (double)w->n;
+  if (!isfinite(ll)) return moe_error(MOE_EDOM, "gmoe_em: non-finite log-likelihood at iteration %d", w->iter);
+  w->ll = ll;
+  return MOE_OK;
+}
+
+int moe_gmoe_em_init(moe_gmoe_em *w, moe_gmoe *m, size_t n, const double *X, const double *Y)
+{
+  MOE_CHECK_ARG(w && m && X && Y, "gmoe_em_init: NULL argument");
+  MOE_CHECK_ARG(n >= 1 && n <= w->nmax, "gmoe_em_init: n=%zu not in 1..%zu", n, w->nmax);
+  MOE_CHECK_ARG(m->d == w->D && m->k1 == w->S && m->k2 == w->E,
+                "gmoe_em_init: model shape (d,k1,k2)=(%d,%d,%d) differs from the workspace's (%d,%d,%d)",
+                m->d, m->k1, m->k2, w->D, w->S, w->E);
+  int rc = moe_gmoe_validate(m);
+  if (rc) return rc;
+  w->m = m; w->n = n; w->X = X; w->Y = Y;
+  w->iter = 0;
+  w->ll_prev = NAN;
+  return em_estep(w);
+}
+
+/* BFGS on one ReLU expert's weighted SSE. */
+typedef struct {
+  int has_bias, D;
+  size_t n;
+  const double *X, *Y, *wt;
+  double wsum;
+} relu_ctx;
+
+static double relu_f(const gsl_vector *v, void *p)
+{
+  relu_ctx *c = p;
+  double f = relu_sse(c->has_bias, c->D, c->n, c->X, c->Y, c->wt, c->wsum, v->data, NULL);
+  return isfinite(f) ? f : GSL_POSINF;
+}
+static void relu_df(const gsl_vector *v, void *p, gsl_vector *g)
+{
+  relu_ctx *c = p;
+  relu_sse(c->has_bias, c->D, c->n, c->X, c->Y, c->wt, c->wsum, v->data, g->data);
+}
+static void relu_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
+{
+  relu_ctx *c = p;
+  *f = relu_sse(c->has_bias, c->D, c->n, c->X, c->Y, c->wt, c->wsum, v->data, g->data);
+}
+
+/* Run at most `iters` BFGS iterations from v; on return v holds the best
+ * point seen if it improved on f0, else is unchanged. Returns new f. */
+static double bfgs_improve(gsl_multimin_fdfminimizer *s, gsl_multimin_function_fdf *fn, gsl_vector *v,
+                           double f0, int iters)
+{
+  double step = 0.1 * (1.0 + gsl_blas_dnrm2(v));
+  if (step > 1.0) step = 1.0;
+  gsl_multimin_fdfminimizer_set(s, fn, v, step, 0.1);
+  for (int it = 0; it < iters; it++) {
+    int st = gsl_multimin_fdfminimizer_iterate(s);
+    if (st) break;
+    if (gsl_multimin_test_gradient(s->gradient, 1e-10) == GSL_SUCCESS) break;
+  }
+  double f1 = s->f;
+  if (isfinite(f1) && f1 < f0) {
+    gsl_vector_memcpy(v, s->x);
+    return f1;
+  }
+  return f0;
+}
+
+/* Weighted least squares for a linear expert h = b + wᵀx: solve the
+ * normal equations [Σ w x̃ x̃ᵀ] θ = Σ w x̃ y with x̃ = (1, x) by Cholesky
+ * (a relative ridge of 1e-12 keeps them positive definite when the weights
+ * concentrate on fewer than D+1 points). */
+static int wls_linear(int D, size_t n, const double *X, const double *Y, const double *wt,
+                      double *theta)
+{
+  const int P = D + 1;
+  double Abuf[17 * 17], bbuf[17];
+  double *A = P <= 17 ? Abuf : malloc((size_t)P * (P + 1) * sizeof *A);   /* (P, P) */
+  if (!A) return moe_error(MOE_ENOMEM, "gmoe_em: no memory");
+  double *b = P <= 17 ? bbuf : A + (size_t)P * P;                         /* (P) */
+  memset(A, 0, (size_t)P * P * sizeof *A);
+  memset(b, 0, (size_t)P * sizeof *b);
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D;
+    const double wv = wt[t];
+    A[0] += wv;
+    b[0] += wv * Y[t];
+    for (int k = 0; k < D; k++) {
+      const double wx = wv * x[k];
+      A[k + 1] += wx;                                   /* row 0 */
+      b[k + 1] += wx * Y[t];
+      for (int l = 0; l <= k; l++) A[(size_t)(k + 1) * P + l + 1] += wx * x[l];   /* lower */
+    }
+  }
+  for (int k = 1; k < P; k++) A[(size_t)k * P] = A[k];           /* column 0 */
+  for (int k = 1; k < P; k++)
+    for (int l = k + 1; l < P; l++) A[(size_t)k * P + l] = A[(size_t)l * P + k];
+  double tr = 0;
+  for (int k = 0; k < P; k++) tr += A[(size_t)k * P + k];
+  /* The ridge (1e-10 of the trace) keeps the matrix positive definite well
+   * above rounding, so GSL's Cholesky never reports (and never aborts). */
+  for (int k = 0; k < P; k++) A[(size_t)k * P + k] += 1e-10 * tr + 1e-300;
+  int st = MOE_EDOM;
+  if (isfinite(tr) && tr > 0) {
+    gsl_matrix_view Am = gsl_matrix_view_array(A, (size_t)P, (size_t)P);
+    gsl_vector_view bv = gsl_vector_view_array(b, (size_t)P);
+    gsl_vector_view tv = gsl_vector_view_array(theta, (size_t)P);
+    st = gsl_linalg_cholesky_decomp1(&Am.matrix);
+    if (!st) st = gsl_linalg_cholesky_solve(&Am.matrix, &bv.vector, &tv.vector);
+  }
+  if (P > 17) free(A);
+  return st ? MOE_EDOM : MOE_OK;
+}
+
+/* Gate BFGS context: the routed responsibilities (columns S.. of R) and, for top-K
+ * gates, the chosen sets at the start of the M-step (fixsel). */
+typedef struct {
+  moe_gmoe_em *w;
+  const unsigned char *fixsel;
+} gate_ctx;
+
+static double gate_eval_obj(const gate_ctx *c, const double *beta, double *grad)
+{
+  moe_gmoe_em *w = c->w;
+  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, grad, w->u,
+                  w->lg, w->gw, w->sel, c->fixsel);
+}
+static double gate_f(const gsl_vector *v, void *p)
+{
+  double f = gate_eval_obj(p, v->data, NULL);
+  return isfinite(f) ? f : GSL_POSINF;
+}
+static void gate_df(const gsl_vector *v, void *p, gsl_vector *g)
+{
+  gate_eval_obj(p, v->data, g->data);
+}
+static void gate_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
+{
+  *f = gate_eval_obj(p, v->data, g->data);
+  if (!isfinite(*f)) *f = GSL_POSINF;
+}
+
+/* step = −H⁺ g with H's eigenvalues replaced by max(|λ|, 1e-10 max|λ|):
+ * a descent direction for any symmetric H (GSL's eigensolver never calls
+ * the error handler on a symmetric matrix). H is destroyed. Returns 0 on
+ * success. */
+static int modified_newton_step(int P, double *H, const double *g, double *step, gsl_matrix *evec, gsl_vector *eval,
+                                gsl_eigen_symmv_workspace *eig)
+{
+  gsl_matrix_view Hm = gsl_matrix_view_array(H, (size_t)P, (size_t)P);
+  if (gsl_eigen_symmv(&Hm.matrix, eval, evec, eig)) return 1;
+  double lmax = 0;
+  for (int q = 0; q < P; q++) lmax = fmax(lmax, fabs(eval->data[q]));
+  if (!(lmax > 0) || !isfinite(lmax)) return 1;
+  const double floor_ = 1e-10 * lmax;
+  for (int a = 0; a < P; a++) step[a] = 0;
+  for (int q = 0; q < P; q++) {
+    double pr = 0;
+    for (int a = 0; a < P; a++) pr += gsl_matrix_get(evec, (size_t)a, (size_t)q) * g[a];
+    pr /= fmax(fabs(eval->data[q]), floor_);
+    for (int a = 0; a < P; a++) step[a] -= pr * gsl_matrix_get(evec, (size_t)a, (size_t)q);
+  }
+  return 0;
+}
+
+/* Gauss-Newton for one ReLU expert's weighted squared error, p = ([b],
+ * w[D], a), h = a relu(b + wᵀx): J = (a 1[z>0], a 1[z>0] x, relu z);
+ * one pass forms JᵀWJ and JᵀWe, the step is solved as above, step
+ * halving accepts only decreases. p updated in place; returns the SSE. */
+static double relu_gauss_newton(moe_gmoe_em *w, int has_bias, double *p, double wsum, double f0)
+{
+  const int D = w->D, P = has_bias + D + 1;
+  const size_t n = w->n;
+  double M[66 * 66], gv[66], st[66], tr[66], J[66];
+  double f = f0;
+  for (int it = 0; it < w->inner_iter; it++) {
+    memset(M, 0, sizeof(double) * (size_t)P * P);
+    memset(gv, 0, sizeof(double) * (size_t)P);
+    const double b = has_bias ? p[0] : 0.0, a = p[has_bias + D];
+    const double *wv = p + has_bias;
+    for (size_t t = 0; t < n; t++) {
+      const double *x = w->X + t * D;
+      double z = b;
+      for (int k = 0; k < D; k++) z += wv[k] * x[k];
+      const double wt = w->wcol[t];
+      if (z <= 0) {   /* only ∂h/∂a = relu(z) = 0: nothing to add but the residual */
+        continue;
+      }
+      if (has_bias) J[0] = a;
+      for (int k = 0; k < D; k++) J[has_bias + k] = a * x[k];
+      J[has_bias + D] = z;
+      double e = w->Y[t] - a * z;
+      for (int i = 0; i < P; i++) {
+        double wj = wt * J[i];
+        gv[i] -= wj * e;                       /* ½ ∂SSE/∂p_i */
+        for (int l = 0; l <= i; l++) M[i * P + l] += wj * J[l];
+      }
+    }
+    for (int i = 0; i < P; i++)
+      for (int l = 0; l < i; l++) M[l * P + i] = M[i * P + l];
+    double gmax = 0;
+    for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(gv[i]));
+    if (!(gmax > 1e-14 * wsum)) break;
+    gsl_matrix_view ev = gsl_matrix_submatrix(w->evec_x, 0, 0, (size_t)P, (size_t)P);
+    gsl_vector_view lv = gsl_vector_subvector(w->eval_x, 0, (size_t)P);
+    gsl_eigen_symmv_workspace *eig = P == D + 2 ? w->eig_x : NULL;
+    gsl_eigen_symmv_workspace *tmp = NULL;
+    if (!eig) eig = tmp = gsl_eigen_symmv_alloc((size_t)P);
+    int bad = !eig || modified_newton_step(P, M, gv, st, &ev.matrix, &lv.vector, eig);
+    if (tmp) gsl_eigen_symmv_free(tmp);
+    if (bad) break;
+    double t = 1.0;
+    int accepted = 0;
+    for (int h = 0; h < 12; h++, t *= 0.5) {
+      for (int i = 0; i < P; i++) tr[i] = p[i] + t * st[i];
+      double ft = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, tr, NULL);
+      if (isfinite(ft) && ft < f) {
+        accepted = 1 + (f - ft < 1e-14 * f);
+        f = ft;
+        memcpy(p, tr, (size_t)P * sizeof *p);
+        break;
+      }
+    }
+    if (accepted != 1) break;
+  }
+  return f;
+}
+
+/* M-step for one expert (shared if is_shared) given its weights in wcol. */
+static int mstep_expert(moe_gmoe_em *w, int is_shared, int idx, double wsum)
+{
+  moe_gmoe *m = w->m;
+  const int D = w->D;
+  const size_t n = w->n;
+  moe_gmoe_expert kind = is_shared ? m->shared_kind : m->routed_kind;
+  double *b = is_shared ? &m->kappa0[idx] : &m->eta0[idx];
+  double *wv = (is_shared ? m->kappa1 : m->eta1) + (size_t)idx * D;
+  double *a = is_shared ? &m->kappa2[idx] : &m->eta2[idx];
+  double *var = is_shared ? &m->tau[idx] : &m->nu[idx];
+  if (kind == MOE_GMOE_LINEAR) {
+    double th[4097];
+    if (wls_linear(D, n, w->X, w->Y, w->wcol, th) == MOE_OK) {
+      /* accept only if the weighted SSE does not increase (rounding guard) */
+      double f0 = 0, f1 = 0;
+      for (size_t t = 0; t < n; t++) {
+        const double *x = w->X + t * D;
+        double e0 = w->Y[t] - *b - dot(wv, x, D), e1 = w->Y[t] - th[0] - dot(th + 1, x, D);
+        f0 += w->wcol[t] * e0 * e0;
+        f1 += w->wcol[t] * e1 * e1;
+      }
+      if (f1 <= f0 && isfinite(f1)) { *b = th[0]; memcpy(wv, th + 1, (size_t)D * sizeof *wv); }
+    }
+  } else {
+    int has_bias = is_shared;
+    relu_ctx ctx = {has_bias, D, n, w->X, w->Y, w->wcol, wsum};
+    gsl_vector *v = is_shared ? w->v_shared : w->v_routed;
+    gsl_multimin_fdfminimizer *s = is_shared ? w->min_shared : w->min_routed;
+    if (has_bias) v->data[0] = *b;
+    memcpy(v->data + has_bias, wv, (size_t)D * sizeof *wv);
+    v->data[has_bias + D] = *a;
+    double f0 = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, v->data, NULL), f1;
+    if (w->expert_bfgs) {
+      gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
+      f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+    } else {
+      f1 = relu_gauss_newton(w, has_bias, v->data, wsum, f0);
+      if (!(f1 < f0)) {   /* no Gauss-Newton progress: BFGS from the same point */
+        gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
+        f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+      }
+    }
+    if (f1 < f0) {
+      if (has_bias) *b = v->data[0];
+      memcpy(wv, v->data + has_bias, (size_t)D * sizeof *wv);
+      *a = v->data[has_bias + D];
+    }
+  }
+  /* variance: closed form, clamped to the floor */
+  double sse = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *x = w->X + t * D;
+    double e = w->Y[t] - (is_shared ? moe_gmoe_shared_mean(m, idx, x) : moe_gmoe_routed_mean(m, idx, x));
+    sse += w->wcol[t] * e * e;
+  }
+  double nv = sse / wsum;
+  if (!(nv >= w->var_floor)) nv = w->var_floor;
+  *var = nv;
+  return MOE_OK;
+}
+
+/* Gate M-step by a modified Newton method: the Hessian's eigenvalues are
+ * replaced by max(|λ|, 1e-10 max|λ|) (positive definite even where the
+ * normalised-sigmoid objective is not convex, and harmless along the
+ * softmax's flat shift direction, where the gradient vanishes), then a
+ * step-halving line search accepts only decreases. v holds β on entry and
+ * the result on exit; returns the final objective (≤ f0). */
+static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fixsel, double f0)
+{
+  const int E = w->E, D = w->D, P = E * (D + 1);
+  moe_gmoe *m = w->m;
+  double f = f0;
+  double *trial = w->gD;   /* reused as the trial point after the step is formed */
+  double step[64 * 65];
+  if (P > 64 * 65) return f0;
+  for (int it = 0; it < w->inner_iter; it++) {
+    gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, v->data, w->gG, w->gH, w->u, w->lg, w->gw,
+                  w->sel, w->hu, fixsel);
+    double gmax = 0;
+    for (int q = 0; q < P; q++) gmax = fmax(gmax, fabs(w->gG[q]));
+    if (!(gmax > 1e-12)) break;
+    if (modified_newton_step(P, w->gH, w->gG, step, w->evec, w->eval, w->eig)) break;
+    /* cap the step: the logits need not move by more than ~10 per update */
+    double smax = 0;
+    for (int a = 0; a < P; a++) smax = fmax(smax, fabs(step[a]));
+    double t = smax > 10 ? 10 / smax : 1.0;
+    int accepted = 0;
+    for (int h = 0; h < 12; h++, t *= 0.5) {
+      for (int a = 0; a < P; a++) trial[a] = v->data[a] + t * step[a];
+      double ft = gate_obj(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, trial, NULL, w->u, w->lg, w->gw,
+                           w->sel, fixsel);
+      if (isfinite(ft) && ft < f) {
+        double dec = f - ft;
+        f = ft;
+        memcpy(v->data, trial, (size_t)P * sizeof(double));
+        accepted = 1 + (dec < 1e-14 * fabs(f));
+        break;
+      }
+    }
+    if (accepted != 1) break;   /* no decrease, or a negligible one: done */
+  }
+  return f;
+}
+
+int moe_gmoe_em_iterate(moe_gmoe_em *w)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_iterate: not initialised");
+  moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C;
+  const size_t n = w->n;
+  /* ω */
+  double tot = 0;
+  double *mass = w->mass;
+  for (int c = 0; c < C; c++) mass[c] = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *r = w->R + t * C;
+    for (int c = 0; c < C; c++) mass[c] += r[c];
+  }
+  for (int i = 0; i < S; i++) tot += mass[i];
+  if (tot > 0)
+    for (int i = 0; i < S; i++) m->omega[i] = mass[i] > 0 ? mass[i] / tot : 1e-300;
+  /* experts */
+  const double tiny = 1e-10 * (double)n;
+  for (int c = 0; c < C; c++) {
+    if (!(mass[c] > tiny)) continue;     /* an empty component keeps its parameters */
+    for (size_t t = 0; t < n; t++) w->wcol[t] = w->R[t * C + c];
+    int rc = mstep_expert(w, c < S, c < S ? c : c - S, mass[c]);
+    if (rc) return rc;
+  }
+  /* gate */
+  gsl_vector *v = w->v_gate;
+  memcpy(v->data, m->beta0, (size_t)E * sizeof(double));
+  memcpy(v->data + E, m->beta1, (size_t)E * D * sizeof(double));
+  /* With top-K, the chosen sets are held at their current values inside
+   * BFGS (the objective is then smooth); the step is accepted only if the
+   * true objective, with the sets the new β1 choose, improves. */
+  gate_ctx gc = {w, NULL};
+  double f0 = gate_f(v, &gc);
+  if (m->topk > 0 && m->topk < E) {
+    for (size_t t = 0; t < n; t++) {
+      double *u = w->u;
+      for (int j = 0; j < E; j++) u[j] = dot(m->beta1 + (size_t)j * D, w->X + t * D, D);
+      topk_select(E, m->topk, u, w->selfix + t * E);
+    }
+    gc.fixsel = w->selfix;
+  }
+  double f1;
+  if (w->gate_bfgs) {
+    gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
+    f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+  } else {
+    f1 = gate_newton(w, v, gc.fixsel, f0);
+    if (!(f1 < f0)) {   /* Newton made no progress (flat or indefinite region): BFGS from the same point */
+      gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
+      f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+    }
+  }
+  if (gc.fixsel && f1 < f0) {
+    gate_ctx exact = {w, NULL};
+    f1 = gate_f(v, &exact);
+  }
+  if (f1 < f0) {
+    memcpy(m->beta0, v->data, (size_t)E * sizeof(double));
+    memcpy(m->beta1, v->data + E, (size_t)E * D * sizeof(double));
+  }
+  /* E-step at the new parameters: ℓ_t and the next responsibilities */
+  w->ll_prev = w->ll;
+  w->iter++;
+  return em_estep(w);
+}
+
+int moe_gmoe_em_test(const moe_gmoe_em *w, double tol, moe_gmoe_tol_kind kind)
+{
+  if (!w || w->iter < 1 || !isfinite(w->ll_prev)) return MOE_GMOE_CONTINUE;
+  double d = fabs(w->ll - w->ll_prev);
+  double lim = kind == MOE_GMOE_TOL_ABS ? tol : tol * fabs(w->ll_prev);
+  return d <= lim ? MOE_OK : MOE_GMOE_CONTINUE;
+}
+
+double moe_gmoe_em_loglik(const moe_gmoe_em *w) { return w->ll; }
+int moe_gmoe_em_iterations(const moe_gmoe_em *w) { return w->iter; }
