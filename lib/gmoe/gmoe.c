@@ -120,11 +120,14 @@ static void extend(double *v, int d)  /* θ_k = θ_1 (-1/2)^(k-1) */
   for (int k = 1; k < d; k++) v[k] = v[k - 1] * -0.5;
 }
 
+static int thm4_exact(const char *name, int d, moe_gmoe **out);
+
 int moe_gmoe_truth(const char *name, int d, moe_gmoe **out)
 {
   MOE_CHECK_ARG(name && out, "gmoe_truth: NULL argument");
   MOE_CHECK_ARG(d >= 1, "gmoe_truth: d=%d must be >= 1", d);
   *out = NULL;
+  if (!strncmp(name, "thm4-", 5)) return thm4_exact(name, d, out);
   int relu_routed, relu_shared, sig, sparse, gatecmp = 0;
   if (!strcmp(name, "thm1")) { relu_shared = 1; relu_routed = 1; sig = 0; sparse = 0; }
   else if (!strcmp(name, "thm2")) { relu_shared = 0; relu_routed = 0; sig = 0; sparse = 0; }
@@ -132,7 +135,8 @@ int moe_gmoe_truth(const char *name, int d, moe_gmoe **out)
   else if (!strcmp(name, "thm4")) { relu_shared = 1; relu_routed = 0; sig = 1; sparse = 0; }
   else if (!strcmp(name, "gatecmp")) { relu_shared = 1; relu_routed = 0; sig = 0; sparse = 0; gatecmp = 1; }
   else
-    return moe_error(MOE_EINVAL, "unknown experiment '%s' (known: thm1 thm2 thm3 thm4 gatecmp)", name);
+    return moe_error(MOE_EINVAL, "unknown experiment '%s' (known: thm1 thm2 thm3 thm4 gatecmp thm4-pstar thm4-pad1 thm4-pad2)",
+                     name);
   moe_gmoe *m = moe_gmoe_alloc(d, 1, 2, sig ? MOE_GMOE_NSIGMOID : MOE_GMOE_SOFTMAX,
                                relu_shared ? MOE_GMOE_RELU : MOE_GMOE_LINEAR,
                                relu_routed ? MOE_GMOE_RELU : MOE_GMOE_LINEAR);
@@ -155,6 +159,56 @@ int moe_gmoe_truth(const char *name, int d, moe_gmoe **out)
     m->eta1[d] = -6; m->eta0[1] = 1; m->eta2[1] = 1; m->nu[1] = 0.4;
   }
   for (int j = 0; j < 2; j++) { extend(m->beta1 + j * d, d); extend(m->eta1 + j * d, d); }
+  *out = m;
+  return MOE_OK;
+}
+
+/* Exact 3-atom representations of the thm4 truth (doc/thm4-limit.md).
+ * With z = β1ᵀx (both true slopes are equal),
+ *   σ(z + 1/2) / σ(z − 1/2) = 1 + (e − 1) σ(−z − 1/2),
+ * so the true routed weights are proportional to 1 : 1 + (e−1)σ(−z−1/2),
+ * i.e. to c : c : c(e−1)σ(−z−1/2) for any c; c = 1/(e−1) = σ(−ln(e−2))
+ * makes every term a sigmoid:
+ *   thm4-pstar: routed 1 = (β0, β1) = (−ln(e−2), 0) with expert 1,
+ *               routed 2 = (−ln(e−2), 0) with expert 2,
+ *               routed 3 = (−1/2, −β1*) with expert 2;
+ *               the same conditional density as thm4 (KL = 0).
+ *   thm4-padJ:  the truth plus a vanishing third atom: expert J's (η, ν),
+ *               β1 = 0, β0 = logit(1e-6) (density equal to the truth's up
+ *               to a relative 1e-6 in the gate). */
+static int thm4_exact(const char *name, int d, moe_gmoe **out)
+{
+  int pstar = !strcmp(name, "thm4-pstar"), pad = !strcmp(name, "thm4-pad1") ? 1 : !strcmp(name, "thm4-pad2") ? 2 : 0;
+  if (!pstar && !pad)
+    return moe_error(MOE_EINVAL, "unknown experiment '%s' (known: thm1 thm2 thm3 thm4 gatecmp thm4-pstar thm4-pad1 thm4-pad2)",
+                     name);
+  moe_gmoe *t = NULL;
+  int rc = moe_gmoe_truth("thm4", d, &t);
+  if (rc) return rc;
+  moe_gmoe *m = moe_gmoe_alloc(d, 1, 3, t->gate, t->shared_kind, t->routed_kind);
+  if (!m) { moe_gmoe_free(t); return MOE_ENOMEM; }
+  m->omega[0] = t->omega[0]; m->kappa0[0] = t->kappa0[0]; m->kappa2[0] = t->kappa2[0]; m->tau[0] = t->tau[0];
+  memcpy(m->kappa1, t->kappa1, (size_t)d * sizeof(double));
+  int src[3] = {0, 1, pad ? pad - 1 : 1};   /* expert each atom carries */
+  for (int j = 0; j < 3; j++) {
+    int s = src[j];
+    m->eta0[j] = t->eta0[s]; m->eta2[j] = t->eta2[s]; m->nu[j] = t->nu[s];
+    memcpy(m->eta1 + (size_t)j * d, t->eta1 + (size_t)s * d, (size_t)d * sizeof(double));
+  }
+  if (pstar) {
+    const double c = -log(M_E - 2.0);   /* σ(c) = 1/(e−1) */
+    m->beta0[0] = c; m->beta0[1] = c; m->beta0[2] = t->beta0[0];   /* −1/2 */
+    for (int k = 0; k < d; k++) {
+      m->beta1[k] = 0; m->beta1[d + k] = 0;
+      m->beta1[2 * d + k] = -t->beta1[k];
+    }
+  } else {
+    m->beta0[0] = t->beta0[0]; m->beta0[1] = t->beta0[1];
+    memcpy(m->beta1, t->beta1, 2 * (size_t)d * sizeof(double));
+    m->beta0[2] = log(1e-6 / (1 - 1e-6));
+    for (int k = 0; k < d; k++) m->beta1[2 * d + k] = 0;
+  }
+  moe_gmoe_free(t);
   *out = m;
   return MOE_OK;
 }

@@ -781,9 +781,295 @@ int moe_gmoe_em_test(const moe_gmoe_em *w, double tol, moe_gmoe_tol_kind kind)
 {
   if (!w || w->iter < 1 || !isfinite(w->ll_prev)) return MOE_GMOE_CONTINUE;
   double d = fabs(w->ll - w->ll_prev);
-  double lim = kind == MOE_GMOE_TOL_ABS ? tol : tol * fabs(w->ll_prev);
+  if (kind == MOE_GMOE_TOL_TOTAL) d *= (double)w->n;   /* the change of the total log-likelihood */
+  double lim = kind == MOE_GMOE_TOL_REL ? tol * fabs(w->ll_prev) : tol;
   return d <= lim ? MOE_OK : MOE_GMOE_CONTINUE;
 }
 
 double moe_gmoe_em_loglik(const moe_gmoe_em *w) { return w->ll; }
 int moe_gmoe_em_iterations(const moe_gmoe_em *w) { return w->iter; }
+
+/* ---- the full log-likelihood: packing, gradient, polish, SQUAREM -------
+ *
+ * θ packs every free parameter unconstrained: per shared expert i
+ *   a_i (ω = softmax(a)), κ0_i, κ1_i[D], κ2_i (ReLU only), s_i,
+ * per routed expert j
+ *   β0_j, β1_j[D], η0_j (linear only), η1_j[D], η2_j (ReLU only), s_j,
+ * with a variance v = var_floor + exp(s) (the floor stays a constraint).
+ * The gradient of the mean log-likelihood ℓ is the gradient of Q at the
+ * current point (Fisher's identity): with responsibilities r_nc and
+ * residuals e = y − μ_c(x),
+ *   ∂ℓ/∂a_i  = (1/N) Σ_n (r_ni − ω_i Σ_{i'} r_ni')
+ *   ∂ℓ/∂μ_c  = (1/N) Σ_n r_nc e / v_c          (chained through μ's parameters)
+ *   ∂ℓ/∂s_c  = (1/N) Σ_n r_nc (e²/v_c − 1)/2 · (v_c − floor)/v_c
+ *   ∂ℓ/∂u_j  = (1/N) Σ_n (r_nj − R_n g_j) · [1 − σ(u_j) for the normalised sigmoid]
+ * (R_n = Σ_j r_nj, routed only; top-K sets held fixed, as in the M-step). */
+
+static int shared_np(const moe_gmoe *m) { return 1 + 1 + m->d + (m->shared_kind == MOE_GMOE_RELU) + 1; }
+static int routed_np(const moe_gmoe *m)
+{
+  return 1 + m->d + (m->routed_kind == MOE_GMOE_LINEAR) + m->d + (m->routed_kind == MOE_GMOE_RELU) + 1;
+}
+
+int moe_gmoe_em_nparams(const moe_gmoe_em *w)
+{
+  return w && w->m ? w->S * shared_np(w->m) + w->E * routed_np(w->m) : 0;
+}
+
+static double var_to_s(double v, double fl)
+{
+  double e = v - fl;
+  return log(e > 1e-12 * fl ? e : 1e-12 * fl);
+}
+
+static void em_pack(const moe_gmoe_em *w, double *th)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D;
+  double *p = th;
+  for (int i = 0; i < w->S; i++) {
+    *p++ = log(m->omega[i]);
+    *p++ = m->kappa0[i];
+    for (int k = 0; k < D; k++) *p++ = m->kappa1[(size_t)i * D + k];
+    if (m->shared_kind == MOE_GMOE_RELU) *p++ = m->kappa2[i];
+    *p++ = var_to_s(m->tau[i], w->var_floor);
+  }
+  for (int j = 0; j < w->E; j++) {
+    *p++ = m->beta0[j];
+    for (int k = 0; k < D; k++) *p++ = m->beta1[(size_t)j * D + k];
+    if (m->routed_kind == MOE_GMOE_LINEAR) *p++ = m->eta0[j];
+    for (int k = 0; k < D; k++) *p++ = m->eta1[(size_t)j * D + k];
+    if (m->routed_kind == MOE_GMOE_RELU) *p++ = m->eta2[j];
+    *p++ = var_to_s(m->nu[j], w->var_floor);
+  }
+}
+
+/* θ → model; 0 if every value is finite (ω renormalised). */
+static int em_unpack(moe_gmoe_em *w, const double *th)
+{
+  moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, sn = shared_np(m);
+  for (int q = 0; q < moe_gmoe_em_nparams(w); q++)
+    if (!isfinite(th[q])) return 1;
+  double amax = -INFINITY, os = 0;
+  for (int i = 0; i < S; i++) amax = fmax(amax, th[(size_t)i * sn]);
+  const double *p = th;
+  for (int i = 0; i < S; i++) {
+    m->omega[i] = exp(*p++ - amax);
+    os += m->omega[i];
+    m->kappa0[i] = *p++;
+    for (int k = 0; k < D; k++) m->kappa1[(size_t)i * D + k] = *p++;
+    if (m->shared_kind == MOE_GMOE_RELU) m->kappa2[i] = *p++;
+    m->tau[i] = w->var_floor + exp(*p++);
+  }
+  for (int i = 0; i < S; i++) m->omega[i] = fmax(m->omega[i] / os, 1e-300);
+  for (int j = 0; j < w->E; j++) {
+    m->beta0[j] = *p++;
+    for (int k = 0; k < D; k++) m->beta1[(size_t)j * D + k] = *p++;
+    if (m->routed_kind == MOE_GMOE_LINEAR) m->eta0[j] = *p++;
+    for (int k = 0; k < D; k++) m->eta1[(size_t)j * D + k] = *p++;
+    if (m->routed_kind == MOE_GMOE_RELU) m->eta2[j] = *p++;
+    m->nu[j] = w->var_floor + exp(*p++);
+  }
+  for (int i = 0; i < S; i++) if (!(m->tau[i] > 0) || !isfinite(m->tau[i])) return 1;
+  for (int j = 0; j < w->E; j++) if (!(m->nu[j] > 0) || !isfinite(m->nu[j])) return 1;
+  return 0;
+}
+
+/* Gradient of ℓ (mean) at the model's current parameters, using the
+ * responsibilities R of the last E-step (which must be at this point). */
+static void em_grad(moe_gmoe_em *w, double *grad)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C, sn = shared_np(m), rn = routed_np(m);
+  const int P = moe_gmoe_em_nparams(w);
+  const int srelu = m->shared_kind == MOE_GMOE_RELU, rrelu = m->routed_kind == MOE_GMOE_RELU;
+  memset(grad, 0, (size_t)P * sizeof *grad);
+  double *gr = grad + (size_t)S * sn;   /* routed block */
+  for (size_t t = 0; t < w->n; t++) {
+    const double *x = w->X + t * D, *r = w->R + t * C;
+    const double y = w->Y[t];
+    double rsh = 0;
+    for (int i = 0; i < S; i++) rsh += r[i];
+    for (int i = 0; i < S; i++) {
+      double *g = grad + (size_t)i * sn;
+      g[0] += r[i] - m->omega[i] * rsh;
+      double z = dot(m->kappa1 + (size_t)i * D, x, D) + m->kappa0[i];
+      double mu = srelu ? m->kappa2[i] * (z > 0 ? z : 0) : z;
+      double e = y - mu, v = m->tau[i];
+      double c = r[i] * e / v;                     /* ∂/∂μ */
+      double dz = srelu ? (z > 0 ? c * m->kappa2[i] : 0) : c;
+      g[1] += dz;
+      for (int k = 0; k < D; k++) g[2 + k] += dz * x[k];
+      if (srelu) g[2 + D] += c * (z > 0 ? z : 0);
+      g[sn - 1] += 0.5 * r[i] * (e * e / v - 1);
+    }
+    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) rs += r[S + j];
+    for (int j = 0; j < E; j++) {
+      double *g = gr + (size_t)j * rn;
+      const double rj = r[S + j];
+      if (w->sel[j]) {
+        double cu = rj - rs * w->gw[j];
+        if (m->gate == MOE_GMOE_NSIGMOID) cu *= 1.0 / (1.0 + exp(w->u[j]));
+        g[0] += cu;
+        for (int k = 0; k < D; k++) g[1 + k] += cu * x[k];
+      }
+      const double *e1 = m->eta1 + (size_t)j * D;
+      double z = dot(e1, x, D);
+      double mu = rrelu ? m->eta2[j] * (z > 0 ? z : 0) : z + m->eta0[j];
+      double e = y - mu, v = m->nu[j];
+      double c = rj * e / v;
+      int q = 1 + D;
+      if (!rrelu) g[q++] += c;
+      double dz = rrelu ? (z > 0 ? c * m->eta2[j] : 0) : c;
+      for (int k = 0; k < D; k++) g[q + k] += dz * x[k];
+      q += D;
+      if (rrelu) g[q++] += c * (z > 0 ? z : 0);
+      g[q] += 0.5 * rj * (e * e / v - 1);
+    }
+  }
+  const double s = 1.0 / (double)w->n;
+  for (int q = 0; q < P; q++) grad[q] *= s;
+  /* chain rule for v = floor + exp(s) */
+  for (int i = 0; i < S; i++) grad[(size_t)i * sn + sn - 1] *= (m->tau[i] - w->var_floor) / m->tau[i];
+  for (int j = 0; j < E; j++) gr[(size_t)j * rn + rn - 1] *= (m->nu[j] - w->var_floor) / m->nu[j];
+}
+
+int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_gradient: not initialised");
+  int P = moe_gmoe_em_nparams(w);
+  double *g = grad ? grad : malloc((size_t)P * sizeof *g);
+  if (!g) return moe_error(MOE_ENOMEM, "gmoe_em_gradient: no memory");
+  em_grad(w, g);
+  if (norm) {
+    double s = 0;
+    for (int q = 0; q < P; q++) s += g[q] * g[q];
+    *norm = sqrt(s * (double)w->n);
+  }
+  if (!grad) free(g);
+  return MOE_OK;
+}
+
+/* −ℓ and its gradient at θ for gsl_multimin (the model and R move with θ). */
+static double full_fdf(moe_gmoe_em *w, const double *th, double *grad)
+{
+  if (em_unpack(w, th)) return GSL_POSINF;
+  if (em_estep(w)) { moe_error_clear(); return GSL_POSINF; }
+  if (grad) {
+    em_grad(w, grad);
+    for (int q = 0; q < moe_gmoe_em_nparams(w); q++) grad[q] = -grad[q];
+  }
+  return -w->ll;
+}
+static double full_f(const gsl_vector *v, void *p) { return full_fdf(p, v->data, NULL); }
+static void full_df(const gsl_vector *v, void *p, gsl_vector *g)
+{
+  if (!isfinite(full_fdf(p, v->data, g->data))) gsl_vector_set_zero(g);
+}
+static void full_fdf3(const gsl_vector *v, void *p, double *f, gsl_vector *g)
+{
+  *f = full_fdf(p, v->data, g->data);
+  if (!isfinite(*f)) gsl_vector_set_zero(g);
+}
+
+int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_polish: not initialised");
+  MOE_CHECK_ARG(max_iter >= 0 && grad_tol > 0, "gmoe_em_polish: max_iter=%d, grad_tol=%g", max_iter, grad_tol);
+  const int P = moe_gmoe_em_nparams(w);
+  const double sq = sqrt((double)w->n);
+  gsl_vector *x = gsl_vector_alloc((size_t)P), *best = gsl_vector_alloc((size_t)P);
+  gsl_multimin_fdfminimizer *s = gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, (size_t)P);
+  if (!x || !best || !s) {
+    if (x) gsl_vector_free(x);
+    if (best) gsl_vector_free(best);
+    if (s) gsl_multimin_fdfminimizer_free(s);
+    return moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory");
+  }
+  em_pack(w, x->data);
+  gsl_vector_memcpy(best, x);
+  double fbest = full_fdf(w, x->data, NULL);   /* the point as packed (variance floor applied) */
+  int it = 0, rc = MOE_OK;
+  gsl_multimin_function_fdf fn = {full_f, full_df, full_fdf3, (size_t)P, w};
+  /* BFGS from the current point; on a stalled line search restart it
+   * (fresh Hessian) from the best point, at most 5 times. */
+  for (int restart = 0; restart < 6 && it < max_iter && isfinite(fbest); restart++) {
+    gsl_multimin_fdfminimizer_set(s, &fn, best, 0.01, 0.1);
+    if (!isfinite(s->f)) break;
+    if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) break;
+    int progressed = 0;
+    while (it < max_iter) {
+      int st = gsl_multimin_fdfminimizer_iterate(s);
+      it++;
+      if (isfinite(s->f) && s->f < fbest) {
+        if (s->f < fbest - 1e-15 * fabs(fbest)) progressed = 1;
+        fbest = s->f;
+        gsl_vector_memcpy(best, s->x);
+      }
+      if (st) break;
+      if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) { restart = 99; break; }
+    }
+    if (!progressed) break;
+  }
+  /* leave the model, R and ℓ at the best point */
+  if (em_unpack(w, best->data) || em_estep(w)) rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood");
+  double gn = NAN;
+  if (!rc) moe_gmoe_em_gradient(w, NULL, &gn);
+  if (iters) *iters = it;
+  if (grad_norm) *grad_norm = gn;
+  gsl_vector_free(x);
+  gsl_vector_free(best);
+  gsl_multimin_fdfminimizer_free(s);
+  return rc;
+}
+
+/* One SQUAREM cycle (Varadhan & Roland 2008, scheme S3, with the
+ * monotone safeguard): θ1 = F(θ0), θ2 = F(θ1), r = θ1 − θ0,
+ * v = θ2 − 2θ1 + θ0, α = −‖r‖/‖v‖ (≤ −1), θ' = θ0 − 2αr + α²v, then one
+ * EM step from θ'. The result is accepted only if its log-likelihood is
+ * ≥ that of θ2; otherwise α is moved halfway to −1 (3 tries) and finally
+ * θ2 itself is taken (plain EM). Counts the EM maps it ran in iter. */
+int moe_gmoe_em_squarem(moe_gmoe_em *w)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_squarem: not initialised");
+  const int P = moe_gmoe_em_nparams(w);
+  double *buf = malloc(4 * (size_t)P * sizeof *buf);
+  if (!buf) return moe_error(MOE_ENOMEM, "gmoe_em_squarem: no memory");
+  double *t0 = buf, *t1 = t0 + P, *t2 = t1 + P, *tp = t2 + P;
+  const double ll0 = w->ll;
+  em_pack(w, t0);
+  int rc = moe_gmoe_em_iterate(w);
+  if (!rc) { em_pack(w, t1); rc = moe_gmoe_em_iterate(w); }
+  if (rc) { free(buf); return rc; }
+  em_pack(w, t2);
+  const double ll2 = w->ll;
+  double rr = 0, vv = 0;
+  for (int q = 0; q < P; q++) {
+    double r = t1[q] - t0[q], v = t2[q] - 2 * t1[q] + t0[q];
+    rr += r * r;
+    vv += v * v;
+  }
+  int accepted = 0;
+  if (vv > 0 && isfinite(rr) && isfinite(vv)) {
+    double a = -sqrt(rr / vv);
+    for (int tries = 0; tries < 4 && a < -1; tries++, a = (a - 1) / 2) {
+      for (int q = 0; q < P; q++) {
+        double r = t1[q] - t0[q], v = t2[q] - 2 * t1[q] + t0[q];
+        tp[q] = t0[q] - 2 * a * r + a * a * v;
+      }
+      if (em_unpack(w, tp) || em_estep(w)) { moe_error_clear(); continue; }
+      if (moe_gmoe_em_iterate(w)) { moe_error_clear(); continue; }
+      if (isfinite(w->ll) && w->ll >= ll2) { accepted = 1; break; }
+    }
+  }
+  if (!accepted) {   /* plain EM: back to θ2 */
+    if (em_unpack(w, t2) || em_estep(w)) { free(buf); return moe_error(MOE_EDOM, "gmoe_em_squarem: lost θ2"); }
+  }
+  free(buf);
+  w->ll_prev = ll0;   /* the test compares whole cycles; iter counts every EM map run */
+
+  return MOE_OK;
+}

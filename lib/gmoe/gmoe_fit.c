@@ -21,12 +21,16 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o)
   o->init = MOE_GMOE_INIT_TRUTH;
   o->init_sd = 0.5;
   o->max_iter = 1000;
-  o->tol = 1e-6;
-  o->tol_kind = MOE_GMOE_TOL_REL;
-  o->inner_iter = 1;
+  o->tol = 1e-3;
+  o->tol_kind = MOE_GMOE_TOL_TOTAL;
+  o->inner_iter = 5;
   o->var_floor = 1e-6;
   o->bfgs = -1;
   o->dup_routed = -1;
+  o->start = MOE_GMOE_START_SLOPE0;
+  o->squarem = 1;
+  o->polish = 300;
+  o->grad_tol = 1e-2;
 }
 
 /* Map fitted atoms to true atoms: the first k* are the identity, the rest
@@ -42,16 +46,22 @@ static void assign_atoms(gsl_rng *r, int K, int Kt, int dup, int *owner, int *co
 }
 
 static int init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind, double init_sd, int dup,
-                       gsl_rng *r, size_t n, const double *X, const double *Y);
+                       moe_gmoe_start_kind start, gsl_rng *r, size_t n, const double *X, const double *Y);
 
 int moe_gmoe_init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind,
                          double init_sd, gsl_rng *r, size_t n, const double *X, const double *Y)
 {
-  return init_params(fit, truth, kind, init_sd, -1, r, n, X, Y);
+  return init_params(fit, truth, kind, init_sd, -1, MOE_GMOE_START_SLOPE0, r, n, X, Y);
+}
+
+int moe_gmoe_init_start(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_start_kind start, int dup_routed,
+                        double init_sd, gsl_rng *r)
+{
+  return init_params(fit, truth, MOE_GMOE_INIT_TRUTH, init_sd, dup_routed, start, r, 0, NULL, NULL);
 }
 
 static int init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind, double init_sd, int dup,
-                       gsl_rng *r, size_t n, const double *X, const double *Y)
+                       moe_gmoe_start_kind start, gsl_rng *r, size_t n, const double *X, const double *Y)
 {
   MOE_CHECK_ARG(fit && r, "gmoe_init: NULL argument");
   const int D = fit->d, S = fit->k1, E = fit->k2;
@@ -78,8 +88,13 @@ static int init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind 
     for (int i = 0; i < S; i++) fit->omega[i] /= osum;
     MOE_CHECK_ARG(dup < truth->k2, "gmoe_init: dup_routed=%d but the truth has %d routed atoms", dup, truth->k2);
     assign_atoms(r, E, truth->k2, dup, owner, copies);
+    int seen[4096] = {0};
     for (int i = 0; i < E; i++) {
       int j = owner[i];
+      /* SLOPE0: the second and later copies of a normalised-sigmoid atom
+       * start with slope 0 (a copy of the true slope gives a gate that is
+       * wrong wherever that slope matters) */
+      int zero_slope = start == MOE_GMOE_START_SLOPE0 && truth->gate == MOE_GMOE_NSIGMOID && seen[j]++ > 0;
       double b0 = truth->beta0[j];
       if (copies[j] > 1) {
         if (truth->gate == MOE_GMOE_SOFTMAX) b0 -= log((double)copies[j]);
@@ -90,7 +105,7 @@ static int init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind 
       }
       fit->beta0[i] = b0 + gsl_ran_gaussian(r, init_sd);
       for (int k = 0; k < D; k++)
-        fit->beta1[(size_t)i * D + k] = truth->beta1[(size_t)j * D + k] + gsl_ran_gaussian(r, init_sd);
+        fit->beta1[(size_t)i * D + k] = (zero_slope ? 0.0 : truth->beta1[(size_t)j * D + k]) + gsl_ran_gaussian(r, init_sd);
       fit->eta0[i] = fit->routed_kind == MOE_GMOE_LINEAR ? truth->eta0[j] + gsl_ran_gaussian(r, init_sd) : 0;
       for (int k = 0; k < D; k++)
         fit->eta1[(size_t)i * D + k] = truth->eta1[(size_t)j * D + k] + gsl_ran_gaussian(r, init_sd);
@@ -141,7 +156,9 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
   MOE_CHECK_ARG(o->restarts >= 1, "gmoe_fit: restarts=%d must be >= 1", o->restarts);
   MOE_CHECK_ARG(o->max_iter >= 0, "gmoe_fit: max_iter=%d must be >= 0", o->max_iter);
   MOE_CHECK_ARG(o->tol > 0, "gmoe_fit: tol=%g must be > 0", o->tol);
-  moe_gmoe_fit_info fi = {-INFINITY, 0, 0, -1, 0, 0};
+  MOE_CHECK_ARG(o->polish >= 0 && (o->polish == 0 || o->grad_tol > 0), "gmoe_fit: polish=%d grad_tol=%g", o->polish,
+                o->grad_tol);
+  moe_gmoe_fit_info fi = {-INFINITY, 0, 0, -1, 0, 0, NAN, 0, 0, NAN};
   moe_gmoe *cand = moe_gmoe_clone(fit), *best = moe_gmoe_clone(fit);
   moe_gmoe_em *w = moe_gmoe_em_alloc(fit, n);
   int rc = MOE_OK, last_rc = MOE_OK;
@@ -160,16 +177,20 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
     snprintf(label, sizeof label, "restart-%d", k);
     gsl_rng *r = moe_rng_alloc(moe_seed_derive(seed, label));
     if (!r) { rc = MOE_ENOMEM; goto done; }
-    int st = init_params(cand, truth, o->init, o->init_sd, o->dup_routed, r, n, X, Y);
+    int st = init_params(cand, truth, o->init, o->init_sd, o->dup_routed, o->start, r, n, X, Y);
     gsl_rng_free(r);
     if (st && st != MOE_EDOM) { rc = st; goto done; }
     fi.restarts_used++;
     if (!st) st = moe_gmoe_em_init(w, cand, n, X, Y);
-    int conv = 0;
-    for (int it = 0; !st && it < o->max_iter; it++) {
-      st = moe_gmoe_em_iterate(w);
+    int conv = 0, piters = 0;
+    double gnorm = NAN, ll_em = NAN;
+    while (!st && moe_gmoe_em_iterations(w) < o->max_iter) {
+      st = o->squarem && o->max_iter - moe_gmoe_em_iterations(w) >= 6 ? moe_gmoe_em_squarem(w) : moe_gmoe_em_iterate(w);
       if (!st && moe_gmoe_em_test(w, o->tol, o->tol_kind) == MOE_OK) { conv = 1; break; }
     }
+    if (!st) ll_em = moe_gmoe_em_loglik(w);
+    if (!st && o->polish > 0) st = moe_gmoe_em_polish(w, o->polish, o->grad_tol, &piters, &gnorm);
+    else if (!st) moe_gmoe_em_gradient(w, NULL, &gnorm);
     if (st) {   /* this restart degenerated: remember why, try the next */
       last_rc = st;
       snprintf(last_msg, sizeof last_msg, "%s", moe_last_error());
@@ -182,6 +203,10 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
       fi.iterations = moe_gmoe_em_iterations(w);
       fi.converged = conv;
       fi.best_restart = k;
+      fi.grad_norm = gnorm;
+      fi.polish_iters = piters;
+      fi.stationary = gnorm <= o->grad_tol;
+      fi.loglik_em = ll_em;
       moe_gmoe_copy(best, cand);
     }
   }
