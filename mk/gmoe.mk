@@ -23,3 +23,6 @@ bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
 	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml \
 	experiments/paper-stopping.yaml
+TESTS += t/test_gmoe_mle
+check_PROGRAMS += t/test_gmoe_mle
+t_test_gmoe_mle_SOURCES = t/test_gmoe_mle.c t/tap.h

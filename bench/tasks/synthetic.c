@@ -70,7 +70,7 @@ static const mb_param params[] = {
 
 static const char *const metrics[] = {"loss", "loss_raw", "loglik", "loglik_truth", "loglik_gap", "em_iters", "converged",
                                       "restarts_used", "best_restart", "em_iters_total", "routed_eta_err",
-                                      "loglik_gap_em", "grad_norm", "polish_iters", "mle_ok", "gap_neg",
+                                      "loglik_gap_em", "grad_norm", "polish_iters", "polish_how", "mle_ok", "gap_neg",
                                       "loss_pstar", "loss_pad", "loss_limit", "gate_fn_err", "gate_par_err",
                                       NULL};
 
@@ -373,6 +373,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   mb_result_metric(r, "loglik_gap_em", fi.loglik_em - llt);
   mb_result_metric(r, "grad_norm", fi.grad_norm);
   mb_result_metric(r, "polish_iters", fi.polish_iters);
+  mb_result_metric(r, "polish_how", fi.polish_how);
   /* an MLE of the over-specified model (which contains the truth) is a
    * stationary point at or above the truth's log-likelihood */
   int gap_neg = !(fi.loglik - llt >= 0);

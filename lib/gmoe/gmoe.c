@@ -173,9 +173,11 @@ int moe_gmoe_truth(const char *name, int d, moe_gmoe **out)
  *               routed 2 = (−ln(e−2), 0) with expert 2,
  *               routed 3 = (−1/2, −β1*) with expert 2;
  *               the same conditional density as thm4 (KL = 0).
- *   thm4-padJ:  the truth plus a vanishing third atom: expert J's (η, ν),
- *               β1 = 0, β0 = logit(1e-6) (density equal to the truth's up
- *               to a relative 1e-6 in the gate). */
+ *   thm4-padJ:  the truth plus a vanishing third atom: expert J's (η, ν)
+ *               and slope β1*_J, β0 = β0*_J − B with B = 15.5 + 3‖β1*_J‖₁,
+ *               so on X = [−3, 3]^d its sigmoid is below e^−15 ≈ 3e-7
+ *               times atom J's (a constant slope-0 atom cannot vanish: the
+ *               true sigmoids themselves fall to e^−15 at x = −3). */
 static int thm4_exact(const char *name, int d, moe_gmoe **out)
 {
   int pstar = !strcmp(name, "thm4-pstar"), pad = !strcmp(name, "thm4-pad1") ? 1 : !strcmp(name, "thm4-pad2") ? 2 : 0;
@@ -205,8 +207,11 @@ static int thm4_exact(const char *name, int d, moe_gmoe **out)
   } else {
     m->beta0[0] = t->beta0[0]; m->beta0[1] = t->beta0[1];
     memcpy(m->beta1, t->beta1, 2 * (size_t)d * sizeof(double));
-    m->beta0[2] = log(1e-6 / (1 - 1e-6));
-    for (int k = 0; k < d; k++) m->beta1[2 * d + k] = 0;
+    const int J = pad - 1;
+    double l1 = 0;
+    for (int k = 0; k < d; k++) l1 += fabs(t->beta1[(size_t)J * d + k]);
+    m->beta0[2] = t->beta0[J] - (15.5 + 3 * l1);
+    for (int k = 0; k < d; k++) m->beta1[2 * d + k] = t->beta1[(size_t)J * d + k];
   }
   moe_gmoe_free(t);
   *out = m;

@@ -953,6 +953,20 @@ int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm)
   return MOE_OK;
 }
 
+int moe_gmoe_em_get_params(const moe_gmoe_em *w, double *theta)
+{
+  MOE_CHECK_ARG(w && w->m && theta, "gmoe_em_get_params: not initialised");
+  em_pack(w, theta);
+  return MOE_OK;
+}
+
+int moe_gmoe_em_set_params(moe_gmoe_em *w, const double *theta)
+{
+  MOE_CHECK_ARG(w && w->m && theta, "gmoe_em_set_params: not initialised");
+  if (em_unpack(w, theta)) return moe_error(MOE_EDOM, "gmoe_em_set_params: non-finite parameter");
+  return em_estep(w);
+}
+
 /* −ℓ and its gradient at θ for gsl_multimin (the model and R move with θ). */
 static double full_fdf(moe_gmoe_em *w, const double *th, double *grad)
 {
@@ -975,52 +989,75 @@ static void full_fdf3(const gsl_vector *v, void *p, double *f, gsl_vector *g)
   if (!isfinite(*f)) gsl_vector_set_zero(g);
 }
 
-int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm)
+/* BFGS from the current point until the gradient test, max_iter
+ * iterations, or a stalled line search; restarted (fresh Hessian) from
+ * the best point while that makes progress. Leaves the model, R and ℓ at
+ * the best point. Returns 1 if the gradient test was met. */
+static int polish_bfgs(moe_gmoe_em *w, gsl_multimin_fdfminimizer *s, gsl_vector *best, int max_iter, double grad_tol,
+                       int *it)
 {
-  MOE_CHECK_ARG(w && w->m, "gmoe_em_polish: not initialised");
-  MOE_CHECK_ARG(max_iter >= 0 && grad_tol > 0, "gmoe_em_polish: max_iter=%d, grad_tol=%g", max_iter, grad_tol);
   const int P = moe_gmoe_em_nparams(w);
   const double sq = sqrt((double)w->n);
-  gsl_vector *x = gsl_vector_alloc((size_t)P), *best = gsl_vector_alloc((size_t)P);
-  gsl_multimin_fdfminimizer *s = gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, (size_t)P);
-  if (!x || !best || !s) {
-    if (x) gsl_vector_free(x);
-    if (best) gsl_vector_free(best);
-    if (s) gsl_multimin_fdfminimizer_free(s);
-    return moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory");
-  }
-  em_pack(w, x->data);
-  gsl_vector_memcpy(best, x);
-  double fbest = full_fdf(w, x->data, NULL);   /* the point as packed (variance floor applied) */
-  int it = 0, rc = MOE_OK;
+  em_pack(w, best->data);
+  double fbest = full_fdf(w, best->data, NULL);
+  int met = 0;
   gsl_multimin_function_fdf fn = {full_f, full_df, full_fdf3, (size_t)P, w};
-  /* BFGS from the current point; on a stalled line search restart it
-   * (fresh Hessian) from the best point, at most 5 times. */
-  for (int restart = 0; restart < 6 && it < max_iter && isfinite(fbest); restart++) {
+  for (int restart = 0; restart < 6 && *it < max_iter && isfinite(fbest) && !met; restart++) {
     gsl_multimin_fdfminimizer_set(s, &fn, best, 0.01, 0.1);
     if (!isfinite(s->f)) break;
-    if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) break;
+    if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) { met = 1; break; }
     int progressed = 0;
-    while (it < max_iter) {
+    while (*it < max_iter) {
       int st = gsl_multimin_fdfminimizer_iterate(s);
-      it++;
+      ++*it;
       if (isfinite(s->f) && s->f < fbest) {
         if (s->f < fbest - 1e-15 * fabs(fbest)) progressed = 1;
         fbest = s->f;
         gsl_vector_memcpy(best, s->x);
       }
       if (st) break;
-      if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) { restart = 99; break; }
+      if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) { met = 1; break; }
     }
     if (!progressed) break;
   }
-  /* leave the model, R and ℓ at the best point */
-  if (em_unpack(w, best->data) || em_estep(w)) rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood");
+  if (em_unpack(w, best->data) || em_estep(w)) return -1;
+  return met;
+}
+
+int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm, int *how)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_polish: not initialised");
+  MOE_CHECK_ARG(max_iter >= 0 && grad_tol > 0, "gmoe_em_polish: max_iter=%d, grad_tol=%g", max_iter, grad_tol);
+  const int P = moe_gmoe_em_nparams(w);
+  gsl_vector *best = gsl_vector_alloc((size_t)P);
+  gsl_multimin_fdfminimizer *s = gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, (size_t)P);
+  if (!best || !s) {
+    if (best) gsl_vector_free(best);
+    if (s) gsl_multimin_fdfminimizer_free(s);
+    return moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory");
+  }
+  /* Rounds of BFGS, then (if it stalled short of the gradient test) three
+   * SQUAREM cycles. A ReLU expert's likelihood has kinks where a data
+   * point sits at the hinge, and the M-step's Gauss-Newton solver tends
+   * to park the hinge exactly on a point: there the gradient jumps, BFGS's
+   * line search stalls, and the EM maps (which handle the kink) move on.
+   * Stop when a round gains less than 1e-3 in total log-likelihood. */
+  int it = 0, rc = MOE_OK, met = 0, flat = 0;
+  for (int round = 0; round < 20 && it < max_iter && !met; round++) {
+    const double l0 = w->ll;
+    met = polish_bfgs(w, s, best, max_iter, grad_tol, &it);
+    if (met < 0) { rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood"); break; }
+    if (met) break;
+    for (int k = 0; k < 3 && !rc; k++) rc = moe_gmoe_em_squarem(w);
+    if (rc) break;
+    if ((w->ll - l0) * (double)w->n < 1e-3) { flat = 1; break; }
+  }
+  w->ll_prev = w->ll;
   double gn = NAN;
   if (!rc) moe_gmoe_em_gradient(w, NULL, &gn);
   if (iters) *iters = it;
   if (grad_norm) *grad_norm = gn;
-  gsl_vector_free(x);
+  if (how) *how = met > 0 ? 1 : flat ? 2 : 0;
   gsl_vector_free(best);
   gsl_multimin_fdfminimizer_free(s);
   return rc;

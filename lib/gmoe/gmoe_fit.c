@@ -158,7 +158,7 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
   MOE_CHECK_ARG(o->tol > 0, "gmoe_fit: tol=%g must be > 0", o->tol);
   MOE_CHECK_ARG(o->polish >= 0 && (o->polish == 0 || o->grad_tol > 0), "gmoe_fit: polish=%d grad_tol=%g", o->polish,
                 o->grad_tol);
-  moe_gmoe_fit_info fi = {-INFINITY, 0, 0, -1, 0, 0, NAN, 0, 0, NAN};
+  moe_gmoe_fit_info fi = {-INFINITY, 0, 0, -1, 0, 0, NAN, 0, 0, -1, NAN};
   moe_gmoe *cand = moe_gmoe_clone(fit), *best = moe_gmoe_clone(fit);
   moe_gmoe_em *w = moe_gmoe_em_alloc(fit, n);
   int rc = MOE_OK, last_rc = MOE_OK;
@@ -182,14 +182,14 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
     if (st && st != MOE_EDOM) { rc = st; goto done; }
     fi.restarts_used++;
     if (!st) st = moe_gmoe_em_init(w, cand, n, X, Y);
-    int conv = 0, piters = 0;
+    int conv = 0, piters = 0, how = -1;
     double gnorm = NAN, ll_em = NAN;
     while (!st && moe_gmoe_em_iterations(w) < o->max_iter) {
       st = o->squarem && o->max_iter - moe_gmoe_em_iterations(w) >= 6 ? moe_gmoe_em_squarem(w) : moe_gmoe_em_iterate(w);
       if (!st && moe_gmoe_em_test(w, o->tol, o->tol_kind) == MOE_OK) { conv = 1; break; }
     }
     if (!st) ll_em = moe_gmoe_em_loglik(w);
-    if (!st && o->polish > 0) st = moe_gmoe_em_polish(w, o->polish, o->grad_tol, &piters, &gnorm);
+    if (!st && o->polish > 0) st = moe_gmoe_em_polish(w, o->polish, o->grad_tol, &piters, &gnorm, &how);
     else if (!st) moe_gmoe_em_gradient(w, NULL, &gnorm);
     if (st) {   /* this restart degenerated: remember why, try the next */
       last_rc = st;
@@ -205,7 +205,8 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
       fi.best_restart = k;
       fi.grad_norm = gnorm;
       fi.polish_iters = piters;
-      fi.stationary = gnorm <= o->grad_tol;
+      fi.stationary = gnorm <= o->grad_tol || how == 2;
+      fi.polish_how = how;
       fi.loglik_em = ll_em;
       moe_gmoe_copy(best, cand);
     }

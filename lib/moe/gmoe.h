@@ -83,7 +83,8 @@ int moe_gmoe_validate(const moe_gmoe *m);
  *     expert 2 and (−1/2, −β1*) with expert 2, since
  *     σ(z+½)/σ(z−½) = 1 + (e−1)σ(−z−½);
  *   "thm4-pad1", "thm4-pad2": the truth padded with a vanishing third
- *     atom: expert J's (η, ν), β1 = 0, β0 = logit(1e-6).
+ *     atom: expert J's (η, ν) and slope, β0 = β0*_J − (15.5 + 3‖β1*_J‖₁)
+ *     (gate weight below ~3e-7 of atom J's on [−3, 3]^d).
  * On success *out is a new model (free with moe_gmoe_free).
  * MOE_EINVAL for an unknown name (message lists the known ones) or d < 1. */
 int moe_gmoe_truth(const char *name, int d, moe_gmoe **out);
@@ -203,10 +204,15 @@ int moe_gmoe_em_iterations(const moe_gmoe_em *w);    /* t */
  * top-K sets held fixed) into grad (P) if not NULL, and *norm =
  * √N ‖∇_θ ℓ‖₂ = ‖∇ total‖/√N if not NULL — the score in units of its
  * sampling sd, so one tolerance serves every N.
- * moe_gmoe_em_polish: quasi-Newton (gsl bfgs2, restarted from the best
- * point when its line search stalls, at most 5 times) on −ℓ from the
- * current point until *grad_norm ≤ grad_tol or max_iter BFGS iterations;
- * ℓ never decreases; the model, responsibilities and ℓ are left at the
+ * moe_gmoe_em_polish: rounds of quasi-Newton (gsl bfgs2 on −ℓ, restarted
+ * from the best point when its line search stalls) and, if BFGS stalls
+ * short of the test, three SQUAREM cycles; until *grad_norm ≤ grad_tol
+ * (*how = 1), a round gains less than 1e-3 in TOTAL log-likelihood
+ * (*how = 2: a flat maximum, or a kink — a ReLU expert's likelihood is
+ * not differentiable where a data point sits on the hinge, and EM's
+ * Gauss-Newton M-step tends to park hinges on data points, so there the
+ * gradient norm need not be small), or max_iter BFGS iterations (*how =
+ * 0). ℓ never decreases; the model, responsibilities and ℓ are left at the
  * best point. MOE_EDOM if the likelihood became non-finite there.
  * moe_gmoe_em_squarem: one SQUAREM cycle (Varadhan & Roland 2008, S3):
  * two EM maps θ0 → θ1 → θ2, the extrapolation θ' = θ0 − 2αr + α²v
@@ -214,8 +220,12 @@ int moe_gmoe_em_iterations(const moe_gmoe_em *w);    /* t */
  * accepted only if its ℓ ≥ ℓ(θ2) (else α halves towards −1, three times,
  * then θ2 itself): ℓ never decreases. Every EM map counts as an iteration. */
 int moe_gmoe_em_nparams(const moe_gmoe_em *w);
+/* θ of the current model (P values); set: the model from θ, then an
+ * E-step (ℓ and responsibilities at θ). MOE_EDOM on a non-finite θ or ℓ. */
+int moe_gmoe_em_get_params(const moe_gmoe_em *w, double *theta);
+int moe_gmoe_em_set_params(moe_gmoe_em *w, const double *theta);
 int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm);
-int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm);
+int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm, int *how);
 int moe_gmoe_em_squarem(moe_gmoe_em *w);
 
 /* The fitting driver: restarts × (init; SQUAREM cycles, or single EM
@@ -261,7 +271,8 @@ typedef struct {
   long total_iterations;       /* over all restarts */
   double grad_norm;            /* best restart's final √N ‖∇ℓ‖ (moe_gmoe_em_gradient) */
   int polish_iters;            /* its BFGS polish iterations */
-  int stationary;              /* grad_norm ≤ grad_tol */
+  int stationary;              /* grad_norm ≤ grad_tol, or the polish found no ascent (how = 2) */
+  int polish_how;              /* the polish's *how (-1: no polish) */
   double loglik_em;            /* its log-likelihood before the polish */
 } moe_gmoe_fit_info;
 
