@@ -26,3 +26,4 @@ EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.tx
 TESTS += t/test_gmoe_mle
 check_PROGRAMS += t/test_gmoe_mle
 t_test_gmoe_mle_SOURCES = t/test_gmoe_mle.c t/tap.h
+EXTRA_DIST += t/gen_robust_stats.py t/data/stats/robust_stats.txt
