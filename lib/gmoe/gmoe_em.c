@@ -526,6 +526,10 @@ static void gate_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
 static int modified_newton_step(int P, double *H, const double *g, double *step, gsl_matrix *evec, gsl_vector *eval,
                                 gsl_eigen_symmv_workspace *eig)
 {
+  /* GSL's symmetric QR iteration never ends on a non-finite matrix (seen
+   * when a SQUAREM extrapolation sent the gate logits to overflow) */
+  for (size_t q = 0; q < (size_t)P * P; q++) if (!isfinite(H[q])) return 1;
+  for (int q = 0; q < P; q++) if (!isfinite(g[q])) return 1;
   gsl_matrix_view Hm = gsl_matrix_view_array(H, (size_t)P, (size_t)P);
   if (gsl_eigen_symmv(&Hm.matrix, eval, evec, eig)) return 1;
   double lmax = 0;
