@@ -526,10 +526,20 @@ static void gate_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
 static int modified_newton_step(int P, double *H, const double *g, double *step, gsl_matrix *evec, gsl_vector *eval,
                                 gsl_eigen_symmv_workspace *eig)
 {
-  /* GSL's symmetric QR iteration never ends on a non-finite matrix (seen
-   * when a SQUAREM extrapolation sent the gate logits to overflow) */
-  for (size_t q = 0; q < (size_t)P * P; q++) if (!isfinite(H[q])) return 1;
+  /* GSL's symmetric QR iteration has no iteration limit: it never ends on
+   * a non-finite matrix, nor (seen on a saturated softmax gate, whose
+   * whole Hessian was ~1e-318, subnormal) when entries are so small that
+   * its relative chop test underflows. Refuse both (the callers then fall
+   * back to BFGS); flush entries 250 orders of magnitude below the
+   * largest (they cannot change the floored step). */
+  double hmax = 0;
+  for (size_t q = 0; q < (size_t)P * P; q++) {
+    if (!isfinite(H[q])) return 1;
+    hmax = fmax(hmax, fabs(H[q]));
+  }
   for (int q = 0; q < P; q++) if (!isfinite(g[q])) return 1;
+  if (!(hmax > 1e-200)) return 1;
+  for (size_t q = 0; q < (size_t)P * P; q++) if (fabs(H[q]) < 1e-250 * hmax) H[q] = 0;
   gsl_matrix_view Hm = gsl_matrix_view_array(H, (size_t)P, (size_t)P);
   if (gsl_eigen_symmv(&Hm.matrix, eval, evec, eig)) return 1;
   double lmax = 0;
