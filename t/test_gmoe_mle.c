@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <gsl/gsl_errno.h>
 
 #include "moe/error.h"
@@ -268,6 +271,48 @@ static void test_limit_finds_pstar(void)
   moe_gmoe_free(p);
 }
 
+/* Regression: a saturated softmax gate (one expert takes everything, the
+ * others get weights ~1e-317) made the gate Hessian subnormal, and GSL's
+ * symmetric eigensolver never returned. Now the step is refused (BFGS
+ * fallback) and the EM map ends; the test hangs if the bug returns. */
+static void hung(int sig)
+{
+  static const char msg[] = "not ok - saturated gate: the EM map never ended (the eigensolver loop is back)\n";
+  (void)sig;
+  if (write(1, msg, sizeof msg - 1) < 0) _exit(2);
+  _exit(1);
+}
+
+static void test_saturated_gate(void)
+{
+  signal(SIGALRM, hung);
+  alarm(300);   /* a guard against the hang, not a timing assertion: the maps take milliseconds */
+  const size_t n = 200;
+  moe_gmoe *t;
+  double *X, *Y;
+  sample("thm1", 1, n, 5, &t, &X, &Y);
+  moe_gmoe *m = moe_gmoe_alloc(1, 2, 3, t->gate, t->shared_kind, t->routed_kind);
+  gsl_rng *r = moe_rng_alloc(2);
+  moe_gmoe_init_start(m, t, MOE_GMOE_START_SLOPE0, -1, 0.0, r);
+  gsl_rng_free(r);
+  m->beta0[0] = 729; m->beta0[1] = 0; m->beta0[2] = 0;
+  m->beta1[0] = m->beta1[1] = m->beta1[2] = 0;
+  moe_gmoe_em *w = moe_gmoe_em_alloc(m, n);
+  moe_gmoe_em_set_inner(w, 5, 1e-6);
+  is_int(moe_gmoe_em_init(w, m, n, X, Y), MOE_OK, "saturated gate: E-step");
+  double ll0 = moe_gmoe_em_loglik(w);
+  int rc = MOE_OK;
+  for (int k = 0; k < 3 && !rc; k++) rc = moe_gmoe_em_iterate(w);
+  alarm(0);
+  is_int(rc, MOE_OK, "saturated gate: three EM maps end");
+  ok(moe_gmoe_em_loglik(w) >= ll0, "saturated gate: log-likelihood did not drop");
+  moe_gmoe_em_free(w);
+  moe_gmoe_free(m);
+  moe_gmoe_free(t);
+  free(X);
+  free(Y);
+}
+
 static void test_errors(void)
 {
   moe_gmoe *t;
@@ -304,6 +349,7 @@ int main(void)
   test_starts();
   test_below_truth_regression();
   test_limit_finds_pstar();
+  test_saturated_gate();
   test_errors();
   return tap_done();
 }
