@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 ## gmoe area (see Makefile.am)
-lib_libmoe_la_SOURCES += lib/gmoe/gmoe.c
+lib_libmoe_la_SOURCES += lib/gmoe/gmoe.c lib/gmoe/gmoe_io.c lib/gmoe/gmoe_em.c lib/gmoe/gmoe_fit.c lib/gmoe/gmoe_impl.h
 moeinclude_HEADERS += lib/moe/gmoe.h
 lib_libmoe_la_SOURCES += lib/gmoe/voronoi.c
 moeinclude_HEADERS += lib/moe/voronoi.h
@@ -23,3 +23,9 @@ bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
 	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml \
 	experiments/paper-stopping.yaml
+TESTS += t/test_gmoe_mle
+check_PROGRAMS += t/test_gmoe_mle
+t_test_gmoe_mle_SOURCES = t/test_gmoe_mle.c t/tap.h
+EXTRA_DIST += t/gen_robust_stats.py t/data/stats/robust_stats.txt
+EXTRA_DIST += doc/thm4-limit.md doc/synthetic-findings.md doc/figures/gate-fn-err.svg doc/figures/gate-par-err.svg \
+	doc/figures/fig6-quick.svg doc/figures/gate-compare-loss.svg doc/figures/gate-compare-eta.svg

@@ -18,7 +18,7 @@ for f in draw_by_n.md value_by_n.md growth.md summary.md growth.tex; do
     ok 1 "$f matches the golden file"; diff "$gold/smoke-$f" "$rep/$f" | sed 's/^/# /'; fi
 done
 grep -q '24 cells: 24 ok, 0 failed, 0 missing, 0 corrupt' "$tmp/log"; ok $? "cell counts logged"
-[ "$(head -1 "$rep/draw_by_n.csv")" = "n,mode,metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max" ]; ok $? "csv header (long format)"
+[ "$(head -1 "$rep/draw_by_n.csv")" = "n,mode,metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max,trmean" ]; ok $? "csv header (long format)"
 [ "$(wc -l < "$rep/draw_by_n.csv")" = 7 ]; ok $? "csv: one record per (row, column)"
 grep -q '^1000,plain,draw_mean,4,' "$rep/draw_by_n.csv"; ok $? "csv record"
 grep -q '^{"table": "draw_by_n", "metric": "draw_mean", "records": \[' "$rep/draw_by_n.json"; ok $? "json table"

@@ -4,13 +4,82 @@
  * Reference numbers: mean/sd by hand (below) and numpy (np.polyfit with
  * cov=True, np.std(ddof=1)); t_{0.975,4} = 2.7764451051977987 (tables). */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "moe/error.h"
 #include "moe/stats.h"
 #include "tap.h"
 
+/* Robust summaries against NumPy (t/gen_robust_stats.py): median,
+ * 10%-trimmed mean, and the log-log fits on mean / median / trimmed mean. */
+static void test_robust_fixture(void)
+{
+  const char *path = tap_datafile("data/stats/robust_stats.txt");
+  FILE *f = fopen(path, "r");
+  ok(f != NULL, "open %s", path);
+  if (!f) return;
+  char line[1 << 16];
+  size_t G = 0;
+  while (fgets(line, sizeof line, f) && line[0] == '#') {}
+  G = strtoul(line, NULL, 10);
+  double gx[16], y[4096], med[16], trm[16], ref[3][4];
+  size_t off[17] = {0};
+  for (size_t g = 0; g < G && g < 16; g++) {
+    long k;
+    if (fscanf(f, "%lf %ld", &gx[g], &k) != 2) break;
+    for (long i = 0; i < k; i++) if (fscanf(f, "%lf", &y[off[g] + i]) != 1) break;
+    off[g + 1] = off[g] + (size_t)k;
+  }
+  for (size_t g = 0; g < G; g++) if (fscanf(f, "%lf %lf", &med[g], &trm[g]) != 2) break;
+  int nread = 0;
+  for (int c = 0; c < 3; c++) nread += fscanf(f, "%lf %lf %lf %lf", &ref[c][0], &ref[c][1], &ref[c][2], &ref[c][3]);
+  fclose(f);
+  ok(G == 7 && nread == 12, "fixture: %zu groups, %d fit numbers", G, nread);
+  double wm = 0, wt = 0;
+  for (size_t g = 0; g < G; g++) {
+    moe_stats_summary s;
+    moe_stats_summarize(y + off[g], off[g + 1] - off[g], &s);
+    wm = fmax(wm, fabs(s.median - med[g]) / med[g]);
+    wt = fmax(wt, fabs(s.trmean - trm[g]) / trm[g]);
+    wt = fmax(wt, fabs(moe_stats_center_of(y + off[g], off[g + 1] - off[g], MOE_STATS_TRMEAN) - trm[g]) / trm[g]);
+    wm = fmax(wm, fabs(moe_stats_center_of(y + off[g], off[g + 1] - off[g], MOE_STATS_MEDIAN) - med[g]) / med[g]);
+  }
+  ok(wm <= 1e-14, "median = numpy's (worst rel. %.3g)", wm);
+  ok(wt <= 1e-13, "10%%-trimmed mean = numpy/scipy's (worst rel. %.3g)", wt);
+  moe_stats_groups d = {G, gx, y, off};
+  const char *names[] = {"mean", "median", "trmean"};
+  double lo[3], hi[3];
+  for (int c = 0; c < 3; c++) {
+    moe_stats_fit ft, fn;
+    is_int(moe_stats_fit_groups_center(&d, MOE_STATS_X_LOG, (moe_stats_center)c, &ft), MOE_OK, "%s fit", names[c]);
+    is_int(moe_stats_fit_groups_center(&d, MOE_STATS_X_OVER_LOG, (moe_stats_center)c, &fn), MOE_OK, "%s fit (n/log n)",
+           names[c]);
+    is_close(ft.slope, ref[c][0], 1e-12, 1e-12, "%s: slope on log x = numpy polyfit", names[c]);
+    is_close(ft.intercept, ref[c][1], 1e-12, 1e-12, "%s: intercept", names[c]);
+    is_close(fn.slope, ref[c][2], 1e-12, 1e-12, "%s: slope on log(x/log x)", names[c]);
+    is_close(fn.intercept, ref[c][3], 1e-12, 1e-12, "%s: intercept (n/log n)", names[c]);
+    is_int(moe_stats_bootstrap_slope_center(&d, MOE_STATS_X_LOG, (moe_stats_center)c, 400, 9, 0.95, &lo[c], &hi[c]),
+           MOE_OK, "%s: bootstrap", names[c]);
+    ok(lo[c] <= ft.slope && ft.slope <= hi[c], "%s: CI [%.3f, %.3f] holds the slope %.3f", names[c], lo[c], hi[c], ft.slope);
+    double lo2, hi2;
+    moe_stats_bootstrap_slope_center(&d, MOE_STATS_X_LOG, (moe_stats_center)c, 400, 9, 0.95, &lo2, &hi2);
+    ok(lo2 == lo[c] && hi2 == hi[c], "%s: bootstrap deterministic", names[c]);
+  }
+  /* the outliers widen the mean's interval far more than the robust ones' */
+  ok(hi[0] - lo[0] > 2 * (hi[1] - lo[1]), "heavy tails: mean CI width %.3f vs median %.3f (trimmed %.3f: ~12%% "
+     "outliers survive a 10%% trim)", hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
+  double l0, h0;
+  moe_stats_bootstrap_slope(&d, MOE_STATS_X_LOG, 400, 9, 0.95, &l0, &h0);
+  ok(l0 == lo[0] && h0 == hi[0], "centre MEAN = the plain bootstrap, bit for bit");
+  ok(moe_stats_fit_groups_center(&d, MOE_STATS_X_LOG, (moe_stats_center)7, &(moe_stats_fit){0}) == MOE_EINVAL,
+     "unknown centre: EINVAL");
+  ok(isnan(moe_stats_center_of(y, 0, MOE_STATS_MEDIAN)), "centre of nothing: NaN");
+}
+
 int main(void)
 {
+  test_robust_fixture();
   moe_stats_summary s;
   /* 2.385 1.25 3.5 0.75 4.125: sum 12.01, mean 2.402; squared deviations
    * 0.000289 1.327104 1.205604 2.729104 2.968729 sum 8.23083, var 2.0577075 */

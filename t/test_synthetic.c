@@ -116,8 +116,10 @@ static void test_runs(void)
      (metric(r1, "converged") == 0 && metric(r1, "em_iters") == 150),
      "converged %g agrees with em_iters %g of 150", metric(r1, "converged"), metric(r1, "em_iters"));
   {
-    const char *kv3[] = {"experiment", "thm1", "n", "400", "em_max_iter", "3", "em_tol", "1e-12", "restarts", "1", NULL};
-    const char *kvt[] = {"experiment", "thm1", "n", "400", "em_max_iter", "150", "em_tol", "0.5", "restarts", "1", NULL};
+    const char *kv3[] = {"experiment", "thm1", "n", "400", "em_max_iter", "3", "em_tol", "1e-12", "restarts", "1",
+                         "squarem", "false", "polish", "0", NULL};
+    const char *kvt[] = {"experiment", "thm1", "n", "400", "em_max_iter", "150", "em_tol", "0.5", "restarts", "1",
+                         "squarem", "false", "polish", "0", NULL};
     mb_result *ra, *rb;
     int rca = run(kv3, 2505, &ra, err, sizeof err), rcb = run(kvt, 2505, &rb, err, sizeof err);
     ok(!rca && metric(ra, "converged") == 0 && metric(ra, "em_iters") == 3,

@@ -21,13 +21,14 @@
 #include "moe/rng.h"
 #include "sha256.h"
 
-const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", "min", "max", NULL};
+const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", "min", "max", "trmean", NULL};
 
 static const char *const top_keys[] = {"name", "description", "task", "seed", "base", "axes",
                                        "replications", "include", "exclude", "tables", "fits",
                                        "plots", "summary", NULL};
 static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", "paired", "reach", NULL};
-static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", NULL};
+static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", "centers", "exclude", NULL};
+static const char *const center_names[] = {"mean", "median", "trmean", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
                                         "fit", "title", "xlabel", "ylabel", "titles", NULL};
 static const char *const ref_labels[] = {"loss", "paper", "theory", NULL};
@@ -692,7 +693,7 @@ static void parse_tables(ctx *c, yaml_node_t *v)
         for (int j = 0; j < MB_S_COUNT; j++) if (!strcmp(s[i], mb_stat_names[j])) k = j;
         if (k < 0) {
           const char *dym = mb_did_you_mean(s[i], mb_stat_names, MB_S_COUNT);
-          err(c, sat[i], "unknown statistic '%s'%s%s%s (one of: mean sd se ci95 n median min max)", s[i],
+          err(c, sat[i], "unknown statistic '%s'%s%s%s (one of: mean sd se ci95 n median min max trmean)", s[i],
               dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
         } else t.stats[t.nstats++ % MB_S_COUNT] = k;
         free(s[i]);
@@ -768,6 +769,8 @@ static void parse_fits(ctx *c, yaml_node_t *v)
     mb_fit f;
     memset(&f, 0, sizeof f);
     f.bootstrap = 1000;
+    f.centers[0] = 0;
+    f.ncenters = 1;
     f.name = want_name(c, pr, np, e, "fit");
     for (size_t i = 0; f.name && i < m->nfits; i++)
       if (m->fits[i].name && !strcmp(m->fits[i].name, f.name)) err(c, mark_of(e), "duplicate fit name '%s'", f.name);
@@ -788,6 +791,24 @@ static void parse_fits(ctx *c, yaml_node_t *v)
       static const mb_param bp = {"bootstrap", MB_INT, NULL, 0, 1e6, NULL, NULL};
       char *s = canon_node(c, &bp, x);
       if (s) { f.bootstrap = atol(s); free(s); }
+    }
+    if (get(pr, np, "exclude", NULL)) f.exclude = want_metric_node(c, pr, np, e, "exclude");
+    if ((x = get(pr, np, "centers", NULL))) {
+      size_t ns;
+      mb_mark *sat;
+      char **s = want_names_at(c, x, "centers", &ns, &sat);
+      f.ncenters = 0;
+      for (size_t i = 0; i < ns; i++) {
+        int k = -1;
+        for (int j = 0; center_names[j]; j++) if (!strcmp(s[i], center_names[j])) k = j;
+        if (k < 0) err(c, sat[i], "unknown centre '%s' (one of: mean median trmean)", s[i]);
+        else if (f.ncenters < 3) f.centers[f.ncenters++] = k;
+        else err(c, sat[i], "at most 3 centres");
+        free(s[i]);
+      }
+      free(s);
+      free(sat);
+      if (f.ncenters == 0) { err(c, mark_of(x), "centers must name at least one of mean median trmean"); f.ncenters = 1; }
     }
     if ((x = get(pr, np, "references", NULL))) f.refs = parse_refs(c, x, f.by, f.nby, ref_labels, "references", "reference", &f.nrefs);
     free(pr);
@@ -1181,7 +1202,7 @@ void mb_matrix_free(mb_matrix *m)
   free(m->tables);
   for (size_t i = 0; i < m->nfits; i++) {
     mb_fit *f = &m->fits[i];
-    free(f->name); free(f->x); free(f->y); free_names(f->by, f->nby);
+    free(f->name); free(f->x); free(f->y); free(f->exclude); free_names(f->by, f->nby);
     for (size_t r = 0; r < f->nrefs; r++) { free_names(f->refs[r].key, f->refs[r].n); free_names(f->refs[r].val, f->refs[r].n); }
     free(f->refs);
   }

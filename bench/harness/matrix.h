@@ -32,7 +32,7 @@ typedef struct {
   mb_mark at;
 } mb_map;
 
-enum { MB_S_MEAN, MB_S_SD, MB_S_SE, MB_S_CI95, MB_S_N, MB_S_MEDIAN, MB_S_MIN, MB_S_MAX, MB_S_COUNT };
+enum { MB_S_MEAN, MB_S_SD, MB_S_SE, MB_S_CI95, MB_S_N, MB_S_MEDIAN, MB_S_MIN, MB_S_MAX, MB_S_TRMEAN, MB_S_COUNT };
 extern const char *const mb_stat_names[];   /* indexed by MB_S_*, NULL-terminated */
 
 typedef struct {
@@ -59,6 +59,8 @@ typedef struct {
   char **by; size_t nby;
   long bootstrap;
   mb_ref *refs; size_t nrefs;
+  int centers[3]; size_t ncenters;   /* moe_stats_center values (default: mean only) */
+  char *exclude;       /* NULL or a metric: cells where it is non-zero are left out */
 } mb_fit;
 
 typedef struct {

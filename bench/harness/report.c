@@ -306,6 +306,7 @@ static void stat_text(mb_buf *b, const moe_stats_summary *sm, int stat)
   case MB_S_MEDIAN: fmt_num(b, sm->median, 0); break;
   case MB_S_MIN: fmt_num(b, sm->min, 0); break;
   case MB_S_MAX: fmt_num(b, sm->max, 0); break;
+  case MB_S_TRMEAN: fmt_num(b, sm->trmean, 0); break;
   }
 }
 
@@ -423,7 +424,7 @@ static void table_csv(mb_buf *b, const mb_table *t, const grid *g)
 {
   for (size_t k = 0; k < t->nrows; k++) mb_buf_printf(b, "%s,", t->rows[k]);
   for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(b, "%s,", t->cols[k]);
-  mb_buf_puts(b, "metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max\n");
+  mb_buf_puts(b, "metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max,trmean\n");
   for (size_t r = 0; r < g->nr; r++)
     for (size_t j = 0; j < g->nc; j++) {
       const moe_stats_summary *sm = &g->sum[r * g->nc + j];
@@ -431,8 +432,8 @@ static void table_csv(mb_buf *b, const mb_table *t, const grid *g)
       for (size_t k = 0; k < t->nrows; k++) { csv_field(b, g->rows[r].val[k]); mb_buf_puts(b, ","); }
       for (size_t k = 0; k < t->ncols; k++) { csv_field(b, g->cols[j].val[k]); mb_buf_puts(b, ","); }
       mb_buf_printf(b, "%s,%zu", t->metric, sm->n);
-      double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max};
-      for (int i = 0; i < 8; i++) {
+      double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max, sm->trmean};
+      for (int i = 0; i < 9; i++) {
         mb_buf_puts(b, ",");
         if (!isnan(v[i])) mb_buf_printf(b, "%.17g", v[i]);
       }
@@ -457,9 +458,9 @@ static void table_json(mb_buf *b, const mb_table *t, const grid *g)
       for (size_t k = 0; k < t->nrows; k++) { mb_buf_json_str(b, t->rows[k]); mb_buf_puts(b, ": "); mb_buf_json_str(b, g->rows[r].val[k]); mb_buf_puts(b, ", "); }
       for (size_t k = 0; k < t->ncols; k++) { mb_buf_json_str(b, t->cols[k]); mb_buf_puts(b, ": "); mb_buf_json_str(b, g->cols[j].val[k]); mb_buf_puts(b, ", "); }
       mb_buf_printf(b, "\"n\": %zu", sm->n);
-      const char *nm[] = {"mean", "sd", "se", "ci95_lo", "ci95_hi", "median", "min", "max"};
-      double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max};
-      for (int i = 0; i < 8; i++) { mb_buf_printf(b, ", \"%s\": ", nm[i]); json_num(b, v[i]); }
+      const char *nm[] = {"mean", "sd", "se", "ci95_lo", "ci95_hi", "median", "min", "max", "trmean"};
+      double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max, sm->trmean};
+      for (int i = 0; i < 9; i++) { mb_buf_printf(b, ", \"%s\": ", nm[i]); json_num(b, v[i]); }
       mb_buf_puts(b, "}");
     }
   mb_buf_puts(b, "\n]}\n");
@@ -597,20 +598,30 @@ static const char *ref_get(const mb_ref *r, const char *key)
   return NULL;
 }
 
+static const char *const center_label[] = {"mean", "median", "trmean"};
+
+/* Rows centre-major: the first ng rows use f->centers[0] (so plots, which
+ * index rows by group, draw the first centre), then the next centre ...
+ * Rows of a centre other than the mean carry " [median]" / " [trmean]". */
 static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
 {
   const mb_matrix *m = s->m;
   size_t ng;
   group *g = group_cells(s, f->by, f->nby, &ng);
-  fitrow *out = xcalloc(ng, sizeof *out);
+  const size_t nc = f->ncenters ? f->ncenters : 1;
+  fitrow *out = xcalloc(ng * nc, sizeof *out);
   double *xs = xcalloc(m->ncells, sizeof *xs), *y = xcalloc(m->ncells, sizeof *y);
   double *gx = xcalloc(m->ncells, sizeof *gx);
   size_t *off = xcalloc(m->ncells + 1, sizeof *off);
+  for (size_t ci = 0; ci < nc; ci++)
   for (size_t i = 0; i < ng; i++) {
-    fitrow *r = &out[i];
+    const moe_stats_center ctr = f->ncenters ? (moe_stats_center)f->centers[ci] : MOE_STATS_MEAN;
+    fitrow *r = &out[ci * ng + i];
     mb_buf l;
     mb_buf_init(&l);
     label(&l, f->by, g[i].val, f->nby, "all");
+    const size_t plain = l.n;
+    if (ctr != MOE_STATS_MEAN) mb_buf_printf(&l, " [%s]", center_label[ctr]);
     r->label = l.s;
     r->val = xcalloc(f->nby ? f->nby : 1, sizeof *r->val);
     for (size_t q = 0; q < f->nby; q++) r->val[q] = xdup(g[i].val[q]);
@@ -630,6 +641,8 @@ static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
         double v;
         if (strtod(mb_xcell_get(&m->cells[cell], f->x), NULL) != xs[a]) continue;
         if (s->status[cell] != 1 || !mb_rfile_metric(&s->rf[cell], f->y, &v) || !isfinite(v)) continue;
+        double ex;
+        if (f->exclude && mb_rfile_metric(&s->rf[cell], f->exclude, &ex) && ex != 0) continue;
         y[k++] = v;
       }
       if (k == before) continue;
@@ -641,26 +654,33 @@ static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
     if (G) { r->xmin = gx[0]; r->xmax = gx[G - 1]; }
     moe_stats_groups d = {G, gx, y, off};
     if (G < 2) { snprintf(r->why, sizeof r->why, "fewer than 2 values of %s with results", f->x); continue; }
-    if (moe_stats_fit_groups(&d, MOE_STATS_X_LOG, &r->f)) { snprintf(r->why, sizeof r->why, "%s", moe_last_error()); continue; }
+    if (moe_stats_fit_groups_center(&d, MOE_STATS_X_LOG, ctr, &r->f)) {
+      snprintf(r->why, sizeof r->why, "%s", moe_last_error());
+      continue;
+    }
     r->ok = 1;
     uint64_t seed = moe_seed_derive(m->seed, "fit");
     mb_buf sl;
     mb_buf_init(&sl);
-    mb_buf_printf(&sl, "fit:%s:%s", f->name, r->label);
+    /* the mean's seed is the one used before centres existed */
+    mb_buf_printf(&sl, "fit:%s:%.*s", f->name, (int)plain, r->label);
+    if (ctr != MOE_STATS_MEAN) mb_buf_printf(&sl, ":%s", center_label[ctr]);
     seed = moe_seed_derive(m->seed, sl.s);
     mb_buf_free(&sl);
-    if (f->bootstrap > 0 && moe_stats_bootstrap_slope(&d, MOE_STATS_X_LOG, (size_t)f->bootstrap, seed, 0.95, &r->lo, &r->hi))
+    if (f->bootstrap > 0 &&
+        moe_stats_bootstrap_slope_center(&d, MOE_STATS_X_LOG, ctr, (size_t)f->bootstrap, seed, 0.95, &r->lo, &r->hi))
       r->lo = r->hi = NAN;
-    if (gx[0] > 1 && moe_stats_fit_groups(&d, MOE_STATS_X_OVER_LOG, &r->fn) == MOE_OK) {
+    if (gx[0] > 1 && moe_stats_fit_groups_center(&d, MOE_STATS_X_OVER_LOG, ctr, &r->fn) == MOE_OK) {
       r->ok_nlogn = 1;
       if (f->bootstrap > 0 &&
-          moe_stats_bootstrap_slope(&d, MOE_STATS_X_OVER_LOG, (size_t)f->bootstrap, moe_seed_derive(seed, "nlogn"), 0.95, &r->lon, &r->hin))
+          moe_stats_bootstrap_slope_center(&d, MOE_STATS_X_OVER_LOG, ctr, (size_t)f->bootstrap,
+                                           moe_seed_derive(seed, "nlogn"), 0.95, &r->lon, &r->hin))
         r->lon = r->hin = NAN;
     }
   }
   free(xs); free(y); free(gx); free(off);
   groups_free(g, ng);
-  *nrows = ng;
+  *nrows = ng * nc;
   return out;
 }
 
@@ -1231,7 +1251,14 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       mb_buf_free(&b);
     }
     if (in_brief(m, fit->name, 1)) brief_fit(&brief, &s, fit, r, n);
-    mb_buf_printf(&sum, "### Fit `%s`: rate = -slope of log(mean %s) on log %s", fit->name, fit->y, fit->x);
+    mb_buf_printf(&sum, "### Fit `%s`: rate = -slope of log(%s %s) on log %s", fit->name,
+                  fit->ncenters > 1 ? "centre" : center_label[fit->ncenters ? fit->centers[0] : 0], fit->y, fit->x);
+    if (fit->exclude) mb_buf_printf(&sum, "; cells with %s != 0 left out", fit->exclude);
+    if (fit->ncenters > 1) {
+      mb_buf_puts(&sum, "; centres: ");
+      for (size_t q = 0; q < fit->ncenters; q++) mb_buf_printf(&sum, "%s%s", q ? ", " : "", center_label[fit->centers[q]]);
+      mb_buf_puts(&sum, " (10%-trimmed)");
+    }
     if (fit->bootstrap > 0) mb_buf_printf(&sum, " (95%% CI: %ld bootstrap resamples of the replications)", fit->bootstrap);
     mb_buf_puts(&sum, "\n\n");
     fit_md(&sum, fit, r, n, 0);

@@ -31,6 +31,7 @@ int moe_stats_summarize(const double *x, size_t n, moe_stats_summary *s)
   s->median = gsl_stats_median_from_sorted_data(v, 1, n);
   s->min = v[0];
   s->max = v[n - 1];
+  s->trmean = gsl_stats_trmean_from_sorted_data(0.1, v, 1, n);
   free(v);
   if (n >= 2) {
     s->sd = gsl_stats_sd_m(x, 1, n, s->mean);
@@ -107,14 +108,43 @@ static int check_groups(const moe_stats_groups *d)
   return MOE_OK;
 }
 
+/* centre of v[0..n) for n <= cap using scratch (n); v unchanged */
+static double center_scratch(const double *v, size_t n, moe_stats_center c, double *scratch)
+{
+  if (c == MOE_STATS_MEAN) return gsl_stats_mean(v, 1, n);
+  memcpy(scratch, v, n * sizeof *scratch);
+  gsl_sort(scratch, 1, n);
+  return c == MOE_STATS_MEDIAN ? gsl_stats_median_from_sorted_data(scratch, 1, n)
+                               : gsl_stats_trmean_from_sorted_data(0.1, scratch, 1, n);
+}
+
+double moe_stats_center_of(const double *y, size_t n, moe_stats_center c)
+{
+  if (!y || n == 0) return NAN;
+  double *t = c == MOE_STATS_MEAN ? NULL : malloc(n * sizeof *t);
+  if (c != MOE_STATS_MEAN && !t) return NAN;
+  double v = center_scratch(y, n, c, t);
+  free(t);
+  return v;
+}
+
 int moe_stats_fit_groups(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_fit *f)
+{
+  return moe_stats_fit_groups_center(d, scale, MOE_STATS_MEAN, f);
+}
+
+int moe_stats_fit_groups_center(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_center c,
+                                moe_stats_fit *f)
 {
   int rc = check_groups(d);
   if (rc) return rc;
-  double *m = d->G <= SIZE_MAX / sizeof *m ? malloc((d->G ? d->G : 1) * sizeof *m) : NULL; /* (G) means */
+  MOE_CHECK_ARG(c >= MOE_STATS_MEAN && c <= MOE_STATS_TRMEAN, "moe_stats_fit_groups: unknown centre %d", (int)c);
+  double *m = d->G <= SIZE_MAX / sizeof *m ? malloc((d->G ? d->G : 1) * sizeof *m) : NULL; /* (G) group centres */
   if (!m) return moe_error(MOE_ENOMEM, "moe_stats_fit_groups: %zu groups", d->G);
-  for (size_t g = 0; g < d->G; g++)
-    m[g] = gsl_stats_mean(d->y + d->off[g], 1, d->off[g + 1] - d->off[g]);
+  for (size_t g = 0; g < d->G; g++) {
+    m[g] = moe_stats_center_of(d->y + d->off[g], d->off[g + 1] - d->off[g], c);
+    if (isnan(m[g])) { free(m); return moe_error(MOE_ENOMEM, "moe_stats_fit_groups: no memory"); }
+  }
   rc = moe_stats_fit_loglog(d->x, m, d->G, scale, f);
   free(m);
   return rc;
@@ -123,17 +153,28 @@ int moe_stats_fit_groups(const moe_stats_groups *d, moe_stats_xscale scale, moe_
 int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale, size_t B, uint64_t seed,
                               double level, double *lo, double *hi)
 {
+  return moe_stats_bootstrap_slope_center(d, scale, MOE_STATS_MEAN, B, seed, level, lo, hi);
+}
+
+int moe_stats_bootstrap_slope_center(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_center c, size_t B,
+                                     uint64_t seed, double level, double *lo, double *hi)
+{
   int rc = check_groups(d);
   if (rc) return rc;
   MOE_CHECK_ARG(lo && hi && B >= 1 && level > 0 && level < 1, "moe_stats_bootstrap_slope: bad arguments");
-  size_t G = d->G;
-  /* (G) scaled log x, (G) log means, (G) scratch, (B) slopes: sizes checked, no wrap */
-  size_t cnt = 0, bytes = 0;
+  MOE_CHECK_ARG(c >= MOE_STATS_MEAN && c <= MOE_STATS_TRMEAN, "moe_stats_bootstrap_slope: unknown centre %d", (int)c);
+  size_t G = d->G, kmax = 0;
+  for (size_t g = 0; g < G; g++) if (d->off[g + 1] - d->off[g] > kmax) kmax = d->off[g + 1] - d->off[g];
+  /* (G) scaled log x, (G) log centres, (G) scratch, (B) slopes, 2 (K) resample and sort
+   * scratch: sizes checked, no wrap */
+  size_t cnt = 0, k2 = 0, bytes = 0;
   double *lx = NULL;
-  if (moei_mul(G, 3, &cnt) && cnt <= SIZE_MAX - 1 - B && moei_mul(cnt + B + 1, sizeof *lx, &bytes))
+  if (moei_mul(G, 3, &cnt) && moei_mul(kmax, 2, &k2) && B < SIZE_MAX && k2 <= SIZE_MAX - 1 - B &&
+      cnt <= SIZE_MAX - 1 - B - k2 &&
+      moei_mul(cnt + B + 1 + k2, sizeof *lx, &bytes))
     lx = malloc(bytes);
   if (!lx) return moe_error(MOE_ENOMEM, "moe_stats_bootstrap_slope: B=%zu", B);
-  double *ly = lx + G, *tmp = ly + G, *slopes = tmp + G;
+  double *ly = lx + G, *tmp = ly + G, *slopes = tmp + G, *rs = slopes + B + 1, *rt = rs + kmax;
   for (size_t g = 0; g < G; g++)
     if (!scale_x(d->x[g], scale, &lx[g])) {
       free(lx);
@@ -147,9 +188,15 @@ int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale,
     int good = 1;
     for (size_t g = 0; g < G; g++) {
       size_t k = d->off[g + 1] - d->off[g];
-      double s = 0;
-      for (size_t i = 0; i < k; i++) s += d->y[d->off[g] + gsl_rng_uniform_int(r, k)];
-      double mean = s / (double)k;
+      double mean;
+      if (c == MOE_STATS_MEAN) {   /* the original summation order: bit-identical to before */
+        double s = 0;
+        for (size_t i = 0; i < k; i++) s += d->y[d->off[g] + gsl_rng_uniform_int(r, k)];
+        mean = s / (double)k;
+      } else {
+        for (size_t i = 0; i < k; i++) rs[i] = d->y[d->off[g] + gsl_rng_uniform_int(r, k)];
+        mean = center_scratch(rs, k, c, rt);
+      }
       if (!(mean > 0) || !isfinite(mean)) good = 0;
       else ly[g] = log(mean);
     }

@@ -76,6 +76,15 @@ int moe_gmoe_validate(const moe_gmoe *m);
  * one parameter set; its `gate` field is softmax, override it).
  * For d > 1 every inner weight vector (κ1, β1, η1) is extended by
  * θ_k = θ_1 · (-1/2)^(k-1), k = 2..d, so the d = 1 values are the paper's.
+ * Exact representations of thm4 with three routed atoms (k2 = 3; see
+ * doc/thm4-limit.md for the derivation):
+ *   "thm4-pstar": P*, the same conditional density as thm4 (KL = 0):
+ *     routed (β0, β1) = (−ln(e−2), 0) with expert 1, (−ln(e−2), 0) with
+ *     expert 2 and (−1/2, −β1*) with expert 2, since
+ *     σ(z+½)/σ(z−½) = 1 + (e−1)σ(−z−½);
+ *   "thm4-pad1", "thm4-pad2": the truth padded with a vanishing third
+ *     atom: expert J's (η, ν) and slope, β0 = β0*_J − (15.5 + 3‖β1*_J‖₁)
+ *     (gate weight below ~3e-7 of atom J's on [−3, 3]^d).
  * On success *out is a new model (free with moe_gmoe_free).
  * MOE_EINVAL for an unknown name (message lists the known ones) or d < 1. */
 int moe_gmoe_truth(const char *name, int d, moe_gmoe **out);
@@ -148,10 +157,16 @@ void moe_gmoe_free_all(moe_gmoe **models, int count);
  *
  * Stopping rule (moe_gmoe_em_test), ℓ_t = mean log-likelihood after
  * iteration t (i.e. at the parameters the M-step produced):
- *   MOE_GMOE_TOL_REL: |ℓ_t - ℓ_{t-1}| ≤ tol · |ℓ_{t-1}|   (paper: 1e-6)
- *   MOE_GMOE_TOL_ABS: |ℓ_t - ℓ_{t-1}| ≤ tol
+ *   MOE_GMOE_TOL_REL:   |ℓ_t - ℓ_{t-1}| ≤ tol · |ℓ_{t-1}|   (paper: 1e-6)
+ *   MOE_GMOE_TOL_ABS:   |ℓ_t - ℓ_{t-1}| ≤ tol
+ *   MOE_GMOE_TOL_TOTAL: N |ℓ_t - ℓ_{t-1}| ≤ tol   (the TOTAL log-likelihood:
+ *                       a tolerance that scales with n; the relative rule on
+ *                       the mean allows |Δ N ℓ| ≈ 0.1–0.2 per iteration at
+ *                       N = 10^5, and stops far from the maximum)
+ * After a SQUAREM cycle (moe_gmoe_em_squarem) ℓ_{t-1} is the value before
+ * the cycle.
  */
-typedef enum { MOE_GMOE_TOL_REL = 0, MOE_GMOE_TOL_ABS = 1 } moe_gmoe_tol_kind;
+typedef enum { MOE_GMOE_TOL_REL = 0, MOE_GMOE_TOL_ABS = 1, MOE_GMOE_TOL_TOTAL = 2 } moe_gmoe_tol_kind;
 
 #define MOE_GMOE_CONTINUE (-1)   /* moe_gmoe_em_test: not converged yet */
 
@@ -180,23 +195,71 @@ int moe_gmoe_em_test(const moe_gmoe_em *w, double tol, moe_gmoe_tol_kind kind);
 double moe_gmoe_em_loglik(const moe_gmoe_em *w);     /* ℓ_t */
 int moe_gmoe_em_iterations(const moe_gmoe_em *w);    /* t */
 
-/* The fitting driver: restarts × (init, iterate until test or max_iter),
- * keeping the restart with the best final log-likelihood. */
+/* The full likelihood. θ packs every free parameter unconstrained, P of
+ * them (moe_gmoe_em_nparams): per shared expert (a, κ0, κ1[D], κ2 if
+ * ReLU, s) with ω = softmax(a), per routed expert (β0, β1[D], η0 if
+ * linear, η1[D], η2 if ReLU, s), every variance = var_floor + exp(s).
+ * moe_gmoe_em_gradient: ∇_θ ℓ (mean log-likelihood) at the current point
+ * by Fisher's identity (the gradient of Q at the E-step's responsibilities;
+ * top-K sets held fixed) into grad (P) if not NULL, and *norm =
+ * √N ‖∇_θ ℓ‖₂ = ‖∇ total‖/√N if not NULL — the score in units of its
+ * sampling sd, so one tolerance serves every N.
+ * moe_gmoe_em_polish: rounds of quasi-Newton (gsl bfgs2 on −ℓ, restarted
+ * from the best point when its line search stalls) and, if BFGS stalls
+ * short of the test, three SQUAREM cycles; until *grad_norm ≤ grad_tol
+ * (*how = 1), a round gains less than 1e-3 in TOTAL log-likelihood
+ * (*how = 2: a flat maximum, or a kink — a ReLU expert's likelihood is
+ * not differentiable where a data point sits on the hinge, and EM's
+ * Gauss-Newton M-step tends to park hinges on data points, so there the
+ * gradient norm need not be small), or max_iter BFGS iterations (*how =
+ * 0). ℓ never decreases; the model, responsibilities and ℓ are left at the
+ * best point. MOE_EDOM if the likelihood became non-finite there.
+ * moe_gmoe_em_squarem: one SQUAREM cycle (Varadhan & Roland 2008, S3):
+ * two EM maps θ0 → θ1 → θ2, the extrapolation θ' = θ0 − 2αr + α²v
+ * (r = θ1 − θ0, v = θ2 − 2θ1 + θ0, α = −‖r‖/‖v‖), then one EM map from θ';
+ * accepted only if its ℓ ≥ ℓ(θ2) (else α halves towards −1, three times,
+ * then θ2 itself): ℓ never decreases. Every EM map counts as an iteration. */
+int moe_gmoe_em_nparams(const moe_gmoe_em *w);
+/* θ of the current model (P values); set: the model from θ, then an
+ * E-step (ℓ and responsibilities at θ). MOE_EDOM on a non-finite θ or ℓ. */
+int moe_gmoe_em_get_params(const moe_gmoe_em *w, double *theta);
+int moe_gmoe_em_set_params(moe_gmoe_em *w, const double *theta);
+int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm);
+int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm, int *how);
+int moe_gmoe_em_squarem(moe_gmoe_em *w);
+
+/* The fitting driver: restarts × (init; SQUAREM cycles, or single EM
+ * steps, until the test or max_iter EM maps; then the quasi-Newton polish
+ * of the full likelihood), keeping the restart with the best final
+ * log-likelihood. The paper's rule is {tol 1e-6, TOL_REL, inner_iter 1,
+ * squarem 0, polish 0}; the defaults aim at the MLE itself. */
 typedef enum { MOE_GMOE_INIT_TRUTH = 0, MOE_GMOE_INIT_RANDOM = 1 } moe_gmoe_init_kind;
+/* How INIT_TRUTH starts an extra routed atom that duplicates a true atom
+ * of a normalised-sigmoid gate: COPY gives it the true slope β1 (the gate
+ * is then wrong wherever the slope matters, e.g. x > 1 on thm4); SLOPE0
+ * gives the copies slope 0 and the split bias logit(σ(β0)/m) (the first
+ * copy keeps the true slope). Softmax splits are exact either way
+ * (β0 − log m, same slope). For the exact over-parameterised start pass an
+ * exact representation as `truth` (e.g. moe_gmoe_truth("thm4-pstar")). */
+typedef enum { MOE_GMOE_START_SLOPE0 = 0, MOE_GMOE_START_COPY = 1 } moe_gmoe_start_kind;
 
 typedef struct {
   int restarts;                /* ≥ 1 (default 1) */
   moe_gmoe_init_kind init;     /* default MOE_GMOE_INIT_TRUTH */
   double init_sd;              /* perturbation sd for INIT_TRUTH (default 0.5) */
-  int max_iter;                /* default 1000 (paper) */
-  double tol;                  /* default 1e-6 (paper) */
-  moe_gmoe_tol_kind tol_kind;  /* default MOE_GMOE_TOL_REL */
-  int inner_iter;              /* solver steps per M-step block (default 1) */
+  int max_iter;                /* EM maps at most (default 1000, the paper's) */
+  double tol;                  /* default 1e-3 (paper: 1e-6 relative) */
+  moe_gmoe_tol_kind tol_kind;  /* default MOE_GMOE_TOL_TOTAL (paper: MOE_GMOE_TOL_REL) */
+  int inner_iter;              /* solver steps per M-step block (default 5) */
   double var_floor;            /* default 1e-6 */
   int bfgs;                    /* M-step solvers: 1 BFGS for gate and ReLU experts; 0 Newton /
                                   Gauss-Newton; -1 (default) auto: BFGS for a normalised-sigmoid
                                   gate, Newton for softmax, Gauss-Newton for ReLU experts */
   int dup_routed;              /* INIT_TRUTH: extra routed atoms copy this true atom (-1: random, default) */
+  moe_gmoe_start_kind start;   /* INIT_TRUTH duplicates (default SLOPE0) */
+  int squarem;                 /* 1 (default): SQUAREM cycles instead of single EM steps */
+  int polish;                  /* BFGS iterations at most for the final polish (default 300; 0: none) */
+  double grad_tol;             /* polish until √N ‖∇ℓ‖ ≤ grad_tol (default 1e-2) */
 } moe_gmoe_fit_opts;
 
 typedef struct {
@@ -206,6 +269,11 @@ typedef struct {
   int best_restart;            /* 0-based */
   int restarts_used;
   long total_iterations;       /* over all restarts */
+  double grad_norm;            /* best restart's final √N ‖∇ℓ‖ (moe_gmoe_em_gradient) */
+  int polish_iters;            /* its BFGS polish iterations */
+  int stationary;              /* grad_norm ≤ grad_tol, or the polish found no ascent (how = 2) */
+  int polish_how;              /* the polish's *how (-1: no polish) */
+  double loglik_em;            /* its log-likelihood before the polish */
 } moe_gmoe_fit_info;
 
 void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o);
@@ -226,6 +294,11 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o);
 int moe_gmoe_init_params(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_init_kind kind,
                          double init_sd, gsl_rng *r, size_t n, const double *X,
                          const double *Y);
+
+/* INIT_TRUTH with an explicit duplicate rule (dup_routed: -1 random, else
+ * the true routed atom the extra atoms copy). */
+int moe_gmoe_init_start(moe_gmoe *fit, const moe_gmoe *truth, moe_gmoe_start_kind start, int dup_routed,
+                        double init_sd, gsl_rng *r);
 
 /* Fit `fit` (in: shape and kinds; out: best parameters) to (X, Y).
  * `truth` is needed for INIT_TRUTH (may be NULL for INIT_RANDOM). Restart

@@ -23,6 +23,8 @@ typedef struct {
   double se;               /* sd / sqrt(n); NaN if n < 2 */
   double ci95_lo, ci95_hi; /* mean -/+ t_{0.975, n-1} se; NaN if n < 2 */
   double median, min, max;
+  double trmean;           /* 10%-trimmed mean: the mean of the order statistics
+                              x_(k+1) .. x_(n-k), k = floor(0.1 n) (GSL) */
 } moe_stats_summary;
 
 /* Summary of x[0..n), n >= 1, all finite. MOE_EINVAL if n == 0,
@@ -57,6 +59,22 @@ typedef struct {
 
 /* Fit log(mean y within group) on the scaled log(x). */
 int moe_stats_fit_groups(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_fit *f);
+
+/* The within-group centre a fit uses: the mean (the paper's), the median,
+ * or the 10%-trimmed mean (robust to a few saturated fits). */
+typedef enum { MOE_STATS_MEAN = 0, MOE_STATS_MEDIAN = 1, MOE_STATS_TRMEAN = 2 } moe_stats_center;
+
+/* The centre of y[0..n) (n >= 1; y is not modified). */
+double moe_stats_center_of(const double *y, size_t n, moe_stats_center c);
+
+/* moe_stats_fit_groups / moe_stats_bootstrap_slope with another centre:
+ * log(centre of group g) on the scaled log(x); the bootstrap recomputes
+ * that centre on each resample. With MOE_STATS_MEAN they are the plain
+ * functions. */
+int moe_stats_fit_groups_center(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_center c,
+                                moe_stats_fit *f);
+int moe_stats_bootstrap_slope_center(const moe_stats_groups *d, moe_stats_xscale scale, moe_stats_center c, size_t B,
+                                     uint64_t seed, double level, double *lo, double *hi);
 
 /* Percentile bootstrap interval [lo, hi] at level (e.g. 0.95) for the slope
  * of moe_stats_fit_groups: B times, resample each group's replications

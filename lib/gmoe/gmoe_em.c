@@ -1,0 +1,1160 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* gmoe_em.c — the maximum-likelihood fit of a Gaussian MoE by generalised
+ * EM: the M-step block objectives (with their gradients and Hessian), the
+ * EM workspace, one E+M iteration and the stopping test.
+ * Shape letters: N samples, D input width, S shared (k1), E routed (k2),
+ * C = S + E mixture components (shared first). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_eigen.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multimin.h>
+
+#include "internal.h"
+#include "gmoe_impl.h"
+#include "moe/error.h"
+#include "moe/gmoe.h"
+#include "vmath.h"
+
+/* ---- M-step block objectives ------------------------------------------ */
+
+/* Weighted squared error of a ReLU expert, p = ([b], w[D], a):
+ * h = a relu(b + wᵀx). Returns (1/W) Σ w_n e_n², grad likewise. */
+static double relu_sse(int has_bias, int D, size_t n, const double *X, const double *Y,
+                       const double *wt, double wsum, const double *p, double *grad)
+{
+  const double b = has_bias ? p[0] : 0.0;
+  const double *w = p + has_bias;
+  const double a = p[has_bias + D];
+  double f = 0, ga = 0, gb = 0;
+  double gw[64];
+  double *gwp = D <= 64 ? gw : grad + has_bias;  /* accumulate in place for big D */
+  for (int k = 0; k < D; k++) gwp[k] = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D;
+    double z = b;
+    for (int k = 0; k < D; k++) z += w[k] * x[k];
+    double act = z > 0 ? z : 0;
+    double e = Y[t] - a * act;
+    double we = wt[t] * e;
+    f += we * e;
+    if (grad) {
+      ga -= we * act;
+      if (z > 0) {
+        double c = we * a;
+        gb -= c;
+        for (int k = 0; k < D; k++) gwp[k] -= c * x[k];
+      }
+    }
+  }
+  double s = 1.0 / wsum;
+  if (grad) {
+    if (has_bias) grad[0] = 2 * gb * s;
+    for (int k = 0; k < D; k++) grad[has_bias + k] = 2 * gwp[k] * s;
+    grad[has_bias + D] = 2 * ga * s;
+  }
+  return f * s;
+}
+
+double moe_gmoe_expert_objective(moe_gmoe_expert kind, int has_bias, int d, size_t n,
+                                 const double *X, const double *Y, const double *w,
+                                 const double *p, double *grad)
+{
+  double ws = 0;
+  for (size_t t = 0; t < n; t++) ws += w[t];
+  if (kind == MOE_GMOE_RELU) return relu_sse(has_bias, d, n, X, Y, w, ws, p, grad);
+  /* linear, p = (b, w[D]) */
+  double f = 0;
+  if (grad) for (int k = 0; k <= d; k++) grad[k] = 0;
+  for (size_t t = 0; t < n; t++) {
+    double e = Y[t] - p[0] - dot(p + 1, X + t * d, d);
+    f += w[t] * e * e;
+    if (grad) {
+      grad[0] -= 2 * w[t] * e;
+      for (int k = 0; k < d; k++) grad[1 + k] -= 2 * w[t] * e * X[t * d + k];
+    }
+  }
+  if (grad) for (int k = 0; k <= d; k++) grad[k] /= ws;
+  return f / ws;
+}
+
+/* Gate objective -(1/N) Σ_n Σ_j R_nj log g_j, with R rows of stride ldr.
+ * beta = (β0[E], β1[E, D]); grad in the same packing (may be NULL).
+ * fixsel (N, E) or NULL: a top-K set held fixed. Scratch u, lg, g (E),
+ * sel (E). */
+static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
+                       const double *R, size_t ldr, const double *beta, double *grad,
+                       double *u, double *lg, double *g, unsigned char *sel,
+                       const unsigned char *fixsel)
+{
+  const double *b0 = beta, *b1 = beta + E;
+  double f = 0;
+  if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D, *r = R + t * ldr;
+    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) {
+      rs += r[j];
+      if (r[j] > 0) f -= r[j] * lg[j];   /* r = 0 outside the chosen set */
+    }
+    if (!grad) continue;
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) continue;
+      /* d(-Σ r log g)/du_j: softmax  -(r_j - rs g_j);
+       * normalised sigmoid -(1 - σ(u_j)) (r_j - rs g_j). */
+      double c = -(r[j] - rs * g[j]);
+      if (gate == MOE_GMOE_NSIGMOID) c *= 1.0 / (1.0 + exp(u[j]));
+      grad[j] += c;
+      double *gw = grad + E + (size_t)j * D;
+      for (int k = 0; k < D; k++) gw[k] += c * x[k];
+    }
+  }
+  double s = 1.0 / (double)n;
+  if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] *= s;
+  return f * s;
+}
+
+/* The same objective with its gradient and Hessian H (P, P), P = E(D+1),
+ * in one pass. Per point, with x̃ = (1, x) and R = Σ_j r_j, the second
+ * derivatives in the logits u are
+ *   softmax:             h_jk = R (δ_jk g_j − g_j g_k)
+ *   normalised sigmoid:  h_jk = δ_jk p_j (r_j + R (1 − 2σ_j)/S) − R p_j p_k / S²
+ * with p_j = σ_j (1 − σ_j), S = Σ σ; the block (j, k) of H is Σ h_jk x̃ x̃ᵀ.
+ * Scratch: u, lg, g (E), sel (E), hu (E, E). */
+static double gate_obj_hess(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
+                            const double *R, size_t ldr, const double *beta, double *grad, double *H,
+                            double *u, double *lg, double *g, unsigned char *sel, double *hu,
+                            const unsigned char *fixsel)
+{
+  const double *b0 = beta, *b1 = beta + E;
+  const int P = E * (D + 1), D1 = D + 1;
+  double f = 0;
+  double xt[65];
+  memset(grad, 0, (size_t)P * sizeof *grad);
+  memset(H, 0, (size_t)P * P * sizeof *H);
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D, *r = R + t * ldr;
+    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) {
+      rs += r[j];
+      if (r[j] > 0) f -= r[j] * lg[j];
+    }
+    xt[0] = 1;
+    for (int k = 0; k < D; k++) xt[1 + k] = x[k];
+    if (gate == MOE_GMOE_SOFTMAX) {
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        double c = -(r[j] - rs * g[j]);
+        grad[j] += c;
+        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
+        for (int l = 0; l < E; l++) hu[j * E + l] = sel[l] ? rs * ((j == l) * g[j] - g[j] * g[l]) : 0;
+      }
+    } else {
+      double S = 0, sg[64], pj[64];
+      for (int j = 0; j < E; j++) {
+        sg[j] = sel[j] ? 1.0 / (1.0 + exp(-u[j])) : 0;
+        pj[j] = sg[j] * (1 - sg[j]);
+        S += sg[j];
+      }
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        double c = -(1 - sg[j]) * (r[j] - rs * g[j]);
+        grad[j] += c;
+        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
+        for (int l = 0; l < E; l++)
+          hu[j * E + l] = sel[l] ? (j == l) * pj[j] * (r[j] + rs * (1 - 2 * sg[j]) / S) - rs * pj[j] * pj[l] / (S * S)
+                                 : 0;
+      }
+    }
+    for (int j = 0; j < E; j++) {
+      if (!sel[j]) continue;
+      for (int l = 0; l < E; l++) {
+        double h = hu[j * E + l];
+        if (h == 0 || !sel[l]) continue;
+        for (int a = 0; a < D1; a++) {
+          int pa = a == 0 ? j : E + j * D + a - 1;
+          double ha = h * xt[a];
+          double *row = H + (size_t)pa * P;
+          for (int b = 0; b < D1; b++) row[b == 0 ? l : E + l * D + b - 1] += ha * xt[b];
+        }
+      }
+    }
+  }
+  double s = 1.0 / (double)n;
+  for (int q = 0; q < P; q++) grad[q] *= s;
+  for (int q = 0; q < P * P; q++) H[q] *= s;
+  return f * s;
+}
+
+int moe_gmoe_gate_hessian(const moe_gmoe *m, size_t n, const double *X, const double *R, const double *beta,
+                          double *grad, double *H, double *f)
+{
+  MOE_CHECK_ARG(m && X && R && beta && grad && H && n >= 1, "gmoe_gate_hessian: bad argument");
+  MOE_CHECK_ARG(m->k2 <= 64 && m->d <= 64, "gmoe_gate_hessian: at most 64 routed experts and 64 inputs");
+  int E = m->k2;
+  double *u = malloc((3 * (size_t)E + (size_t)E * E) * sizeof *u);
+  unsigned char *sel = malloc((size_t)E);
+  if (!u || !sel) { free(u); free(sel); return moe_error(MOE_ENOMEM, "gmoe_gate_hessian: no memory"); }
+  double v = gate_obj_hess(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, H, u, u + E, u + 2 * E, sel,
+                           u + 3 * E, NULL);
+  if (f) *f = v;
+  free(u); free(sel);
+  return MOE_OK;
+}
+
+double moe_gmoe_gate_objective(const moe_gmoe *m, size_t n, const double *X, const double *R,
+                               const double *beta, double *grad)
+{
+  int E = m->k2;
+  double *u = malloc(3 * (size_t)E * sizeof *u);
+  unsigned char *sel = malloc((size_t)E);
+  if (!u || !sel) { free(u); free(sel); return NAN; }
+  double f = gate_obj(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, u, u + E, u + 2 * E, sel, NULL);
+  free(u); free(sel);
+  return f;
+}
+
+/* ---- EM workspace ----------------------------------------------------- */
+
+struct moe_gmoe_em {
+  int D, S, E, C;
+  size_t nmax, n;
+  moe_gmoe *m;                 /* the model being fitted (not owned) */
+  const double *X, *Y;         /* (N, D), (N) */
+  double *R;                   /* (N, C) responsibilities */
+  double *wcol;                /* (N) one component's weights */
+  double *u, *lg, *gw, *lc;    /* (E), (E), (E), (C) scratch */
+  unsigned char *selfix;       /* (N, E) top-K sets held during the gate M-step */
+  double *mass;                /* (C) responsibility mass per component */
+  unsigned char *sel;          /* (E) */
+  double ll, ll_prev;
+  int iter;
+  int inner_iter;
+  double var_floor;
+  gsl_multimin_fdfminimizer *min_shared, *min_routed, *min_gate;
+  gsl_vector *v_shared, *v_routed, *v_gate;
+  int gate_bfgs;               /* 1: BFGS for the gate; 0: Newton (default) */
+  double *gH, *gG, *gD, *hu;   /* Newton: (P, P), (P), (P), (E, E) */
+  gsl_matrix *evec;            /* (P, P) */
+  gsl_vector *eval;            /* (P) */
+  gsl_eigen_symmv_workspace *eig;
+  int expert_bfgs;             /* 1: BFGS for ReLU experts; 0: Gauss-Newton (default) */
+  gsl_matrix *evec_x;          /* (D+2, D+2) expert Gauss-Newton */
+  gsl_vector *eval_x;
+  gsl_eigen_symmv_workspace *eig_x;
+};
+
+static void em_free_minimizers(moe_gmoe_em *w)
+{
+  if (w->min_shared) gsl_multimin_fdfminimizer_free(w->min_shared);
+  if (w->min_routed) gsl_multimin_fdfminimizer_free(w->min_routed);
+  if (w->min_gate) gsl_multimin_fdfminimizer_free(w->min_gate);
+  if (w->v_shared) gsl_vector_free(w->v_shared);
+  if (w->v_routed) gsl_vector_free(w->v_routed);
+  if (w->v_gate) gsl_vector_free(w->v_gate);
+  if (w->evec) gsl_matrix_free(w->evec);
+  if (w->eval) gsl_vector_free(w->eval);
+  if (w->eig) gsl_eigen_symmv_free(w->eig);
+  free(w->gH);
+  if (w->evec_x) gsl_matrix_free(w->evec_x);
+  if (w->eval_x) gsl_vector_free(w->eval_x);
+  if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
+}
+
+void moe_gmoe_em_free(moe_gmoe_em *w)
+{
+  if (!w) return;
+  em_free_minimizers(w);
+  moei_free_aligned(w->R);
+  moei_free_aligned(w->wcol);
+  free(w->u);
+  free(w->sel);
+  free(w->selfix);
+  free(w);
+}
+
+moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
+{
+  if (!shape || nmax < 1) {
+    moe_error(MOE_EINVAL, "gmoe_em_alloc: need a model and nmax >= 1");
+    return NULL;
+  }
+  moe_gmoe_em *w = calloc(1, sizeof *w);
+  if (!w) { moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory"); return NULL; }
+  w->D = shape->d; w->S = shape->k1; w->E = shape->k2; w->C = w->S + w->E;
+  w->nmax = nmax;
+  w->inner_iter = 1;
+  w->var_floor = 1e-6;
+  size_t nC = 0, nE = 0; /* nmax·C responsibilities, nmax·E chosen flags: checked, no wrap */
+  int fits = moei_mul(nmax, (size_t)w->C, &nC) && moei_mul(nmax, (size_t)w->E, &nE);
+  w->R = fits ? moei_alloc_array(nC, sizeof(double)) : NULL;
+  w->wcol = moei_alloc_array(nmax, sizeof(double));
+  w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
+  w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
+  w->sel = malloc((size_t)w->E);
+  int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
+  const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
+  moei_gsl_enter(); /* GSL's allocators report failure through the handler */
+  w->min_shared = gsl_multimin_fdfminimizer_alloc(T, (size_t)ds);
+  w->min_routed = gsl_multimin_fdfminimizer_alloc(T, (size_t)dr);
+  w->min_gate = gsl_multimin_fdfminimizer_alloc(T, (size_t)dg);
+  w->v_shared = gsl_vector_alloc((size_t)ds);
+  w->v_routed = gsl_vector_alloc((size_t)dr);
+  w->v_gate = gsl_vector_alloc((size_t)dg);
+  w->gH = malloc(((size_t)dg * dg + 2 * (size_t)dg + (size_t)w->E * w->E) * sizeof(double));
+  w->evec = gsl_matrix_alloc((size_t)dg, (size_t)dg);
+  w->eval = gsl_vector_alloc((size_t)dg);
+  w->eig = gsl_eigen_symmv_alloc((size_t)dg);
+  w->evec_x = gsl_matrix_alloc((size_t)ds, (size_t)ds);
+  w->eval_x = gsl_vector_alloc((size_t)ds);
+  w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
+  moei_gsl_leave();
+  if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->evec || !w->eval || !w->eig ||
+      !w->evec_x || !w->eval_x || !w->eig_x ||
+      w->E > 64 || w->D > 64) {
+    moe_gmoe_em_free(w);
+    moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory for n=%zu", nmax);
+    return NULL;
+  }
+  w->lg = w->u + w->E;
+  w->gw = w->lg + w->E;
+  w->lc = w->gw + w->E;
+  w->mass = w->lc + w->C;
+  w->gG = w->gH + (size_t)dg * dg;
+  w->gD = w->gG + dg;
+  w->hu = w->gD + dg;
+  return w;
+}
+
+void moe_gmoe_em_set_gate_solver(moe_gmoe_em *w, int use_bfgs) { w->gate_bfgs = use_bfgs != 0; }
+void moe_gmoe_em_set_expert_solver(moe_gmoe_em *w, int use_bfgs) { w->expert_bfgs = use_bfgs != 0; }
+
+void moe_gmoe_em_set_inner(moe_gmoe_em *w, int inner_iter, double var_floor)
+{
+  if (inner_iter >= 1) w->inner_iter = inner_iter;
+  if (var_floor > 0) w->var_floor = var_floor;
+}
+
+/* E-step: responsibilities R at the current parameters and ℓ (mean). */
+static int em_estep(moe_gmoe_em *w)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C;
+  double cs[64], is[64];   /* per-component constants, small C fast path */
+  double *cst = C <= 64 ? cs : malloc(2 * (size_t)C * sizeof *cst);
+  if (!cst) return moe_error(MOE_ENOMEM, "gmoe_em: no memory");
+  double *inv = C <= 64 ? is : cst + C;
+  for (int i = 0; i < S; i++) {
+    cst[i] = LOG_HALF + log(m->omega[i]) - 0.5 * (LOG_2PI + log(m->tau[i]));
+    inv[i] = 0.5 / m->tau[i];
+  }
+  for (int j = 0; j < E; j++) {
+    cst[S + j] = LOG_HALF - 0.5 * (LOG_2PI + log(m->nu[j]));
+    inv[S + j] = 0.5 / m->nu[j];
+  }
+  double *lc = w->lc;
+  double ll = 0;
+  /* Blocks of B samples: the log-components shifted by their row max go
+   * into R, then exp over the block and log of the row sums run through
+   * SLEEF's vector kernels (lib/vmath.h: u10, 1.0 ULP documented). ℓ is
+   * still summed sample by sample in order. */
+  enum { B = 256 };
+  double mxb[B], sb[B];
+  for (size_t t0 = 0; t0 < w->n; t0 += B) {
+    const size_t nb = w->n - t0 < B ? w->n - t0 : B;
+    for (size_t b = 0; b < nb; b++) {
+      const size_t t = t0 + b;
+      const double *x = w->X + t * D;
+      const double y = w->Y[t];
+      double mx = -INFINITY;
+      for (int i = 0; i < S; i++) {
+        double e = y - moe_gmoe_shared_mean(m, i, x);
+        lc[i] = cst[i] - e * e * inv[i];
+        if (lc[i] > mx) mx = lc[i];
+      }
+      gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
+      for (int j = 0; j < E; j++) {
+        double e = y - moe_gmoe_routed_mean(m, j, x);
+        lc[S + j] = cst[S + j] + w->lg[j] - e * e * inv[S + j];
+        if (lc[S + j] > mx) mx = lc[S + j];
+      }
+      double *r = w->R + t * C;
+      for (int c = 0; c < C; c++) r[c] = lc[c] - mx;
+      mxb[b] = mx;
+    }
+    double *rb = w->R + t0 * C;
+    moei_vexp_f64(nb * (size_t)C, rb, rb);
+    for (size_t b = 0; b < nb; b++) {
+      double *r = rb + b * C, s = 0;
+      for (int c = 0; c < C; c++) s += r[c];
+      double is_ = 1.0 / s;
+      for (int c = 0; c < C; c++) r[c] *= is_;
+      sb[b] = s;
+    }
+    moei_vlog_f64(nb, sb, sb);
+    for (size_t b = 0; b < nb; b++) ll += mxb[b] + sb[b];
+  }
+  if (C > 64) free(cst);
+  ll /= (double)w->n;
+  if (!isfinite(ll)) return moe_error(MOE_EDOM, "gmoe_em: non-finite log-likelihood at iteration %d", w->iter);
+  w->ll = ll;
+  return MOE_OK;
+}
+
+int moe_gmoe_em_init(moe_gmoe_em *w, moe_gmoe *m, size_t n, const double *X, const double *Y)
+{
+  MOE_CHECK_ARG(w && m && X && Y, "gmoe_em_init: NULL argument");
+  MOE_CHECK_ARG(n >= 1 && n <= w->nmax, "gmoe_em_init: n=%zu not in 1..%zu", n, w->nmax);
+  MOE_CHECK_ARG(m->d == w->D && m->k1 == w->S && m->k2 == w->E,
+                "gmoe_em_init: model shape (d,k1,k2)=(%d,%d,%d) differs from the workspace's (%d,%d,%d)",
+                m->d, m->k1, m->k2, w->D, w->S, w->E);
+  int rc = moe_gmoe_validate(m);
+  if (rc) return rc;
+  w->m = m; w->n = n; w->X = X; w->Y = Y;
+  w->iter = 0;
+  w->ll_prev = NAN;
+  return em_estep(w);
+}
+
+/* BFGS on one ReLU expert's weighted SSE. */
+typedef struct {
+  int has_bias, D;
+  size_t n;
+  const double *X, *Y, *wt;
+  double wsum;
+} relu_ctx;
+
+static double relu_f(const gsl_vector *v, void *p)
+{
+  relu_ctx *c = p;
+  double f = relu_sse(c->has_bias, c->D, c->n, c->X, c->Y, c->wt, c->wsum, v->data, NULL);
+  return isfinite(f) ? f : GSL_POSINF;
+}
+static void relu_df(const gsl_vector *v, void *p, gsl_vector *g)
+{
+  relu_ctx *c = p;
+  relu_sse(c->has_bias, c->D, c->n, c->X, c->Y, c->wt, c->wsum, v->data, g->data);
+}
+static void relu_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
+{
+  relu_ctx *c = p;
+  *f = relu_sse(c->has_bias, c->D, c->n, c->X, c->Y, c->wt, c->wsum, v->data, g->data);
+}
+
+/* Run at most `iters` BFGS iterations from v; on return v holds the best
+ * point seen if it improved on f0, else is unchanged. Returns new f. */
+static double bfgs_improve(gsl_multimin_fdfminimizer *s, gsl_multimin_function_fdf *fn, gsl_vector *v,
+                           double f0, int iters)
+{
+  moei_gsl_enter(); /* line searches may report through the handler */
+  double step = 0.1 * (1.0 + gsl_blas_dnrm2(v));
+  if (step > 1.0) step = 1.0;
+  int set = gsl_multimin_fdfminimizer_set(s, fn, v, step, 0.1);
+  for (int it = 0; !set && it < iters; it++) {
+    if (gsl_multimin_fdfminimizer_iterate(s)) break;
+    if (gsl_multimin_test_gradient(s->gradient, 1e-10) == GSL_SUCCESS) break;
+  }
+  moei_gsl_leave();
+  if (set) return f0; /* s holds nothing from this start */
+  double f1 = s->f;
+  if (isfinite(f1) && f1 < f0) {
+    gsl_vector_memcpy(v, s->x);
+    return f1;
+  }
+  return f0;
+}
+
+/* Weighted least squares for a linear expert h = b + wᵀx: solve the
+ * normal equations [Σ w x̃ x̃ᵀ] θ = Σ w x̃ y with x̃ = (1, x) by Cholesky
+ * (a relative ridge of 1e-12 keeps them positive definite when the weights
+ * concentrate on fewer than D+1 points). */
+static int wls_linear(int D, size_t n, const double *X, const double *Y, const double *wt,
+                      double *theta)
+{
+  const int P = D + 1;
+  double Abuf[17 * 17], bbuf[17];
+  double *A = P <= 17 ? Abuf : malloc((size_t)P * (P + 1) * sizeof *A);   /* (P, P) */
+  if (!A) return moe_error(MOE_ENOMEM, "gmoe_em: no memory");
+  double *b = P <= 17 ? bbuf : A + (size_t)P * P;                         /* (P) */
+  memset(A, 0, (size_t)P * P * sizeof *A);
+  memset(b, 0, (size_t)P * sizeof *b);
+  for (size_t t = 0; t < n; t++) {
+    const double *x = X + t * D;
+    const double wv = wt[t];
+    A[0] += wv;
+    b[0] += wv * Y[t];
+    for (int k = 0; k < D; k++) {
+      const double wx = wv * x[k];
+      A[k + 1] += wx;                                   /* row 0 */
+      b[k + 1] += wx * Y[t];
+      for (int l = 0; l <= k; l++) A[(size_t)(k + 1) * P + l + 1] += wx * x[l];   /* lower */
+    }
+  }
+  for (int k = 1; k < P; k++) A[(size_t)k * P] = A[k];           /* column 0 */
+  for (int k = 1; k < P; k++)
+    for (int l = k + 1; l < P; l++) A[(size_t)k * P + l] = A[(size_t)l * P + k];
+  double tr = 0;
+  for (int k = 0; k < P; k++) tr += A[(size_t)k * P + k];
+  /* The ridge (1e-10 of the trace) keeps the matrix positive definite well
+   * above rounding, so GSL's Cholesky never reports (and never aborts). */
+  for (int k = 0; k < P; k++) A[(size_t)k * P + k] += 1e-10 * tr + 1e-300;
+  int st = MOE_EDOM;
+  if (isfinite(tr) && tr > 0) {
+    gsl_matrix_view Am = gsl_matrix_view_array(A, (size_t)P, (size_t)P);
+    gsl_vector_view bv = gsl_vector_view_array(b, (size_t)P);
+    gsl_vector_view tv = gsl_vector_view_array(theta, (size_t)P);
+    moei_gsl_enter(); /* a matrix that is not positive definite is GSL_EDOM */
+    st = gsl_linalg_cholesky_decomp1(&Am.matrix);
+    if (!st) st = gsl_linalg_cholesky_solve(&Am.matrix, &bv.vector, &tv.vector);
+    moei_gsl_leave();
+  }
+  if (P > 17) free(A);
+  return st ? MOE_EDOM : MOE_OK;
+}
+
+/* Gate BFGS context: the routed responsibilities (columns S.. of R) and, for top-K
+ * gates, the chosen sets at the start of the M-step (fixsel). */
+typedef struct {
+  moe_gmoe_em *w;
+  const unsigned char *fixsel;
+} gate_ctx;
+
+static double gate_eval_obj(const gate_ctx *c, const double *beta, double *grad)
+{
+  moe_gmoe_em *w = c->w;
+  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, grad, w->u,
+                  w->lg, w->gw, w->sel, c->fixsel);
+}
+static double gate_f(const gsl_vector *v, void *p)
+{
+  double f = gate_eval_obj(p, v->data, NULL);
+  return isfinite(f) ? f : GSL_POSINF;
+}
+static void gate_df(const gsl_vector *v, void *p, gsl_vector *g)
+{
+  gate_eval_obj(p, v->data, g->data);
+}
+static void gate_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
+{
+  *f = gate_eval_obj(p, v->data, g->data);
+  if (!isfinite(*f)) *f = GSL_POSINF;
+}
+
+/* step = −H⁺ g with H's eigenvalues replaced by max(|λ|, 1e-10 max|λ|):
+ * a descent direction for any symmetric H (GSL's eigensolver never calls
+ * the error handler on a symmetric matrix). H is destroyed. Returns 0 on
+ * success. */
+static int modified_newton_step(int P, double *H, const double *g, double *step, gsl_matrix *evec, gsl_vector *eval,
+                                gsl_eigen_symmv_workspace *eig)
+{
+  /* GSL's symmetric QR iteration has no iteration limit: it never ends on
+   * a non-finite matrix, nor (seen on a saturated softmax gate, whose
+   * whole Hessian was ~1e-318, subnormal) when entries are so small that
+   * its relative chop test underflows. Refuse both (the callers then fall
+   * back to BFGS); flush entries 250 orders of magnitude below the
+   * largest (they cannot change the floored step). */
+  double hmax = 0;
+  for (size_t q = 0; q < (size_t)P * P; q++) {
+    if (!isfinite(H[q])) return 1;
+    hmax = fmax(hmax, fabs(H[q]));
+  }
+  for (int q = 0; q < P; q++) if (!isfinite(g[q])) return 1;
+  if (!(hmax > 1e-200)) return 1;
+  for (size_t q = 0; q < (size_t)P * P; q++) if (fabs(H[q]) < 1e-250 * hmax) H[q] = 0;
+  gsl_matrix_view Hm = gsl_matrix_view_array(H, (size_t)P, (size_t)P);
+  moei_gsl_enter();
+  int est = gsl_eigen_symmv(&Hm.matrix, eval, evec, eig);
+  moei_gsl_leave();
+  if (est) return 1;
+  double lmax = 0;
+  for (int q = 0; q < P; q++) lmax = fmax(lmax, fabs(eval->data[q]));
+  if (!(lmax > 0) || !isfinite(lmax)) return 1;
+  const double floor_ = 1e-10 * lmax;
+  for (int a = 0; a < P; a++) step[a] = 0;
+  for (int q = 0; q < P; q++) {
+    double pr = 0;
+    for (int a = 0; a < P; a++) pr += gsl_matrix_get(evec, (size_t)a, (size_t)q) * g[a];
+    pr /= fmax(fabs(eval->data[q]), floor_);
+    for (int a = 0; a < P; a++) step[a] -= pr * gsl_matrix_get(evec, (size_t)a, (size_t)q);
+  }
+  return 0;
+}
+
+/* Gauss-Newton for one ReLU expert's weighted squared error, p = ([b],
+ * w[D], a), h = a relu(b + wᵀx): J = (a 1[z>0], a 1[z>0] x, relu z);
+ * one pass forms JᵀWJ and JᵀWe, the step is solved as above, step
+ * halving accepts only decreases. p updated in place; returns the SSE. */
+static double relu_gauss_newton(moe_gmoe_em *w, int has_bias, double *p, double wsum, double f0)
+{
+  const int D = w->D, P = has_bias + D + 1;
+  const size_t n = w->n;
+  double M[66 * 66], gv[66], st[66], tr[66], J[66];
+  double f = f0;
+  for (int it = 0; it < w->inner_iter; it++) {
+    memset(M, 0, sizeof(double) * (size_t)P * P);
+    memset(gv, 0, sizeof(double) * (size_t)P);
+    const double b = has_bias ? p[0] : 0.0, a = p[has_bias + D];
+    const double *wv = p + has_bias;
+    for (size_t t = 0; t < n; t++) {
+      const double *x = w->X + t * D;
+      double z = b;
+      for (int k = 0; k < D; k++) z += wv[k] * x[k];
+      const double wt = w->wcol[t];
+      if (z <= 0) {   /* only ∂h/∂a = relu(z) = 0: nothing to add but the residual */
+        continue;
+      }
+      if (has_bias) J[0] = a;
+      for (int k = 0; k < D; k++) J[has_bias + k] = a * x[k];
+      J[has_bias + D] = z;
+      double e = w->Y[t] - a * z;
+      for (int i = 0; i < P; i++) {
+        double wj = wt * J[i];
+        gv[i] -= wj * e;                       /* ½ ∂SSE/∂p_i */
+        for (int l = 0; l <= i; l++) M[i * P + l] += wj * J[l];
+      }
+    }
+    for (int i = 0; i < P; i++)
+      for (int l = 0; l < i; l++) M[l * P + i] = M[i * P + l];
+    double gmax = 0;
+    for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(gv[i]));
+    if (!(gmax > 1e-14 * wsum)) break;
+    gsl_matrix_view ev = gsl_matrix_submatrix(w->evec_x, 0, 0, (size_t)P, (size_t)P);
+    gsl_vector_view lv = gsl_vector_subvector(w->eval_x, 0, (size_t)P);
+    gsl_eigen_symmv_workspace *eig = P == D + 2 ? w->eig_x : NULL;
+    gsl_eigen_symmv_workspace *tmp = NULL;
+    if (!eig) {
+      moei_gsl_enter();
+      eig = tmp = gsl_eigen_symmv_alloc((size_t)P);
+      moei_gsl_leave();
+    }
+    int bad = !eig || modified_newton_step(P, M, gv, st, &ev.matrix, &lv.vector, eig);
+    if (tmp) gsl_eigen_symmv_free(tmp);
+    if (bad) break;
+    double t = 1.0;
+    int accepted = 0;
+    for (int h = 0; h < 12; h++, t *= 0.5) {
+      for (int i = 0; i < P; i++) tr[i] = p[i] + t * st[i];
+      double ft = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, tr, NULL);
+      if (isfinite(ft) && ft < f) {
+        accepted = 1 + (f - ft < 1e-14 * f);
+        f = ft;
+        memcpy(p, tr, (size_t)P * sizeof *p);
+        break;
+      }
+    }
+    if (accepted != 1) break;
+  }
+  return f;
+}
+
+/* M-step for one expert (shared if is_shared) given its weights in wcol. */
+static int mstep_expert(moe_gmoe_em *w, int is_shared, int idx, double wsum)
+{
+  moe_gmoe *m = w->m;
+  const int D = w->D;
+  const size_t n = w->n;
+  moe_gmoe_expert kind = is_shared ? m->shared_kind : m->routed_kind;
+  double *b = is_shared ? &m->kappa0[idx] : &m->eta0[idx];
+  double *wv = (is_shared ? m->kappa1 : m->eta1) + (size_t)idx * D;
+  double *a = is_shared ? &m->kappa2[idx] : &m->eta2[idx];
+  double *var = is_shared ? &m->tau[idx] : &m->nu[idx];
+  if (kind == MOE_GMOE_LINEAR) {
+    double th[4097];
+    if (wls_linear(D, n, w->X, w->Y, w->wcol, th) == MOE_OK) {
+      /* accept only if the weighted SSE does not increase (rounding guard) */
+      double f0 = 0, f1 = 0;
+      for (size_t t = 0; t < n; t++) {
+        const double *x = w->X + t * D;
+        double e0 = w->Y[t] - *b - dot(wv, x, D), e1 = w->Y[t] - th[0] - dot(th + 1, x, D);
+        f0 += w->wcol[t] * e0 * e0;
+        f1 += w->wcol[t] * e1 * e1;
+      }
+      if (f1 <= f0 && isfinite(f1)) { *b = th[0]; memcpy(wv, th + 1, (size_t)D * sizeof *wv); }
+    }
+  } else {
+    int has_bias = is_shared;
+    relu_ctx ctx = {has_bias, D, n, w->X, w->Y, w->wcol, wsum};
+    gsl_vector *v = is_shared ? w->v_shared : w->v_routed;
+    gsl_multimin_fdfminimizer *s = is_shared ? w->min_shared : w->min_routed;
+    if (has_bias) v->data[0] = *b;
+    memcpy(v->data + has_bias, wv, (size_t)D * sizeof *wv);
+    v->data[has_bias + D] = *a;
+    double f0 = relu_sse(has_bias, D, n, w->X, w->Y, w->wcol, wsum, v->data, NULL), f1;
+    if (w->expert_bfgs) {
+      gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
+      f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+    } else {
+      f1 = relu_gauss_newton(w, has_bias, v->data, wsum, f0);
+      if (!(f1 < f0)) {   /* no Gauss-Newton progress: BFGS from the same point */
+        gsl_multimin_function_fdf fn = {relu_f, relu_df, relu_fdf, v->size, &ctx};
+        f1 = bfgs_improve(s, &fn, v, f0, w->inner_iter);
+      }
+    }
+    if (f1 < f0) {
+      if (has_bias) *b = v->data[0];
+      memcpy(wv, v->data + has_bias, (size_t)D * sizeof *wv);
+      *a = v->data[has_bias + D];
+    }
+  }
+  /* variance: closed form, clamped to the floor */
+  double sse = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *x = w->X + t * D;
+    double e = w->Y[t] - (is_shared ? moe_gmoe_shared_mean(m, idx, x) : moe_gmoe_routed_mean(m, idx, x));
+    sse += w->wcol[t] * e * e;
+  }
+  double nv = sse / wsum;
+  if (!(nv >= w->var_floor)) nv = w->var_floor;
+  *var = nv;
+  return MOE_OK;
+}
+
+/* Gate M-step by a modified Newton method: the Hessian's eigenvalues are
+ * replaced by max(|λ|, 1e-10 max|λ|) (positive definite even where the
+ * normalised-sigmoid objective is not convex, and harmless along the
+ * softmax's flat shift direction, where the gradient vanishes), then a
+ * step-halving line search accepts only decreases. v holds β on entry and
+ * the result on exit; returns the final objective (≤ f0). */
+static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fixsel, double f0)
+{
+  const int E = w->E, D = w->D, P = E * (D + 1);
+  moe_gmoe *m = w->m;
+  double f = f0;
+  double *trial = w->gD;   /* reused as the trial point after the step is formed */
+  double step[64 * 65];
+  if (P > 64 * 65) return f0;
+  for (int it = 0; it < w->inner_iter; it++) {
+    gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, v->data, w->gG, w->gH, w->u, w->lg, w->gw,
+                  w->sel, w->hu, fixsel);
+    double gmax = 0;
+    for (int q = 0; q < P; q++) gmax = fmax(gmax, fabs(w->gG[q]));
+    if (!(gmax > 1e-12)) break;
+    if (modified_newton_step(P, w->gH, w->gG, step, w->evec, w->eval, w->eig)) break;
+    /* cap the step: the logits need not move by more than ~10 per update */
+    double smax = 0;
+    for (int a = 0; a < P; a++) smax = fmax(smax, fabs(step[a]));
+    double t = smax > 10 ? 10 / smax : 1.0;
+    int accepted = 0;
+    for (int h = 0; h < 12; h++, t *= 0.5) {
+      for (int a = 0; a < P; a++) trial[a] = v->data[a] + t * step[a];
+      double ft = gate_obj(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, trial, NULL, w->u, w->lg, w->gw,
+                           w->sel, fixsel);
+      if (isfinite(ft) && ft < f) {
+        double dec = f - ft;
+        f = ft;
+        memcpy(v->data, trial, (size_t)P * sizeof(double));
+        accepted = 1 + (dec < 1e-14 * fabs(f));
+        break;
+      }
+    }
+    if (accepted != 1) break;   /* no decrease, or a negligible one: done */
+  }
+  return f;
+}
+
+int moe_gmoe_em_iterate(moe_gmoe_em *w)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_iterate: not initialised");
+  moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C;
+  const size_t n = w->n;
+  /* ω */
+  double tot = 0;
+  double *mass = w->mass;
+  for (int c = 0; c < C; c++) mass[c] = 0;
+  for (size_t t = 0; t < n; t++) {
+    const double *r = w->R + t * C;
+    for (int c = 0; c < C; c++) mass[c] += r[c];
+  }
+  for (int i = 0; i < S; i++) tot += mass[i];
+  if (tot > 0)
+    for (int i = 0; i < S; i++) m->omega[i] = mass[i] > 0 ? mass[i] / tot : 1e-300;
+  /* experts */
+  const double tiny = 1e-10 * (double)n;
+  for (int c = 0; c < C; c++) {
+    if (!(mass[c] > tiny)) continue;     /* an empty component keeps its parameters */
+    for (size_t t = 0; t < n; t++) w->wcol[t] = w->R[t * C + c];
+    int rc = mstep_expert(w, c < S, c < S ? c : c - S, mass[c]);
+    if (rc) return rc;
+  }
+  /* gate */
+  gsl_vector *v = w->v_gate;
+  memcpy(v->data, m->beta0, (size_t)E * sizeof(double));
+  memcpy(v->data + E, m->beta1, (size_t)E * D * sizeof(double));
+  /* With top-K, the chosen sets are held at their current values inside
+   * BFGS (the objective is then smooth); the step is accepted only if the
+   * true objective, with the sets the new β1 choose, improves. */
+  gate_ctx gc = {w, NULL};
+  double f0 = gate_f(v, &gc);
+  if (m->topk > 0 && m->topk < E) {
+    for (size_t t = 0; t < n; t++) {
+      double *u = w->u;
+      for (int j = 0; j < E; j++) u[j] = dot(m->beta1 + (size_t)j * D, w->X + t * D, D);
+      topk_select(E, m->topk, u, w->selfix + t * E);
+    }
+    gc.fixsel = w->selfix;
+  }
+  double f1;
+  if (w->gate_bfgs) {
+    gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
+    f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+  } else {
+    f1 = gate_newton(w, v, gc.fixsel, f0);
+    if (!(f1 < f0)) {   /* Newton made no progress (flat or indefinite region): BFGS from the same point */
+      gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
+      f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
+    }
+  }
+  if (gc.fixsel && f1 < f0) {
+    gate_ctx exact = {w, NULL};
+    f1 = gate_f(v, &exact);
+  }
+  if (f1 < f0) {
+    memcpy(m->beta0, v->data, (size_t)E * sizeof(double));
+    memcpy(m->beta1, v->data + E, (size_t)E * D * sizeof(double));
+  }
+  /* E-step at the new parameters: ℓ_t and the next responsibilities */
+  w->ll_prev = w->ll;
+  w->iter++;
+  return em_estep(w);
+}
+
+int moe_gmoe_em_test(const moe_gmoe_em *w, double tol, moe_gmoe_tol_kind kind)
+{
+  if (!w || w->iter < 1 || !isfinite(w->ll_prev)) return MOE_GMOE_CONTINUE;
+  double d = fabs(w->ll - w->ll_prev);
+  if (kind == MOE_GMOE_TOL_TOTAL) d *= (double)w->n;   /* the change of the total log-likelihood */
+  double lim = kind == MOE_GMOE_TOL_REL ? tol * fabs(w->ll_prev) : tol;
+  return d <= lim ? MOE_OK : MOE_GMOE_CONTINUE;
+}
+
+double moe_gmoe_em_loglik(const moe_gmoe_em *w) { return w->ll; }
+int moe_gmoe_em_iterations(const moe_gmoe_em *w) { return w->iter; }
+
+/* ---- the full log-likelihood: packing, gradient, polish, SQUAREM -------
+ *
+ * θ packs every free parameter unconstrained: per shared expert i
+ *   a_i (ω = softmax(a)), κ0_i, κ1_i[D], κ2_i (ReLU only), s_i,
+ * per routed expert j
+ *   β0_j, β1_j[D], η0_j (linear only), η1_j[D], η2_j (ReLU only), s_j,
+ * with a variance v = var_floor + exp(s) (the floor stays a constraint).
+ * The gradient of the mean log-likelihood ℓ is the gradient of Q at the
+ * current point (Fisher's identity): with responsibilities r_nc and
+ * residuals e = y − μ_c(x),
+ *   ∂ℓ/∂a_i  = (1/N) Σ_n (r_ni − ω_i Σ_{i'} r_ni')
+ *   ∂ℓ/∂μ_c  = (1/N) Σ_n r_nc e / v_c          (chained through μ's parameters)
+ *   ∂ℓ/∂s_c  = (1/N) Σ_n r_nc (e²/v_c − 1)/2 · (v_c − floor)/v_c
+ *   ∂ℓ/∂u_j  = (1/N) Σ_n (r_nj − R_n g_j) · [1 − σ(u_j) for the normalised sigmoid]
+ * (R_n = Σ_j r_nj, routed only; top-K sets held fixed, as in the M-step). */
+
+static int shared_np(const moe_gmoe *m) { return 1 + 1 + m->d + (m->shared_kind == MOE_GMOE_RELU) + 1; }
+static int routed_np(const moe_gmoe *m)
+{
+  return 1 + m->d + (m->routed_kind == MOE_GMOE_LINEAR) + m->d + (m->routed_kind == MOE_GMOE_RELU) + 1;
+}
+
+int moe_gmoe_em_nparams(const moe_gmoe_em *w)
+{
+  return w && w->m ? w->S * shared_np(w->m) + w->E * routed_np(w->m) : 0;
+}
+
+static double var_to_s(double v, double fl)
+{
+  double e = v - fl;
+  return log(e > 1e-12 * fl ? e : 1e-12 * fl);
+}
+
+static void em_pack(const moe_gmoe_em *w, double *th)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D;
+  double *p = th;
+  for (int i = 0; i < w->S; i++) {
+    *p++ = log(m->omega[i]);
+    *p++ = m->kappa0[i];
+    for (int k = 0; k < D; k++) *p++ = m->kappa1[(size_t)i * D + k];
+    if (m->shared_kind == MOE_GMOE_RELU) *p++ = m->kappa2[i];
+    *p++ = var_to_s(m->tau[i], w->var_floor);
+  }
+  for (int j = 0; j < w->E; j++) {
+    *p++ = m->beta0[j];
+    for (int k = 0; k < D; k++) *p++ = m->beta1[(size_t)j * D + k];
+    if (m->routed_kind == MOE_GMOE_LINEAR) *p++ = m->eta0[j];
+    for (int k = 0; k < D; k++) *p++ = m->eta1[(size_t)j * D + k];
+    if (m->routed_kind == MOE_GMOE_RELU) *p++ = m->eta2[j];
+    *p++ = var_to_s(m->nu[j], w->var_floor);
+  }
+}
+
+/* θ → model; 0 if every value is finite (ω renormalised). */
+static int em_unpack(moe_gmoe_em *w, const double *th)
+{
+  moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, sn = shared_np(m);
+  for (int q = 0; q < moe_gmoe_em_nparams(w); q++)
+    if (!isfinite(th[q])) return 1;
+  double amax = -INFINITY, os = 0;
+  for (int i = 0; i < S; i++) amax = fmax(amax, th[(size_t)i * sn]);
+  const double *p = th;
+  for (int i = 0; i < S; i++) {
+    m->omega[i] = exp(*p++ - amax);
+    os += m->omega[i];
+    m->kappa0[i] = *p++;
+    for (int k = 0; k < D; k++) m->kappa1[(size_t)i * D + k] = *p++;
+    if (m->shared_kind == MOE_GMOE_RELU) m->kappa2[i] = *p++;
+    m->tau[i] = w->var_floor + exp(*p++);
+  }
+  for (int i = 0; i < S; i++) m->omega[i] = fmax(m->omega[i] / os, 1e-300);
+  for (int j = 0; j < w->E; j++) {
+    m->beta0[j] = *p++;
+    for (int k = 0; k < D; k++) m->beta1[(size_t)j * D + k] = *p++;
+    if (m->routed_kind == MOE_GMOE_LINEAR) m->eta0[j] = *p++;
+    for (int k = 0; k < D; k++) m->eta1[(size_t)j * D + k] = *p++;
+    if (m->routed_kind == MOE_GMOE_RELU) m->eta2[j] = *p++;
+    m->nu[j] = w->var_floor + exp(*p++);
+  }
+  for (int i = 0; i < S; i++) if (!(m->tau[i] > 0) || !isfinite(m->tau[i])) return 1;
+  for (int j = 0; j < w->E; j++) if (!(m->nu[j] > 0) || !isfinite(m->nu[j])) return 1;
+  return 0;
+}
+
+/* Gradient of ℓ (mean) at the model's current parameters, using the
+ * responsibilities R of the last E-step (which must be at this point). */
+static void em_grad(moe_gmoe_em *w, double *grad)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C, sn = shared_np(m), rn = routed_np(m);
+  const int P = moe_gmoe_em_nparams(w);
+  const int srelu = m->shared_kind == MOE_GMOE_RELU, rrelu = m->routed_kind == MOE_GMOE_RELU;
+  memset(grad, 0, (size_t)P * sizeof *grad);
+  double *gr = grad + (size_t)S * sn;   /* routed block */
+  for (size_t t = 0; t < w->n; t++) {
+    const double *x = w->X + t * D, *r = w->R + t * C;
+    const double y = w->Y[t];
+    double rsh = 0;
+    for (int i = 0; i < S; i++) rsh += r[i];
+    for (int i = 0; i < S; i++) {
+      double *g = grad + (size_t)i * sn;
+      g[0] += r[i] - m->omega[i] * rsh;
+      double z = dot(m->kappa1 + (size_t)i * D, x, D) + m->kappa0[i];
+      double mu = srelu ? m->kappa2[i] * (z > 0 ? z : 0) : z;
+      double e = y - mu, v = m->tau[i];
+      double c = r[i] * e / v;                     /* ∂/∂μ */
+      double dz = srelu ? (z > 0 ? c * m->kappa2[i] : 0) : c;
+      g[1] += dz;
+      for (int k = 0; k < D; k++) g[2 + k] += dz * x[k];
+      if (srelu) g[2 + D] += c * (z > 0 ? z : 0);
+      g[sn - 1] += 0.5 * r[i] * (e * e / v - 1);
+    }
+    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
+    double rs = 0;
+    for (int j = 0; j < E; j++) rs += r[S + j];
+    for (int j = 0; j < E; j++) {
+      double *g = gr + (size_t)j * rn;
+      const double rj = r[S + j];
+      if (w->sel[j]) {
+        double cu = rj - rs * w->gw[j];
+        if (m->gate == MOE_GMOE_NSIGMOID) cu *= 1.0 / (1.0 + exp(w->u[j]));
+        g[0] += cu;
+        for (int k = 0; k < D; k++) g[1 + k] += cu * x[k];
+      }
+      const double *e1 = m->eta1 + (size_t)j * D;
+      double z = dot(e1, x, D);
+      double mu = rrelu ? m->eta2[j] * (z > 0 ? z : 0) : z + m->eta0[j];
+      double e = y - mu, v = m->nu[j];
+      double c = rj * e / v;
+      int q = 1 + D;
+      if (!rrelu) g[q++] += c;
+      double dz = rrelu ? (z > 0 ? c * m->eta2[j] : 0) : c;
+      for (int k = 0; k < D; k++) g[q + k] += dz * x[k];
+      q += D;
+      if (rrelu) g[q++] += c * (z > 0 ? z : 0);
+      g[q] += 0.5 * rj * (e * e / v - 1);
+    }
+  }
+  const double s = 1.0 / (double)w->n;
+  for (int q = 0; q < P; q++) grad[q] *= s;
+  /* chain rule for v = floor + exp(s) */
+  for (int i = 0; i < S; i++) grad[(size_t)i * sn + sn - 1] *= (m->tau[i] - w->var_floor) / m->tau[i];
+  for (int j = 0; j < E; j++) gr[(size_t)j * rn + rn - 1] *= (m->nu[j] - w->var_floor) / m->nu[j];
+}
+
+int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_gradient: not initialised");
+  int P = moe_gmoe_em_nparams(w);
+  double *g = grad ? grad : malloc((size_t)P * sizeof *g);
+  if (!g) return moe_error(MOE_ENOMEM, "gmoe_em_gradient: no memory");
+  em_grad(w, g);
+  if (norm) {
+    double s = 0;
+    for (int q = 0; q < P; q++) s += g[q] * g[q];
+    *norm = sqrt(s * (double)w->n);
+  }
+  if (!grad) free(g);
+  return MOE_OK;
+}
+
+int moe_gmoe_em_get_params(const moe_gmoe_em *w, double *theta)
+{
+  MOE_CHECK_ARG(w && w->m && theta, "gmoe_em_get_params: not initialised");
+  em_pack(w, theta);
+  return MOE_OK;
+}
+
+int moe_gmoe_em_set_params(moe_gmoe_em *w, const double *theta)
+{
+  MOE_CHECK_ARG(w && w->m && theta, "gmoe_em_set_params: not initialised");
+  if (em_unpack(w, theta)) return moe_error(MOE_EDOM, "gmoe_em_set_params: non-finite parameter");
+  return em_estep(w);
+}
+
+/* −ℓ and its gradient at θ for gsl_multimin (the model and R move with θ). */
+static double full_fdf(moe_gmoe_em *w, const double *th, double *grad)
+{
+  if (em_unpack(w, th)) return GSL_POSINF;
+  if (em_estep(w)) { moe_error_clear(); return GSL_POSINF; }
+  if (grad) {
+    em_grad(w, grad);
+    for (int q = 0; q < moe_gmoe_em_nparams(w); q++) grad[q] = -grad[q];
+  }
+  return -w->ll;
+}
+static double full_f(const gsl_vector *v, void *p) { return full_fdf(p, v->data, NULL); }
+static void full_df(const gsl_vector *v, void *p, gsl_vector *g)
+{
+  if (!isfinite(full_fdf(p, v->data, g->data))) gsl_vector_set_zero(g);
+}
+static void full_fdf3(const gsl_vector *v, void *p, double *f, gsl_vector *g)
+{
+  *f = full_fdf(p, v->data, g->data);
+  if (!isfinite(*f)) gsl_vector_set_zero(g);
+}
+
+/* BFGS from the current point until the gradient test, max_iter
+ * iterations, or a stalled line search; restarted (fresh Hessian) from
+ * the best point while that makes progress. Leaves the model, R and ℓ at
+ * the best point. Returns 1 if the gradient test was met. */
+static int polish_bfgs(moe_gmoe_em *w, gsl_multimin_fdfminimizer *s, gsl_vector *best, int max_iter, double grad_tol,
+                       int *it)
+{
+  const int P = moe_gmoe_em_nparams(w);
+  const double sq = sqrt((double)w->n);
+  em_pack(w, best->data);
+  double fbest = full_fdf(w, best->data, NULL);
+  int met = 0;
+  gsl_multimin_function_fdf fn = {full_f, full_df, full_fdf3, (size_t)P, w};
+  for (int restart = 0; restart < 6 && *it < max_iter && isfinite(fbest) && !met; restart++) {
+    gsl_multimin_fdfminimizer_set(s, &fn, best, 0.01, 0.1);
+    if (!isfinite(s->f)) break;
+    if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) { met = 1; break; }
+    int progressed = 0;
+    while (*it < max_iter) {
+      int st = gsl_multimin_fdfminimizer_iterate(s);
+      ++*it;
+      if (isfinite(s->f) && s->f < fbest) {
+        if (s->f < fbest - 1e-15 * fabs(fbest)) progressed = 1;
+        fbest = s->f;
+        gsl_vector_memcpy(best, s->x);
+      }
+      if (st) break;
+      if (gsl_blas_dnrm2(s->gradient) * sq <= grad_tol) { met = 1; break; }
+    }
+    if (!progressed) break;
+  }
+  if (em_unpack(w, best->data) || em_estep(w)) return -1;
+  return met;
+}
+
+int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm, int *how)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_polish: not initialised");
+  MOE_CHECK_ARG(max_iter >= 0 && grad_tol > 0, "gmoe_em_polish: max_iter=%d, grad_tol=%g", max_iter, grad_tol);
+  const int P = moe_gmoe_em_nparams(w);
+  gsl_vector *best = gsl_vector_alloc((size_t)P);
+  gsl_multimin_fdfminimizer *s = gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, (size_t)P);
+  if (!best || !s) {
+    if (best) gsl_vector_free(best);
+    if (s) gsl_multimin_fdfminimizer_free(s);
+    return moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory");
+  }
+  /* Rounds of BFGS, then (if it stalled short of the gradient test) three
+   * SQUAREM cycles. A ReLU expert's likelihood has kinks where a data
+   * point sits at the hinge, and the M-step's Gauss-Newton solver tends
+   * to park the hinge exactly on a point: there the gradient jumps, BFGS's
+   * line search stalls, and the EM maps (which handle the kink) move on.
+   * Stop when a round gains less than 1e-3 in total log-likelihood. */
+  int it = 0, rc = MOE_OK, met = 0, flat = 0;
+  for (int round = 0; round < 20 && it < max_iter && !met; round++) {
+    const double l0 = w->ll;
+    met = polish_bfgs(w, s, best, max_iter, grad_tol, &it);
+    if (met < 0) { rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood"); break; }
+    if (met) break;
+    for (int k = 0; k < 3 && !rc; k++) rc = moe_gmoe_em_squarem(w);
+    if (rc) break;
+    if ((w->ll - l0) * (double)w->n < 1e-3) { flat = 1; break; }
+  }
+  w->ll_prev = w->ll;
+  double gn = NAN;
+  if (!rc) moe_gmoe_em_gradient(w, NULL, &gn);
+  if (iters) *iters = it;
+  if (grad_norm) *grad_norm = gn;
+  if (how) *how = met > 0 ? 1 : flat ? 2 : 0;
+  gsl_vector_free(best);
+  gsl_multimin_fdfminimizer_free(s);
+  return rc;
+}
+
+/* One SQUAREM cycle (Varadhan & Roland 2008, scheme S3, with the
+ * monotone safeguard): θ1 = F(θ0), θ2 = F(θ1), r = θ1 − θ0,
+ * v = θ2 − 2θ1 + θ0, α = −‖r‖/‖v‖ (≤ −1), θ' = θ0 − 2αr + α²v, then one
+ * EM step from θ'. The result is accepted only if its log-likelihood is
+ * ≥ that of θ2; otherwise α is moved halfway to −1 (3 tries) and finally
+ * θ2 itself is taken (plain EM). Counts the EM maps it ran in iter. */
+int moe_gmoe_em_squarem(moe_gmoe_em *w)
+{
+  MOE_CHECK_ARG(w && w->m, "gmoe_em_squarem: not initialised");
+  const int P = moe_gmoe_em_nparams(w);
+  double *buf = malloc(4 * (size_t)P * sizeof *buf);
+  if (!buf) return moe_error(MOE_ENOMEM, "gmoe_em_squarem: no memory");
+  double *t0 = buf, *t1 = t0 + P, *t2 = t1 + P, *tp = t2 + P;
+  const double ll0 = w->ll;
+  em_pack(w, t0);
+  int rc = moe_gmoe_em_iterate(w);
+  if (!rc) { em_pack(w, t1); rc = moe_gmoe_em_iterate(w); }
+  if (rc) { free(buf); return rc; }
+  em_pack(w, t2);
+  const double ll2 = w->ll;
+  double rr = 0, vv = 0;
+  for (int q = 0; q < P; q++) {
+    double r = t1[q] - t0[q], v = t2[q] - 2 * t1[q] + t0[q];
+    rr += r * r;
+    vv += v * v;
+  }
+  int accepted = 0;
+  if (vv > 0 && isfinite(rr) && isfinite(vv)) {
+    double a = -sqrt(rr / vv);
+    for (int tries = 0; tries < 4 && a < -1; tries++, a = (a - 1) / 2) {
+      for (int q = 0; q < P; q++) {
+        double r = t1[q] - t0[q], v = t2[q] - 2 * t1[q] + t0[q];
+        tp[q] = t0[q] - 2 * a * r + a * a * v;
+      }
+      if (em_unpack(w, tp) || em_estep(w)) { moe_error_clear(); continue; }
+      if (moe_gmoe_em_iterate(w)) { moe_error_clear(); continue; }
+      if (isfinite(w->ll) && w->ll >= ll2) { accepted = 1; break; }
+    }
+  }
+  if (!accepted) {   /* plain EM: back to θ2 */
+    if (em_unpack(w, t2) || em_estep(w)) { free(buf); return moe_error(MOE_EDOM, "gmoe_em_squarem: lost θ2"); }
+  }
+  free(buf);
+  w->ll_prev = ll0;   /* the test compares whole cycles; iter counts every EM map run */
+
+  return MOE_OK;
+}
