@@ -23,3 +23,9 @@ bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \
 	experiments/smoke-synthetic.yaml experiments/paper-gate-compare.yaml experiments/paper-d2.yaml \
 	experiments/paper-stopping.yaml
+# independent NumPy references: regenerate with /usr/bin/python3 t/gen_gmoe_fixtures.py
+TESTS += t/test_gmoe_ref
+check_PROGRAMS += t/test_gmoe_ref
+t_test_gmoe_ref_SOURCES = t/test_gmoe_ref.c t/tap.h
+EXTRA_DIST += t/gen_gmoe_fixtures.py t/data/gmoe/voronoi_ref.gmoe t/data/gmoe/voronoi_ref.txt \
+	t/data/gmoe/em_model.gmoe t/data/gmoe/em_step.txt
