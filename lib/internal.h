@@ -56,4 +56,10 @@ void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, i
                          const double *x, const double *cache, const double *dy, double *g,
                          double *dx, double *work);
 
+/* The MoE layer on a caller's parameter and gradient slabs (layer_impl.h):
+ * its own are freed, the caller's are used as they are and never freed. */
+#include "moe/layer.h"
+void moei_layer_adopt(moe_layer *l, float *params, float *grads);
+void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);
+
 #endif

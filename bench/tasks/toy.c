@@ -95,22 +95,23 @@ static int check(const mb_cell *c, const char **bad, char *err, size_t n)
   return 0;
 }
 
-/* The student's configuration from the cell. */
+/* The student's configuration from the cell: the variant's preset
+ * (moe_layer_config_variant) with E routed and K chosen as given and S
+ * shared (1 for ds_* unless `S` says otherwise); `gate`, `S`, `act`,
+ * `combine` override it. */
 static int student_config(const mb_cell *c, moe_layer_config *cfg)
 {
   const char *v = mb_cell_str(c, "variant"), *g = mb_cell_str(c, "gate");
   int shared = !strncmp(v, "ds_", 3);
-  int sig = !strcmp(v, "smoe_sg") || !strcmp(v, "ds_v3");
-  memset(cfg, 0, sizeof *cfg);
-  if (moe_gate_preset(strcmp(g, "auto") ? g : sig ? "sigmoid_norm_topk" : "softmax_topk",
-                      &cfg->gate))
+  int E = (int)mb_cell_int(c, "E"), K = (int)mb_cell_int(c, "K");
+  int S = mb_cell_int(c, "S") >= 0 ? (int)mb_cell_int(c, "S") : shared;
+  int s = shared ? S : 0; /* the preset counts shared experts among N and K */
+  if (moe_layer_config_variant(cfg, v, (int)mb_cell_int(c, "D"), (int)mb_cell_int(c, "F"), E + s,
+                               K + s, s))
     return -1;
-  cfg->D = (int)mb_cell_int(c, "D");
-  cfg->E = (int)mb_cell_int(c, "E");
-  cfg->K = (int)mb_cell_int(c, "K");
-  cfg->S = mb_cell_int(c, "S") >= 0 ? (int)mb_cell_int(c, "S") : shared;
-  cfg->expert.kind = MOE_EXPERT_FFN;
-  cfg->expert.F = (int)mb_cell_int(c, "F");
+  if (strcmp(g, "auto") && moe_gate_preset(g, &cfg->gate))
+    return -1;
+  cfg->S = S;
   if (moe_act_parse(mb_cell_str(c, "act"), &cfg->expert.act)) return -1;
   if (moe_combine_parse(mb_cell_str(c, "combine"), &cfg->combine)) return -1;
   cfg->balance_coef = mb_cell_real(c, "balance_coef");

@@ -94,6 +94,39 @@ typedef struct {
  * the routed mixture: set combine = MOE_COMBINE_ADDITIVE for that. */
 moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
 
+/* The paper's variants (§4) under its rule of equal total and equal
+ * active experts: N experts in all, K active per token, s of them shared
+ * in the DeepSeek variants, each expert an FFN of width F (ReLU, no
+ * biases, as the paper's code):
+ *
+ *   variant      gate preset          E      K      S   what it is
+ *   "smoe"       softmax_topk         N      K      0   SMoE (renormalised top-K softmax)
+ *   "smoe_sg"    sigmoid_norm_topk    N      K      0   SMoE-SG
+ *   "ds_v2"      softmax_topk         N−s    K−s    s   DeepSeek-V2
+ *   "ds_v3"      sigmoid_norm_topk    N−s    K−s    s   DeepSeek-V3 as the paper ran it
+ *                                                       (no bias, no route scale)
+ *   "ds_v3_bias" sigmoid_norm_topk    N−s    K−s    s   DeepSeek-V3 with its aux-loss-free
+ *                + use_bias                             selection bias (train it with
+ *                                                       moe_layer_bias_update)
+ *   "dense"      softmax_topk         1      1      0   iso-FLOP dense FFN: one expert of
+ *                                                       width K·F, the active width
+ *
+ * Combine rule: ADDITIVE for every preset (y = Σ shared + Σ_k w_k routed,
+ * shared weight 1), because that is what the paper's language-model code
+ * does (§4.2 of our notes: DeepSeek-V2/V3 layers add the shared FFN); the
+ * ½–½ PAPER rule is the theory's (and the paper's vision code's) — set
+ * cfg->combine afterwards to use it. "dense" is exactly a dense FFN: the
+ * softmax of one logit is 1 and 1/(1 + 1e-20) rounds to 1, so its weight is
+ * exactly 1 and its router gradient exactly 0 (its router costs D
+ * multiply-adds per token). balance_coef is left 0 (set it; for "dense"
+ * it would only add a constant). MOE_EINVAL for an unknown variant
+ * (the message lists them), s outside [0, K) for the DeepSeek variants,
+ * or sizes moe_layer_check rejects. */
+int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, int D, int F, int N,
+                             int K, int s);
+/* Name of the i-th variant (from 0), NULL past the end; for help texts. */
+const char *moe_layer_variant_name(int i);
+
 /* Parse "paper" | "additive" (for YAML). */
 int moe_combine_parse(const char *name, moe_combine *c);
 

@@ -12,5 +12,7 @@
 #include "moe/layer.h"
 #include "moe/loss.h"
 #include "moe/optim.h"
+#include "moe/nn.h"
+#include "moe/lm.h"
 
 #endif

@@ -2,6 +2,7 @@
 /* layer.c — the MoE layer (see moe/layer.h). The numerical code is in
  * layer_impl.h, compiled here for float and for double. */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,50 @@ moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F)
   c.combine = MOE_COMBINE_PAPER;
   c.balance_coef = 0;
   return c;
+}
+
+static const char *const moe_variant_names[] = {"smoe",       "smoe_sg", "ds_v2", "ds_v3",
+                                                "ds_v3_bias", "dense",   NULL};
+
+const char *moe_layer_variant_name(int i)
+{
+  return i >= 0 && i < (int)(sizeof moe_variant_names / sizeof *moe_variant_names) - 1
+             ? moe_variant_names[i]
+             : NULL;
+}
+
+int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, int D, int F, int N,
+                             int K, int s)
+{
+  MOE_CHECK_ARG(cfg && variant, "layer variant: NULL argument");
+  int v = 0, rc = moei_parse_name("variant", variant, moe_variant_names, &v);
+  if (rc)
+    return rc;
+  const int deepseek = v >= 2 && v <= 4, sigmoid = v == 1 || v == 3 || v == 4;
+  if (deepseek)
+    MOE_CHECK_ARG(s >= 0 && s < K && s < N,
+                  "layer variant %s: s=%d shared must be in [0, K=%d) and below N=%d", variant,
+                  s, K, N);
+  else
+    s = 0;
+  MOE_CHECK_ARG(F >= 1 && K >= 1, "layer variant %s: F=%d K=%d (need >= 1)", variant, F, K);
+  moe_layer_config c = moe_layer_config_default(D, N - s, K - s, s, F);
+  if (v == 5) { /* dense: one expert of the active width, weight exactly 1 */
+    MOE_CHECK_ARG(F <= INT_MAX / K, "layer variant dense: width K*F overflows (K=%d F=%d)", K, F);
+    c.E = 1;
+    c.K = 1;
+    c.expert.F = K * F;
+  }
+  rc = moe_gate_preset(sigmoid ? "sigmoid_norm_topk" : "softmax_topk", &c.gate);
+  if (rc)
+    return rc;
+  c.gate.use_bias = v == 4;
+  c.combine = MOE_COMBINE_ADDITIVE;
+  rc = moe_layer_check(&c);
+  if (rc)
+    return rc;
+  *cfg = c;
+  return MOE_OK;
 }
 
 static const char *const moe_combine_names[] = {"paper", "additive", NULL};

@@ -19,6 +19,7 @@ struct SFX(moe_layer) {
   size_t pe;             /* scalars per expert block */
   size_t n_params;
   REAL *params, *grads;  /* (n_params) each, same layout */
+  int own_slabs;         /* 0 after moei_layer_adopt: the slabs are a caller's views */
   REAL *Wr;              /* (E, D)  into params */
   REAL *sigma;           /* (S)     shared logits, PAPER only, else NULL */
   REAL *shared;          /* S blocks of pe */
@@ -58,13 +59,28 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
 {
   if (!l)
     return;
-  void *bufs[] = {l->params, l->grads, l->bias, l->x, l->logits, l->scores, l->idx, l->w,
+  if (l->own_slabs) {
+    moei_free_aligned(l->params);
+    moei_free_aligned(l->grads);
+  }
+  void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
                   l->dlogits, l->vecE, l->accE, l->domega, l->next};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     moei_free_aligned(bufs[i]);
   free(l);
+}
+
+/* The named tensors inside the parameter slab. */
+static void SFX(point_tensors)(SFX(moe_layer) *l)
+{
+  const size_t D = l->cfg.D, E = l->cfg.E, S = l->cfg.S;
+  const size_t n_sigma = l->cfg.combine == MOE_COMBINE_PAPER ? S : 0;
+  l->Wr = l->params;
+  l->sigma = n_sigma ? l->params + E * D : NULL;
+  l->shared = l->params + E * D + n_sigma;
+  l->routed = l->shared + S * l->pe;
 }
 
 SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
@@ -83,6 +99,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   l->cfg = *cfg;
   l->max_T = max_T;
   l->T = -1;
+  l->own_slabs = 1;
   const size_t D = cfg->D, E = cfg->E, K = cfg->K, S = cfg->S, Tm = max_T;
   const size_t N = Tm * K;
   const size_t F = cfg->expert.kind == MOE_EXPERT_FFN ? (size_t)cfg->expert.F : 0;
@@ -129,11 +146,24 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
     moe_error(MOE_ENOMEM, "layer alloc: %zu parameters, max_T=%d", (size_t)l->n_params, max_T);
     return NULL;
   }
-  l->Wr = l->params;
-  l->sigma = n_sigma ? l->params + E * D : NULL;
-  l->shared = l->params + E * D + n_sigma;
-  l->routed = l->shared + S * l->pe;
+  SFX(point_tensors)(l);
   return l;
+}
+
+/* Work on the caller's slabs (n_params scalars each) from now on: the
+ * layer's own slabs are freed, the new ones are used as they are (not
+ * copied) and never freed by the layer. For models whose one slab holds
+ * every layer's parameters (moe/nn.h, moe/lm.h). */
+void SFX(moei_layer_adopt)(SFX(moe_layer) *l, REAL *params, REAL *grads)
+{
+  if (l->own_slabs) {
+    moei_free_aligned(l->params);
+    moei_free_aligned(l->grads);
+  }
+  l->own_slabs = 0;
+  l->params = params;
+  l->grads = grads;
+  SFX(point_tensors)(l);
 }
 
 int SFX(moe_layer_init_params)(SFX(moe_layer) *l, gsl_rng *r)

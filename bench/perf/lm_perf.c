@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* lm_perf.c — training throughput of the MoE language model (moe/lm.h):
+ * forward + backward + clipped AdamW step on random token batches, at
+ * one size given on the command line. Prints one line
+ *   lm size=NAME variant=.. V=.. T=.. D=.. L=.. H=.. E=.. K=.. S=.. F=.. B=..
+ *      threads=.. params=.. ms/step=.. tokens/s=.. rss_peak_MB=.. must_hold_MB=..
+ *      core=.. params_fnv=..
+ * where ms/step is the median wall time over the timed steps (tokens/s
+ * from it; tokens/cpu_s from the median process CPU time, steadier on a
+ * shared machine), rss_peak is
+ * getrusage's maximum resident set, and must_hold is what training has
+ * to keep: parameters, gradients and AdamW's two moments (16 bytes per
+ * parameter) plus the activations the backward pass needs (logits,
+ * per block LN outputs, qkv, attention probabilities, the residual
+ * stream, the routed rows and expert hidden activations). Not a test:
+ * `make bench-perf` runs it interleaved with bench/perf/torch_lm_baseline.py. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "moe/moe.h"
+
+
+static double now(clockid_t c)
+{
+  struct timespec ts;
+  clock_gettime(c, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+  const char *size = "custom", *variant = "ds_v3";
+  int V = 8000, T = 128, D = 128, L = 4, H = 4, N = 16, K = 4, s = 2, F = 32, Bt = 8;
+  int steps = 10, warm = 2, threads = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--size")) size = v;
+    else if (!strcmp(k, "--variant")) variant = v;
+    else if (!strcmp(k, "--V")) V = atoi(v);
+    else if (!strcmp(k, "--T")) T = atoi(v);
+    else if (!strcmp(k, "--D")) D = atoi(v);
+    else if (!strcmp(k, "--L")) L = atoi(v);
+    else if (!strcmp(k, "--H")) H = atoi(v);
+    else if (!strcmp(k, "--N")) N = atoi(v);
+    else if (!strcmp(k, "--K")) K = atoi(v);
+    else if (!strcmp(k, "--s")) s = atoi(v);
+    else if (!strcmp(k, "--F")) F = atoi(v);
+    else if (!strcmp(k, "--B")) Bt = atoi(v);
+    else if (!strcmp(k, "--steps")) steps = atoi(v);
+    else if (!strcmp(k, "--threads")) threads = atoi(v);
+    else {
+      fprintf(stderr, "lm-perf: unknown option %s\n", k);
+      return 2;
+    }
+  }
+  moe_blas_set_threads(threads);
+  moe_layer_config f;
+  if (moe_layer_config_variant(&f, variant, D, F, N, K, s)) {
+    fprintf(stderr, "lm-perf: %s\n", moe_last_error());
+    return 2;
+  }
+  f.balance_coef = f.E > 1 ? 0.01 : 0;
+  moe_lm_config cfg = moe_lm_config_make(V, T, D, L, H, &f);
+  moe_lm *m = moe_lm_alloc(&cfg, Bt);
+  if (!m) {
+    fprintf(stderr, "lm-perf: %s\n", moe_last_error());
+    return 1;
+  }
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 1);
+  moe_lm_init_params(m, r);
+  moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
+  moe_optim *o = moe_optim_alloc(&oc, moe_lm_param_count(m));
+  moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 2.5e-4, 0, steps + warm, 0.1};
+  const size_t Nt = (size_t)Bt * T;
+  uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
+  double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
+  double *cpu = malloc(sizeof(double) * (steps > 0 ? steps : 1));
+  for (int i = 0; i < warm + steps; i++) {
+    for (size_t j = 0; j < Nt; j++) {
+      x[j] = (uint32_t)gsl_rng_uniform_int(r, V);
+      y[j] = (uint32_t)gsl_rng_uniform_int(r, V);
+    }
+    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), loss;
+    int rc = moe_lm_forward(m, Bt, T, x, y, &loss);
+    moe_lm_zero_grad(m);
+    rc |= moe_lm_backward(m);
+    rc |= moe_lm_step(m, o, &sch, 0.1, NULL);
+    if (rc) {
+      fprintf(stderr, "lm-perf: %s\n", moe_last_error());
+      return 1;
+    }
+    if (i >= warm) {
+      ms[i - warm] = 1e3 * (now(CLOCK_MONOTONIC) - t0);
+      cpu[i - warm] = 1e3 * (now(CLOCK_PROCESS_CPUTIME_ID) - c0);
+    }
+  }
+  qsort(ms, (size_t)steps, sizeof *ms, cmp);
+  qsort(cpu, (size_t)steps, sizeof *cpu, cmp);
+  double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+  double cmed = steps % 2 ? cpu[steps / 2] : 0.5 * (cpu[steps / 2 - 1] + cpu[steps / 2]);
+  /* FNV-1a of the trained parameters: equal across runs with the same
+   * thread count (and BLAS kernel) */
+  uint64_t hash = 1469598103934665603ull;
+  const unsigned char *pb = (const unsigned char *)moe_lm_params(m);
+  for (size_t i = 0; i < moe_lm_param_count(m) * sizeof(float); i++)
+    hash = (hash ^ pb[i]) * 1099511628211ull;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const double P = (double)moe_lm_param_count(m), Nd = (double)Nt;
+  const double Kf = f.K, Ff = f.expert.F, Sf = f.S;
+  double act = Nd * V + Nd * D * 2 /* final LN in/out */ +
+               L * Nd * (2 * D /* x, ln1 */ + 3 * D /* qkv */ + (double)H * T /* att */ +
+                         D /* attention out */ + 2 * D /* x1, ln2 */ +
+                         Kf * (2 * D + 2 * Ff) /* routed rows in/out, h, a */ +
+                         Sf * (D + 2 * Ff) /* shared out, h, a */);
+  double must = 16 * P + 4 * act;
+  printf("lm size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
+         "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx\n",
+         size, variant, V, T, D, L, H, f.E, f.K, f.S, f.expert.F, Bt, threads, P, med,
+         Nd / (med * 1e-3), Nd / (cmed * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
+         moe_blas_corename(), (unsigned long long)hash);
+  free(x);
+  free(y);
+  free(ms);
+  free(cpu);
+  moe_optim_free(o);
+  gsl_rng_free(r);
+  moe_lm_free(m);
+  return 0;
+}

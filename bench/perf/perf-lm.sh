@@ -1,0 +1,75 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# bench-perf part: training tokens/s of the MoE language model (moe_lm,
+# bench/perf/lm-perf) against the same model in PyTorch
+# (bench/perf/torch_lm_baseline.py: same architecture, initialisation,
+# step and thread count), at two sizes, the two programs run alternately
+# REPS times so machine load hits both alike; prints the median tokens/s
+# (wall and CPU time) of each, their ratio, peak RSS against the bytes
+# training must hold, and the THREADS -> 2 thread speedup of the C model
+# with a check that two 2-thread runs train bit-identical parameters.
+# Writes OUTDIR/lm.txt (raw lines).
+# Usage: sh bench/perf/perf-lm.sh BUILDDIR SRCDIR OUTDIR THREADS
+# Environment: PERF_LM_REPS (5).
+set -u
+b=$1; s=$2; outdir=$3; th=${4:-1}
+reps=${PERF_LM_REPS:-5}
+export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
+mkdir -p "$outdir" || exit 1
+out=$outdir/lm.txt
+: >"$out"
+# name and options of each size (variant ds_v3, the paper's N=16 experts,
+# K=4 active, 2 shared, expert width D/4, vocabulary 8000)
+sizes="S:--V 8000 --T 64 --D 64 --L 2 --H 2 --N 16 --K 4 --s 2 --F 16 --B 8 --steps 6
+M:--V 8000 --T 128 --D 128 --L 4 --H 4 --N 16 --K 4 --s 2 --F 32 --B 8 --steps 4"
+torch=0
+/usr/bin/python3 -c 'import torch' 2>/dev/null && torch=1
+[ $torch = 1 ] || echo "python3-torch not installed: no PyTorch comparison (apt-get install python3-torch)"
+r=1
+while [ $r -le "$reps" ]; do
+  echo "$sizes" | while IFS=: read -r name opts; do
+    # shellcheck disable=SC2086
+    "$b/bench/perf/lm-perf" --size "$name" --threads "$th" $opts | tee -a "$out" || exit 1
+    if [ $torch = 1 ]; then
+      # shellcheck disable=SC2086
+      /usr/bin/python3 "$s/bench/perf/torch_lm_baseline.py" --size "$name" --threads "$th" $opts |
+        tee -a "$out" || exit 1
+    fi
+  done || exit 1
+  r=$((r + 1))
+done
+# two threads (BLAS threads inside one model step), twice for the bit check
+echo "$sizes" | sed -n '$p' | while IFS=: read -r name opts; do
+  for k in 1 2; do
+    # shellcheck disable=SC2086
+    OPENBLAS_NUM_THREADS=2 "$b/bench/perf/lm-perf" --size "$name" --threads 2 $opts |
+      sed 's/^lm /lm2 /' | tee -a "$out"
+  done
+done
+awk '
+  function med(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  $1 == "lm"    { cc_[v["size"]] = cc_[v["size"]] " " v["tokens/cpu_s"]; c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
+  $1 == "torch" { tc_[v["size"]] = tc_[v["size"]] " " v["tokens/cpu_s"]; t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
+                  n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["tokens/s"] }
+  $1 == "lm2"   { c2[v["size"]] = c2[v["size"]] " " v["tokens/s"]; fnv[v["size"]] = fnv[v["size"]] " " v["params_fnv"] }
+  END {
+    for (k in c) {
+      mc = med(c[k])
+      printf "lm %s: moebench %.0f tokens/s (median of%s)", k, mc, c[k]
+      if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the %d paired ratios %.2f)", mt, t[k], mc / mt, split(pr[k], q, " "), med(pr[k]) }
+      printf "\n"
+      if (k in tc_) printf "lm %s: by CPU time: moebench %.0f tokens/cpu-s, PyTorch %.0f, ratio %.2f\n", k, med(cc_[k]), med(tc_[k]), med(cc_[k]) / med(tc_[k])
+      printf "lm %s: peak RSS %.1f MB, must hold %.1f MB (%.2fx)", k, rss[k], must[k], rss[k] / must[k]
+      if (trss[k] != "") printf "; PyTorch peak RSS %.1f MB", trss[k]
+      printf "\n"
+      if (k in c2) {
+        n = split(fnv[k], f, " ")
+        printf "lm %s: 2 threads %.0f tokens/s, speedup %.2fx over 1 thread; two 2-thread runs %s\n", k, med(c2[k]), med(c2[k]) / mc, (n == 2 && f[1] == f[2]) ? "bit-identical" : "DIFFER"
+      }
+    }
+  }' "$out"

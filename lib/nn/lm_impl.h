@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* lm_impl.h — the MoE language model, written once for REAL (see real.h,
+ * moe/lm.h). Included by lm.c; not installed. Letters: B sequences,
+ * T positions, N = B·T tokens, D width, V vocabulary, L blocks;
+ * Nm = max_B·cfg.T. */
+
+struct SFX(moe_lm) {
+  moe_lm_config cfg;
+  int max_B;
+  size_t n_params, n_block;
+  REAL *params, *grads;      /* (n_params) each, the one slab pair */
+  REAL *wte;                 /* (V, D) into params */
+  REAL *wpe;                 /* (T, D) */
+  REAL *lnfw, *lnfb;         /* (D) */
+  REAL *head;                /* (V, D): wte when tied */
+  SFX(moe_block) **blocks;   /* (L), slabs are views into ours */
+
+  /* the last forward */
+  int B, T;                  /* B = -1 before a forward */
+  int has_targets;           /* the forward computed a loss (backward allowed) */
+  int logits_valid;          /* 0 once backward turned them into dlogits */
+  double ce, aux;
+  uint32_t *x;               /* (Nm) input ids */
+  int *y;                    /* (Nm) targets */
+  REAL *h, *h2;              /* (Nm, D) ping-pong block inputs/outputs */
+  REAL *z, *mf, *rf;         /* (Nm, D), (Nm), (Nm) final LayerNorm */
+  REAL *logits;              /* (Nm, V); dlogits after backward */
+  double *lse;               /* (Nm) logsumexp of each row */
+  REAL *dz;                  /* (Nm, D) */
+
+  /* evaluation batches */
+  uint32_t *ex, *ey;         /* (Nm) */
+};
+
+void SFX(moe_lm_free)(SFX(moe_lm) *m)
+{
+  if (!m)
+    return;
+  if (m->blocks)
+    for (int l = 0; l < m->cfg.L; l++)
+      SFX(moe_block_free)(m->blocks[l]);
+  free(m->blocks);
+  void *bufs[] = {m->params, m->grads, m->x, m->y, m->h, m->h2, m->z, m->mf, m->rf,
+                  m->logits, m->lse, m->dz, m->ex, m->ey};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    moei_free_aligned(bufs[i]);
+  free(m);
+}
+
+SFX(moe_lm) *SFX(moe_lm_alloc)(const moe_lm_config *cfg, int max_B)
+{
+  if (moe_lm_check(cfg))
+    return NULL;
+  if (max_B < 1 || (size_t)max_B * cfg->T > INT_MAX / 4) {
+    moe_error(MOE_EINVAL, "lm alloc: max_B=%d with T=%d", max_B, cfg->T);
+    return NULL;
+  }
+  SFX(moe_lm) *m = calloc(1, sizeof *m);
+  if (!m) {
+    moe_error(MOE_ENOMEM, "lm alloc");
+    return NULL;
+  }
+  m->cfg = *cfg;
+  m->max_B = max_B;
+  m->B = -1;
+  const size_t V = cfg->V, T = cfg->T, D = cfg->D, L = cfg->L, Nm = (size_t)max_B * T;
+  const moe_block_config bc = moei_lm_block_config(cfg);
+  m->n_block = moe_block_param_count(&bc);
+  m->n_params = moei_lm_param_count(cfg);
+  int fail = 0;
+#define ALLOC(field, count)                                                   \
+  do {                                                                        \
+    m->field = moei_alloc_aligned((size_t)(count) * sizeof *m->field);         \
+    fail |= !m->field;                                                        \
+  } while (0)
+  ALLOC(params, m->n_params);
+  ALLOC(grads, m->n_params);
+  ALLOC(x, Nm);
+  ALLOC(y, Nm);
+  ALLOC(h, Nm * D);
+  ALLOC(h2, Nm * D);
+  ALLOC(z, Nm * D);
+  ALLOC(mf, Nm);
+  ALLOC(rf, Nm);
+  ALLOC(logits, Nm * V);
+  ALLOC(lse, Nm);
+  ALLOC(dz, Nm * D);
+  ALLOC(ex, Nm);
+  ALLOC(ey, Nm);
+#undef ALLOC
+  m->blocks = calloc(L, sizeof *m->blocks);
+  if (fail || !m->blocks) {
+    SFX(moe_lm_free)(m);
+    moe_error(MOE_ENOMEM, "lm alloc: %zu parameters, max_B=%d", m->n_params, max_B);
+    return NULL;
+  }
+  m->wte = m->params;
+  m->wpe = m->wte + V * D;
+  REAL *p = m->wpe + T * D;
+  for (size_t l = 0; l < L; l++, p += m->n_block) {
+    m->blocks[l] = SFX(moe_block_alloc)(&bc, max_B, (int)T, p, m->grads + (p - m->params));
+    if (!m->blocks[l]) {
+      SFX(moe_lm_free)(m);
+      return NULL;
+    }
+  }
+  m->lnfw = p;
+  m->lnfb = p + D;
+  m->head = cfg->tie ? m->wte : p + 2 * D;
+  return m;
+}
+
+const moe_lm_config *SFX(moe_lm_get_config)(const SFX(moe_lm) *m) { return m ? &m->cfg : NULL; }
+int SFX(moe_lm_max_B)(const SFX(moe_lm) *m) { return m ? m->max_B : 0; }
+
+int SFX(moe_lm_init_params)(SFX(moe_lm) *m, gsl_rng *r)
+{
+  MOE_CHECK_ARG(m && r, "lm init: NULL argument");
+  const moe_lm_config *c = &m->cfg;
+  const size_t V = c->V, T = c->T, D = c->D;
+  R_NORMAL(r, m->wte, V * D, 0.02);
+  R_NORMAL(r, m->wpe, T * D, 0.02);
+  for (int l = 0; l < c->L; l++) {
+    int rc = SFX(moe_block_init_params)(m->blocks[l], r, 0.02, 0.02 / sqrt(2.0 * c->L));
+    if (rc)
+      return rc;
+  }
+  for (size_t d = 0; d < D; d++) {
+    m->lnfw[d] = 1;
+    m->lnfb[d] = 0;
+  }
+  if (!c->tie)
+    R_NORMAL(r, m->head, V * D, 0.02);
+  return MOE_OK;
+}
+
+int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+                        double *loss)
+{
+  MOE_CHECK_ARG(m, "lm forward: NULL model");
+  const moe_lm_config *c = &m->cfg;
+  MOE_CHECK_ARG(B >= 1 && B <= m->max_B, "lm forward: B=%d outside [1, max_B=%d]", B, m->max_B);
+  if (T < 1 || T > c->T)
+    return moe_error(MOE_ERANGE, "lm forward: a sequence of T=%d tokens exceeds the context T=%d"
+                     " (or is empty)", T, c->T);
+  MOE_CHECK_ARG(x, "lm forward: NULL x");
+  const int V = c->V, D = c->D, L = c->L, N = B * T;
+  m->B = -1; /* until this forward succeeds */
+  for (int i = 0; i < N; i++) {
+    if (x[i] >= (uint32_t)V)
+      return moe_error(MOE_ERANGE, "lm forward: token id %lu at b=%d t=%d is >= V=%d",
+                       (unsigned long)x[i], i / T, i % T, V);
+    if (y && y[i] >= (uint32_t)V)
+      return moe_error(MOE_ERANGE, "lm forward: target id %lu at b=%d t=%d is >= V=%d",
+                       (unsigned long)y[i], i / T, i % T, V);
+  }
+  memcpy(m->x, x, (size_t)N * sizeof *x);
+
+  /* h (N, D) = wte[x] + wpe[t] */
+  int rc = SFX(moe_embedding_forward)(B, T, D, V, m->x, m->wte, m->wpe, m->h);
+  if (rc)
+    return rc;
+  REAL *in = m->h, *out = m->h2;
+  m->aux = 0;
+  for (int l = 0; l < L; l++) {
+    rc = SFX(moe_block_forward)(m->blocks[l], B, T, in, out);
+    if (rc)
+      return moe_error(rc, "lm forward: block %d: %s", l, moe_last_error());
+    m->aux += SFX(moe_layer_aux_loss)(SFX(moe_block_ffn)(m->blocks[l]));
+    REAL *s = in;
+    in = out;
+    out = s;
+  }
+  /* z = LN_f(h_L);  logits (N, V) = z Wᵀ */
+  SFX(moe_layernorm_forward)(N, D, in, m->lnfw, m->lnfb, m->z, m->mf, m->rf);
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, D, 1, m->z, D, m->head, D, 0, m->logits,
+         V);
+  m->logits_valid = 1;
+  m->has_targets = 0;
+  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward */
+  double acc = 0;
+  for (int t = 0; t < N; t++) {
+    const REAL *l = m->logits + (size_t)t * V; /* (V) */
+    int bad = 0;
+    m->lse[t] = SFX(lm_row_lse)(l, V, &bad);
+    if (bad)
+      for (int v = 0; v < V; v++)
+        if (!isfinite(l[v]))
+          return moe_error(MOE_EDOM, "lm forward: logit[%d][%d] (b=%d t=%d) is %g", t, v, t / T,
+                           t % T, (double)l[v]);
+    if (y) {
+      m->y[t] = (int)y[t];
+      acc += m->lse[t] - (double)l[y[t]];
+    }
+  }
+  m->has_targets = y != NULL;
+  m->ce = y ? acc / N : NAN;
+  if (y && loss)
+    *loss = m->ce + m->aux;
+  m->B = B;
+  m->T = T;
+  return MOE_OK;
+}
+
+int SFX(moe_lm_backward)(SFX(moe_lm) *m)
+{
+  MOE_CHECK_ARG(m, "lm backward: NULL model");
+  MOE_CHECK_ARG(m->B >= 0 && m->has_targets && m->logits_valid,
+                "lm backward: needs a successful forward with targets (once per forward)");
+  const moe_lm_config *c = &m->cfg;
+  const int B = m->B, T = m->T, V = c->V, D = c->D, L = c->L, N = B * T;
+  /* dlogits (N, V) = (softmax − onehot)/N, in place of the logits */
+  const REAL invN = (REAL)(1.0 / N);
+  for (int t = 0; t < N; t++) {
+    REAL *l = m->logits + (size_t)t * V;
+    SFX(lm_row_softmax)(l, V, m->lse[t], invN);
+    l[m->y[t]] -= invN;
+  }
+  m->logits_valid = 0;
+  int rc;
+  REAL *ghead = m->grads + (m->head - m->params);
+  REAL *glnfw = m->grads + (m->lnfw - m->params), *glnfb = m->grads + (m->lnfb - m->params);
+  /* logits = z Wᵀ:  dW (V, D) += dlogitsᵀ z;  dz = dlogits W */
+  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, V, D, N, 1, m->logits, V, m->z, D, 1, ghead, D);
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, V, 1, m->logits, V, m->head, D, 0, m->dz,
+         D);
+  /* z = LN_f(h_L): the block output h_L is where the forward left it */
+  REAL *hL = (L % 2 == 0) ? m->h : m->h2, *dh = (L % 2 == 0) ? m->h2 : m->h;
+  memset(dh, 0, (size_t)N * D * sizeof *dh);
+  SFX(moe_layernorm_backward)(N, D, hL, m->lnfw, m->mf, m->rf, m->dz, dh, glnfw, glnfb);
+  for (int l = L - 1; l >= 0; l--) {
+    rc = SFX(moe_block_backward)(m->blocks[l], dh, dh);
+    if (rc)
+      return moe_error(rc, "lm backward: block %d: %s", l, moe_last_error());
+  }
+  REAL *gwte = m->grads + (m->wte - m->params), *gwpe = m->grads + (m->wpe - m->params);
+  return SFX(moe_embedding_backward)(B, T, D, V, m->x, dh, gwte, gwpe);
+}
+
+void SFX(moe_lm_zero_grad)(SFX(moe_lm) *m)
+{
+  if (m)
+    memset(m->grads, 0, m->n_params * sizeof *m->grads);
+}
+
+const REAL *SFX(moe_lm_logits)(const SFX(moe_lm) *m)
+{
+  return m && m->B >= 0 && m->logits_valid ? m->logits : NULL;
+}
+double SFX(moe_lm_ce_loss)(const SFX(moe_lm) *m) { return m ? m->ce : NAN; }
+double SFX(moe_lm_aux_loss)(const SFX(moe_lm) *m) { return m ? m->aux : NAN; }
+size_t SFX(moe_lm_param_count)(const SFX(moe_lm) *m) { return m ? m->n_params : 0; }
+REAL *SFX(moe_lm_params)(SFX(moe_lm) *m) { return m ? m->params : NULL; }
+REAL *SFX(moe_lm_grads)(SFX(moe_lm) *m) { return m ? m->grads : NULL; }
+
+SFX(moe_block) *SFX(moe_lm_block)(SFX(moe_lm) *m, int l)
+{
+  return m && l >= 0 && l < m->cfg.L ? m->blocks[l] : NULL;
+}
+
+SFX(moe_layer) *SFX(moe_lm_ffn)(SFX(moe_lm) *m, int l)
+{
+  return SFX(moe_block_ffn)(SFX(moe_lm_block)(m, l));
+}

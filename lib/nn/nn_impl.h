@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* nn_impl.h — embedding, LayerNorm, attention and the pre-LN block,
+ * written once for REAL (see real.h, moe/nn.h). Included by nn.c; not
+ * installed. Letters: B sequences, T positions, N = B·T rows, D width,
+ * H heads, hs = D/H, V vocabulary. */
+
+/* ---- embedding ---- */
+
+int SFX(moe_embedding_forward)(int B, int T, int D, int V, const uint32_t *tok, const REAL *wte,
+                               const REAL *wpe, REAL *out)
+{
+  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && V >= 1, "embedding: B=%d T=%d D=%d V=%d", B, T, D,
+                V);
+  MOE_CHECK_ARG((size_t)B * T == 0 || (tok && wte && out), "embedding: NULL buffer");
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) {
+      uint32_t id = tok[(size_t)b * T + t];
+      if (id >= (uint32_t)V)
+        return moe_error(MOE_ERANGE, "embedding: token id %lu at b=%d t=%d is >= V=%d",
+                         (unsigned long)id, b, t, V);
+    }
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) {
+      REAL *o = out + ((size_t)b * T + t) * D;                 /* (D) */
+      const REAL *e = wte + (size_t)tok[(size_t)b * T + t] * D; /* (D) */
+      if (wpe) {
+        const REAL *p = wpe + (size_t)t * D;
+        for (int d = 0; d < D; d++)
+          o[d] = e[d] + p[d];
+      } else {
+        memcpy(o, e, (size_t)D * sizeof *o);
+      }
+    }
+  return MOE_OK;
+}
+
+int SFX(moe_embedding_backward)(int B, int T, int D, int V, const uint32_t *tok, const REAL *dout,
+                                REAL *dwte, REAL *dwpe)
+{
+  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && V >= 1, "embedding backward: B=%d T=%d D=%d V=%d",
+                B, T, D, V);
+  MOE_CHECK_ARG((size_t)B * T == 0 || (tok && dout && dwte), "embedding backward: NULL buffer");
+  for (size_t i = 0; i < (size_t)B * T; i++)
+    if (tok[i] >= (uint32_t)V)
+      return moe_error(MOE_ERANGE, "embedding backward: token id %lu >= V=%d",
+                       (unsigned long)tok[i], V);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++) {
+      const REAL *g = dout + ((size_t)b * T + t) * D;
+      REAL *e = dwte + (size_t)tok[(size_t)b * T + t] * D;
+      for (int d = 0; d < D; d++)
+        e[d] += g[d];
+      if (dwpe) {
+        REAL *p = dwpe + (size_t)t * D;
+        for (int d = 0; d < D; d++)
+          p[d] += g[d];
+      }
+    }
+  return MOE_OK;
+}
+
+/* ---- LayerNorm ---- */
+
+#define MOE_LN_EPS 1e-5
+
+int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const REAL *b, REAL *y,
+                               REAL *mean, REAL *rstd)
+{
+  MOE_CHECK_ARG(N >= 0 && D >= 1, "layernorm: N=%d D=%d", N, D);
+  MOE_CHECK_ARG(N == 0 || (x && w && b && y && mean && rstd), "layernorm: NULL buffer");
+  for (int i = 0; i < N; i++) {
+    const REAL *xi = x + (size_t)i * D; /* (D) */
+    REAL *yi = y + (size_t)i * D;       /* (D) */
+    double m = 0, v = 0;
+    for (int d = 0; d < D; d++)
+      m += xi[d];
+    m /= D;
+    for (int d = 0; d < D; d++) {
+      double c = xi[d] - m;
+      v += c * c;
+    }
+    v /= D;
+    const REAL mu = (REAL)m, r = (REAL)(1.0 / sqrt(v + MOE_LN_EPS));
+    for (int d = 0; d < D; d++)
+      yi[d] = (xi[d] - mu) * r * w[d] + b[d];
+    mean[i] = mu;
+    rstd[i] = r;
+  }
+  return MOE_OK;
+}
+
+int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, const REAL *mean,
+                                const REAL *rstd, const REAL *dy, REAL *dx, REAL *dw, REAL *db)
+{
+  MOE_CHECK_ARG(N >= 0 && D >= 1, "layernorm backward: N=%d D=%d", N, D);
+  MOE_CHECK_ARG(N == 0 || (x && w && mean && rstd && dy && dw && db),
+                "layernorm backward: NULL buffer");
+  for (int i = 0; i < N; i++) {
+    const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D; /* (D) each */
+    const REAL mu = mean[i], r = rstd[i];
+    /* dx = r·(g·w − mean(g·w) − n̂·mean(g·w·n̂)),  n̂ = (x − μ)·r */
+    double a = 0, c = 0;
+    for (int d = 0; d < D; d++) {
+      REAL nh = (xi[d] - mu) * r, gw = gi[d] * w[d];
+      a += gw;
+      c += gw * nh;
+      dw[d] += gi[d] * nh;
+      db[d] += gi[d];
+    }
+    if (!dx)
+      continue;
+    const REAL ma = (REAL)(a / D), mc = (REAL)(c / D);
+    REAL *dxi = dx + (size_t)i * D;
+    for (int d = 0; d < D; d++) {
+      REAL nh = (xi[d] - mu) * r;
+      dxi[d] += (gi[d] * w[d] - ma - nh * mc) * r;
+    }
+  }
+  return MOE_OK;
+}
+
+/* ---- attention ---- */
+
+int SFX(moe_attention_forward)(int B, int T, int D, int H, int causal, const REAL *qkv, REAL *att,
+                               REAL *out)
+{
+  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && H >= 1 && D % H == 0,
+                "attention: B=%d T=%d D=%d H=%d (need D %% H == 0)", B, T, D, H);
+  MOE_CHECK_ARG((size_t)B * T == 0 || (qkv && att && out), "attention: NULL buffer");
+  const int hs = D / H, C3 = 3 * D;
+  const REAL scale = (REAL)(1.0 / sqrt((double)hs));
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const REAL *q = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* (T, hs) rows 3D apart */
+      const REAL *k = q + D, *v = q + 2 * D;
+      REAL *a = att + ((size_t)b * H + h) * T * T;                /* (T, T) */
+      /* scores a = scale · q kᵀ */
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0, a, T);
+      for (int t = 0; t < T; t++) {
+        REAL *row = a + (size_t)t * T;
+        const int n = causal ? t + 1 : T;
+        REAL m = row[0];
+        for (int j = 1; j < n; j++)
+          if (row[j] > m)
+            m = row[j];
+        REAL z = 0;
+        for (int j = 0; j < n; j++) {
+          row[j] = R_EXP(row[j] - m);
+          z += row[j];
+        }
+        const REAL iz = 1 / z;
+        for (int j = 0; j < n; j++)
+          row[j] *= iz;
+        for (int j = n; j < T; j++)
+          row[j] = 0;
+      }
+      /* out_h (T, hs) = a v */
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1, a, T, v, C3, 0,
+             out + (size_t)b * T * D + (size_t)h * hs, D);
+    }
+  return MOE_OK;
+}
+
+int SFX(moe_attention_backward)(int B, int T, int D, int H, int causal, const REAL *qkv,
+                                const REAL *att, const REAL *dout, REAL *dqkv, REAL *work)
+{
+  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && H >= 1 && D % H == 0,
+                "attention backward: B=%d T=%d D=%d H=%d (need D %% H == 0)", B, T, D, H);
+  MOE_CHECK_ARG((size_t)B * T == 0 || (qkv && att && dout && dqkv && work),
+                "attention backward: NULL buffer");
+  const int hs = D / H, C3 = 3 * D;
+  const REAL scale = (REAL)(1.0 / sqrt((double)hs));
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const size_t o = (size_t)b * T * C3 + (size_t)h * hs;
+      const REAL *q = qkv + o, *k = q + D, *v = q + 2 * D;       /* (T, hs) rows 3D apart */
+      REAL *dq = dqkv + o, *dk = dq + D, *dv = dq + 2 * D;
+      const REAL *a = att + ((size_t)b * H + h) * T * T;          /* (T, T) */
+      const REAL *go = dout + (size_t)b * T * D + (size_t)h * hs; /* (T, hs) rows D apart */
+      /* dv = aᵀ go;  da = go vᵀ */
+      R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1, a, T, go, D, 0, dv, C3);
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1, go, D, v, C3, 0, work, T);
+      /* softmax backward: ds = a ⊙ (da − Σ_j a·da), zero where a is masked */
+      for (int t = 0; t < T; t++) {
+        const REAL *ar = a + (size_t)t * T;
+        REAL *dr = work + (size_t)t * T;
+        const int n = causal ? t + 1 : T;
+        REAL dot = 0;
+        for (int j = 0; j < n; j++)
+          dot += ar[j] * dr[j];
+        for (int j = 0; j < n; j++)
+          dr[j] = ar[j] * (dr[j] - dot);
+        for (int j = n; j < T; j++)
+          dr[j] = 0;
+      }
+      /* dq = scale · ds k;  dk = scale · dsᵀ q */
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, work, T, k, C3, 0, dq,
+             C3);
+      R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, work, T, q, C3, 0, dk, C3);
+    }
+  return MOE_OK;
+}
+
+/* ---- the pre-LN block ---- */
+
+struct SFX(moe_block) {
+  moe_block_config cfg;
+  int max_B, max_T;
+  size_t n_params;
+  int own_slabs;
+  REAL *params, *grads;     /* (n_params) each */
+  REAL *ln1w, *ln1b;        /* (D) into params */
+  REAL *Wqkv;               /* (3D, D) */
+  REAL *Wo;                 /* (D, D) */
+  REAL *ln2w, *ln2b;        /* (D) */
+  SFX(moe_layer) *ffn;      /* its slabs are the tail of ours */
+
+  /* the last forward (Nm = max_B·max_T rows) */
+  int B, T;                 /* B = -1 before a forward */
+  REAL *x;                  /* (Nm, D) input copy */
+  REAL *ln1, *m1, *r1;      /* (Nm, D), (Nm), (Nm) */
+  REAL *qkv;                /* (Nm, 3D) */
+  REAL *att;                /* (max_B, H, max_T, max_T) */
+  REAL *ao;                 /* (Nm, D) attention output before Wo */
+  REAL *x1;                 /* (Nm, D) x + attention branch */
+  REAL *ln2, *m2, *r2;      /* (Nm, D), (Nm), (Nm) */
+  REAL *fo;                 /* (Nm, D) FFN output */
+
+  /* backward scratch */
+  REAL *dx1, *dln;          /* (Nm, D) */
+  REAL *dqkv;               /* (Nm, 3D) */
+  REAL *dao;                /* (Nm, D) */
+  REAL *work;               /* (max_T, max_T) */
+};
+
+void SFX(moe_block_free)(SFX(moe_block) *bk)
+{
+  if (!bk)
+    return;
+  SFX(moe_layer_free)(bk->ffn);
+  if (bk->own_slabs) {
+    moei_free_aligned(bk->params);
+    moei_free_aligned(bk->grads);
+  }
+  void *bufs[] = {bk->x,   bk->ln1, bk->m1,  bk->r1,  bk->qkv, bk->att, bk->ao,   bk->x1,
+                  bk->ln2, bk->m2,  bk->r2,  bk->fo,  bk->dx1, bk->dln, bk->dqkv, bk->dao,
+                  bk->work};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    moei_free_aligned(bufs[i]);
+  free(bk);
+}
+
+SFX(moe_block) *SFX(moe_block_alloc)(const moe_block_config *cfg, int max_B, int max_T,
+                                     REAL *params, REAL *grads)
+{
+  if (moe_block_check(cfg))
+    return NULL;
+  if (max_B < 1 || max_T < 1 || (size_t)max_B * max_T > INT_MAX) {
+    moe_error(MOE_EINVAL, "block alloc: max_B=%d max_T=%d", max_B, max_T);
+    return NULL;
+  }
+  if (!params != !grads) {
+    moe_error(MOE_EINVAL, "block alloc: give both slabs or neither");
+    return NULL;
+  }
+  SFX(moe_block) *bk = calloc(1, sizeof *bk);
+  if (!bk) {
+    moe_error(MOE_ENOMEM, "block alloc");
+    return NULL;
+  }
+  bk->cfg = *cfg;
+  bk->max_B = max_B;
+  bk->max_T = max_T;
+  bk->B = -1;
+  bk->n_params = moe_block_param_count(cfg);
+  const size_t D = cfg->D, Nm = (size_t)max_B * max_T;
+  bk->ffn = SFX(moe_layer_alloc)(&cfg->ffn, (int)Nm);
+  if (!bk->ffn) {
+    free(bk);
+    return NULL;
+  }
+  int fail = 0;
+  if (params) {
+    bk->params = params;
+    bk->grads = grads;
+  } else {
+    bk->own_slabs = 1;
+    bk->params = moei_alloc_aligned(bk->n_params * sizeof(REAL));
+    bk->grads = moei_alloc_aligned(bk->n_params * sizeof(REAL));
+    fail |= !bk->params || !bk->grads;
+  }
+#define ALLOC(field, count)                                                   \
+  do {                                                                        \
+    bk->field = moei_alloc_aligned((size_t)(count) * sizeof *bk->field);       \
+    fail |= !bk->field;                                                       \
+  } while (0)
+  ALLOC(x, Nm * D);
+  ALLOC(ln1, Nm * D);
+  ALLOC(m1, Nm);
+  ALLOC(r1, Nm);
+  ALLOC(qkv, Nm * 3 * D);
+  ALLOC(att, Nm * cfg->H * max_T);
+  ALLOC(ao, Nm * D);
+  ALLOC(x1, Nm * D);
+  ALLOC(ln2, Nm * D);
+  ALLOC(m2, Nm);
+  ALLOC(r2, Nm);
+  ALLOC(fo, Nm * D);
+  ALLOC(dx1, Nm * D);
+  ALLOC(dln, Nm * D);
+  ALLOC(dqkv, Nm * 3 * D);
+  ALLOC(dao, Nm * D);
+  ALLOC(work, (size_t)max_T * max_T);
+#undef ALLOC
+  if (fail) {
+    SFX(moe_block_free)(bk);
+    moe_error(MOE_ENOMEM, "block alloc: D=%zu max_B=%d max_T=%d", D, max_B, max_T);
+    return NULL;
+  }
+  bk->ln1w = bk->params;
+  bk->ln1b = bk->ln1w + D;
+  bk->Wqkv = bk->ln1b + D;
+  bk->Wo = bk->Wqkv + 3 * D * D;
+  bk->ln2w = bk->Wo + D * D;
+  bk->ln2b = bk->ln2w + D;
+  REAL *fp = bk->ln2b + D;
+  if ((size_t)(fp - bk->params) + SFX(moe_layer_param_count)(bk->ffn) != bk->n_params) {
+    SFX(moe_block_free)(bk);
+    moe_error(MOE_EINVAL, "block alloc: slab layout disagrees with moe_layer_param_count");
+    return NULL;
+  }
+  SFX(moei_layer_adopt)(bk->ffn, fp, bk->grads + (fp - bk->params));
+  return bk;
+}
+
+const moe_block_config *SFX(moe_block_get_config)(const SFX(moe_block) *bk)
+{
+  return bk ? &bk->cfg : NULL;
+}
+
+int SFX(moe_block_init_params)(SFX(moe_block) *bk, gsl_rng *r, double std, double proj_std)
+{
+  MOE_CHECK_ARG(bk && r, "block init: NULL argument");
+  MOE_CHECK_ARG(isfinite(std) && std >= 0 && isfinite(proj_std) && proj_std >= 0,
+                "block init: std=%g proj_std=%g", std, proj_std);
+  const size_t D = bk->cfg.D;
+  for (size_t d = 0; d < D; d++) {
+    bk->ln1w[d] = 1;
+    bk->ln1b[d] = 0;
+    bk->ln2w[d] = 1;
+    bk->ln2b[d] = 0;
+  }
+  R_NORMAL(r, bk->Wqkv, 3 * D * D, std);
+  R_NORMAL(r, bk->Wo, D * D, proj_std);
+  int rc = SFX(moe_layer_init_params)(bk->ffn, r);
+  if (rc)
+    return rc;
+  /* the paper's code: routed values std (E·F)^−½, shared (S·F)^−½ */
+  const moe_layer_config *c = &bk->cfg.ffn;
+  moe_expert_view view;
+  rc = moe_expert_view_get(&c->expert, c->D, &view);
+  if (rc)
+    return rc;
+  if (c->expert.kind != MOE_EXPERT_FFN)
+    return MOE_OK;
+  const size_t nW2 = (size_t)c->D * c->expert.F;
+  const REAL sr = (REAL)(1 / sqrt((double)c->E)), ss = (REAL)(1 / sqrt((double)(c->S > 0 ? c->S : 1)));
+  for (int e = 0; e < c->E; e++) {
+    REAL *W2 = SFX(moe_layer_routed_expert)(bk->ffn, e) + view.W2;
+    for (size_t i = 0; i < nW2; i++)
+      W2[i] *= sr;
+  }
+  for (int i = 0; i < c->S; i++) {
+    REAL *W2 = SFX(moe_layer_shared_expert)(bk->ffn, i) + view.W2;
+    for (size_t j = 0; j < nW2; j++)
+      W2[j] *= ss;
+  }
+  return MOE_OK;
+}
+
+int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL *y)
+{
+  MOE_CHECK_ARG(bk, "block forward: NULL block");
+  MOE_CHECK_ARG(B >= 0 && B <= bk->max_B, "block forward: B=%d outside [0, max_B=%d]", B,
+                bk->max_B);
+  if (T < 0 || T > bk->max_T)
+    return moe_error(MOE_ERANGE, "block forward: sequence of T=%d positions exceeds max_T=%d",
+                     T, bk->max_T);
+  const int D = bk->cfg.D, H = bk->cfg.H, N = B * T;
+  const size_t ND = (size_t)N * D;
+  MOE_CHECK_ARG(N == 0 || (x && y && x != y), "block forward: NULL or aliased x, y");
+  bk->B = -1; /* until this forward succeeds */
+  for (size_t i = 0; i < ND; i++)
+    if (!isfinite(x[i]))
+      return moe_error(MOE_EDOM, "block forward: x[%zu][%zu] is %g", i / (size_t)D,
+                       i % (size_t)D, (double)x[i]);
+  if (N > 0) {
+    memcpy(bk->x, x, ND * sizeof *x);
+    /* attention branch: x1 = x + attn(LN1(x)) Woᵀ */
+    SFX(moe_layernorm_forward)(N, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, 3 * D, D, 1, bk->ln1, D, bk->Wqkv, D, 0,
+           bk->qkv, 3 * D);
+    SFX(moe_attention_forward)(B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->ao);
+    memcpy(bk->x1, bk->x, ND * sizeof *x);
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, D, 1, bk->ao, D, bk->Wo, D, 1, bk->x1,
+           D);
+    /* FFN branch: y = x1 + ffn(LN2(x1)) */
+    SFX(moe_layernorm_forward)(N, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
+  }
+  int rc = SFX(moe_layer_forward)(bk->ffn, N, bk->ln2, bk->fo);
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < ND; i++)
+    y[i] = bk->x1[i] + bk->fo[i];
+  bk->B = B;
+  bk->T = T;
+  return MOE_OK;
+}
+
+int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
+{
+  MOE_CHECK_ARG(bk, "block backward: NULL block");
+  MOE_CHECK_ARG(bk->B >= 0, "block backward: no successful forward to differentiate");
+  const int B = bk->B, T = bk->T, D = bk->cfg.D, H = bk->cfg.H, N = B * T;
+  const size_t ND = (size_t)N * D;
+  if (N == 0)
+    return MOE_OK;
+  MOE_CHECK_ARG(dy, "block backward: NULL dy");
+  REAL *g = bk->grads;
+  REAL *gln1w = g + (bk->ln1w - bk->params), *gln1b = g + (bk->ln1b - bk->params);
+  REAL *gWqkv = g + (bk->Wqkv - bk->params), *gWo = g + (bk->Wo - bk->params);
+  REAL *gln2w = g + (bk->ln2w - bk->params), *gln2b = g + (bk->ln2b - bk->params);
+
+  /* y = x1 + ffn(LN2(x1)) */
+  memcpy(bk->dx1, dy, ND * sizeof *dy); /* dy is not read again (it may alias dx) */
+  int rc = SFX(moe_layer_backward)(bk->ffn, bk->dx1, bk->dln);
+  if (rc)
+    return rc;
+  SFX(moe_layernorm_backward)(N, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1, gln2w,
+                              gln2b);
+
+  /* x1 = x + attn(LN1(x)) Woᵀ:  dWo (D, D) += dx1ᵀ ao;  dao = dx1 Wo */
+  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, N, 1, bk->dx1, D, bk->ao, D, 1, gWo, D);
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0, bk->dao,
+         D);
+  SFX(moe_attention_backward)(B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->dao, bk->dqkv,
+                              bk->work);
+  /* qkv = ln1 Wqkvᵀ:  dWqkv (3D, D) += dqkvᵀ ln1;  dln = dqkv Wqkv */
+  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, 3 * D, D, N, 1, bk->dqkv, 3 * D, bk->ln1, D, 1,
+         gWqkv, D);
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, 3 * D, 1, bk->dqkv, 3 * D, bk->Wqkv, D,
+         0, bk->dln, D);
+  if (dx)
+    memcpy(dx, bk->dx1, ND * sizeof *dx);
+  SFX(moe_layernorm_backward)(N, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx, gln1w, gln1b);
+  return MOE_OK;
+}
+
+void SFX(moe_block_zero_grad)(SFX(moe_block) *bk)
+{
+  if (bk)
+    memset(bk->grads, 0, bk->n_params * sizeof *bk->grads);
+}
+
+REAL *SFX(moe_block_params)(SFX(moe_block) *bk) { return bk ? bk->params : NULL; }
+REAL *SFX(moe_block_grads)(SFX(moe_block) *bk) { return bk ? bk->grads : NULL; }
+SFX(moe_layer) *SFX(moe_block_ffn)(SFX(moe_block) *bk) { return bk ? bk->ffn : NULL; }

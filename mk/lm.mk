@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+## lm area (see Makefile.am): transformer components (embedding, LayerNorm,
+## attention, the pre-LN block around a moe_layer) and the MoE language
+## model. Numerical code in <module>_impl.h, compiled for float and double.
+moeinclude_HEADERS += lib/moe/nn.h lib/moe/lm.h
+lib_libmoe_la_SOURCES += lib/nn/nn.c lib/nn/nn_impl.h lib/nn/lm.c lib/nn/lm_impl.h
+
+TESTS += t/test_lm
+check_PROGRAMS += t/test_lm
+t_test_lm_SOURCES = t/test_lm.c t/tap.h t/fdcheck.h
+t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
+# Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
+# (needs torch; not run by make check).
+EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz
+
+# LM training throughput against PyTorch (not a test): part of make bench-perf
+noinst_PROGRAMS += bench/perf/lm-perf
+bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
+bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
+EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
+BENCH_PERF_PARTS += bench/perf/perf-lm.sh
+bench-perf: bench/perf/lm-perf
+# the LM part alone
+.PHONY: bench-perf-lm
+bench-perf-lm: bench/perf/moe-perf bench/perf/lm-perf
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-lm.sh
