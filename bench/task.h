@@ -61,6 +61,8 @@ typedef struct mb_task {
 /* The registry (bench/tasks/tasks.c): NULL-terminated. */
 extern const mb_task *const mb_tasks[];
 const mb_task *mb_task_find(const char *name);
+/* Non-zero for a task that only tests the harness (selftest). */
+int mb_task_internal(const mb_task *t);
 
 /* Building cells and results (used by the harness and by tests). */
 mb_cell *mb_cell_new(const char *task);

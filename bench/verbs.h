@@ -26,6 +26,7 @@ int mb_verb_data_images(int argc, char **argv); /* bench/data/images.c */
 int mb_verb_data_bpe_train(int argc, char **argv);
 int mb_verb_data_tokenize(int argc, char **argv);
 int mb_verb_data_tokinfo(int argc, char **argv);
+int mb_verb_data_lm_corpus(int argc, char **argv);
 int mb_verb_gmoe_limit(int argc, char **argv);
 
 #endif

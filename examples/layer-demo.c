@@ -25,7 +25,8 @@ int main(void)
   }
   printf("libmoe %s\n", moe_version());
 
-  moe_layer_config cfg = moe_layer_config_default(D, E, K, S, F);
+  moe_layer_config cfg =
+      moe_layer_config_default((moe_layer_sizes){.D = D, .E = E, .K = K, .S = S, .F = F});
   if ((rc = moe_gate_preset("deepseek_v3", &cfg.gate)) != MOE_OK)
     goto out;
   cfg.combine = MOE_COMBINE_ADDITIVE;

@@ -6,9 +6,44 @@
 #include <stddef.h>
 #include "moe/error.h"
 
-/* 64-byte aligned allocation (zeroed); free with moei_free_aligned. */
+/* 64-byte aligned allocation (zeroed); free with moei_free_aligned. NULL
+ * when bytes rounded up to 64 would not fit a size_t (no wrap to a small
+ * buffer) or memory is short. */
 void *moei_alloc_aligned(size_t bytes);
+/* count elements of size bytes each, the product checked for overflow. */
+void *moei_alloc_array(size_t count, size_t size);
 void moei_free_aligned(void *p);
+
+/* *out = a·b; 0 if that overflows a size_t (then *out is SIZE_MAX), else 1.
+ * Every size computed from caller-supplied counts goes through it. */
+static inline int moei_mul(size_t a, size_t b, size_t *out)
+{
+  if (b && a > (size_t)-1 / b) { *out = (size_t)-1; return 0; }
+  *out = a * b;
+  return 1;
+}
+
+/* Index of the first float/double in x[0..n) that is NaN or ±Inf, or n if
+ * all are finite. Scans the exponent bits in blocks (vectorisable, no
+ * floating-point exceptions, cheap next to any O(n) update). */
+size_t moei_first_nonfinite_f(const float *x, size_t n);
+size_t moei_first_nonfinite_d(const double *x, size_t n);
+
+/* GSL's default error handler prints and aborts. libmoe must not abort
+ * whatever the application did with gsl_set_error_handler, so every libmoe
+ * code path that calls GSL runs between moei_gsl_enter() and
+ * moei_gsl_leave(): while at least one thread is inside such a region, the
+ * process-wide GSL handler is libmoe's own, which only records the message
+ * (the calling code checks GSL's return status as always); the
+ * application's handler is put back when the last thread leaves. GSL errors
+ * raised meanwhile by other threads outside libmoe go to the application's
+ * handler if it set one, else they are printed to stderr without aborting.
+ * Regions nest. The application must not call gsl_set_error_handler while
+ * another thread is inside libmoe (GSL's handler is one global). */
+void moei_gsl_enter(void);
+void moei_gsl_leave(void);
+/* The last GSL error message recorded in this thread ("" if none). */
+const char *moei_gsl_last_error(void);
 
 /* Look name up in the NULL-terminated names; *out = its index. Unknown:
  * MOE_EINVAL with "unknown WHAT 'name' (known: a, b, ...)". The parsers of

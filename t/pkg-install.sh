@@ -117,7 +117,14 @@ ok $? "installed moebench --version: $(cat "$tmp/v")"
 flags=$($MOE_PKG_CONFIG --cflags --libs "$pcdir/libmoe.pc" 2>"$tmp/pcerr")
 rc=$?
 [ $rc -eq 0 ] || diag "$tmp/pcerr"
-$MOE_CC -std=c11 -Wall -Wextra -I"$inc/.." -L"$lib" "$top/examples/layer-demo.c" $flags \
+# A sanitized build (build-aux/sanitize.sh) installs a libmoe.so that needs
+# the sanitizer runtimes: a program linking it must be built with the same
+# -fsanitize flags, as a user of such a build would.
+san=
+for f in ${MOE_BUILD_CFLAGS:-}; do
+  case $f in -fsanitize=*|-fno-sanitize-recover=*) san="$san $f" ;; esac
+done
+$MOE_CC -std=c11 -Wall -Wextra $san -I"$inc/.." -L"$lib" "$top/examples/layer-demo.c" $flags \
   -o "$tmp/demo" >"$tmp/cc.log" 2>&1
 [ $? -eq 0 ] && [ ! -s "$tmp/cc.log" ]
 ok $? "layer-demo.c builds against the install without warnings: cc ... \$(pkg-config --cflags --libs libmoe)"

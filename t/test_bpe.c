@@ -339,7 +339,7 @@ static void test_load_errors(void)
   check_load_error("moe-bpe 1\nmerges 2\n32 116\n256 x\n", MOE_EFORMAT, ":4: expected \"LEFT RIGHT\"", 0);
   check_load_error("moe-bpe 1\nmerges 2\n32 116\n257 101\n", MOE_ERANGE, ":4: merge 1 uses id 257", 0);
   check_load_error("moe-bpe 1\nmerges 1\n32 116\n9 9\n", MOE_EFORMAT, ":4: trailing data", 0);
-  check_load_error("moe-bpe 1\nmerges 2\n32 116\n32 116\n", MOE_EINVAL, "repeats merge 0", 0);
+  check_load_error("moe-bpe 1\nmerges 2\n32 116\n32 116\n", MOE_EFORMAT, ":4: merge 1 (32 116) repeats merge 0", 0);
   check_load_error("moe-bpe 1\nmerges 0\n32 -116\n", MOE_EFORMAT, "trailing", 0);
 
   /* tiktoken files: build a valid 256-byte file, then break it. */

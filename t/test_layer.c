@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_layer.c — the MoE layer: finite-difference gradients (double) for
- * every gate × expert × S × combine × balance-loss combination, a naive
+ * every gate × expert × S × combine × balance-loss (× router z-loss) combination, a naive
  * per-token reference for the forward pass, the combine rules' algebra,
  * the routing record, determinism, and every error path. */
 #include <stdint.h>
@@ -121,9 +121,11 @@ static void fd_all(void)
     for (int x = 0; x < 5; x++)
       for (int S = 0; S <= 2; S++)
         for (int comb = 0; comb < 2; comb++)
-          for (int withaux = 0; withaux < 2; withaux++) {
+          for (int withaux = 0; withaux < 3; withaux++) {
+            /* withaux: 0 none, 1 balance loss, 2 balance loss + router z-loss */
             int ebias = (n_cfg++ % 4) < 2;
             moe_layer_config cfg = make_config(g, x, S, comb, withaux ? 0.37 : 0.0, ebias);
+            cfg.zloss_coef = withaux == 2 ? 0.23 : 0.0;
             fdctx c;
             memset(&c, 0, sizeof c);
             c.K = cfg.K;
@@ -393,6 +395,9 @@ static void error_paths(void)
   bad = cfg;
   bad.balance_coef = NAN;
   ok(moe_layer_check(&bad) == MOE_EINVAL, "NaN balance_coef rejected");
+  bad.balance_coef = 0;
+  bad.zloss_coef = -1;
+  ok(moe_layer_check(&bad) == MOE_EINVAL, "negative zloss_coef rejected");
   bad = cfg;
   bad.combine = (moe_combine)7;
   ok(moe_layer_check(&bad) == MOE_EINVAL, "unknown combine rejected");
@@ -401,7 +406,7 @@ static void error_paths(void)
   ok(moe_layer_check(&bad) == MOE_EINVAL, "route_scale 0 rejected");
   ok(moe_layer_check(NULL) == MOE_EINVAL, "NULL config rejected");
   ok(moe_layer_alloc(&cfg, 0) == NULL, "max_T = 0 rejected");
-  moe_layer_config dflt = moe_layer_config_default(8, 6, 2, 1, 16);
+  moe_layer_config dflt = moe_layer_config_default((moe_layer_sizes){.D = 8, .E = 6, .K = 2, .S = 1, .F = 16});
   ok(moe_layer_check(&dflt) == 0 && dflt.gate.normalize && dflt.expert.kind == MOE_EXPERT_FFN,
      "default config is valid: softmax_topk, FFN");
   moe_combine cb;

@@ -113,7 +113,7 @@ static void fd_all(void)
       for (int tie = 0; tie < 2; tie++) {
         moe_layer_config f;
         const char *name = moe_layer_variant_name(v);
-        if (moe_layer_config_variant(&f, name, DM, 5, 6, 4, 2))
+        if (moe_layer_config_variant(&f, name, (moe_variant_sizes){.D = DM, .F = 5, .N = 6, .K = 4, .shared = 2}))
           continue;
         f.combine = comb ? MOE_COMBINE_PAPER : MOE_COMBINE_ADDITIVE;
         f.balance_coef = f.E > 1 ? 0.1 : 0;
@@ -126,7 +126,7 @@ static void fd_all(void)
   for (int i = 0; (g = moe_gate_preset_name(i)); i++)
     for (int S = 0; S <= 2; S += 2) {
       int dense = !strcmp(g, "softmax") || !strcmp(g, "sigmoid_norm");
-      moe_layer_config f = moe_layer_config_default(DM, 4, dense ? 4 : 2, S, 5);
+      moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = DM, .E = 4, .K = dense ? 4 : 2, .S = S, .F = 5});
       moe_gate_preset(g, &f.gate);
       f.balance_coef = 0.05;
       f.combine = S ? MOE_COMBINE_PAPER : MOE_COMBINE_ADDITIVE;
@@ -155,7 +155,7 @@ static double block_objective(void *p)
 
 static void fd_block(int causal)
 {
-  moe_block_config bc = {DM, NH, causal, moe_layer_config_default(DM, 4, 4, 1, 6)};
+  moe_block_config bc = {DM, NH, causal, moe_layer_config_default((moe_layer_sizes){.D = DM, .E = 4, .K = 4, .S = 1, .F = 6})};
   moe_gate_preset("softmax", &bc.ffn.gate); /* dense gate: no top-K boundary */
   bctx c = {0};
   c.b = moe_block_alloc_f64(&bc, B, CTX, NULL, NULL);
@@ -318,8 +318,7 @@ static int golden_config(const gcase *c, moe_lm_config *cfg, int *Bg, int *Tg)
   if (k->n != 20)
     return -1;
   const double *v = k->v;
-  moe_layer_config f = moe_layer_config_default((int)v[2], (int)v[6], (int)v[7], (int)v[8],
-                                                (int)v[13]);
+  moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = (int)v[2], .E = (int)v[6], .K = (int)v[7], .S = (int)v[8], .F = (int)v[13]});
   f.gate.score = (moe_score_fn)v[9];
   f.gate.normalize = (int)v[10];
   f.gate.use_bias = (int)v[11];
@@ -442,7 +441,7 @@ static void golden(void)
 static moe_lm *small_model(const char *variant, unsigned long seed)
 {
   moe_layer_config f;
-  moe_layer_config_variant(&f, variant, DM, 6, 6, 4, 2);
+  moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = DM, .F = 6, .N = 6, .K = 4, .shared = 2});
   f.balance_coef = 0.01;
   moe_lm_config cfg = moe_lm_config_make(V, CTX, DM, NL, NH, &f);
   moe_lm *m = moe_lm_alloc(&cfg, B);
@@ -656,7 +655,7 @@ static void errors(void)
   free(keep);
   moe_lm_free(m);
 
-  moe_layer_config f = moe_layer_config_default(DM, 4, 2, 0, 5);
+  moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = DM, .E = 4, .K = 2, .S = 0, .F = 5});
   moe_lm_config c = moe_lm_config_make(V, CTX, DM, NL, 3, &f);
   ok(moe_lm_alloc(&c, 1) == NULL && strstr(moe_last_error(), "H=3"), "H not dividing D: %s",
      moe_last_error());
@@ -667,29 +666,29 @@ static void errors(void)
   ok(moe_lm_check(&c) == MOE_EINVAL, "V = 0: %s", moe_last_error());
   ok(moe_lm_alloc(&(moe_lm_config){0}, 1) == NULL, "zero config is rejected");
   moe_layer_config g;
-  ok(moe_layer_config_variant(&g, "ds_v4", DM, 5, 6, 4, 2) == MOE_EINVAL &&
+  ok(moe_layer_config_variant(&g, "ds_v4", (moe_variant_sizes){.D = DM, .F = 5, .N = 6, .K = 4, .shared = 2}) == MOE_EINVAL &&
          strstr(moe_last_error(), "ds_v3_bias"),
      "unknown variant lists the known ones: %s", moe_last_error());
-  ok(moe_layer_config_variant(&g, "ds_v2", DM, 5, 6, 2, 2) == MOE_EINVAL,
+  ok(moe_layer_config_variant(&g, "ds_v2", (moe_variant_sizes){.D = DM, .F = 5, .N = 6, .K = 2, .shared = 2}) == MOE_EINVAL,
      "ds_v2 with s = K leaves no routed expert: %s", moe_last_error());
 }
 
 static void variants(void)
 {
   moe_layer_config c;
-  moe_layer_config_variant(&c, "smoe", 16, 4, 66, 8, 2);
+  moe_layer_config_variant(&c, "smoe", (moe_variant_sizes){.D = 16, .F = 4, .N = 66, .K = 8, .shared = 2});
   ok(c.E == 66 && c.K == 8 && c.S == 0 && c.gate.score == MOE_SCORE_SOFTMAX && c.gate.normalize,
      "smoe: 66 experts top-8, softmax renormalised, no shared");
-  moe_layer_config_variant(&c, "ds_v3", 16, 4, 66, 8, 2);
+  moe_layer_config_variant(&c, "ds_v3", (moe_variant_sizes){.D = 16, .F = 4, .N = 66, .K = 8, .shared = 2});
   ok(c.E == 64 && c.K == 6 && c.S == 2 && c.gate.score == MOE_SCORE_SIGMOID && !c.gate.use_bias &&
          c.gate.route_scale == 1 && c.combine == MOE_COMBINE_ADDITIVE,
      "ds_v3: 64 routed top-6 + 2 shared, normalized sigmoid, additive (the paper's Table 4)");
-  moe_layer_config_variant(&c, "ds_v3_bias", 16, 4, 66, 8, 2);
+  moe_layer_config_variant(&c, "ds_v3_bias", (moe_variant_sizes){.D = 16, .F = 4, .N = 66, .K = 8, .shared = 2});
   ok(c.gate.use_bias && c.E == 64, "ds_v3_bias: the selection bias on");
-  moe_layer_config_variant(&c, "dense", 16, 4, 66, 8, 2);
+  moe_layer_config_variant(&c, "dense", (moe_variant_sizes){.D = 16, .F = 4, .N = 66, .K = 8, .shared = 2});
   ok(c.E == 1 && c.K == 1 && c.S == 0 && c.expert.F == 32, "dense: one expert of width K*F = 32");
   moe_layer_config g;
-  moe_layer_config_variant(&g, "smoe", DM, 5, 6, 4, 2);
+  moe_layer_config_variant(&g, "smoe", (moe_variant_sizes){.D = DM, .F = 5, .N = 6, .K = 4, .shared = 2});
   moe_lm_config lc = moe_lm_config_make(V, CTX, DM, NL, NH, &g);
   /* per block 8·64 + 4·5·8 + 2·8·6 + 4·(4·8·5) = 1408; head 2·11·8 */
   ok(moe_lm_flops_per_token(&lc, CTX) == 2 * 1408 + 176 && moe_lm_flops_per_token(&lc, 0) == 0,

@@ -3,8 +3,9 @@
 # version.sh — one package version everywhere: AC_INIT (config.h's
 # PACKAGE_VERSION in the build tree) must equal what moe_version() returns
 # (printed by `moebench --version`), MOE_VERSION_STRING and
-# MAJOR.MINOR.PATCH in lib/moe/version.h, the pkg-config module's Version
-# and the version in libmoe(3)'s title line. Bump them together.
+# MAJOR.MINOR.PATCH in lib/moe/version.h, the pkg-config module's Version,
+# the version in libmoe(3)'s title line and the upstream part of
+# debian/changelog's latest entry. Bump them together.
 set -u
 build=${top_builddir:-.}
 top=${top_srcdir:-.}
@@ -33,6 +34,10 @@ pcv=$(sed -n 's/^Version: *//p' "$build/lib/libmoe.pc")
 
 grep -q "^\.TH LIBMOE 3 [^ ]* \"moebench $v\"" "$top/doc/libmoe.3"
 ok $? "doc/libmoe.3 title line names moebench $v"
+
+# The Debian packaging's latest entry packages this version (VERSION-REV).
+dv=$(sed -n '1s/^moebench (\([^)]*\)-[^-)]*).*/\1/p' "$top/debian/changelog")
+[ "$dv" = "$v" ]; ok $? "debian/changelog's latest entry packages $dv"
 
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -24,11 +25,11 @@ const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", 
 
 static const char *const top_keys[] = {"name", "description", "task", "seed", "base", "axes",
                                        "replications", "include", "exclude", "tables", "fits",
-                                       "plots", NULL};
-static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", NULL};
+                                       "plots", "summary", NULL};
+static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", "paired", "reach", NULL};
 static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
-                                        "fit", "title", "xlabel", "ylabel", NULL};
+                                        "fit", "title", "xlabel", "ylabel", "titles", NULL};
 static const char *const ref_labels[] = {"loss", "paper", "theory", NULL};
 
 /* ---- small helpers ---- */
@@ -156,11 +157,21 @@ int mb_param_canon(const mb_param *p, const char *s, char **out, char *why, size
   *out = NULL;
   switch (p->type) {
   case MB_INT: {
+    /* digits, or an integral value in exponent form (1e3); one too large
+     * for any range (1e300, 99999999999999999999) is out of range, not
+     * "not an integer" */
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (end == s || *end || errno) {
+      errno = 0;
       double d = strtod(s, &end);
-      if (end == s || *end || !isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0) {
+      int huge = end != s && !*end && ((isinf(d) && errno == ERANGE) || (isfinite(d) && d == floor(d) && fabs(d) > 9007199254740992.0));
+      if (huge) {
+        if (p->min <= p->max) snprintf(why, whylen, "'%s' = %s is out of range [%.15g, %.15g]", p->name, s, p->min, p->max);
+        else snprintf(why, whylen, "'%s' = %s is out of range (integers up to 2^53)", p->name, s);
+        return 2;
+      }
+      if (end == s || *end || !isfinite(d) || d != floor(d)) {
         snprintf(why, whylen, "'%s' must be an integer, got '%s'", p->name, s);
         return 1;
       }
@@ -656,6 +667,22 @@ static void parse_tables(ctx *c, yaml_node_t *v)
           if (!strcmp(t.cols[i], t.rows[j])) err(c, mark_of(x), "'%s' is in both rows and columns", t.cols[i]);
     }
     t.metric = want_metric_node(c, pr, np, e, "metric");
+    if ((x = get(pr, np, "paired", NULL))) {
+      const char *s = want_scalar(c, x, "paired");
+      if (s && t.nrows != 1) err(c, mark_of(x), "paired needs exactly one row key");
+      else if (s) {
+        /* the baseline must be a value the row key takes */
+        const mb_param *p = find_param(m->task, t.rows[0], NULL);
+        char *cv = NULL, why[256];
+        if (p && mb_param_canon(p, s, &cv, why, sizeof why)) err(c, mark_of(x), "paired: %s", why);
+        else t.paired = cv ? cv : xstrdup(s);
+      }
+    }
+    if ((x = get(pr, np, "reach", NULL))) {
+      want_bool(c, x, "reach", &t.reach);
+      if (t.reach && (!t.paired || !t.metric || t.metric[strlen(t.metric) - 1] != '@'))
+        err(c, mark_of(x), "reach needs paired and a metric family (NAME@)");
+    }
     if ((x = get(pr, np, "stats", NULL))) {
       size_t ns;
       mb_mark *sat;
@@ -682,6 +709,50 @@ static void parse_tables(ctx *c, yaml_node_t *v)
     free(pr);
     PUSH(m->tables, m->ntables, t);
   }
+}
+
+/* A list of maps whose keys are the by-keys (values canonical, selecting
+ * groups) or one of labels (free text): fit references, plot titles. */
+static mb_ref *parse_refs(ctx *c, yaml_node_t *x, char **by, size_t nby, const char *const *labels,
+                          const char *what, const char *each, size_t *nout)
+{
+  mb_matrix *m = c->m;
+  mb_ref *out = NULL;
+  *nout = 0;
+  if (x->type != YAML_SEQUENCE_NODE) { err(c, mark_of(x), "%s must be a list of mappings", what); return NULL; }
+  for (yaml_node_item_t *ri = x->data.sequence.items.start; ri < x->data.sequence.items.top; ri++) {
+    yaml_node_t *re = node(c, *ri);
+    if (!re) continue;
+    if (re->type != YAML_MAPPING_NODE) { err(c, mark_of(re), "each %s must be a mapping", each); continue; }
+    const char **allowed = NULL;
+    size_t na = 0;
+    for (size_t i = 0; i < nby; i++) PUSH(allowed, na, by[i]);
+    for (size_t i = 0; labels[i]; i++) PUSH(allowed, na, labels[i]);
+    size_t nr;
+    pair_t *rp = pairs(c, re, allowed, na, each, &nr);
+    mb_ref r = {NULL, NULL, 0};
+    for (size_t i = 0; i < nr; i++) {
+      const char *s = want_scalar(c, rp[i].v, rp[i].key);
+      if (!s) continue;
+      char *val = NULL;
+      const mb_param *p = find_param(m->task, rp[i].key, NULL);
+      int is_label = 0;
+      for (size_t j = 0; labels[j]; j++) if (!strcmp(labels[j], rp[i].key)) is_label = 1;
+      if (!is_label) {
+        if (!p && !strcmp(rp[i].key, "rep")) p = &rep_param;
+        if (p) val = canon_node(c, p, rp[i].v);
+      } else val = xstrdup(s);
+      if (!val) continue;
+      r.key = xrealloc(r.key, (r.n + 1) * sizeof *r.key);
+      r.val = xrealloc(r.val, (r.n + 1) * sizeof *r.val);
+      r.key[r.n] = xstrdup(rp[i].key);
+      r.val[r.n++] = val;
+    }
+    free(rp);
+    free(allowed);
+    PUSH(out, *nout, r);
+  }
+  return out;
 }
 
 static void parse_fits(ctx *c, yaml_node_t *v)
@@ -718,42 +789,7 @@ static void parse_fits(ctx *c, yaml_node_t *v)
       char *s = canon_node(c, &bp, x);
       if (s) { f.bootstrap = atol(s); free(s); }
     }
-    if ((x = get(pr, np, "references", NULL))) {
-      if (x->type != YAML_SEQUENCE_NODE) err(c, mark_of(x), "references must be a list of mappings");
-      else
-        for (yaml_node_item_t *ri = x->data.sequence.items.start; ri < x->data.sequence.items.top; ri++) {
-          yaml_node_t *re = node(c, *ri);
-          if (!re) continue;
-          if (re->type != YAML_MAPPING_NODE) { err(c, mark_of(re), "each reference must be a mapping"); continue; }
-          const char **allowed = NULL;
-          size_t na = 0;
-          for (size_t i = 0; i < f.nby; i++) PUSH(allowed, na, f.by[i]);
-          for (size_t i = 0; ref_labels[i]; i++) PUSH(allowed, na, ref_labels[i]);
-          size_t nr;
-          pair_t *rp = pairs(c, re, allowed, na, "reference", &nr);
-          mb_ref r = {NULL, NULL, 0};
-          for (size_t i = 0; i < nr; i++) {
-            const char *s = want_scalar(c, rp[i].v, rp[i].key);
-            if (!s) continue;
-            char *val = NULL;
-            const mb_param *p = find_param(m->task, rp[i].key, NULL);
-            int is_label = 0;
-            for (size_t j = 0; ref_labels[j]; j++) if (!strcmp(ref_labels[j], rp[i].key)) is_label = 1;
-            if (!is_label) {
-              if (!p && !strcmp(rp[i].key, "rep")) p = &rep_param;
-              if (p) val = canon_node(c, p, rp[i].v);
-            } else val = xstrdup(s);
-            if (!val) continue;
-            r.key = xrealloc(r.key, (r.n + 1) * sizeof *r.key);
-            r.val = xrealloc(r.val, (r.n + 1) * sizeof *r.val);
-            r.key[r.n] = xstrdup(rp[i].key);
-            r.val[r.n++] = val;
-          }
-          free(rp);
-          free(allowed);
-          PUSH(f.refs, f.nrefs, r);
-        }
-    }
+    if ((x = get(pr, np, "references", NULL))) f.refs = parse_refs(c, x, f.by, f.nby, ref_labels, "references", "reference", &f.nrefs);
     free(pr);
     PUSH(m->fits, m->nfits, f);
   }
@@ -776,15 +812,19 @@ static void parse_plots(ctx *c, yaml_node_t *v)
     for (size_t i = 0; p.name && i < m->nplots; i++)
       if (m->plots[i].name && !strcmp(m->plots[i].name, p.name)) err(c, mark_of(e), "duplicate plot name '%s'", p.name);
     yaml_node_t *x;
-    if ((x = get(pr, np, "x", NULL))) {
+    yaml_node_t *xn = get(pr, np, "x", NULL);
+    if ((x = xn)) {
       const char *s = want_scalar(c, x, "x");
-      if (s) {
+      if (s && !strcmp(s, "@")) p.x = xstrdup(s);
+      else if (s) {
         const mb_param *q = want_param(c, s, mark_of(x), 1, "plot x");
         if (q && q->type != MB_INT && q->type != MB_REAL) err(c, mark_of(x), "plot x '%s' must be a numeric parameter", s);
         p.x = xstrdup(s);
       }
     } else err(c, mark_of(e), "plot has no 'x'");
     p.y = want_metric_node(c, pr, np, e, "y");
+    if (p.x && p.y && (!strcmp(p.x, "@") != (p.y[strlen(p.y) - 1] == '@')))
+      err(c, mark_of(xn), "x '@' (the index) goes with a metric family y (NAME@), and only with one");
     if ((x = get(pr, np, "by", NULL))) {
       p.by = want_keys(c, x, "by", &p.nby);
     }
@@ -819,6 +859,8 @@ static void parse_plots(ctx *c, yaml_node_t *v)
         free(names);
       }
     }
+    static const char *const title_label[] = {"title", NULL};
+    if ((x = get(pr, np, "titles", NULL))) p.titles = parse_refs(c, x, p.by, p.nby, title_label, "titles", "titles entry", &p.ntitles);
     const char *const lab[] = {"title", "xlabel", "ylabel"};
     char **dst[] = {&p.title, &p.xlabel, &p.ylabel};
     for (int i = 0; i < 3; i++)
@@ -1134,7 +1176,7 @@ void mb_matrix_free(mb_matrix *m)
   }
   for (size_t i = 0; i < m->ntables; i++) {
     mb_table *t = &m->tables[i];
-    free(t->name); free(t->metric); free_names(t->rows, t->nrows); free_names(t->cols, t->ncols);
+    free(t->name); free(t->metric); free(t->paired); free_names(t->rows, t->nrows); free_names(t->cols, t->ncols);
   }
   free(m->tables);
   for (size_t i = 0; i < m->nfits; i++) {
@@ -1148,11 +1190,36 @@ void mb_matrix_free(mb_matrix *m)
     mb_plot *p = &m->plots[i];
     free(p->name); free(p->x); free(p->y); free_names(p->by, p->nby); free(p->fit);
     free(p->title); free(p->xlabel); free(p->ylabel);
+    for (size_t r = 0; r < p->ntitles; r++) { free_names(p->titles[r].key, p->titles[r].n); free_names(p->titles[r].val, p->titles[r].n); }
+    free(p->titles);
   }
   free(m->plots);
+  free_names(m->summary, m->nsummary);
   for (size_t i = 0; i < m->ncells; i++) xcell_free(&m->cells[i]);
   free(m->cells);
   free(m);
+}
+
+/* A seed: digits up to 2^64-1 or, as for integer parameters, an integral
+ * value in exponent form (1e3) up to 2^53. 0 ok, 1 not an unsigned
+ * integer, 2 out of range. */
+static int parse_seed(const char *s, uint64_t *out)
+{
+  char *end;
+  if (!*s || s[0] == '-' || s[0] == '+') return 1;
+  errno = 0;
+  unsigned long long u = strtoull(s, &end, 10);
+  if (!*end) {
+    if (errno) return 2;
+    *out = u;
+    return 0;
+  }
+  errno = 0;
+  double d = strtod(s, &end);
+  if (*end || isnan(d) || (isinf(d) && errno != ERANGE) || (isfinite(d) && d != floor(d))) return 1;
+  if (!isfinite(d) || d > 9007199254740992.0) return 2;
+  *out = (uint64_t)d;
+  return 0;
 }
 
 static void parse_root(ctx *c, yaml_node_t *root)
@@ -1178,12 +1245,10 @@ static void parse_root(ctx *c, yaml_node_t *root)
   }
   if ((v = get(pr, np, "seed", NULL))) {
     const char *s = want_scalar(c, v, "seed");
-    char *end;
-    errno = 0;
     if (s) {
-      unsigned long long u = strtoull(s, &end, 10);
-      if (!*s || *end || errno || s[0] == '-' || s[0] == '+') err(c, mark_of(v), "seed must be an unsigned 64-bit integer, got '%s'", s);
-      else m->seed = u;
+      int r = parse_seed(s, &m->seed);
+      if (r == 2) err(c, mark_of(v), "seed = %s is out of range [0, 2^64-1] (up to 2^53 in exponent form)", s);
+      else if (r) err(c, mark_of(v), "seed must be an unsigned 64-bit integer, got '%s'", s);
     }
   } else err(c, top, "missing required key 'seed'");
   m->replications = 1;
@@ -1252,6 +1317,26 @@ static void parse_root(ctx *c, yaml_node_t *root)
   if ((v = get(pr, np, "fits", NULL)) && !is_null(v)) parse_fits(c, v);
   if ((v = get(pr, np, "tables", NULL)) && !is_null(v)) parse_tables(c, v);
   if ((v = get(pr, np, "plots", NULL)) && !is_null(v)) parse_plots(c, v);
+  if ((v = get(pr, np, "summary", NULL)) && !is_null(v)) {
+    /* what `moebench report` puts in brief.txt: names of tables or fits */
+    mb_mark *at;
+    m->summary = want_names_at(c, v, "summary", &m->nsummary, &at);
+    const char **names = NULL;
+    size_t nn = 0;
+    for (size_t i = 0; i < m->ntables; i++) if (m->tables[i].name) PUSH(names, nn, m->tables[i].name);
+    for (size_t i = 0; i < m->nfits; i++) if (m->fits[i].name) PUSH(names, nn, m->fits[i].name);
+    for (size_t i = 0; i < m->nsummary; i++) {
+      int found = 0;
+      for (size_t j = 0; j < nn; j++) if (!strcmp(names[j], m->summary[i])) found = 1;
+      if (found) continue;
+      const char *dym = nn ? mb_did_you_mean(m->summary[i], names, nn) : NULL;
+      err(c, at[i], "summary names '%s', which is neither a table nor a fit of this matrix%s%s%s", m->summary[i],
+          dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+    }
+    if (m->nsummary == 0 && v->type == YAML_SEQUENCE_NODE) err(c, mark_of(v), "summary must name at least one table or fit");
+    free(names);
+    free(at);
+  }
   free(pr);
   if (c->nerr == 0) expand(c);
 }
@@ -1262,6 +1347,12 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
   FILE *f = fopen(path, "rb");
   if (!f) {
     if (msgs) mb_buf_printf(msgs, "%s: cannot open: %s\n", path, strerror(errno));
+    return 2;
+  }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (msgs) mb_buf_printf(msgs, "%s: is a directory (expected a matrix file)\n", path);
+    fclose(f);
     return 2;
   }
   yaml_parser_t parser;

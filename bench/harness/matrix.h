@@ -39,8 +39,14 @@ typedef struct {
   char *name;
   char **rows; size_t nrows;
   char **cols; size_t ncols;
-  char *metric;
+  char *metric;        /* a metric, or a family NAME@ (summarised at its last index) */
   int stats[MB_S_COUNT]; size_t nstats;
+  char *paired;        /* NULL, or a value of the single row key: summarise each
+                          cell minus its baseline cell (same parameters and rep,
+                          row key = paired) */
+  int reach;           /* with paired and a family metric: the first index at
+                          which the cell's family falls to or below the
+                          baseline's last value, over the cell's last index */
 } mb_table;
 
 typedef struct {
@@ -56,12 +62,13 @@ typedef struct {
 } mb_fit;
 
 typedef struct {
-  char *name, *x, *y;
+  char *name, *x, *y;  /* x "@": the index of the metric family y (NAME@) */
   char **by; size_t nby;
   int panels, logx, logy;
   int errorbars;       /* MB_S_SD, MB_S_SE, MB_S_CI95, or -1 for none */
   char *fit;           /* NULL or the name of a fit */
   char *title, *xlabel, *ylabel;
+  mb_ref *titles; size_t ntitles;   /* per-panel/curve titles: by-keys select, label "title" */
 } mb_plot;
 
 /* One cell of the expansion. */
@@ -89,6 +96,7 @@ typedef struct {
   mb_table *tables; size_t ntables;
   mb_fit *fits; size_t nfits;
   mb_plot *plots; size_t nplots;
+  char **summary; size_t nsummary;  /* tables/fits for the terminal (report's brief.txt); none: default */
   mb_xcell *cells; size_t ncells;   /* in expansion order */
 } mb_matrix;
 

@@ -3,8 +3,9 @@
 # mb-bench.sh — what `make bench` / `make bench-quick` run (mk/harness.mk):
 # every experiments/KIND-*.yaml with `moebench run -j JOBS --out OUT`, then
 # `moebench report --format md,tex,csv --plot`, then the reports' summaries
-# joined into SUMMARY (Markdown). Failed cells do not stop the other
-# matrices; the exit status is non-zero if anything failed.
+# joined into SUMMARY (Markdown), and on the terminal each report's short
+# brief.txt. Failed cells do not stop the other matrices; the exit status
+# is non-zero if anything failed.
 # usage: [MATRICES="a.yaml b.yaml"] mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
 set -u
 if [ $# != 6 ]; then echo "usage: $0 MOEBENCH SRCDIR KIND OUT JOBS SUMMARY" >&2; exit 2; fi
@@ -42,6 +43,13 @@ mkdir -p "$(dirname "$summary")"
     echo
   done
 } > "$summary.tmp" && mv -f "$summary.tmp" "$summary" && echo "mb-bench: wrote $summary" >&2
-# the reproduced tables, for the person who ran make bench(-quick)
-for name in $names; do cat "$out/$name/report/summary.md"; echo; done
+# For the person who ran make bench(-quick): each matrix's short terminal
+# summary (the tables/fits its `summary:` key names, at most 100 columns),
+# then where the full tables and figures are.
+echo
+for name in $names; do
+  if [ -f "$out/$name/report/brief.txt" ]; then cat "$out/$name/report/brief.txt"; else echo "$name: no report"; fi
+  echo
+done
+echo "All tables, fits and provenance: $summary"
 exit $st

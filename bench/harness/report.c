@@ -129,6 +129,83 @@ static size_t values(const store *s, const size_t *cells, size_t n, const char *
   return k;
 }
 
+/* ---- metric families (NAME@X: a metric at index X, e.g. a training step
+ * or a layer) and paired values ---- */
+
+static int is_family(const char *metric) { return metric[0] && metric[strlen(metric) - 1] == '@'; }
+
+/* The (index, value) pairs of family fam in a result, sorted by index;
+ * returns how many (finite values only). *out is malloc'd (free it). */
+static size_t family_points(const mb_rfile *rf, const char *fam, double **out)
+{
+  size_t L = strlen(fam), n = 0;
+  double *p = xcalloc(2 * rf->nm + 2, sizeof *p);
+  for (size_t i = 0; i < rf->nm; i++) {
+    char *end;
+    if (strncmp(rf->mname[i], fam, L) || !rf->mname[i][L]) continue;
+    double x = strtod(rf->mname[i] + L, &end);
+    if (*end || !isfinite(x) || !isfinite(rf->mval[i])) continue;
+    size_t k = n++;
+    while (k > 0 && p[2 * (k - 1)] > x) { p[2 * k] = p[2 * (k - 1)]; p[2 * k + 1] = p[2 * (k - 1) + 1]; k--; }
+    p[2 * k] = x;
+    p[2 * k + 1] = rf->mval[i];
+  }
+  *out = p;
+  return n;
+}
+
+/* A metric's value in an ok cell; a family gives its value at the last index. */
+static int cell_metric(const store *s, size_t c, const char *metric, double *v)
+{
+  if (s->status[c] != 1) return 0;
+  if (!is_family(metric)) return mb_rfile_metric(&s->rf[c], metric, v) && isfinite(*v);
+  double *p;
+  size_t n = family_points(&s->rf[c], metric, &p);
+  if (n) *v = p[2 * (n - 1) + 1];
+  free(p);
+  return n > 0;
+}
+
+/* The baseline of cell c for a paired table: the cell with the same rep and
+ * parameters except the row key, which equals t->paired. */
+static long baseline_cell(const store *s, const mb_table *t, size_t c)
+{
+  const mb_matrix *m = s->m;
+  for (size_t b = 0; b < m->ncells; b++) {
+    if (m->cells[b].rep != m->cells[c].rep || strcmp(mb_xcell_get(&m->cells[b], t->rows[0]), t->paired)) continue;
+    int same = 1;
+    for (const mb_param *p = m->task->params; p->name && same; p++)
+      if (strcmp(p->name, t->rows[0]) && strcmp(mb_cell_str(m->cells[b].cell, p->name), mb_cell_str(m->cells[c].cell, p->name)))
+        same = 0;
+    if (same) return (long)b;
+  }
+  return -1;
+}
+
+/* A table's value for cell c: the metric, or (paired) the metric minus the
+ * baseline's, or (reach) the first index at which the cell's family is at
+ * most the baseline's last value, over the cell's last index. */
+static int table_value(const store *s, const mb_table *t, size_t c, double *v)
+{
+  if (!t->paired) return cell_metric(s, c, t->metric, v);
+  long b = baseline_cell(s, t, c);
+  double vb;
+  if (b < 0 || s->status[c] != 1 || !cell_metric(s, (size_t)b, t->metric, &vb)) return 0;
+  if (!t->reach) {
+    double vc;
+    if (!cell_metric(s, c, t->metric, &vc)) return 0;
+    *v = vc - vb;
+    return 1;
+  }
+  double *p;
+  size_t n = family_points(&s->rf[c], t->metric, &p);
+  int ok = 0;
+  for (size_t i = 0; i < n && !ok; i++)
+    if (p[2 * i + 1] <= vb && p[2 * (n - 1)] != 0) { *v = p[2 * i] / p[2 * (n - 1)]; ok = 1; }
+  free(p);
+  return ok;
+}
+
 static void write_out(store *s, const char *file, const mb_buf *b)
 {
   char path[4600], err[5000];
@@ -258,7 +335,11 @@ static void grid_build(const store *s, const mb_table *t, grid *g)
     memset(mask, 0, m->ncells * sizeof *mask);
     for (size_t i = 0; i < g->cols[j].n; i++) mask[g->cols[j].cell[i]] = 1;
     for (size_t r = 0; r < g->nr; r++) {
-      size_t k = values(s, g->rows[r].cell, g->rows[r].n, t->metric, mask, v);
+      size_t k = 0;
+      for (size_t i = 0; i < g->rows[r].n; i++) {
+        size_t c = g->rows[r].cell[i];
+        if (mask[c] && table_value(s, t, c, &v[k])) k++;
+      }
       moe_stats_summary *sm = &g->sum[r * g->nc + j];
       memset(sm, 0, sizeof *sm);
       if (k) moe_stats_summarize(v, k, sm);
@@ -384,10 +465,105 @@ static void table_json(mb_buf *b, const mb_table *t, const grid *g)
   mb_buf_puts(b, "\n]}\n");
 }
 
+/* ---- brief.txt: the few lines for a terminal ---- */
+
+#define BRIEF_COLS 100   /* characters per line at most */
+#define BRIEF_ROWS 16    /* body rows per table at most */
+
+/* Is table/fit `name` part of the terminal summary? The matrix's
+ * `summary:` list if it has one; otherwise every fit, or failing that the
+ * first table. */
+static int in_brief(const mb_matrix *m, const char *name, int is_fit)
+{
+  if (m->nsummary) {
+    for (size_t i = 0; i < m->nsummary; i++) if (!strcmp(m->summary[i], name)) return 1;
+    return 0;
+  }
+  if (m->nfits) return is_fit;
+  return !is_fit && m->ntables && !strcmp(m->tables[0].name, name);
+}
+
+/* Aligned plain text of cell[r * nc + c] (row 0 is the header), indented
+ * by two spaces: columns that would pass BRIEF_COLS and rows past
+ * BRIEF_ROWS are left out with a line saying where the rest is. */
+static void text_table(mb_buf *b, char **cell, size_t nr, size_t nc, size_t nfirst_left, const char *rest)
+{
+  size_t *w = xcalloc(nc, sizeof *w), used = 2, keep = 0;
+  for (size_t c = 0; c < nc; c++)
+    for (size_t r = 0; r < nr; r++) { size_t L = strlen(cell[r * nc + c]); if (L > w[c]) w[c] = L; }
+  for (size_t c = 0; c < nc; c++) {
+    size_t add = w[c] + (c ? 2 : 0);
+    if (c > 0 && used + add > BRIEF_COLS) break;
+    used += add;
+    keep++;
+  }
+  size_t show = nr > BRIEF_ROWS + 1 ? BRIEF_ROWS + 1 : nr;
+  for (size_t r = 0; r < show; r++) {
+    mb_buf_puts(b, "  ");
+    for (size_t c = 0; c < keep; c++) {
+      const char *t = cell[r * nc + c];
+      int pad = (int)(w[c] - strlen(t));
+      if (c < nfirst_left) mb_buf_printf(b, "%s%*s", t, c + 1 < keep ? pad : 0, "");
+      else mb_buf_printf(b, "%*s%s", pad, "", t);
+      if (c + 1 < keep) mb_buf_puts(b, "  ");
+    }
+    mb_buf_puts(b, "\n");
+  }
+  if (show < nr || keep < nc) {
+    mb_buf_puts(b, "  (");
+    if (show < nr) mb_buf_printf(b, "%zu more row%s", nr - show, nr - show > 1 ? "s" : "");
+    if (show < nr && keep < nc) mb_buf_puts(b, ", ");
+    if (keep < nc) mb_buf_printf(b, "%zu more column%s", nc - keep, nc - keep > 1 ? "s" : "");
+    mb_buf_printf(b, ": %s)\n", rest);
+  }
+  free(w);
+}
+
+static char *xdup(const char *s)
+{
+  char *d = strdup(s ? s : "");
+  if (!d) mb_oom(0);
+  return d;
+}
+
+static void brief_table(mb_buf *b, const store *s, const mb_table *t, const grid *g)
+{
+  size_t nc = t->nrows + g->nc * t->nstats, nr = g->nr + 1;
+  char **cell = xcalloc(nr * nc, sizeof *cell);
+  for (size_t k = 0; k < t->nrows; k++) cell[k] = xdup(t->rows[k]);
+  for (size_t j = 0; j < g->nc; j++)
+    for (size_t q = 0; q < t->nstats; q++) {
+      mb_buf h;
+      mb_buf_init(&h);
+      mb_buf_add(&h, "", 0);
+      if (t->ncols) { for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(&h, "%s%s", k ? "," : "", g->cols[j].val[k]); mb_buf_puts(&h, " "); }
+      mb_buf_puts(&h, mb_stat_names[t->stats[q]]);
+      cell[t->nrows + j * t->nstats + q] = h.s;
+    }
+  for (size_t r = 0; r < g->nr; r++) {
+    for (size_t k = 0; k < t->nrows; k++) cell[(r + 1) * nc + k] = xdup(g->rows[r].val[k]);
+    for (size_t j = 0; j < g->nc; j++)
+      for (size_t q = 0; q < t->nstats; q++) {
+        mb_buf v;
+        mb_buf_init(&v);
+        mb_buf_add(&v, "", 0);
+        stat_text(&v, &g->sum[r * g->nc + j], t->stats[q]);
+        cell[(r + 1) * nc + t->nrows + j * t->nstats + q] = v.s;
+      }
+  }
+  char rest[4400];
+  snprintf(rest, sizeof rest, "%s/%s.md", s->repdir, t->name);
+  mb_buf_printf(b, "%s: %s over the replications\n", t->name, t->metric);
+  text_table(b, cell, nr, nc, t->nrows, rest);
+  for (size_t i = 0; i < nr * nc; i++) free(cell[i]);
+  free(cell);
+}
+
 /* ---- fits ---- */
 
 typedef struct {
   char *label;              /* "mode=plain" or "all" */
+  char **val;               /* the by-values, one per key of the fit */
   const mb_ref *ref;
   size_t npoints, ncells;
   int ok, ok_nlogn;
@@ -436,6 +612,8 @@ static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
     mb_buf_init(&l);
     label(&l, f->by, g[i].val, f->nby, "all");
     r->label = l.s;
+    r->val = xcalloc(f->nby ? f->nby : 1, sizeof *r->val);
+    for (size_t q = 0; q < f->nby; q++) r->val[q] = xdup(g[i].val[q]);
     r->ref = find_ref(f, &g[i]);
     r->lo = r->hi = r->lon = r->hin = NAN;
     /* distinct x values of the group's cells, ascending */
@@ -527,6 +705,38 @@ static void fit_md(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n, int te
   if (tex) mb_buf_puts(b, "\\bottomrule\n\\end{tabular}\n");
 }
 
+static void brief_fit(mb_buf *b, const store *s, const mb_fit *f, const fitrow *r, size_t n)
+{
+  size_t nb = f->nby ? f->nby : 1, nc = nb + 4, nr = n + 1;
+  char **cell = xcalloc(nr * nc, sizeof *cell);
+  for (size_t q = 0; q < nb; q++) cell[q] = xdup(f->nby ? f->by[q] : "group");
+  cell[nb] = xdup("loss");
+  cell[nb + 1] = xdup("rate [95% CI]");
+  cell[nb + 2] = xdup("paper");
+  cell[nb + 3] = xdup("theory");
+  for (size_t i = 0; i < n; i++) {
+    char **row = cell + (i + 1) * nc;
+    for (size_t q = 0; q < nb; q++) row[q] = xdup(f->nby ? r[i].val[q] : "all");
+    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    row[nb] = xdup(loss ? loss : f->y);
+    mb_buf rt;
+    mb_buf_init(&rt);
+    mb_buf_add(&rt, "", 0);
+    rate_text(&rt, r[i].ok, r[i].f.slope, r[i].lo, r[i].hi);
+    row[nb + 1] = rt.s;
+    row[nb + 2] = xdup(p ? p : "-");
+    row[nb + 3] = xdup(t ? t : "-");
+  }
+  char rest[4400];
+  snprintf(rest, sizeof rest, "%s/%s.md", s->repdir, f->name);
+  mb_buf_printf(b, "%s: rate = -slope of log(mean %s) on log %s", f->name, f->y, f->x);
+  if (f->bootstrap > 0) mb_buf_puts(b, ", 95% bootstrap CI");
+  mb_buf_puts(b, "\n");
+  text_table(b, cell, nr, nc, nb + 1, rest);
+  for (size_t i = 0; i < nr * nc; i++) free(cell[i]);
+  free(cell);
+}
+
 static void fit_csv(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
 {
   mb_buf_puts(b, "group,loss,points,cells,x_min,x_max,rate,rate_ci95_lo,rate_ci95_hi,slope,slope_se,intercept,r2,"
@@ -607,10 +817,78 @@ static void gp_quote(mb_buf *b, const char *s)
 {
   mb_buf_puts(b, "\"");
   for (; *s; s++) {
+    if (*s == '\n') { mb_buf_puts(b, "\\n"); continue; }   /* a line break in a title */
     if (*s == '"' || *s == '\\') mb_buf_add(b, "\\", 1);
     mb_buf_add(b, s, 1);
   }
   mb_buf_puts(b, "\"");
+}
+
+/* The first of refs whose by-keys all match the group's values. */
+static const mb_ref *match_ref(const mb_ref *refs, size_t n, char **by, size_t nby, char **vals)
+{
+  for (size_t r = 0; r < n; r++) {
+    int all = 1;
+    for (size_t k = 0; k < refs[r].n && all; k++)
+      for (size_t q = 0; q < nby; q++)
+        if (!strcmp(refs[r].key[k], by[q]) && strcmp(refs[r].val[k], vals[q])) all = 0;
+    if (all) return &refs[r];
+  }
+  return NULL;
+}
+
+/* A group's title: the plot's titles entry that selects it, with the
+ * by-values that entry does not name on a second line; else its label. */
+static void group_title(mb_buf *b, const mb_plot *p, char **vals, const char *labeltext)
+{
+  const mb_ref *t = match_ref(p->titles, p->ntitles, p->by, p->nby, vals);
+  const char *tt = ref_get(t, "title");
+  if (!tt) { mb_buf_puts(b, labeltext); return; }
+  mb_buf_puts(b, tt);
+  int open = 0;
+  for (size_t q = 0; q < p->nby; q++) {
+    if (ref_get(t, p->by[q])) continue;
+    mb_buf_printf(b, "%s%s=%s", open ? ", " : "\n", p->by[q], vals[q]);
+    open = 1;
+  }
+}
+
+static void errbar(const mb_plot *p, const moe_stats_summary *sm, double *lo, double *hi)
+{
+  *lo = *hi = sm->mean;
+  if (p->errorbars == MB_S_SD && !isnan(sm->sd)) { *lo = sm->mean - sm->sd; *hi = sm->mean + sm->sd; }
+  if (p->errorbars == MB_S_SE && !isnan(sm->se)) { *lo = sm->mean - sm->se; *hi = sm->mean + sm->se; }
+  if (p->errorbars == MB_S_CI95 && !isnan(sm->ci95_lo)) { *lo = sm->ci95_lo; *hi = sm->ci95_hi; }
+}
+
+/* Data rows of a family plot (x "@"): at each index any cell of the group
+ * reports, the summary over the cells reporting it. */
+static void family_rows(const store *s, const group *g, const mb_plot *p, mb_buf *dat)
+{
+  double **pts = xcalloc(g->n, sizeof *pts), *xs = NULL, *v = xcalloc(g->n, sizeof *v);
+  size_t *np = xcalloc(g->n, sizeof *np), nx = 0;
+  for (size_t c = 0; c < g->n; c++) {
+    if (s->status[g->cell[c]] != 1) continue;
+    np[c] = family_points(&s->rf[g->cell[c]], p->y, &pts[c]);
+    xs = realloc(xs, (nx + np[c] + 1) * sizeof *xs);
+    if (!xs) mb_oom((nx + np[c] + 1) * sizeof *xs);
+    for (size_t k = 0; k < np[c]; k++) xs[nx++] = pts[c][2 * k];
+  }
+  if (nx) qsort(xs, nx, sizeof *xs, dbl_cmp);
+  for (size_t a = 0; a < nx; a++) {
+    if (a > 0 && xs[a] == xs[a - 1]) continue;
+    size_t nv = 0;
+    for (size_t c = 0; c < g->n; c++)
+      for (size_t k = 0; k < np[c]; k++)
+        if (pts[c][2 * k] == xs[a]) v[nv++] = pts[c][2 * k + 1];
+    moe_stats_summary sm;
+    moe_stats_summarize(v, nv, &sm);
+    double lo, hi;
+    errbar(p, &sm, &lo, &hi);
+    mb_buf_printf(dat, "%.17g %.17g %.17g %.17g %zu\n", xs[a], sm.mean, lo, hi, nv);
+  }
+  for (size_t c = 0; c < g->n; c++) free(pts[c]);
+  free(pts); free(xs); free(v); free(np);
 }
 
 static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rendered)
@@ -627,6 +905,17 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   mb_buf_init(&dat); mb_buf_init(&gp); mb_buf_init(&body);
   double *xs = xcalloc(m->ncells, sizeof *xs), *v = xcalloc(m->ncells, sizeof *v);
   size_t *sel = xcalloc(m->ncells, sizeof *sel);
+  const char *bars = p->errorbars >= 0 ? mb_stat_names[p->errorbars] : NULL;
+  /* the y axis is named after the loss when every group's fit reference
+   * names the same one (D1 ...), else after the metric */
+  const char *yname = NULL;
+  int same_loss = nfr > 0;
+  for (size_t q = 0; q < nfr; q++) {
+    const char *l = ref_get(fr[q].ref, "loss");
+    if (!l || (yname && strcmp(yname, l))) same_loss = 0;
+    if (l && !yname) yname = l;
+  }
+  if (!same_loss) yname = p->y;
   mb_buf_printf(&dat, "# moebench report: plot %s of matrix %s: %s vs %s; columns: x mean low high n\n", p->name,
                 m->name, p->y, p->x);
   for (size_t i = 0; i < ng; i++) {
@@ -634,7 +923,9 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     mb_buf_init(&l);
     label(&l, p->by, g[i].val, p->nby, "all");
     mb_buf_printf(&dat, "%s# %s\n", i ? "\n\n" : "", l.s);
+    if (!strcmp(p->x, "@")) family_rows(s, &g[i], p, &dat);
     size_t nx = 0;
+    if (!strcmp(p->x, "@")) goto clause;
     for (size_t c = 0; c < g[i].n; c++) xs[nx++] = strtod(mb_xcell_get(&m->cells[g[i].cell[c]], p->x), NULL);
     qsort(xs, nx, sizeof *xs, dbl_cmp);
     for (size_t a = 0; a < nx; a++) {
@@ -652,22 +943,70 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
       if (p->errorbars == MB_S_CI95 && !isnan(sm.ci95_lo)) { lo = sm.ci95_lo; hi = sm.ci95_hi; }
       mb_buf_printf(&dat, "%.17g %.17g %.17g %.17g %zu\n", xs[a], sm.mean, lo, hi, nv);
     }
-    /* one plot clause per group (and its fitted line) */
-    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %zu title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
-                  p->name, i, p->errorbars >= 0 ? ":3:4" : "", p->errorbars >= 0 ? "yerrorlines" : "linespoints", i + 1);
-    gp_quote(&body, l.s);
-    for (size_t q = 0; q < nfr; q++) {
-      if (!fr[q].ok || strcmp(fr[q].label, l.s)) continue;
-      char t[128];
-      snprintf(t, sizeof t, "fit: rate %.3f", -fr[q].f.slope);
-      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines dt 2 lc %zu title ", fr[q].xmin, fr[q].xmax,
-                    fr[q].f.intercept, fr[q].f.slope, i + 1);
-      gp_quote(&body, t);
-    }
+  clause:;
+    const fitrow *row = NULL;
+    for (size_t q = 0; q < nfr; q++) if (fr[q].ok && !strcmp(fr[q].label, l.s)) row = &fr[q];
+    mb_buf gt;
+    mb_buf_init(&gt);
+    group_title(&gt, p, g[i].val, l.s);
     if (p->panels) {
-      mb_buf_puts(&body, "\n");
-      if (ng > 1) { mb_buf_puts(&body, ""); }
+      /* each panel says what it shows, and its y axis names its loss */
+      const char *loss = row ? ref_get(row->ref, "loss") : NULL;
+      mb_buf yl;
+      mb_buf_init(&yl);
+      mb_buf_printf(&yl, "%s (mean%s%s)", loss ? loss : p->y, bars ? " ± " : "", bars ? bars : "");
+      mb_buf_puts(&body, "set title ");
+      gp_quote(&body, gt.s);
+      mb_buf_puts(&body, " noenhanced\nset ylabel ");
+      gp_quote(&body, p->ylabel ? p->ylabel : yl.s);
+      mb_buf_puts(&body, " noenhanced\n");
+      mb_buf_free(&yl);
     }
+    /* one plot clause per group, then its fitted line and, where the fit's
+     * reference gives them, the paper's and the theory's rates drawn
+     * through the middle of the fitted line */
+    /* one group per panel: one colour for all panels; several curves: one each */
+    char lc[40];
+    if (p->panels) snprintf(lc, sizeof lc, "rgb '#0060ad'");
+    else snprintf(lc, sizeof lc, "%zu", i + 1);
+    mb_buf_printf(&body, "%s'%s.dat' index %zu using 1:2%s with %s lw 2 lc %s title ", p->panels ? "plot " : (i ? ", \\\n     " : "plot "),
+                  p->name, i, bars ? ":3:4" : "", bars ? "yerrorlines" : "linespoints", lc);
+    {
+      mb_buf dt;
+      mb_buf_init(&dt);
+      if (p->panels) mb_buf_printf(&dt, "mean%s%s", bars ? " ± " : "", bars ? bars : "");
+      else mb_buf_puts(&dt, gt.s);
+      gp_quote(&body, dt.s);
+      mb_buf_free(&dt);
+    }
+    if (row) {
+      char t[160];
+      snprintf(t, sizeof t, "fit: rate %.3f", -row->f.slope);
+      mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] exp(%.17g) * x**(%.17g) with lines lw 2 dt 2 lc %s title ", row->xmin, row->xmax,
+                    row->f.intercept, row->f.slope, lc);
+      gp_quote(&body, t);
+      double xm = sqrt(row->xmin * row->xmax), ym = exp(row->f.intercept) * pow(xm, row->f.slope);
+      const char *lab[2] = {"paper", "theory"};
+      const char *style[2] = {"dt 3 lw 2 lc rgb 'black'", "dt 4 lw 2 lc rgb 'gray50'"};
+      for (int k = 0; k < 2; k++) {
+        const char *rv = ref_get(row->ref, lab[k]);
+        char *end;
+        double rate = rv ? strtod(rv, &end) : NAN;
+        if (!rv || *end || !isfinite(rate) || !isfinite(ym) || !(xm > 0)) continue;
+        if (!p->panels) snprintf(t, sizeof t, "%s: rate %s (%s)", lab[k], rv, gt.s);
+        else if (rate == 0.5) snprintf(t, sizeof t, "%s: rate %s (n^-1/2)", lab[k], rv);
+        else snprintf(t, sizeof t, "%s: rate %s", lab[k], rv);
+        /* one panel: black and grey; several curves: the group's colour */
+        char st[64];
+        if (p->panels) snprintf(st, sizeof st, "%s", style[k]);
+        else snprintf(st, sizeof st, "dt %d lw 1 lc %zu", k ? 4 : 3, i + 1);
+        mb_buf_printf(&body, ", \\\n     [%.17g:%.17g] %.17g * (x / %.17g)**(%.17g) with lines %s title ", row->xmin, row->xmax,
+                      ym, xm, -rate, st);
+        gp_quote(&body, t);
+      }
+    }
+    if (p->panels) mb_buf_puts(&body, "\n");
+    mb_buf_free(&gt);
     mb_buf_free(&l);
   }
   if (!p->panels) mb_buf_puts(&body, "\n");
@@ -675,18 +1014,22 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
 
   mb_buf_printf(&gp, "# gnuplot script written by moebench report (matrix %s, plot %s).\n"
                      "# Renders %s.png and %s.svg from %s.dat: gnuplot %s.gp\n", m->name, p->name, p->name, p->name, p->name, p->name);
-  mb_buf_puts(&gp, "set encoding utf8\nset key top right noenhanced\nset grid\nset bars small\nset offsets graph 0.03, graph 0.03, 0, 0\n");
+  /* legends below the plot, never over the data */
+  mb_buf_puts(&gp, "set encoding utf8\nset key below left Left reverse noenhanced\nset grid\nset bars small\nset offsets graph 0.03, graph 0.03, 0, 0\n");
   if (p->logx) mb_buf_puts(&gp, "set logscale x\n");
   if (p->logy) mb_buf_puts(&gp, "set logscale y\n");
-  mb_buf_puts(&gp, "set title ");
-  gp_quote(&gp, p->title ? p->title : p->name);
-  mb_buf_puts(&gp, " noenhanced\nset xlabel ");
+  if (!p->panels) {
+    mb_buf_puts(&gp, "set title ");
+    gp_quote(&gp, p->title ? p->title : p->name);
+    mb_buf_puts(&gp, " noenhanced\n");
+  }
+  mb_buf_puts(&gp, "set xlabel ");
   gp_quote(&gp, p->xlabel ? p->xlabel : p->x);
   mb_buf_puts(&gp, " noenhanced\nset ylabel ");
   {
     mb_buf yl;
     mb_buf_init(&yl);
-    mb_buf_printf(&yl, "%s (mean%s%s)", p->y, p->errorbars >= 0 ? " ± " : "", p->errorbars >= 0 ? mb_stat_names[p->errorbars] : "");
+    mb_buf_printf(&yl, "%s (mean%s%s)", yname, bars ? " ± " : "", bars ? bars : "");
     gp_quote(&gp, p->ylabel ? p->ylabel : yl.s);
     mb_buf_free(&yl);
   }
@@ -695,10 +1038,14 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   const char *terms[2][3] = {{"png", "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) { set terminal pngcairo size %d,%d } else { set terminal png size %d,%d }\n", ""},
                              {"svg", "set terminal svg size %d,%d dynamic\n", ""}};
   for (int t = 0; t < 2; t++) {
-    int w = p->panels ? 480 * (int)cols : 800, h = p->panels ? 360 * (int)rows : 600;
+    int w = p->panels ? 620 * (int)cols : 900, h = p->panels ? 470 * (int)rows + 40 : 700;
     mb_buf_printf(&gp, terms[t][1], w, h, w, h);
     mb_buf_printf(&gp, "set output '%s.%s'\n", p->name, terms[t][0]);
-    if (p->panels) mb_buf_printf(&gp, "set multiplot layout %zu,%zu\n", rows, cols);
+    if (p->panels) {
+      mb_buf_printf(&gp, "set multiplot layout %zu,%zu title ", rows, cols);
+      gp_quote(&gp, p->title ? p->title : p->name);
+      mb_buf_puts(&gp, " noenhanced\n");
+    }
     mb_buf_add(&gp, body.s ? body.s : "", body.n);
     if (p->panels) mb_buf_puts(&gp, "unset multiplot\n");
     mb_buf_puts(&gp, "unset output\n");
@@ -726,7 +1073,11 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     }
   }
   mb_buf_free(&dat); mb_buf_free(&gp); mb_buf_free(&body);
-  for (size_t q = 0; q < nfr; q++) free(fr[q].label);
+  for (size_t q = 0; q < nfr; q++) {
+    free(fr[q].label);
+    for (size_t k = 0; fit && k < fit->nby; k++) free(fr[q].val[k]);
+    free(fr[q].val);
+  }
   free(fr);
   groups_free(g, ng);
 }
@@ -813,6 +1164,16 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   mb_buf_printf(&sum, "Task `%s`, seed %llu, %zu cells (%ld replications): %zu ok, %zu failed, %zu missing.\n\n",
                 m->task->name, (unsigned long long)m->seed, m->ncells, m->replications, s.nok, s.nfailed,
                 s.nmissing + s.ncorrupt);
+  /* brief.txt: what a terminal shows (mb-bench.sh prints it) */
+  mb_buf brief;
+  mb_buf_init(&brief);
+  mb_buf_printf(&brief, "%s: %zu cells: %zu ok, %zu failed, %zu missing\n", m->name, m->ncells, s.nok, s.nfailed,
+                s.nmissing + s.ncorrupt);
+  if (m->description) {
+    const char *d = m->description;
+    mb_buf_printf(&brief, "%.*s%s\n", strlen(d) > BRIEF_COLS ? BRIEF_COLS - 3 : (int)strlen(d), d,
+                  strlen(d) > BRIEF_COLS ? "..." : "");
+  }
   static const char *ext[] = {"md", "csv", "tex", "json"};
   for (size_t i = 0; i < m->ntables; i++) {
     const mb_table *t = &m->tables[i];
@@ -831,7 +1192,16 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       write_out(&s, fn, &b);
       mb_buf_free(&b);
     }
-    mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
+    if (in_brief(m, t->name, 0)) brief_table(&brief, &s, t, &g);
+    if (t->reach)
+      mb_buf_printf(&sum, "### Table `%s`: first %s index at which %s reaches its final value at %s=%s (same replication), "
+                          "as a fraction of the run; replications that never reach it are left out (n)\n\n",
+                    t->name, t->metric, t->metric, t->rows[0], t->paired);
+    else if (t->paired)
+      mb_buf_printf(&sum, "### Table `%s`: %s minus %s's value at %s=%s (paired by replication)\n\n", t->name,
+                    t->metric, t->metric, t->rows[0], t->paired);
+    else
+      mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
     table_md(&sum, t, &g);
     mb_buf pk;
     mb_buf_init(&pk);
@@ -860,6 +1230,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       write_out(&s, fn, &b);
       mb_buf_free(&b);
     }
+    if (in_brief(m, fit->name, 1)) brief_fit(&brief, &s, fit, r, n);
     mb_buf_printf(&sum, "### Fit `%s`: rate = -slope of log(mean %s) on log %s", fit->name, fit->y, fit->x);
     if (fit->bootstrap > 0) mb_buf_printf(&sum, " (95%% CI: %ld bootstrap resamples of the replications)", fit->bootstrap);
     mb_buf_puts(&sum, "\n\n");
@@ -880,7 +1251,11 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       if (!used) fprintf(stderr, "moebench report: warning: fit '%s': reference %zu matches no group\n", fit->name, q + 1);
     }
     mb_buf_puts(&sum, "\n");
-    for (size_t k = 0; k < n; k++) free(r[k].label);
+    for (size_t k = 0; k < n; k++) {
+      free(r[k].label);
+      for (size_t q = 0; q < fit->nby; q++) free(r[k].val[q]);
+      free(r[k].val);
+    }
     free(r);
   }
   if (plot) {
@@ -893,7 +1268,12 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     for (size_t i = 0; i < m->nplots; i++) plot_one(&s, &m->plots[i], gnuplot, &rendered);
     for (size_t i = 0; i < m->nplots; i++)
       if (rendered) mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
+    for (size_t i = 0; i < m->nplots; i++)
+      mb_buf_printf(&brief, "%s %s/%s.%s\n", i ? "       " : "Figure:", s.repdir, m->plots[i].name, rendered ? "png" : "gp");
   }
+  mb_buf_printf(&brief, "Tables: %s/summary.md (every table and fit; .csv/.tex/.json beside it)\n", s.repdir);
+  write_out(&s, "brief.txt", &brief);
+  mb_buf_free(&brief);
   write_out(&s, "summary.md", &sum);
   provenance_md(&s);
   mb_buf_free(&sum);

@@ -452,6 +452,13 @@ int mb_verb_status(int argc, char **argv)
   int st;
   mb_matrix *m = load_or_report(file, &st);
   if (!m) return st;
+  /* a results root that does not exist is a mistake (a typo in --out),
+   * not a run whose every cell is missing */
+  if (!is_dir(out)) {
+    fprintf(stderr, "moebench status: %s: %s\n", out, access(out, F_OK) ? "no such directory (nothing was run into it)" : "not a directory");
+    mb_matrix_free(m);
+    return 2;
+  }
   size_t *sel = malloc((m->ncells ? m->ncells : 1) * sizeof *sel);
   if (!sel) { mb_matrix_free(m); return 1; }
   size_t nsel = mb_matrix_shard(m, si, sn, sel), n[4] = {0, 0, 0, 0};   /* ok, failed, missing, corrupt */

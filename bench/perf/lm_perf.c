@@ -68,7 +68,7 @@ int main(int argc, char **argv)
   }
   moe_blas_set_threads(threads);
   moe_layer_config f;
-  if (moe_layer_config_variant(&f, variant, D, F, N, K, s)) {
+  if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "lm-perf: %s\n", moe_last_error());
     return 2;
   }

@@ -88,7 +88,7 @@ static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const 
 {
   memset(b, 0, sizeof *b);
   b->T = T; b->D = D; b->E = E; b->K = K; b->F = F; b->S = S;
-  moe_layer_config cfg = moe_layer_config_default(D, E, K, S, F);
+  moe_layer_config cfg = moe_layer_config_default((moe_layer_sizes){.D = D, .E = E, .K = K, .S = S, .F = F});
   if (moe_gate_preset(gate, &cfg.gate) || moe_act_parse(act, &cfg.expert.act))
     return 1;
   /* what torch_baseline.py computes: DeepSeek's additive combine, no

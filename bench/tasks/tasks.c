@@ -6,13 +6,28 @@
 extern const mb_task mb_task_selftest;
 extern const mb_task mb_task_toy;
 extern const mb_task mb_task_synthetic;
+extern const mb_task mb_task_lm;
+extern const mb_task mb_task_vision;
 
 const mb_task *const mb_tasks[] = {
   &mb_task_selftest,
   &mb_task_toy,
   &mb_task_synthetic,
+  &mb_task_lm,
+  &mb_task_vision,
   NULL,
 };
+
+/* Tasks that test the harness itself: usable in a matrix, listed by
+ * `moebench tasks` only with --all (or when named). */
+static const mb_task *const internal[] = {&mb_task_selftest, NULL};
+
+int mb_task_internal(const mb_task *t)
+{
+  for (const mb_task *const *i = internal; *i; i++)
+    if (*i == t) return 1;
+  return 0;
+}
 
 const mb_task *mb_task_find(const char *name)
 {

@@ -106,8 +106,7 @@ static int student_config(const mb_cell *c, moe_layer_config *cfg)
   int E = (int)mb_cell_int(c, "E"), K = (int)mb_cell_int(c, "K");
   int S = mb_cell_int(c, "S") >= 0 ? (int)mb_cell_int(c, "S") : shared;
   int s = shared ? S : 0; /* the preset counts shared experts among N and K */
-  if (moe_layer_config_variant(cfg, v, (int)mb_cell_int(c, "D"), (int)mb_cell_int(c, "F"), E + s,
-                               K + s, s))
+  if (moe_layer_config_variant(cfg, v, (moe_variant_sizes){.D = (int)mb_cell_int(c, "D"), .F = (int)mb_cell_int(c, "F"), .N = E + s, .K = K + s, .shared = s}))
     return -1;
   if (strcmp(g, "auto") && moe_gate_preset(g, &cfg->gate))
     return -1;

@@ -973,9 +973,17 @@ int moe_bpe_load(const char *path, moe_bpe **out)
   }
   rc = moe_bpe_from_merges(merges, M, out);
   if (rc) {
+    /* A merge the list refuses (one that repeats an earlier merge) is a
+     * malformed file: MOE_EFORMAT at its line (merge i is on line 3 + i). */
     char why[512];
+    unsigned i;
     snprintf(why, sizeof why, "%s", moe_last_error());
-    rc = moe_error(rc, "%s: %s", path, why);
+    if (rc == MOE_ENOMEM)
+      rc = moe_error(rc, "%s: %s", path, why);
+    else if (sscanf(why, "merge %u", &i) == 1)
+      rc = moe_error(MOE_EFORMAT, "%s:%u: %s", path, i + 3, why);
+    else
+      rc = moe_error(MOE_EFORMAT, "%s: %s", path, why);
   }
 done:
   free(merges);

@@ -5,6 +5,7 @@
  * so epoch k's order is a function of (seed, k, N) alone and not of how
  * many epochs ran before: a resumed or sharded run sees the same batches. */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <gsl/gsl_randist.h>
 
@@ -33,7 +34,7 @@ int moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last,
   moe_batcher *bt = calloc(1, sizeof *bt);
   if (!bt)
     return moe_error(MOE_ENOMEM, "moe_batcher_alloc: out of memory");
-  bt->order = malloc(n * sizeof *bt->order);
+  bt->order = n <= SIZE_MAX / sizeof *bt->order ? malloc(n * sizeof *bt->order) : NULL;
   if (!bt->order) {
     free(bt);
     return moe_error(MOE_ENOMEM, "moe_batcher_alloc: out of memory for %zu indices", n);

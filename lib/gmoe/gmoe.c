@@ -834,13 +834,16 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->nmax = nmax;
   w->inner_iter = 1;
   w->var_floor = 1e-6;
-  w->R = moei_alloc_aligned(nmax * (size_t)w->C * sizeof(double));
-  w->wcol = moei_alloc_aligned(nmax * sizeof(double));
+  size_t nC = 0, nE = 0; /* nmax·C responsibilities, nmax·E chosen flags: checked, no wrap */
+  int fits = moei_mul(nmax, (size_t)w->C, &nC) && moei_mul(nmax, (size_t)w->E, &nE);
+  w->R = fits ? moei_alloc_array(nC, sizeof(double)) : NULL;
+  w->wcol = moei_alloc_array(nmax, sizeof(double));
   w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
-  w->selfix = shape->topk > 0 ? malloc(nmax * (size_t)w->E) : NULL;
+  w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
   w->sel = malloc((size_t)w->E);
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
+  moei_gsl_enter(); /* GSL's allocators report failure through the handler */
   w->min_shared = gsl_multimin_fdfminimizer_alloc(T, (size_t)ds);
   w->min_routed = gsl_multimin_fdfminimizer_alloc(T, (size_t)dr);
   w->min_gate = gsl_multimin_fdfminimizer_alloc(T, (size_t)dg);
@@ -854,6 +857,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->evec_x = gsl_matrix_alloc((size_t)ds, (size_t)ds);
   w->eval_x = gsl_vector_alloc((size_t)ds);
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
+  moei_gsl_leave();
   if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
       !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
@@ -992,14 +996,16 @@ static void relu_fdf(const gsl_vector *v, void *p, double *f, gsl_vector *g)
 static double bfgs_improve(gsl_multimin_fdfminimizer *s, gsl_multimin_function_fdf *fn, gsl_vector *v,
                            double f0, int iters)
 {
+  moei_gsl_enter(); /* line searches may report through the handler */
   double step = 0.1 * (1.0 + gsl_blas_dnrm2(v));
   if (step > 1.0) step = 1.0;
-  gsl_multimin_fdfminimizer_set(s, fn, v, step, 0.1);
-  for (int it = 0; it < iters; it++) {
-    int st = gsl_multimin_fdfminimizer_iterate(s);
-    if (st) break;
+  int set = gsl_multimin_fdfminimizer_set(s, fn, v, step, 0.1);
+  for (int it = 0; !set && it < iters; it++) {
+    if (gsl_multimin_fdfminimizer_iterate(s)) break;
     if (gsl_multimin_test_gradient(s->gradient, 1e-10) == GSL_SUCCESS) break;
   }
+  moei_gsl_leave();
+  if (set) return f0; /* s holds nothing from this start */
   double f1 = s->f;
   if (isfinite(f1) && f1 < f0) {
     gsl_vector_memcpy(v, s->x);
@@ -1047,8 +1053,10 @@ static int wls_linear(int D, size_t n, const double *X, const double *Y, const d
     gsl_matrix_view Am = gsl_matrix_view_array(A, (size_t)P, (size_t)P);
     gsl_vector_view bv = gsl_vector_view_array(b, (size_t)P);
     gsl_vector_view tv = gsl_vector_view_array(theta, (size_t)P);
+    moei_gsl_enter(); /* a matrix that is not positive definite is GSL_EDOM */
     st = gsl_linalg_cholesky_decomp1(&Am.matrix);
     if (!st) st = gsl_linalg_cholesky_solve(&Am.matrix, &bv.vector, &tv.vector);
+    moei_gsl_leave();
   }
   if (P > 17) free(A);
   return st ? MOE_EDOM : MOE_OK;
@@ -1090,7 +1098,10 @@ static int modified_newton_step(int P, double *H, const double *g, double *step,
                                 gsl_eigen_symmv_workspace *eig)
 {
   gsl_matrix_view Hm = gsl_matrix_view_array(H, (size_t)P, (size_t)P);
-  if (gsl_eigen_symmv(&Hm.matrix, eval, evec, eig)) return 1;
+  moei_gsl_enter();
+  int est = gsl_eigen_symmv(&Hm.matrix, eval, evec, eig);
+  moei_gsl_leave();
+  if (est) return 1;
   double lmax = 0;
   for (int q = 0; q < P; q++) lmax = fmax(lmax, fabs(eval->data[q]));
   if (!(lmax > 0) || !isfinite(lmax)) return 1;
@@ -1147,7 +1158,11 @@ static double relu_gauss_newton(moe_gmoe_em *w, int has_bias, double *p, double 
     gsl_vector_view lv = gsl_vector_subvector(w->eval_x, 0, (size_t)P);
     gsl_eigen_symmv_workspace *eig = P == D + 2 ? w->eig_x : NULL;
     gsl_eigen_symmv_workspace *tmp = NULL;
-    if (!eig) eig = tmp = gsl_eigen_symmv_alloc((size_t)P);
+    if (!eig) {
+      moei_gsl_enter();
+      eig = tmp = gsl_eigen_symmv_alloc((size_t)P);
+      moei_gsl_leave();
+    }
     int bad = !eig || modified_newton_step(P, M, gv, st, &ev.matrix, &lv.vector, eig);
     if (tmp) gsl_eigen_symmv_free(tmp);
     if (bad) break;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* stats.c — summaries, log-log fits and bootstrap intervals (GSL). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,9 +21,10 @@ int moe_stats_summarize(const double *x, size_t n, moe_stats_summary *s)
   if (n == 0) return moe_error(MOE_EINVAL, "moe_stats_summarize: empty sample");
   for (size_t i = 0; i < n; i++)
     if (!isfinite(x[i])) return moe_error(MOE_EDOM, "moe_stats_summarize: x[%zu] is not finite", i);
-  double *v = malloc(n * sizeof *v);   /* (N) sorted copy for the order statistics */
+  double *v = n <= SIZE_MAX / sizeof *v ? malloc(n * sizeof *v) : NULL; /* (N) sorted copy */
   if (!v) return moe_error(MOE_ENOMEM, "moe_stats_summarize: %zu values", n);
   memcpy(v, x, n * sizeof *v);
+  moei_gsl_enter(); /* GSL's statistics and t quantile report through its handler */
   gsl_sort(v, 1, n);
   s->n = n;
   s->mean = gsl_stats_mean(x, 1, n);
@@ -39,6 +41,7 @@ int moe_stats_summarize(const double *x, size_t n, moe_stats_summary *s)
   } else {
     s->sd = s->se = s->ci95_lo = s->ci95_hi = NAN;
   }
+  moei_gsl_leave();
   return MOE_OK;
 }
 
@@ -61,12 +64,14 @@ static int fit_logs(const double *lx, const double *ly, size_t n, moe_stats_fit 
   int distinct = 0;
   for (size_t i = 1; i < n; i++) if (lx[i] != lx[0]) distinct = 1;
   if (n < 2 || !distinct) return moe_error(MOE_EINVAL, "log-log fit: need at least 2 distinct x (got %zu points)", n);
+  moei_gsl_enter();
   gsl_fit_linear(lx, 1, ly, 1, n, &c0, &c1, &cov00, &cov01, &cov11, &sumsq);
   f->n = n;
   f->intercept = c0;
   f->slope = c1;
   f->slope_se = n >= 3 ? sqrt(cov11) : NAN;
   double tss = gsl_stats_tss(ly, 1, n);
+  moei_gsl_leave();
   f->r2 = tss > 0 ? 1 - sumsq / tss : 1;
   return MOE_OK;
 }
@@ -74,7 +79,8 @@ static int fit_logs(const double *lx, const double *ly, size_t n, moe_stats_fit 
 int moe_stats_fit_loglog(const double *x, const double *y, size_t n, moe_stats_xscale scale, moe_stats_fit *f)
 {
   MOE_CHECK_ARG(x && y && f, "moe_stats_fit_loglog: NULL argument");
-  double *lx = malloc((n ? n : 1) * 2 * sizeof *lx), *ly = lx ? lx + n : NULL; /* (N), (N) */
+  double *lx = n <= SIZE_MAX / 2 / sizeof *lx ? malloc((n ? n : 1) * 2 * sizeof *lx) : NULL;
+  double *ly = lx ? lx + n : NULL; /* (N), (N) */
   if (!lx) return moe_error(MOE_ENOMEM, "moe_stats_fit_loglog: %zu points", n);
   for (size_t i = 0; i < n; i++) {
     if (!scale_x(x[i], scale, &lx[i])) {
@@ -105,7 +111,7 @@ int moe_stats_fit_groups(const moe_stats_groups *d, moe_stats_xscale scale, moe_
 {
   int rc = check_groups(d);
   if (rc) return rc;
-  double *m = malloc((d->G ? d->G : 1) * sizeof *m); /* (G) group means */
+  double *m = d->G <= SIZE_MAX / sizeof *m ? malloc((d->G ? d->G : 1) * sizeof *m) : NULL; /* (G) means */
   if (!m) return moe_error(MOE_ENOMEM, "moe_stats_fit_groups: %zu groups", d->G);
   for (size_t g = 0; g < d->G; g++)
     m[g] = gsl_stats_mean(d->y + d->off[g], 1, d->off[g + 1] - d->off[g]);
@@ -121,7 +127,11 @@ int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale,
   if (rc) return rc;
   MOE_CHECK_ARG(lo && hi && B >= 1 && level > 0 && level < 1, "moe_stats_bootstrap_slope: bad arguments");
   size_t G = d->G;
-  double *lx = malloc((3 * G + B + 1) * sizeof *lx);  /* (G) scaled log x, (G) log means, (G) scratch, (B) slopes */
+  /* (G) scaled log x, (G) log means, (G) scratch, (B) slopes: sizes checked, no wrap */
+  size_t cnt = 0, bytes = 0;
+  double *lx = NULL;
+  if (moei_mul(G, 3, &cnt) && cnt <= SIZE_MAX - 1 - B && moei_mul(cnt + B + 1, sizeof *lx, &bytes))
+    lx = malloc(bytes);
   if (!lx) return moe_error(MOE_ENOMEM, "moe_stats_bootstrap_slope: B=%zu", B);
   double *ly = lx + G, *tmp = ly + G, *slopes = tmp + G;
   for (size_t g = 0; g < G; g++)
@@ -132,6 +142,7 @@ int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale,
   gsl_rng *r = moe_rng_alloc(seed);
   if (!r) { free(lx); return MOE_ENOMEM; }
   size_t kept = 0;
+  moei_gsl_enter(); /* gsl_rng_uniform_int refuses k > 2^32 - 1 through the handler */
   for (size_t b = 0; b < B; b++) {
     int good = 1;
     for (size_t g = 0; g < G; g++) {
@@ -145,11 +156,12 @@ int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale,
     if (!good) continue;
     moe_stats_fit f;
     memcpy(tmp, lx, G * sizeof *tmp);
-    if (fit_logs(tmp, ly, G, &f)) { gsl_rng_free(r); free(lx); return MOE_EINVAL; }
+    if (fit_logs(tmp, ly, G, &f)) { moei_gsl_leave(); gsl_rng_free(r); free(lx); return MOE_EINVAL; }
     slopes[kept++] = f.slope;
   }
   gsl_rng_free(r);
   if (kept * 2 < B) {
+    moei_gsl_leave();
     free(lx);
     return moe_error(MOE_EDOM, "bootstrap: %zu of %zu resamples had a non-positive mean", B - kept, B);
   }
@@ -157,6 +169,7 @@ int moe_stats_bootstrap_slope(const moe_stats_groups *d, moe_stats_xscale scale,
   double a = (1 - level) / 2;
   *lo = gsl_stats_quantile_from_sorted_data(slopes, 1, kept, a);
   *hi = gsl_stats_quantile_from_sorted_data(slopes, 1, kept, 1 - a);
+  moei_gsl_leave();
   free(lx);
   return MOE_OK;
 }

@@ -50,6 +50,7 @@ double moe_voronoi_relu_align(int ni, const double *p, const double *pt, double 
   double best = 1.0, bestc = align_cost(ni, p, pt, 1.0);
   if (a != 0 && bb > 0 && isfinite(a) && isfinite(bb) && isfinite(at) && isfinite(bbt)) {
     double c[5] = {-bb, bbt, 0.0, -a * at, a * a}, z[8];
+    moei_gsl_enter(); /* a failed QR iteration must not reach GSL's aborting handler */
     gsl_poly_complex_workspace *w = gsl_poly_complex_workspace_alloc(5);
     if (w && gsl_poly_complex_solve(c, 5, w, z) == GSL_SUCCESS) {
       for (int k = 0; k < 4; k++) {
@@ -61,6 +62,7 @@ double moe_voronoi_relu_align(int ni, const double *p, const double *pt, double 
       }
     }
     if (w) gsl_poly_complex_workspace_free(w);
+    moei_gsl_leave();
   }
   for (int k = 0; k < ni; k++) out[k] = p[k] / best;
   out[ni] = p[ni] * best;
@@ -303,6 +305,7 @@ static double min_over_shift(vctx *c)
     s2[1 + k] = mf / sf - mt / st;
   }
   double best = routed_part(c, NULL, -1);
+  moei_gsl_enter(); /* nmsimplex2 reports a non-finite cost through the handler */
   gsl_multimin_fminimizer *m = gsl_multimin_fminimizer_alloc(gsl_multimin_fminimizer_nmsimplex2, (size_t)P);
   gsl_vector *x = gsl_vector_alloc((size_t)P), *step = gsl_vector_alloc((size_t)P);
   if (m && x && step) {
@@ -323,6 +326,7 @@ static double min_over_shift(vctx *c)
   if (m) gsl_multimin_fminimizer_free(m);
   if (x) gsl_vector_free(x);
   if (step) gsl_vector_free(step);
+  moei_gsl_leave();
   free(start);
   return best;
 }

@@ -85,8 +85,10 @@ int moe_bpe_train(const uint8_t *text, size_t n, uint32_t vocab_size, moe_bpe **
  * tokens would spell more than MOE_BPE_MAX_BYTES bytes in all. */
 int moe_bpe_from_merges(const uint32_t *merges /* (M, 2) */, uint32_t n_merges, moe_bpe **out);
 
-/* Save / load the vocabulary file described above (load validates every
- * line and reports file:line). */
+/* Save / load the vocabulary file described above. Load validates every
+ * line: MOE_EFORMAT with file:line for a malformed line, a wrong header, a
+ * merge that repeats an earlier one or trailing data; MOE_ERANGE with
+ * file:line for an id not yet defined; MOE_EIO, MOE_ENOMEM. */
 int moe_bpe_save(const moe_bpe *b, const char *path);
 int moe_bpe_load(const char *path, moe_bpe **out);
 

@@ -2,9 +2,36 @@
 /* moe/error.h — integer error codes and the last error message.
  *
  * Every libmoe function that can fail returns an int: MOE_OK (0) on success,
- * one of the codes below otherwise. The library never exits or aborts. The
- * most recent failure's message (with context such as a file name and
- * offset) is kept per thread and read with moe_last_error(). */
+ * one of the codes below otherwise. The most recent failure's message (with
+ * context such as a file name and offset) is kept per thread and read with
+ * moe_last_error().
+ *
+ * What the library promises on bad input:
+ *   - It never exits, aborts or prints, whatever GSL error handler the
+ *     application has (GSL's default one aborts): while a libmoe call runs
+ *     GSL code, libmoe's own handler is installed, GSL's status codes are
+ *     checked, and the application's handler is put back afterwards. GSL
+ *     errors raised meanwhile by other threads outside libmoe go to the
+ *     application's handler, or to stderr without aborting if it has none.
+ *     Do not call gsl_set_error_handler while another thread is in libmoe.
+ *   - NaN and infinities (MOE_EDOM, message naming the first bad index) are
+ *     refused at these boundaries, nowhere else: moe_layer_forward (x, the
+ *     router logits, and the output y, which catches non-finite parameters
+ *     of the experts in use), moe_layer_backward (dy, before anything is
+ *     written), moe_gate_forward (logits, bias), the losses (inputs),
+ *     moe_optim_step (lr, every gradient and every parameter, before any
+ *     update: a refused step changes nothing), moe_stats_* (every value),
+ *     the gmoe module (model parameters by moe_gmoe_validate; data as a
+ *     non-finite E-step log-likelihood). The building
+ *     blocks moe_expert_forward/backward do not check values.
+ *   - Sizes: every size computed from caller counts is checked; a product
+ *     that does not fit is MOE_EINVAL (a documented limit, e.g. max_T·K of
+ *     a layer must fit an int) or MOE_ENOMEM, never a short allocation.
+ *     Readers never trust a count in a file header for an allocation: data
+ *     is read as it arrives, and a count it does not meet is MOE_EFORMAT.
+ *   - Files: every reader returns MOE_EIO, MOE_EFORMAT, MOE_ERANGE,
+ *     MOE_ECHECKSUM or MOE_ENOMEM with the file (and line or byte) named,
+ *     and no object; they are fuzzed (t/fuzz/). */
 #ifndef MOE_ERROR_H
 #define MOE_ERROR_H
 

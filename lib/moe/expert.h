@@ -76,7 +76,8 @@ int moe_expert_view_get(const moe_expert_config *cfg, int D, moe_expert_view *vi
  *   x     (N, D)          in
  *   cache (cache_count)   out: kept for the backward pass (may be NULL for linear)
  *   y     (N, D)          out
- * MOE_EINVAL for bad sizes / NULL; N == 0 is a no-op. */
+ * MOE_EINVAL for bad sizes / NULL; N == 0 is a no-op. Values are not
+ * checked for NaN/Inf (moe_layer_forward checks its output). */
 int moe_expert_forward(const moe_expert_config *cfg, int D, const float *p, int N,
                        const float *x, float *cache, float *y);
 int moe_expert_forward_f64(const moe_expert_config *cfg, int D, const double *p, int N,

@@ -41,6 +41,14 @@
  * differentiates  loss(y) + L_aux;  add moe_layer_aux_loss() to the loss you
  * report.
  *
+ * Router z-loss (ST-MoE; the paper's vision runs use 0.001), on the router
+ * logits l (before any selection bias):
+ *   L_z = zcoef · (1/T) Σ_t (logsumexp_e l_{t,e})²,
+ *   ∂L_z/∂l_{t,e} = zcoef · (2/T) · lse_t · softmax(l_t)_e.
+ * With zloss_coef > 0 the forward adds L_z to moe_layer_aux_loss() (which
+ * is then L_aux + L_z) and the backward adds its gradient; 0 (the default)
+ * leaves everything as without it.
+ *
  * Routing is computed by grouping: the rows routed to expert e are gathered
  * into one contiguous block, each expert runs one GEMM per weight matrix,
  * and the weighted outputs are scattered back expert by expert in index
@@ -82,22 +90,48 @@ typedef struct {
   moe_expert_config expert; /* one expert form for shared and routed */
   moe_combine combine;
   double balance_coef;      /* L_aux coefficient; 0 disables its gradient */
+  double zloss_coef;        /* router z-loss coefficient (ST-MoE); 0 = none */
 } moe_layer_config;
 
-/* A starting configuration: gate "softmax_topk", FFN experts of width F
- * with ReLU and no biases, PAPER combine, no balance loss. Adjust fields,
- * then moe_layer_check() or moe_layer_alloc() validates.
+/* The sizes of a layer, by name, so that two of them cannot be swapped
+ * without it showing:
+ *   moe_layer_config_default((moe_layer_sizes){.D = 64, .E = 8, .K = 2, .S = 1, .F = 256})
+ * A field left out is 0 (and moe_layer_check says which one is wrong). */
+typedef struct {
+  int D; /* model width */
+  int E; /* routed experts */
+  int K; /* routed experts chosen per token */
+  int S; /* shared experts */
+  int F; /* expert hidden width */
+} moe_layer_sizes;
+
+/* A starting configuration of sizes n: gate "softmax_topk", FFN experts of
+ * width n.F with ReLU and no biases, PAPER combine, no balance loss. Adjust
+ * fields, then moe_layer_check() or moe_layer_alloc() validates.
  *
  * Note the combine rule: PAPER (½ shared mixture + ½ routed mixture, the
  * paper's statistical model) is the default because moebench reproduces
  * the paper; DeepSeek-V2/V3 as deployed add the shared experts' outputs to
- * the routed mixture: set combine = MOE_COMBINE_ADDITIVE for that. */
-moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
+ * the routed mixture: set combine = MOE_COMBINE_ADDITIVE for that, or
+ * start from moe_layer_config_variant() below, which does. */
+moe_layer_config moe_layer_config_default(moe_layer_sizes n);
+
+/* The sizes of a variant (moe_layer_config_variant), by name. */
+typedef struct {
+  int D;      /* model width */
+  int F;      /* each expert's hidden width */
+  int N;      /* experts in all, shared ones included */
+  int K;      /* experts active per token, shared ones included */
+  int shared; /* s, the shared experts of the DeepSeek variants (others ignore it) */
+} moe_variant_sizes;
 
 /* The paper's variants (§4) under its rule of equal total and equal
- * active experts: N experts in all, K active per token, s of them shared
- * in the DeepSeek variants, each expert an FFN of width F (ReLU, no
- * biases, as the paper's code):
+ * active experts: n.N experts in all, n.K active per token, s = n.shared of
+ * them shared in the DeepSeek variants, each expert an FFN of width n.F
+ * (ReLU, no biases, as the paper's code), e.g.
+ *   moe_layer_config_variant(&cfg, "ds_v3",
+ *                            (moe_variant_sizes){.D = 64, .F = 128, .N = 8, .K = 4, .shared = 2})
+ * gives 6 routed experts, 2 chosen, and 2 shared:
  *
  *   variant      gate preset          E      K      S   what it is
  *   "smoe"       softmax_topk         N      K      0   SMoE (renormalised top-K softmax)
@@ -122,8 +156,7 @@ moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F);
  * it would only add a constant). MOE_EINVAL for an unknown variant
  * (the message lists them), s outside [0, K) for the DeepSeek variants,
  * or sizes moe_layer_check rejects. */
-int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, int D, int F, int N,
-                             int K, int s);
+int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_variant_sizes n);
 /* Name of the i-th variant (from 0), NULL past the end; for help texts. */
 const char *moe_layer_variant_name(int i);
 
@@ -138,7 +171,10 @@ typedef struct moe_layer moe_layer;
 typedef struct moe_layer_f64 moe_layer_f64;
 
 /* A layer for up to max_T tokens per forward; parameters, gradients and
- * bias zero. NULL on failure (moe_last_error() says why). */
+ * bias zero. NULL on failure (moe_last_error() says why): MOE_EINVAL for a
+ * bad configuration, max_T < 1, or max_T·K or max_T·D above INT_MAX (the
+ * routing slots and BLAS lengths are int); MOE_ENOMEM when memory is short
+ * or a buffer's size (e.g. S·max_T·D scalars) does not fit a size_t. */
 moe_layer *moe_layer_alloc(const moe_layer_config *cfg, int max_T);
 void moe_layer_free(moe_layer *l);
 
@@ -151,14 +187,19 @@ const moe_layer_config *moe_layer_get_config(const moe_layer *l);
 int moe_layer_init_params(moe_layer *l, gsl_rng *r);
 
 /* Forward for T (0..max_T) tokens: x (T, D) in, y (T, D) out. x is copied,
- * so the caller may reuse it before backward. MOE_EDOM if x or the router
- * logits are not finite. */
+ * so the caller may reuse it before backward. MOE_EDOM if x, the router
+ * logits or the output y contain a NaN or an infinity; a non-finite y from
+ * a finite x means a non-finite parameter (router, expert weights, shared
+ * logits) in use or an overflow. On MOE_EDOM there is no forward to
+ * differentiate (backward returns MOE_EINVAL); y may hold partial values.
+ * Parameters of experts no token chose are not read and not checked. */
 int moe_layer_forward(moe_layer *l, int T, const float *x, float *y);
 
 /* Backward of the last forward: dy (T, D) in; parameter gradients are
  * ACCUMULATED into the gradient slab; dx (T, D) is overwritten, or skipped
  * when NULL. Adds the balance loss gradient when balance_coef > 0.
- * MOE_EINVAL if no forward preceded it. */
+ * MOE_EINVAL if no successful forward preceded it; MOE_EDOM if dy contains
+ * a NaN or an infinity, checked before any gradient or dx is written. */
 int moe_layer_backward(moe_layer *l, const float *dy, float *dx);
 
 /* Set every gradient to 0. */

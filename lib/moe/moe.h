@@ -14,5 +14,6 @@
 #include "moe/optim.h"
 #include "moe/nn.h"
 #include "moe/lm.h"
+#include "moe/vision.h"
 
 #endif

@@ -57,13 +57,20 @@ int moe_optim_check(const moe_optim_config *cfg);
 
 typedef struct moe_optim moe_optim;
 
-/* An optimizer for n parameters, zero state. NULL on failure. */
+/* An optimizer for n parameters, zero state. NULL on failure: MOE_EINVAL
+ * for a bad config, MOE_ENOMEM when memory is short or the state's size
+ * (n floats, twice for AdamW) does not fit a size_t. */
 moe_optim *moe_optim_alloc(const moe_optim_config *cfg, size_t n);
 void moe_optim_free(moe_optim *o);
 
 /* One update of params (n) from grads (n) with learning rate lr (>= 0,
  * finite), e.g. lr = moe_lr_at(&sched, moe_optim_steps(o)). grads are not
- * modified. MOE_EDOM if lr is not finite. */
+ * modified. All or nothing: MOE_EDOM, with nothing changed (parameters,
+ * moments, step count), if lr, any of the n gradients or any of the n
+ * parameters is NaN or infinite (the message names the first index);
+ * MOE_EINVAL for lr < 0 or a NULL buffer. The finiteness scan reads both
+ * slabs once before the update. An update of finite values that overflows
+ * is not detected here (the next step refuses the parameters). */
 int moe_optim_step(moe_optim *o, float *params, const float *grads, double lr);
 
 /* Steps taken so far (t in the formulas above, before the next step). */

@@ -11,8 +11,9 @@
 #include "moe/layer.h"
 #include "moe/rng.h"
 
-moe_layer_config moe_layer_config_default(int D, int E, int K, int S, int F)
+moe_layer_config moe_layer_config_default(moe_layer_sizes n)
 {
+  const int D = n.D, E = n.E, K = n.K, S = n.S, F = n.F;
   moe_layer_config c;
   memset(&c, 0, sizeof c);
   c.D = D;
@@ -39,9 +40,10 @@ const char *moe_layer_variant_name(int i)
              : NULL;
 }
 
-int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, int D, int F, int N,
-                             int K, int s)
+int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_variant_sizes n)
 {
+  const int D = n.D, F = n.F, N = n.N, K = n.K;
+  int s = n.shared;
   MOE_CHECK_ARG(cfg && variant, "layer variant: NULL argument");
   int v = 0, rc = moei_parse_name("variant", variant, moe_variant_names, &v);
   if (rc)
@@ -54,7 +56,8 @@ int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, int D, 
   else
     s = 0;
   MOE_CHECK_ARG(F >= 1 && K >= 1, "layer variant %s: F=%d K=%d (need >= 1)", variant, F, K);
-  moe_layer_config c = moe_layer_config_default(D, N - s, K - s, s, F);
+  moe_layer_config c =
+      moe_layer_config_default((moe_layer_sizes){.D = D, .E = N - s, .K = K - s, .S = s, .F = F});
   if (v == 5) { /* dense: one expert of the active width, weight exactly 1 */
     MOE_CHECK_ARG(F <= INT_MAX / K, "layer variant dense: width K*F overflows (K=%d F=%d)", K, F);
     c.E = 1;
@@ -91,6 +94,8 @@ int moe_layer_check(const moe_layer_config *cfg)
                 "layer: unknown combine rule %d", (int)cfg->combine);
   MOE_CHECK_ARG(isfinite(cfg->balance_coef) && cfg->balance_coef >= 0,
                 "layer: balance_coef=%g (must be finite and >= 0)", cfg->balance_coef);
+  MOE_CHECK_ARG(isfinite(cfg->zloss_coef) && cfg->zloss_coef >= 0,
+                "layer: zloss_coef=%g (must be finite and >= 0)", cfg->zloss_coef);
   int rc = moe_gate_check(&cfg->gate, cfg->E, cfg->K);
   if (rc)
     return rc;

@@ -51,6 +51,7 @@ struct SFX(moe_layer) {
   REAL *dlogits;         /* (Tm, E) */
   REAL *vecE;            /* (2E) */
   double *accE;          /* (E) */
+  double *lse;           /* (Tm) router logsumexp per token (z-loss) */
   REAL *domega;          /* (S) */
   int *next;             /* (E) */
 };
@@ -66,7 +67,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
-                  l->dlogits, l->vecE, l->accE, l->domega, l->next};
+                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     moei_free_aligned(bufs[i]);
   free(l);
@@ -91,6 +92,14 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
     moe_error(MOE_EINVAL, "layer alloc: max_T=%d < 1", max_T);
     return NULL;
   }
+  /* The T·K routing slots are counted in int (load, off, slot_of) and a
+   * batch of T·D scalars is one BLAS call with an int length: both must fit
+   * an int for every T up to max_T. */
+  if ((long long)max_T * cfg->K > INT_MAX || (long long)max_T * cfg->D > INT_MAX) {
+    moe_error(MOE_EINVAL, "layer alloc: max_T=%d too large for K=%d, D=%d (max_T·K and max_T·D must be <= %d)",
+              max_T, cfg->K, cfg->D, INT_MAX);
+    return NULL;
+  }
   SFX(moe_layer) *l = calloc(1, sizeof *l);
   if (!l) {
     moe_error(MOE_ENOMEM, "layer alloc");
@@ -105,45 +114,53 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   const size_t F = cfg->expert.kind == MOE_EXPERT_FFN ? (size_t)cfg->expert.F : 0;
   const size_t n_sigma = cfg->combine == MOE_COMBINE_PAPER ? S : 0;
   l->pe = moe_expert_param_count(&cfg->expert, cfg->D);
-  l->n_params = E * D + n_sigma + (S + E) * l->pe;
-  int fail = 0;
+  /* Every count below is a product of caller-supplied ints: checked, so a
+   * product that wraps gives MOE_ENOMEM, never a short buffer. */
+  size_t ed, sep, np;
+  int fail = !moei_mul(E, D, &ed) || !moei_mul(S + E, l->pe, &sep) ||
+             (np = ed + n_sigma) < ed || (l->n_params = np + sep) < np;
+#define CNT3(a, b, c) (moei_mul((a), (b), &cnt) && moei_mul(cnt, (c), &cnt) ? cnt : (size_t)-1)
+  size_t cnt;
 #define ALLOC(field, count)                                                   \
   do {                                                                        \
-    l->field = moei_alloc_aligned((size_t)(count) * sizeof *l->field);         \
+    l->field = fail ? NULL : moei_alloc_array((count), sizeof *l->field);     \
     fail |= !l->field;                                                        \
   } while (0)
   ALLOC(params, l->n_params);
   ALLOC(grads, l->n_params);
   ALLOC(bias, E);
   ALLOC(x, Tm * D);
-  ALLOC(logits, Tm * E);
-  ALLOC(scores, Tm * E);
+  ALLOC(logits, CNT3(Tm, E, 1));
+  ALLOC(scores, CNT3(Tm, E, 1));
   ALLOC(idx, N);
   ALLOC(w, N);
   ALLOC(omega, S);
   ALLOC(load, E);
   ALLOC(off, E + 1);
   ALLOC(slot_of, N);
-  ALLOC(xg, N * D);
-  ALLOC(cg, N * 2 * F);
-  ALLOC(og, N * D);
-  ALLOC(sh_out, S * Tm * D);
-  ALLOC(sh_cache, S * Tm * 2 * F);
-  ALLOC(dg, Tm * D);
-  ALLOC(dxg, Tm * D);
-  ALLOC(work, Tm * F);
+  ALLOC(xg, CNT3(N, D, 1));
+  ALLOC(cg, CNT3(N, 2, F));
+  ALLOC(og, CNT3(N, D, 1));
+  ALLOC(sh_out, CNT3(S, Tm, D));
+  ALLOC(sh_cache, CNT3(S, Tm, 2 * F));
+  ALLOC(dg, CNT3(Tm, D, 1));
+  ALLOC(dxg, CNT3(Tm, D, 1));
+  ALLOC(work, CNT3(Tm, F, 1));
   ALLOC(dsh, Tm * D);
   ALLOC(dxs, Tm * D);
   ALLOC(dw, N);
-  ALLOC(dlogits, Tm * E);
-  ALLOC(vecE, 2 * E);
+  ALLOC(dlogits, CNT3(Tm, E, 1));
+  ALLOC(vecE, CNT3(2, E, 1));
   ALLOC(accE, E);
+  ALLOC(lse, Tm);
   ALLOC(domega, S);
   ALLOC(next, E);
 #undef ALLOC
+#undef CNT3
   if (fail) {
     SFX(moe_layer_free)(l);
-    moe_error(MOE_ENOMEM, "layer alloc: %zu parameters, max_T=%d", (size_t)l->n_params, max_T);
+    moe_error(MOE_ENOMEM, "layer alloc: no memory for D=%d E=%d K=%d S=%d F=%zu, max_T=%d "
+              "(or a buffer size does not fit a size_t)", cfg->D, cfg->E, cfg->K, cfg->S, F, max_T);
     return NULL;
   }
   SFX(point_tensors)(l);
@@ -217,10 +234,10 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   const int D = c->D, E = c->E, K = c->K, S = c->S;
   const size_t TD = (size_t)T * D;
   l->T = -1; /* until this forward succeeds */
-  for (size_t i = 0; i < TD; i++)
-    if (!isfinite(x[i]))
-      return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", i / (size_t)D, i % (size_t)D,
-                       (double)x[i]);
+  size_t bad_x = R_FIRST_NONFINITE(x, TD);
+  if (bad_x < TD)
+    return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad_x / (size_t)D,
+                     bad_x % (size_t)D, (double)x[bad_x]);
   l->aux = 0;
   if (T == 0) {
     memset(l->load, 0, (size_t)E * sizeof *l->load);
@@ -308,6 +325,28 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
       acc += ((double)l->load[e] / ((double)T * K)) * (Pe[e] / T);
     l->aux = c->balance_coef * E * acc;
   }
+  /* router z-loss L_z = zcoef·(1/T)·Σ_t lse_t², lse kept for the backward */
+  if (c->zloss_coef > 0) {
+    double acc = 0;
+    for (int t = 0; t < T; t++) {
+      const REAL *lt = l->logits + (size_t)t * E;
+      double m = lt[0], z = 0;
+      for (int e = 1; e < E; e++)
+        m = lt[e] > m ? lt[e] : m;
+      for (int e = 0; e < E; e++)
+        z += exp((double)lt[e] - m);
+      l->lse[t] = m + log(z);
+      acc += l->lse[t] * l->lse[t];
+    }
+    l->aux += c->zloss_coef * acc / T;
+  }
+  /* A non-finite output with finite x means non-finite parameters (expert
+   * weights, shared logits) or overflow: refuse it here rather than let it
+   * reach a loss and an optimizer. l->T stays -1, so backward refuses too. */
+  size_t bad = R_FIRST_NONFINITE(y, TD);
+  if (bad < TD)
+    return moe_error(MOE_EDOM, "layer forward: y[%zu][%zu] is %g (x is finite: a non-finite "
+                     "parameter or an overflow)", bad / (size_t)D, bad % (size_t)D, (double)y[bad]);
   l->T = T;
   return MOE_OK;
 }
@@ -323,6 +362,10 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
   const moe_layer_config *c = &l->cfg;
   const int D = c->D, E = c->E, K = c->K, S = c->S;
   const size_t TD = (size_t)T * D;
+  size_t bad = R_FIRST_NONFINITE(dy, TD); /* before any gradient is touched */
+  if (bad < TD)
+    return moe_error(MOE_EDOM, "layer backward: dy[%zu][%zu] is %g", bad / (size_t)D,
+                     bad % (size_t)D, (double)dy[bad]);
   const REAL r = SFX(routed_factor)(c);
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   REAL *groute = l->grads + (l->routed - l->params);
@@ -366,6 +409,17 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
         for (int e = 0; e < E; e++)
           dl[e] += (g[e] - dot) / z * s[e] * (1 - s[e]);
       }
+    }
+  }
+
+  if (c->zloss_coef > 0) {
+    /* ∂L_z/∂l_te = zcoef·(2/T)·lse_t·softmax(l_t)_e */
+    for (int t = 0; t < T; t++) {
+      const REAL *lt = l->logits + (size_t)t * E;
+      REAL *dl = l->dlogits + (size_t)t * E;
+      const double a = c->zloss_coef * 2.0 / T * l->lse[t];
+      for (int e = 0; e < E; e++)
+        dl[e] += (REAL)(a * exp((double)lt[e] - l->lse[t]));
     }
   }
 

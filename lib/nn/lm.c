@@ -108,8 +108,11 @@ static inline float lm_expf(float x, float lo, float hi)
 {
   x = x < lo ? lo : x;
   x = x > hi ? hi : x;
-  /* n = floor(x·log2 e + ½): fx > 0 after the clamp, so truncation floors */
-  const float fx = x * 1.44269504088896341f + 128.5f;
+  /* n = floor(x·log2 e + ½): fx > 0 after the clamp, so truncation floors.
+   * A NaN passes the clamps; it takes n = 0 here (converting NaN to an
+   * integer is undefined, UBSan's report) and still comes out NaN through
+   * r below, so the caller's sum sees it. Finite x: unchanged bits. */
+  const float fx = (x == x ? x : 0.0f) * 1.44269504088896341f + 128.5f;
   const float fl = (float)(int32_t)fx - 128.0f;
   float r = x - fl * 0.693359375f;
   r = r - fl * -2.12194440e-4f;

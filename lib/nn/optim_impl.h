@@ -22,9 +22,9 @@ SFX(moe_optim) *SFX(moe_optim_alloc)(const moe_optim_config *cfg, size_t n)
   }
   o->cfg = *cfg;
   o->n = n;
-  o->m = moei_alloc_aligned(n * sizeof *o->m);
+  o->m = moei_alloc_array(n, sizeof *o->m); /* NULL if n·sizeof does not fit a size_t */
   if (cfg->kind == MOE_OPTIM_ADAMW)
-    o->v = moei_alloc_aligned(n * sizeof *o->v);
+    o->v = moei_alloc_array(n, sizeof *o->v);
   if (!o->m || (cfg->kind == MOE_OPTIM_ADAMW && !o->v)) {
     SFX(moe_optim_free)(o);
     moe_error(MOE_ENOMEM, "optimizer alloc: n=%zu", n);
@@ -106,6 +106,17 @@ int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
   if (!isfinite(lr))
     return moe_error(MOE_EDOM, "optimizer step: lr=%g", lr);
   MOE_CHECK_ARG(lr >= 0, "optimizer step: lr=%g < 0", lr);
+  /* A step is all or nothing: a NaN or Inf in the gradients (or already in
+   * the parameters) refuses it before any parameter, moment or the step
+   * count changes, so the caller can skip the batch or stop. */
+  size_t bad = R_FIRST_NONFINITE(g, o->n);
+  if (bad < o->n)
+    return moe_error(MOE_EDOM, "optimizer step: grads[%zu] is %g; nothing updated", bad,
+                     (double)g[bad]);
+  bad = R_FIRST_NONFINITE(p, o->n);
+  if (bad < o->n)
+    return moe_error(MOE_EDOM, "optimizer step: params[%zu] is %g; nothing updated", bad,
+                     (double)p[bad]);
   const moe_optim_config *c = &o->cfg;
   const size_t n = o->n;
   o->t++;

@@ -19,6 +19,7 @@
 #undef R_LOG
 #undef R_FABS
 #undef R_NORMAL
+#undef R_FIRST_NONFINITE
 #undef R_VEXP
 #undef R_VERF
 #undef R_VTANH
@@ -35,6 +36,7 @@
 #define R_LOG log
 #define R_FABS fabs
 #define R_NORMAL moe_rng_normal_f64
+#define R_FIRST_NONFINITE moei_first_nonfinite_d
 #define R_VEXP moei_vexp_f64
 #define R_VERF moei_verf_f64
 #define R_VTANH moei_vtanh_f64
@@ -50,6 +52,7 @@
 #define R_LOG logf
 #define R_FABS fabsf
 #define R_NORMAL moe_rng_normal_f32
+#define R_FIRST_NONFINITE moei_first_nonfinite_f
 #define R_VEXP moei_vexp
 #define R_VERF moei_verf
 #define R_VTANH moei_vtanh

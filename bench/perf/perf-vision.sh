@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# bench-perf part: training images/s of the image classifier with an MoE
+# connector (moe_vision, bench/perf/vision-perf) against the same model in
+# PyTorch (bench/perf/torch_vision_baseline.py: same architecture, step and
+# thread count), at two sizes, the two programs run alternately REPS times
+# so machine load hits both alike; prints the median images/s of each,
+# their ratio, and peak RSS. Writes OUTDIR/vision.txt (raw lines).
+# Usage: sh bench/perf/perf-vision.sh BUILDDIR SRCDIR OUTDIR THREADS
+# Environment: PERF_VISION_REPS (5).
+set -u
+b=$1; s=$2; outdir=$3; th=${4:-1}
+reps=${PERF_VISION_REPS:-5}
+export OPENBLAS_NUM_THREADS=$th OMP_NUM_THREADS=$th
+mkdir -p "$outdir" || exit 1
+out=$outdir/vision.txt
+: >"$out"
+# S: experiments/paper-vision.yaml's model (7x7 patches, D = 32);
+# M: 4x4 patches (49 tokens), D = 64. Variant ds_v3: 7 routed top-3 + 1 shared.
+sizes="S:--P 7 --D 32 --L 1 --Lh 1 --H 2 --F 64 --Fm 32 --N 8 --K 4 --s 1 --B 64 --steps 20
+M:--P 4 --D 64 --L 2 --Lh 1 --H 4 --F 128 --Fm 64 --N 8 --K 4 --s 1 --B 64 --steps 8"
+torch=0
+/usr/bin/python3 -c 'import torch' 2>/dev/null && torch=1
+[ $torch = 1 ] || echo "python3-torch not installed: no PyTorch comparison (apt-get install python3-torch)"
+r=1
+while [ $r -le "$reps" ]; do
+  echo "$sizes" | while IFS=: read -r name opts; do
+    # shellcheck disable=SC2086
+    "$b/bench/perf/vision-perf" --size "$name" --threads "$th" $opts | tee -a "$out" || exit 1
+    if [ $torch = 1 ]; then
+      # shellcheck disable=SC2086
+      /usr/bin/python3 "$s/bench/perf/torch_vision_baseline.py" --size "$name" --threads "$th" $opts |
+        tee -a "$out" || exit 1
+    fi
+  done || exit 1
+  r=$((r + 1))
+done
+awk '
+  function med(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  $1 == "vision" { c[v["size"]] = c[v["size"]] " " v["images/s"]; rss[v["size"]] = v["rss_peak_MB"] }
+  $1 == "torch"  { t[v["size"]] = t[v["size"]] " " v["images/s"]; trss[v["size"]] = v["rss_peak_MB"] }
+  END {
+    for (k in c) {
+      mc = med(c[k])
+      printf "vision %s: moebench %.0f images/s (median of%s)", k, mc, c[k]
+      if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f", mt, t[k], mc / mt }
+      printf "\n"
+      printf "vision %s: peak RSS %.1f MB", k, rss[k]
+      if (k in trss) printf "; PyTorch peak RSS %.1f MB", trss[k]
+      printf "\n"
+    }
+  }' "$out"

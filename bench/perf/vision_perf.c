@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* vision_perf.c — training throughput of the image classifier with an MoE
+ * connector (moe/vision.h): forward + backward + clipped AdamW step on
+ * random patch batches, at one size given on the command line. Prints one
+ * line
+ *   vision size=NAME variant=.. P=.. D=.. L=.. Lh=.. H=.. F=.. E=.. K=.. S=.. Fm=.. B=..
+ *      threads=.. params=.. ms/step=.. images/s=.. rss_peak_MB=.. core=.. params_fnv=..
+ * where ms/step is the median over the timed steps. Not a test: `make
+ * bench-perf` runs it interleaved with bench/perf/torch_vision_baseline.py. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "moe/moe.h"
+
+static double now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+  const char *size = "custom", *variant = "ds_v3";
+  int P = 7, D = 32, L = 1, Lh = 1, H = 2, F = 64, Fm = 32, N = 8, K = 4, s = 1, Bt = 64;
+  int steps = 20, warm = 3, threads = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--size")) size = v;
+    else if (!strcmp(k, "--variant")) variant = v;
+    else if (!strcmp(k, "--P")) P = atoi(v);
+    else if (!strcmp(k, "--D")) D = atoi(v);
+    else if (!strcmp(k, "--L")) L = atoi(v);
+    else if (!strcmp(k, "--Lh")) Lh = atoi(v);
+    else if (!strcmp(k, "--H")) H = atoi(v);
+    else if (!strcmp(k, "--F")) F = atoi(v);
+    else if (!strcmp(k, "--Fm")) Fm = atoi(v);
+    else if (!strcmp(k, "--N")) N = atoi(v);
+    else if (!strcmp(k, "--K")) K = atoi(v);
+    else if (!strcmp(k, "--s")) s = atoi(v);
+    else if (!strcmp(k, "--B")) Bt = atoi(v);
+    else if (!strcmp(k, "--steps")) steps = atoi(v);
+    else if (!strcmp(k, "--threads")) threads = atoi(v);
+    else {
+      fprintf(stderr, "vision-perf: unknown option %s\n", k);
+      return 2;
+    }
+  }
+  moe_blas_set_threads(threads);
+  moe_layer_config f;
+  if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = Fm, .N = N, .K = K, .shared = s})) {
+    fprintf(stderr, "vision-perf: %s\n", moe_last_error());
+    return 2;
+  }
+  f.expert.act = MOE_ACT_GELU;
+  f.combine = MOE_COMBINE_PAPER;
+  f.balance_coef = 0.01;
+  f.zloss_coef = 0.001;
+  moe_vision_config cfg = moe_vision_config_make(28, 28, P, 10, D, H, L, Lh, F, &f);
+  moe_vision *m = moe_vision_alloc(&cfg, Bt);
+  if (!m) {
+    fprintf(stderr, "vision-perf: %s\n", moe_last_error());
+    return 1;
+  }
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 1);
+  moe_vision_init_params(m, r);
+  moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
+  moe_optim *o = moe_optim_alloc(&oc, moe_vision_param_count(m));
+  moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 3e-3, 0, steps + warm, 0.1};
+  const size_t nx = (size_t)Bt * moe_vision_num_patches(&cfg) * moe_vision_patch_dim(&cfg);
+  float *x = malloc(nx * sizeof *x);
+  int32_t *y = malloc((size_t)Bt * sizeof *y);
+  double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
+  for (int i = 0; i < warm + steps; i++) {
+    for (size_t j = 0; j < nx; j++)
+      x[j] = (float)gsl_ran_gaussian(r, 1.0);
+    for (int b = 0; b < Bt; b++)
+      y[b] = (int32_t)gsl_rng_uniform_int(r, 10);
+    double t0 = now(), loss;
+    int rc = moe_vision_forward(m, Bt, x, y, &loss);
+    moe_vision_zero_grad(m);
+    rc |= moe_vision_backward(m);
+    rc |= moe_vision_step(m, o, &sch, 1.0, NULL);
+    if (rc) {
+      fprintf(stderr, "vision-perf: %s\n", moe_last_error());
+      return 1;
+    }
+    if (i >= warm)
+      ms[i - warm] = 1e3 * (now() - t0);
+  }
+  qsort(ms, (size_t)steps, sizeof *ms, cmp);
+  double med = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
+  uint64_t hash = 1469598103934665603ull;
+  const unsigned char *pb = (const unsigned char *)moe_vision_params(m);
+  for (size_t i = 0; i < moe_vision_param_count(m) * sizeof(float); i++)
+    hash = (hash ^ pb[i]) * 1099511628211ull;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  printf("vision size=%s variant=%s P=%d D=%d L=%d Lh=%d H=%d F=%d E=%d K=%d S=%d Fm=%d B=%d threads=%d "
+         "params=%zu ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f core=%s params_fnv=%016llx\n",
+         size, variant, P, D, L, Lh, H, F, f.E, f.K, f.S, Fm, Bt, threads, moe_vision_param_count(m), med,
+         Bt / (med * 1e-3), ru.ru_maxrss / 1024.0, moe_blas_corename(), (unsigned long long)hash);
+  free(x);
+  free(y);
+  free(ms);
+  moe_optim_free(o);
+  gsl_rng_free(r);
+  moe_vision_free(m);
+  return 0;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* vision.c — the image classifier with an MoE connector (see
+ * moe/vision.h). The numerical code is in vision_impl.h, compiled here for
+ * float and for double; the optimizer step is float only. */
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "moe/rng.h"
+#include "moe/vision.h"
+
+moe_vision_config moe_vision_config_make(int Hi, int Wi, int P, int C, int D, int H, int L,
+                                         int Lh, int F, const moe_layer_config *moe)
+{
+  moe_vision_config c;
+  memset(&c, 0, sizeof c);
+  c.Hi = Hi;
+  c.Wi = Wi;
+  c.P = P;
+  c.C = C;
+  c.D = D;
+  c.H = H;
+  c.L = L;
+  c.Lh = Lh;
+  c.F = F;
+  if (moe)
+    c.moe = *moe;
+  c.moe.D = D;
+  return c;
+}
+
+int moe_vision_check(const moe_vision_config *c)
+{
+  MOE_CHECK_ARG(c, "vision: NULL config");
+  MOE_CHECK_ARG(c->Hi >= 1 && c->Wi >= 1 && c->Hi <= 4096 && c->Wi <= 4096,
+                "vision: image %dx%d outside 1..4096", c->Hi, c->Wi);
+  MOE_CHECK_ARG(c->P >= 1 && c->Hi % c->P == 0 && c->Wi % c->P == 0,
+                "vision: patch side P=%d does not divide the %dx%d image", c->P, c->Hi, c->Wi);
+  MOE_CHECK_ARG(c->C >= 2 && c->C <= 65536, "vision: C=%d classes outside 2..65536", c->C);
+  MOE_CHECK_ARG(c->D >= 1 && c->D <= 65536, "vision: D=%d outside 1..65536", c->D);
+  MOE_CHECK_ARG(c->H >= 1 && c->D % c->H == 0, "vision: H=%d heads must divide D=%d", c->H, c->D);
+  MOE_CHECK_ARG(c->L >= 0 && c->L <= 1024, "vision: L=%d encoder blocks outside 0..1024", c->L);
+  MOE_CHECK_ARG(c->Lh >= 0 && c->Lh <= 1024, "vision: Lh=%d head blocks outside 0..1024", c->Lh);
+  MOE_CHECK_ARG(c->F >= 1, "vision: dense FFN width F=%d < 1", c->F);
+  MOE_CHECK_ARG(c->moe.D == c->D, "vision: moe.D=%d differs from D=%d", c->moe.D, c->D);
+  return moe_layer_check(&c->moe);
+}
+
+int moe_vision_num_patches(const moe_vision_config *c)
+{
+  return moe_vision_check(c) ? 0 : (c->Hi / c->P) * (c->Wi / c->P);
+}
+
+int moe_vision_patch_dim(const moe_vision_config *c)
+{
+  return moe_vision_check(c) ? 0 : c->P * c->P;
+}
+
+/* The dense FFN of encoder and head blocks: one GELU expert of width F. */
+static moe_layer_config moei_vision_dense(const moe_vision_config *c)
+{
+  moe_layer_config d;
+  memset(&d, 0, sizeof d);
+  moe_layer_config_variant(&d, "dense", (moe_variant_sizes){.D = c->D, .F = c->F, .N = 1, .K = 1, .shared = 0});
+  d.expert.act = MOE_ACT_GELU;
+  return d;
+}
+
+static moe_block_config moei_vision_block(const moe_vision_config *c, int encoder)
+{
+  moe_block_config b;
+  memset(&b, 0, sizeof b);
+  b.D = c->D;
+  b.H = c->H;
+  b.causal = 0;
+  b.ffn = encoder && c->moe_everywhere ? c->moe : moei_vision_dense(c);
+  return b;
+}
+
+static size_t moei_vision_layer_count(const moe_layer_config *c)
+{
+  const size_t n_sigma = c->combine == MOE_COMBINE_PAPER ? (size_t)c->S : 0;
+  return (size_t)c->E * c->D + n_sigma +
+         (size_t)(c->S + c->E) * moe_expert_param_count(&c->expert, c->D);
+}
+
+static size_t moei_vision_param_count(const moe_vision_config *c)
+{
+  const moe_block_config be = moei_vision_block(c, 1), bh = moei_vision_block(c, 0);
+  const size_t D = c->D, pd = (size_t)c->P * c->P, Np = (size_t)(c->Hi / c->P) * (c->Wi / c->P);
+  return D * pd + D + Np * D + (size_t)c->L * moe_block_param_count(&be) + 2 * D +
+         moei_vision_layer_count(&c->moe) + (size_t)c->Lh * moe_block_param_count(&bh) + 2 * D +
+         (size_t)c->C * D + c->C;
+}
+
+#define MOE_REAL_DOUBLE 0
+#include "real.h"
+#include "vision_impl.h"
+#undef MOE_REAL_DOUBLE
+#define MOE_REAL_DOUBLE 1
+#include "real.h"
+#include "vision_impl.h"
+
+int moe_vision_step(moe_vision *m, moe_optim *o, const moe_lr_schedule *sched, double clip,
+                    double *grad_norm)
+{
+  MOE_CHECK_ARG(m && o && sched, "vision step: NULL argument");
+  MOE_CHECK_ARG(!isnan(clip), "vision step: clip is NaN");
+  int rc = moe_lr_check(sched);
+  if (rc)
+    return rc;
+  const size_t n = m->n_params;
+  float *g = m->grads;
+  double ss = 0;
+  for (size_t i = 0; i < n; i++)
+    ss += (double)g[i] * g[i];
+  const double norm = sqrt(ss);
+  if (grad_norm)
+    *grad_norm = norm;
+  if (!isfinite(norm))
+    return moe_error(MOE_EDOM, "vision step: gradient norm is %g; parameters left unchanged",
+                     norm);
+  if (clip > 0) {
+    /* torch.nn.utils.clip_grad_norm_: coef = clip/(norm + 1e-6), clamped to 1 */
+    const double coef = clip / (norm + 1e-6);
+    if (coef < 1) {
+      const float cf = (float)coef;
+      for (size_t i = 0; i < n; i++)
+        g[i] *= cf;
+    }
+  }
+  return moe_optim_step(o, m->params, g, moe_lr_at(sched, moe_optim_steps(o)));
+}
