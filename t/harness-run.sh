@@ -137,6 +137,17 @@ if command -v setsid > /dev/null 2>&1; then
   [ -z "$(ls -A "$tmp/k/hold/cells" | grep '^\.')" ]; ok $? "no temp files left"
   ls "$tmp/k/hold/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/hold-ids"; ok $? "exactly one result per cell"
   [ "$(grep -l '"status": "ok"' "$tmp"/k/hold/cells/*.json | wc -l)" = 4 ]; ok $? "all 4 ok"
+  # a temp file whose pid now names a process that started after the file
+  # was written (pid reuse on a busy machine) is stale all the same
+  sleep 60 &
+  spid=$!
+  tf="$tmp/k/hold/cells/.$first.json.tmp.$(uname -n).$spid"
+  echo partial > "$tf"
+  touch -d '1 hour ago' "$tf"
+  "$MOEBENCH" run "$hold" --out "$tmp/k" -j 2 2> "$tmp/log"; rc=$?
+  [ $rc = 0 ] && grep -q 'removed 1 temp file' "$tmp/log" && [ ! -e "$tf" ]
+  ok $? "a temp file of a reused pid (the process is younger than the file) is removed"
+  kill "$spid" 2> /dev/null; wait "$spid" 2> /dev/null
 else
   n=$((n + 1)); echo "ok $n # SKIP setsid not available"
 fi

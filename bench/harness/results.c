@@ -143,11 +143,14 @@ int mb_write_atomic(const char *path, const char *data, size_t n, char *err, siz
 /* Is the writer of a temp file still running? A killed worker whose
  * parent died too stays a zombie until something reaps it (in a container
  * whose init does not reap, forever); it will never finish its file, so a
- * zombie counts as dead. Not ours to judge (EPERM) counts as alive. */
-static int pid_alive(pid_t pid)
+ * zombie counts as dead. A process that started after the file was last
+ * written cannot be its writer: the pid was reused (a busy machine goes
+ * through pids quickly), so it counts as dead too. Not ours to judge
+ * (EPERM) counts as alive. */
+static int pid_alive(pid_t pid, time_t file_mtime)
 {
   if (kill(pid, 0) != 0) return errno != ESRCH;
-  char path[64], buf[512];
+  char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
   FILE *f = fopen(path, "r");
   if (!f) return 1;
@@ -155,7 +158,24 @@ static int pid_alive(pid_t pid)
   fclose(f);
   buf[n] = 0;
   const char *rp = strrchr(buf, ')');   /* comm may contain spaces */
-  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+  if (!rp || rp[1] != ' ') return 1;
+  if (rp[2] == 'Z' || rp[2] == 'X') return 0;
+  /* field 22, starttime (clock ticks after boot); rp + 2 is field 3 */
+  const char *q = rp + 2;
+  for (int field = 3; field < 22 && q; field++) { q = strchr(q, ' '); if (q) q++; }
+  long ticks = sysconf(_SC_CLK_TCK);
+  if (!q || ticks <= 0) return 1;
+  unsigned long long start = strtoull(q, NULL, 10);
+  FILE *st = fopen("/proc/stat", "r");
+  if (!st) return 1;
+  char line[256];
+  long long btime = -1;
+  while (fgets(line, sizeof line, st))
+    if (sscanf(line, "btime %lld", &btime) == 1) break;
+  fclose(st);
+  if (btime < 0) return 1;
+  /* whole seconds on both sides: allow one of slack */
+  return !((long long)(btime + (long long)(start / (unsigned long long)ticks)) > (long long)file_mtime + 1);
 }
 
 int mb_clean_temps(const char *dir)
@@ -179,9 +199,11 @@ int mb_clean_temps(const char *dir)
     long pid = strtol(dot + 1, &end, 10);
     if (*end || pid <= 0) continue;
     if ((size_t)(dot - h) != strlen(host) || strncmp(h, host, (size_t)(dot - h))) continue;
-    if (pid_alive((pid_t)pid)) continue;
     char p[4352];
     snprintf(p, sizeof p, "%s/%s", dir, nm);
+    struct stat sb;
+    if (stat(p, &sb)) continue;
+    if (pid_alive((pid_t)pid, sb.st_mtime)) continue;
     if (!unlink(p)) removed++;
   }
   closedir(d);
