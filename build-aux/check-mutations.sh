@@ -74,7 +74,7 @@ for rec in "$work"/m/*; do
   field from "$rec" >"$work/from"; field to "$rec" >"$work/to"
   total=$((total + 1))
   if [ -z "$file" ] || [ -z "$tests" ] || [ ! -s "$work/from" ] || [ ! -f "$tree/$file" ]; then
-    echo "BAD      $id: incomplete record or no such file '$file'"; bad=$((bad + 1)); continue
+    echo "BAD      $id: incomplete record or no such file '$file'" | tee -a "$work/notkilled"; bad=$((bad + 1)); continue
   fi
   cp "$tree/$file" "$work/orig"
   count=$(FROM="$work/from" TO="$work/to" perl -0777 -e '
@@ -82,15 +82,19 @@ for rec in "$work"/m/*; do
     my $s = <STDIN>; my $n = () = $s =~ /\Q$f\E/g; print STDERR $n;
     $s =~ s/\Q$f\E/$t/ if $n == 1; print $s;' <"$work/orig" 2>&1 >"$work/mutant")
   if [ "$count" != 1 ]; then
-    echo "STALE    $id ($file): the piece occurs $count times; update t/mutations.list"; bad=$((bad + 1)); continue
+    echo "STALE    $id ($file): the piece occurs $count times; update t/mutations.list" | tee -a "$work/notkilled"
+    bad=$((bad + 1)); continue
   fi
   cp "$work/mutant" "$tree/$file"; touch "$tree/$file"
   progs=$(for t in $tests; do case $t in *.sh) ;; *) printf '%s ' "$t" ;; esac; done)
-  if ! (cd "$tree" && make -s all $progs) >"$work/mbuild.log" 2>&1; then
-    echo "INVALID  $id ($file): the mutant does not compile"; tail -5 "$work/mbuild.log" | sed 's/^/    /'
+  # `all` and the test programs in two runs: `all` recurses (BUILT_SOURCES),
+  # and under -j a recursive `all` next to the programs' own rules would
+  # compile the same objects twice at once.
+  if ! (cd "$tree" && make -s all && { [ -z "$progs" ] || make -s $progs; }) >"$work/mbuild.log" 2>&1; then
+    echo "INVALID  $id ($file): the mutant does not compile" | tee -a "$work/notkilled"; tail -5 "$work/mbuild.log" | sed 's/^/    /'
     bad=$((bad + 1))
   elif (cd "$tree" && make -s check TESTS="$tests" check_PROGRAMS="$progs") >"$work/mtest.log" 2>&1; then
-    echo "SURVIVED $id ($file): $what [tests: $tests]"; survived=$((survived + 1))
+    echo "SURVIVED $id ($file): $what [tests: $tests]" | tee -a "$work/notkilled"; survived=$((survived + 1))
   else
     echo "killed   $id ($file): $what"; killed=$((killed + 1))
   fi
@@ -100,5 +104,7 @@ done
 # after a restore must not link a stale mutant).
 (cd "$tree" && make -s all) >/dev/null 2>&1
 
+# the ones to act on again, last (CI shows the tail of the output)
+[ -s "$work/notkilled" ] && { echo "check-mutations: not killed:"; cat "$work/notkilled"; }
 echo "check-mutations: $killed of $total killed, $survived survived, $bad stale/invalid/bad ($(( $(date +%s) - t0 )) s)"
 [ "$survived" -eq 0 ] && [ "$bad" -eq 0 ] && [ "$total" -gt 0 ]

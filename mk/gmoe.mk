@@ -29,3 +29,9 @@ t_test_gmoe_mle_SOURCES = t/test_gmoe_mle.c t/tap.h
 EXTRA_DIST += t/gen_robust_stats.py t/data/stats/robust_stats.txt
 EXTRA_DIST += doc/thm4-limit.md doc/synthetic-findings.md doc/figures/gate-fn-err.svg doc/figures/gate-par-err.svg \
 	doc/figures/fig6-quick.svg doc/figures/gate-compare-loss.svg doc/figures/gate-compare-eta.svg
+# independent NumPy references: regenerate with /usr/bin/python3 t/gen_gmoe_fixtures.py
+TESTS += t/test_gmoe_ref
+check_PROGRAMS += t/test_gmoe_ref
+t_test_gmoe_ref_SOURCES = t/test_gmoe_ref.c t/tap.h
+EXTRA_DIST += t/gen_gmoe_fixtures.py t/data/gmoe/voronoi_ref.gmoe t/data/gmoe/voronoi_ref.txt \
+	t/data/gmoe/em_model.gmoe t/data/gmoe/em_step.txt

@@ -120,3 +120,8 @@ bench-quick: bench/moebench
 .PHONY: bench bench-quick
 EXTRA_DIST += bench/harness/mb-bench.sh
 dist_man_MANS += doc/moebench.1 doc/moebench-matrix.5
+# seeds against an independent reference (regenerate: /usr/bin/python3 t/gen_seed_fixtures.py)
+TESTS += t/report-seeds.sh
+EXTRA_DIST += t/report-seeds.sh t/gen_seed_fixtures.py t/data/report/seeds.txt
+TESTS += t/results-reader.sh
+EXTRA_DIST += t/results-reader.sh
