@@ -93,6 +93,15 @@ void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, i
 
 /* The MoE layer on a caller's parameter and gradient slabs (layer_impl.h):
  * its own are freed, the caller's are used as they are and never freed. */
+#include "moe/optim.h"
+/* One training step over a model's flat slabs, as torch's clip_grad_norm_
+ * then the optimizer: *grad_norm (may be NULL) = ‖g‖₂ accumulated in
+ * double; a non-finite norm is MOE_EDOM and changes nothing; clip > 0
+ * scales g by min(1, clip / (norm + 1e-6)); then moe_optim_step at the
+ * schedule's rate for the optimizer's step count. `what` names the caller
+ * in messages. Shared by moe_lm_step and moe_vision_step. */
+int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
+                   const moe_lr_schedule *sched, double clip, double *grad_norm, const char *what);
 #include "moe/layer.h"
 void moei_layer_adopt(moe_layer *l, float *params, float *grads);
 void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);

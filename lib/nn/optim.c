@@ -125,3 +125,32 @@ double moe_lr_at(const moe_lr_schedule *s, long step)
   const double pi = 3.14159265358979323846;
   return s->lr * (s->min_ratio + (1 - s->min_ratio) * 0.5 * (1 + cos(pi * q)));
 }
+
+int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
+                   const moe_lr_schedule *sched, double clip, double *grad_norm, const char *what)
+{
+  MOE_CHECK_ARG(o && sched, "%s step: NULL argument", what);
+  MOE_CHECK_ARG(!isnan(clip), "%s step: clip is NaN", what);
+  int rc = moe_lr_check(sched);
+  if (rc)
+    return rc;
+  double ss = 0;
+  for (size_t i = 0; i < n; i++)
+    ss += (double)grads[i] * grads[i];
+  const double norm = sqrt(ss);
+  if (grad_norm)
+    *grad_norm = norm;
+  if (!isfinite(norm))
+    return moe_error(MOE_EDOM, "%s step: gradient norm is %g; parameters left unchanged", what,
+                     norm);
+  if (clip > 0) {
+    /* torch.nn.utils.clip_grad_norm_: coef = clip/(norm + 1e-6), clamped to 1 */
+    const double coef = clip / (norm + 1e-6);
+    if (coef < 1) {
+      const float cf = (float)coef;
+      for (size_t i = 0; i < n; i++)
+        grads[i] *= cf;
+    }
+  }
+  return moe_optim_step(o, params, grads, moe_lr_at(sched, moe_optim_steps(o)));
+}

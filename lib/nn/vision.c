@@ -108,30 +108,6 @@ static size_t moei_vision_param_count(const moe_vision_config *c)
 int moe_vision_step(moe_vision *m, moe_optim *o, const moe_lr_schedule *sched, double clip,
                     double *grad_norm)
 {
-  MOE_CHECK_ARG(m && o && sched, "vision step: NULL argument");
-  MOE_CHECK_ARG(!isnan(clip), "vision step: clip is NaN");
-  int rc = moe_lr_check(sched);
-  if (rc)
-    return rc;
-  const size_t n = m->n_params;
-  float *g = m->grads;
-  double ss = 0;
-  for (size_t i = 0; i < n; i++)
-    ss += (double)g[i] * g[i];
-  const double norm = sqrt(ss);
-  if (grad_norm)
-    *grad_norm = norm;
-  if (!isfinite(norm))
-    return moe_error(MOE_EDOM, "vision step: gradient norm is %g; parameters left unchanged",
-                     norm);
-  if (clip > 0) {
-    /* torch.nn.utils.clip_grad_norm_: coef = clip/(norm + 1e-6), clamped to 1 */
-    const double coef = clip / (norm + 1e-6);
-    if (coef < 1) {
-      const float cf = (float)coef;
-      for (size_t i = 0; i < n; i++)
-        g[i] *= cf;
-    }
-  }
-  return moe_optim_step(o, m->params, g, moe_lr_at(sched, moe_optim_steps(o)));
+  MOE_CHECK_ARG(m, "vision step: NULL argument");
+  return moei_clip_step(m->params, m->grads, m->n_params, o, sched, clip, grad_norm, "vision");
 }
