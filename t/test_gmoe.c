@@ -337,6 +337,26 @@ static void test_gradients(void)
       }
       Ru = Rt;
     }
+    /* the objective runs the gate over blocks of 256 samples through
+     * SLEEF's vector exp/log: it must equal the sum over the points of
+     * the per-point gate (moe_gmoe_gate_eval, glibc's exp/log), here with
+     * n = 257 (a block and a tail of one), at these slopes and at 30×
+     * them (saturated logits, where log σ needs its stable form) */
+    for (int sc = 0; sc < 2; sc++) {
+      double bs[9], ref = 0;
+      for (int q = 0; q < 9; q++) bs[q] = (sc ? 30.0 : 1.0) * beta[q];
+      memcpy(m->beta0, bs, 3 * sizeof(double));
+      memcpy(m->beta1, bs + 3, 6 * sizeof(double));
+      for (size_t t = 0; t < n; t++) {
+        double gw[3];
+        moe_gmoe_gate_eval(m, X + 2 * t, gw);
+        for (int j = 0; j < 3; j++) if (Ru[3 * t + j] > 0) ref -= Ru[3 * t + j] * log(gw[j]);
+      }
+      ref /= (double)n;
+      double fb = moe_gmoe_gate_objective(m, n, X, Ru, bs, NULL);
+      is_close(fb, ref, 1e-12, 1e-12, "gate %s%s: blocked objective = sum of per-point gates",
+               g == 0 ? "softmax" : g == 1 ? "normalised sigmoid" : "top-2 softmax", sc ? " (30x slopes)" : "");
+    }
     moe_gmoe_gate_objective(m, n, X, Ru, beta, gr);
     double md = 0;
     for (int q = 0; q < 9; q++) {

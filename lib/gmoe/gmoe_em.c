@@ -81,36 +81,152 @@ double moe_gmoe_expert_objective(moe_gmoe_expert kind, int has_bias, int d, size
   return f / ws;
 }
 
+/* ---- the gate over blocks of samples --------------------------------- */
+
+/* The gate at GATE_BLOCK samples at a time, in arrays of nb·E (row b is
+ * sample b): u the logits β1ᵀx + β0, lg the log weights (−inf outside
+ * the chosen set), g the weights, and for the normalised sigmoid
+ * sg = σ(u) and om = 1 − σ(u) (0 and 1 outside the set); sel the chosen
+ * set (fixsel's if given). exp and log run through SLEEF's vector kernels
+ * (vmath.h, 1.0 ULP), which is what makes the EM fast: the gate's
+ * transcendental functions were three quarters of its time. */
+enum { GATE_BLOCK = 256 };
+typedef struct {
+  int E;
+  double *u, *lg, *g, *sg, *om, *tmp;  /* (GATE_BLOCK, E) each */
+  double *s, *ls, *mx;                  /* (GATE_BLOCK) */
+  unsigned char *sel;                   /* (GATE_BLOCK, E) */
+} gate_blk;
+
+static void gate_blk_free(gate_blk *k)
+{
+  if (!k) return;
+  free(k->u);
+  free(k->sel);
+  free(k);
+}
+
+static gate_blk *gate_blk_alloc(int E)
+{
+  gate_blk *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  const size_t nE = (size_t)GATE_BLOCK * (size_t)E;
+  k->E = E;
+  k->u = malloc((6 * nE + 3 * (size_t)GATE_BLOCK) * sizeof(double));
+  k->sel = malloc(nE);
+  if (!k->u || !k->sel) { gate_blk_free(k); return NULL; }
+  k->lg = k->u + nE; k->g = k->lg + nE; k->sg = k->g + nE; k->om = k->sg + nE; k->tmp = k->om + nE;
+  k->s = k->tmp + nE; k->ls = k->s + GATE_BLOCK; k->mx = k->ls + GATE_BLOCK;
+  return k;
+}
+
+static void gate_block(moe_gmoe_gate gate, int topk, int D, int E, const double *b0, const double *b1,
+                       const double *X, size_t nb, const unsigned char *fixsel, gate_blk *k)
+{
+  const size_t nE = nb * (size_t)E;
+  double *U = k->u, *LG = k->lg, *G = k->g, *T = k->tmp;
+  unsigned char *SEL = k->sel;
+  for (size_t b = 0; b < nb; b++) {
+    const double *x = X + b * D;
+    double *u = U + b * E;
+    unsigned char *sel = SEL + b * E;
+    for (int j = 0; j < E; j++) u[j] = dot(b1 + (size_t)j * D, x, D);
+    if (fixsel) memcpy(sel, fixsel + b * E, (size_t)E);
+    else if (topk > 0 && topk < E) topk_select(E, topk, u, sel);
+    else for (int j = 0; j < E; j++) sel[j] = 1;
+    for (int j = 0; j < E; j++) u[j] += b0[j];
+  }
+  if (gate == MOE_GMOE_SOFTMAX) {
+    for (size_t b = 0; b < nb; b++) {
+      const double *u = U + b * E;
+      const unsigned char *sel = SEL + b * E;
+      double mx = -INFINITY;
+      for (int j = 0; j < E; j++) if (sel[j] && u[j] > mx) mx = u[j];
+      k->mx[b] = mx;
+      for (int j = 0; j < E; j++) T[b * E + j] = sel[j] ? u[j] - mx : -800.0;   /* exp(-800) = 0 */
+    }
+    moei_vexp_f64(nE, T, G);
+    for (size_t b = 0; b < nb; b++) {
+      double s = 0, *g = G + b * E;
+      for (int j = 0; j < E; j++) s += g[j];
+      k->s[b] = s;
+    }
+    moei_vlog_f64(nb, k->s, k->ls);
+    for (size_t b = 0; b < nb; b++) {
+      const double ls = k->mx[b] + k->ls[b], is = 1.0 / k->s[b];
+      const unsigned char *sel = SEL + b * E;
+      for (int j = 0; j < E; j++) {
+        LG[b * E + j] = sel[j] ? U[b * E + j] - ls : -INFINITY;
+        G[b * E + j] = sel[j] ? G[b * E + j] * is : 0.0;
+      }
+    }
+    return;
+  }
+  /* σ(u) and log σ(u) from e = exp(−|u|) and log(1 + e) (e ∈ (0, 1]:
+   * absolute error ~1e-16) */
+  double *EX = k->om, *SG = k->sg, *OM = k->om;
+  for (size_t i = 0; i < nE; i++) T[i] = -fabs(U[i]);
+  moei_vexp_f64(nE, T, EX);
+  for (size_t i = 0; i < nE; i++) T[i] = 1.0 + EX[i];
+  moei_vlog_f64(nE, T, LG);
+  for (size_t i = 0; i < nE; i++) {   /* branch-free, so that it vectorises */
+    const double inv = 1.0 / T[i], e = EX[i];
+    const int pos = U[i] >= 0, on = SEL[i] != 0;
+    const double sg = (pos ? 1.0 : e) * inv, om = (pos ? e : 1.0) * inv, lg = (pos ? 0.0 : U[i]) - LG[i];
+    SG[i] = on ? sg : 0.0;
+    OM[i] = on ? om : 1.0;
+    LG[i] = on ? lg : -INFINITY;
+  }
+  for (size_t b = 0; b < nb; b++) {
+    double s = 0;
+    for (int j = 0; j < E; j++) s += SG[b * E + j];
+    k->s[b] = s;
+  }
+  moei_vlog_f64(nb, k->s, k->ls);
+  for (size_t b = 0; b < nb; b++) {
+    const double ls = k->ls[b], is = 1.0 / k->s[b];
+    for (int j = 0; j < E; j++) {
+      const size_t i = b * E + j;
+      LG[i] -= ls;          /* −inf stays −inf */
+      G[i] = SG[i] * is;    /* 0 outside the set */
+    }
+  }
+}
+
 /* Gate objective -(1/N) Σ_n Σ_j R_nj log g_j, with R rows of stride ldr.
  * beta = (β0[E], β1[E, D]); grad in the same packing (may be NULL).
- * fixsel (N, E) or NULL: a top-K set held fixed. Scratch u, lg, g (E),
- * sel (E). */
+ * fixsel (N, E) or NULL: a top-K set held fixed. k: block scratch. */
 static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
-                       const double *R, size_t ldr, const double *beta, double *grad,
-                       double *u, double *lg, double *g, unsigned char *sel,
+                       const double *R, size_t ldr, const double *beta, double *grad, gate_blk *k,
                        const unsigned char *fixsel)
 {
   const double *b0 = beta, *b1 = beta + E;
   double f = 0;
   if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] = 0;
-  for (size_t t = 0; t < n; t++) {
-    const double *x = X + t * D, *r = R + t * ldr;
-    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
-    double rs = 0;
-    for (int j = 0; j < E; j++) {
-      rs += r[j];
-      if (r[j] > 0) f -= r[j] * lg[j];   /* r = 0 outside the chosen set */
-    }
-    if (!grad) continue;
-    for (int j = 0; j < E; j++) {
-      if (!sel[j]) continue;
-      /* d(-Σ r log g)/du_j: softmax  -(r_j - rs g_j);
-       * normalised sigmoid -(1 - σ(u_j)) (r_j - rs g_j). */
-      double c = -(r[j] - rs * g[j]);
-      if (gate == MOE_GMOE_NSIGMOID) c *= 1.0 / (1.0 + exp(u[j]));
-      grad[j] += c;
-      double *gw = grad + E + (size_t)j * D;
-      for (int k = 0; k < D; k++) gw[k] += c * x[k];
+  for (size_t t0 = 0; t0 < n; t0 += GATE_BLOCK) {
+    const size_t nb = n - t0 < GATE_BLOCK ? n - t0 : GATE_BLOCK;
+    gate_block(gate, topk, D, E, b0, b1, X + t0 * D, nb, fixsel ? fixsel + t0 * E : NULL, k);
+    for (size_t b = 0; b < nb; b++) {
+      const size_t t = t0 + b;
+      const double *x = X + t * D, *r = R + t * ldr;
+      const double *lg = k->lg + b * E, *g = k->g + b * E, *om = k->om + b * E;
+      const unsigned char *sel = k->sel + b * E;
+      double rs = 0;
+      for (int j = 0; j < E; j++) {
+        rs += r[j];
+        if (r[j] > 0) f -= r[j] * lg[j];   /* r = 0 outside the chosen set */
+      }
+      if (!grad) continue;
+      for (int j = 0; j < E; j++) {
+        if (!sel[j]) continue;
+        /* d(-Σ r log g)/du_j: softmax  -(r_j - rs g_j);
+         * normalised sigmoid -(1 - σ(u_j)) (r_j - rs g_j). */
+        double c = -(r[j] - rs * g[j]);
+        if (gate == MOE_GMOE_NSIGMOID) c *= om[j];
+        grad[j] += c;
+        double *gw = grad + E + (size_t)j * D;
+        for (int q = 0; q < D; q++) gw[q] += c * x[q];
+      }
     }
   }
   double s = 1.0 / (double)n;
@@ -124,11 +240,10 @@ static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, con
  *   softmax:             h_jk = R (δ_jk g_j − g_j g_k)
  *   normalised sigmoid:  h_jk = δ_jk p_j (r_j + R (1 − 2σ_j)/S) − R p_j p_k / S²
  * with p_j = σ_j (1 − σ_j), S = Σ σ; the block (j, k) of H is Σ h_jk x̃ x̃ᵀ.
- * Scratch: u, lg, g (E), sel (E), hu (E, E). */
+ * Scratch: k (blocks), hu (E, E). */
 static double gate_obj_hess(moe_gmoe_gate gate, int topk, int D, int E, size_t n, const double *X,
                             const double *R, size_t ldr, const double *beta, double *grad, double *H,
-                            double *u, double *lg, double *g, unsigned char *sel, double *hu,
-                            const unsigned char *fixsel)
+                            gate_blk *k, double *hu, const unsigned char *fixsel)
 {
   const double *b0 = beta, *b1 = beta + E;
   const int P = E * (D + 1), D1 = D + 1;
@@ -136,51 +251,56 @@ static double gate_obj_hess(moe_gmoe_gate gate, int topk, int D, int E, size_t n
   double xt[65];
   memset(grad, 0, (size_t)P * sizeof *grad);
   memset(H, 0, (size_t)P * P * sizeof *H);
-  for (size_t t = 0; t < n; t++) {
-    const double *x = X + t * D, *r = R + t * ldr;
-    gate_log(gate, topk, D, E, b0, b1, x, u, lg, g, sel, fixsel ? fixsel + t * E : NULL);
-    double rs = 0;
-    for (int j = 0; j < E; j++) {
-      rs += r[j];
-      if (r[j] > 0) f -= r[j] * lg[j];
-    }
-    xt[0] = 1;
-    for (int k = 0; k < D; k++) xt[1 + k] = x[k];
-    if (gate == MOE_GMOE_SOFTMAX) {
+  for (size_t t0 = 0; t0 < n; t0 += GATE_BLOCK) {
+    const size_t nb = n - t0 < GATE_BLOCK ? n - t0 : GATE_BLOCK;
+    gate_block(gate, topk, D, E, b0, b1, X + t0 * D, nb, fixsel ? fixsel + t0 * E : NULL, k);
+    for (size_t b = 0; b < nb; b++) {
+      const size_t t = t0 + b;
+      const double *x = X + t * D, *r = R + t * ldr;
+      const double *lg = k->lg + b * E, *g = k->g + b * E, *sg = k->sg + b * E, *om = k->om + b * E;
+      const unsigned char *sel = k->sel + b * E;
+      double rs = 0;
+      for (int j = 0; j < E; j++) {
+        rs += r[j];
+        if (r[j] > 0) f -= r[j] * lg[j];
+      }
+      xt[0] = 1;
+      for (int q = 0; q < D; q++) xt[1 + q] = x[q];
+      if (gate == MOE_GMOE_SOFTMAX) {
+        for (int j = 0; j < E; j++) {
+          if (!sel[j]) continue;
+          double c = -(r[j] - rs * g[j]);
+          grad[j] += c;
+          for (int q = 0; q < D; q++) grad[E + j * D + q] += c * x[q];
+          for (int l = 0; l < E; l++) hu[j * E + l] = sel[l] ? rs * ((j == l) * g[j] - g[j] * g[l]) : 0;
+        }
+      } else {
+        double S = 0, pj[64];
+        for (int j = 0; j < E; j++) {
+          pj[j] = sg[j] * om[j];
+          S += sg[j];
+        }
+        for (int j = 0; j < E; j++) {
+          if (!sel[j]) continue;
+          double c = -om[j] * (r[j] - rs * g[j]);
+          grad[j] += c;
+          for (int q = 0; q < D; q++) grad[E + j * D + q] += c * x[q];
+          for (int l = 0; l < E; l++)
+            hu[j * E + l] = sel[l] ? (j == l) * pj[j] * (r[j] + rs * (om[j] - sg[j]) / S) - rs * pj[j] * pj[l] / (S * S)
+                                   : 0;
+        }
+      }
       for (int j = 0; j < E; j++) {
         if (!sel[j]) continue;
-        double c = -(r[j] - rs * g[j]);
-        grad[j] += c;
-        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
-        for (int l = 0; l < E; l++) hu[j * E + l] = sel[l] ? rs * ((j == l) * g[j] - g[j] * g[l]) : 0;
-      }
-    } else {
-      double S = 0, sg[64], pj[64];
-      for (int j = 0; j < E; j++) {
-        sg[j] = sel[j] ? 1.0 / (1.0 + exp(-u[j])) : 0;
-        pj[j] = sg[j] * (1 - sg[j]);
-        S += sg[j];
-      }
-      for (int j = 0; j < E; j++) {
-        if (!sel[j]) continue;
-        double c = -(1 - sg[j]) * (r[j] - rs * g[j]);
-        grad[j] += c;
-        for (int k = 0; k < D; k++) grad[E + j * D + k] += c * x[k];
-        for (int l = 0; l < E; l++)
-          hu[j * E + l] = sel[l] ? (j == l) * pj[j] * (r[j] + rs * (1 - 2 * sg[j]) / S) - rs * pj[j] * pj[l] / (S * S)
-                                 : 0;
-      }
-    }
-    for (int j = 0; j < E; j++) {
-      if (!sel[j]) continue;
-      for (int l = 0; l < E; l++) {
-        double h = hu[j * E + l];
-        if (h == 0 || !sel[l]) continue;
-        for (int a = 0; a < D1; a++) {
-          int pa = a == 0 ? j : E + j * D + a - 1;
-          double ha = h * xt[a];
-          double *row = H + (size_t)pa * P;
-          for (int b = 0; b < D1; b++) row[b == 0 ? l : E + l * D + b - 1] += ha * xt[b];
+        for (int l = 0; l < E; l++) {
+          double h = hu[j * E + l];
+          if (h == 0 || !sel[l]) continue;
+          for (int a = 0; a < D1; a++) {
+            int pa = a == 0 ? j : E + j * D + a - 1;
+            double ha = h * xt[a];
+            double *row = H + (size_t)pa * P;
+            for (int c = 0; c < D1; c++) row[c == 0 ? l : E + l * D + c - 1] += ha * xt[c];
+          }
         }
       }
     }
@@ -197,25 +317,23 @@ int moe_gmoe_gate_hessian(const moe_gmoe *m, size_t n, const double *X, const do
   MOE_CHECK_ARG(m && X && R && beta && grad && H && n >= 1, "gmoe_gate_hessian: bad argument");
   MOE_CHECK_ARG(m->k2 <= 64 && m->d <= 64, "gmoe_gate_hessian: at most 64 routed experts and 64 inputs");
   int E = m->k2;
-  double *u = malloc((3 * (size_t)E + (size_t)E * E) * sizeof *u);
-  unsigned char *sel = malloc((size_t)E);
-  if (!u || !sel) { free(u); free(sel); return moe_error(MOE_ENOMEM, "gmoe_gate_hessian: no memory"); }
-  double v = gate_obj_hess(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, H, u, u + E, u + 2 * E, sel,
-                           u + 3 * E, NULL);
+  double *hu = malloc((size_t)E * E * sizeof *hu);
+  gate_blk *k = gate_blk_alloc(E);
+  if (!hu || !k) { free(hu); gate_blk_free(k); return moe_error(MOE_ENOMEM, "gmoe_gate_hessian: no memory"); }
+  double v = gate_obj_hess(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, H, k, hu, NULL);
   if (f) *f = v;
-  free(u); free(sel);
+  free(hu);
+  gate_blk_free(k);
   return MOE_OK;
 }
 
 double moe_gmoe_gate_objective(const moe_gmoe *m, size_t n, const double *X, const double *R,
                                const double *beta, double *grad)
 {
-  int E = m->k2;
-  double *u = malloc(3 * (size_t)E * sizeof *u);
-  unsigned char *sel = malloc((size_t)E);
-  if (!u || !sel) { free(u); free(sel); return NAN; }
-  double f = gate_obj(m->gate, m->topk, m->d, E, n, X, R, (size_t)E, beta, grad, u, u + E, u + 2 * E, sel, NULL);
-  free(u); free(sel);
+  gate_blk *k = gate_blk_alloc(m->k2);
+  if (!k) return NAN;
+  double f = gate_obj(m->gate, m->topk, m->d, m->k2, n, X, R, (size_t)m->k2, beta, grad, k, NULL);
+  gate_blk_free(k);
   return f;
 }
 
@@ -240,6 +358,8 @@ struct moe_gmoe_em {
   gsl_vector *v_shared, *v_routed, *v_gate;
   int gate_bfgs;               /* 1: BFGS for the gate; 0: Newton (default) */
   double *gH, *gG, *gD, *hu;   /* Newton: (P, P), (P), (P), (E, E) */
+  double *gH2, *gG2;           /* Newton: the trial point's (P, P), (P) */
+  gate_blk *blk;               /* the gate over blocks of samples */
   gsl_matrix *evec;            /* (P, P) */
   gsl_vector *eval;            /* (P) */
   gsl_eigen_symmv_workspace *eig;
@@ -261,6 +381,8 @@ static void em_free_minimizers(moe_gmoe_em *w)
   if (w->eval) gsl_vector_free(w->eval);
   if (w->eig) gsl_eigen_symmv_free(w->eig);
   free(w->gH);
+  free(w->gH2);
+  gate_blk_free(w->blk);
   if (w->evec_x) gsl_matrix_free(w->evec_x);
   if (w->eval_x) gsl_vector_free(w->eval_x);
   if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
@@ -307,6 +429,8 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->v_routed = gsl_vector_alloc((size_t)dr);
   w->v_gate = gsl_vector_alloc((size_t)dg);
   w->gH = malloc(((size_t)dg * dg + 2 * (size_t)dg + (size_t)w->E * w->E) * sizeof(double));
+  w->gH2 = malloc(((size_t)dg * dg + (size_t)dg) * sizeof(double));
+  w->blk = gate_blk_alloc(w->E);
   w->evec = gsl_matrix_alloc((size_t)dg, (size_t)dg);
   w->eval = gsl_vector_alloc((size_t)dg);
   w->eig = gsl_eigen_symmv_alloc((size_t)dg);
@@ -315,7 +439,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
   moei_gsl_leave();
   if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
-      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->evec || !w->eval || !w->eig ||
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
       w->E > 64 || w->D > 64) {
     moe_gmoe_em_free(w);
@@ -329,6 +453,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->gG = w->gH + (size_t)dg * dg;
   w->gD = w->gG + dg;
   w->hu = w->gD + dg;
+  w->gG2 = w->gH2 + (size_t)dg * dg;
   return w;
 }
 
@@ -364,10 +489,11 @@ static int em_estep(moe_gmoe_em *w)
    * into R, then exp over the block and log of the row sums run through
    * SLEEF's vector kernels (lib/vmath.h: u10, 1.0 ULP documented). ℓ is
    * still summed sample by sample in order. */
-  enum { B = 256 };
+  enum { B = GATE_BLOCK };
   double mxb[B], sb[B];
   for (size_t t0 = 0; t0 < w->n; t0 += B) {
     const size_t nb = w->n - t0 < B ? w->n - t0 : B;
+    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = w->X + t * D;
@@ -378,10 +504,10 @@ static int em_estep(moe_gmoe_em *w)
         lc[i] = cst[i] - e * e * inv[i];
         if (lc[i] > mx) mx = lc[i];
       }
-      gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
+      const double *lg = w->blk->lg + b * E;
       for (int j = 0; j < E; j++) {
         double e = y - moe_gmoe_routed_mean(m, j, x);
-        lc[S + j] = cst[S + j] + w->lg[j] - e * e * inv[S + j];
+        lc[S + j] = cst[S + j] + lg[j] - e * e * inv[S + j];
         if (lc[S + j] > mx) mx = lc[S + j];
       }
       double *r = w->R + t * C;
@@ -528,8 +654,8 @@ typedef struct {
 static double gate_eval_obj(const gate_ctx *c, const double *beta, double *grad)
 {
   moe_gmoe_em *w = c->w;
-  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, grad, w->u,
-                  w->lg, w->gw, w->sel, c->fixsel);
+  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, grad, w->blk,
+                  c->fixsel);
 }
 static double gate_f(const gsl_vector *v, void *p)
 {
@@ -719,41 +845,55 @@ static int mstep_expert(moe_gmoe_em *w, int is_shared, int idx, double wsum)
  * replaced by max(|λ|, 1e-10 max|λ|) (positive definite even where the
  * normalised-sigmoid objective is not convex, and harmless along the
  * softmax's flat shift direction, where the gradient vanishes), then a
- * step-halving line search accepts only decreases. v holds β on entry and
- * the result on exit; returns the final objective (≤ f0). */
-static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fixsel, double f0)
+ * step-halving line search accepts only decreases. The full step is tried
+ * with the gradient and Hessian computed in the same pass, so an accepted
+ * full step (the usual case) costs one pass over the data, not two.
+ * v holds β on entry and the result on exit; *f0 receives the objective
+ * at entry; returns the final objective (≤ *f0). */
+static double gate_newton(moe_gmoe_em *w, gsl_vector *v, const unsigned char *fixsel, double *f0)
 {
   const int E = w->E, D = w->D, P = E * (D + 1);
   moe_gmoe *m = w->m;
-  double f = f0;
-  double *trial = w->gD;   /* reused as the trial point after the step is formed */
+  double *trial = w->gD;   /* the trial point */
   double step[64 * 65];
-  if (P > 64 * 65) return f0;
+  const double *R = w->R + w->S;
+  const size_t ldr = (size_t)w->C;
+  double *G = w->gG, *H = w->gH, *G2 = w->gG2, *H2 = w->gH2;
+  double f = gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, R, ldr, v->data, G, H, w->blk, w->hu, fixsel);
+  *f0 = f;
+  if (P > 64 * 65 || !isfinite(f)) return f;
   for (int it = 0; it < w->inner_iter; it++) {
-    gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, v->data, w->gG, w->gH, w->u, w->lg, w->gw,
-                  w->sel, w->hu, fixsel);
     double gmax = 0;
-    for (int q = 0; q < P; q++) gmax = fmax(gmax, fabs(w->gG[q]));
+    for (int q = 0; q < P; q++) gmax = fmax(gmax, fabs(G[q]));
     if (!(gmax > 1e-12)) break;
-    if (modified_newton_step(P, w->gH, w->gG, step, w->evec, w->eval, w->eig)) break;
+    if (modified_newton_step(P, H, G, step, w->evec, w->eval, w->eig)) break;
     /* cap the step: the logits need not move by more than ~10 per update */
     double smax = 0;
-    for (int a = 0; a < P; a++) smax = fmax(smax, fabs(step[a]));
+    for (int q = 0; q < P; q++) smax = fmax(smax, fabs(step[q]));
     double t = smax > 10 ? 10 / smax : 1.0;
-    int accepted = 0;
+    const int last = it + 1 == w->inner_iter;
+    int accepted = 0, have_h = 0;
     for (int h = 0; h < 12; h++, t *= 0.5) {
-      for (int a = 0; a < P; a++) trial[a] = v->data[a] + t * step[a];
-      double ft = gate_obj(m->gate, m->topk, D, E, w->n, w->X, w->R + w->S, (size_t)w->C, trial, NULL, w->u, w->lg, w->gw,
-                           w->sel, fixsel);
+      for (int q = 0; q < P; q++) trial[q] = v->data[q] + t * step[q];
+      double ft = h == 0 && !last
+                      ? gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, R, ldr, trial, G2, H2, w->blk, w->hu, fixsel)
+                      : gate_obj(m->gate, m->topk, D, E, w->n, w->X, R, ldr, trial, NULL, w->blk, fixsel);
       if (isfinite(ft) && ft < f) {
         double dec = f - ft;
         f = ft;
         memcpy(v->data, trial, (size_t)P * sizeof(double));
         accepted = 1 + (dec < 1e-14 * fabs(f));
+        have_h = h == 0 && !last;
         break;
       }
     }
-    if (accepted != 1) break;   /* no decrease, or a negligible one: done */
+    if (accepted != 1 || last) break;   /* no decrease, or a negligible one: done */
+    if (have_h) {
+      double *tg = G, *th = H;
+      G = G2; H = H2; G2 = tg; H2 = th;
+    } else {
+      gate_obj_hess(m->gate, m->topk, D, E, w->n, w->X, R, ldr, v->data, G, H, w->blk, w->hu, fixsel);
+    }
   }
   return f;
 }
@@ -791,7 +931,8 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
    * BFGS (the objective is then smooth); the step is accepted only if the
    * true objective, with the sets the new β1 choose, improves. */
   gate_ctx gc = {w, NULL};
-  double f0 = gate_f(v, &gc);
+  double f0 = NAN;
+  if (w->gate_bfgs) f0 = gate_f(v, &gc);
   if (m->topk > 0 && m->topk < E) {
     for (size_t t = 0; t < n; t++) {
       double *u = w->u;
@@ -805,7 +946,8 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
     gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
     f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
   } else {
-    f1 = gate_newton(w, v, gc.fixsel, f0);
+    f1 = gate_newton(w, v, gc.fixsel, &f0);
+    if (!isfinite(f0)) f0 = GSL_POSINF;
     if (!(f1 < f0)) {   /* Newton made no progress (flat or indefinite region): BFGS from the same point */
       gsl_multimin_function_fdf fn = {gate_f, gate_df, gate_fdf, v->size, &gc};
       f1 = bfgs_improve(w->min_gate, &fn, v, f0, w->inner_iter);
@@ -934,48 +1076,54 @@ static void em_grad(moe_gmoe_em *w, double *grad)
   const int srelu = m->shared_kind == MOE_GMOE_RELU, rrelu = m->routed_kind == MOE_GMOE_RELU;
   memset(grad, 0, (size_t)P * sizeof *grad);
   double *gr = grad + (size_t)S * sn;   /* routed block */
-  for (size_t t = 0; t < w->n; t++) {
-    const double *x = w->X + t * D, *r = w->R + t * C;
-    const double y = w->Y[t];
-    double rsh = 0;
-    for (int i = 0; i < S; i++) rsh += r[i];
-    for (int i = 0; i < S; i++) {
-      double *g = grad + (size_t)i * sn;
-      g[0] += r[i] - m->omega[i] * rsh;
-      double z = dot(m->kappa1 + (size_t)i * D, x, D) + m->kappa0[i];
-      double mu = srelu ? m->kappa2[i] * (z > 0 ? z : 0) : z;
-      double e = y - mu, v = m->tau[i];
-      double c = r[i] * e / v;                     /* ∂/∂μ */
-      double dz = srelu ? (z > 0 ? c * m->kappa2[i] : 0) : c;
-      g[1] += dz;
-      for (int k = 0; k < D; k++) g[2 + k] += dz * x[k];
-      if (srelu) g[2 + D] += c * (z > 0 ? z : 0);
-      g[sn - 1] += 0.5 * r[i] * (e * e / v - 1);
-    }
-    gate_log(m->gate, m->topk, D, E, m->beta0, m->beta1, x, w->u, w->lg, w->gw, w->sel, NULL);
-    double rs = 0;
-    for (int j = 0; j < E; j++) rs += r[S + j];
-    for (int j = 0; j < E; j++) {
-      double *g = gr + (size_t)j * rn;
-      const double rj = r[S + j];
-      if (w->sel[j]) {
-        double cu = rj - rs * w->gw[j];
-        if (m->gate == MOE_GMOE_NSIGMOID) cu *= 1.0 / (1.0 + exp(w->u[j]));
-        g[0] += cu;
-        for (int k = 0; k < D; k++) g[1 + k] += cu * x[k];
+  for (size_t t0 = 0; t0 < w->n; t0 += GATE_BLOCK) {
+    const size_t nb = w->n - t0 < GATE_BLOCK ? w->n - t0 : GATE_BLOCK;
+    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk);
+    for (size_t b = 0; b < nb; b++) {
+      const size_t t = t0 + b;
+      const double *x = w->X + t * D, *r = w->R + t * C;
+      const double y = w->Y[t];
+      double rsh = 0;
+      for (int i = 0; i < S; i++) rsh += r[i];
+      for (int i = 0; i < S; i++) {
+        double *g = grad + (size_t)i * sn;
+        g[0] += r[i] - m->omega[i] * rsh;
+        double z = dot(m->kappa1 + (size_t)i * D, x, D) + m->kappa0[i];
+        double mu = srelu ? m->kappa2[i] * (z > 0 ? z : 0) : z;
+        double e = y - mu, v = m->tau[i];
+        double c = r[i] * e / v;                     /* ∂/∂μ */
+        double dz = srelu ? (z > 0 ? c * m->kappa2[i] : 0) : c;
+        g[1] += dz;
+        for (int k = 0; k < D; k++) g[2 + k] += dz * x[k];
+        if (srelu) g[2 + D] += c * (z > 0 ? z : 0);
+        g[sn - 1] += 0.5 * r[i] * (e * e / v - 1);
       }
-      const double *e1 = m->eta1 + (size_t)j * D;
-      double z = dot(e1, x, D);
-      double mu = rrelu ? m->eta2[j] * (z > 0 ? z : 0) : z + m->eta0[j];
-      double e = y - mu, v = m->nu[j];
-      double c = rj * e / v;
-      int q = 1 + D;
-      if (!rrelu) g[q++] += c;
-      double dz = rrelu ? (z > 0 ? c * m->eta2[j] : 0) : c;
-      for (int k = 0; k < D; k++) g[q + k] += dz * x[k];
-      q += D;
-      if (rrelu) g[q++] += c * (z > 0 ? z : 0);
-      g[q] += 0.5 * rj * (e * e / v - 1);
+      const double *gw = w->blk->g + b * E, *om = w->blk->om + b * E;
+      const unsigned char *sel = w->blk->sel + b * E;
+      double rs = 0;
+      for (int j = 0; j < E; j++) rs += r[S + j];
+      for (int j = 0; j < E; j++) {
+        double *g = gr + (size_t)j * rn;
+        const double rj = r[S + j];
+        if (sel[j]) {
+          double cu = rj - rs * gw[j];
+          if (m->gate == MOE_GMOE_NSIGMOID) cu *= om[j];
+          g[0] += cu;
+          for (int k = 0; k < D; k++) g[1 + k] += cu * x[k];
+        }
+        const double *e1 = m->eta1 + (size_t)j * D;
+        double z = dot(e1, x, D);
+        double mu = rrelu ? m->eta2[j] * (z > 0 ? z : 0) : z + m->eta0[j];
+        double e = y - mu, v = m->nu[j];
+        double c = rj * e / v;
+        int q = 1 + D;
+        if (!rrelu) g[q++] += c;
+        double dz = rrelu ? (z > 0 ? c * m->eta2[j] : 0) : c;
+        for (int k = 0; k < D; k++) g[q + k] += dz * x[k];
+        q += D;
+        if (rrelu) g[q++] += c * (z > 0 ? z : 0);
+        g[q] += 0.5 * rj * (e * e / v - 1);
+      }
     }
   }
   const double s = 1.0 / (double)w->n;
