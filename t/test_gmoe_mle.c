@@ -78,10 +78,64 @@ static void test_gradient(void)
     }
 }
 
-/* SQUAREM cycles and the polish never lower ℓ; the polish ends at a
- * stationary point; TOL_TOTAL is N |Δℓ| ≤ tol. */
-static void test_monotone(void)
+/* The scores' outer product B = (1/N) Σ s_n s_nᵀ against the per-sample
+ * scores taken one sample at a time (a workspace of N = 1 at each point:
+ * its gradient is that sample's score), and its gradient = the gradient. */
+static void test_score_outer(void)
 {
+  for (int e = 0; e < 5; e++)
+    for (int d = 1; d <= 2; d++) {
+      const size_t n = 300;   /* more than one block of 256 */
+      moe_gmoe *t;
+      double *X, *Y;
+      sample(THMS[e], d, n, 170 + e + 10 * d, &t, &X, &Y);
+      moe_gmoe *m = moe_gmoe_alloc(d, 2, 3, t->gate, t->shared_kind, t->routed_kind);
+      gsl_rng *r = moe_rng_alloc(33 + e);
+      moe_gmoe_init_params(m, t, MOE_GMOE_INIT_RANDOM, 0.5, r, n, X, Y);
+      gsl_rng_free(r);
+      moe_gmoe_em *w = moe_gmoe_em_alloc(m, n), *w1 = moe_gmoe_em_alloc(m, 1);
+      moe_gmoe_em_init(w, m, n, X, Y);
+      const int P = moe_gmoe_em_nparams(w);
+      double g[64], g0[64], s1[64], *B = malloc((size_t)P * P * sizeof *B), *Bref = calloc((size_t)P * P, sizeof *Bref);
+      is_int(moe_gmoe_em_score_outer(w, g, B), MOE_OK, "%s d=%d: score_outer runs", THMS[e], d);
+      moe_gmoe_em_gradient(w, g0, NULL);
+      double gd = 0;
+      for (int q = 0; q < P; q++) gd = fmax(gd, fabs(g[q] - g0[q]));
+      for (size_t t1 = 0; t1 < n; t1++) {
+        moe_gmoe_em_init(w1, m, 1, X + t1 * d, Y + t1);
+        moe_gmoe_em_gradient(w1, s1, NULL);
+        for (int q = 0; q < P; q++)
+          for (int u = 0; u < P; u++) Bref[(size_t)q * P + u] += s1[q] * s1[u] / (double)n;
+      }
+      double bd = 0, bmax = 0, asym = 0;
+      for (int q = 0; q < P * P; q++) {
+        bd = fmax(bd, fabs(B[q] - Bref[q]));
+        bmax = fmax(bmax, fabs(Bref[q]));
+      }
+      for (int q = 0; q < P; q++)
+        for (int u = 0; u < P; u++) asym = fmax(asym, fabs(B[(size_t)q * P + u] - B[(size_t)u * P + q]));
+      ok(gd <= 1e-12 * fmax(1.0, fabs(g0[0])) + 1e-14, "%s d=%d: its gradient = moe_gmoe_em_gradient (diff %.3g)", THMS[e], d, gd);
+      ok(bd <= 1e-10 * bmax && asym == 0, "%s d=%d: B = mean of per-sample score outer products (diff %.3g of %.3g)",
+         THMS[e], d, bd, bmax);
+      free(B);
+      free(Bref);
+      moe_gmoe_em_free(w);
+      moe_gmoe_em_free(w1);
+      moe_gmoe_free(m);
+      moe_gmoe_free(t);
+      free(X);
+      free(Y);
+    }
+  ok(moe_gmoe_em_score_outer(NULL, NULL, NULL) == MOE_EINVAL, "score_outer(NULL): EINVAL");
+  moe_error_clear();
+}
+
+/* SQUAREM cycles and the polish never lower ℓ; the polish (second order,
+ * or BFGS rounds only) ends at a stationary point; TOL_TOTAL is
+ * N |Δℓ| ≤ tol. */
+static void test_monotone(int second_order)
+{
+  const char *pk = second_order ? "second-order polish" : "BFGS polish";
   for (int e = 0; e < 5; e++) {
     const size_t n = 600;
     moe_gmoe *t;
@@ -93,6 +147,7 @@ static void test_monotone(void)
     gsl_rng_free(r);
     moe_gmoe_em *w = moe_gmoe_em_alloc(m, n);
     moe_gmoe_em_set_inner(w, 3, 1e-6);
+    moe_gmoe_em_set_polish(w, second_order);
     moe_gmoe_em_init(w, m, n, X, Y);
     double prev = moe_gmoe_em_loglik(w), worst = 0;
     int rule_ok = 1, fails = 0;
@@ -111,15 +166,15 @@ static void test_monotone(void)
     int pit = 0;
     double gn = NAN, before = moe_gmoe_em_loglik(w);
     int how = -1;
-    is_int(moe_gmoe_em_polish(w, 3000, 1e-3, &pit, &gn, &how), MOE_OK, "%s: polish runs", THMS[e]);
-    ok(moe_gmoe_em_loglik(w) >= before - 1e-13 * fabs(before), "%s: polish never lowers the log-likelihood (%.10f -> %.10f)", THMS[e], before,
-       moe_gmoe_em_loglik(w));
+    is_int(moe_gmoe_em_polish(w, 3000, 1e-3, &pit, &gn, &how), MOE_OK, "%s: %s runs", THMS[e], pk);
+    ok(moe_gmoe_em_loglik(w) >= before - 1e-13 * fabs(before), "%s: %s never lowers the log-likelihood (%.10f -> %.10f)",
+       THMS[e], pk, before, moe_gmoe_em_loglik(w));
     double ll;
     moe_gmoe_loglik(m, n, X, Y, &ll);
     is_close(moe_gmoe_em_loglik(w), ll, 1e-12, 1e-12, "%s: the model holds the polished point", THMS[e]);
-    ok(how == 1 || how == 2, "%s: polish ends at a stationary point or a flat/kink maximum (how %d, %d iterations, "
-       "sqrt(n)|grad| %.3g)", THMS[e], how, pit, gn);
-    ok(how != 1 || gn <= 1e-3, "%s: how = 1 means the gradient test was met", THMS[e]);
+    ok(how == 1 || how == 2, "%s: %s ends at a stationary point or a flat/kink maximum (how %d, %d iterations, "
+       "sqrt(n)|grad| %.3g)", THMS[e], pk, how, pit, gn);
+    ok(how != 1 || gn <= 1e-3, "%s: %s: how = 1 means the gradient test was met", THMS[e], pk);
     moe_gmoe_em_free(w);
     moe_gmoe_free(m);
     moe_gmoe_free(t);
@@ -344,7 +399,9 @@ int main(void)
 {
   gsl_set_error_handler_off();
   test_gradient();
-  test_monotone();
+  test_score_outer();
+  test_monotone(1);
+  test_monotone(0);
   test_pstar();
   test_starts();
   test_below_truth_regression();

@@ -26,6 +26,7 @@ static const char *const tolkinds[] = {"rel", "abs", "total", NULL};
 static const char *const starts[] = {"slope0", "copy", "exact", NULL};
 static const char *const d4refs[] = {"auto", "min", "pstar", "pad", "limit", NULL};
 static const char *const msolvers[] = {"auto", "newton", "bfgs", NULL};
+static const char *const polishers[] = {"second", "bfgs", NULL};
 static const char *const losses[] = {"default", "D1", "D2", "D3", "D4", "D5", NULL};
 
 static const mb_param params[] = {
@@ -45,12 +46,14 @@ static const mb_param params[] = {
    "init=truth_perturbed, extra routed atoms: slope0 (normalised-sigmoid copies start at slope 0), copy (the true "
    "slope), exact (thm4: the exact 3-atom representation P*; elsewhere = slope0, whose splits are exact)"},
   {"em_max_iter", MB_INT, "1000", 0, 1000000, NULL, "EM maps at most (paper: 1000)"},
-  {"em_tol", MB_REAL, "1e-3", 1e-300, 1e6, NULL, "EM tolerance (paper: 1e-6 with tol_kind rel)"},
+  {"em_tol", MB_REAL, "1", 1e-300, 1e6, NULL, "EM tolerance (paper: 1e-6 with tol_kind rel)"},
   {"tol_kind", MB_STR, "total", 0, -1, tolkinds,
    "on the mean log-likelihood l: rel |dl| <= tol |l| (paper); abs |dl| <= tol; total n |dl| <= tol"},
-  {"inner_iter", MB_INT, "5", 1, 1000, NULL, "solver steps per M-step block (gate, ReLU experts); 1 = one GEM step (paper rule)"},
+  {"inner_iter", MB_INT, "2", 1, 1000, NULL, "solver steps per M-step block (gate, ReLU experts); 1 = one GEM step (paper rule)"},
   {"squarem", MB_BOOL, "true", 0, -1, NULL, "accelerate EM by SQUAREM cycles (Varadhan & Roland 2008)"},
-  {"polish", MB_INT, "300", 0, 1000000, NULL, "BFGS iterations at most polishing the full likelihood after EM (0: none)"},
+  {"polish", MB_INT, "300", 0, 1000000, NULL, "polish iterations at most (LM, Newton and BFGS together) after EM (0: none)"},
+  {"polish_kind", MB_STR, "second", 0, -1, polishers,
+   "polish: second (Levenberg-Marquardt, then Newton, then BFGS rounds) or bfgs (BFGS rounds only)"},
   {"grad_tol", MB_REAL, "1e-2", 1e-300, 1e6, NULL, "polish until sqrt(n) |grad mean log-lik| <= grad_tol"},
   {"d4_ref", MB_STR, "auto", 0, -1, d4refs,
    "D4's reference: auto (thm4: min over P* and the padded truth; else the limit file), min, pstar, pad, limit"},
@@ -293,6 +296,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   o.squarem = mb_cell_bool(c, "squarem");
   o.polish = (int)mb_cell_int(c, "polish");
   o.grad_tol = mb_cell_real(c, "grad_tol");
+  const char *pk = mb_cell_str(c, "polish_kind");
+  o.polish_bfgs = pk && !strcmp(pk, "bfgs");
   o.start = start && !strcmp(start, "copy") ? MOE_GMOE_START_COPY : MOE_GMOE_START_SLOPE0;
   const char *ms = mb_cell_str(c, "msolver");
   o.bfgs = !ms || !strcmp(ms, "auto") ? -1 : !strcmp(ms, "bfgs");

@@ -360,6 +360,10 @@ struct moe_gmoe_em {
   double *gH, *gG, *gD, *hu;   /* Newton: (P, P), (P), (P), (E, E) */
   double *gH2, *gG2;           /* Newton: the trial point's (P, P), (P) */
   gate_blk *blk;               /* the gate over blocks of samples */
+  double *sv;                  /* (GATE_BLOCK, nparams) per-sample scores */
+  double *gall, *omall;        /* (N, E) the last E-step's gate g and 1 − σ */
+  unsigned char *selall;       /* (N, E) its chosen sets */
+  int second_order;            /* polish: LM and Newton before BFGS (default 1) */
   gsl_matrix *evec;            /* (P, P) */
   gsl_vector *eval;            /* (P) */
   gsl_eigen_symmv_workspace *eig;
@@ -383,6 +387,10 @@ static void em_free_minimizers(moe_gmoe_em *w)
   free(w->gH);
   free(w->gH2);
   gate_blk_free(w->blk);
+  free(w->sv);
+  moei_free_aligned(w->gall);
+  moei_free_aligned(w->omall);
+  free(w->selall);
   if (w->evec_x) gsl_matrix_free(w->evec_x);
   if (w->eval_x) gsl_vector_free(w->eval_x);
   if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
@@ -411,6 +419,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->D = shape->d; w->S = shape->k1; w->E = shape->k2; w->C = w->S + w->E;
   w->nmax = nmax;
   w->inner_iter = 1;
+  w->second_order = 1;
   w->var_floor = 1e-6;
   size_t nC = 0, nE = 0; /* nmax·C responsibilities, nmax·E chosen flags: checked, no wrap */
   int fits = moei_mul(nmax, (size_t)w->C, &nC) && moei_mul(nmax, (size_t)w->E, &nE);
@@ -418,6 +427,9 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->wcol = moei_alloc_array(nmax, sizeof(double));
   w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
   w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
+  w->gall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
+  w->omall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
+  w->selall = fits ? malloc(nE) : NULL;
   w->sel = malloc((size_t)w->E);
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
@@ -431,6 +443,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->gH = malloc(((size_t)dg * dg + 2 * (size_t)dg + (size_t)w->E * w->E) * sizeof(double));
   w->gH2 = malloc(((size_t)dg * dg + (size_t)dg) * sizeof(double));
   w->blk = gate_blk_alloc(w->E);
+  w->sv = malloc((size_t)GATE_BLOCK * (size_t)(w->S * (w->D + 4) + w->E * (2 * w->D + 3)) * sizeof(double));
   w->evec = gsl_matrix_alloc((size_t)dg, (size_t)dg);
   w->eval = gsl_vector_alloc((size_t)dg);
   w->eig = gsl_eigen_symmv_alloc((size_t)dg);
@@ -439,7 +452,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
   moei_gsl_leave();
   if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
-      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->evec || !w->eval || !w->eig ||
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->sv || !w->gall || !w->omall || !w->selall || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
       w->E > 64 || w->D > 64) {
     moe_gmoe_em_free(w);
@@ -457,6 +470,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   return w;
 }
 
+void moe_gmoe_em_set_polish(moe_gmoe_em *w, int second_order) { w->second_order = second_order != 0; }
 void moe_gmoe_em_set_gate_solver(moe_gmoe_em *w, int use_bfgs) { w->gate_bfgs = use_bfgs != 0; }
 void moe_gmoe_em_set_expert_solver(moe_gmoe_em *w, int use_bfgs) { w->expert_bfgs = use_bfgs != 0; }
 
@@ -494,6 +508,10 @@ static int em_estep(moe_gmoe_em *w)
   for (size_t t0 = 0; t0 < w->n; t0 += B) {
     const size_t nb = w->n - t0 < B ? w->n - t0 : B;
     gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk);
+    /* kept for em_grad, which runs at this same point */
+    memcpy(w->gall + t0 * E, w->blk->g, nb * (size_t)E * sizeof(double));
+    memcpy(w->omall + t0 * E, w->blk->om, nb * (size_t)E * sizeof(double));
+    memcpy(w->selall + t0 * E, w->blk->sel, nb * (size_t)E);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = w->X + t * D;
@@ -1067,26 +1085,34 @@ static int em_unpack(moe_gmoe_em *w, const double *th)
 }
 
 /* Gradient of ℓ (mean) at the model's current parameters, using the
- * responsibilities R of the last E-step (which must be at this point). */
-static void em_grad(moe_gmoe_em *w, double *grad)
+ * responsibilities R and the gate values of the last E-step (which must
+ * be at this point); with B (P, P) also the scores' outer product. */
+static void em_grad(moe_gmoe_em *w, double *grad, double *B)
 {
   const moe_gmoe *m = w->m;
   const int D = w->D, S = w->S, E = w->E, C = w->C, sn = shared_np(m), rn = routed_np(m);
   const int P = moe_gmoe_em_nparams(w);
   const int srelu = m->shared_kind == MOE_GMOE_RELU, rrelu = m->routed_kind == MOE_GMOE_RELU;
   memset(grad, 0, (size_t)P * sizeof *grad);
-  double *gr = grad + (size_t)S * sn;   /* routed block */
+  /* with B, each sample's score s_n is a row of sv (GATE_BLOCK, P);
+   * grad += s_n, and B += svᵀ sv (BLAS dsyrk) after each block */
+  double *acc = grad, *gr = grad + (size_t)S * sn;   /* routed block */
+  if (B) memset(B, 0, (size_t)P * P * sizeof *B);
   for (size_t t0 = 0; t0 < w->n; t0 += GATE_BLOCK) {
     const size_t nb = w->n - t0 < GATE_BLOCK ? w->n - t0 : GATE_BLOCK;
-    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk);
+    if (B) memset(w->sv, 0, nb * (size_t)P * sizeof *w->sv);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = w->X + t * D, *r = w->R + t * C;
       const double y = w->Y[t];
+      if (B) {
+        acc = w->sv + b * (size_t)P;
+        gr = acc + (size_t)S * sn;
+      }
       double rsh = 0;
       for (int i = 0; i < S; i++) rsh += r[i];
       for (int i = 0; i < S; i++) {
-        double *g = grad + (size_t)i * sn;
+        double *g = acc + (size_t)i * sn;
         g[0] += r[i] - m->omega[i] * rsh;
         double z = dot(m->kappa1 + (size_t)i * D, x, D) + m->kappa0[i];
         double mu = srelu ? m->kappa2[i] * (z > 0 ? z : 0) : z;
@@ -1098,8 +1124,8 @@ static void em_grad(moe_gmoe_em *w, double *grad)
         if (srelu) g[2 + D] += c * (z > 0 ? z : 0);
         g[sn - 1] += 0.5 * r[i] * (e * e / v - 1);
       }
-      const double *gw = w->blk->g + b * E, *om = w->blk->om + b * E;
-      const unsigned char *sel = w->blk->sel + b * E;
+      const double *gw = w->gall + t * E, *om = w->omall + t * E;   /* the E-step's gate, at this point */
+      const unsigned char *sel = w->selall + t * E;
       double rs = 0;
       for (int j = 0; j < E; j++) rs += r[S + j];
       for (int j = 0; j < E; j++) {
@@ -1124,13 +1150,27 @@ static void em_grad(moe_gmoe_em *w, double *grad)
         if (rrelu) g[q++] += c * (z > 0 ? z : 0);
         g[q] += 0.5 * rj * (e * e / v - 1);
       }
+      if (B)
+        for (int q = 0; q < P; q++) grad[q] += acc[q];
     }
+    if (B)   /* upper triangle of B += svᵀ sv */
+      cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, P, (int)nb, 1.0, w->sv, P, 1.0, B, P);
   }
+  gr = grad + (size_t)S * sn;
   const double s = 1.0 / (double)w->n;
   for (int q = 0; q < P; q++) grad[q] *= s;
   /* chain rule for v = floor + exp(s) */
   for (int i = 0; i < S; i++) grad[(size_t)i * sn + sn - 1] *= (m->tau[i] - w->var_floor) / m->tau[i];
   for (int j = 0; j < E; j++) gr[(size_t)j * rn + rn - 1] *= (m->nu[j] - w->var_floor) / m->nu[j];
+  if (!B) return;
+  /* B likewise: scaled by 1/N and by the chain factor of each variance
+   * parameter on its row and column; the lower triangle mirrored */
+  double *f = w->sv;
+  for (int q = 0; q < P; q++) f[q] = 1;
+  for (int i = 0; i < S; i++) f[(size_t)i * sn + sn - 1] = (m->tau[i] - w->var_floor) / m->tau[i];
+  for (int j = 0; j < E; j++) f[(size_t)S * sn + (size_t)j * rn + rn - 1] = (m->nu[j] - w->var_floor) / m->nu[j];
+  for (int q = 0; q < P; q++)
+    for (int u = q; u < P; u++) B[(size_t)u * P + q] = B[(size_t)q * P + u] *= s * f[q] * f[u];
 }
 
 int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm)
@@ -1139,13 +1179,20 @@ int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm)
   int P = moe_gmoe_em_nparams(w);
   double *g = grad ? grad : malloc((size_t)P * sizeof *g);
   if (!g) return moe_error(MOE_ENOMEM, "gmoe_em_gradient: no memory");
-  em_grad(w, g);
+  em_grad(w, g, NULL);
   if (norm) {
     double s = 0;
     for (int q = 0; q < P; q++) s += g[q] * g[q];
     *norm = sqrt(s * (double)w->n);
   }
   if (!grad) free(g);
+  return MOE_OK;
+}
+
+int moe_gmoe_em_score_outer(moe_gmoe_em *w, double *grad, double *B)
+{
+  MOE_CHECK_ARG(w && w->m && grad && B, "gmoe_em_score_outer: not initialised, or NULL output");
+  em_grad(w, grad, B);
   return MOE_OK;
 }
 
@@ -1169,7 +1216,7 @@ static double full_fdf(moe_gmoe_em *w, const double *th, double *grad)
   if (em_unpack(w, th)) return GSL_POSINF;
   if (em_estep(w)) { moe_error_clear(); return GSL_POSINF; }
   if (grad) {
-    em_grad(w, grad);
+    em_grad(w, grad, NULL);
     for (int q = 0; q < moe_gmoe_em_nparams(w); q++) grad[q] = -grad[q];
   }
   return -w->ll;
@@ -1220,6 +1267,167 @@ static int polish_bfgs(moe_gmoe_em *w, gsl_multimin_fdfminimizer *s, gsl_vector 
   return met;
 }
 
+/* Levenberg-Marquardt ascent of ℓ with the outer product of the
+ * per-sample scores as its curvature (BHHH: Berndt, Hall, Hall & Hausman
+ * 1974; for a correct model it estimates the Fisher information, so near
+ * the maximum the steps are nearly Newton's, where EM creeps along the
+ * over-specified model's flat directions). Step δ solves
+ * (B + λ diag B) δ = ∇ℓ by Cholesky; λ is divided by 3 after a gain and
+ * multiplied by 4 after a loss (10 tries). One gradient-and-B pass per
+ * iteration plus one E-step per try. Leaves the model at the best point.
+ * Returns 1 if the gradient test was met, 0 if not, -1 on a non-finite
+ * log-likelihood at the start. */
+static int polish_lm(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
+{
+  const int P = moe_gmoe_em_nparams(w);
+  const double sq = sqrt((double)w->n);
+  double *buf = malloc(((size_t)2 * P * P + 4 * (size_t)P) * sizeof *buf);
+  if (!buf) return -1;
+  double *B = buf, *A = B + (size_t)P * P, *g = A + (size_t)P * P, *th = g + P, *tr = th + P, *d = tr + P;
+  em_pack(w, th);
+  double ll = w->ll, lam = 1e-3;
+  int met = 0;
+  if (!isfinite(ll)) { free(buf); return -1; }
+  while (*it < max_iter) {
+    em_grad(w, g, B);
+    double gg = 0, dmax = 0;
+    for (int q = 0; q < P; q++) { gg += g[q] * g[q]; dmax = fmax(dmax, B[(size_t)q * P + q]); }
+    if (sqrt(gg) * sq <= grad_tol) { met = 1; break; }
+    if (!(dmax > 0) || !isfinite(dmax) || !isfinite(gg)) break;
+    int accepted = 0;
+    ++*it;
+    for (int tries = 0; tries < 10 && !accepted; tries++, lam *= 4) {
+      memcpy(A, B, (size_t)P * P * sizeof *A);
+      for (int q = 0; q < P; q++) A[(size_t)q * P + q] += lam * B[(size_t)q * P + q] + 1e-12 * dmax;
+      gsl_matrix_view Am = gsl_matrix_view_array(A, (size_t)P, (size_t)P);
+      gsl_vector_view gv = gsl_vector_view_array(g, (size_t)P), dv = gsl_vector_view_array(d, (size_t)P);
+      moei_gsl_enter();
+      int st = gsl_linalg_cholesky_decomp1(&Am.matrix);
+      if (!st) st = gsl_linalg_cholesky_solve(&Am.matrix, &gv.vector, &dv.vector);
+      moei_gsl_leave();
+      if (st) continue;
+      for (int q = 0; q < P; q++) tr[q] = th[q] + d[q];
+      if (em_unpack(w, tr) || em_estep(w)) { moe_error_clear(); continue; }
+      if (isfinite(w->ll) && w->ll > ll) {
+        accepted = 1;
+        ll = w->ll;
+        memcpy(th, tr, (size_t)P * sizeof *th);
+        lam = fmax(lam / 12, 1e-9);   /* /4 undoes the loop's *4, then /3 */
+      }
+    }
+    if (!accepted) break;
+  }
+  if (em_unpack(w, th) || em_estep(w)) { free(buf); return -1; }
+  free(buf);
+  return met;
+}
+
+/* Newton ascent of ℓ with the Hessian of −ℓ from forward differences
+ * of the analytic gradient (P extra gradient passes), symmetrised, and
+ * between two such differencings (every 10 iterations, or after a step
+ * the update could not model) BFGS updates of it, which cost nothing
+ * more; the step is modified_newton_step's (|eigenvalues| floored: an
+ * ascent direction even at a saddle), with step halving (8 tries). For
+ * the curved, nearly flat valleys of an over-specified mixture, where the
+ * BHHH curvature zigzags. Stops as "flat" when 10 iterations gained less
+ * than 1e-2 in total log-likelihood (with ReLU experts ℓ has a kink
+ * wherever a point crosses a hinge, and the gradient test may never be
+ * met: the fit then sits on a kinked ridge whose remaining ascent is
+ * statistically nil). Returns 1 if the gradient test was met, 2 if flat,
+ * 0 if no ascent was found, -1 on error. */
+static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
+{
+  const int P = moe_gmoe_em_nparams(w);
+  const double sq = sqrt((double)w->n);
+  double *buf = malloc(((size_t)2 * P * P + 8 * (size_t)P) * sizeof *buf);
+  gsl_matrix *evec = gsl_matrix_alloc((size_t)P, (size_t)P);
+  gsl_vector *eval = gsl_vector_alloc((size_t)P);
+  gsl_eigen_symmv_workspace *eig = gsl_eigen_symmv_alloc((size_t)P);
+  int met = -1;
+  if (!buf || !evec || !eval || !eig) goto out;
+  double *H = buf, *Hw = H + (size_t)P * P, *gp = Hw + (size_t)P * P, *g = gp + P, *th = g + P, *tr = th + P,
+         *d = tr + P, *g0 = d + P, *th0 = g0 + P, *hs = th0 + P;
+  em_pack(w, th);
+  double ll = w->ll, hist[10];
+  if (!isfinite(ll)) goto out;
+  met = 0;
+  int fresh = 1;   /* 1: difference the Hessian at this iteration */
+  for (int k = 0, age = 0; *it < max_iter; k++) {
+    if (k >= 10 && (ll - hist[k % 10]) * (double)w->n < 1e-2) { met = 2; break; }
+    hist[k % 10] = ll;
+    em_grad(w, g, NULL);
+    double gg = 0;
+    for (int q = 0; q < P; q++) gg += g[q] * g[q];
+    if (sqrt(gg) * sq <= grad_tol) { met = 1; break; }
+    ++*it;
+    if (!fresh) {   /* BFGS update of H (of −ℓ) with s = θ − θ0, y = ∇ℓ0 − ∇ℓ */
+      double sy = 0, ss = 0, yy = 0, shs = 0;
+      for (int q = 0; q < P; q++) {
+        d[q] = th[q] - th0[q];
+        gp[q] = g0[q] - g[q];
+        sy += d[q] * gp[q]; ss += d[q] * d[q]; yy += gp[q] * gp[q];
+      }
+      for (int q = 0; q < P; q++) {
+        double v = 0;
+        for (int u = 0; u < P; u++) v += H[(size_t)q * P + u] * d[u];
+        hs[q] = v;
+        shs += d[q] * v;
+      }
+      if (sy > 1e-10 * sqrt(ss * yy) && shs > 0)
+        for (int q = 0; q < P; q++)
+          for (int u = 0; u < P; u++) H[(size_t)q * P + u] += gp[q] * gp[u] / sy - hs[q] * hs[u] / shs;
+      else
+        fresh = 1;
+    }
+    if (fresh || ++age >= 10) {
+      int bad = 0;
+      for (int j = 0; j < P; j++) {   /* column j: (∇ℓ(θ) − ∇ℓ(θ + h e_j)) / h */
+        const double h = 1e-6 * fmax(1.0, fabs(th[j]));
+        memcpy(tr, th, (size_t)P * sizeof *tr);
+        tr[j] += h;
+        if (em_unpack(w, tr) || em_estep(w)) { moe_error_clear(); bad = 1; break; }
+        em_grad(w, gp, NULL);
+        for (int q = 0; q < P; q++) H[(size_t)q * P + j] = -(gp[q] - g[q]) / h;
+      }
+      if (bad) break;
+      for (int q = 0; q < P; q++)
+        for (int u = q + 1; u < P; u++)
+          H[(size_t)q * P + u] = H[(size_t)u * P + q] = 0.5 * (H[(size_t)q * P + u] + H[(size_t)u * P + q]);
+      age = 0;
+      fresh = 0;
+    }
+    memcpy(Hw, H, (size_t)P * P * sizeof *Hw);
+    for (int q = 0; q < P; q++) gp[q] = -g[q];
+    if (modified_newton_step(P, Hw, gp, d, evec, eval, eig)) break;
+    int accepted = 0;
+    double t = 1.0;
+    for (int h = 0; h < 8 && !accepted; h++, t *= 0.5) {
+      for (int q = 0; q < P; q++) tr[q] = th[q] + t * d[q];
+      if (em_unpack(w, tr) || em_estep(w)) { moe_error_clear(); continue; }
+      if (isfinite(w->ll) && w->ll > ll) {
+        accepted = 1;
+        ll = w->ll;
+        memcpy(th0, th, (size_t)P * sizeof *th0);
+        memcpy(g0, g, (size_t)P * sizeof *g0);
+        memcpy(th, tr, (size_t)P * sizeof *th);
+      }
+    }
+    if (!accepted) {
+      if (em_unpack(w, th) || em_estep(w)) { met = -1; break; }
+      if (age == 0) break;   /* a fresh Hessian found no ascent: done */
+      fresh = 1;             /* else difference it anew and retry */
+      memcpy(th0, th, (size_t)P * sizeof *th0);
+    }
+  }
+  if (met >= 0 && (em_unpack(w, th) || em_estep(w))) met = -1;
+out:
+  free(buf);
+  if (evec) gsl_matrix_free(evec);
+  if (eval) gsl_vector_free(eval);
+  if (eig) gsl_eigen_symmv_free(eig);
+  return met;
+}
+
 int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm, int *how)
 {
   MOE_CHECK_ARG(w && w->m, "gmoe_em_polish: not initialised");
@@ -1232,14 +1440,23 @@ int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters
     if (s) gsl_multimin_fdfminimizer_free(s);
     return moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory");
   }
-  /* Rounds of BFGS, then (if it stalled short of the gradient test) three
-   * SQUAREM cycles. A ReLU expert's likelihood has kinks where a data
-   * point sits at the hinge, and the M-step's Gauss-Newton solver tends
-   * to park the hinge exactly on a point: there the gradient jumps, BFGS's
-   * line search stalls, and the EM maps (which handle the kink) move on.
-   * Stop when a round gains less than 1e-3 in total log-likelihood. */
+  /* Second order first (unless set off): at most 30 Levenberg-Marquardt
+   * (BHHH) iterations, then Newton with the differenced Hessian until the
+   * gradient test, a flat stretch, or no ascent. Then, if still short,
+   * rounds of BFGS, each followed by three SQUAREM cycles: a ReLU
+   * expert's likelihood has kinks where a data point sits at the hinge,
+   * and the M-step's Gauss-Newton solver tends to park the hinge exactly
+   * on a point: there the gradient jumps, BFGS's line search stalls, and
+   * the EM maps (which handle the kink) move on. Stop when a round gains
+   * less than 1e-3 in total log-likelihood. */
   int it = 0, rc = MOE_OK, met = 0, flat = 0;
-  for (int round = 0; round < 20 && it < max_iter && !met; round++) {
+  if (w->second_order) {
+    met = polish_lm(w, max_iter < 30 ? max_iter : 30, grad_tol, &it);
+    if (!met) met = polish_newton(w, max_iter, grad_tol, &it);
+    if (met < 0) rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood");
+    if (met == 2) { flat = 1; met = 0; }
+  }
+  for (int round = 0; round < 20 && it < max_iter && !met && !flat && !rc; round++) {
     const double l0 = w->ll;
     met = polish_bfgs(w, s, best, max_iter, grad_tol, &it);
     if (met < 0) { rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood"); break; }

@@ -21,15 +21,16 @@ void moe_gmoe_fit_opts_default(moe_gmoe_fit_opts *o)
   o->init = MOE_GMOE_INIT_TRUTH;
   o->init_sd = 0.5;
   o->max_iter = 1000;
-  o->tol = 1e-3;
+  o->tol = 1.0;
   o->tol_kind = MOE_GMOE_TOL_TOTAL;
-  o->inner_iter = 5;
+  o->inner_iter = 2;
   o->var_floor = 1e-6;
   o->bfgs = -1;
   o->dup_routed = -1;
   o->start = MOE_GMOE_START_SLOPE0;
   o->squarem = 1;
   o->polish = 300;
+  o->polish_bfgs = 0;
   o->grad_tol = 1e-2;
 }
 
@@ -172,6 +173,7 @@ int moe_gmoe_fit(moe_gmoe *fit, const moe_gmoe *truth, size_t n, const double *X
    * replications each); Gauss-Newton for ReLU experts. */
   moe_gmoe_em_set_gate_solver(w, o->bfgs < 0 ? fit->gate == MOE_GMOE_NSIGMOID : o->bfgs);
   moe_gmoe_em_set_expert_solver(w, o->bfgs > 0);
+  moe_gmoe_em_set_polish(w, !o->polish_bfgs);
   for (int k = 0; k < o->restarts; k++) {
     char label[32];
     snprintf(label, sizeof label, "restart-%d", k);

@@ -204,16 +204,25 @@ int moe_gmoe_em_iterations(const moe_gmoe_em *w);    /* t */
  * top-K sets held fixed) into grad (P) if not NULL, and *norm =
  * √N ‖∇_θ ℓ‖₂ = ‖∇ total‖/√N if not NULL — the score in units of its
  * sampling sd, so one tolerance serves every N.
- * moe_gmoe_em_polish: rounds of quasi-Newton (gsl bfgs2 on −ℓ, restarted
- * from the best point when its line search stalls) and, if BFGS stalls
- * short of the test, three SQUAREM cycles; until *grad_norm ≤ grad_tol
- * (*how = 1), a round gains less than 1e-3 in TOTAL log-likelihood
- * (*how = 2: a flat maximum, or a kink — a ReLU expert's likelihood is
- * not differentiable where a data point sits on the hinge, and EM's
- * Gauss-Newton M-step tends to park hinges on data points, so there the
- * gradient norm need not be small), or max_iter BFGS iterations (*how =
- * 0). ℓ never decreases; the model, responsibilities and ℓ are left at the
- * best point. MOE_EDOM if the likelihood became non-finite there.
+ * moe_gmoe_em_score_outer: the same gradient and B (P, P) = (1/N) Σ_n
+ * s_n s_nᵀ, the outer product of the per-sample scores s_n = ∇_θ log
+ * p(y_n | x_n) (BHHH; for a correct model it estimates the Fisher
+ * information, e.g. for standard errors).
+ * moe_gmoe_em_polish: second order first (moe_gmoe_em_set_polish, on by
+ * default): at most 30 Levenberg-Marquardt iterations with B as the
+ * curvature, then Newton with the Hessian from differences of the
+ * gradient (|eigenvalues| floored, step halving), which stops as flat
+ * when 10 iterations gain less than 1e-2 in TOTAL log-likelihood. Then,
+ * if still short of the test, rounds of quasi-Newton (gsl bfgs2 on −ℓ,
+ * restarted from the best point when its line search stalls), each
+ * followed by three SQUAREM cycles. Until *grad_norm ≤ grad_tol
+ * (*how = 1), a flat stretch (Newton's, or a BFGS round gaining less
+ * than 1e-3 in total log-likelihood: *how = 2, a flat maximum or a kink —
+ * a ReLU expert's likelihood is not differentiable where a data point
+ * sits on the hinge, so there the gradient norm need not be small), or
+ * max_iter iterations of all three kinds together (*how = 0). ℓ never
+ * decreases; the model, responsibilities and ℓ are left at the best
+ * point. MOE_EDOM if the likelihood became non-finite there.
  * moe_gmoe_em_squarem: one SQUAREM cycle (Varadhan & Roland 2008, S3):
  * two EM maps θ0 → θ1 → θ2, the extrapolation θ' = θ0 − 2αr + α²v
  * (r = θ1 − θ0, v = θ2 − 2θ1 + θ0, α = −‖r‖/‖v‖), then one EM map from θ';
@@ -225,12 +234,16 @@ int moe_gmoe_em_nparams(const moe_gmoe_em *w);
 int moe_gmoe_em_get_params(const moe_gmoe_em *w, double *theta);
 int moe_gmoe_em_set_params(moe_gmoe_em *w, const double *theta);
 int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm);
+int moe_gmoe_em_score_outer(moe_gmoe_em *w, double *grad, double *B);
+/* polish: 1 (default) LM and Newton before the BFGS rounds; 0 BFGS
+ * rounds only (the first study's polish, kept for comparison) */
+void moe_gmoe_em_set_polish(moe_gmoe_em *w, int second_order);
 int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters, double *grad_norm, int *how);
 int moe_gmoe_em_squarem(moe_gmoe_em *w);
 
 /* The fitting driver: restarts × (init; SQUAREM cycles, or single EM
- * steps, until the test or max_iter EM maps; then the quasi-Newton polish
- * of the full likelihood), keeping the restart with the best final
+ * steps, until the test or max_iter EM maps; then the polish of the full
+ * likelihood, moe_gmoe_em_polish), keeping the restart with the best final
  * log-likelihood. The paper's rule is {tol 1e-6, TOL_REL, inner_iter 1,
  * squarem 0, polish 0}; the defaults aim at the MLE itself. */
 typedef enum { MOE_GMOE_INIT_TRUTH = 0, MOE_GMOE_INIT_RANDOM = 1 } moe_gmoe_init_kind;
@@ -248,9 +261,9 @@ typedef struct {
   moe_gmoe_init_kind init;     /* default MOE_GMOE_INIT_TRUTH */
   double init_sd;              /* perturbation sd for INIT_TRUTH (default 0.5) */
   int max_iter;                /* EM maps at most (default 1000, the paper's) */
-  double tol;                  /* default 1e-3 (paper: 1e-6 relative) */
+  double tol;                  /* default 1 (with the second-order polish; paper: 1e-6 relative) */
   moe_gmoe_tol_kind tol_kind;  /* default MOE_GMOE_TOL_TOTAL (paper: MOE_GMOE_TOL_REL) */
-  int inner_iter;              /* solver steps per M-step block (default 5) */
+  int inner_iter;              /* solver steps per M-step block (default 2) */
   double var_floor;            /* default 1e-6 */
   int bfgs;                    /* M-step solvers: 1 BFGS for gate and ReLU experts; 0 Newton /
                                   Gauss-Newton; -1 (default) auto: BFGS for a normalised-sigmoid
@@ -258,7 +271,8 @@ typedef struct {
   int dup_routed;              /* INIT_TRUTH: extra routed atoms copy this true atom (-1: random, default) */
   moe_gmoe_start_kind start;   /* INIT_TRUTH duplicates (default SLOPE0) */
   int squarem;                 /* 1 (default): SQUAREM cycles instead of single EM steps */
-  int polish;                  /* BFGS iterations at most for the final polish (default 300; 0: none) */
+  int polish;                  /* polish iterations at most (default 300; 0: none) */
+  int polish_bfgs;             /* 1: polish by BFGS rounds only; 0 (default): LM, Newton, then BFGS */
   double grad_tol;             /* polish until √N ‖∇ℓ‖ ≤ grad_tol (default 1e-2) */
 } moe_gmoe_fit_opts;
 
@@ -270,8 +284,8 @@ typedef struct {
   int restarts_used;
   long total_iterations;       /* over all restarts */
   double grad_norm;            /* best restart's final √N ‖∇ℓ‖ (moe_gmoe_em_gradient) */
-  int polish_iters;            /* its BFGS polish iterations */
-  int stationary;              /* grad_norm ≤ grad_tol, or the polish found no ascent (how = 2) */
+  int polish_iters;            /* its polish iterations (LM, Newton and BFGS) */
+  int stationary;              /* grad_norm ≤ grad_tol, or the polish ended flat (how = 2) */
   int polish_how;              /* the polish's *how (-1: no polish) */
   double loglik_em;            /* its log-likelihood before the polish */
 } moe_gmoe_fit_info;
