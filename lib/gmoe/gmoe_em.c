@@ -1267,6 +1267,19 @@ static int polish_bfgs(moe_gmoe_em *w, gsl_multimin_fdfminimizer *s, gsl_vector 
   return met;
 }
 
+/* Scale a polish step so that no parameter moves by more than 5 (logits,
+ * slopes, log-variances): along a direction where the likelihood keeps
+ * rising towards a saturated gate (small n: the maximum is at infinity),
+ * a second-order step can otherwise jump to parameters whose exp()
+ * overflows; capped, the flat test stops it first. */
+static void step_cap(int P, double *d)
+{
+  double m = 0;
+  for (int q = 0; q < P; q++) m = fmax(m, fabs(d[q]));
+  if (m > 5)
+    for (int q = 0; q < P; q++) d[q] *= 5 / m;
+}
+
 /* Levenberg-Marquardt ascent of ℓ with the outer product of the
  * per-sample scores as its curvature (BHHH: Berndt, Hall, Hall & Hausman
  * 1974; for a correct model it estimates the Fisher information, so near
@@ -1306,6 +1319,7 @@ static int polish_lm(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
       if (!st) st = gsl_linalg_cholesky_solve(&Am.matrix, &gv.vector, &dv.vector);
       moei_gsl_leave();
       if (st) continue;
+      step_cap(P, d);
       for (int q = 0; q < P; q++) tr[q] = th[q] + d[q];
       if (em_unpack(w, tr) || em_estep(w)) { moe_error_clear(); continue; }
       if (isfinite(w->ll) && w->ll > ll) {
@@ -1399,6 +1413,7 @@ static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
     memcpy(Hw, H, (size_t)P * P * sizeof *Hw);
     for (int q = 0; q < P; q++) gp[q] = -g[q];
     if (modified_newton_step(P, Hw, gp, d, evec, eval, eig)) break;
+    step_cap(P, d);
     int accepted = 0;
     double t = 1.0;
     for (int h = 0; h < 8 && !accepted; h++, t *= 0.5) {
