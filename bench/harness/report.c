@@ -737,6 +737,14 @@ static void brief_fit(mb_buf *b, const store *s, const mb_fit *f, const fitrow *
   for (size_t i = 0; i < n; i++) {
     char **row = cell + (i + 1) * nc;
     for (size_t q = 0; q < nb; q++) row[q] = xdup(f->nby ? r[i].val[q] : "all");
+    const char *centre = r[i].label ? strstr(r[i].label, " [") : NULL;   /* " [median]", " [trmean]" */
+    if (centre) {   /* rows of the other centres say which they are */
+      mb_buf lb;
+      mb_buf_init(&lb);
+      mb_buf_printf(&lb, "%s%s", row[nb - 1], centre);
+      free(row[nb - 1]);
+      row[nb - 1] = lb.s;
+    }
     const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
     row[nb] = xdup(loss ? loss : f->y);
     mb_buf rt;
@@ -749,7 +757,8 @@ static void brief_fit(mb_buf *b, const store *s, const mb_fit *f, const fitrow *
   }
   char rest[4400];
   snprintf(rest, sizeof rest, "%s/%s.md", s->repdir, f->name);
-  mb_buf_printf(b, "%s: rate = -slope of log(mean %s) on log %s", f->name, f->y, f->x);
+  mb_buf_printf(b, "%s: rate = -slope of log(%s %s) on log %s", f->name, f->ncenters > 1 ? "centre of" : "mean", f->y,
+                f->x);
   if (f->bootstrap > 0) mb_buf_puts(b, ", 95% bootstrap CI");
   mb_buf_puts(b, "\n");
   text_table(b, cell, nr, nc, nb + 1, rest);
