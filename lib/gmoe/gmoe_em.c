@@ -85,14 +85,14 @@ double moe_gmoe_expert_objective(moe_gmoe_expert kind, int has_bias, int d, size
 
 /* The gate at GATE_BLOCK samples at a time, in arrays of nb·E (row b is
  * sample b): u the logits β1ᵀx + β0, lg the log weights (−inf outside
- * the chosen set), g the weights, and for the normalised sigmoid
- * sg = σ(u) and om = 1 − σ(u) (0 and 1 outside the set); sel the chosen
- * set (fixsel's if given). exp and log run through SLEEF's vector kernels
+ * the chosen set) and sg = σ(u) (normalised sigmoid) in the block's
+ * scratch; the weights G, 1 − σ(u) as OM (normalised sigmoid; 1 outside
+ * the set) and the chosen set SEL (fixsel's if given) in the caller's
+ * arrays (the block's own, or the E-step's whole-sample ones). exp and log run through SLEEF's vector kernels
  * (vmath.h, 1.0 ULP), which is what makes the EM fast: the gate's
  * transcendental functions were three quarters of its time. */
 enum { GATE_BLOCK = 256 };
 typedef struct {
-  int E;
   double *u, *lg, *g, *sg, *om, *tmp;  /* (GATE_BLOCK, E) each */
   double *s, *ls, *mx;                  /* (GATE_BLOCK) */
   unsigned char *sel;                   /* (GATE_BLOCK, E) */
@@ -111,7 +111,6 @@ static gate_blk *gate_blk_alloc(int E)
   gate_blk *k = calloc(1, sizeof *k);
   if (!k) return NULL;
   const size_t nE = (size_t)GATE_BLOCK * (size_t)E;
-  k->E = E;
   k->u = malloc((6 * nE + 3 * (size_t)GATE_BLOCK) * sizeof(double));
   k->sel = malloc(nE);
   if (!k->u || !k->sel) { gate_blk_free(k); return NULL; }
@@ -121,11 +120,11 @@ static gate_blk *gate_blk_alloc(int E)
 }
 
 static void gate_block(moe_gmoe_gate gate, int topk, int D, int E, const double *b0, const double *b1,
-                       const double *X, size_t nb, const unsigned char *fixsel, gate_blk *k)
+                       const double *X, size_t nb, const unsigned char *fixsel, gate_blk *k, double *G, double *OM,
+                       unsigned char *SEL)
 {
   const size_t nE = nb * (size_t)E;
-  double *U = k->u, *LG = k->lg, *G = k->g, *T = k->tmp;
-  unsigned char *SEL = k->sel;
+  double *U = k->u, *LG = k->lg, *T = k->tmp;
   for (size_t b = 0; b < nb; b++) {
     const double *x = X + b * D;
     double *u = U + b * E;
@@ -164,7 +163,7 @@ static void gate_block(moe_gmoe_gate gate, int topk, int D, int E, const double 
   }
   /* σ(u) and log σ(u) from e = exp(−|u|) and log(1 + e) (e ∈ (0, 1]:
    * absolute error ~1e-16) */
-  double *EX = k->om, *SG = k->sg, *OM = k->om;
+  double *EX = OM, *SG = k->sg;   /* OM holds exp(−|u|) until it is overwritten element by element */
   for (size_t i = 0; i < nE; i++) T[i] = -fabs(U[i]);
   moei_vexp_f64(nE, T, EX);
   for (size_t i = 0; i < nE; i++) T[i] = 1.0 + EX[i];
@@ -205,7 +204,7 @@ static double gate_obj(moe_gmoe_gate gate, int topk, int D, int E, size_t n, con
   if (grad) for (int q = 0; q < E * (D + 1); q++) grad[q] = 0;
   for (size_t t0 = 0; t0 < n; t0 += GATE_BLOCK) {
     const size_t nb = n - t0 < GATE_BLOCK ? n - t0 : GATE_BLOCK;
-    gate_block(gate, topk, D, E, b0, b1, X + t0 * D, nb, fixsel ? fixsel + t0 * E : NULL, k);
+    gate_block(gate, topk, D, E, b0, b1, X + t0 * D, nb, fixsel ? fixsel + t0 * E : NULL, k, k->g, k->om, k->sel);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = X + t * D, *r = R + t * ldr;
@@ -253,7 +252,7 @@ static double gate_obj_hess(moe_gmoe_gate gate, int topk, int D, int E, size_t n
   memset(H, 0, (size_t)P * P * sizeof *H);
   for (size_t t0 = 0; t0 < n; t0 += GATE_BLOCK) {
     const size_t nb = n - t0 < GATE_BLOCK ? n - t0 : GATE_BLOCK;
-    gate_block(gate, topk, D, E, b0, b1, X + t0 * D, nb, fixsel ? fixsel + t0 * E : NULL, k);
+    gate_block(gate, topk, D, E, b0, b1, X + t0 * D, nb, fixsel ? fixsel + t0 * E : NULL, k, k->g, k->om, k->sel);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = X + t * D, *r = R + t * ldr;
@@ -346,10 +345,9 @@ struct moe_gmoe_em {
   const double *X, *Y;         /* (N, D), (N) */
   double *R;                   /* (N, C) responsibilities */
   double *wcol;                /* (N) one component's weights */
-  double *u, *lg, *gw, *lc;    /* (E), (E), (E), (C) scratch */
+  double *u, *lc;              /* (E), (C) scratch */
   unsigned char *selfix;       /* (N, E) top-K sets held during the gate M-step */
   double *mass;                /* (C) responsibility mass per component */
-  unsigned char *sel;          /* (E) */
   double ll, ll_prev;
   int iter;
   int inner_iter;
@@ -403,7 +401,6 @@ void moe_gmoe_em_free(moe_gmoe_em *w)
   moei_free_aligned(w->R);
   moei_free_aligned(w->wcol);
   free(w->u);
-  free(w->sel);
   free(w->selfix);
   free(w);
 }
@@ -425,12 +422,11 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   int fits = moei_mul(nmax, (size_t)w->C, &nC) && moei_mul(nmax, (size_t)w->E, &nE);
   w->R = fits ? moei_alloc_array(nC, sizeof(double)) : NULL;
   w->wcol = moei_alloc_array(nmax, sizeof(double));
-  w->u = malloc((size_t)(3 * w->E + 2 * w->C) * sizeof(double));
+  w->u = malloc((size_t)(w->E + 2 * w->C) * sizeof(double));
   w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
   w->gall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
   w->omall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
   w->selall = fits ? malloc(nE) : NULL;
-  w->sel = malloc((size_t)w->E);
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
   moei_gsl_enter(); /* GSL's allocators report failure through the handler */
@@ -451,7 +447,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->eval_x = gsl_vector_alloc((size_t)ds);
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
   moei_gsl_leave();
-  if (!w->R || !w->wcol || !w->u || !w->sel || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
+  if (!w->R || !w->wcol || !w->u || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
       !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->sv || !w->gall || !w->omall || !w->selall || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
       w->E > 64 || w->D > 64) {
@@ -459,9 +455,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
     moe_error(MOE_ENOMEM, "gmoe_em_alloc: no memory for n=%zu", nmax);
     return NULL;
   }
-  w->lg = w->u + w->E;
-  w->gw = w->lg + w->E;
-  w->lc = w->gw + w->E;
+  w->lc = w->u + w->E;
   w->mass = w->lc + w->C;
   w->gG = w->gH + (size_t)dg * dg;
   w->gD = w->gG + dg;
@@ -507,11 +501,10 @@ static int em_estep(moe_gmoe_em *w)
   double mxb[B], sb[B];
   for (size_t t0 = 0; t0 < w->n; t0 += B) {
     const size_t nb = w->n - t0 < B ? w->n - t0 : B;
-    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk);
-    /* kept for em_grad, which runs at this same point */
-    memcpy(w->gall + t0 * E, w->blk->g, nb * (size_t)E * sizeof(double));
-    memcpy(w->omall + t0 * E, w->blk->om, nb * (size_t)E * sizeof(double));
-    memcpy(w->selall + t0 * E, w->blk->sel, nb * (size_t)E);
+    /* the gate values go straight to gall, omall, selall: em_grad, which
+     * runs at this same point, reads them there */
+    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk, w->gall + t0 * E,
+               w->omall + t0 * E, w->selall + t0 * E);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = w->X + t * D;
