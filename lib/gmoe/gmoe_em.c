@@ -1421,10 +1421,9 @@ static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
       }
     }
     if (!accepted) {
+      if (age == 0) break;   /* a fresh Hessian found no ascent: done (θ restored below) */
       if (em_unpack(w, th) || em_estep(w)) { met = -1; break; }
-      if (age == 0) break;   /* a fresh Hessian found no ascent: done */
-      fresh = 1;             /* else difference it anew and retry */
-      memcpy(th0, th, (size_t)P * sizeof *th0);
+      fresh = 1;             /* else difference it anew at θ and retry */
     }
   }
   if (met >= 0 && (em_unpack(w, th) || em_estep(w))) met = -1;
