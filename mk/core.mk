@@ -25,6 +25,12 @@ t_test_layer_SOURCES = t/test_layer.c t/tap.h t/fdcheck.h
 t_test_loss_SOURCES = t/test_loss.c t/tap.h t/fdcheck.h
 t_test_optim_SOURCES = t/test_optim.c t/tap.h
 t_test_golden_SOURCES = t/test_golden.c t/tap.h
+# lib/vmath.c is internal (not exported): the test compiles it in
+TESTS += t/test_vmath
+check_PROGRAMS += t/test_vmath
+t_test_vmath_SOURCES = t/test_vmath.c t/tap.h lib/vmath.c lib/vmath.h
+t_test_vmath_CFLAGS = $(AM_CFLAGS)
+t_test_vmath_LDADD = $(SLEEF_LIBS) -lm
 # test_golden reads the gzip'ed layer fixtures with zlib itself
 t_test_golden_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixtures: regenerate with /usr/bin/python3 t/gen_core_fixtures.py
