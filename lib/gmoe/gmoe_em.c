@@ -357,10 +357,14 @@ struct moe_gmoe_em {
   int gate_bfgs;               /* 1: BFGS for the gate; 0: Newton (default) */
   double *gH, *gG, *gD, *hu;   /* Newton: (P, P), (P), (P), (E, E) */
   double *gH2, *gG2;           /* Newton: the trial point's (P, P), (P) */
+  double *gcb, *gcg;           /* gate BFGS: the last point and its gradient (P) each */
   gate_blk *blk;               /* the gate over blocks of samples */
   double *sv;                  /* (GATE_BLOCK, nparams) per-sample scores */
   double *gall, *omall;        /* (N, E) the last E-step's gate g and 1 − σ */
+  double *lgall;               /* (N, E) its log g */
   unsigned char *selall;       /* (N, E) its chosen sets */
+  double *gbeta;               /* (E (D+1)) the β0, β1 they were computed at */
+  int gvalid;                  /* 1: gall, omall, lgall, selall are those of gbeta on this X */
   int second_order;            /* polish: LM and Newton before BFGS (default 1) */
   gsl_matrix *evec;            /* (P, P) */
   gsl_vector *eval;            /* (P) */
@@ -388,7 +392,9 @@ static void em_free_minimizers(moe_gmoe_em *w)
   free(w->sv);
   moei_free_aligned(w->gall);
   moei_free_aligned(w->omall);
+  moei_free_aligned(w->lgall);
   free(w->selall);
+  free(w->gbeta);
   if (w->evec_x) gsl_matrix_free(w->evec_x);
   if (w->eval_x) gsl_vector_free(w->eval_x);
   if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
@@ -426,7 +432,9 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
   w->gall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
   w->omall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
+  w->lgall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
   w->selall = fits ? malloc(nE) : NULL;
+  w->gbeta = malloc((size_t)w->E * (size_t)(w->D + 1) * sizeof(double));
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
   moei_gsl_enter(); /* GSL's allocators report failure through the handler */
@@ -437,7 +445,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->v_routed = gsl_vector_alloc((size_t)dr);
   w->v_gate = gsl_vector_alloc((size_t)dg);
   w->gH = malloc(((size_t)dg * dg + 2 * (size_t)dg + (size_t)w->E * w->E) * sizeof(double));
-  w->gH2 = malloc(((size_t)dg * dg + (size_t)dg) * sizeof(double));
+  w->gH2 = malloc(((size_t)dg * dg + 3 * (size_t)dg) * sizeof(double));
   w->blk = gate_blk_alloc(w->E);
   w->sv = malloc((size_t)GATE_BLOCK * (size_t)(w->S * (w->D + 4) + w->E * (2 * w->D + 3)) * sizeof(double));
   w->evec = gsl_matrix_alloc((size_t)dg, (size_t)dg);
@@ -448,7 +456,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
   moei_gsl_leave();
   if (!w->R || !w->wcol || !w->u || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
-      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->sv || !w->gall || !w->omall || !w->selall || !w->evec || !w->eval || !w->eig ||
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->sv || !w->gall || !w->omall || !w->lgall || !w->selall || !w->gbeta || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
       w->E > 64 || w->D > 64) {
     moe_gmoe_em_free(w);
@@ -461,6 +469,8 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->gD = w->gG + dg;
   w->hu = w->gD + dg;
   w->gG2 = w->gH2 + (size_t)dg * dg;
+  w->gcb = w->gG2 + dg;
+  w->gcg = w->gcb + dg;
   return w;
 }
 
@@ -499,12 +509,25 @@ static int em_estep(moe_gmoe_em *w)
    * still summed sample by sample in order. */
   enum { B = GATE_BLOCK };
   double mxb[B], sb[B];
+  /* The gate depends on β0, β1 and X only: when β is the one of the last
+   * E-step (a step that moved experts or ω only, as most columns of a
+   * differenced Hessian do), its values are reused as they are. */
+  const int gate_same = w->gvalid && !memcmp(w->gbeta, m->beta0, (size_t)E * sizeof(double)) &&
+                        !memcmp(w->gbeta + E, m->beta1, (size_t)E * D * sizeof(double));
+  if (!gate_same) {
+    memcpy(w->gbeta, m->beta0, (size_t)E * sizeof(double));
+    memcpy(w->gbeta + E, m->beta1, (size_t)E * D * sizeof(double));
+    w->gvalid = 0;   /* until the whole pass has run */
+  }
   for (size_t t0 = 0; t0 < w->n; t0 += B) {
     const size_t nb = w->n - t0 < B ? w->n - t0 : B;
-    /* the gate values go straight to gall, omall, selall: em_grad, which
-     * runs at this same point, reads them there */
-    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk, w->gall + t0 * E,
-               w->omall + t0 * E, w->selall + t0 * E);
+    /* the gate values go straight to gall, omall, selall, lgall: em_grad,
+     * which runs at this same point, reads them there */
+    if (!gate_same) {
+      gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk, w->gall + t0 * E,
+                 w->omall + t0 * E, w->selall + t0 * E);
+      memcpy(w->lgall + t0 * E, w->blk->lg, nb * (size_t)E * sizeof(double));
+    }
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = w->X + t * D;
@@ -515,7 +538,7 @@ static int em_estep(moe_gmoe_em *w)
         lc[i] = cst[i] - e * e * inv[i];
         if (lc[i] > mx) mx = lc[i];
       }
-      const double *lg = w->blk->lg + b * E;
+      const double *lg = w->lgall + t * E;
       for (int j = 0; j < E; j++) {
         double e = y - moe_gmoe_routed_mean(m, j, x);
         lc[S + j] = cst[S + j] + lg[j] - e * e * inv[S + j];
@@ -538,6 +561,7 @@ static int em_estep(moe_gmoe_em *w)
     for (size_t b = 0; b < nb; b++) ll += mxb[b] + sb[b];
   }
   if (C > 64) free(cst);
+  w->gvalid = 1;
   ll /= (double)w->n;
   if (!isfinite(ll)) return moe_error(MOE_EDOM, "gmoe_em: non-finite log-likelihood at iteration %d", w->iter);
   w->ll = ll;
@@ -555,6 +579,7 @@ int moe_gmoe_em_init(moe_gmoe_em *w, moe_gmoe *m, size_t n, const double *X, con
   if (rc) return rc;
   w->m = m; w->n = n; w->X = X; w->Y = Y;
   w->iter = 0;
+  w->gvalid = 0;   /* a new X (or model): the gate is computed anew */
   w->ll_prev = NAN;
   return em_estep(w);
 }
@@ -656,17 +681,32 @@ static int wls_linear(int D, size_t n, const double *X, const double *Y, const d
 }
 
 /* Gate BFGS context: the routed responsibilities (columns S.. of R) and, for top-K
- * gates, the chosen sets at the start of the M-step (fixsel). */
+ * gates, the chosen sets at the start of the M-step (fixsel); and the
+ * last point evaluated with its objective and gradient (cached: valid
+ * within one M-step, where R and fixsel do not change). */
 typedef struct {
   moe_gmoe_em *w;
   const unsigned char *fixsel;
+  int cached;   /* w->gcb, w->gcg and cf hold a point, its gradient and objective */
+  double cf;
 } gate_ctx;
 
-static double gate_eval_obj(const gate_ctx *c, const double *beta, double *grad)
+/* The objective and its gradient at β, always both: GSL's line search
+ * asks for f at a trial point and then, mostly, for ∇f at the same point;
+ * the gradient costs little beside the gate's exp and log, a second pass
+ * over the data a whole evaluation. Same values as evaluating each apart. */
+static double gate_eval_obj(gate_ctx *c, const double *beta, double *grad)
 {
   moe_gmoe_em *w = c->w;
-  return gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, grad, w->blk,
-                  c->fixsel);
+  const size_t P = (size_t)w->E * (size_t)(w->D + 1);
+  if (!c->cached || memcmp(beta, w->gcb, P * sizeof *beta)) {
+    c->cf = gate_obj(w->m->gate, w->m->topk, w->D, w->E, w->n, w->X, w->R + w->S, (size_t)w->C, beta, w->gcg,
+                     w->blk, c->fixsel);
+    memcpy(w->gcb, beta, P * sizeof *beta);
+    c->cached = 1;
+  }
+  if (grad) memcpy(grad, w->gcg, P * sizeof *grad);
+  return c->cf;
 }
 static double gate_f(const gsl_vector *v, void *p)
 {
@@ -941,7 +981,7 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
   /* With top-K, the chosen sets are held at their current values inside
    * BFGS (the objective is then smooth); the step is accepted only if the
    * true objective, with the sets the new β1 choose, improves. */
-  gate_ctx gc = {w, NULL};
+  gate_ctx gc = {w, NULL, 0, NAN};
   double f0 = NAN;
   if (w->gate_bfgs) f0 = gate_f(v, &gc);
   if (m->topk > 0 && m->topk < E) {
@@ -950,7 +990,7 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
       for (int j = 0; j < E; j++) u[j] = dot(m->beta1 + (size_t)j * D, w->X + t * D, D);
       topk_select(E, m->topk, u, w->selfix + t * E);
     }
-    gc.fixsel = w->selfix;
+    gc.fixsel = w->selfix;   /* at β itself they are the free sets: f0 and its cached gradient stand */
   }
   double f1;
   if (w->gate_bfgs) {
@@ -965,7 +1005,7 @@ int moe_gmoe_em_iterate(moe_gmoe_em *w)
     }
   }
   if (gc.fixsel && f1 < f0) {
-    gate_ctx exact = {w, NULL};
+    gate_ctx exact = {w, NULL, 0, NAN};
     f1 = gate_f(v, &exact);
   }
   if (f1 < f0) {
