@@ -78,6 +78,66 @@ static void test_gradient(void)
     }
 }
 
+/* The analytic Hessian (Louis' identity) against central differences of
+ * the analytic gradient, on every truth's shape (both gates, top-K, ReLU
+ * and linear experts), at a random start and at a point near the MLE;
+ * its gradient output = moe_gmoe_em_gradient. */
+static void test_hessian(void)
+{
+  for (int e = 0; e < 5; e++)
+    for (int d = 1; d <= 2; d++)
+      for (int near = 0; near <= 1; near++) {
+        const size_t n = 400;
+        moe_gmoe *t;
+        double *X, *Y;
+        sample(THMS[e], d, n, 170 + e + 10 * d, &t, &X, &Y);
+        moe_gmoe *m = moe_gmoe_alloc(d, 2, 3, t->gate, t->shared_kind, t->routed_kind);
+        gsl_rng *r = moe_rng_alloc(13 + e);
+        moe_gmoe_init_params(m, t, near ? MOE_GMOE_INIT_TRUTH : MOE_GMOE_INIT_RANDOM, 0.5, r, n, X, Y);
+        gsl_rng_free(r);
+        moe_gmoe_em *w = moe_gmoe_em_alloc(m, n);
+        moe_gmoe_em_init(w, m, n, X, Y);
+        if (near)
+          for (int k = 0; k < 30; k++) moe_gmoe_em_squarem(w);
+        const int P = moe_gmoe_em_nparams(w);
+        double th[64], g[64], g0[64], gp[64], gm[64], *H = malloc((size_t)P * P * sizeof *H);
+        moe_gmoe_em_get_params(w, th);
+        moe_gmoe_em_gradient(w, g0, NULL);
+        is_int(moe_gmoe_em_hessian(w, g, H), MOE_OK, "%s d=%d %s: hessian runs", THMS[e], d, near ? "near the MLE" : "random start");
+        double gd = 0, gmax = 0;
+        for (int q = 0; q < P; q++) { gd = fmax(gd, fabs(g[q] - g0[q])); gmax = fmax(gmax, fabs(g0[q])); }
+        ok(gd <= 1e-12 * fmax(1.0, gmax), "%s d=%d %s: its gradient = moe_gmoe_em_gradient (diff %.3g)", THMS[e], d,
+           near ? "near" : "random", gd);
+        double worst = 0, hmax = 0, asym = 0;
+        for (int q = 0; q < P; q++) {
+          /* small h: near the MLE the gate can be nearly saturated, with
+           * large third derivatives (the differences converge as h²) */
+          const double h = 1e-7 * fmax(1.0, fabs(th[q]));
+          const double tq = th[q];
+          th[q] = tq + h; moe_gmoe_em_set_params(w, th); moe_gmoe_em_gradient(w, gp, NULL);
+          th[q] = tq - h; moe_gmoe_em_set_params(w, th); moe_gmoe_em_gradient(w, gm, NULL);
+          th[q] = tq;
+          for (int u = 0; u < P; u++) {
+            const double fd = (gp[u] - gm[u]) / (2 * h);
+            worst = fmax(worst, fabs(fd - H[(size_t)u * P + q]));
+            hmax = fmax(hmax, fabs(H[(size_t)u * P + q]));
+            asym = fmax(asym, fabs(H[(size_t)u * P + q] - H[(size_t)q * P + u]));
+          }
+        }
+        moe_gmoe_em_set_params(w, th);
+        ok(worst <= 1e-5 * fmax(1.0, hmax), "%s d=%d %s: Hessian = central differences of the gradient (worst %.3g, max |H| %.3g)",
+           THMS[e], d, near ? "near" : "random", worst, hmax);
+        ok(asym == 0, "%s d=%d %s: Hessian exactly symmetric", THMS[e], d, near ? "near" : "random");
+        free(H);
+        moe_gmoe_em_free(w);
+        moe_gmoe_free(m);
+        moe_gmoe_free(t);
+        free(X);
+        free(Y);
+      }
+  ok(moe_gmoe_em_hessian(NULL, NULL, NULL) == MOE_EINVAL, "hessian(NULL): EINVAL");
+}
+
 /* The scores' outer product B = (1/N) Σ s_n s_nᵀ against the per-sample
  * scores taken one sample at a time (a workspace of N = 1 at each point:
  * its gradient is that sample's score), and its gradient = the gradient. */
@@ -400,6 +460,7 @@ int main(void)
   gsl_set_error_handler_off();
   test_gradient();
   test_score_outer();
+  test_hessian();
   test_monotone(1);
   test_monotone(0);
   test_pstar();

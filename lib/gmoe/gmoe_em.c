@@ -511,7 +511,7 @@ static int em_estep(moe_gmoe_em *w)
   double mxb[B], sb[B];
   /* The gate depends on β0, β1 and X only: when β is the one of the last
    * E-step (a step that moved experts or ω only, as most columns of a
-   * differenced Hessian do), its values are reused as they are. */
+   * Hessian differenced by parameter did), its values are reused. */
   const int gate_same = w->gvalid && !memcmp(w->gbeta, m->beta0, (size_t)E * sizeof(double)) &&
                         !memcmp(w->gbeta + E, m->beta1, (size_t)E * D * sizeof(double));
   if (!gate_same) {
@@ -1206,6 +1206,208 @@ static void em_grad(moe_gmoe_em *w, double *grad, double *B)
     for (int u = q; u < P; u++) B[(size_t)u * P + q] = B[(size_t)q * P + u] *= s * f[q] * f[u];
 }
 
+/* Hessian of ℓ (mean) at the current point, analytically, by Louis'
+ * identity (Louis 1982): with the complete-data log-likelihoods
+ * ℓ_c = log π_c + log N(y; μ_c, v_c) (π_c = ω_i/2 for shared i, g_j(x)/2
+ * for routed j) and the responsibilities r_c,
+ *   ∇² log p = Σ_c r_c (∇²ℓ_c + ∇ℓ_c ∇ℓ_cᵀ) − s sᵀ,   s = Σ_c r_c ∇ℓ_c.
+ * ∇ℓ_c is sparse: the weight (a) or gate (β) parameters, and component
+ * c's expert. Per component, with e = y − μ, v = floor + e^σ, φ = v − floor:
+ *   ∂ℓ/∂μ = e/v, ∂²ℓ/∂μ² = −1/v, ∂ℓ/∂σ = φ (e²/v − 1)/(2v),
+ *   ∂²ℓ/∂μ∂σ = −φ e/v², ∂²ℓ/∂σ² = φ² (1/(2v²) − e²/v³) + ∂ℓ/∂σ;
+ * μ linear in its parameters, or κ2·max(z, 0) (ReLU: ∂²μ/∂κ2∂z-param =
+ * 1{z>0} x̃, the hinge's kink ignored, as in the gradient);
+ * ∂ log ω_i/∂a_k = δ_ik − ω_k, ∂² = −(δ_kl ω_k − ω_k ω_l);
+ * ∂ log g_j/∂u_k = δ_jk − g_k (softmax), δ_jk (1 − σ_j) − q_k
+ * (normalised sigmoid, q_k = g_k (1 − σ_k)), over the chosen set (held
+ * fixed, as in the gradient); Σ_j r_j ∂² log g_j/∂u_k∂u_l =
+ * −R (δ_kl g_k − g_k g_l) (softmax), −δ_kl (r_k σ_k (1 − σ_k) +
+ * R q_k (1 − 2σ_k)) + R q_k q_l (normalised sigmoid), times x̃ x̃ᵀ.
+ * ∇ℓ_c has two disjoint parts, the weights' or gate's (w_c) and expert
+ * c's (ê_c), so Σ_c r_c ∇ℓ_c ∇ℓ_cᵀ is formed block by block per sample
+ * (the gate block as [Σ_j r_j d_j d_jᵀ] ⊗ x̃ x̃ᵀ); only − Σ s sᵀ is dense,
+ * through BLAS (dsyrk) over batches of samples. One pass over the data,
+ * against P gradient passes for a differenced Hessian.
+ * grad (P) may be NULL; H (P, P) row-major, symmetric. */
+static int em_hess(moe_gmoe_em *w, double *grad, double *H)
+{
+  const moe_gmoe *m = w->m;
+  const int D = w->D, S = w->S, E = w->E, C = w->C, sn = shared_np(m), rn = routed_np(m);
+  const int P = moe_gmoe_em_nparams(w), D1 = D + 1;
+  const int srelu = m->shared_kind == MOE_GMOE_RELU, rrelu = m->routed_kind == MOE_GMOE_RELU;
+  const int nsig = m->gate == MOE_GMOE_NSIGMOID;
+  enum { NB = 256 };   /* samples per dsyrk batch */
+  const size_t PP = (size_t)P * (size_t)P;
+  const size_t EE = (size_t)E * (size_t)E;
+  double *buf = malloc(((size_t)NB * (size_t)P + PP + (size_t)P + 3 * (size_t)E + EE + 2 * (size_t)D1 + 2 +
+                        (size_t)D1 + 2) * sizeof *buf);
+  if (!buf) return moe_error(MOE_ENOMEM, "gmoe_em_hessian: no memory for P=%d", P);
+  double *neg = buf, *Hd = neg + (size_t)NB * P, *gs = Hd + PP;
+  double *q = gs + P, *sgm = q + E, *dj = sgm + E, *M = dj + E, *xt = M + EE, *gmu = xt + D1, *eh = gmu + D1 + 1;
+  memset(H, 0, PP * sizeof *H);
+  memset(Hd, 0, PP * sizeof *Hd);
+  memset(gs, 0, (size_t)P * sizeof *gs);
+  const size_t R0 = (size_t)S * sn;   /* first routed parameter */
+#define HD(a, b) Hd[(size_t)(a) * P + (b)]
+  for (size_t t0 = 0; t0 < w->n; t0 += NB) {
+    const size_t nb = w->n - t0 < NB ? w->n - t0 : NB;
+    memset(neg, 0, nb * (size_t)P * sizeof *neg);
+    for (size_t b = 0; b < nb; b++) {
+      const size_t t = t0 + b;
+      const double *x = w->X + t * D, *r = w->R + t * C;
+      const double y = w->Y[t];
+      double *sc = neg + b * (size_t)P;   /* s, the sample's score */
+      xt[0] = 1;
+      for (int k = 0; k < D; k++) xt[1 + k] = x[k];
+      /* shared experts and their weights; expert block at o+1 .. o+sn−1:
+       * ∇μ (ne of them) then σ */
+      double rsh = 0;
+      for (int i = 0; i < S; i++) rsh += r[i];
+      for (int i = 0; i < S; i++) {
+        const double ri = r[i];
+        const size_t o = (size_t)i * sn;
+        for (int k = 0; k < S; k++) sc[(size_t)k * sn] += ri * ((k == i) - m->omega[k]);
+        if (!(ri > 0)) continue;
+        const double z = dot(m->kappa1 + (size_t)i * D, x, D) + m->kappa0[i];
+        const int on = z > 0;
+        const double mu = srelu ? m->kappa2[i] * (on ? z : 0) : z;
+        const double v = m->tau[i], phi = v - w->var_floor, e = y - mu;
+        const int ne = sn - 2;
+        for (int a = 0; a < D1; a++) gmu[a] = srelu ? (on ? m->kappa2[i] * xt[a] : 0) : xt[a];
+        if (srelu) gmu[D1] = on ? z : 0;
+        const double dmu = e / v, ds = phi * (e * e / v - 1) / (2 * v);
+        for (int a = 0; a < ne; a++) eh[a] = dmu * gmu[a];
+        eh[ne] = ds;
+        /* expert block: r (∇²ℓ + ê êᵀ) */
+        for (int a = 0; a <= ne; a++)
+          for (int c = 0; c <= ne; c++) HD(o + 1 + a, o + 1 + c) += ri * eh[a] * eh[c];
+        for (int a = 0; a < ne; a++) {
+          for (int c = 0; c < ne; c++) HD(o + 1 + a, o + 1 + c) -= ri * gmu[a] * gmu[c] / v;
+          const double hs = -ri * phi * e / (v * v) * gmu[a];
+          HD(o + 1 + a, o + sn - 1) += hs;
+          HD(o + sn - 1, o + 1 + a) += hs;
+        }
+        if (srelu && on)
+          for (int a = 0; a < D1; a++) {
+            const double h = ri * dmu * xt[a];
+            HD(o + 1 + a, o + 1 + D1) += h;
+            HD(o + 1 + D1, o + 1 + a) += h;
+          }
+        HD(o + sn - 1, o + sn - 1) += ri * (phi * phi * (0.5 / (v * v) - e * e / (v * v * v)) + ds);
+        /* weights × expert i: r (δ_ik − ω_k) ê */
+        for (int k = 0; k < S; k++) {
+          const double wk = ri * ((k == i) - m->omega[k]);
+          for (int a = 0; a <= ne; a++) {
+            HD((size_t)k * sn, o + 1 + a) += wk * eh[a];
+            HD(o + 1 + a, (size_t)k * sn) += wk * eh[a];
+          }
+        }
+        for (int a = 0; a <= ne; a++) sc[o + 1 + a] += ri * eh[a];
+      }
+      /* weights: Σ_i r_i (e_i − ω)(e_i − ω)ᵀ − Σ r_i (diag ω − ω ωᵀ) */
+      for (int k = 0; k < S; k++)
+        for (int l = 0; l < S; l++) {
+          double a = 0;
+          for (int i = 0; i < S; i++) a += r[i] * ((k == i) - m->omega[k]) * ((l == i) - m->omega[l]);
+          HD((size_t)k * sn, (size_t)l * sn) += a - rsh * ((k == l) * m->omega[k] - m->omega[k] * m->omega[l]);
+        }
+      /* routed experts and the gate; block j: gate at o .. o+D, expert
+       * (∇μ then σ) at oe .. o+rn−1 */
+      const double *gw = w->gall + t * E, *om = w->omall + t * E;
+      const unsigned char *sel = w->selall + t * E;
+      double rs = 0;
+      for (int j = 0; j < E; j++) {
+        rs += r[S + j];
+        q[j] = sel[j] ? (nsig ? gw[j] * om[j] : gw[j]) : 0;
+        sgm[j] = 1 - om[j];
+      }
+      memset(M, 0, EE * sizeof *M);
+      for (int j = 0; j < E; j++) {
+        const double rj = r[S + j];
+        if (!sel[j] || !(rj > 0)) continue;   /* r = 0 outside the chosen set */
+        const size_t o = R0 + (size_t)j * rn, oe = o + D1;
+        for (int k = 0; k < E; k++) dj[k] = sel[k] ? (k == j) * (nsig ? om[j] : 1.0) - q[k] : 0;
+        for (int k = 0; k < E; k++)
+          for (int l = 0; l < E; l++) M[(size_t)k * E + l] += rj * dj[k] * dj[l];
+        const double z = dot(m->eta1 + (size_t)j * D, x, D);
+        const int on = z > 0;
+        const double mu = rrelu ? m->eta2[j] * (on ? z : 0) : z + m->eta0[j];
+        const double v = m->nu[j], phi = v - w->var_floor, e = y - mu;
+        const int ne = rn - D1 - 1;
+        int a0 = 0;
+        if (!rrelu) gmu[a0++] = 1;
+        for (int k = 0; k < D; k++) gmu[a0 + k] = rrelu ? (on ? m->eta2[j] * x[k] : 0) : x[k];
+        if (rrelu) gmu[D] = on ? z : 0;
+        const double dmu = e / v, ds = phi * (e * e / v - 1) / (2 * v);
+        for (int a = 0; a < ne; a++) eh[a] = dmu * gmu[a];
+        eh[ne] = ds;
+        for (int a = 0; a <= ne; a++)
+          for (int c = 0; c <= ne; c++) HD(oe + a, oe + c) += rj * eh[a] * eh[c];
+        for (int a = 0; a < ne; a++) {
+          for (int c = 0; c < ne; c++) HD(oe + a, oe + c) -= rj * gmu[a] * gmu[c] / v;
+          const double hs = -rj * phi * e / (v * v) * gmu[a];
+          HD(oe + a, o + rn - 1) += hs;
+          HD(o + rn - 1, oe + a) += hs;
+        }
+        if (rrelu && on)
+          for (int k = 0; k < D; k++) {
+            const double h = rj * dmu * x[k];
+            HD(oe + k, oe + D) += h;
+            HD(oe + D, oe + k) += h;
+          }
+        HD(o + rn - 1, o + rn - 1) += rj * (phi * phi * (0.5 / (v * v) - e * e / (v * v * v)) + ds);
+        /* gate × expert j: r d_k x̃ ê */
+        for (int k = 0; k < E; k++) {
+          if (dj[k] == 0) continue;
+          const size_t og = R0 + (size_t)k * rn;
+          for (int a = 0; a < D1; a++) {
+            const double ga = rj * dj[k] * xt[a];
+            sc[og + a] += ga;
+            for (int c = 0; c <= ne; c++) {
+              HD(og + a, oe + c) += ga * eh[c];
+              HD(oe + c, og + a) += ga * eh[c];
+            }
+          }
+        }
+        for (int a = 0; a <= ne; a++) sc[oe + a] += rj * eh[a];
+      }
+      /* gate × gate: [Σ_j r_j d_j d_jᵀ + Σ_j r_j ∇²_u log g_j] ⊗ x̃ x̃ᵀ */
+      for (int k = 0; k < E; k++) {
+        if (!sel[k]) continue;
+        for (int l = 0; l < E; l++) {
+          if (!sel[l]) continue;
+          const double h = nsig ? (k == l) * (r[S + k] * sgm[k] * om[k] + rs * q[k] * (1 - 2 * sgm[k])) - rs * q[k] * q[l]
+                                : rs * ((k == l) * gw[k] - gw[k] * gw[l]);
+          const double c = M[(size_t)k * E + l] - h;
+          if (c == 0) continue;
+          for (int a = 0; a < D1; a++)
+            for (int u = 0; u < D1; u++) HD(R0 + (size_t)k * rn + a, R0 + (size_t)l * rn + u) += c * xt[a] * xt[u];
+        }
+      }
+      for (int p = 0; p < P; p++) gs[p] += sc[p];
+    }
+    /* upper triangle: H −= Σ s sᵀ */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, P, (int)nb, -1.0, neg, P, 1.0, H, P);
+  }
+#undef HD
+  const double s = 1.0 / (double)w->n;
+  for (int a = 0; a < P; a++)
+    for (int c = a; c < P; c++) {
+      const double v = (H[(size_t)a * P + c] + 0.5 * (Hd[(size_t)a * P + c] + Hd[(size_t)c * P + a])) * s;
+      H[(size_t)a * P + c] = H[(size_t)c * P + a] = v;
+    }
+  if (grad)
+    for (int p = 0; p < P; p++) grad[p] = gs[p] * s;
+  free(buf);
+  return MOE_OK;
+}
+
+int moe_gmoe_em_hessian(moe_gmoe_em *w, double *grad, double *H)
+{
+  MOE_CHECK_ARG(w && w->m && H, "gmoe_em_hessian: not initialised or H NULL");
+  return em_hess(w, grad, H);
+}
+
 int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm)
 {
   MOE_CHECK_ARG(w && w->m, "gmoe_em_gradient: not initialised");
@@ -1369,13 +1571,11 @@ static int polish_lm(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
   return met;
 }
 
-/* Newton ascent of ℓ with the Hessian of −ℓ from forward differences
- * of the analytic gradient (P extra gradient passes), symmetrised, and
- * between two such differencings (every 10 iterations, or after a step
- * the update could not model) BFGS updates of it, which cost nothing
- * more; the step is modified_newton_step's (|eigenvalues| floored: an
- * ascent direction even at a saddle), with step halving (8 tries). For
- * the curved, nearly flat valleys of an over-specified mixture, where the
+/* Newton ascent of ℓ with the analytic Hessian (em_hess: one pass over
+ * the data with the gradient) at every iteration; the step is
+ * modified_newton_step's (|eigenvalues| floored: an ascent direction even
+ * at a saddle), capped (step_cap), with step halving (8 tries). For the
+ * curved, nearly flat valleys of an over-specified mixture, where the
  * BHHH curvature zigzags. Stops as "flat" when 10 iterations gained less
  * than 1e-2 in total log-likelihood (with ReLU experts ℓ has a kink
  * wherever a point crosses a hinge, and the gradient test may never be
@@ -1386,66 +1586,28 @@ static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
 {
   const int P = moe_gmoe_em_nparams(w);
   const double sq = sqrt((double)w->n);
-  double *buf = malloc(((size_t)2 * P * P + 8 * (size_t)P) * sizeof *buf);
+  double *buf = malloc(((size_t)P * P + 4 * (size_t)P) * sizeof *buf);
   gsl_matrix *evec = gsl_matrix_alloc((size_t)P, (size_t)P);
   gsl_vector *eval = gsl_vector_alloc((size_t)P);
   gsl_eigen_symmv_workspace *eig = gsl_eigen_symmv_alloc((size_t)P);
   int met = -1;
   if (!buf || !evec || !eval || !eig) goto out;
-  double *H = buf, *Hw = H + (size_t)P * P, *gp = Hw + (size_t)P * P, *g = gp + P, *th = g + P, *tr = th + P,
-         *d = tr + P, *g0 = d + P, *th0 = g0 + P, *hs = th0 + P;
+  double *H = buf, *g = H + (size_t)P * P, *th = g + P, *tr = th + P, *d = tr + P;
   em_pack(w, th);
   double ll = w->ll, hist[10];
   if (!isfinite(ll)) goto out;
   met = 0;
-  int fresh = 1;   /* 1: difference the Hessian at this iteration */
-  for (int k = 0, age = 0; *it < max_iter; k++) {
+  for (int k = 0; *it < max_iter; k++) {
     if (k >= 10 && (ll - hist[k % 10]) * (double)w->n < 1e-2) { met = 2; break; }
     hist[k % 10] = ll;
-    em_grad(w, g, NULL);
+    if (em_hess(w, g, H)) { moe_error_clear(); met = -1; break; }
     double gg = 0;
     for (int q = 0; q < P; q++) gg += g[q] * g[q];
     if (sqrt(gg) * sq <= grad_tol) { met = 1; break; }
     ++*it;
-    if (!fresh) {   /* BFGS update of H (of −ℓ) with s = θ − θ0, y = ∇ℓ0 − ∇ℓ */
-      double sy = 0, ss = 0, yy = 0, shs = 0;
-      for (int q = 0; q < P; q++) {
-        d[q] = th[q] - th0[q];
-        gp[q] = g0[q] - g[q];
-        sy += d[q] * gp[q]; ss += d[q] * d[q]; yy += gp[q] * gp[q];
-      }
-      for (int q = 0; q < P; q++) {
-        double v = 0;
-        for (int u = 0; u < P; u++) v += H[(size_t)q * P + u] * d[u];
-        hs[q] = v;
-        shs += d[q] * v;
-      }
-      if (sy > 1e-10 * sqrt(ss * yy) && shs > 0)
-        for (int q = 0; q < P; q++)
-          for (int u = 0; u < P; u++) H[(size_t)q * P + u] += gp[q] * gp[u] / sy - hs[q] * hs[u] / shs;
-      else
-        fresh = 1;
-    }
-    if (fresh || ++age >= 10) {
-      int bad = 0;
-      for (int j = 0; j < P; j++) {   /* column j: (∇ℓ(θ) − ∇ℓ(θ + h e_j)) / h */
-        const double h = 1e-6 * fmax(1.0, fabs(th[j]));
-        memcpy(tr, th, (size_t)P * sizeof *tr);
-        tr[j] += h;
-        if (em_unpack(w, tr) || em_estep(w)) { moe_error_clear(); bad = 1; break; }
-        em_grad(w, gp, NULL);
-        for (int q = 0; q < P; q++) H[(size_t)q * P + j] = -(gp[q] - g[q]) / h;
-      }
-      if (bad) break;
-      for (int q = 0; q < P; q++)
-        for (int u = q + 1; u < P; u++)
-          H[(size_t)q * P + u] = H[(size_t)u * P + q] = 0.5 * (H[(size_t)q * P + u] + H[(size_t)u * P + q]);
-      age = 0;
-      fresh = 0;
-    }
-    memcpy(Hw, H, (size_t)P * P * sizeof *Hw);
-    for (int q = 0; q < P; q++) gp[q] = -g[q];
-    if (modified_newton_step(P, Hw, gp, d, evec, eval, eig)) break;
+    for (int q = 0; q < P * P; q++) H[q] = -H[q];   /* of −ℓ */
+    for (int q = 0; q < P; q++) g[q] = -g[q];
+    if (modified_newton_step(P, H, g, d, evec, eval, eig)) break;
     step_cap(P, d);
     int accepted = 0;
     double t = 1.0;
@@ -1455,16 +1617,10 @@ static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
       if (isfinite(w->ll) && w->ll > ll) {
         accepted = 1;
         ll = w->ll;
-        memcpy(th0, th, (size_t)P * sizeof *th0);
-        memcpy(g0, g, (size_t)P * sizeof *g0);
         memcpy(th, tr, (size_t)P * sizeof *th);
       }
     }
-    if (!accepted) {
-      if (age == 0) break;   /* a fresh Hessian found no ascent: done (θ restored below) */
-      if (em_unpack(w, th) || em_estep(w)) { met = -1; break; }
-      fresh = 1;             /* else difference it anew at θ and retry */
-    }
+    if (!accepted) break;   /* the exact Hessian's step finds no ascent: done (θ restored below) */
   }
   if (met >= 0 && (em_unpack(w, th) || em_estep(w))) met = -1;
 out:
@@ -1488,7 +1644,7 @@ int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters
     return moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory");
   }
   /* Second order first (unless set off): at most 30 Levenberg-Marquardt
-   * (BHHH) iterations, then Newton with the differenced Hessian until the
+   * (BHHH) iterations, then Newton with the analytic Hessian until the
    * gradient test, a flat stretch, or no ascent. Then, if still short,
    * rounds of BFGS, each followed by three SQUAREM cycles: a ReLU
    * expert's likelihood has kinks where a data point sits at the hinge,

@@ -210,8 +210,9 @@ int moe_gmoe_em_iterations(const moe_gmoe_em *w);    /* t */
  * information, e.g. for standard errors).
  * moe_gmoe_em_polish: second order first (moe_gmoe_em_set_polish, on by
  * default): at most 30 Levenberg-Marquardt iterations with B as the
- * curvature, then Newton with the Hessian from differences of the
- * gradient (|eigenvalues| floored, step halving), which stops as flat
+ * curvature, then Newton with the analytic Hessian of
+ * moe_gmoe_em_hessian at every step (|eigenvalues| floored, step
+ * halving), which stops as flat
  * when 10 iterations gain less than 1e-2 in TOTAL log-likelihood. Then,
  * if still short of the test, rounds of quasi-Newton (gsl bfgs2 on −ℓ,
  * restarted from the best point when its line search stalls), each
@@ -235,6 +236,13 @@ int moe_gmoe_em_get_params(const moe_gmoe_em *w, double *theta);
 int moe_gmoe_em_set_params(moe_gmoe_em *w, const double *theta);
 int moe_gmoe_em_gradient(moe_gmoe_em *w, double *grad, double *norm);
 int moe_gmoe_em_score_outer(moe_gmoe_em *w, double *grad, double *B);
+/* ∇²_θ ℓ (mean log-likelihood; P, P, row-major, symmetric) at the current
+ * point, analytically by Louis' identity (complete-data Hessians and
+ * score outer products under the responsibilities, minus the score's
+ * outer product), in one pass over the data; top-K sets held fixed and a
+ * ReLU hinge's kink ignored, as in the gradient. grad (P) may be NULL,
+ * else receives the gradient. MOE_ENOMEM if its O(P²) scratch fails. */
+int moe_gmoe_em_hessian(moe_gmoe_em *w, double *grad, double *H);
 /* polish: 1 (default) LM and Newton before the BFGS rounds; 0 BFGS
  * rounds only (the first study's polish, kept for comparison) */
 void moe_gmoe_em_set_polish(moe_gmoe_em *w, int second_order);
