@@ -17,6 +17,8 @@ t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/harn
 EXTRA_DIST += t/gmoe_limit.sh
 # timing of the synthetic study (see the file's banner); not installed
 noinst_PROGRAMS += bench/perf/perf_synthetic
+TESTS += t/perf-synthetic-args.sh
+EXTRA_DIST += t/perf-synthetic-args.sh
 bench_perf_perf_synthetic_SOURCES = bench/perf/perf_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/task.h bench/verbs.h
 bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 # the synthetic study's matrices and the cached limits they read

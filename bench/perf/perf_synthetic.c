@@ -186,14 +186,41 @@ static int d4_sensitivity(const char *pa, const char *pb, int reps, long nmax)
   return 0;
 }
 
+static const char USAGE[] = "usage: perf_synthetic [--em-only] [REPS [NMAX]]\n"
+                            "       perf_synthetic --d4-sensitivity LIMIT_A LIMIT_B [REPS [NMAX]]\n";
+
+/* a whole positive decimal number, or -1 */
+static long count_arg(const char *s)
+{
+  char *end;
+  long v = strtol(s, &end, 10);
+  return *s && !*end && v > 0 ? v : -1;
+}
+
 int main(int argc, char **argv)
 {
-  if (argc >= 4 && !strcmp(argv[1], "--d4-sensitivity"))
-    return d4_sensitivity(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 4, argc > 5 ? atol(argv[5]) : 28480);
+  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    fputs(USAGE, stdout);
+    return 0;
+  }
+  int d4 = argc > 1 && !strcmp(argv[1], "--d4-sensitivity");
   int em_only = argc > 1 && !strcmp(argv[1], "--em-only");
+  const int first = d4 ? 4 : 1 + em_only;   /* REPS, NMAX from here */
+  long nums[2] = {-2, -2};
+  if ((d4 && argc < 4) || argc > first + 2) {
+    fputs(USAGE, stderr);
+    return 2;
+  }
+  for (int a = first; a < argc; a++)
+    if ((nums[a - first] = count_arg(argv[a])) < 0) {
+      fprintf(stderr, "perf_synthetic: argument %d: '%s' %s\n%s", a, argv[a],
+              argv[a][0] == '-' && a == 1 ? "is not an option" : "is not a positive whole number", USAGE);
+      return 2;
+    }
+  if (d4) return d4_sensitivity(argv[2], argv[3], nums[0] > 0 ? (int)nums[0] : 4, nums[1] > 0 ? nums[1] : 28480);
   if (em_only) { argv++; argc--; }
-  int reps = argc > 1 ? atoi(argv[1]) : 2;
-  long nmax = argc > 2 ? atol(argv[2]) : 100000;
+  int reps = nums[0] > 0 ? (int)nums[0] : 2;
+  long nmax = nums[1] > 0 ? nums[1] : 100000;
   if (em_throughput(em_only && argc > 1 ? (reps < 3 ? 3 : reps) : 5)) {
     fprintf(stderr, "perf_synthetic: %s\n", moe_last_error());
     return 1;
