@@ -1524,13 +1524,13 @@ static void step_cap(int P, double *d)
  * multiplied by 4 after a loss (10 tries). One gradient-and-B pass per
  * iteration plus one E-step per try. Leaves the model at the best point.
  * Returns 1 if the gradient test was met, 0 if not, -1 on a non-finite
- * log-likelihood at the start. */
+ * log-likelihood at the start, -2 if out of memory. */
 static int polish_lm(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
 {
   const int P = moe_gmoe_em_nparams(w);
   const double sq = sqrt((double)w->n);
   double *buf = malloc(((size_t)2 * P * P + 4 * (size_t)P) * sizeof *buf);
-  if (!buf) return -1;
+  if (!buf) { moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory for P=%d", P); return -2; }
   double *B = buf, *A = B + (size_t)P * P, *g = A + (size_t)P * P, *th = g + P, *tr = th + P, *d = tr + P;
   em_pack(w, th);
   double ll = w->ll, lam = 1e-3;
@@ -1581,7 +1581,9 @@ static int polish_lm(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
  * wherever a point crosses a hinge, and the gradient test may never be
  * met: the fit then sits on a kinked ridge whose remaining ascent is
  * statistically nil). Returns 1 if the gradient test was met, 2 if flat,
- * 0 if no ascent was found, -1 on error. */
+ * 0 if no ascent was found, -1 on a non-finite likelihood, -2 if the
+ * Hessian's scratch could not be allocated (the model then stays at the
+ * last accepted point). */
 static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
 {
   const int P = moe_gmoe_em_nparams(w);
@@ -1591,7 +1593,11 @@ static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
   gsl_vector *eval = gsl_vector_alloc((size_t)P);
   gsl_eigen_symmv_workspace *eig = gsl_eigen_symmv_alloc((size_t)P);
   int met = -1;
-  if (!buf || !evec || !eval || !eig) goto out;
+  if (!buf || !evec || !eval || !eig) {
+    met = -2;
+    moe_error(MOE_ENOMEM, "gmoe_em_polish: no memory for P=%d", P);
+    goto out;
+  }
   double *H = buf, *g = H + (size_t)P * P, *th = g + P, *tr = th + P, *d = tr + P;
   em_pack(w, th);
   double ll = w->ll, hist[10];
@@ -1600,7 +1606,7 @@ static int polish_newton(moe_gmoe_em *w, int max_iter, double grad_tol, int *it)
   for (int k = 0; *it < max_iter; k++) {
     if (k >= 10 && (ll - hist[k % 10]) * (double)w->n < 1e-2) { met = 2; break; }
     hist[k % 10] = ll;
-    if (em_hess(w, g, H)) { moe_error_clear(); met = -1; break; }
+    if (em_hess(w, g, H)) { met = -2; break; }   /* no memory: its error stands */
     double gg = 0;
     for (int q = 0; q < P; q++) gg += g[q] * g[q];
     if (sqrt(gg) * sq <= grad_tol) { met = 1; break; }
@@ -1655,8 +1661,9 @@ int moe_gmoe_em_polish(moe_gmoe_em *w, int max_iter, double grad_tol, int *iters
   int it = 0, rc = MOE_OK, met = 0, flat = 0;
   if (w->second_order) {
     met = polish_lm(w, max_iter < 30 ? max_iter : 30, grad_tol, &it);
-    if (!met) met = polish_newton(w, max_iter, grad_tol, &it);
-    if (met < 0) rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood");
+    if (met == 0) met = polish_newton(w, max_iter, grad_tol, &it);
+    if (met == -2) rc = MOE_ENOMEM;   /* em_hess has set the error */
+    else if (met < 0) rc = moe_error(MOE_EDOM, "gmoe_em_polish: non-finite log-likelihood");
     if (met == 2) { flat = 1; met = 0; }
   }
   for (int round = 0; round < 20 && it < max_iter && !met && !flat && !rc; round++) {
