@@ -33,21 +33,46 @@ static void sample(const char *name, int d, size_t n, uint64_t seed, moe_gmoe **
   gsl_rng_free(r);
 }
 
+/* A fitting problem on truth `name`: n samples (seed), the model k1 = 2,
+ * k2 = 3 started by `init` (init_seed), its workspace initialised. */
+typedef struct {
+  moe_gmoe *t, *m;
+  double *X, *Y;
+  moe_gmoe_em *w;
+} problem;
+
+static problem problem_new(const char *name, int d, size_t n, uint64_t seed, moe_gmoe_init_kind init,
+                           uint64_t init_seed)
+{
+  problem p;
+  sample(name, d, n, seed, &p.t, &p.X, &p.Y);
+  p.m = moe_gmoe_alloc(d, 2, 3, p.t->gate, p.t->shared_kind, p.t->routed_kind);
+  gsl_rng *r = moe_rng_alloc(init_seed);
+  moe_gmoe_init_params(p.m, p.t, init, 0.5, r, n, p.X, p.Y);
+  gsl_rng_free(r);
+  p.w = moe_gmoe_em_alloc(p.m, n);
+  moe_gmoe_em_init(p.w, p.m, n, p.X, p.Y);
+  return p;
+}
+
+static void problem_free(problem *p)
+{
+  moe_gmoe_em_free(p->w);
+  moe_gmoe_free(p->m);
+  moe_gmoe_free(p->t);
+  free(p->X);
+  free(p->Y);
+}
+
 /* ∇ℓ by Fisher's identity against central differences of ℓ(θ). */
 static void test_gradient(void)
 {
   for (int e = 0; e < 5; e++)
     for (int d = 1; d <= 2; d++) {
       const size_t n = 300;
-      moe_gmoe *t;
-      double *X, *Y;
-      sample(THMS[e], d, n, 70 + e + 10 * d, &t, &X, &Y);
-      moe_gmoe *m = moe_gmoe_alloc(d, 2, 3, t->gate, t->shared_kind, t->routed_kind);
-      gsl_rng *r = moe_rng_alloc(3 + e);
-      moe_gmoe_init_params(m, t, MOE_GMOE_INIT_RANDOM, 0.5, r, n, X, Y);
-      gsl_rng_free(r);
-      moe_gmoe_em *w = moe_gmoe_em_alloc(m, n);
-      moe_gmoe_em_init(w, m, n, X, Y);
+      problem pb = problem_new(THMS[e], d, n, 70 + e + 10 * d, MOE_GMOE_INIT_RANDOM, 3 + e);
+      moe_gmoe *t = pb.t;
+      moe_gmoe_em *w = pb.w;
       const int P = moe_gmoe_em_nparams(w);
       ok(P == 2 * (3 + d + (t->shared_kind == MOE_GMOE_RELU)) + 3 * (2 + 2 * d + 1), "%s d=%d: %d parameters", THMS[e], d, P);
       double th[64], g[64], gn;
@@ -70,11 +95,7 @@ static void test_gradient(void)
       double s = 0;
       for (int q = 0; q < P; q++) s += g[q] * g[q];
       is_close(gn, sqrt(s * (double)n), 0, 1e-12, "%s d=%d: norm = sqrt(n) |g|", THMS[e], d);
-      moe_gmoe_em_free(w);
-      moe_gmoe_free(m);
-      moe_gmoe_free(t);
-      free(X);
-      free(Y);
+      problem_free(&pb);
     }
 }
 
@@ -88,15 +109,9 @@ static void test_hessian(void)
     for (int d = 1; d <= 2; d++)
       for (int near = 0; near <= 1; near++) {
         const size_t n = 400;
-        moe_gmoe *t;
-        double *X, *Y;
-        sample(THMS[e], d, n, 170 + e + 10 * d, &t, &X, &Y);
-        moe_gmoe *m = moe_gmoe_alloc(d, 2, 3, t->gate, t->shared_kind, t->routed_kind);
-        gsl_rng *r = moe_rng_alloc(13 + e);
-        moe_gmoe_init_params(m, t, near ? MOE_GMOE_INIT_TRUTH : MOE_GMOE_INIT_RANDOM, 0.5, r, n, X, Y);
-        gsl_rng_free(r);
-        moe_gmoe_em *w = moe_gmoe_em_alloc(m, n);
-        moe_gmoe_em_init(w, m, n, X, Y);
+        problem pb =
+            problem_new(THMS[e], d, n, 170 + e + 10 * d, near ? MOE_GMOE_INIT_TRUTH : MOE_GMOE_INIT_RANDOM, 13 + e);
+        moe_gmoe_em *w = pb.w;
         if (near)
           for (int k = 0; k < 30; k++) moe_gmoe_em_squarem(w);
         const int P = moe_gmoe_em_nparams(w);
@@ -129,11 +144,7 @@ static void test_hessian(void)
            THMS[e], d, near ? "near" : "random", worst, hmax);
         ok(asym == 0, "%s d=%d %s: Hessian exactly symmetric", THMS[e], d, near ? "near" : "random");
         free(H);
-        moe_gmoe_em_free(w);
-        moe_gmoe_free(m);
-        moe_gmoe_free(t);
-        free(X);
-        free(Y);
+        problem_free(&pb);
       }
   ok(moe_gmoe_em_hessian(NULL, NULL, NULL) == MOE_EINVAL, "hessian(NULL): EINVAL");
 }
@@ -146,15 +157,10 @@ static void test_score_outer(void)
   for (int e = 0; e < 5; e++)
     for (int d = 1; d <= 2; d++) {
       const size_t n = 300;   /* more than one block of 256 */
-      moe_gmoe *t;
-      double *X, *Y;
-      sample(THMS[e], d, n, 170 + e + 10 * d, &t, &X, &Y);
-      moe_gmoe *m = moe_gmoe_alloc(d, 2, 3, t->gate, t->shared_kind, t->routed_kind);
-      gsl_rng *r = moe_rng_alloc(33 + e);
-      moe_gmoe_init_params(m, t, MOE_GMOE_INIT_RANDOM, 0.5, r, n, X, Y);
-      gsl_rng_free(r);
-      moe_gmoe_em *w = moe_gmoe_em_alloc(m, n), *w1 = moe_gmoe_em_alloc(m, 1);
-      moe_gmoe_em_init(w, m, n, X, Y);
+      problem pb = problem_new(THMS[e], d, n, 170 + e + 10 * d, MOE_GMOE_INIT_RANDOM, 33 + e);
+      moe_gmoe *m = pb.m;
+      const double *X = pb.X, *Y = pb.Y;
+      moe_gmoe_em *w = pb.w, *w1 = moe_gmoe_em_alloc(m, 1);
       const int P = moe_gmoe_em_nparams(w);
       double g[64], g0[64], s1[64], *B = malloc((size_t)P * P * sizeof *B), *Bref = calloc((size_t)P * P, sizeof *Bref);
       is_int(moe_gmoe_em_score_outer(w, g, B), MOE_OK, "%s d=%d: score_outer runs", THMS[e], d);
@@ -179,12 +185,8 @@ static void test_score_outer(void)
          THMS[e], d, bd, bmax);
       free(B);
       free(Bref);
-      moe_gmoe_em_free(w);
       moe_gmoe_em_free(w1);
-      moe_gmoe_free(m);
-      moe_gmoe_free(t);
-      free(X);
-      free(Y);
+      problem_free(&pb);
     }
   ok(moe_gmoe_em_score_outer(NULL, NULL, NULL) == MOE_EINVAL, "score_outer(NULL): EINVAL");
   moe_error_clear();

@@ -46,6 +46,31 @@ static float xf[N + 16], yf[N + 16], zf[N + 16];
 
 static int isas[3], nisa;
 
+/* Every other tier against isas[0]'s results y on x (N values): the same
+ * bits; and every length 0..40 from an unaligned start, with nothing
+ * written outside. z is scratch. */
+#define DEFINE_TIERS(T, FN, SFX)                                                                        \
+  static void tiers_##SFX(const char *name, FN f, const T *x, const T *y, T *z)                        \
+  {                                                                                                     \
+    for (int t = 1; t < nisa; t++) {                                                                    \
+      moei_vmath_force_isa(isas[t]);                                                                    \
+      f(N, x, z);                                                                                       \
+      ok(!memcmp(y, z, N * sizeof *y), "%s: tier %d returns tier %d's bits (%d values)", name, isas[t], \
+         isas[0], N);                                                                                   \
+      int same = 1;                                                                                     \
+      for (size_t n = 0; n <= 40 && same; n++) {                                                        \
+        for (size_t i = 0; i < n + 2; i++) z[i] = (T)-12345;                                            \
+        f(n, x + 1, z + 1);                                                                             \
+        same = z[0] == (T)-12345 && z[n + 1] == (T)-12345 && !memcmp(z + 1, y + 1, n * sizeof *z);      \
+      }                                                                                                 \
+      ok(same, "%s: tier %d, lengths 0..40 from an unaligned start: same bits, nothing written outside", \
+         name, isas[t]);                                                                                \
+    }                                                                                                   \
+    moei_vmath_force_isa(-1);                                                                           \
+  }
+DEFINE_TIERS(double, fn64, 64)
+DEFINE_TIERS(float, fn32, 32)
+
 /* x uniform on [lo, hi], or log-uniform if logscale (lo > 0) */
 static void check64(const char *name, fn64 f, long double (*ref)(long double), double lo, double hi, int logscale,
                     double bound)
@@ -57,20 +82,7 @@ static void check64(const char *name, fn64 f, long double (*ref)(long double), d
   double worst = 0;
   for (size_t i = 0; i < N; i++) worst = fmax(worst, ulp64(yd[i], ref(xd[i])));
   ok(worst <= bound, "%s: within %.2f ULP of long double on [%g, %g] (max %.3f)", name, bound, lo, hi, worst);
-  for (int t = 1; t < nisa; t++) {
-    moei_vmath_force_isa(isas[t]);
-    f(N, xd, zd);
-    ok(!memcmp(yd, zd, N * sizeof *yd), "%s: tier %d returns tier %d's bits (%d values)", name, isas[t], isas[0], N);
-    /* every length 0..40 and an unaligned start: same bits as the long run */
-    int same = 1;
-    for (size_t n = 0; n <= 40 && same; n++) {
-      for (size_t i = 0; i < n + 2; i++) zd[i] = -12345.0;
-      f(n, xd + 1, zd + 1);
-      same = zd[0] == -12345.0 && zd[n + 1] == -12345.0 && !memcmp(zd + 1, yd + 1, n * sizeof *zd);
-    }
-    ok(same, "%s: tier %d, lengths 0..40 from an unaligned start: same bits, nothing written outside", name, isas[t]);
-  }
-  moei_vmath_force_isa(-1);
+  tiers_64(name, f, xd, yd, zd);
 }
 
 static void check32(const char *name, fn32 f, double (*ref)(double), float lo, float hi, double bound)
@@ -81,19 +93,7 @@ static void check32(const char *name, fn32 f, double (*ref)(double), float lo, f
   double worst = 0;
   for (size_t i = 0; i < N; i++) worst = fmax(worst, ulp32(yf[i], ref(xf[i])));
   ok(worst <= bound, "%s: within %.4f ULP of double on [%g, %g] (max %.3f)", name, bound, lo, hi, worst);
-  for (int t = 1; t < nisa; t++) {
-    moei_vmath_force_isa(isas[t]);
-    f(N, xf, zf);
-    ok(!memcmp(yf, zf, N * sizeof *yf), "%s: tier %d returns tier %d's bits (%d values)", name, isas[t], isas[0], N);
-    int same = 1;
-    for (size_t n = 0; n <= 40 && same; n++) {
-      for (size_t i = 0; i < n + 2; i++) zf[i] = -12345.0f;
-      f(n, xf + 1, zf + 1);
-      same = zf[0] == -12345.0f && zf[n + 1] == -12345.0f && !memcmp(zf + 1, yf + 1, n * sizeof *zf);
-    }
-    ok(same, "%s: tier %d, lengths 0..40 from an unaligned start: same bits, nothing written outside", name, isas[t]);
-  }
-  moei_vmath_force_isa(-1);
+  tiers_32(name, f, xf, yf, zf);
 }
 
 static long double ref_exp(long double x) { return expl(x); }
