@@ -1229,6 +1229,38 @@ static void em_grad(moe_gmoe_em *w, double *grad, double *B)
  * through BLAS (dsyrk) over batches of samples. One pass over the data,
  * against P gradient passes for a differenced Hessian.
  * grad (P) may be NULL; H (P, P) row-major, symmetric. */
+/* One expert's part of em_hess for one sample, weighted by its
+ * responsibility r: fills ê (eh: ne values ∂ℓ/∂μ · ∇μ, then ∂ℓ/∂σ) from
+ * ∇μ (gmu) and adds r (∇²ℓ + ê êᵀ) to the expert's block of Hd (its ne
+ * mean parameters from oe, σ at oe + ne) and r ê to the score sc. zin:
+ * for a ReLU expert on the positive side, the nz = ne − 1 inputs of its
+ * pre-activation (the scale is parameter ne − 1), else NULL. */
+static void hess_expert(double *Hd, int P, double *sc, size_t oe, int ne, double r, const double *gmu, double *eh,
+                        double v, double phi, double e, const double *zin)
+{
+#define HD(a, b) Hd[(size_t)(a) * P + (b)]
+  const double dmu = e / v, ds = phi * (e * e / v - 1) / (2 * v);
+  for (int a = 0; a < ne; a++) eh[a] = dmu * gmu[a];
+  eh[ne] = ds;
+  for (int a = 0; a <= ne; a++)
+    for (int c = 0; c <= ne; c++) HD(oe + a, oe + c) += r * eh[a] * eh[c];
+  for (int a = 0; a < ne; a++) {
+    for (int c = 0; c < ne; c++) HD(oe + a, oe + c) -= r * gmu[a] * gmu[c] / v;
+    const double hs = -r * phi * e / (v * v) * gmu[a];
+    HD(oe + a, oe + ne) += hs;
+    HD(oe + ne, oe + a) += hs;
+  }
+  if (zin)   /* ∂²μ/∂scale∂z-param = x̃ */
+    for (int k = 0; k < ne - 1; k++) {
+      const double h = r * dmu * zin[k];
+      HD(oe + k, oe + ne - 1) += h;
+      HD(oe + ne - 1, oe + k) += h;
+    }
+  HD(oe + ne, oe + ne) += r * (phi * phi * (0.5 / (v * v) - e * e / (v * v * v)) + ds);
+  for (int a = 0; a <= ne; a++) sc[oe + a] += r * eh[a];
+#undef HD
+}
+
 static int em_hess(moe_gmoe_em *w, double *grad, double *H)
 {
   const moe_gmoe *m = w->m;
@@ -1275,25 +1307,7 @@ static int em_hess(moe_gmoe_em *w, double *grad, double *H)
         const int ne = sn - 2;
         for (int a = 0; a < D1; a++) gmu[a] = srelu ? (on ? m->kappa2[i] * xt[a] : 0) : xt[a];
         if (srelu) gmu[D1] = on ? z : 0;
-        const double dmu = e / v, ds = phi * (e * e / v - 1) / (2 * v);
-        for (int a = 0; a < ne; a++) eh[a] = dmu * gmu[a];
-        eh[ne] = ds;
-        /* expert block: r (∇²ℓ + ê êᵀ) */
-        for (int a = 0; a <= ne; a++)
-          for (int c = 0; c <= ne; c++) HD(o + 1 + a, o + 1 + c) += ri * eh[a] * eh[c];
-        for (int a = 0; a < ne; a++) {
-          for (int c = 0; c < ne; c++) HD(o + 1 + a, o + 1 + c) -= ri * gmu[a] * gmu[c] / v;
-          const double hs = -ri * phi * e / (v * v) * gmu[a];
-          HD(o + 1 + a, o + sn - 1) += hs;
-          HD(o + sn - 1, o + 1 + a) += hs;
-        }
-        if (srelu && on)
-          for (int a = 0; a < D1; a++) {
-            const double h = ri * dmu * xt[a];
-            HD(o + 1 + a, o + 1 + D1) += h;
-            HD(o + 1 + D1, o + 1 + a) += h;
-          }
-        HD(o + sn - 1, o + sn - 1) += ri * (phi * phi * (0.5 / (v * v) - e * e / (v * v * v)) + ds);
+        hess_expert(Hd, P, sc, o + 1, ne, ri, gmu, eh, v, phi, e, srelu && on ? xt : NULL);
         /* weights × expert i: r (δ_ik − ω_k) ê */
         for (int k = 0; k < S; k++) {
           const double wk = ri * ((k == i) - m->omega[k]);
@@ -1302,7 +1316,6 @@ static int em_hess(moe_gmoe_em *w, double *grad, double *H)
             HD(o + 1 + a, (size_t)k * sn) += wk * eh[a];
           }
         }
-        for (int a = 0; a <= ne; a++) sc[o + 1 + a] += ri * eh[a];
       }
       /* weights: Σ_i r_i (e_i − ω)(e_i − ω)ᵀ − Σ r_i (diag ω − ω ωᵀ) */
       for (int k = 0; k < S; k++)
@@ -1338,24 +1351,7 @@ static int em_hess(moe_gmoe_em *w, double *grad, double *H)
         if (!rrelu) gmu[a0++] = 1;
         for (int k = 0; k < D; k++) gmu[a0 + k] = rrelu ? (on ? m->eta2[j] * x[k] : 0) : x[k];
         if (rrelu) gmu[D] = on ? z : 0;
-        const double dmu = e / v, ds = phi * (e * e / v - 1) / (2 * v);
-        for (int a = 0; a < ne; a++) eh[a] = dmu * gmu[a];
-        eh[ne] = ds;
-        for (int a = 0; a <= ne; a++)
-          for (int c = 0; c <= ne; c++) HD(oe + a, oe + c) += rj * eh[a] * eh[c];
-        for (int a = 0; a < ne; a++) {
-          for (int c = 0; c < ne; c++) HD(oe + a, oe + c) -= rj * gmu[a] * gmu[c] / v;
-          const double hs = -rj * phi * e / (v * v) * gmu[a];
-          HD(oe + a, o + rn - 1) += hs;
-          HD(o + rn - 1, oe + a) += hs;
-        }
-        if (rrelu && on)
-          for (int k = 0; k < D; k++) {
-            const double h = rj * dmu * x[k];
-            HD(oe + k, oe + D) += h;
-            HD(oe + D, oe + k) += h;
-          }
-        HD(o + rn - 1, o + rn - 1) += rj * (phi * phi * (0.5 / (v * v) - e * e / (v * v * v)) + ds);
+        hess_expert(Hd, P, sc, oe, ne, rj, gmu, eh, v, phi, e, rrelu && on ? x : NULL);
         /* gate × expert j: r d_k x̃ ê */
         for (int k = 0; k < E; k++) {
           if (dj[k] == 0) continue;
@@ -1369,7 +1365,6 @@ static int em_hess(moe_gmoe_em *w, double *grad, double *H)
             }
           }
         }
-        for (int a = 0; a <= ne; a++) sc[oe + a] += rj * eh[a];
       }
       /* gate × gate: [Σ_j r_j d_j d_jᵀ + Σ_j r_j ∇²_u log g_j] ⊗ x̃ x̃ᵀ */
       for (int k = 0; k < E; k++) {
