@@ -361,10 +361,7 @@ struct moe_gmoe_em {
   gate_blk *blk;               /* the gate over blocks of samples */
   double *sv;                  /* (GATE_BLOCK, nparams) per-sample scores */
   double *gall, *omall;        /* (N, E) the last E-step's gate g and 1 − σ */
-  double *lgall;               /* (N, E) its log g */
   unsigned char *selall;       /* (N, E) its chosen sets */
-  double *gbeta;               /* (E (D+1)) the β0, β1 they were computed at */
-  int gvalid;                  /* 1: gall, omall, lgall, selall are those of gbeta on this X */
   int second_order;            /* polish: LM and Newton before BFGS (default 1) */
   gsl_matrix *evec;            /* (P, P) */
   gsl_vector *eval;            /* (P) */
@@ -392,9 +389,7 @@ static void em_free_minimizers(moe_gmoe_em *w)
   free(w->sv);
   moei_free_aligned(w->gall);
   moei_free_aligned(w->omall);
-  moei_free_aligned(w->lgall);
   free(w->selall);
-  free(w->gbeta);
   if (w->evec_x) gsl_matrix_free(w->evec_x);
   if (w->eval_x) gsl_vector_free(w->eval_x);
   if (w->eig_x) gsl_eigen_symmv_free(w->eig_x);
@@ -432,9 +427,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->selfix = shape->topk > 0 && fits ? malloc(nE) : NULL;
   w->gall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
   w->omall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
-  w->lgall = fits ? moei_alloc_array(nE, sizeof(double)) : NULL;
   w->selall = fits ? malloc(nE) : NULL;
-  w->gbeta = malloc((size_t)w->E * (size_t)(w->D + 1) * sizeof(double));
   int ds = w->D + 2, dr = w->D + 1, dg = w->E * (w->D + 1);
   const gsl_multimin_fdfminimizer_type *T = gsl_multimin_fdfminimizer_vector_bfgs2;
   moei_gsl_enter(); /* GSL's allocators report failure through the handler */
@@ -456,7 +449,7 @@ moe_gmoe_em *moe_gmoe_em_alloc(const moe_gmoe *shape, size_t nmax)
   w->eig_x = gsl_eigen_symmv_alloc((size_t)ds);
   moei_gsl_leave();
   if (!w->R || !w->wcol || !w->u || (shape->topk > 0 && !w->selfix) || !w->min_shared || !w->min_routed ||
-      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->sv || !w->gall || !w->omall || !w->lgall || !w->selall || !w->gbeta || !w->evec || !w->eval || !w->eig ||
+      !w->min_gate || !w->v_shared || !w->v_routed || !w->v_gate || !w->gH || !w->gH2 || !w->blk || !w->sv || !w->gall || !w->omall || !w->selall || !w->evec || !w->eval || !w->eig ||
       !w->evec_x || !w->eval_x || !w->eig_x ||
       w->E > 64 || w->D > 64) {
     moe_gmoe_em_free(w);
@@ -509,25 +502,12 @@ static int em_estep(moe_gmoe_em *w)
    * still summed sample by sample in order. */
   enum { B = GATE_BLOCK };
   double mxb[B], sb[B];
-  /* The gate depends on β0, β1 and X only: when β is the one of the last
-   * E-step (a step that moved experts or ω only, as most columns of a
-   * Hessian differenced by parameter did), its values are reused. */
-  const int gate_same = w->gvalid && !memcmp(w->gbeta, m->beta0, (size_t)E * sizeof(double)) &&
-                        !memcmp(w->gbeta + E, m->beta1, (size_t)E * D * sizeof(double));
-  if (!gate_same) {
-    memcpy(w->gbeta, m->beta0, (size_t)E * sizeof(double));
-    memcpy(w->gbeta + E, m->beta1, (size_t)E * D * sizeof(double));
-    w->gvalid = 0;   /* until the whole pass has run */
-  }
   for (size_t t0 = 0; t0 < w->n; t0 += B) {
     const size_t nb = w->n - t0 < B ? w->n - t0 : B;
-    /* the gate values go straight to gall, omall, selall, lgall: em_grad,
-     * which runs at this same point, reads them there */
-    if (!gate_same) {
-      gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk, w->gall + t0 * E,
-                 w->omall + t0 * E, w->selall + t0 * E);
-      memcpy(w->lgall + t0 * E, w->blk->lg, nb * (size_t)E * sizeof(double));
-    }
+    /* the gate values go straight to gall, omall, selall: em_grad and
+     * em_hess, which run at this same point, read them there */
+    gate_block(m->gate, m->topk, D, E, m->beta0, m->beta1, w->X + t0 * D, nb, NULL, w->blk, w->gall + t0 * E,
+               w->omall + t0 * E, w->selall + t0 * E);
     for (size_t b = 0; b < nb; b++) {
       const size_t t = t0 + b;
       const double *x = w->X + t * D;
@@ -538,7 +518,7 @@ static int em_estep(moe_gmoe_em *w)
         lc[i] = cst[i] - e * e * inv[i];
         if (lc[i] > mx) mx = lc[i];
       }
-      const double *lg = w->lgall + t * E;
+      const double *lg = w->blk->lg + b * E;
       for (int j = 0; j < E; j++) {
         double e = y - moe_gmoe_routed_mean(m, j, x);
         lc[S + j] = cst[S + j] + lg[j] - e * e * inv[S + j];
@@ -561,7 +541,6 @@ static int em_estep(moe_gmoe_em *w)
     for (size_t b = 0; b < nb; b++) ll += mxb[b] + sb[b];
   }
   if (C > 64) free(cst);
-  w->gvalid = 1;
   ll /= (double)w->n;
   if (!isfinite(ll)) return moe_error(MOE_EDOM, "gmoe_em: non-finite log-likelihood at iteration %d", w->iter);
   w->ll = ll;
@@ -579,7 +558,6 @@ int moe_gmoe_em_init(moe_gmoe_em *w, moe_gmoe *m, size_t n, const double *X, con
   if (rc) return rc;
   w->m = m; w->n = n; w->X = X; w->Y = Y;
   w->iter = 0;
-  w->gvalid = 0;   /* a new X (or model): the gate is computed anew */
   w->ll_prev = NAN;
   return em_estep(w);
 }
