@@ -85,7 +85,6 @@ int moei_vmath_force_isa(int isa)
   return 0;
 }
 
-int moei_vmath_fma(void) { return moei_vmath_isa() >= MOEI_VMATH_AVX2; }
 
 VMATH(moei_vexp, float, Sleef_finz_expf16_u10avx512f, Sleef_finz_expf8_u10avx2, Sleef_cinz_expf4_u10sse2)
 VMATH(moei_verf, float, Sleef_finz_erff16_u10avx512f, Sleef_finz_erff8_u10avx2, Sleef_cinz_erff4_u10sse2)
@@ -100,7 +99,6 @@ VMATH(moei_vlog_f64, double, Sleef_finz_logd8_u10avx512f, Sleef_finz_logd4_u10av
 
 int moei_vmath_isa(void) { return MOEI_VMATH_SSE2; }
 int moei_vmath_force_isa(int isa) { return isa > MOEI_VMATH_SSE2 ? -1 : 0; }
-int moei_vmath_fma(void) { return 0; }
 
 #define VMATH_1(name, T, kernel)                                              \
   void name(size_t n, const T *x, T *y)                                       \

@@ -59,7 +59,5 @@ int moei_vmath_isa(void);
  * detected one again if isa < 0. -1 if this CPU lacks that tier. Not
  * thread-safe: call it before any thread uses these functions. */
 int moei_vmath_force_isa(int isa);
-/* 1 if a finz (FMA) tier runs, 0 otherwise. */
-int moei_vmath_fma(void);
 
 #endif

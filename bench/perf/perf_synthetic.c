@@ -206,7 +206,7 @@ int main(int argc, char **argv)
   int d4 = argc > 1 && !strcmp(argv[1], "--d4-sensitivity");
   int em_only = argc > 1 && !strcmp(argv[1], "--em-only");
   const int first = d4 ? 4 : 1 + em_only;   /* REPS, NMAX from here */
-  long nums[2] = {-2, -2};
+  long nums[2] = {0, 0};   /* REPS, NMAX; 0: not given */
   if ((d4 && argc < 4) || argc > first + 2) {
     fputs(USAGE, stderr);
     return 2;
@@ -217,11 +217,10 @@ int main(int argc, char **argv)
               argv[a][0] == '-' && a == 1 ? "is not an option" : "is not a positive whole number", USAGE);
       return 2;
     }
-  if (d4) return d4_sensitivity(argv[2], argv[3], nums[0] > 0 ? (int)nums[0] : 4, nums[1] > 0 ? nums[1] : 28480);
-  if (em_only) { argv++; argc--; }
-  int reps = nums[0] > 0 ? (int)nums[0] : 2;
-  long nmax = nums[1] > 0 ? nums[1] : 100000;
-  if (em_throughput(em_only && argc > 1 ? (reps < 3 ? 3 : reps) : 5)) {
+  if (d4) return d4_sensitivity(argv[2], argv[3], nums[0] ? (int)nums[0] : 4, nums[1] ? nums[1] : 28480);
+  int reps = nums[0] ? (int)nums[0] : 2;
+  long nmax = nums[1] ? nums[1] : 100000;
+  if (em_throughput(em_only && nums[0] ? (reps < 3 ? 3 : reps) : 5)) {
     fprintf(stderr, "perf_synthetic: %s\n", moe_last_error());
     return 1;
   }
