@@ -85,7 +85,6 @@ int moei_vmath_force_isa(int isa)
   return 0;
 }
 
-
 VMATH(moei_vexp, float, Sleef_finz_expf16_u10avx512f, Sleef_finz_expf8_u10avx2, Sleef_cinz_expf4_u10sse2)
 VMATH(moei_verf, float, Sleef_finz_erff16_u10avx512f, Sleef_finz_erff8_u10avx2, Sleef_cinz_erff4_u10sse2)
 VMATH(moei_vtanh, float, Sleef_finz_tanhf16_u10avx512f, Sleef_finz_tanhf8_u10avx2, Sleef_cinz_tanhf4_u10sse2)
