@@ -106,4 +106,26 @@ int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
 void moei_layer_adopt(moe_layer *l, float *params, float *grads);
 void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);
 
+/* Where initial values come from: one stream r drawn in slab order
+ * (keyed = 0: moe_*_init_params), or, keyed, r reseeded for each named
+ * component from moe_seed_derive(seed, name) (moe_*_init_params_keyed), so
+ * a component gets the same values in every model that has it with the
+ * same shape, whatever else the model holds. */
+typedef struct {
+  gsl_rng *r;
+  uint64_t seed;
+  int keyed;
+} moei_init_src;
+/* The stream for component `name` (index idx >= 0 of a family, or -1). */
+gsl_rng *moei_init_stream(const moei_init_src *s, const char *name, long idx);
+/* The source of a sub-component `name` (idx as above). */
+moei_init_src moei_init_child(const moei_init_src *s, const char *name, long idx);
+/* Reseed an mt19937 stream as moe_rng_alloc(seed) seeds a new one. */
+void moei_rng_reseed(gsl_rng *r, uint64_t seed);
+int moei_layer_init(moe_layer *l, const moei_init_src *src);
+int moei_layer_init_f64(moe_layer_f64 *l, const moei_init_src *src);
+#include "moe/nn.h"
+int moei_block_init(moe_block *b, const moei_init_src *src, double std, double proj_std);
+int moei_block_init_f64(moe_block_f64 *b, const moei_init_src *src, double std, double proj_std);
+
 #endif

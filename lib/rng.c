@@ -39,10 +39,36 @@ gsl_rng *moe_rng_alloc(uint64_t seed)
     moe_error(MOE_ENOMEM, "cannot allocate a random stream");
     return NULL;
   }
+  moei_rng_reseed(r, seed);
+  return r;
+}
+
+void moei_rng_reseed(gsl_rng *r, uint64_t seed)
+{
   /* mt19937 uses 32 bits of the seed; fold the 64 so both halves matter.
    * GSL maps seed 0 to its default 4357, which is still deterministic. */
   gsl_rng_set(r, (unsigned long)((seed ^ (seed >> 32)) & 0xffffffffu));
-  return r;
+}
+
+static uint64_t init_key(uint64_t seed, const char *name, long idx)
+{
+  uint64_t k = moe_seed_derive(seed, name);
+  return idx < 0 ? k : moe_seed_derive_u64(k, (uint64_t)idx);
+}
+
+gsl_rng *moei_init_stream(const moei_init_src *s, const char *name, long idx)
+{
+  if (s->keyed)
+    moei_rng_reseed(s->r, init_key(s->seed, name, idx));
+  return s->r;
+}
+
+moei_init_src moei_init_child(const moei_init_src *s, const char *name, long idx)
+{
+  moei_init_src c = *s;
+  if (s->keyed)
+    c.seed = init_key(s->seed, name, idx);
+  return c;
 }
 
 void moe_rng_normal_f32(gsl_rng *r, float *x, size_t n, double std)

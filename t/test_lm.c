@@ -693,6 +693,24 @@ static void variants(void)
   /* per block 8·64 + 4·5·8 + 2·8·6 + 4·(4·8·5) = 1408; head 2·11·8 */
   ok(moe_lm_flops_per_token(&lc, CTX) == 2 * 1408 + 176 && moe_lm_flops_per_token(&lc, 0) == 0,
      "flops per token: %g", moe_lm_flops_per_token(&lc, CTX));
+  /* by component, by hand: attention 8·64 + 4·5·8 = 672, router 2·8·6 =
+   * 96, experts 4·(4·8·5) = 640 per block; head 2·11·8 = 176 */
+  moe_lm_parts fp, pp;
+  ok(moe_lm_flops_parts(&lc, CTX, &fp) == 0 && fp.attention == 2 * 672 && fp.router == 2 * 96 &&
+         fp.experts == 2 * 640 && fp.embed_head == 176 && fp.norms == 0 &&
+         fp.total == fp.attention + fp.router + fp.experts + fp.embed_head,
+     "flops by component: attention %g router %g experts %g head %g", fp.attention, fp.router, fp.experts,
+     fp.embed_head);
+  ok(moe_lm_flops_parts(&lc, CTX + 1, &fp) == MOE_EINVAL && moe_lm_flops_parts(NULL, CTX, &fp) == MOE_EINVAL,
+     "flops by component: T beyond the context, NULL: MOE_EINVAL");
+  /* parameters by hand: wte 11·8 + wpe 5·8 = 128 (tied head); per block
+   * Wqkv + Wo 4·64 = 256, norms 4·8 = 32, router 6·8 = 48, experts
+   * 6·(5·8 + 8·5) = 480; final norm 16 */
+  moe_lm *pm = moe_lm_alloc(&lc, 1);
+  ok(pm && moe_lm_param_parts(&lc, &pp) == 0 && pp.embed_head == 128 && pp.attention == 512 && pp.norms == 80 &&
+         pp.router == 96 && pp.experts == 960 && pp.total == 1776 && (size_t)pp.total == moe_lm_param_count(pm),
+     "parameters by component sum to moe_lm_param_count (%g)", pp.total);
+  moe_lm_free(pm);
   /* dense is exactly a dense FFN: weight 1 */
   moe_layer *l = moe_layer_alloc(&c, 3);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -708,9 +726,71 @@ static void variants(void)
   moe_layer_free(l);
 }
 
+/* moe_lm_init_params_keyed: common random numbers across variants */
+static moe_lm *keyed_model(moe_variant v, uint64_t seed)
+{
+  moe_layer_config f;
+  if (moe_layer_config_for(&f, v, (moe_variant_sizes){.D = DM, .F = 6, .N = 6, .K = 4, .shared = 2}))
+    return NULL;
+  moe_lm_config cfg = moe_lm_config_make(V, CTX, DM, NL, NH, &f);
+  moe_lm *m = moe_lm_alloc(&cfg, B);
+  if (m && moe_lm_init_params_keyed(m, seed)) {
+    moe_lm_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+static void keyed_init(void)
+{
+  const uint64_t seed = 0x5eed2505u;
+  moe_lm *sm = keyed_model(MOE_VARIANT_SMOE, seed), *sg = keyed_model(MOE_VARIANT_SMOE_SG, seed),
+         *d3 = keyed_model(MOE_VARIANT_DS_V3, seed), *de = keyed_model(MOE_VARIANT_DENSE, seed),
+         *sm2 = keyed_model(MOE_VARIANT_SMOE, seed), *other = keyed_model(MOE_VARIANT_SMOE, seed + 1);
+  ok(sm && sg && d3 && de && sm2 && other, "keyed init: models built");
+  if (!(sm && sg && d3 && de && sm2 && other))
+    return;
+  const size_t n = moe_lm_param_count(sm);
+  ok(!memcmp(moe_lm_params(sm), moe_lm_params(sm2), n * sizeof(float)), "keyed init: deterministic");
+  ok(memcmp(moe_lm_wte(sm), moe_lm_wte(other), V * DM * sizeof(float)) != 0, "keyed init: another seed, other values");
+  ok(moe_lm_param_count(sg) == n && !memcmp(moe_lm_params(sm), moe_lm_params(sg), n * sizeof(float)),
+     "keyed init: smoe and smoe_sg (same shapes) start bit-identical");
+  moe_lm *all[3] = {d3, de, other};
+  int emb = 1, blk = 1;
+  for (int i = 0; i < 2; i++) {
+    emb &= !memcmp(moe_lm_wte(sm), moe_lm_wte(all[i]), V * DM * sizeof(float)) &&
+           !memcmp(moe_lm_wpe(sm), moe_lm_wpe(all[i]), CTX * DM * sizeof(float));
+    for (int l = 0; l < NL; l++) /* LayerNorm 1, Wqkv, Wo, LayerNorm 2: the block's slab before its FFN */
+      blk &= !memcmp(moe_block_params(moe_lm_block(sm, l)), moe_block_params(moe_lm_block(all[i], l)),
+                     (4 * DM + 4 * DM * DM) * sizeof(float));
+  }
+  ok(emb, "keyed init: ds_v3 and dense share smoe's embeddings");
+  ok(blk, "keyed init: ds_v3 and dense share smoe's attention and norms in every block");
+  /* ds_v3: 4 routed + 2 shared against smoe's 6 routed: the router's rows
+   * and the routed experts' W1 of experts 0..3 agree (W2 is scaled by
+   * E^-1/2, which differs) */
+  int router = 1, w1 = 1, w1diff = 0;
+  moe_expert_view ev;
+  moe_expert_view_get(&moe_lm_get_config(sm)->ffn.expert, DM, &ev);
+  for (int l = 0; l < NL; l++) {
+    moe_layer *a = moe_lm_ffn(sm, l), *b = moe_lm_ffn(d3, l);
+    router &= !memcmp(moe_layer_router(a), moe_layer_router(b), 4 * DM * sizeof(float));
+    for (int e = 0; e < 4; e++)
+      w1 &= !memcmp(moe_layer_routed_expert(a, e) + ev.W1, moe_layer_routed_expert(b, e) + ev.W1,
+                    6 * DM * sizeof(float));
+    w1diff |= memcmp(moe_layer_shared_expert(b, 0) + ev.W1, moe_layer_routed_expert(b, 0) + ev.W1,
+                     6 * DM * sizeof(float)) != 0;
+  }
+  ok(router, "keyed init: ds_v3's router rows = the first 4 of smoe's");
+  ok(w1, "keyed init: routed experts 0..3 start with the same W1 in smoe and ds_v3");
+  ok(w1diff, "keyed init: a shared expert is not a copy of a routed one");
+  moe_lm_free(sm); moe_lm_free(sg); moe_lm_free(d3); moe_lm_free(de); moe_lm_free(sm2); moe_lm_free(other);
+}
+
 int main(void)
 {
   variants();
+  keyed_init();
   fd_all();
   fd_block(1);
   fd_block(0);

@@ -70,6 +70,7 @@
 #define MOE_LAYER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <gsl/gsl_rng.h>
 
 #include "moe/expert.h"
@@ -116,6 +117,31 @@ typedef struct {
  * start from moe_layer_config_variant() below, which does. */
 moe_layer_config moe_layer_config_default(moe_layer_sizes n);
 
+/* The paper's variants (table below), as a type: parse and name them here
+ * and ask the predicates; nothing else compares variant names. */
+typedef enum {
+  MOE_VARIANT_SMOE,       /* "smoe" */
+  MOE_VARIANT_SMOE_SG,    /* "smoe_sg" */
+  MOE_VARIANT_DS_V2,      /* "ds_v2" */
+  MOE_VARIANT_DS_V3,      /* "ds_v3" */
+  MOE_VARIANT_DS_V3_BIAS, /* "ds_v3_bias" */
+  MOE_VARIANT_DENSE,      /* "dense" */
+  MOE_VARIANT_COUNT       /* how many there are (not a variant) */
+} moe_variant;
+
+/* Name -> variant; MOE_EINVAL (the message lists the names) otherwise. */
+int moe_variant_parse(const char *name, moe_variant *v);
+/* Variant -> its name; NULL outside [0, MOE_VARIANT_COUNT). */
+const char *moe_variant_name(moe_variant v);
+/* 1 if the variant has shared experts (the DeepSeek ones), else 0. */
+int moe_variant_has_shared(moe_variant v);
+/* 1 for the dense FFN baseline (no routing), else 0. */
+int moe_variant_is_dense(moe_variant v);
+/* 1 if selection uses DeepSeek-V3's aux-loss-free bias (moe_layer_bias_update). */
+int moe_variant_uses_bias(moe_variant v);
+/* 1 if the gate is the normalised sigmoid, 0 for softmax. */
+int moe_variant_sigmoid(moe_variant v);
+
 /* The sizes of a variant (moe_layer_config_variant), by name. */
 typedef struct {
   int D;      /* model width */
@@ -129,8 +155,8 @@ typedef struct {
  * active experts: n.N experts in all, n.K active per token, s = n.shared of
  * them shared in the DeepSeek variants, each expert an FFN of width n.F
  * (ReLU, no biases, as the paper's code), e.g.
- *   moe_layer_config_variant(&cfg, "ds_v3",
- *                            (moe_variant_sizes){.D = 64, .F = 128, .N = 8, .K = 4, .shared = 2})
+ *   moe_layer_config_for(&cfg, MOE_VARIANT_DS_V3,
+ *                        (moe_variant_sizes){.D = 64, .F = 128, .N = 8, .K = 4, .shared = 2})
  * gives 6 routed experts, 2 chosen, and 2 shared:
  *
  *   variant      gate preset          E      K      S   what it is
@@ -156,8 +182,10 @@ typedef struct {
  * it would only add a constant). MOE_EINVAL for an unknown variant
  * (the message lists them), s outside [0, K) for the DeepSeek variants,
  * or sizes moe_layer_check rejects. */
+int moe_layer_config_for(moe_layer_config *cfg, moe_variant v, moe_variant_sizes n);
+/* Same, by name (moe_variant_parse, then moe_layer_config_for). */
 int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_variant_sizes n);
-/* Name of the i-th variant (from 0), NULL past the end; for help texts. */
+/* Name of the i-th variant (from 0), NULL past the end: moe_variant_name((moe_variant)i). */
 const char *moe_layer_variant_name(int i);
 
 /* Parse "paper" | "additive" (for YAML). */
@@ -185,6 +213,12 @@ const moe_layer_config *moe_layer_get_config(const moe_layer *l);
  * experts by moe_expert_init, shared logits 0 (ω uniform). The selection
  * bias is reset to 0. */
 int moe_layer_init_params(moe_layer *l, gsl_rng *r);
+/* Same values' law, but each part from its own stream keyed by its name
+ * under seed (router, shared expert i, routed expert e): a part gets the
+ * same values in every layer that has it with the same shape, so variants
+ * with different numbers of experts share their common ones (common random
+ * numbers for paired comparisons). */
+int moe_layer_init_params_keyed(moe_layer *l, uint64_t seed);
 
 /* Forward for T (0..max_T) tokens: x (T, D) in, y (T, D) out. x is copied,
  * so the caller may reuse it before backward. MOE_EDOM if x, the router
@@ -246,6 +280,7 @@ moe_layer_f64 *moe_layer_alloc_f64(const moe_layer_config *cfg, int max_T);
 void moe_layer_free_f64(moe_layer_f64 *l);
 const moe_layer_config *moe_layer_get_config_f64(const moe_layer_f64 *l);
 int moe_layer_init_params_f64(moe_layer_f64 *l, gsl_rng *r);
+int moe_layer_init_params_keyed_f64(moe_layer_f64 *l, uint64_t seed);
 int moe_layer_forward_f64(moe_layer_f64 *l, int T, const double *x, double *y);
 int moe_layer_backward_f64(moe_layer_f64 *l, const double *dy, double *dx);
 void moe_layer_zero_grad_f64(moe_layer_f64 *l);

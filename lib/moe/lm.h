@@ -140,6 +140,29 @@ int moe_lm_check(const moe_lm_config *cfg);
  * invalid configuration. */
 double moe_lm_flops_per_token(const moe_lm_config *cfg, int T);
 
+/* moe_lm_flops_per_token by component (one forward, per token, sequences
+ * of T tokens; a multiply-add is 2), so that embed_head + attention +
+ * router + experts == total == moe_lm_flops_per_token(cfg, T):
+ *   embed_head  the head 2·V·D (the embedding lookup costs no products)
+ *   attention   L·(8·D² + 4·T·D): qkv and output projections, scores and
+ *               mixing over the full T × T product as computed
+ *   router      L·2·D·E
+ *   experts     L·(K + S)·(4·D·F, or 2·D² for a linear expert)
+ * LayerNorm, softmax, GELU/ReLU and the loss (O(D) or O(V) per token, no
+ * products) are not counted. Parameters likewise (scalars):
+ *   embed_head  wte V·D + wpe T·D, + the head V·D when untied
+ *   attention   L·4·D² (Wqkv, Wo)
+ *   norms       L·4·D + 2·D (the blocks' two LayerNorms and the final one)
+ *   router      L·E·D, + L·S shared weights ω under the PAPER combine
+ *   experts     L·(S + E)·moe_expert_param_count(expert, D)
+ * summing to total == moe_lm_param_count() of a model of cfg. MOE_EINVAL
+ * for an invalid configuration or T outside [1, cfg->T]. */
+typedef struct {
+  double embed_head, attention, router, experts, norms, total;
+} moe_lm_parts;
+int moe_lm_flops_parts(const moe_lm_config *cfg, int T, moe_lm_parts *out);
+int moe_lm_param_parts(const moe_lm_config *cfg, moe_lm_parts *out);
+
 typedef struct moe_lm moe_lm;
 typedef struct moe_lm_f64 moe_lm_f64;
 
@@ -150,6 +173,12 @@ void moe_lm_free(moe_lm *m);
 const moe_lm_config *moe_lm_get_config(const moe_lm *m);
 int moe_lm_max_B(const moe_lm *m);
 int moe_lm_init_params(moe_lm *m, gsl_rng *r);
+/* The same law, each component from its own stream keyed by its name under
+ * seed (wte, wpe, head; block l: qkv, proj, and its FFN's router, shared
+ * expert i, routed expert e): models that differ only in their FFN
+ * variant start from the same embeddings, attention and norms, and share
+ * the experts they have in common (common random numbers). */
+int moe_lm_init_params_keyed(moe_lm *m, uint64_t seed);
 
 /* Forward on x (B, T) with targets y (B, T), or y == NULL for logits only
  * (no loss; *loss untouched). *loss = CE + aux (may be NULL). */
@@ -202,6 +231,7 @@ void moe_lm_free_f64(moe_lm_f64 *m);
 const moe_lm_config *moe_lm_get_config_f64(const moe_lm_f64 *m);
 int moe_lm_max_B_f64(const moe_lm_f64 *m);
 int moe_lm_init_params_f64(moe_lm_f64 *m, gsl_rng *r);
+int moe_lm_init_params_keyed_f64(moe_lm_f64 *m, uint64_t seed);
 int moe_lm_forward_f64(moe_lm_f64 *m, int B, int T, const uint32_t *x, const uint32_t *y,
                        double *loss);
 int moe_lm_backward_f64(moe_lm_f64 *m);

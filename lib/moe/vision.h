@@ -111,6 +111,10 @@ moe_vision *moe_vision_alloc(const moe_vision_config *cfg, int max_B);
 void moe_vision_free(moe_vision *m);
 const moe_vision_config *moe_vision_get_config(const moe_vision *m);
 int moe_vision_init_params(moe_vision *m, gsl_rng *r);
+/* The same law, each component from its own stream keyed by its name under
+ * seed (patch, pos, classifier; encoder block l, head block j, the
+ * connector's router and experts), as moe_lm_init_params_keyed. */
+int moe_vision_init_params_keyed(moe_vision *m, uint64_t seed);
 
 /* Forward on x (B, Np, pd) with labels y (B), or y == NULL for logits only
  * (no loss; *loss untouched). *loss = CE + aux (may be NULL). */
@@ -146,6 +150,7 @@ moe_vision_f64 *moe_vision_alloc_f64(const moe_vision_config *cfg, int max_B);
 void moe_vision_free_f64(moe_vision_f64 *m);
 const moe_vision_config *moe_vision_get_config_f64(const moe_vision_f64 *m);
 int moe_vision_init_params_f64(moe_vision_f64 *m, gsl_rng *r);
+int moe_vision_init_params_keyed_f64(moe_vision_f64 *m, uint64_t seed);
 int moe_vision_forward_f64(moe_vision_f64 *m, int B, const double *x, const int32_t *y,
                            double *loss);
 int moe_vision_backward_f64(moe_vision_f64 *m);

@@ -33,23 +33,44 @@ moe_layer_config moe_layer_config_default(moe_layer_sizes n)
 static const char *const moe_variant_names[] = {"smoe",       "smoe_sg", "ds_v2", "ds_v3",
                                                 "ds_v3_bias", "dense",   NULL};
 
-const char *moe_layer_variant_name(int i)
+int moe_variant_parse(const char *name, moe_variant *v)
 {
-  return i >= 0 && i < (int)(sizeof moe_variant_names / sizeof *moe_variant_names) - 1
-             ? moe_variant_names[i]
-             : NULL;
+  MOE_CHECK_ARG(name && v, "variant: NULL argument");
+  int i = 0, rc = moei_parse_name("variant", name, moe_variant_names, &i);
+  if (rc == MOE_OK)
+    *v = (moe_variant)i;
+  return rc;
 }
 
-int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_variant_sizes n)
+const char *moe_variant_name(moe_variant v)
+{
+  return (int)v >= 0 && v < MOE_VARIANT_COUNT ? moe_variant_names[v] : NULL;
+}
+
+const char *moe_layer_variant_name(int i) { return moe_variant_name((moe_variant)i); }
+
+int moe_variant_has_shared(moe_variant v)
+{
+  return v == MOE_VARIANT_DS_V2 || v == MOE_VARIANT_DS_V3 || v == MOE_VARIANT_DS_V3_BIAS;
+}
+
+int moe_variant_is_dense(moe_variant v) { return v == MOE_VARIANT_DENSE; }
+
+int moe_variant_uses_bias(moe_variant v) { return v == MOE_VARIANT_DS_V3_BIAS; }
+
+int moe_variant_sigmoid(moe_variant v)
+{
+  return v == MOE_VARIANT_SMOE_SG || v == MOE_VARIANT_DS_V3 || v == MOE_VARIANT_DS_V3_BIAS;
+}
+
+int moe_layer_config_for(moe_layer_config *cfg, moe_variant v, moe_variant_sizes n)
 {
   const int D = n.D, F = n.F, N = n.N, K = n.K;
   int s = n.shared;
-  MOE_CHECK_ARG(cfg && variant, "layer variant: NULL argument");
-  int v = 0, rc = moei_parse_name("variant", variant, moe_variant_names, &v);
-  if (rc)
-    return rc;
-  const int deepseek = v >= 2 && v <= 4, sigmoid = v == 1 || v == 3 || v == 4;
-  if (deepseek)
+  const char *variant = moe_variant_name(v);
+  MOE_CHECK_ARG(cfg, "layer variant: NULL argument");
+  MOE_CHECK_ARG(variant, "layer variant: unknown variant %d", (int)v);
+  if (moe_variant_has_shared(v))
     MOE_CHECK_ARG(s >= 0 && s < K && s < N,
                   "layer variant %s: s=%d shared must be in [0, K=%d) and below N=%d", variant,
                   s, K, N);
@@ -58,22 +79,30 @@ int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_var
   MOE_CHECK_ARG(F >= 1 && K >= 1, "layer variant %s: F=%d K=%d (need >= 1)", variant, F, K);
   moe_layer_config c =
       moe_layer_config_default((moe_layer_sizes){.D = D, .E = N - s, .K = K - s, .S = s, .F = F});
-  if (v == 5) { /* dense: one expert of the active width, weight exactly 1 */
+  if (moe_variant_is_dense(v)) { /* one expert of the active width, weight exactly 1 */
     MOE_CHECK_ARG(F <= INT_MAX / K, "layer variant dense: width K*F overflows (K=%d F=%d)", K, F);
     c.E = 1;
     c.K = 1;
     c.expert.F = K * F;
   }
-  rc = moe_gate_preset(sigmoid ? "sigmoid_norm_topk" : "softmax_topk", &c.gate);
+  int rc = moe_gate_preset(moe_variant_sigmoid(v) ? "sigmoid_norm_topk" : "softmax_topk", &c.gate);
   if (rc)
     return rc;
-  c.gate.use_bias = v == 4;
+  c.gate.use_bias = moe_variant_uses_bias(v);
   c.combine = MOE_COMBINE_ADDITIVE;
   rc = moe_layer_check(&c);
   if (rc)
     return rc;
   *cfg = c;
   return MOE_OK;
+}
+
+int moe_layer_config_variant(moe_layer_config *cfg, const char *variant, moe_variant_sizes n)
+{
+  MOE_CHECK_ARG(cfg && variant, "layer variant: NULL argument");
+  moe_variant v;
+  int rc = moe_variant_parse(variant, &v);
+  return rc ? rc : moe_layer_config_for(cfg, v, n);
 }
 
 static const char *const moe_combine_names[] = {"paper", "additive", NULL};

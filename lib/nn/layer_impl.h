@@ -183,19 +183,37 @@ void SFX(moei_layer_adopt)(SFX(moe_layer) *l, REAL *params, REAL *grads)
   SFX(point_tensors)(l);
 }
 
-int SFX(moe_layer_init_params)(SFX(moe_layer) *l, gsl_rng *r)
+int SFX(moei_layer_init)(SFX(moe_layer) *l, const moei_init_src *src)
 {
-  MOE_CHECK_ARG(l && r, "layer init: NULL argument");
   const moe_layer_config *c = &l->cfg;
   memset(l->params, 0, l->n_params * sizeof *l->params);
   memset(l->bias, 0, (size_t)c->E * sizeof *l->bias);
-  R_NORMAL(r, l->Wr, (size_t)c->E * c->D, 1 / sqrt((double)c->D));
-  for (int i = 0; i < c->S + c->E; i++) {
+  R_NORMAL(moei_init_stream(src, "router", -1), l->Wr, (size_t)c->E * c->D, 1 / sqrt((double)c->D));
+  for (int i = 0; i < c->S + c->E; i++) { /* shared 0..S-1, then routed 0..E-1 */
+    gsl_rng *r = i < c->S ? moei_init_stream(src, "shared", i) : moei_init_stream(src, "routed", i - c->S);
     int rc = SFX(moe_expert_init)(&c->expert, c->D, l->shared + (size_t)i * l->pe, r);
     if (rc)
       return rc;
   }
   return MOE_OK;
+}
+
+int SFX(moe_layer_init_params)(SFX(moe_layer) *l, gsl_rng *r)
+{
+  MOE_CHECK_ARG(l && r, "layer init: NULL argument");
+  moei_init_src src = {r, 0, 0};
+  return SFX(moei_layer_init)(l, &src);
+}
+
+int SFX(moe_layer_init_params_keyed)(SFX(moe_layer) *l, uint64_t seed)
+{
+  MOE_CHECK_ARG(l, "layer init: NULL layer");
+  moei_init_src src = {moe_rng_alloc(0), seed, 1};
+  if (!src.r)
+    return MOE_ENOMEM;
+  int rc = SFX(moei_layer_init)(l, &src);
+  gsl_rng_free(src.r);
+  return rc;
 }
 
 /* ½ for the routed mixture when PAPER balances it against shared experts. */

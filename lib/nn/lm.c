@@ -59,6 +59,40 @@ double moe_lm_flops_per_token(const moe_lm_config *c, int T)
   return c->L * block + 2 * V * D;
 }
 
+int moe_lm_flops_parts(const moe_lm_config *c, int T, moe_lm_parts *out)
+{
+  MOE_CHECK_ARG(c && out, "lm flops: NULL argument");
+  int rc = moe_lm_check(c);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(T >= 1 && T <= c->T, "lm flops: T=%d outside [1, %d]", T, c->T);
+  const double D = c->D, V = c->V, E = c->ffn.E, K = c->ffn.K, S = c->ffn.S, L = c->L;
+  const double expert = c->ffn.expert.kind == MOE_EXPERT_FFN ? 4 * D * c->ffn.expert.F : 2 * D * D;
+  out->embed_head = 2 * V * D;
+  out->attention = L * (8 * D * D + 4 * (double)T * D);
+  out->router = L * 2 * D * E;
+  out->experts = L * (K + S) * expert;
+  out->norms = 0;
+  out->total = moe_lm_flops_per_token(c, T);
+  return MOE_OK;
+}
+
+int moe_lm_param_parts(const moe_lm_config *c, moe_lm_parts *out)
+{
+  MOE_CHECK_ARG(c && out, "lm params: NULL argument");
+  int rc = moe_lm_check(c);
+  if (rc)
+    return rc;
+  const double D = c->D, V = c->V, T = c->T, L = c->L;
+  out->embed_head = V * D + T * D + (c->tie ? 0 : V * D);
+  out->attention = L * 4 * D * D;
+  out->norms = L * 4 * D + 2 * D;
+  out->router = L * (c->ffn.E * D + (c->ffn.combine == MOE_COMBINE_PAPER ? c->ffn.S : 0));
+  out->experts = L * (double)(c->ffn.S + c->ffn.E) * (double)moe_expert_param_count(&c->ffn.expert, c->D);
+  out->total = out->embed_head + out->attention + out->norms + out->router + out->experts;
+  return MOE_OK;
+}
+
 static moe_block_config moei_lm_block_config(const moe_lm_config *c)
 {
   moe_block_config b;

@@ -113,15 +113,15 @@ SFX(moe_lm) *SFX(moe_lm_alloc)(const moe_lm_config *cfg, int max_B)
 const moe_lm_config *SFX(moe_lm_get_config)(const SFX(moe_lm) *m) { return m ? &m->cfg : NULL; }
 int SFX(moe_lm_max_B)(const SFX(moe_lm) *m) { return m ? m->max_B : 0; }
 
-int SFX(moe_lm_init_params)(SFX(moe_lm) *m, gsl_rng *r)
+static int SFX(lm_init)(SFX(moe_lm) *m, const moei_init_src *src)
 {
-  MOE_CHECK_ARG(m && r, "lm init: NULL argument");
   const moe_lm_config *c = &m->cfg;
   const size_t V = c->V, T = c->T, D = c->D;
-  R_NORMAL(r, m->wte, V * D, 0.02);
-  R_NORMAL(r, m->wpe, T * D, 0.02);
+  R_NORMAL(moei_init_stream(src, "wte", -1), m->wte, V * D, 0.02);
+  R_NORMAL(moei_init_stream(src, "wpe", -1), m->wpe, T * D, 0.02);
   for (int l = 0; l < c->L; l++) {
-    int rc = SFX(moe_block_init_params)(m->blocks[l], r, 0.02, 0.02 / sqrt(2.0 * c->L));
+    moei_init_src b = moei_init_child(src, "block", l);
+    int rc = SFX(moei_block_init)(m->blocks[l], &b, 0.02, 0.02 / sqrt(2.0 * c->L));
     if (rc)
       return rc;
   }
@@ -130,8 +130,26 @@ int SFX(moe_lm_init_params)(SFX(moe_lm) *m, gsl_rng *r)
     m->lnfb[d] = 0;
   }
   if (!c->tie)
-    R_NORMAL(r, m->head, V * D, 0.02);
+    R_NORMAL(moei_init_stream(src, "head", -1), m->head, V * D, 0.02);
   return MOE_OK;
+}
+
+int SFX(moe_lm_init_params)(SFX(moe_lm) *m, gsl_rng *r)
+{
+  MOE_CHECK_ARG(m && r, "lm init: NULL argument");
+  moei_init_src src = {r, 0, 0};
+  return SFX(lm_init)(m, &src);
+}
+
+int SFX(moe_lm_init_params_keyed)(SFX(moe_lm) *m, uint64_t seed)
+{
+  MOE_CHECK_ARG(m, "lm init: NULL model");
+  moei_init_src src = {moe_rng_alloc(0), seed, 1};
+  if (!src.r)
+    return MOE_ENOMEM;
+  int rc = SFX(lm_init)(m, &src);
+  gsl_rng_free(src.r);
+  return rc;
 }
 
 int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,

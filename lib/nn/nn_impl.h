@@ -338,9 +338,9 @@ const moe_block_config *SFX(moe_block_get_config)(const SFX(moe_block) *bk)
   return bk ? &bk->cfg : NULL;
 }
 
-int SFX(moe_block_init_params)(SFX(moe_block) *bk, gsl_rng *r, double std, double proj_std)
+int SFX(moei_block_init)(SFX(moe_block) *bk, const moei_init_src *src, double std, double proj_std)
 {
-  MOE_CHECK_ARG(bk && r, "block init: NULL argument");
+  MOE_CHECK_ARG(bk && src, "block init: NULL argument");
   MOE_CHECK_ARG(isfinite(std) && std >= 0 && isfinite(proj_std) && proj_std >= 0,
                 "block init: std=%g proj_std=%g", std, proj_std);
   const size_t D = bk->cfg.D;
@@ -350,9 +350,10 @@ int SFX(moe_block_init_params)(SFX(moe_block) *bk, gsl_rng *r, double std, doubl
     bk->ln2w[d] = 1;
     bk->ln2b[d] = 0;
   }
-  R_NORMAL(r, bk->Wqkv, 3 * D * D, std);
-  R_NORMAL(r, bk->Wo, D * D, proj_std);
-  int rc = SFX(moe_layer_init_params)(bk->ffn, r);
+  R_NORMAL(moei_init_stream(src, "qkv", -1), bk->Wqkv, 3 * D * D, std);
+  R_NORMAL(moei_init_stream(src, "proj", -1), bk->Wo, D * D, proj_std);
+  moei_init_src fsrc = moei_init_child(src, "ffn", -1);
+  int rc = SFX(moei_layer_init)(bk->ffn, &fsrc);
   if (rc)
     return rc;
   /* the paper's code: routed values std (E·F)^−½, shared (S·F)^−½ */
@@ -376,6 +377,13 @@ int SFX(moe_block_init_params)(SFX(moe_block) *bk, gsl_rng *r, double std, doubl
       W2[j] *= ss;
   }
   return MOE_OK;
+}
+
+int SFX(moe_block_init_params)(SFX(moe_block) *bk, gsl_rng *r, double std, double proj_std)
+{
+  MOE_CHECK_ARG(bk && r, "block init: NULL argument");
+  moei_init_src src = {r, 0, 0};
+  return SFX(moei_block_init)(bk, &src, std, proj_std);
 }
 
 int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL *y)

@@ -172,17 +172,17 @@ const moe_vision_config *SFX(moe_vision_get_config)(const SFX(moe_vision) *m)
   return m ? &m->cfg : NULL;
 }
 
-int SFX(moe_vision_init_params)(SFX(moe_vision) *m, gsl_rng *r)
+static int SFX(vision_init)(SFX(moe_vision) *m, const moei_init_src *src)
 {
-  MOE_CHECK_ARG(m && r, "vision init: NULL argument");
   const moe_vision_config *c = &m->cfg;
   const size_t D = c->D;
   memset(m->params, 0, m->n_params * sizeof *m->params);
-  R_NORMAL(r, m->Wp, D * m->pd, 1 / sqrt((double)m->pd));
-  R_NORMAL(r, m->pos, (size_t)m->Np * D, 0.02);
+  R_NORMAL(moei_init_stream(src, "patch", -1), m->Wp, D * m->pd, 1 / sqrt((double)m->pd));
+  R_NORMAL(moei_init_stream(src, "pos", -1), m->pos, (size_t)m->Np * D, 0.02);
   const double proj = 0.02 / sqrt(2.0 * (c->L + c->Lh > 0 ? c->L + c->Lh : 1));
   for (int l = 0; l < c->L; l++) {
-    int rc = SFX(moe_block_init_params)(m->enc[l], r, 0.02, proj);
+    moei_init_src b = moei_init_child(src, "encoder", l);
+    int rc = SFX(moei_block_init)(m->enc[l], &b, 0.02, proj);
     if (rc)
       return rc;
   }
@@ -190,11 +190,13 @@ int SFX(moe_vision_init_params)(SFX(moe_vision) *m, gsl_rng *r)
     m->lncw[d] = 1;
     m->lncb[d] = 0;
   }
-  int rc = SFX(moe_layer_init_params)(m->conn, r);
+  moei_init_src cs = moei_init_child(src, "connector", -1);
+  int rc = SFX(moei_layer_init)(m->conn, &cs);
   if (rc)
     return rc;
   for (int j = 0; j < c->Lh; j++) {
-    rc = SFX(moe_block_init_params)(m->head[j], r, 0.02, proj);
+    moei_init_src b = moei_init_child(src, "head", j);
+    rc = SFX(moei_block_init)(m->head[j], &b, 0.02, proj);
     if (rc)
       return rc;
   }
@@ -202,8 +204,26 @@ int SFX(moe_vision_init_params)(SFX(moe_vision) *m, gsl_rng *r)
     m->lnfw[d] = 1;
     m->lnfb[d] = 0;
   }
-  R_NORMAL(r, m->Wc, (size_t)c->C * D, 0.02);
+  R_NORMAL(moei_init_stream(src, "classifier", -1), m->Wc, (size_t)c->C * D, 0.02);
   return MOE_OK;
+}
+
+int SFX(moe_vision_init_params)(SFX(moe_vision) *m, gsl_rng *r)
+{
+  MOE_CHECK_ARG(m && r, "vision init: NULL argument");
+  moei_init_src src = {r, 0, 0};
+  return SFX(vision_init)(m, &src);
+}
+
+int SFX(moe_vision_init_params_keyed)(SFX(moe_vision) *m, uint64_t seed)
+{
+  MOE_CHECK_ARG(m, "vision init: NULL model");
+  moei_init_src src = {moe_rng_alloc(0), seed, 1};
+  if (!src.r)
+    return MOE_ENOMEM;
+  int rc = SFX(vision_init)(m, &src);
+  gsl_rng_free(src.r);
+  return rc;
 }
 
 int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int32_t *y,
