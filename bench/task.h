@@ -38,11 +38,26 @@ long mb_cell_int(const mb_cell *c, const char *key);
 double mb_cell_real(const mb_cell *c, const char *key);
 int mb_cell_bool(const mb_cell *c, const char *key);
 
+/* The replication index ("rep", 0 if absent) and the matrix's own seed
+ * ("matrix_seed", which the harness sets like "rep"; 0 if absent): a task
+ * whose random streams must not depend on every parameter of its cell
+ * (e.g. training that must not change with evaluation settings, or common
+ * random numbers across the variants of one replication) derives them from
+ * these instead of the cell's seed. */
+long mb_cell_rep(const mb_cell *c);
+uint64_t mb_cell_matrix_seed(const mb_cell *c);
+/* The first key a task asked for that the cell does not hold (a parameter
+ * it did not declare: a misspelling in the task), or NULL. The harness
+ * fails such a cell instead of letting the lookup read as 0. */
+const char *mb_cell_undeclared(const mb_cell *c);
+
 /* What a run reports: named scalar metrics and short text notes. */
 typedef struct mb_result mb_result;
 
 int mb_result_metric(mb_result *r, const char *name, double value);
 int mb_result_note(mb_result *r, const char *key, const char *text);
+
+#define MB_RUN_DIVERGED 2
 
 typedef struct mb_task {
   const char *name;            /* value of `task:` in a matrix */
@@ -54,15 +69,30 @@ typedef struct mb_task {
    * the harness can point at its line in the YAML) and return non-zero.
    * May be NULL. */
   int (*check)(const mb_cell *c, const char **bad_key, char *err, size_t errlen);
-  /* Run one cell. Return 0 on success; otherwise a message in err. */
+  /* Run one cell. Return 0 on success; MB_RUN_DIVERGED when the
+   * computation finished or stopped but its result cannot be trusted (a
+   * diverged training run: non-finite or exploding loss), with the step
+   * and cause in err: recorded with status "diverged" and the metrics so
+   * far, never as "ok", and not rerun (it is deterministic); any other
+   * non-zero value: failed, with a message in err. */
   int (*run)(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t errlen);
 } mb_task;
+
+/* Every routing variant's name, in moe_variant order (bench/tasks/tasks.c). */
+extern const char *const mb_variant_names[];
 
 /* The registry (bench/tasks/tasks.c): NULL-terminated. */
 extern const mb_task *const mb_tasks[];
 const mb_task *mb_task_find(const char *name);
 /* Non-zero for a task that only tests the harness (selftest). */
 int mb_task_internal(const mb_task *t);
+
+/* Record what data a run read: note "data_files" lists "NAME SHA256" for
+ * each of paths[0..n) (NAME its last path component, in the order given)
+ * and note "data_sha256" is the SHA-256 of that list, the fingerprint that
+ * `report` and `merge` compare between cells. Returns 0, or non-zero with
+ * a message naming the file in err. */
+int mb_result_fingerprint(mb_result *r, const char *const *paths, size_t n, char *err, size_t errlen);
 
 /* Building cells and results (used by the harness and by tests). */
 mb_cell *mb_cell_new(const char *task);

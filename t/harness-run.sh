@@ -64,11 +64,11 @@ grep -q 'FAILED.*failed on purpose' "$tmp/log"; ok $? "failure logged"
 [ $rc = 1 ] && grep -q '2 already done, 2 to run' "$tmp/log"; ok $? "rerun retries only the failed cells"
 
 "$MOEBENCH" status "$data/fail.yaml" --out "$tmp/f" > "$tmp/st"; rc=$?
-[ $rc = 1 ] && grep -q '^fail: 4 cells: 2 ok, 2 failed, 0 missing, 0 corrupt$' "$tmp/st"; ok $? "status counts failed cells (exit 1)"
+[ $rc = 1 ] && grep -q '^fail: 4 cells: 2 ok, 0 diverged, 2 failed, 0 missing, 0 corrupt$' "$tmp/st"; ok $? "status counts failed cells (exit 1)"
 [ "$(grep -c '^failed .*failed on purpose' "$tmp/st")" = 2 ]; ok $? "status lists the failures with their errors"
 "$MOEBENCH" status "$smoke" --out "$tmp/a" > "$tmp/st"; ok $? "status: all ok (exit 0)"
 "$MOEBENCH" status "$smoke" --out "$tmp/s1" --shard 2/2 -v > "$tmp/st"; rc=$?
-[ $rc = 1 ] && grep -q 'in this shard: 0 ok, 0 failed, 12 missing' "$tmp/st" && [ "$(grep -c '^missing ' "$tmp/st")" = 12 ]
+[ $rc = 1 ] && grep -q 'in this shard: 0 ok, 0 diverged, 0 failed, 12 missing' "$tmp/st" && [ "$(grep -c '^missing ' "$tmp/st")" = 12 ]
 ok $? "status of a shard never run: 12 missing, listed with -v"
 
 # a corrupt (truncated) result is reported by name and rerun

@@ -42,7 +42,7 @@ grep -q '"router_types": 40' "$one"; ok $? "  router analysis on router_types = 
 # determinism: a rerun gives the same numbers (timings aside)
 "$MOEBENCH" run -q "$smoke" --out "$tmp/b" -j 1 2>/dev/null
 ok $? "rerun with -j 1"
-strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e tokens_per_s -e train_seconds -e tokens_per_cpu_s -e train_cpu_seconds -e gain_per_second -e peak_rss_mb; }
+strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e tokens_per_s -e train_seconds -e eval_cpu -e tokens_per_cpu_s -e train_cpu_seconds -e gain_per_second -e peak_rss_mb; }
 same=0
 for f in "$cells"/*.json; do
   strip "$f" >"$tmp/x"; strip "$tmp/b/smoke-lm/cells/${f##*/}" >"$tmp/y"
@@ -71,7 +71,7 @@ grep -q '^5 [0-9.e+]* [0-9.e+]* [0-9.e+]* 2$' "$rep/curve.dat"; ok $? "  family 
 MOE_DATA_DIR=$tmp/nowhere "$MOEBENCH" run -q "$smoke" --out "$tmp/c" -j 2 2>"$tmp/log"
 [ $? -ne 0 ]; ok $? "missing data: the run fails"
 f=$(ls "$tmp/c/smoke-lm/cells/"*.json | head -1)
-grep -q 'nowhere/lm/train.tok.*make lm-data' "$f"; ok $? "  the cell's error names the file and make lm-data"
+grep -q 'nowhere/lm/train.tok.*data directory .*nowhere/lm: make it with .make lm-data' "$f"; ok $? "  the cell's error names the file, the directory and make lm-data"
 cp "$smoke" "$tmp/bad.yaml"
 sed -i 's/^  H: 2$/  H: 3/' "$tmp/bad.yaml"
 "$MOEBENCH" expand "$tmp/bad.yaml" >/dev/null 2>"$tmp/log"
@@ -91,6 +91,67 @@ mkdir -p "$tmp/data2/lm" && cp "$tmp/data/lm/"* "$tmp/data2/lm/"
 MOE_DATA_DIR=$tmp/data2 "$MOEBENCH" run -q "$smoke" --out "$tmp/d" -j 2 2>/dev/null
 f=$(ls "$tmp/d/smoke-lm/cells/"*.json | head -1)
 grep -q 'valid.tok: vocabulary 280, but the vocabulary file has 300 tokens' "$f"; ok $? "a token file of another vocabulary is an error"
+
+# the data fingerprint: sha256 of each file read, and of that list
+fp=$(for f in train.tok valid.tok test.tok vocab.bpe; do
+       printf '%s %s\n' $f "$(sha256sum "$tmp/data/lm/$f" | cut -c1-64)"; done)
+want=$(printf '%s' "$fp" | sha256sum | cut -c1-64)
+grep -q "\"data_sha256\": \"$want\"" "$one"; ok $? "data_sha256 = sha256 of the files' sha256 list (sha256sum)"
+grep -q "\"data_files\": \"train.tok $(sha256sum "$tmp/data/lm/train.tok" | cut -c1-64)\\\\nvalid.tok" "$one"
+ok $? "  data_files lists each file's sha256"
+cp "$smoke" "$tmp/v.yaml"
+sed -i 's/^  data: lm$/  data: lm\n  vocab: 301/' "$tmp/v.yaml"
+"$MOEBENCH" run -q "$tmp/v.yaml" --out "$tmp/v" -j 2 2>/dev/null
+f=$(ls "$tmp/v/smoke-lm/cells/"*.json | head -1)
+grep -q 'vocabulary of 300 tokens, but the cell asks for vocab = 301' "$f"; ok $? "vocab: a corpus of another size is refused"
+
+# training does not depend on evaluation settings: other checkpoints, fewer
+# evaluation tokens and another router_types train the same model
+cp "$smoke" "$tmp/e.yaml"
+sed -i 's/^  eval_every: 5$/  eval_every: 10/; s/^  eval_tokens: 0$/  eval_tokens: 64/; s/^  router_types: 40$/  router_types: 7/' "$tmp/e.yaml"
+"$MOEBENCH" run -q "$tmp/e.yaml" --out "$tmp/e" -j 2 2>/dev/null
+ok $? "smoke-lm with other evaluation settings"
+same=0 nc=0
+for f in "$cells"/*.json; do
+  v=$(grep -o '"variant": "[a-z_0-9]*"' "$f"); r=$(grep -o '"rep": [0-9]*' "$f")
+  g=$(grep -l "$v" "$tmp/e/smoke-lm/cells/"*.json | xargs grep -l "$r," | head -1)
+  for m in train_loss aux_loss valid_ppl test_ppl; do
+    [ "$(val "$f" $m)" = "$(val "$g" $m)" ] || same=1
+  done
+  nc=$((nc + 1))
+done
+[ $nc = 12 ]; ok $? "  (12 cells compared)"
+ok $same "  the same final train/aux loss and valid/test perplexity, bit for bit"
+# common random numbers: smoe and smoe_sg of one replication start from the
+# same values (same shapes), so their step-5 losses are close but not equal
+# (different gates); a different replication starts elsewhere
+a0=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 0,')
+a1=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 1,')
+[ "$(val "$a0" 'valid_ppl@5')" != "$(val "$a1" 'valid_ppl@5')" ]; ok $? "  replications start from different values"
+
+# a diverging run is recorded as diverged, never ok; report and status count it
+cp "$smoke" "$tmp/div.yaml"
+sed -i 's/^  lr: 0.01$/  lr: 10\n  clip: 0/; s/^replications: 2$/replications: 1/' "$tmp/div.yaml"
+"$MOEBENCH" run -q "$tmp/div.yaml" --out "$tmp/div" -j 2 2>"$tmp/log"
+ok $? "lr 10, clip 0: the run records its cells (exit 0)"
+nd=$(grep -l '"status": "diverged"' "$tmp/div/smoke-lm/cells/"*.json | wc -l)
+nok=$(grep -l '"status": "ok"' "$tmp/div/smoke-lm/cells/"*.json | wc -l)
+[ "$nd" -ge 5 ]; ok $? "  $nd of 6 cells diverged"
+# an ok cell must have a sane loss: below 2 ln V
+okbad=0
+for f in $(grep -l '"status": "ok"' "$tmp/div/smoke-lm/cells/"*.json); do
+  awk -v l="$(val "$f" train_loss)" 'BEGIN { exit !(l == l && l < 2 * log(300)) }' || okbad=1
+done
+ok $okbad "  no cell recorded ok has a training loss above 2 ln V ($nok ok)"
+f=$(grep -l '"status": "diverged"' "$tmp/div/smoke-lm/cells/"*.json | head -1)
+grep -q '"error": "step [0-9]*: training diverged: ' "$f"; ok $? "  the cause names the step"
+"$MOEBENCH" status "$tmp/div.yaml" --out "$tmp/div" >"$tmp/st" 2>&1
+grep -q "smoke-lm: 6 cells: $nok ok, $nd diverged, 0 failed, 0 missing" "$tmp/st"; ok $? "  status counts them"
+"$MOEBENCH" run -q "$tmp/div.yaml" --out "$tmp/div" -j 2 2>"$tmp/log"
+grep -q "0 ran ok, 0 diverged, 0 failed, 6 skipped" "$tmp/log" || "$MOEBENCH" run "$tmp/div.yaml" --out "$tmp/div" 2>&1 | grep -q "6 already done, 0 to run"
+ok $? "  a rerun does not recompute them"
+"$MOEBENCH" report "$tmp/div/smoke-lm" --format md 2>"$tmp/log"
+grep -q "$nd diverged" "$tmp/log"; ok $? "  report counts them"
 
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -216,11 +216,20 @@ int main(void)
     ok(!strcmp(mb_xcell_get(&m->cells[2], "rep"), "2") && !strcmp(mb_xcell_get(&m->cells[2], "n"), "10"),
        "mb_xcell_get: rep and a parameter");
     ok(m->tables[0].nstats == 3 && m->tables[0].stats[2] == MB_S_N, "table stats parsed");
-    mb_cell *tc = mb_xcell_task_cell(&m->cells[2]);
+    mb_cell *tc = mb_xcell_task_cell(m, &m->cells[2]);
     char before[13];
     mb_cell_id(m->cells[2].cell, m->cells[2].rep, before);
-    ok(tc && !strcmp(mb_cell_str(tc, "rep"), "2") && mb_cell_size(tc) == mb_cell_size(m->cells[2].cell) + 1,
-       "the task's view of a cell holds rep");
+    ok(tc && !strcmp(mb_cell_str(tc, "rep"), "2") && mb_cell_size(tc) == mb_cell_size(m->cells[2].cell) + 2,
+       "the task's view of a cell holds rep and matrix_seed");
+    char ms[24];
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)m->seed);
+    ok(tc && !strcmp(mb_cell_str(tc, "matrix_seed"), ms) && mb_cell_matrix_seed(tc) == m->seed && mb_cell_rep(tc) == 2,
+       "matrix_seed is the matrix's seed (%s); mb_cell_rep 2", ms);
+    ok(tc && mb_cell_undeclared(tc) == NULL && mb_cell_int(tc, "n") == 10 && mb_cell_undeclared(tc) == NULL,
+       "reading declared keys leaves mb_cell_undeclared NULL");
+    ok(tc && mb_cell_int(tc, "nn") == 0 && mb_cell_undeclared(tc) && !strcmp(mb_cell_undeclared(tc), "nn") &&
+           mb_cell_real(tc, "other") == 0 && !strcmp(mb_cell_undeclared(tc), "nn"),
+       "reading an undeclared key is recorded (the first one: 'nn')");
     ok(!strcmp(before, m->cells[2].id) && mb_cell_str(m->cells[2].cell, "rep") == NULL, "...but the stored cell (and id) do not");
     mb_cell_free(tc);
   }
@@ -276,7 +285,7 @@ int main(void)
       mb_buf_init(&b);
       mb_buf_init(&prov);
       mb_provenance(&prov, 1);
-      mb_result_json(&b, mm, &mm->cells[4], 1, NULL, r, "2026-01-01T00:00:00Z", 0.5, 0.25, prov.s);
+      mb_result_json(&b, mm, &mm->cells[4], "ok", NULL, r, "2026-01-01T00:00:00Z", 0.5, 0.25, prov.s);
       snprintf(path, sizeof path, "%s/%s.json", dir, mm->cells[4].id);
       ok(mb_write_atomic(path, b.s, b.n, err, sizeof err) == 0, "atomic write");
       mb_rfile rf;
@@ -306,7 +315,7 @@ int main(void)
       is_int(mb_rfile_load(path, &rf, err, sizeof err), -1, "missing file: -1");
       mb_buf fb;
       mb_buf_init(&fb);
-      mb_result_json(&fb, mm, &mm->cells[4], 0, "boom \"x\"", NULL, "", 0, 0, prov.s);
+      mb_result_json(&fb, mm, &mm->cells[4], "failed", "boom \"x\"", NULL, "", 0, 0, prov.s);
       mb_write_atomic(path, fb.s, fb.n, err, sizeof err);
       ok(mb_rfile_load(path, &rf, err, sizeof err) == 0 && !rf.ok && rf.error && !strcmp(rf.error, "boom \"x\"") && rf.nm == 0,
          "a failed result: status failed, the error, no metrics");

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* cell.c — resolved cells (sorted key/value text) and task results. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
 #include "task.h"
 
 /* A cell is either growable (every string and array malloc'd on its own)
@@ -15,6 +18,7 @@ struct mb_cell {
   size_t n, cap;
   char **key, **val;   /* sorted by key (strcmp) */
   int packed;
+  char *undeclared;        /* first key asked for and not held (see mb_cell_undeclared) */
 };
 
 struct mb_result {
@@ -44,6 +48,7 @@ mb_cell *mb_cell_new(const char *task)
 void mb_cell_free(mb_cell *c)
 {
   if (!c) return;
+  free(c->undeclared);
   if (c->packed) { free(c); return; }
   for (size_t i = 0; i < c->n; i++) { free(c->key[i]); free(c->val[i]); }
   free(c->key); free(c->val); free(c->task); free(c);
@@ -118,6 +123,7 @@ mb_cell *mb_cell_copy(const mb_cell *c)
   if (!d) return NULL;
   d->n = d->cap = c->n;
   d->packed = 1;
+  d->undeclared = NULL;
   d->key = (char **)(d + 1);
   d->val = d->key + c->n;
   char *s = (char *)(d->val + c->n);
@@ -137,7 +143,25 @@ const char *mb_cell_str(const mb_cell *c, const char *key)
 {
   int found;
   size_t i = find(c, key, &found);
+  if (!found && !c->undeclared && strcmp(key, "rep") && strcmp(key, "matrix_seed"))
+    ((mb_cell *)c)->undeclared = strdup(key); /* out of memory: the check is lost, the lookup still NULL */
   return found ? c->val[i] : NULL;
+}
+
+const char *mb_cell_undeclared(const mb_cell *c) { return c ? c->undeclared : NULL; }
+
+long mb_cell_rep(const mb_cell *c)
+{
+  int found;
+  size_t i = find(c, "rep", &found);
+  return found ? strtol(c->val[i], NULL, 10) : 0;
+}
+
+uint64_t mb_cell_matrix_seed(const mb_cell *c)
+{
+  int found;
+  size_t i = find(c, "matrix_seed", &found);
+  return found ? strtoull(c->val[i], NULL, 10) : 0;
 }
 
 long mb_cell_int(const mb_cell *c, const char *key)
@@ -212,3 +236,44 @@ double mb_result_value_at(const mb_result *r, size_t i) { return i < r->n ? r->v
 size_t mb_result_nnotes(const mb_result *r) { return r->nn; }
 const char *mb_result_note_key_at(const mb_result *r, size_t i) { return i < r->nn ? r->nkey[i] : NULL; }
 const char *mb_result_note_at(const mb_result *r, size_t i) { return i < r->nn ? r->ntext[i] : NULL; }
+
+int mb_result_fingerprint(mb_result *r, const char *const *paths, size_t n, char *err, size_t errlen)
+{
+  size_t cap = 1, len = 0;
+  for (size_t i = 0; i < n; i++) cap += strlen(paths[i]) + 67;
+  char *list = malloc(cap);
+  if (!list) { snprintf(err, errlen, "data fingerprint: out of memory"); return -1; }
+  list[0] = 0;
+  unsigned char *buf = malloc(1 << 16);
+  if (!buf) { free(list); snprintf(err, errlen, "data fingerprint: out of memory"); return -1; }
+  for (size_t i = 0; i < n; i++) {
+    FILE *f = fopen(paths[i], "rb");
+    if (!f) { snprintf(err, errlen, "%s: cannot open to fingerprint it: %s", paths[i], strerror(errno)); goto fail; }
+    moei_sha256 s;
+    moei_sha256_init(&s);
+    size_t got;
+    while ((got = fread(buf, 1, 1 << 16, f)) > 0) moei_sha256_update(&s, buf, got);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { snprintf(err, errlen, "%s: read error while fingerprinting it", paths[i]); goto fail; }
+    unsigned char d[32];
+    moei_sha256_final(&s, d);
+    const char *base = strrchr(paths[i], '/');
+    base = base ? base + 1 : paths[i];
+    len += (size_t)sprintf(list + len, "%s%s ", i ? "\n" : "", base);
+    for (int k = 0; k < 32; k++) len += (size_t)sprintf(list + len, "%02x", d[k]);
+  }
+  char hex[65];
+  moei_sha256_hex(list, len, hex);
+  if (mb_result_note(r, "data_files", list) || mb_result_note(r, "data_sha256", hex)) {
+    snprintf(err, errlen, "data fingerprint: out of memory");
+    goto fail;
+  }
+  free(buf);
+  free(list);
+  return 0;
+fail:
+  free(buf);
+  free(list);
+  return -1;
+}

@@ -933,10 +933,12 @@ const char *mb_xcell_get(const mb_xcell *x, const char *key)
   return mb_cell_str(x->cell, key);
 }
 
-mb_cell *mb_xcell_task_cell(const mb_xcell *x)
+mb_cell *mb_xcell_task_cell(const mb_matrix *m, const mb_xcell *x)
 {
+  char seed[24];
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
   mb_cell *c = mb_cell_copy(x->cell);
-  if (!c || mb_cell_set(c, "rep", x->reptext)) mb_oom(0);
+  if (!c || mb_cell_set(c, "rep", x->reptext) || mb_cell_set(c, "matrix_seed", seed)) mb_oom(0);
   return c;
 }
 
@@ -1146,8 +1148,14 @@ static void expand(ctx *c)
     if (complete && t->check) {
       const char *bad = NULL;
       char msg[512] = "";
-      mb_cell *withrep = mb_xcell_task_cell(x);
+      mb_cell *withrep = mb_xcell_task_cell(m, x);
       int failed = t->check(withrep, &bad, msg, sizeof msg);
+      if (!failed && mb_cell_undeclared(withrep)) {
+        snprintf(msg, sizeof msg, "task '%s' read parameter '%s', which it does not declare (a bug in the task)",
+                 t->name, mb_cell_undeclared(withrep));
+        failed = 1;
+        bad = NULL;
+      }
       mb_cell_free(withrep);
       if (failed) {
         size_t idx;

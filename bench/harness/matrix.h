@@ -119,8 +119,9 @@ void mb_cell_id(const mb_cell *c, long rep, char id[13]);
 
 /* The cell as a task sees it in check() and run(): every parameter plus
  * "rep", the replication index (so a task can share data between the
- * cells of one replication). Free with mb_cell_free. */
-mb_cell *mb_xcell_task_cell(const mb_xcell *x);
+ * cells of one replication), and "matrix_seed", the matrix's seed (not
+ * part of the cell's id). Free with mb_cell_free. */
+mb_cell *mb_xcell_task_cell(const mb_matrix *m, const mb_xcell *x);
 
 /* Value of a parameter, or of "rep", in a cell (NULL if no such key). */
 const char *mb_xcell_get(const mb_xcell *x, const char *key);

@@ -34,8 +34,8 @@ typedef struct {
   const char *dir;         /* the matrix's results directory */
   char repdir[4200];
   mb_rfile *rf;            /* (cells) */
-  int *status;             /* (cells): 0 missing, 1 ok, 2 failed, 3 corrupt */
-  size_t nok, nfailed, nmissing, ncorrupt;
+  int *status;             /* (cells): 0 missing, 1 ok, 2 failed, 3 corrupt, 4 diverged */
+  size_t nok, nfailed, nmissing, ncorrupt, ndiverged;
   int bad;                 /* an output could not be written */
 } store;
 
@@ -1180,24 +1180,25 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       fprintf(stderr, "moebench report: %s: holds id %s, treated as missing\n", p, s.rf[c].id);
       s.status[c] = 3; s.ncorrupt++;
     } else if (s.rf[c].ok) { s.status[c] = 1; s.nok++; }
+    else if (s.rf[c].diverged) { s.status[c] = 4; s.ndiverged++; }
     else { s.status[c] = 2; s.nfailed++; }
   }
-  fprintf(stderr, "moebench report: %s: %zu cells: %zu ok, %zu failed, %zu missing, %zu corrupt\n", m->name,
-          m->ncells, s.nok, s.nfailed, s.nmissing, s.ncorrupt);
+  fprintf(stderr, "moebench report: %s: %zu cells: %zu ok, %zu diverged, %zu failed, %zu missing, %zu corrupt\n",
+          m->name, m->ncells, s.nok, s.ndiverged, s.nfailed, s.nmissing, s.ncorrupt);
 
   /* summary.md: everything in Markdown, for doc/results.md */
   mb_buf sum;
   mb_buf_init(&sum);
   mb_buf_printf(&sum, "## %s\n\n", m->name);
   if (m->description) { md_escape(&sum, m->description); mb_buf_puts(&sum, "\n\n"); }
-  mb_buf_printf(&sum, "Task `%s`, seed %llu, %zu cells (%ld replications): %zu ok, %zu failed, %zu missing.\n\n",
-                m->task->name, (unsigned long long)m->seed, m->ncells, m->replications, s.nok, s.nfailed,
-                s.nmissing + s.ncorrupt);
+  mb_buf_printf(&sum, "Task `%s`, seed %llu, %zu cells (%ld replications): %zu ok, %zu diverged, %zu failed, %zu missing.\n\n",
+                m->task->name, (unsigned long long)m->seed, m->ncells, m->replications, s.nok, s.ndiverged,
+                s.nfailed, s.nmissing + s.ncorrupt);
   /* brief.txt: what a terminal shows (mb-bench.sh prints it) */
   mb_buf brief;
   mb_buf_init(&brief);
-  mb_buf_printf(&brief, "%s: %zu cells: %zu ok, %zu failed, %zu missing\n", m->name, m->ncells, s.nok, s.nfailed,
-                s.nmissing + s.ncorrupt);
+  mb_buf_printf(&brief, "%s: %zu cells: %zu ok, %zu diverged, %zu failed, %zu missing\n", m->name, m->ncells, s.nok,
+                s.ndiverged, s.nfailed, s.nmissing + s.ncorrupt);
   if (m->description) {
     const char *d = m->description;
     mb_buf_printf(&brief, "%.*s%s\n", strlen(d) > BRIEF_COLS ? BRIEF_COLS - 3 : (int)strlen(d), d,

@@ -50,7 +50,7 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
   const char *why = NULL;
   if (!fmt || strcmp(fmt, MB_RESULT_FORMAT)) why = "not a moebench result (no \"format\": \"" MB_RESULT_FORMAT "\")";
   else if (!id || strlen(id) != 12) why = "bad or missing \"id\"";
-  else if (!st || (strcmp(st, "ok") && strcmp(st, "failed"))) why = "bad or missing \"status\"";
+  else if (!st || (strcmp(st, "ok") && strcmp(st, "failed") && strcmp(st, "diverged"))) why = "bad or missing \"status\"";
   else if (!mt || mt->type != MB_J_OBJ) why = "missing \"metrics\" object";
   char whybuf[300];
   if (!why)
@@ -73,6 +73,7 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
   }
   memcpy(out->id, id, 13);
   out->ok = !strcmp(st, "ok");
+  out->diverged = !strcmp(st, "diverged");
   const char *e = mb_json_str(j, "error");
   out->error = e ? strdup(e) : NULL;
   out->nm = mt->n;
@@ -360,7 +361,7 @@ void mb_provenance(mb_buf *b, int blas_threads)
   mb_buf_puts(b, "}");
 }
 
-void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, int ok, const char *error,
+void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status, const char *error,
                     const mb_result *r, const char *started, double wall_s, double cpu_s,
                     const char *provenance)
 {
@@ -369,8 +370,8 @@ void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, int ok, co
   mb_buf_puts(b, ",\n  \"task\": ");
   mb_buf_json_str(b, m->task->name);
   mb_buf_printf(b, ",\n  \"rep\": %ld,\n  \"seed\": %llu,\n  \"status\": \"%s\",\n", x->rep,
-                (unsigned long long)x->seed, ok ? "ok" : "failed");
-  if (!ok) {
+                (unsigned long long)x->seed, status);
+  if (strcmp(status, "ok")) {
     mb_buf_puts(b, "  \"error\": ");
     mb_buf_json_str(b, error ? error : "unknown error");
     mb_buf_puts(b, ",\n");

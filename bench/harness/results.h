@@ -17,7 +17,8 @@
 typedef struct {
   char id[13];
   int ok;                /* status "ok" */
-  char *error;           /* status "failed": the message */
+  int diverged;          /* status "diverged": ran, but the result cannot be trusted */
+  char *error;           /* status "failed" or "diverged": the message */
   size_t nm;
   char **mname;          /* metrics in file order */
   double *mval;
@@ -52,7 +53,7 @@ void mb_provenance(mb_buf *b, int blas_threads);
 const char *mb_blas_core_warning(char *buf, size_t len);
 
 /* Compose the JSON of one cell's result. */
-void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, int ok, const char *error,
+void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status, const char *error,
                     const mb_result *r, const char *started, double wall_s, double cpu_s,
                     const char *provenance);
 

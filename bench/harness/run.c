@@ -182,7 +182,7 @@ static double now_s(clockid_t clk)
 }
 
 /* The worker: run one cell, write its result, exit 0 (ok), 1 (failed,
- * recorded) or 3 (could not write the result). A worker dies with its
+ * recorded), 2 (diverged, recorded) or 3 (could not write the result). A worker dies with its
  * parent (Linux: PR_SET_PDEATHSIG), so a killed run leaves no orphans
  * computing cells nobody will collect; the getppid check covers a parent
  * that died between fork and prctl. */
@@ -203,22 +203,28 @@ static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const
   mb_result *r = mb_result_new();
   if (!r) _exit(3);
   double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
-  mb_cell *cell = mb_xcell_task_cell(x);
+  mb_cell *cell = mb_xcell_task_cell(m, x);
   int rc = m->task->run(cell, x->seed, r, errmsg, sizeof errmsg);
+  if (rc != 1 && mb_cell_undeclared(cell)) {
+    snprintf(errmsg, sizeof errmsg, "task '%s' read parameter '%s', which it does not declare (a bug in the task)",
+             m->task->name, mb_cell_undeclared(cell));
+    rc = 1;
+  }
   mb_cell_free(cell);
   double wall = now_s(CLOCK_MONOTONIC) - w0, cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
   if (rc && !errmsg[0]) snprintf(errmsg, sizeof errmsg, "task returned %d without a message", rc);
+  const char *status = rc == 0 ? "ok" : rc == MB_RUN_DIVERGED ? "diverged" : "failed";
   mb_buf b;
   mb_buf_init(&b);
-  mb_result_json(&b, m, x, rc == 0, errmsg, r, started, wall, cpu, prov);
+  mb_result_json(&b, m, x, status, errmsg, r, started, wall, cpu, prov);
   mb_path_cell(path, sizeof path, out, m->name, x->id);
   char werr[4600];
   if (b.oom || mb_write_atomic(path, b.s, b.n, werr, sizeof werr)) {
     fprintf(stderr, "moebench: %s: computed (%s) but cannot write the result: %s\n", x->id,
-            rc ? "failed" : "ok", b.oom ? "out of memory" : werr);
+            status, b.oom ? "out of memory" : werr);
     _exit(3);
   }
-  _exit(rc ? 1 : 0);
+  _exit(rc == 0 ? 0 : rc == MB_RUN_DIVERGED ? 2 : 1);
 }
 
 typedef struct {
@@ -235,8 +241,12 @@ static const char run_usage[] =
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
   "  -q, --quiet     no per-cell log lines / progress line\n"
-  "Exit status: 0 all cells of the selection ok, 1 some failed (or could not\n"
-  "be written), 2 usage or validation error, 128+SIG when interrupted.\n";
+  "A cell whose task reports an untrustworthy result (a diverged training run)\n"
+  "is recorded with status \"diverged\" and its cause, never as ok, and is\n"
+  "not rerun.\n"
+  "Exit status: 0 every cell of the selection ok or diverged (recorded), 1 some\n"
+  "failed (or could not be written), 2 usage or validation error, 128+SIG when\n"
+  "interrupted.\n";
 
 int mb_verb_run(int argc, char **argv)
 {
@@ -286,13 +296,13 @@ int mb_verb_run(int argc, char **argv)
   size_t *sel = malloc((m->ncells ? m->ncells : 1) * sizeof *sel);
   size_t *todo = malloc((m->ncells ? m->ncells : 1) * sizeof *todo);
   if (!sel || !todo) { mb_matrix_free(m); return 1; }
-  size_t nsel = mb_matrix_shard(m, si, sn, sel), ntodo = 0, skipped = 0, nfail = 0, nok = 0, corrupt = 0;
+  size_t nsel = mb_matrix_shard(m, si, sn, sel), ntodo = 0, skipped = 0, nfail = 0, nok = 0, ndiv = 0, corrupt = 0;
   for (size_t k = 0; k < nsel; k++) {
     mb_rfile rf;
     mb_path_cell(path, sizeof path, out, m->name, m->cells[sel[k]].id);
     int r = mb_rfile_load(path, &rf, err, sizeof err);
     if (r == 1) { fprintf(stderr, "moebench: corrupt result, will rerun: %s\n", err); corrupt++; }
-    if (r == 0 && rf.ok && !strcmp(rf.id, m->cells[sel[k]].id)) skipped++;
+    if (r == 0 && (rf.ok || rf.diverged) && !strcmp(rf.id, m->cells[sel[k]].id)) skipped++;
     else todo[ntodo++] = sel[k];
     mb_rfile_free(&rf);
   }
@@ -359,7 +369,14 @@ int mb_verb_run(int argc, char **argv)
     const char *what = "ok";
     char msg[1200] = "";
     if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) nok++;
-    else if (WIFSIGNALED(ws) && stop_signal) { what = "interrupted"; }
+    else if (WIFEXITED(ws) && WEXITSTATUS(ws) == 2) {
+      ndiv++;
+      what = "DIVERGED";
+      mb_rfile rf;
+      mb_path_cell(path, sizeof path, out, m->name, x->id);
+      if (mb_rfile_load(path, &rf, err, sizeof err) == 0 && rf.error) snprintf(msg, sizeof msg, ": %s", rf.error);
+      mb_rfile_free(&rf);
+    } else if (WIFSIGNALED(ws) && stop_signal) { what = "interrupted"; }
     else {
       nfail++;
       what = "FAILED";
@@ -378,7 +395,7 @@ int mb_verb_run(int argc, char **argv)
         else snprintf(why, sizeof why, "worker exited with status %d", WEXITSTATUS(ws));
         mb_buf b;
         mb_buf_init(&b);
-        mb_result_json(&b, m, x, 0, why, NULL, "", dt, 0, prov.s);
+        mb_result_json(&b, m, x, "failed", why, NULL, "", dt, 0, prov.s);
         if (mb_write_atomic(path, b.s, b.n, err, sizeof err)) { fprintf(stderr, "moebench: %s\n", err); write_failed++; }
         mb_buf_free(&b);
         snprintf(msg, sizeof msg, ": %s", why);
@@ -402,12 +419,12 @@ int mb_verb_run(int argc, char **argv)
   int rc = 0;
   if (stop_signal) {
     fprintf(stderr, "moebench: interrupted by signal %d: %zu cells done, %zu not started or in flight%s\n",
-            (int)stop_signal, nok + nfail, ntodo - nok - nfail, removed ? " (temp files removed)" : "");
+            (int)stop_signal, nok + ndiv + nfail, ntodo - nok - ndiv - nfail, removed ? " (temp files removed)" : "");
     rc = 128 + stop_signal;
   } else {
     if (!quiet)
-      fprintf(stderr, "moebench: %s: %zu ran ok, %zu failed, %zu skipped (already ok), %.2f s (%.2f s in cells)\n",
-              m->name, nok, nfail, skipped, now_s(CLOCK_MONOTONIC) - tstart, busy);
+      fprintf(stderr, "moebench: %s: %zu ran ok, %zu diverged, %zu failed, %zu skipped (already done), %.2f s (%.2f s in cells)\n",
+              m->name, nok, ndiv, nfail, skipped, now_s(CLOCK_MONOTONIC) - tstart, busy);
     rc = nfail || fork_failed || write_failed ? 1 : 0;
   }
   if (write_failed && !stop_signal)
@@ -461,7 +478,7 @@ int mb_verb_status(int argc, char **argv)
   }
   size_t *sel = malloc((m->ncells ? m->ncells : 1) * sizeof *sel);
   if (!sel) { mb_matrix_free(m); return 1; }
-  size_t nsel = mb_matrix_shard(m, si, sn, sel), n[4] = {0, 0, 0, 0};   /* ok, failed, missing, corrupt */
+  size_t nsel = mb_matrix_shard(m, si, sn, sel), n[5] = {0, 0, 0, 0, 0};   /* ok, failed, missing, corrupt, diverged */
   char path[4400], err[5000];
   for (size_t k = 0; k < nsel; k++) {
     const mb_xcell *x = &m->cells[sel[k]];
@@ -470,13 +487,14 @@ int mb_verb_status(int argc, char **argv)
     int r = mb_rfile_load(path, &rf, err, sizeof err);
     if (r == 0 && strcmp(rf.id, x->id)) { r = 1; snprintf(err, sizeof err, "%s: holds id %s", path, rf.id); }
     if (r == 0 && rf.ok) n[0]++;
+    else if (r == 0 && rf.diverged) { n[4]++; printf("diverged %s  %s\n", x->id, rf.error ? rf.error : ""); }
     else if (r == 0) { n[1]++; printf("failed   %s  %s\n", x->id, rf.error ? rf.error : ""); }
     else if (r < 0) { n[2]++; if (verbose) printf("missing  %s\n", x->id); }
     else { n[3]++; if (verbose) printf("corrupt  %s  %s\n", x->id, err); }
     mb_rfile_free(&rf);
   }
-  printf("%s: %zu cells%s: %zu ok, %zu failed, %zu missing, %zu corrupt\n", m->name, nsel,
-         sn > 1 ? " in this shard" : "", n[0], n[1], n[2], n[3]);
+  printf("%s: %zu cells%s: %zu ok, %zu diverged, %zu failed, %zu missing, %zu corrupt\n", m->name, nsel,
+         sn > 1 ? " in this shard" : "", n[0], n[4], n[1], n[2], n[3]);
   free(sel);
   mb_matrix_free(m);
   return n[0] == nsel ? 0 : 1;

@@ -16,9 +16,16 @@
  *
  * Training: B random windows of T tokens per step (moe/batch.h) drawn
  * from a stream seeded by data_seed and the replication, so every variant
- * of one replication sees the same batches (paired comparisons); the
- * parameters are initialised from the cell's seed. AdamW, warmup-cosine to
+ * of one replication sees the same batches (paired comparisons). The
+ * parameters are initialised by moe_lm_init_params_keyed from the matrix
+ * seed and the replication only (never from evaluation settings or the
+ * variant): within a replication every variant starts from the same
+ * embeddings, attention and norms, and the experts the variants have in
+ * common start equal (common random numbers). AdamW, warmup-cosine to
  * min_lr·lr, global-norm clipping, aux (Switch balance loss) coefficient.
+ * A run whose training loss is not finite or exceeds 2·ln V (twice a
+ * uniform guess), or whose validation loss is not finite, stops there
+ * and is recorded as diverged (never ok), with the step and the cause.
  *
  * Checkpoints every eval_every steps (and at the end): perplexity and bits
  * per byte on eval_tokens tokens of the validation split (windows of T,
@@ -38,8 +45,11 @@
  * spaced windows; 0 = the whole split) perplexity and bits per byte, tokens/s of training
  * (per wall second and per CPU second of the process: cells run one
  * thread each, and on a loaded machine only the CPU time is stable),
- * training FLOPs (3 × forward, multiply-add = 2: attention projections,
- * causal attention, router, active experts, LM head), peak RSS. */
+ * training FLOPs (3 × the forward count of moe_lm_flops_per_token) and
+ * each component's share of FLOPs and parameters (moe_lm_flops_parts,
+ * moe_lm_param_parts), the CPU seconds spent evaluating and their share of
+ * the cell, peak RSS, and the SHA-256 fingerprint of the data files read
+ * (notes data_files, data_sha256). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -57,13 +67,13 @@
 #include "moe/tokfile.h"
 #include "task.h"
 
-static const char *const variants[] = {"smoe", "smoe_sg", "ds_v2", "ds_v3", "ds_v3_bias", "dense", NULL};
 static const char *const combines[] = {"additive", "paper", NULL};
 
 static const mb_param params[] = {
-  {"variant", MB_STR, "smoe", 0, -1, variants, "routing variant (equal total and active experts)"},
+  {"variant", MB_STR, "smoe", 0, -1, mb_variant_names, "routing variant (equal total and active experts)"},
   {"data", MB_STR, "lm", 0, -1, NULL,
    "directory with train.tok valid.tok test.tok vocab.bpe (relative: under $MOE_DATA_DIR, else ./data)"},
+  {"vocab", MB_INT, "0", 0, 1e7, NULL, "the vocabulary size the data must have (0: any): a check that `data` is the corpus meant"},
   {"D", MB_INT, "64", 8, 4096, NULL, "model width"},
   {"L", MB_INT, "2", 1, 64, NULL, "transformer blocks"},
   {"H", MB_INT, "4", 1, 64, NULL, "attention heads (D % H == 0)"},
@@ -96,36 +106,92 @@ static const char *const metrics[] = {
   "tokens_per_s", "train_seconds", "tokens_per_cpu_s", "train_cpu_seconds", "train_flops", "flops_per_token", "peak_rss_mb", "params",
   "active_params", "gain_per_tflop", "gain_per_second", "steps_to_target", "router_types",
   "saturation_first", "change_rate", "jfi_tokens", "jfi_weight",
+  "test_ce", "valid_tokens", "test_tokens", "train_tokens", "eval_cpu_seconds", "eval_cpu_share",
+  "flops_share_experts", "flops_share_attention", "flops_share_router", "flops_share_embed_head",
+  "params_share_experts", "params_share_attention", "params_share_router", "params_share_embed_head",
+  "params_share_norms",
   /* families: @step */
   "valid_ppl@", "valid_bpb@", "saturation@", "change_rate@", "jfi_tokens@", "jfi_weight@",
   /* families: @layer */
   "saturation_first_layer@", "change_rate_layer@", "jfi_tokens_layer@", "jfi_weight_layer@",
   NULL};
 
-static int check(const mb_cell *c, const char **bad, char *err, size_t n)
+/* The cell, parsed once (lm_parse) into the types the library takes. */
+typedef struct {
+  moe_variant variant;
+  moe_combine combine;
+  const char *data;
+  int D, L, H, T, N, K, S, F, B;
+  long vocab, steps, warmup, every, eval_tokens, final_eval_tokens, router_types, data_seed, rep;
+  double lr, min_lr, weight_decay, clip, aux, bias_gamma, target_ppl;
+  uint64_t matrix_seed;
+} lm_opts;
+
+static int lm_parse(const mb_cell *c, lm_opts *o, const char **bad, char *err, size_t n)
 {
-  long D = mb_cell_int(c, "D"), H = mb_cell_int(c, "H"), N = mb_cell_int(c, "N"), K = mb_cell_int(c, "K"),
-       s = mb_cell_int(c, "s"), steps = mb_cell_int(c, "steps"), every = mb_cell_int(c, "eval_every");
-  const char *v = mb_cell_str(c, "variant");
-  int ds = !strncmp(v, "ds_", 3);
-  if (D % H) { *bad = "H"; snprintf(err, n, "H=%ld must divide D=%ld", H, D); return 1; }
-  if (K > N) { *bad = "K"; snprintf(err, n, "K=%ld must not exceed N=%ld", K, N); return 1; }
-  if (ds && s >= K) {
+  memset(o, 0, sizeof *o);
+  *bad = NULL;
+  if (moe_variant_parse(mb_cell_str(c, "variant"), &o->variant)) {
+    *bad = "variant";
+    snprintf(err, n, "%s", moe_last_error());
+    return 1;
+  }
+  if (moe_combine_parse(mb_cell_str(c, "combine"), &o->combine)) {
+    *bad = "combine";
+    snprintf(err, n, "%s", moe_last_error());
+    return 1;
+  }
+  o->data = mb_cell_str(c, "data");
+  o->D = (int)mb_cell_int(c, "D");
+  o->L = (int)mb_cell_int(c, "L");
+  o->H = (int)mb_cell_int(c, "H");
+  o->T = (int)mb_cell_int(c, "T");
+  o->N = (int)mb_cell_int(c, "N");
+  o->K = (int)mb_cell_int(c, "K");
+  o->S = (int)mb_cell_int(c, "s");
+  o->F = (int)mb_cell_int(c, "F");
+  o->B = (int)mb_cell_int(c, "batch");
+  o->vocab = mb_cell_int(c, "vocab");
+  o->steps = mb_cell_int(c, "steps");
+  o->warmup = mb_cell_int(c, "warmup");
+  o->every = mb_cell_int(c, "eval_every");
+  o->eval_tokens = mb_cell_int(c, "eval_tokens");
+  o->final_eval_tokens = mb_cell_int(c, "final_eval_tokens");
+  o->router_types = mb_cell_int(c, "router_types");
+  o->data_seed = mb_cell_int(c, "data_seed");
+  o->lr = mb_cell_real(c, "lr");
+  o->min_lr = mb_cell_real(c, "min_lr");
+  o->weight_decay = mb_cell_real(c, "weight_decay");
+  o->clip = mb_cell_real(c, "clip");
+  o->aux = mb_cell_real(c, "aux");
+  o->bias_gamma = mb_cell_real(c, "bias_gamma");
+  o->target_ppl = mb_cell_real(c, "target_ppl");
+  o->rep = mb_cell_rep(c);
+  o->matrix_seed = mb_cell_matrix_seed(c);
+  if (o->D % o->H) { *bad = "H"; snprintf(err, n, "H=%d must divide D=%d", o->H, o->D); return 1; }
+  if (o->K > o->N) { *bad = "K"; snprintf(err, n, "K=%d must not exceed N=%d", o->K, o->N); return 1; }
+  if (moe_variant_has_shared(o->variant) && o->S >= o->K) {
     *bad = "s";
-    snprintf(err, n, "s=%ld shared experts must be fewer than K=%ld (the DeepSeek variants route K-s)", s, K);
+    snprintf(err, n, "s=%d shared experts must be fewer than K=%d (the DeepSeek variants route K-s)", o->S, o->K);
     return 1;
   }
-  if (steps % every) {
+  if (o->steps % o->every) {
     *bad = "eval_every";
-    snprintf(err, n, "steps=%ld must be a multiple of eval_every=%ld", steps, every);
+    snprintf(err, n, "steps=%ld must be a multiple of eval_every=%ld", o->steps, o->every);
     return 1;
   }
-  if (mb_cell_int(c, "warmup") > steps) {
+  if (o->warmup > o->steps) {
     *bad = "warmup";
-    snprintf(err, n, "warmup=%ld must not exceed steps=%ld", mb_cell_int(c, "warmup"), steps);
+    snprintf(err, n, "warmup=%ld must not exceed steps=%ld", o->warmup, o->steps);
     return 1;
   }
   return 0;
+}
+
+static int check(const mb_cell *c, const char **bad, char *err, size_t n)
+{
+  lm_opts o;
+  return lm_parse(c, &o, bad, err, n);
 }
 
 static double now_s(clockid_t clk)
@@ -135,12 +201,13 @@ static double now_s(clockid_t clk)
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Where the data directory is. */
-static void data_path(const mb_cell *c, const char *file, char *out, size_t n)
+/* The data directory: `data` itself when absolute, else under
+ * $MOE_DATA_DIR (else ./data). */
+static void data_dir(const char *d, char *out, size_t n)
 {
-  const char *d = mb_cell_str(c, "data"), *root = getenv("MOE_DATA_DIR");
-  if (d[0] == '/') snprintf(out, n, "%s/%s", d, file);
-  else snprintf(out, n, "%s/%s/%s", root && *root ? root : "data", d, file);
+  const char *root = getenv("MOE_DATA_DIR");
+  if (d[0] == '/') snprintf(out, n, "%s", d);
+  else snprintf(out, n, "%s/%s", root && *root ? root : "data", d);
 }
 
 /* ---- router records ---- */
@@ -251,127 +318,145 @@ static void metricf(mb_result *r, const char *fam, double at, double v)
 
 static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_t errlen)
 {
+  (void)seed; /* training draws from the matrix seed and the replication (see the top) */
   int rc = 1;
   const char *bad;
-  if (check(c, &bad, err, errlen)) return 1;
+  lm_opts o;
+  if (lm_parse(c, &o, &bad, err, errlen)) return 1;
   moe_tokfile *tr = NULL, *va = NULL, *te = NULL;
   moe_bpe *bpe = NULL;
   moe_lm *m = NULL;
   moe_optim *opt = NULL;
-  gsl_rng *r_init = NULL, *r_batch = NULL;
+  gsl_rng *r_batch = NULL;
   uint32_t *x = NULL, *y = NULL;
   size_t *tokbytes = NULL;
   router_rec rr = {0};
   tcount *tc = NULL;
-  double *cp_ppl = NULL;
-
-  const char *variant = mb_cell_str(c, "variant");
-  const int D = (int)mb_cell_int(c, "D"), L = (int)mb_cell_int(c, "L"), H = (int)mb_cell_int(c, "H"),
-            T = (int)mb_cell_int(c, "T"), N = (int)mb_cell_int(c, "N"), K = (int)mb_cell_int(c, "K"),
-            S = (int)mb_cell_int(c, "s"), F = (int)mb_cell_int(c, "F"), B = (int)mb_cell_int(c, "batch");
-  const long steps = mb_cell_int(c, "steps"), every = mb_cell_int(c, "eval_every");
+  double *jt = NULL, *jw = NULL;
+  const int D = o.D, L = o.L, H = o.H, T = o.T, B = o.B;
+  const long steps = o.steps, every = o.every;
   const int ncp = (int)(steps / every);
-  char path[4400];
+  char dir[4096];
+  const double c_start = now_s(CLOCK_PROCESS_CPUTIME_ID);
+  double eval_cpu = 0;
 
-  /* data */
-  const char *files[3] = {"train.tok", "valid.tok", "test.tok"};
-  moe_tokfile **tf[3] = {&tr, &va, &te};
-  for (int i = 0; i < 3; i++) {
-    data_path(c, files[i], path, sizeof path);
-    if (moe_tokfile_read(path, tf[i]))
-      FAIL("%s (make the LM data with `make lm-data` or `moebench data lm-corpus`)", moe_last_error());
+  /* data, and its fingerprint */
+  data_dir(o.data, dir, sizeof dir);
+  const char *files[4] = {"train.tok", "valid.tok", "test.tok", "vocab.bpe"};
+  char fpaths[4][4400];
+  const char *fp[4];
+  for (int i = 0; i < 4; i++) {
+    snprintf(fpaths[i], sizeof fpaths[i], "%s/%s", dir, files[i]);
+    fp[i] = fpaths[i];
   }
-  data_path(c, "vocab.bpe", path, sizeof path);
-  if (moe_bpe_load(path, &bpe)) FAIL("%s", moe_last_error());
+  moe_tokfile **tf[3] = {&tr, &va, &te};
+  for (int i = 0; i < 3; i++)
+    if (moe_tokfile_read(fp[i], tf[i]))
+      FAIL("%s (data directory %s: make it with `make lm-data` or `moebench data lm-corpus --out-dir %s`)",
+           moe_last_error(), dir, dir);
+  if (moe_bpe_load(fp[3], &bpe)) FAIL("%s (data directory %s)", moe_last_error(), dir);
+  if (mb_result_fingerprint(res, fp, 4, err, errlen)) goto out;
   const uint32_t V = moe_bpe_vocab_size(bpe);
+  if (o.vocab && V != (uint32_t)o.vocab)
+    FAIL("%s: vocabulary of %u tokens, but the cell asks for vocab = %ld (another corpus in %s?)", fp[3], V, o.vocab, dir);
   for (int i = 0; i < 3; i++)
     if ((*tf[i])->vocab_size != V)
-      FAIL("%s: vocabulary %u, but the vocabulary file has %u tokens", files[i], (*tf[i])->vocab_size, V);
+      FAIL("%s: vocabulary %u, but the vocabulary file has %u tokens", fp[i], (*tf[i])->vocab_size, V);
   for (int i = 0; i < 3; i++)
     if ((*tf[i])->count < (uint64_t)T + 1)
-      FAIL("%s: %llu tokens, fewer than one window of T+1 = %d", files[i], (unsigned long long)(*tf[i])->count, T + 1);
-  if (!(tokbytes = malloc(sizeof *tokbytes * V))) FAIL("out of memory");
+      FAIL("%s: %llu tokens, fewer than one window of T+1 = %d", fp[i], (unsigned long long)(*tf[i])->count, T + 1);
+  if (!(tokbytes = malloc(sizeof *tokbytes * V))) FAIL("out of memory (token byte counts)");
   for (uint32_t i = 0; i < V; i++) moe_bpe_token_bytes(bpe, i, &tokbytes[i]);
 
-  /* model */
+  /* model: the training seed is the matrix seed and the replication */
   moe_layer_config ffn;
-  if (moe_layer_config_variant(&ffn, variant, (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = S})) FAIL("variant: %s", moe_last_error());
-  if (moe_combine_parse(mb_cell_str(c, "combine"), &ffn.combine)) FAIL("%s", moe_last_error());
-  const int dense = !strcmp(variant, "dense");
-  ffn.balance_coef = dense ? 0 : mb_cell_real(c, "aux");
+  if (moe_layer_config_for(&ffn, o.variant, (moe_variant_sizes){.D = D, .F = o.F, .N = o.N, .K = o.K, .shared = o.S}))
+    FAIL("variant: %s", moe_last_error());
+  ffn.combine = o.combine;
+  const int dense = moe_variant_is_dense(o.variant);
+  ffn.balance_coef = dense ? 0 : o.aux;
   moe_lm_config cfg = moe_lm_config_make((int)V, T, D, L, H, &ffn);
   if (moe_lm_check(&cfg)) FAIL("model: %s", moe_last_error());
   if (!(m = moe_lm_alloc(&cfg, B))) FAIL("model: %s", moe_last_error());
+  const uint64_t init_seed = moe_seed_derive_u64(moe_seed_derive(o.matrix_seed, "lm-init"), (uint64_t)o.rep);
   char label[128];
-  snprintf(label, sizeof label, "lm-batches-rep-%s", mb_cell_str(c, "rep") ? mb_cell_str(c, "rep") : "0");
-  if (!(r_init = moe_rng_alloc(moe_seed_derive(seed, "init"))) ||
-      !(r_batch = moe_rng_alloc(moe_seed_derive((uint64_t)mb_cell_int(c, "data_seed"), label))))
-    FAIL("rng: %s", moe_last_error());
-  if (moe_lm_init_params(m, r_init)) FAIL("init: %s", moe_last_error());
+  snprintf(label, sizeof label, "lm-batches-rep-%ld", o.rep);
+  if (!(r_batch = moe_rng_alloc(moe_seed_derive((uint64_t)o.data_seed, label)))) FAIL("rng: %s", moe_last_error());
+  if (moe_lm_init_params_keyed(m, init_seed)) FAIL("init: %s", moe_last_error());
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
-  oc.weight_decay = mb_cell_real(c, "weight_decay");
+  oc.weight_decay = o.weight_decay;
   if (!(opt = moe_optim_alloc(&oc, moe_lm_param_count(m)))) FAIL("optimizer: %s", moe_last_error());
-  moe_lr_schedule sched = {MOE_LR_WARMUP_COSINE, mb_cell_real(c, "lr"), mb_cell_int(c, "warmup"), steps,
-                           mb_cell_real(c, "min_lr")};
+  moe_lr_schedule sched = {MOE_LR_WARMUP_COSINE, o.lr, o.warmup, steps, o.min_lr};
   if (moe_lr_check(&sched)) FAIL("schedule: %s", moe_last_error());
-  if (!(x = malloc(sizeof *x * (size_t)B * T)) || !(y = malloc(sizeof *y * (size_t)B * T))) FAIL("out of memory");
+  if (!(x = malloc(sizeof *x * (size_t)B * T)) || !(y = malloc(sizeof *y * (size_t)B * T)))
+    FAIL("out of memory (batch of %d x %d tokens)", B, T);
 
   /* the evaluation windows and the router's types */
   evaluator ev = {m, va->tokens, (size_t)va->count, T, B, x, y, tokbytes};
   const size_t vwin_all = moe_batch_eval_windows((size_t)va->count, (size_t)T);
-  size_t vwin = mb_cell_int(c, "eval_tokens") ? (size_t)mb_cell_int(c, "eval_tokens") / (size_t)T : vwin_all;
+  size_t vwin = o.eval_tokens ? (size_t)o.eval_tokens / (size_t)T : vwin_all;
   if (vwin < 1) vwin = 1;
   if (vwin > vwin_all) vwin = vwin_all;
   rr.L = L;
   rr.E = ffn.E;
   rr.K = ffn.K;
-  if (!(tc = calloc(V, sizeof *tc)) || !(rr.rank = malloc(sizeof *rr.rank * V))) FAIL("out of memory");
+  if (!(tc = calloc(V, sizeof *tc)) || !(rr.rank = malloc(sizeof *rr.rank * V))) FAIL("out of memory (token counts)");
   for (uint32_t i = 0; i < V; i++) { tc[i].id = i; rr.rank[i] = -1; }
   for (size_t j = 0; j < vwin; j++) /* inputs of the evaluated windows */
     for (size_t i = 0; i < (size_t)T; i++) tc[va->tokens[j * vwin_all / vwin * (size_t)T + i]].n++;
   qsort(tc, V, sizeof *tc, by_count);
   int distinct = 0;
   while (distinct < (int)V && tc[distinct].n) distinct++;
-  rr.R = distinct < mb_cell_int(c, "router_types") ? distinct : (int)mb_cell_int(c, "router_types");
+  rr.R = distinct < o.router_types ? distinct : (int)o.router_types;
   for (int i = 0; i < rr.R; i++) rr.rank[tc[i].id] = i;
   router_rec *rp = dense ? NULL : &rr;
   if (rp && (!(rr.count = malloc(sizeof(double) * (size_t)L * rr.R * rr.E)) ||
              !(rr.load = malloc(sizeof(double) * (size_t)L * rr.E)) ||
              !(rr.wsum = malloc(sizeof(double) * (size_t)L * rr.E)) ||
              !(rr.sets = malloc(sizeof(int) * (size_t)ncp * L * rr.R * rr.K))))
-    FAIL("out of memory");
-  if (!(cp_ppl = malloc(sizeof *cp_ppl * (size_t)ncp))) FAIL("out of memory");
-  double *jt = calloc((size_t)ncp * L, sizeof *jt), *jw = calloc((size_t)ncp * L, sizeof *jw);
-  if (!jt || !jw) { free(jt); free(jw); FAIL("out of memory"); }
+    FAIL("out of memory (router records)");
+  if (!(jt = calloc((size_t)ncp * L, sizeof *jt)) || !(jw = calloc((size_t)ncp * L, sizeof *jw)))
+    FAIL("out of memory (fairness records)");
 
   /* training */
-  const double gamma = !strcmp(variant, "ds_v3_bias") ? mb_cell_real(c, "bias_gamma") : 0;
+  const double gamma = moe_variant_uses_bias(o.variant) ? o.bias_gamma : 0, bound = 2 * log((double)V);
   double train_time = 0, train_cpu = 0, last_loss = NAN, last_aux = NAN, steps_to_target = NAN;
-  const double target = mb_cell_real(c, "target_ppl");
   int cp = 0, src;
   for (long st = 0; st < steps; st++) {
     double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), loss, gn;
     if ((src = moe_batch_random(tr->tokens, (size_t)tr->count, (size_t)T, (size_t)B, r_batch, x, y, NULL)))
-      { free(jt); free(jw); FAIL("batch: %s", moe_last_error()); }
+      FAIL("batch: %s", moe_last_error());
     moe_lm_zero_grad(m);
     if ((src = moe_lm_forward(m, B, T, x, y, &loss)) || (src = moe_lm_backward(m)) ||
-        (src = moe_lm_step(m, opt, &sched, mb_cell_real(c, "clip"), &gn)) ||
-        (gamma > 0 && (src = moe_lm_bias_update(m, gamma)))) {
-      free(jt); free(jw);
-      FAIL("step %ld: %s%s", st, src == MOE_EDOM ? "training diverged: " : "", moe_last_error());
+        (src = moe_lm_step(m, opt, &sched, o.clip, &gn)) || (gamma > 0 && (src = moe_lm_bias_update(m, gamma)))) {
+      snprintf(err, errlen, "step %ld: %s%s", st + 1, src == MOE_EDOM ? "training diverged: " : "", moe_last_error());
+      rc = src == MOE_EDOM ? MB_RUN_DIVERGED : 1;
+      goto out;
     }
     train_time += now_s(CLOCK_MONOTONIC) - t0;
     train_cpu += now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
     last_loss = moe_lm_ce_loss(m);
     last_aux = moe_lm_aux_loss(m);
+    if (!isfinite(last_loss) || last_loss > bound) {
+      snprintf(err, errlen, "step %ld: training diverged: cross-entropy %g nats %s 2 ln V = %.4g", st + 1, last_loss,
+               isfinite(last_loss) ? "above" : "is not finite; bound", bound);
+      rc = MB_RUN_DIVERGED;
+      goto out;
+    }
     if ((st + 1) % every == 0) {
       eval_sum es;
-      if (eval_windows(&ev, vwin, rp, &es)) { free(jt); free(jw); FAIL("eval at step %ld: %s", st + 1, moe_last_error()); }
+      double e0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+      if (eval_windows(&ev, vwin, rp, &es)) FAIL("eval at step %ld: %s", st + 1, moe_last_error());
+      eval_cpu += now_s(CLOCK_PROCESS_CPUTIME_ID) - e0;
       double ppl = exp(es.ce / (double)es.n);
-      cp_ppl[cp] = ppl;
       metricf(res, "valid_ppl", (double)(st + 1), ppl);
       metricf(res, "valid_bpb", (double)(st + 1), es.ce / es.bytes / log(2.0));
-      if (target > 0 && isnan(steps_to_target) && ppl <= target) steps_to_target = (double)(st + 1);
+      if (!isfinite(es.ce)) {
+        snprintf(err, errlen, "step %ld: training diverged: validation cross-entropy is not finite", st + 1);
+        rc = MB_RUN_DIVERGED;
+        goto out;
+      }
+      if (o.target_ppl > 0 && isnan(steps_to_target) && ppl <= o.target_ppl) steps_to_target = (double)(st + 1);
       if (rp) {
         top_sets(&rr, rr.sets + (size_t)cp * L * rr.R * rr.K);
         for (int l = 0; l < L; l++) {
@@ -429,30 +514,35 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
     if (n_cr) mb_result_metric(res, "change_rate", 100 * sum_cr / n_cr);
     mb_result_metric(res, "router_types", rr.R);
   }
-  free(jt);
-  free(jw);
 
   /* final evaluation on valid and test */
-  const long fet = mb_cell_int(c, "final_eval_tokens");
+  const long fet = o.final_eval_tokens;
   eval_sum fv, ft;
   size_t wv = moe_batch_eval_windows((size_t)va->count, (size_t)T), wt = moe_batch_eval_windows((size_t)te->count, (size_t)T);
   if (fet) {
     if (wv > (size_t)fet / T) wv = (size_t)fet / T > 0 ? (size_t)fet / T : 1;
     if (wt > (size_t)fet / T) wt = (size_t)fet / T > 0 ? (size_t)fet / T : 1;
   }
+  double e0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
   if (eval_windows(&ev, wv, NULL, &fv)) FAIL("final valid: %s", moe_last_error());
   ev.tokens = te->tokens;
   ev.ntok = (size_t)te->count;
   if (eval_windows(&ev, wt, NULL, &ft)) FAIL("final test: %s", moe_last_error());
+  eval_cpu += now_s(CLOCK_PROCESS_CPUTIME_ID) - e0;
+  if (!isfinite(fv.ce) || !isfinite(ft.ce)) {
+    snprintf(err, errlen, "final evaluation: training diverged: %s cross-entropy is not finite",
+             isfinite(fv.ce) ? "test" : "validation");
+    rc = MB_RUN_DIVERGED;
+    goto out;
+  }
 
-  /* FLOPs per token of one forward (multiply-add = 2) */
-  const double Eff = ffn.K + ffn.S, Fw = ffn.expert.F;
-  double fwd = L * (2.0 * 4 * D * D + 2.0 * D * (T + 1) + 2.0 * D * ffn.E + Eff * 4.0 * D * Fw) + 2.0 * D * V;
-  const double ntrain = (double)steps * B * T, flops = 3 * fwd * ntrain;
-  size_t np = moe_lm_param_count(m);
+  /* FLOPs and parameters by component: the library's one count */
+  moe_lm_parts fl, pa;
+  if (moe_lm_flops_parts(&cfg, T, &fl) || moe_lm_param_parts(&cfg, &pa)) FAIL("flops: %s", moe_last_error());
+  const double ntrain = (double)steps * B * T, flops = 3 * fl.total * ntrain;
+  const size_t np = moe_lm_param_count(m);
   /* active parameters: all but the routed experts not chosen */
-  size_t per_expert = (size_t)2 * D * ffn.expert.F;
-  double active = (double)np - (double)L * (ffn.E - ffn.K) * (double)per_expert;
+  const double active = (double)np - (double)L * (ffn.E - ffn.K) * (double)moe_expert_param_count(&ffn.expert, D);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
 
@@ -462,30 +552,46 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   mb_result_metric(res, "valid_ce", vce);
   mb_result_metric(res, "test_ppl", exp(ft.ce / (double)ft.n));
   mb_result_metric(res, "test_bpb", ft.ce / ft.bytes / log(2.0));
+  mb_result_metric(res, "test_ce", ft.ce / (double)ft.n);
+  mb_result_metric(res, "valid_tokens", (double)fv.n);
+  mb_result_metric(res, "test_tokens", (double)ft.n);
   mb_result_metric(res, "train_loss", last_loss);
   mb_result_metric(res, "aux_loss", last_aux);
   mb_result_metric(res, "train_seconds", train_time);
   mb_result_metric(res, "tokens_per_s", ntrain / train_time);
   mb_result_metric(res, "train_cpu_seconds", train_cpu);
   mb_result_metric(res, "tokens_per_cpu_s", ntrain / train_cpu);
+  mb_result_metric(res, "train_tokens", ntrain);
   mb_result_metric(res, "train_flops", flops);
-  mb_result_metric(res, "flops_per_token", 3 * fwd);
+  mb_result_metric(res, "flops_per_token", 3 * fl.total);
+  mb_result_metric(res, "flops_share_experts", fl.experts / fl.total);
+  mb_result_metric(res, "flops_share_attention", fl.attention / fl.total);
+  mb_result_metric(res, "flops_share_router", fl.router / fl.total);
+  mb_result_metric(res, "flops_share_embed_head", fl.embed_head / fl.total);
+  mb_result_metric(res, "params_share_experts", pa.experts / pa.total);
+  mb_result_metric(res, "params_share_attention", pa.attention / pa.total);
+  mb_result_metric(res, "params_share_router", pa.router / pa.total);
+  mb_result_metric(res, "params_share_embed_head", pa.embed_head / pa.total);
+  mb_result_metric(res, "params_share_norms", pa.norms / pa.total);
   mb_result_metric(res, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
   mb_result_metric(res, "params", (double)np);
   mb_result_metric(res, "active_params", active);
+  const double cell_cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c_start;
+  mb_result_metric(res, "eval_cpu_seconds", eval_cpu);
+  mb_result_metric(res, "eval_cpu_share", eval_cpu / cell_cpu);
   /* quality gained over a uniform guess (ln V nats), per training TFLOP and
    * per CPU second of training (one thread; wall time depends on the load) */
   mb_result_metric(res, "gain_per_tflop", (log((double)V) - vce) / (flops / 1e12));
   mb_result_metric(res, "gain_per_second", (log((double)V) - vce) / train_cpu);
-  if (target > 0) mb_result_metric(res, "steps_to_target", steps_to_target);
+  if (o.target_ppl > 0) mb_result_metric(res, "steps_to_target", steps_to_target);
   rc = 0;
 out:
   moe_tokfile_free(tr); moe_tokfile_free(va); moe_tokfile_free(te);
   moe_bpe_free(bpe);
   moe_lm_free(m);
   moe_optim_free(opt);
-  gsl_rng_free(r_init); gsl_rng_free(r_batch);
-  free(x); free(y); free(tokbytes); free(tc); free(cp_ppl);
+  gsl_rng_free(r_batch);
+  free(x); free(y); free(tokbytes); free(tc); free(jt); free(jw);
   free(rr.rank); free(rr.count); free(rr.load); free(rr.wsum); free(rr.sets);
   return rc;
 }

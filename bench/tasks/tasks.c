@@ -3,6 +3,12 @@
 #include <string.h>
 #include "task.h"
 
+/* The names of the routing variants (moe_variant) as the tasks' `variant`
+ * parameter accepts them: the choices of a declaration must be a static
+ * table; t/test_matrix checks this one against moe_variant_name(), which
+ * stays the one definition (tasks parse with moe_variant_parse). */
+const char *const mb_variant_names[] = {"smoe", "smoe_sg", "ds_v2", "ds_v3", "ds_v3_bias", "dense", NULL};
+
 extern const mb_task mb_task_selftest;
 extern const mb_task mb_task_toy;
 extern const mb_task mb_task_synthetic;
