@@ -16,6 +16,7 @@ static const mb_verb verbs[] = {
   {NULL, "run", mb_verb_run, "run the missing cells of a matrix (-j N, --shard I/N, --out DIR)"},
   {NULL, "status", mb_verb_status, "count a matrix's cells by result: ok, failed, missing, corrupt"},
   {NULL, "report", mb_verb_report, "tables, rate fits and plots from a results directory"},
+  {NULL, "plan", mb_verb_plan, "replications and CPU a matrix's comparisons need, from a pilot run"},
   {NULL, "merge", mb_verb_merge, "join result directories of shards run elsewhere"},
   {NULL, "slurm", mb_verb_slurm, "print a Slurm job-array script running a matrix in shards"},
   {"data", "images", mb_verb_data_images, "check an IDX image set: counts, classes, pixel stats, patches"},

@@ -22,6 +22,8 @@ int mb_verb_status(int argc, char **argv);
 int mb_verb_merge(int argc, char **argv);
 int mb_verb_report(int argc, char **argv);
 int mb_verb_slurm(int argc, char **argv);
+int mb_verb_plan(int argc, char **argv);          /* bench/harness/report.c */
+int mb_run_until_resolved(int argc, char **argv); /* bench/harness/sequential.c */
 int mb_verb_data_images(int argc, char **argv); /* bench/data/images.c */
 int mb_verb_data_bpe_train(int argc, char **argv);
 int mb_verb_data_tokenize(int argc, char **argv);

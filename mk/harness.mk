@@ -4,7 +4,8 @@
 
 bench_moebench_SOURCES += bench/harness/sha256.c lib/sha256.h bench/harness/json.c bench/harness/json.h \
 	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h bench/harness/run.c \
-	bench/harness/report.c
+	bench/harness/report.c bench/harness/report.h bench/harness/power.c bench/harness/power.h \
+	bench/harness/sequential.c
 
 # Build facts recorded in every result's provenance: the git commit of the
 # source tree (at build time; "unknown" outside a git checkout, e.g. from a
@@ -61,6 +62,8 @@ harness_matrix_files = \
 	t/data/matrix/err-not-mapping.yaml t/data/matrix/err-not-mapping.err \
 	t/data/matrix/err-plot-fit.yaml t/data/matrix/err-plot-fit.err \
 	t/data/matrix/err-plot-noname.yaml t/data/matrix/err-plot-noname.err \
+	t/data/matrix/err-power.yaml t/data/matrix/err-power.err \
+	t/data/matrix/err-sequential.yaml t/data/matrix/err-sequential.err \
 	t/data/matrix/err-range.yaml t/data/matrix/err-range.err \
 	t/data/matrix/err-ref-key.yaml t/data/matrix/err-ref-key.err \
 	t/data/matrix/err-replications.yaml t/data/matrix/err-replications.err \
@@ -85,6 +88,8 @@ harness_matrix_files = \
 TESTS += t/harness-matrix.sh
 EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files) experiments/smoke-selftest.yaml
 TESTS += t/harness-run.sh
+TESTS += t/harness-sequential.sh
+EXTRA_DIST += t/harness-sequential.sh experiments/toy-sequential.yaml
 EXTRA_DIST += t/harness-run.sh t/data/run/fail.yaml t/data/run/hold.yaml
 
 lib_libmoe_la_SOURCES += lib/gmoe/stats.c
@@ -92,6 +97,11 @@ moeinclude_HEADERS += lib/moe/stats.h
 TESTS += t/test_stats
 check_PROGRAMS += t/test_stats
 t_test_stats_SOURCES = t/test_stats.c t/tap.h
+TESTS += t/test_power
+check_PROGRAMS += t/test_power
+t_test_power_SOURCES = t/test_power.c t/tap.h bench/harness/power.c bench/harness/power.h
+t_test_power_LDADD = $(GSL_LIBS) -lm
+EXTRA_DIST += t/gen_power_fixtures.py t/data/power/power.txt
 TESTS += t/test_matrix
 check_PROGRAMS += t/test_matrix
 t_test_matrix_SOURCES = t/test_matrix.c t/tap.h bench/harness/matrix.c bench/harness/json.c bench/harness/sha256.c \

@@ -25,8 +25,11 @@ const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", 
 
 static const char *const top_keys[] = {"name", "description", "task", "seed", "base", "axes",
                                        "replications", "include", "exclude", "tables", "fits",
-                                       "plots", "summary", NULL};
-static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", "paired", "reach", NULL};
+                                       "plots", "summary", "sequential", NULL};
+static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", "paired", "reach",
+                                         "power", "family", NULL};
+static const char *const power_keys[] = {"effect", NULL};
+static const char *const sequential_keys[] = {"compare", "half_width", "max_replications", "round", NULL};
 static const char *const fit_keys[] = {"name", "x", "y", "by", "bootstrap", "references", "centers", "exclude", NULL};
 static const char *const center_names[] = {"mean", "median", "trmean", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
@@ -641,6 +644,30 @@ static char *want_metric_node(ctx *c, pair_t *pr, size_t np, yaml_node_t *entry,
   return xstrdup(s);
 }
 
+/* A positive real (half_width, effect): its value, or NaN (reported). */
+static double want_positive(ctx *c, yaml_node_t *v, const char *what)
+{
+  const mb_param p = {what, MB_REAL, NULL, 0, -1, NULL, NULL};
+  char *s = canon_node(c, &p, v);
+  double d = s ? strtod(s, NULL) : NAN;
+  free(s);
+  if (s && !(d > 0)) { err(c, mark_of(v), "'%s' must be positive, got %s", what, stext(v)); d = NAN; }
+  return d;
+}
+
+/* power: {effect: X} on a paired table: the n that detects X. */
+static void parse_power(ctx *c, yaml_node_t *x, mb_table *t)
+{
+  if (x->type != YAML_MAPPING_NODE) { err(c, mark_of(x), "power must be a mapping, e.g. {effect: 0.01}"); return; }
+  size_t np;
+  pair_t *pr = pairs(c, x, power_keys, count(power_keys), "power", &np);
+  yaml_node_t *e = get(pr, np, "effect", NULL);
+  if (!e) err(c, mark_of(x), "power has no 'effect' (the difference to detect, in the metric's units)");
+  else t->power_effect = want_positive(c, e, "effect");
+  if (!t->paired || t->reach) err(c, mark_of(x), "power needs a paired table (without reach)");
+  free(pr);
+}
+
 static void parse_tables(ctx *c, yaml_node_t *v)
 {
   mb_matrix *m = c->m;
@@ -683,6 +710,14 @@ static void parse_tables(ctx *c, yaml_node_t *v)
       want_bool(c, x, "reach", &t.reach);
       if (t.reach && (!t.paired || !t.metric || t.metric[strlen(t.metric) - 1] != '@'))
         err(c, mark_of(x), "reach needs paired and a metric family (NAME@)");
+    }
+    t.power_effect = NAN;
+    if ((x = get(pr, np, "power", NULL))) parse_power(c, x, &t);
+    if ((x = get(pr, np, "family", NULL))) {
+      const char *s = want_scalar(c, x, "family");
+      if (s && !valid_name(s)) err(c, mark_of(x), "family '%s' must match [a-z0-9_-]+", s);
+      else if (s && (!t.paired || t.reach)) err(c, mark_of(x), "family needs a paired table (without reach)");
+      else if (s) t.family = xstrdup(s);
     }
     if ((x = get(pr, np, "stats", NULL))) {
       size_t ns;
@@ -1205,7 +1240,7 @@ void mb_matrix_free(mb_matrix *m)
   }
   for (size_t i = 0; i < m->ntables; i++) {
     mb_table *t = &m->tables[i];
-    free(t->name); free(t->metric); free(t->paired); free_names(t->rows, t->nrows); free_names(t->cols, t->ncols);
+    free(t->name); free(t->metric); free(t->paired); free(t->family); free_names(t->rows, t->nrows); free_names(t->cols, t->ncols);
   }
   free(m->tables);
   for (size_t i = 0; i < m->nfits; i++) {
@@ -1224,6 +1259,7 @@ void mb_matrix_free(mb_matrix *m)
   }
   free(m->plots);
   free_names(m->summary, m->nsummary);
+  free_names(m->sequential.compare, m->sequential.ncompare);
   for (size_t i = 0; i < m->ncells; i++) xcell_free(&m->cells[i]);
   free(m->cells);
   free(m);
@@ -1250,6 +1286,70 @@ static int parse_seed(const char *s, uint64_t *out)
   *out = (uint64_t)d;
   return 0;
 }
+
+/* sequential: {compare: [paired tables], half_width: W, max_replications: M, round: R} */
+static void parse_sequential(ctx *c, yaml_node_t *v)
+{
+  mb_matrix *m = c->m;
+  mb_sequential *q = &m->sequential;
+  q->at = mark_of(v);
+  if (v->type != YAML_MAPPING_NODE) {
+    err(c, mark_of(v), "sequential must be a mapping (compare, half_width, max_replications, round)");
+    return;
+  }
+  size_t np;
+  pair_t *pr = pairs(c, v, sequential_keys, count(sequential_keys), "sequential", &np);
+  yaml_node_t *x;
+  q->half_width = NAN;
+  q->round = 1;
+  if ((x = get(pr, np, "compare", NULL))) {
+    mb_mark *at;
+    q->compare = want_names_at(c, x, "compare", &q->ncompare, &at);
+    const char **names = NULL;
+    size_t nn = 0;
+    for (size_t i = 0; i < m->ntables; i++) if (m->tables[i].name) PUSH(names, nn, m->tables[i].name);
+    for (size_t i = 0; i < q->ncompare; i++) {
+      const mb_table *t = NULL;
+      for (size_t j = 0; j < m->ntables; j++)
+        if (m->tables[j].name && !strcmp(m->tables[j].name, q->compare[i])) t = &m->tables[j];
+      if (!t) {
+        const char *dym = nn ? mb_did_you_mean(q->compare[i], names, nn) : NULL;
+        err(c, at[i], "compare names '%s', which is no table of this matrix%s%s%s", q->compare[i],
+            dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+      } else if (!t->paired || t->reach)
+        err(c, at[i], "compare names '%s', which is not a paired table (without reach)", q->compare[i]);
+    }
+    if (q->ncompare == 0 && x->type == YAML_SEQUENCE_NODE) err(c, mark_of(x), "compare must name at least one table");
+    free(names);
+    free(at);
+  } else err(c, mark_of(v), "sequential has no 'compare' (the paired tables to resolve)");
+  if ((x = get(pr, np, "half_width", NULL))) q->half_width = want_positive(c, x, "half_width");
+  else err(c, mark_of(v), "sequential has no 'half_width' (stop once every interval is this narrow)");
+  if ((x = get(pr, np, "max_replications", NULL))) {
+    static const mb_param mp = {"max_replications", MB_INT, NULL, 2, 1e6, NULL, NULL};
+    char *s = canon_node(c, &mp, x);
+    if (s) {
+      q->max_replications = atol(s);
+      if (q->max_replications < m->replications)
+        err(c, mark_of(x), "max_replications = %ld is below replications = %ld (the first round)", q->max_replications,
+            m->replications);
+    }
+    free(s);
+  } else err(c, mark_of(v), "sequential has no 'max_replications'");
+  if ((x = get(pr, np, "round", NULL))) {
+    static const mb_param rp = {"round", MB_INT, NULL, 1, 1e6, NULL, NULL};
+    char *s = canon_node(c, &rp, x);
+    if (s) q->round = atol(s);
+    free(s);
+  }
+  if (m->replications < 2)
+    err(c, mark_of(v), "sequential needs replications >= 2 (the first round: a paired sd needs two pairs)");
+  free(pr);
+  q->set = 1;
+}
+
+static long replications_override;   /* mb_matrix_set_replications */
+void mb_matrix_set_replications(long n) { replications_override = n > 0 ? n : 0; }
 
 static void parse_root(ctx *c, yaml_node_t *root)
 {
@@ -1286,6 +1386,7 @@ static void parse_root(ctx *c, yaml_node_t *root)
     char *s = canon_node(c, &rp, v);
     if (s) { m->replications = atol(s); free(s); }
   }
+  m->file_replications = m->replications;
   if ((v = get(pr, np, "task", &k))) {
     m->task_at = mark_of(v);
     const char *s = want_scalar(c, v, "task");
@@ -1346,6 +1447,7 @@ static void parse_root(ctx *c, yaml_node_t *root)
   if ((v = get(pr, np, "fits", NULL)) && !is_null(v)) parse_fits(c, v);
   if ((v = get(pr, np, "tables", NULL)) && !is_null(v)) parse_tables(c, v);
   if ((v = get(pr, np, "plots", NULL)) && !is_null(v)) parse_plots(c, v);
+  if ((v = get(pr, np, "sequential", NULL)) && !is_null(v)) parse_sequential(c, v);
   if ((v = get(pr, np, "summary", NULL)) && !is_null(v)) {
     /* what `moebench report` puts in brief.txt: names of tables or fits */
     mb_mark *at;
@@ -1367,6 +1469,7 @@ static void parse_root(ctx *c, yaml_node_t *root)
     free(at);
   }
   free(pr);
+  if (replications_override > 0) m->replications = replications_override;
   if (c->nerr == 0) expand(c);
 }
 

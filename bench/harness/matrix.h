@@ -47,7 +47,22 @@ typedef struct {
   int reach;           /* with paired and a family metric: the first index at
                           which the cell's family falls to or below the
                           baseline's last value, over the cell's last index */
+  double power_effect; /* power: {effect: X}: the n that detects X (NaN: none) */
+  char *family;        /* Holm family: tables of one name are adjusted together
+                          (default: the table's own name) */
 } mb_table;
+
+/* sequential: replications added in rounds by `moebench run
+ * --until-resolved` until every comparison of the named paired tables is
+ * resolved (its confidence sequence excludes 0 or is at most half_width
+ * wide on each side), or max_replications. */
+typedef struct {
+  int set;
+  char **compare; size_t ncompare;   /* paired table names */
+  double half_width;
+  long max_replications, round;      /* round: replications added per round */
+  mb_mark at;
+} mb_sequential;
 
 typedef struct {
   char **key, **val;   /* by-keys (canonical) and label columns loss/paper/theory */
@@ -89,7 +104,8 @@ typedef struct {
   const mb_task *task;
   mb_mark task_at;
   uint64_t seed;
-  long replications;
+  long replications;        /* expanded (see mb_matrix_set_replications) */
+  long file_replications;   /* as the file says */
   size_t nparams;
   mb_kvl *base; size_t nbase;
   mb_kvl *axes; size_t naxes;
@@ -99,6 +115,7 @@ typedef struct {
   mb_fit *fits; size_t nfits;
   mb_plot *plots; size_t nplots;
   char **summary; size_t nsummary;  /* tables/fits for the terminal (report's brief.txt); none: default */
+  mb_sequential sequential;
   mb_xcell *cells; size_t ncells;   /* in expansion order */
 } mb_matrix;
 
@@ -111,6 +128,11 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs);
  * with the exit status in *status (0 on success). */
 mb_matrix *mb_matrix_load_stderr(const char *path, int *status);
 void mb_matrix_free(mb_matrix *m);
+/* Expand the matrices loaded from now on with n replications instead of
+ * their `replications` (0: their own). For the sequential runner and for
+ * reports of a sequential run, whose replication count is the run's, not
+ * the file's; cell ids do not depend on it. */
+void mb_matrix_set_replications(long n);
 
 /* The canonical text a cell id hashes: "task=T\n" then "key=value\n" for
  * every parameter sorted by key, then "rep=R\n". */

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "matrix.h"
+#include "power.h"
+#include "report.h"
 #include "moe/error.h"
 #include "moe/rng.h"
 #include "moe/stats.h"
@@ -318,10 +320,18 @@ static void json_num(mb_buf *b, double v)
 
 /* ---- tables ---- */
 
+/* Columns a paired table adds after its stats (ids past MB_S_*). */
+enum { X_MDE = MB_S_COUNT, X_P, X_PHOLM, X_HOLM, X_NFOR, X_END };
+
 typedef struct {
   group *rows, *cols;
   size_t nr, nc;
   moe_stats_summary *sum;   /* (nr, nc) */
+  int stats[X_END];         /* the table's stats, then (power) sd, X_* */
+  size_t nstats;
+  int power;                /* a paired table without reach: the power columns */
+  double *mde, *p, *padj, *nfor;   /* (nr, nc) with power, else NULL */
+  size_t nfamily;           /* comparisons in the Holm family */
 } grid;
 
 static void grid_build(const store *s, const mb_table *t, grid *g)
@@ -348,6 +358,68 @@ static void grid_build(const store *s, const mb_table *t, grid *g)
   }
   free(mask);
   free(v);
+  g->nstats = 0;
+  for (size_t q = 0; q < t->nstats; q++) g->stats[g->nstats++] = t->stats[q];
+  g->power = t->paired && !t->reach;
+  if (!g->power) return;
+  int has_sd = 0;
+  for (size_t q = 0; q < t->nstats; q++) if (t->stats[q] == MB_S_SD) has_sd = 1;
+  if (!has_sd) g->stats[g->nstats++] = MB_S_SD;
+  g->stats[g->nstats++] = X_MDE;
+  g->stats[g->nstats++] = X_P;
+  g->stats[g->nstats++] = X_PHOLM;
+  g->stats[g->nstats++] = X_HOLM;
+  if (!isnan(t->power_effect)) g->stats[g->nstats++] = X_NFOR;
+  size_t k = g->nr * g->nc;
+  g->mde = xcalloc(k, sizeof *g->mde);
+  g->p = xcalloc(k, sizeof *g->p);
+  g->padj = xcalloc(k, sizeof *g->padj);
+  g->nfor = xcalloc(k, sizeof *g->nfor);
+  for (size_t i = 0; i < k; i++) {
+    const moe_stats_summary *sm = &g->sum[i];
+    g->mde[i] = g->p[i] = g->padj[i] = g->nfor[i] = NAN;
+    /* the baseline row (each cell minus itself) is no comparison */
+    if (sm->n < 2 || (sm->sd == 0 && sm->mean == 0)) continue;
+    g->mde[i] = sm->sd * mb_power_mde((double)sm->n, MB_ALPHA, MB_POWER);
+    g->p[i] = mb_power_pvalue(sm->mean, sm->sd, sm->n);
+    if (!isnan(t->power_effect) && sm->sd > 0) g->nfor[i] = ceil(mb_power_n_for(t->power_effect / sm->sd, MB_ALPHA, MB_POWER));
+    else if (!isnan(t->power_effect)) g->nfor[i] = 2;
+  }
+}
+
+/* Holm over every comparison of the paired tables of one family (a
+ * table's `family`, else its name). */
+static void holm_families(const mb_matrix *m, grid *gs)
+{
+  int *done = xcalloc(m->ntables, sizeof *done);
+  for (size_t a = 0; a < m->ntables; a++) {
+    if (!gs[a].power || done[a]) continue;
+    const char *fam = m->tables[a].family ? m->tables[a].family : m->tables[a].name;
+    size_t total = 0;
+    for (size_t b = a; b < m->ntables; b++) {
+      const char *fb = m->tables[b].family ? m->tables[b].family : m->tables[b].name;
+      if (gs[b].power && !strcmp(fam, fb)) total += gs[b].nr * gs[b].nc;
+    }
+    double *p = xcalloc(total, sizeof *p), *adj = xcalloc(total, sizeof *adj);
+    size_t k = 0, members = 0;
+    for (size_t b = a; b < m->ntables; b++) {
+      const char *fb = m->tables[b].family ? m->tables[b].family : m->tables[b].name;
+      if (!gs[b].power || strcmp(fam, fb)) continue;
+      for (size_t i = 0; i < gs[b].nr * gs[b].nc; i++) { p[k++] = gs[b].p[i]; if (!isnan(gs[b].p[i])) members++; }
+    }
+    mb_power_holm(p, total, adj);
+    k = 0;
+    for (size_t b = a; b < m->ntables; b++) {
+      const char *fb = m->tables[b].family ? m->tables[b].family : m->tables[b].name;
+      if (!gs[b].power || strcmp(fam, fb)) continue;
+      for (size_t i = 0; i < gs[b].nr * gs[b].nc; i++) gs[b].padj[i] = adj[k++];
+      gs[b].nfamily = members;
+      done[b] = 1;
+    }
+    free(p);
+    free(adj);
+  }
+  free(done);
 }
 
 static void grid_free(grid *g)
@@ -355,6 +427,41 @@ static void grid_free(grid *g)
   groups_free(g->rows, g->nr);
   groups_free(g->cols, g->nc);
   free(g->sum);
+  free(g->mde); free(g->p); free(g->padj); free(g->nfor);
+}
+
+static void stat_name(mb_buf *b, const mb_table *t, int stat)
+{
+  switch (stat) {
+  case X_MDE: mb_buf_puts(b, "mde80"); break;
+  case X_P: mb_buf_puts(b, "p"); break;
+  case X_PHOLM: mb_buf_puts(b, "p_holm"); break;
+  case X_HOLM: mb_buf_puts(b, "holm"); break;
+  case X_NFOR: mb_buf_printf(b, "n for %.4g", t->power_effect); break;
+  default: mb_buf_puts(b, mb_stat_names[stat]);
+  }
+}
+
+/* Text of statistic stat of grid entry i (md, tex, brief). */
+static void cell_text(mb_buf *b, const grid *g, size_t i, int stat)
+{
+  const moe_stats_summary *sm = &g->sum[i];
+  if (stat < MB_S_COUNT) { stat_text(b, sm, stat); return; }
+  if (sm->n == 0) return;
+  switch (stat) {
+  case X_MDE: fmt_num(b, g->mde[i], 0); break;
+  case X_P: fmt_num(b, g->p[i], 0); break;
+  case X_PHOLM: fmt_num(b, g->padj[i], 0); break;
+  case X_HOLM:
+    if (isnan(g->p[i])) mb_buf_puts(b, "n/a");
+    else mb_buf_puts(b, g->padj[i] < MB_ALPHA ? "differs" : g->p[i] < MB_ALPHA ? "raw only" : "-");
+    break;
+  case X_NFOR:
+    if (isnan(g->nfor[i])) mb_buf_puts(b, "n/a");
+    else if (isinf(g->nfor[i])) mb_buf_puts(b, ">1e7");
+    else mb_buf_printf(b, "%.0f", g->nfor[i]);
+    break;
+  }
 }
 
 static void col_head(mb_buf *b, const mb_table *t, const grid *g, size_t j, int stat, int tex)
@@ -362,7 +469,7 @@ static void col_head(mb_buf *b, const mb_table *t, const grid *g, size_t j, int 
   mb_buf l;
   mb_buf_init(&l);
   if (t->ncols) { label(&l, t->cols, g->cols[j].val, t->ncols, ""); mb_buf_puts(&l, " "); }
-  mb_buf_puts(&l, mb_stat_names[stat]);
+  stat_name(&l, t, stat);
   if (tex) tex_escape(b, l.s); else md_escape(b, l.s);
   mb_buf_free(&l);
 }
@@ -372,18 +479,18 @@ static void table_md(mb_buf *b, const mb_table *t, const grid *g)
   mb_buf_puts(b, "|");
   for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, " "); md_escape(b, t->rows[k]); mb_buf_puts(b, " |"); }
   for (size_t j = 0; j < g->nc; j++)
-    for (size_t q = 0; q < t->nstats; q++) { mb_buf_puts(b, " "); col_head(b, t, g, j, t->stats[q], 0); mb_buf_puts(b, " |"); }
+    for (size_t q = 0; q < g->nstats; q++) { mb_buf_puts(b, " "); col_head(b, t, g, j, g->stats[q], 0); mb_buf_puts(b, " |"); }
   mb_buf_puts(b, "\n|");
   for (size_t k = 0; k < t->nrows; k++) mb_buf_puts(b, "---|");
-  for (size_t j = 0; j < g->nc * t->nstats; j++) mb_buf_puts(b, "---:|");
+  for (size_t j = 0; j < g->nc * g->nstats; j++) mb_buf_puts(b, "---:|");
   mb_buf_puts(b, "\n");
   for (size_t r = 0; r < g->nr; r++) {
     mb_buf_puts(b, "|");
     for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, " "); md_escape(b, g->rows[r].val[k]); mb_buf_puts(b, " |"); }
     for (size_t j = 0; j < g->nc; j++)
-      for (size_t q = 0; q < t->nstats; q++) {
+      for (size_t q = 0; q < g->nstats; q++) {
         mb_buf_puts(b, " ");
-        stat_text(b, &g->sum[r * g->nc + j], t->stats[q]);
+        cell_text(b, g, r * g->nc + j, g->stats[q]);
         mb_buf_puts(b, " |");
       }
     mb_buf_puts(b, "\n");
@@ -394,21 +501,21 @@ static void table_tex(mb_buf *b, const mb_table *t, const grid *g)
 {
   mb_buf_puts(b, "\\begin{tabular}{");
   for (size_t k = 0; k < t->nrows; k++) mb_buf_puts(b, "l");
-  for (size_t j = 0; j < g->nc * t->nstats; j++) mb_buf_puts(b, "r");
+  for (size_t j = 0; j < g->nc * g->nstats; j++) mb_buf_puts(b, "r");
   mb_buf_puts(b, "}\n\\toprule\n");
   int first = 1;
   for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, first ? "" : " & "); first = 0; tex_escape(b, t->rows[k]); }
   for (size_t j = 0; j < g->nc; j++)
-    for (size_t q = 0; q < t->nstats; q++) { mb_buf_puts(b, " & "); col_head(b, t, g, j, t->stats[q], 1); }
+    for (size_t q = 0; q < g->nstats; q++) { mb_buf_puts(b, " & "); col_head(b, t, g, j, g->stats[q], 1); }
   mb_buf_puts(b, " \\\\\n\\midrule\n");
   for (size_t r = 0; r < g->nr; r++) {
     for (size_t k = 0; k < t->nrows; k++) { mb_buf_puts(b, k ? " & " : ""); tex_escape(b, g->rows[r].val[k]); }
     for (size_t j = 0; j < g->nc; j++)
-      for (size_t q = 0; q < t->nstats; q++) {
+      for (size_t q = 0; q < g->nstats; q++) {
         mb_buf c;
         mb_buf_init(&c);
         mb_buf_add(&c, "", 0);
-        stat_text(&c, &g->sum[r * g->nc + j], t->stats[q]);
+        cell_text(&c, g, r * g->nc + j, g->stats[q]);
         mb_buf_puts(b, " & ");
         tex_escape(b, c.s);
         mb_buf_free(&c);
@@ -424,7 +531,9 @@ static void table_csv(mb_buf *b, const mb_table *t, const grid *g)
 {
   for (size_t k = 0; k < t->nrows; k++) mb_buf_printf(b, "%s,", t->rows[k]);
   for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(b, "%s,", t->cols[k]);
-  mb_buf_puts(b, "metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max,trmean\n");
+  mb_buf_puts(b, "metric,n,mean,sd,se,ci95_lo,ci95_hi,median,min,max,trmean");
+  if (g->power) mb_buf_puts(b, isnan(t->power_effect) ? ",mde80,p,p_holm" : ",mde80,p,p_holm,n_for_effect");
+  mb_buf_puts(b, "\n");
   for (size_t r = 0; r < g->nr; r++)
     for (size_t j = 0; j < g->nc; j++) {
       const moe_stats_summary *sm = &g->sum[r * g->nc + j];
@@ -436,6 +545,14 @@ static void table_csv(mb_buf *b, const mb_table *t, const grid *g)
       for (int i = 0; i < 9; i++) {
         mb_buf_puts(b, ",");
         if (!isnan(v[i])) mb_buf_printf(b, "%.17g", v[i]);
+      }
+      if (g->power) {
+        size_t k = r * g->nc + j;
+        double w[] = {g->mde[k], g->p[k], g->padj[k], g->nfor[k]};
+        for (int i = 0; i < (isnan(t->power_effect) ? 3 : 4); i++) {
+          mb_buf_puts(b, ",");
+          if (!isnan(w[i])) mb_buf_printf(b, "%.17g", w[i]);
+        }
       }
       mb_buf_puts(b, "\n");
     }
@@ -461,6 +578,12 @@ static void table_json(mb_buf *b, const mb_table *t, const grid *g)
       const char *nm[] = {"mean", "sd", "se", "ci95_lo", "ci95_hi", "median", "min", "max", "trmean"};
       double v[] = {sm->mean, sm->sd, sm->se, sm->ci95_lo, sm->ci95_hi, sm->median, sm->min, sm->max, sm->trmean};
       for (int i = 0; i < 9; i++) { mb_buf_printf(b, ", \"%s\": ", nm[i]); json_num(b, v[i]); }
+      if (g->power) {
+        size_t k = r * g->nc + j;
+        const char *pn[] = {"mde80", "p", "p_holm", "n_for_effect"};
+        double w[] = {g->mde[k], g->p[k], g->padj[k], g->nfor[k]};
+        for (int i = 0; i < (isnan(t->power_effect) ? 3 : 4); i++) { mb_buf_printf(b, ", \"%s\": ", pn[i]); json_num(b, w[i]); }
+      }
       mb_buf_puts(b, "}");
     }
   mb_buf_puts(b, "\n]}\n");
@@ -529,27 +652,27 @@ static char *xdup(const char *s)
 
 static void brief_table(mb_buf *b, const store *s, const mb_table *t, const grid *g)
 {
-  size_t nc = t->nrows + g->nc * t->nstats, nr = g->nr + 1;
+  size_t nc = t->nrows + g->nc * g->nstats, nr = g->nr + 1;
   char **cell = xcalloc(nr * nc, sizeof *cell);
   for (size_t k = 0; k < t->nrows; k++) cell[k] = xdup(t->rows[k]);
   for (size_t j = 0; j < g->nc; j++)
-    for (size_t q = 0; q < t->nstats; q++) {
+    for (size_t q = 0; q < g->nstats; q++) {
       mb_buf h;
       mb_buf_init(&h);
       mb_buf_add(&h, "", 0);
       if (t->ncols) { for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(&h, "%s%s", k ? "," : "", g->cols[j].val[k]); mb_buf_puts(&h, " "); }
-      mb_buf_puts(&h, mb_stat_names[t->stats[q]]);
-      cell[t->nrows + j * t->nstats + q] = h.s;
+      stat_name(&h, t, g->stats[q]);
+      cell[t->nrows + j * g->nstats + q] = h.s;
     }
   for (size_t r = 0; r < g->nr; r++) {
     for (size_t k = 0; k < t->nrows; k++) cell[(r + 1) * nc + k] = xdup(g->rows[r].val[k]);
     for (size_t j = 0; j < g->nc; j++)
-      for (size_t q = 0; q < t->nstats; q++) {
+      for (size_t q = 0; q < g->nstats; q++) {
         mb_buf v;
         mb_buf_init(&v);
         mb_buf_add(&v, "", 0);
-        stat_text(&v, &g->sum[r * g->nc + j], t->stats[q]);
-        cell[(r + 1) * nc + t->nrows + j * t->nstats + q] = v.s;
+        cell_text(&v, g, r * g->nc + j, g->stats[q]);
+        cell[(r + 1) * nc + t->nrows + j * g->nstats + q] = v.s;
       }
   }
   char rest[4400];
@@ -1154,35 +1277,123 @@ static void provenance_md(store *s)
 
 /* ---- driver ---- */
 
+/* Load the result of every cell of m from dir/cells (s->repdir is kept). */
+static void store_load(store *s, const mb_matrix *m, const char *dir, const char *who)
+{
+  char err[5000];
+  char keep[sizeof s->repdir];
+  memcpy(keep, s->repdir, sizeof keep);
+  memset(s, 0, sizeof *s);
+  memcpy(s->repdir, keep, sizeof keep);
+  s->m = m;
+  s->dir = dir;
+  s->rf = xcalloc(m->ncells, sizeof *s->rf);
+  s->status = xcalloc(m->ncells, sizeof *s->status);
+  for (size_t c = 0; c < m->ncells; c++) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/cells/%s.json", dir, m->cells[c].id);
+    int r = mb_rfile_load(p, &s->rf[c], err, sizeof err);
+    if (r == 1) { fprintf(stderr, "%s: corrupt result, treated as missing: %s\n", who, err); s->status[c] = 3; s->ncorrupt++; }
+    else if (r < 0) { s->status[c] = 0; s->nmissing++; }
+    else if (strcmp(s->rf[c].id, m->cells[c].id)) {
+      fprintf(stderr, "%s: %s: holds id %s, treated as missing\n", who, p, s->rf[c].id);
+      s->status[c] = 3; s->ncorrupt++;
+    } else if (s->rf[c].ok) { s->status[c] = 1; s->nok++; }
+    else if (s->rf[c].diverged) { s->status[c] = 4; s->ndiverged++; }
+    else { s->status[c] = 2; s->nfailed++; }
+  }
+}
+
+static void store_free(store *s)
+{
+  for (size_t c = 0; c < s->m->ncells; c++) mb_rfile_free(&s->rf[c]);
+  free(s->rf);
+  free(s->status);
+}
+
+/* The record of a sequential run in dir (sequential.json) and the number
+ * of replications it reached, or NULL (no record: 0; unreadable: -1 with
+ * a message). */
+static mb_json *seq_record(const char *dir, long *n, const char *who)
+{
+  char p[4200], err[5000];
+  snprintf(p, sizeof p, "%s/sequential.json", dir);
+  *n = 0;
+  if (access(p, F_OK)) return NULL;
+  mb_json *j = mb_json_load(p, err, sizeof err);
+  double v;
+  if (!j || strcmp(mb_json_str(j, "format") ? mb_json_str(j, "format") : "", MB_SEQ_FORMAT) ||
+      !mb_json_as_double(mb_json_get(j, "replications"), &v) || !(v >= 1) || v > 1e6) {
+    fprintf(stderr, "%s: %s: %s\n", who, j ? p : err, j ? "not a " MB_SEQ_FORMAT " record (or no replications in it)" : "unreadable");
+    mb_json_free(j);
+    *n = -1;
+    return NULL;
+  }
+  *n = (long)v;
+  return j;
+}
+
+/* The sequential run's record in Markdown. */
+static void seq_md(mb_buf *b, const mb_json *j)
+{
+  double v;
+  const mb_json *rounds = mb_json_get(j, "rounds");
+  mb_buf_puts(b, "### Sequential replication (`moebench run --until-resolved`)\n\n");
+  const char *st = mb_json_str(j, "stopped");
+  mb_buf_printf(b, "Confidence sequence: %s. ", mb_json_str(j, "method") ? mb_json_str(j, "method") : "?");
+  if (mb_json_as_double(mb_json_get(j, "half_width"), &v)) mb_buf_printf(b, "Target half-width %.6g; ", v);
+  if (mb_json_as_double(mb_json_get(j, "max_replications"), &v)) mb_buf_printf(b, "at most %.0f replications; ", v);
+  if (mb_json_as_double(mb_json_get(j, "replications"), &v))
+    mb_buf_printf(b, "%s at %.0f replications after %zu round(s)%s%s.\n\n", st ? "stopped" : "in progress", v,
+                  rounds ? rounds->n : 0, st ? ": " : "", st ? st : "");
+  mb_buf_puts(b, "| round | n | comparison | pairs | mean | sd | 95% CS | half-width | resolved |\n"
+                 "|---:|---:|---|---:|---:|---:|---:|---:|---|\n");
+  for (size_t r = 0; rounds && r < rounds->n; r++) {
+    const mb_json *rd = rounds->items[r], *cs = mb_json_get(rd, "comparisons");
+    double rn = 0, nn = 0;
+    mb_json_as_double(mb_json_get(rd, "round"), &rn);
+    mb_json_as_double(mb_json_get(rd, "replications"), &nn);
+    for (size_t k = 0; cs && k < cs->n; k++) {
+      const mb_json *c = cs->items[k];
+      double x[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+      const char *f[] = {"pairs", "mean", "sd", "cs_lo", "cs_hi", "half_width"};
+      for (int i = 0; i < 6; i++) mb_json_as_double(mb_json_get(c, f[i]), &x[i]);
+      mb_buf_printf(b, "| %.0f | %.0f | ", rn, nn);
+      md_escape(b, mb_json_str(c, "comparison") ? mb_json_str(c, "comparison") : "?");
+      mb_buf_printf(b, " | %.0f | ", x[0]);
+      fmt_num(b, x[1], 0); mb_buf_puts(b, " | ");
+      fmt_num(b, x[2], 0);
+      if (isnan(x[5])) mb_buf_puts(b, " | unbounded | inf");   /* too few pairs yet */
+      else {
+        mb_buf_puts(b, " | [");
+        fmt_num(b, x[3], 0); mb_buf_puts(b, ", ");
+        fmt_num(b, x[4], 0); mb_buf_puts(b, "] | ");
+        fmt_num(b, x[5], 0);
+      }
+      mb_buf_printf(b, " | %s |\n", mb_json_str(c, "resolved") ? mb_json_str(c, "resolved") : "?");
+    }
+  }
+  mb_buf_puts(b, "\n");
+}
+
 static int report_dir(const char *dir, const char *matrix_file, int formats, int plot)
 {
   char mpath[4200], err[5000];
   if (matrix_file) snprintf(mpath, sizeof mpath, "%s", matrix_file);
   else snprintf(mpath, sizeof mpath, "%s/matrix.yaml", dir);
   int st;
+  /* a sequential run decided its replication count: report those cells */
+  long seqn;
+  mb_json *seq = seq_record(dir, &seqn, "moebench report");
+  if (seqn < 0) return 1;
+  mb_matrix_set_replications(seqn);
   mb_matrix *m = mb_matrix_load_stderr(mpath, &st);
-  if (!m) return st;
+  mb_matrix_set_replications(0);
+  if (!m) { mb_json_free(seq); return st; }
   store s;
-  memset(&s, 0, sizeof s);
-  s.m = m;
-  s.dir = dir;
   snprintf(s.repdir, sizeof s.repdir, "%s/report", dir);
-  if (mb_mkdirs(s.repdir, err, sizeof err)) { fprintf(stderr, "moebench report: %s\n", err); mb_matrix_free(m); return 1; }
-  s.rf = xcalloc(m->ncells, sizeof *s.rf);
-  s.status = xcalloc(m->ncells, sizeof *s.status);
-  for (size_t c = 0; c < m->ncells; c++) {
-    char p[4400];
-    snprintf(p, sizeof p, "%s/cells/%s.json", dir, m->cells[c].id);
-    int r = mb_rfile_load(p, &s.rf[c], err, sizeof err);
-    if (r == 1) { fprintf(stderr, "moebench report: corrupt result, treated as missing: %s\n", err); s.status[c] = 3; s.ncorrupt++; }
-    else if (r < 0) { s.status[c] = 0; s.nmissing++; }
-    else if (strcmp(s.rf[c].id, m->cells[c].id)) {
-      fprintf(stderr, "moebench report: %s: holds id %s, treated as missing\n", p, s.rf[c].id);
-      s.status[c] = 3; s.ncorrupt++;
-    } else if (s.rf[c].ok) { s.status[c] = 1; s.nok++; }
-    else if (s.rf[c].diverged) { s.status[c] = 4; s.ndiverged++; }
-    else { s.status[c] = 2; s.nfailed++; }
-  }
+  if (mb_mkdirs(s.repdir, err, sizeof err)) { fprintf(stderr, "moebench report: %s\n", err); mb_matrix_free(m); mb_json_free(seq); return 1; }
+  store_load(&s, m, dir, "moebench report");
   fprintf(stderr, "moebench report: %s: %zu cells: %zu ok, %zu diverged, %zu failed, %zu missing, %zu corrupt\n",
           m->name, m->ncells, s.nok, s.ndiverged, s.nfailed, s.nmissing, s.ncorrupt);
 
@@ -1205,10 +1416,13 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
                   strlen(d) > BRIEF_COLS ? "..." : "");
   }
   static const char *ext[] = {"md", "csv", "tex", "json"};
+  grid *gs = xcalloc(m->ntables, sizeof *gs);
+  for (size_t i = 0; i < m->ntables; i++) grid_build(&s, &m->tables[i], &gs[i]);
+  holm_families(m, gs);
+  if (seq) seq_md(&sum, seq);
   for (size_t i = 0; i < m->ntables; i++) {
     const mb_table *t = &m->tables[i];
-    grid g;
-    grid_build(&s, t, &g);
+    grid g = gs[i];
     for (int f = 0; f < 4; f++) {
       if (!(formats & (1 << f))) continue;
       mb_buf b;
@@ -1227,9 +1441,19 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       mb_buf_printf(&sum, "### Table `%s`: first %s index at which %s reaches its final value at %s=%s (same replication), "
                           "as a fraction of the run; replications that never reach it are left out (n)\n\n",
                     t->name, t->metric, t->metric, t->rows[0], t->paired);
-    else if (t->paired)
+    else if (t->paired) {
       mb_buf_printf(&sum, "### Table `%s`: %s minus %s's value at %s=%s (paired by replication)\n\n", t->name,
                     t->metric, t->metric, t->rows[0], t->paired);
+      mb_buf_printf(&sum, "sd: of the paired differences; mde80: the smallest difference a two-sided paired t test at "
+                          "level 0.05 detects with power 0.8 at this n (noncentral t, sd as estimated); p: that test "
+                          "of no difference; p_holm: Holm-adjusted over the %zu comparisons of family `%s`; holm: "
+                          "differs (p_holm < 0.05), raw only (p < 0.05 only), or -",
+                    g.nfamily, t->family ? t->family : t->name);
+      if (!isnan(t->power_effect))
+        mb_buf_printf(&sum, "; n for %.6g: replications for power 0.8 against a difference of %.6g", t->power_effect,
+                      t->power_effect);
+      mb_buf_puts(&sum, ".\n\n");
+    }
     else
       mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
     table_md(&sum, t, &g);
@@ -1243,6 +1467,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     mb_buf_puts(&sum, "\n");
     grid_free(&g);
   }
+  free(gs);
   for (size_t i = 0; i < m->nfits; i++) {
     const mb_fit *fit = &m->fits[i];
     size_t n;
@@ -1308,6 +1533,13 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     for (size_t i = 0; i < m->nplots; i++)
       mb_buf_printf(&brief, "%s %s/%s.%s\n", i ? "       " : "Figure:", s.repdir, m->plots[i].name, rendered ? "png" : "gp");
   }
+  if (seq) {
+    double v;
+    const char *stp = mb_json_str(seq, "stopped");
+    if (mb_json_as_double(mb_json_get(seq, "replications"), &v))
+      mb_buf_printf(&brief, "Sequential: %s at %.0f replications%s%s (details in summary.md)\n", stp ? "stopped" : "in progress", v,
+                    stp ? ": " : "", stp ? stp : "");
+  }
   mb_buf_printf(&brief, "Tables: %s/summary.md (every table and fit; .csv/.tex/.json beside it)\n", s.repdir);
   write_out(&s, "brief.txt", &brief);
   mb_buf_free(&brief);
@@ -1315,10 +1547,9 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   provenance_md(&s);
   mb_buf_free(&sum);
   int rc = s.bad ? 1 : 0;
-  for (size_t c = 0; c < m->ncells; c++) mb_rfile_free(&s.rf[c]);
-  free(s.rf);
-  free(s.status);
+  store_free(&s);
   mb_matrix_free(m);
+  mb_json_free(seq);
   return rc;
 }
 
@@ -1411,5 +1642,351 @@ int mb_verb_report(int argc, char **argv)
     free(names[i]);
   }
   free(names);
+  return rc;
+}
+
+/* ---- comparisons for the sequential runner ---- */
+
+size_t mb_report_comparisons(const mb_matrix *m, const char *dir, char *const *names, size_t k, double c, double w,
+                             mb_comparison **out)
+{
+  store s;
+  memset(&s, 0, sizeof s);
+  store_load(&s, m, dir, "moebench run");
+  mb_comparison *cs = NULL;
+  size_t n = 0;
+  for (size_t q = 0; q < k; q++)
+    for (size_t i = 0; i < m->ntables; i++) {
+      const mb_table *t = &m->tables[i];
+      if (strcmp(t->name, names[q]) || !t->paired || t->reach) continue;
+      grid g;
+      grid_build(&s, t, &g);
+      for (size_t r = 0; r < g.nr; r++) {
+        if (!strcmp(g.rows[r].val[0], t->paired)) continue;   /* the baseline itself */
+        for (size_t j = 0; j < g.nc; j++) {
+          const moe_stats_summary *sm = &g.sum[r * g.nc + j];
+          cs = realloc(cs, (n + 1) * sizeof *cs);
+          if (!cs) mb_oom(0);
+          mb_comparison *x = &cs[n++];
+          mb_buf l;
+          mb_buf_init(&l);
+          mb_buf_printf(&l, "%s: %s=%s", t->name, t->rows[0], g.rows[r].val[0]);
+          if (t->ncols) { mb_buf_puts(&l, ", "); label(&l, t->cols, g.cols[j].val, t->ncols, ""); }
+          x->label = l.s ? l.s : xdup("");
+          x->n = sm->n;
+          x->mean = sm->n ? sm->mean : NAN;
+          x->sd = sm->n >= 2 ? sm->sd : NAN;
+          x->half_width = sm->n >= 2 ? mb_cs_tmix_halfwidth(sm->n, sm->sd, c, MB_ALPHA) : INFINITY;
+          x->lo = x->mean - x->half_width;
+          x->hi = x->mean + x->half_width;
+          if (x->lo > 0 || x->hi < 0) x->resolved = "excludes 0";
+          else if (x->half_width <= w) x->resolved = "narrow";
+          else x->resolved = "no";
+        }
+      }
+      grid_free(&g);
+    }
+  store_free(&s);
+  *out = cs;
+  return n;
+}
+
+void mb_comparisons_free(mb_comparison *c, size_t n)
+{
+  for (size_t i = 0; i < n; i++) free(c[i].label);
+  free(c);
+}
+
+/* ---- plan: replications and CPU from a pilot ---- */
+
+static const char plan_usage[] =
+  "usage: moebench plan MATRIX --pilot DIR [--half-width W | --effect X] [--format md|csv|json]\n"
+  "From a pilot run of MATRIX (DIR: its results root or its NAME directory;\n"
+  "at least 2 replications per cell), for every comparison of MATRIX's paired\n"
+  "tables: the paired sd, the replications a target needs, and the CPU time\n"
+  "they imply (the pilot's recorded cpu_s of the two cells of a pair).\n"
+  "  --half-width W  95% interval half-width W: fixed-n t interval, and the\n"
+  "                  confidence sequence `run --until-resolved` stops on\n"
+  "  --effect X      a difference X (metric units) at power 0.8, two-sided 0.05\n"
+  "Default: the matrix's sequential half_width, and each table's power effect.\n"
+  "Exit status: 0 written, 1 no usable pilot results, 2 usage or validation error.\n";
+
+typedef struct {
+  char *label;
+  size_t n;
+  double mean, sd, mde, cpu_pair;   /* cpu_pair: mean CPU s of (cell + baseline) per replication */
+  long n_t, n_cs;                   /* half-width target: fixed-n t, confidence sequence (0: > 1e6) */
+  double n_effect, effect;          /* effect target (NaN: none) */
+} planrow;
+
+static double cell_cpu(const store *s, size_t c)
+{
+  double v;
+  if (s->status[c] != 1) return NAN;
+  const mb_json *t = mb_json_get(mb_json_get(s->rf[c].doc, "timing"), "cpu_s");
+  return t && mb_json_as_double(t, &v) && v >= 0 ? v : NAN;
+}
+
+static void plan_num(mb_buf *b, double v, int f)
+{
+  if (isnan(v)) { mb_buf_puts(b, f == F_JSON ? "null" : f == F_CSV ? "" : "n/a"); return; }
+  if (f == F_MD) fmt_num(b, v, 0);
+  else mb_buf_printf(b, "%.17g", v);
+}
+
+static void plan_count(mb_buf *b, double v, int f)
+{
+  if (isnan(v)) plan_num(b, v, f);
+  else if (isinf(v) || v > 1e6) mb_buf_puts(b, f == F_JSON ? "null" : f == F_CSV ? "" : ">1e6");
+  else mb_buf_printf(b, "%.0f", v);
+}
+
+int mb_verb_plan(int argc, char **argv)
+{
+  const char *file = NULL, *pilot = NULL;
+  double w = NAN, effect = NAN;
+  int fmt = F_MD;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(plan_usage, stdout); return 0; }
+    if (!strcmp(a, "--version")) { printf("moebench plan %s (libmoe %s)\n", MOE_VERSION_STRING, moe_version()); return 0; }
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = NULL;
+    int which = 0;
+    if (!strcmp(a, "--pilot")) which = 1;
+    else if (!strcmp(a, "--half-width")) which = 2;
+    else if (!strcmp(a, "--effect")) which = 3;
+    else if (!strcmp(a, "--format")) which = 4;
+    if (which) {
+      if (i + 1 >= argc) { fprintf(stderr, "moebench plan: %s needs a value\n", a); return 2; }
+      v = argv[++i];
+    }
+    char *end;
+    if (which == 1) pilot = v;
+    else if (which == 2 || which == 3) {
+      double d = strtod(v, &end);
+      if (end == v || *end || !(d > 0) || !isfinite(d)) { fprintf(stderr, "moebench plan: %s must be a positive number, got '%s'\n", a, v); return 2; }
+      if (which == 2) w = d; else effect = d;
+    } else if (which == 4) {
+      if (!strcmp(v, "md")) fmt = F_MD;
+      else if (!strcmp(v, "csv")) fmt = F_CSV;
+      else if (!strcmp(v, "json")) fmt = F_JSON;
+      else { fprintf(stderr, "moebench plan: unknown format '%s' (md, csv, json)\n", v); return 2; }
+    } else if (a[0] == '-' && a[1]) { fprintf(stderr, "moebench plan: unknown option '%s'\n%s", a, plan_usage); return 2; }
+    else if (!file) file = a;
+    else { fprintf(stderr, "moebench plan: one matrix file at a time\n"); return 2; }
+  }
+  if (!file || !pilot) { fputs(plan_usage, stderr); return 2; }
+  int st;
+  mb_matrix *m = mb_matrix_load_stderr(file, &st);
+  if (!m) return st;
+  if (isnan(w) && m->sequential.set) w = m->sequential.half_width;
+  int any_effect = !isnan(effect);
+  for (size_t i = 0; i < m->ntables; i++) if (!isnan(m->tables[i].power_effect)) any_effect = 1;
+  if (isnan(w) && !any_effect) {
+    fprintf(stderr, "moebench plan: no target: give --half-width W or --effect X (or put sequential: or power: {effect: X} in %s)\n", file);
+    mb_matrix_free(m);
+    return 2;
+  }
+  /* the pilot: DIR/NAME or DIR itself; its replication count from its
+   * stored matrix or sequential record, so every pilot pair is found */
+  char dir[4200], p[4400];
+  snprintf(p, sizeof p, "%s/cells", pilot);
+  if (access(p, F_OK) == 0) snprintf(dir, sizeof dir, "%s", pilot);
+  else snprintf(dir, sizeof dir, "%s/%s", pilot, m->name);
+  snprintf(p, sizeof p, "%s/cells", dir);
+  if (access(p, F_OK)) {
+    fprintf(stderr, "moebench plan: %s: no pilot results (neither %s/cells nor %s/%s/cells)\n", pilot, pilot, pilot, m->name);
+    mb_matrix_free(m);
+    return 2;
+  }
+  long reps = m->replications, seqn;
+  mb_json *seq = seq_record(dir, &seqn, "moebench plan");
+  mb_json_free(seq);
+  if (seqn > reps) reps = seqn;
+  snprintf(p, sizeof p, "%s/matrix.yaml", dir);
+  mb_matrix *pm = NULL;
+  mb_buf msgs;
+  mb_buf_init(&msgs);
+  if (access(p, R_OK) == 0 && mb_matrix_load(p, &pm, &msgs) == 0 && pm->replications > reps) reps = pm->replications;
+  mb_matrix_free(pm);
+  mb_buf_free(&msgs);
+  const double c = m->sequential.set
+                     ? mb_cs_tmix_c(MB_ALPHA, fmax(2, floor(sqrt((double)m->file_replications * (double)m->sequential.max_replications))))
+                     : NAN;
+  mb_matrix_free(m);
+  mb_matrix_set_replications(reps);
+  m = mb_matrix_load_stderr(file, &st);
+  mb_matrix_set_replications(0);
+  if (!m) return st;
+  store s;
+  memset(&s, 0, sizeof s);
+  store_load(&s, m, dir, "moebench plan");
+  planrow *rows = NULL;
+  size_t nrow = 0, thin = 0;
+  for (size_t i = 0; i < m->ntables; i++) {
+    const mb_table *t = &m->tables[i];
+    if (!t->paired || t->reach) continue;
+    grid g;
+    grid_build(&s, t, &g);
+    double eff = !isnan(effect) ? effect : t->power_effect;
+    for (size_t r = 0; r < g.nr; r++) {
+      if (!strcmp(g.rows[r].val[0], t->paired)) continue;
+      for (size_t j = 0; j < g.nc; j++) {
+        const moe_stats_summary *sm = &g.sum[r * g.nc + j];
+        rows = realloc(rows, (nrow + 1) * sizeof *rows);
+        if (!rows) mb_oom(0);
+        planrow *x = &rows[nrow++];
+        mb_buf l;
+        mb_buf_init(&l);
+        mb_buf_printf(&l, "%s: %s=%s", t->name, t->rows[0], g.rows[r].val[0]);
+        if (t->ncols) { mb_buf_puts(&l, ", "); label(&l, t->cols, g.cols[j].val, t->ncols, ""); }
+        x->label = l.s;
+        x->n = sm->n;
+        x->mean = sm->n ? sm->mean : NAN;
+        x->sd = sm->n >= 2 ? sm->sd : NAN;
+        x->mde = sm->n >= 2 ? sm->sd * mb_power_mde((double)sm->n, MB_ALPHA, MB_POWER) : NAN;
+        x->effect = eff;
+        x->n_effect = NAN;
+        x->n_t = x->n_cs = -1;
+        if (sm->n < 2) { thin++; }
+        else {
+          if (!isnan(eff)) x->n_effect = sm->sd > 0 ? ceil(mb_power_n_for(eff / sm->sd, MB_ALPHA, MB_POWER)) : 2;
+          if (!isnan(w)) {
+            x->n_t = mb_power_n_halfwidth(sm->sd, w, MB_ALPHA, 1000000);
+            double cc = isnan(c) ? mb_cs_tmix_c(MB_ALPHA, x->n_t > 2 ? (double)x->n_t : 2) : c;
+            x->n_cs = mb_cs_tmix_n_halfwidth(sm->sd, w, cc, MB_ALPHA, 1000000);
+          }
+        }
+        /* CPU of a pair: this row's cell and its baseline, per replication */
+        double cpu = 0;
+        size_t nc = 0;
+        for (size_t a = 0; a < g.rows[r].n; a++) {
+          size_t cell = g.rows[r].cell[a];
+          int in = 0;
+          for (size_t b = 0; b < g.cols[j].n && !in; b++) if (g.cols[j].cell[b] == cell) in = 1;
+          if (!in) continue;
+          long bc = baseline_cell(&s, t, cell);
+          double u = cell_cpu(&s, cell), v = bc >= 0 ? cell_cpu(&s, (size_t)bc) : NAN;
+          if (isnan(u) || isnan(v)) continue;
+          cpu += u + v;
+          nc++;
+        }
+        x->cpu_pair = nc ? cpu / (double)nc : NAN;
+      }
+    }
+    grid_free(&g);
+  }
+  /* the whole matrix: CPU per replication (all cells) from the pilot */
+  double all = 0;
+  size_t nall = 0;
+  for (size_t cidx = 0; cidx < m->ncells; cidx++) {
+    double u = cell_cpu(&s, cidx);
+    if (!isnan(u)) { all += u; nall++; }
+  }
+  double per_rep = nall ? all / (double)nall * (double)m->ncells / (double)reps : NAN;
+  int rc = 0;
+  if (!nrow) { fprintf(stderr, "moebench plan: %s has no paired tables (paired: without reach): nothing to plan\n", file); rc = 2; }
+  else if (thin == nrow) {
+    fprintf(stderr, "moebench plan: %s: fewer than 2 pilot pairs in every comparison: run the pilot with replications >= 2\n", dir);
+    rc = 1;
+  }
+  double need_max = 0;
+  mb_buf b;
+  mb_buf_init(&b);
+  if (!rc && fmt == F_MD) {
+    mb_buf_printf(&b, "# Plan for %s from the pilot in %s (%ld replications scanned)\n\n", m->name, dir, reps);
+    mb_buf_puts(&b, "| comparison | pilot n | mean | sd | mde80 at pilot n |");
+    if (!isnan(w)) mb_buf_printf(&b, " n: t half-width %.4g | n: CS half-width %.4g |", w, w);
+    if (any_effect) mb_buf_puts(&b, " effect | n: power 0.8 |");
+    mb_buf_puts(&b, " CPU s per pair | CPU s at the largest n |\n|---|---:|---:|---:|---:|");
+    if (!isnan(w)) mb_buf_puts(&b, "---:|---:|");
+    if (any_effect) mb_buf_puts(&b, "---:|---:|");
+    mb_buf_puts(&b, "---:|---:|\n");
+  } else if (!rc && fmt == F_CSV) {
+    mb_buf_puts(&b, "comparison,pilot_n,mean,sd,mde80,half_width,n_t_half_width,n_cs_half_width,effect,n_effect,cpu_s_pair,cpu_s_at_n\n");
+  } else if (!rc) {
+    mb_buf_printf(&b, "{\"plan\": ");
+    mb_buf_json_str(&b, m->name);
+    mb_buf_puts(&b, ", \"pilot\": ");
+    mb_buf_json_str(&b, dir);
+    mb_buf_printf(&b, ", \"replications_scanned\": %ld, \"comparisons\": [", reps);
+  }
+  for (size_t i = 0; !rc && i < nrow; i++) {
+    const planrow *x = &rows[i];
+    double big = NAN;   /* the largest n any target asks */
+    if (x->n_t > 0) big = (double)x->n_t;
+    if (x->n_cs > 0 && !(big >= (double)x->n_cs)) big = (double)x->n_cs;
+    if (x->n_cs == 0 || x->n_t == 0) big = INFINITY;
+    if (!isnan(x->n_effect) && !(big >= x->n_effect)) big = x->n_effect;
+    if (isfinite(big) && big > need_max) need_max = big;
+    double cpu_n = isfinite(big) ? big * x->cpu_pair : NAN;
+    double nt = x->n_t > 0 ? (double)x->n_t : x->n_t == 0 ? INFINITY : NAN;
+    double ncs = x->n_cs > 0 ? (double)x->n_cs : x->n_cs == 0 ? INFINITY : NAN;
+    if (fmt == F_MD) {
+      mb_buf_puts(&b, "| ");
+      md_escape(&b, x->label);
+      mb_buf_printf(&b, " | %zu | ", x->n);
+      plan_num(&b, x->mean, fmt); mb_buf_puts(&b, " | ");
+      plan_num(&b, x->sd, fmt); mb_buf_puts(&b, " | ");
+      plan_num(&b, x->mde, fmt); mb_buf_puts(&b, " |");
+      if (!isnan(w)) { mb_buf_puts(&b, " "); plan_count(&b, nt, fmt); mb_buf_puts(&b, " | "); plan_count(&b, ncs, fmt); mb_buf_puts(&b, " |"); }
+      if (any_effect) { mb_buf_puts(&b, " "); plan_num(&b, x->effect, fmt); mb_buf_puts(&b, " | "); plan_count(&b, x->n_effect, fmt); mb_buf_puts(&b, " |"); }
+      mb_buf_puts(&b, " "); plan_num(&b, x->cpu_pair, fmt); mb_buf_puts(&b, " | ");
+      plan_num(&b, cpu_n, fmt); mb_buf_puts(&b, " |\n");
+    } else if (fmt == F_CSV) {
+      csv_field(&b, x->label);
+      mb_buf_printf(&b, ",%zu,", x->n);
+      double v[] = {x->mean, x->sd, x->mde, w};
+      for (int k = 0; k < 4; k++) { plan_num(&b, v[k], fmt); mb_buf_puts(&b, ","); }
+      plan_count(&b, nt, fmt); mb_buf_puts(&b, ",");
+      plan_count(&b, ncs, fmt); mb_buf_puts(&b, ",");
+      plan_num(&b, x->effect, fmt); mb_buf_puts(&b, ",");
+      plan_count(&b, x->n_effect, fmt); mb_buf_puts(&b, ",");
+      plan_num(&b, x->cpu_pair, fmt); mb_buf_puts(&b, ",");
+      plan_num(&b, cpu_n, fmt); mb_buf_puts(&b, "\n");
+    } else {
+      mb_buf_puts(&b, i ? ",\n  {\"comparison\": " : "\n  {\"comparison\": ");
+      mb_buf_json_str(&b, x->label);
+      mb_buf_printf(&b, ", \"pilot_n\": %zu", x->n);
+      const char *nm[] = {"mean", "sd", "mde80", "half_width"};
+      double v[] = {x->mean, x->sd, x->mde, w};
+      for (int k = 0; k < 4; k++) { mb_buf_printf(&b, ", \"%s\": ", nm[k]); plan_num(&b, v[k], fmt); }
+      mb_buf_puts(&b, ", \"n_t_half_width\": "); plan_count(&b, nt, fmt);
+      mb_buf_puts(&b, ", \"n_cs_half_width\": "); plan_count(&b, ncs, fmt);
+      mb_buf_puts(&b, ", \"effect\": "); plan_num(&b, x->effect, fmt);
+      mb_buf_puts(&b, ", \"n_effect\": "); plan_count(&b, x->n_effect, fmt);
+      mb_buf_puts(&b, ", \"cpu_s_pair\": "); plan_num(&b, x->cpu_pair, fmt);
+      mb_buf_puts(&b, ", \"cpu_s_at_n\": "); plan_num(&b, cpu_n, fmt);
+      mb_buf_puts(&b, "}");
+    }
+  }
+  if (!rc && fmt == F_MD) {
+    mb_buf_printf(&b, "\nThe whole matrix (%zu cells at %ld replications) took ", m->ncells, reps);
+    plan_num(&b, per_rep, fmt);
+    mb_buf_printf(&b, " CPU s per replication in the pilot; at the largest n above (%.0f) it needs ", need_max);
+    plan_num(&b, per_rep * need_max, fmt);
+    mb_buf_printf(&b, " CPU s (%.3g CPU hours), %.0f replications more than the pilot's %ld.\n", per_rep * need_max / 3600,
+                  need_max > (double)reps ? need_max - (double)reps : 0, reps);
+    mb_buf_printf(&b, "\nn: t half-width: the fixed-n 95%% t interval; n: CS half-width: the anytime-valid confidence "
+                      "sequence `moebench run --until-resolved` stops on%s; n: power 0.8: two-sided paired t at 0.05 "
+                      "(noncentral t). All from the pilot's sd, itself uncertain at pilot n.\n",
+                  isnan(c) ? " (tuned at the t interval's n)" : "");
+    if (thin) mb_buf_printf(&b, "\n%zu comparison(s) had fewer than 2 pilot pairs (n/a).\n", thin);
+  } else if (!rc && fmt == F_JSON) {
+    mb_buf_puts(&b, "\n], \"cpu_s_per_replication\": ");
+    plan_num(&b, per_rep, fmt);
+    mb_buf_printf(&b, ", \"largest_n\": %.0f, \"cpu_s_at_largest_n\": ", need_max);
+    plan_num(&b, per_rep * need_max, fmt);
+    mb_buf_puts(&b, "}\n");
+  }
+  if (!rc) fwrite(b.s ? b.s : "", 1, b.n, stdout);
+  mb_buf_free(&b);
+  for (size_t i = 0; i < nrow; i++) free(rows[i].label);
+  free(rows);
+  store_free(&s);
+  mb_matrix_free(m);
   return rc;
 }

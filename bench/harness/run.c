@@ -233,14 +233,24 @@ typedef struct {
   double t0;
 } slot;
 
+/* --until-resolved: the rounds are sequential.c's, each an ordinary run. */
+static int until_resolved(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "--until-resolved")) return 1;
+  return 0;
+}
+
 static const char run_usage[] =
-  "usage: moebench run FILE [-j N] [--shard I/N] [--out DIR] [-q]\n"
+  "usage: moebench run FILE [-j N] [--shard I/N] [--out DIR] [-q] [--until-resolved]\n"
   "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
   "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
   "  -j, --jobs N    run N cells at a time, each in its own process (default 1)\n"
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
   "  -q, --quiet     no per-cell log lines / progress line\n"
+  "  --until-resolved  add replications in rounds, as the matrix's `sequential:`\n"
+  "                  says, until its comparisons are resolved (anytime-valid\n"
+  "                  confidence sequences; decisions in DIR/NAME/sequential.json)\n"
   "A cell whose task reports an untrustworthy result (a diverged training run)\n"
   "is recorded with status \"diverged\" and its cause, never as ok, and is\n"
   "not rerun.\n"
@@ -251,6 +261,7 @@ static const char run_usage[] =
 int mb_verb_run(int argc, char **argv)
 {
   if (want_help(argc, argv, run_usage)) return 0;
+  if (until_resolved(argc, argv)) return mb_run_until_resolved(argc, argv);
   const char *file = NULL, *out = "results", *v;
   long jobs = 1;
   int si = 1, sn = 1, quiet = 0;
