@@ -130,6 +130,16 @@ a0=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 0,')
 a1=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 1,')
 [ "$(val "$a0" 'valid_ppl@5')" != "$(val "$a1" 'valid_ppl@5')" ]; ok $? "  replications start from different values"
 
+# cells of one `data` that read different bytes are not combined
+cp -r "$tmp/a/smoke-lm" "$tmp/mixed"
+f=$(ls "$tmp/mixed/cells/"*.json | tail -1)
+sed -i "s/\"data_sha256\": \"[0-9a-f]*\"/\"data_sha256\": \"$(printf 0%.0s $(seq 64))\"/" "$f"
+"$MOEBENCH" report "$tmp/mixed" --format md 2>"$tmp/log"
+[ $? -eq 1 ] && grep -q "both read data 'lm' but of different content" "$tmp/log" && grep -q 'nothing written' "$tmp/log"
+ok $? "report refuses cells of one data with different fingerprints (exit 1, named)"
+"$MOEBENCH" report "$tmp/mixed" --format md --allow-mixed-data 2>"$tmp/log"
+[ $? -eq 0 ] && grep -q 'combined anyway' "$tmp/log"; ok $? "  --allow-mixed-data combines them, saying so"
+
 # a diverging run is recorded as diverged, never ok; report and status count it
 cp "$smoke" "$tmp/div.yaml"
 sed -i 's/^  lr: 0.01$/  lr: 10\n  clip: 0/; s/^replications: 2$/replications: 1/' "$tmp/div.yaml"

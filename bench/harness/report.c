@@ -1304,6 +1304,41 @@ static void store_load(store *s, const mb_matrix *m, const char *dir, const char
   }
 }
 
+/* Cells that name the same data (their `data` parameter, or the whole
+ * matrix for a task without one) must have read the same bytes: their
+ * "data_sha256" notes (mb_result_fingerprint) must agree. Returns the
+ * number of conflicts, each named on stderr; cells without a fingerprint
+ * (older results, tasks that read no files) are not compared. */
+static int allow_mixed_data;
+static size_t mixed_data(const store *s, const char *who)
+{
+  const mb_matrix *m = s->m;
+  size_t nk = 0, bad = 0;
+  const char **key = xcalloc(m->ncells + 1, sizeof *key), **fp = xcalloc(m->ncells + 1, sizeof *fp);
+  size_t *first = xcalloc(m->ncells + 1, sizeof *first);
+  for (size_t c = 0; c < m->ncells; c++) {
+    if (s->status[c] != 1 && s->status[c] != 4) continue;
+    const mb_json *notes = mb_json_get(s->rf[c].doc, "notes");
+    const char *f = notes ? mb_json_str(notes, "data_sha256") : NULL;
+    if (!f) continue;
+    const char *k = mb_xcell_get(&m->cells[c], "data");
+    if (!k) k = "";
+    size_t i = 0;
+    while (i < nk && strcmp(key[i], k)) i++;
+    if (i == nk) { key[nk] = k; fp[nk] = f; first[nk++] = c; continue; }
+    if (strcmp(fp[i], f)) {
+      if (bad++ < 5)
+        fprintf(stderr, "%s: cells %s and %s both read data '%s' but of different content (data_sha256 %.12s... vs "
+                "%.12s...): not combined%s\n", who, m->cells[first[i]].id, m->cells[c].id, k, fp[i], f,
+                allow_mixed_data ? " (--allow-mixed-data: combined anyway)" : "; --allow-mixed-data to combine them");
+    }
+  }
+  free(key);
+  free(fp);
+  free(first);
+  return bad;
+}
+
 static void store_free(store *s)
 {
   for (size_t c = 0; c < s->m->ncells; c++) mb_rfile_free(&s->rf[c]);
@@ -1396,6 +1431,15 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   store_load(&s, m, dir, "moebench report");
   fprintf(stderr, "moebench report: %s: %zu cells: %zu ok, %zu diverged, %zu failed, %zu missing, %zu corrupt\n",
           m->name, m->ncells, s.nok, s.ndiverged, s.nfailed, s.nmissing, s.ncorrupt);
+  size_t nmixed = mixed_data(&s, "moebench report");
+  if (nmixed && !allow_mixed_data) {
+    fprintf(stderr, "moebench report: %s: %zu cell(s) read other data than cells of the same configuration: "
+            "nothing written\n", m->name, nmixed);
+    store_free(&s);
+    mb_matrix_free(m);
+    mb_json_free(seq);
+    return 1;
+  }
 
   /* summary.md: everything in Markdown, for doc/results.md */
   mb_buf sum;
@@ -1562,8 +1606,10 @@ static const char report_usage[] =
   "  --format F   md (default), csv, tex or json; repeat or comma-separate\n"
   "  --plot       write plots\n"
   "  --matrix F   use matrix file F instead of the stored DIR/NAME/matrix.yaml\n"
-  "Exit status: 0 written, 1 an output could not be written, 2 usage or\n"
-  "validation error.\n";
+  "  --allow-mixed-data  combine cells whose data fingerprints (data_sha256)\n"
+  "               differ for the same `data`; without it such a report is refused\n"
+  "Exit status: 0 written, 1 an output could not be written or the cells read\n"
+  "different data, 2 usage or validation error.\n";
 
 int mb_verb_report(int argc, char **argv)
 {
@@ -1592,6 +1638,7 @@ int mb_verb_report(int argc, char **argv)
       continue;
     }
     if (!strcmp(a, "--plot")) plot = 1;
+    else if (!strcmp(a, "--allow-mixed-data")) allow_mixed_data = 1;
     else if (!strcmp(a, "--matrix")) {
       if (i + 1 >= argc) { fprintf(stderr, "moebench report: --matrix needs a file\n"); return 2; }
       mfile = argv[++i];
