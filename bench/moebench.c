@@ -18,6 +18,7 @@ static const mb_verb verbs[] = {
   {NULL, "report", mb_verb_report, "tables, rate fits and plots from a results directory"},
   {NULL, "plan", mb_verb_plan, "replications and CPU a matrix's comparisons need, from a pilot run"},
   {NULL, "merge", mb_verb_merge, "join result directories of shards run elsewhere"},
+  {NULL, "lm-eval", mb_verb_lm_eval, "score a saved language model on a token file: CE, perplexity, bits per byte"},
   {NULL, "slurm", mb_verb_slurm, "print a Slurm job-array script running a matrix in shards"},
   {"data", "images", mb_verb_data_images, "check an IDX image set: counts, classes, pixel stats, patches"},
   {"data", "bpe-train", mb_verb_data_bpe_train, "train the byte-level BPE on the SOTU train split"},

@@ -30,5 +30,6 @@ int mb_verb_data_tokenize(int argc, char **argv);
 int mb_verb_data_tokinfo(int argc, char **argv);
 int mb_verb_data_lm_corpus(int argc, char **argv);
 int mb_verb_gmoe_limit(int argc, char **argv);
+int mb_verb_lm_eval(int argc, char **argv);     /* bench/tasks/lm.c */
 
 #endif

@@ -130,6 +130,27 @@ a0=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 0,')
 a1=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 1,')
 [ "$(val "$a0" 'valid_ppl@5')" != "$(val "$a1" 'valid_ppl@5')" ]; ok $? "  replications start from different values"
 
+# save: the trained model, scored again by lm-eval on the validation split
+cp "$smoke" "$tmp/s.yaml"
+mkdir -p "$tmp/ck"
+sed -i "s|^  data: lm\$|  data: lm\n  save: $tmp/ck|; s/^replications: 2\$/replications: 1/" "$tmp/s.yaml"
+"$MOEBENCH" run -q "$tmp/s.yaml" --out "$tmp/s" -j 2 2>/dev/null
+ok $? "save: a run that saves its models"
+f=$(grep -l '"variant": "ds_v3"' "$tmp/s/smoke-lm/cells/"*.json)
+ck=$(grep -o '"checkpoint": "[^"]*"' "$f" | cut -d'"' -f4)
+[ -f "$ck" ] && [ "$(ls "$tmp/ck" | wc -l)" = 6 ]; ok $? "  one checkpoint per cell, named in the result ($ck)"
+"$MOEBENCH" lm-eval --checkpoint "$ck" --tokens "$tmp/data/lm/valid.tok" --vocab "$tmp/data/lm/vocab.bpe" >"$tmp/ev" 2>&1
+ok $? "lm-eval scores it"
+awk -v a="$(awk '$1 == "mean_ce" { print $2 }' "$tmp/ev")" -v b="$(val "$f" valid_ce)" \
+  'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * b) }'
+ok $? "  its mean CE is the cell's final valid_ce (to rounding: other batch composition)"
+awk -v a="$(awk '$1 == "bpb" { print $2 }' "$tmp/ev")" -v b="$(val "$f" valid_bpb)" \
+  'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * b) }'
+ok $? "  and bits per byte the cell's valid_bpb"
+"$MOEBENCH" lm-eval --checkpoint "$ck" --tokens "$tmp/data2/lm/valid.tok" >"$tmp/ev" 2>&1
+[ $? -eq 1 ] && grep -q 'vocabulary 280, but the model in .* has 300 tokens' "$tmp/ev"; ok $? "lm-eval: a token file of another vocabulary (exit 1)"
+"$MOEBENCH" lm-eval --tokens x.tok >/dev/null 2>&1; [ $? -eq 2 ]; ok $? "lm-eval: no checkpoint is a usage error"
+
 # cells of one `data` that read different bytes are not combined
 cp -r "$tmp/a/smoke-lm" "$tmp/mixed"
 f=$(ls "$tmp/mixed/cells/"*.json | tail -1)

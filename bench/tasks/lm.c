@@ -98,6 +98,9 @@ static const mb_param params[] = {
   {"router_types", MB_INT, "6000", 1, 1e7, NULL, "most frequent validation types in the router analysis"},
   {"target_ppl", MB_REAL, "0", 0, 1e12, NULL, "report the first checkpoint step with valid ppl <= this (0: off)"},
   {"data_seed", MB_INT, "2505", 0, 2147483647, NULL, "seed of the batch order (with rep): shared by the variants"},
+  {"save", MB_STR, "", 0, -1, NULL,
+   "directory to save the trained model in (moe_lm_save; file lm-SEED.ckpt, SEED the cell's seed in hex; "
+   "note `checkpoint`); empty: not saved. Score it later with `moebench lm-eval`"},
   {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -120,7 +123,7 @@ static const char *const metrics[] = {
 typedef struct {
   moe_variant variant;
   moe_combine combine;
-  const char *data;
+  const char *data, *save;
   int D, L, H, T, N, K, S, F, B;
   long vocab, steps, warmup, every, eval_tokens, final_eval_tokens, router_types, data_seed, rep;
   double lr, min_lr, weight_decay, clip, aux, bias_gamma, target_ppl;
@@ -142,6 +145,7 @@ static int lm_parse(const mb_cell *c, lm_opts *o, const char **bad, char *err, s
     return 1;
   }
   o->data = mb_cell_str(c, "data");
+  o->save = mb_cell_str(c, "save");
   o->D = (int)mb_cell_int(c, "D");
   o->L = (int)mb_cell_int(c, "L");
   o->H = (int)mb_cell_int(c, "H");
@@ -318,7 +322,8 @@ static void metricf(mb_result *r, const char *fam, double at, double v)
 
 static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_t errlen)
 {
-  (void)seed; /* training draws from the matrix seed and the replication (see the top) */
+  /* training draws from the matrix seed and the replication (see the
+   * top); the cell's seed only names a saved checkpoint */
   int rc = 1;
   const char *bad;
   lm_opts o;
@@ -584,6 +589,12 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   mb_result_metric(res, "gain_per_tflop", (log((double)V) - vce) / (flops / 1e12));
   mb_result_metric(res, "gain_per_second", (log((double)V) - vce) / train_cpu);
   if (o.target_ppl > 0) mb_result_metric(res, "steps_to_target", steps_to_target);
+  if (o.save[0]) {
+    char ck[4400];
+    snprintf(ck, sizeof ck, "%s/lm-%016llx.ckpt", o.save, (unsigned long long)seed);
+    if (moe_lm_save(m, ck, steps)) FAIL("save: %s", moe_last_error());
+    mb_result_note(res, "checkpoint", ck);
+  }
   rc = 0;
 out:
   moe_tokfile_free(tr); moe_tokfile_free(va); moe_tokfile_free(te);
@@ -593,6 +604,90 @@ out:
   gsl_rng_free(r_batch);
   free(x); free(y); free(tokbytes); free(tc); free(jt); free(jw);
   free(rr.rank); free(rr.count); free(rr.load); free(rr.wsum); free(rr.sets);
+  return rc;
+}
+
+/* ---- moebench lm-eval: score a saved model on a token file ---- */
+
+static const char lm_eval_usage[] =
+  "usage: moebench lm-eval --checkpoint FILE --tokens FILE.tok [--vocab FILE.bpe] [--max-tokens N]\n"
+  "Score a model saved by the lm task (`save: DIR`) or moe_lm_save() on a token\n"
+  "file (moe-tokfile(5), the model's vocabulary): the mean cross-entropy and\n"
+  "perplexity over its non-overlapping windows of the model's context T (every\n"
+  "predicted token once, as the lm task's final evaluation), and with --vocab\n"
+  "(the BPE the tokens were made with) bits per byte. --max-tokens N scores the\n"
+  "first N/T windows only. Prints `key value` lines.\n"
+  "Exit status: 0 scored, 1 a file could not be read or does not fit the model,\n"
+  "2 usage error.\n";
+
+int mb_verb_lm_eval(int argc, char **argv)
+{
+  const char *ck = NULL, *tok = NULL, *voc = NULL;
+  long maxtok = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(lm_eval_usage, stdout); return 0; }
+    if (i + 1 >= argc && a[0] == '-') { fprintf(stderr, "moebench lm-eval: %s needs a value\n%s", a, lm_eval_usage); return 2; }
+    if (!strcmp(a, "--checkpoint")) ck = argv[++i];
+    else if (!strcmp(a, "--tokens")) tok = argv[++i];
+    else if (!strcmp(a, "--vocab")) voc = argv[++i];
+    else if (!strcmp(a, "--max-tokens")) {
+      char *end;
+      maxtok = strtol(argv[++i], &end, 10);
+      if (*end || maxtok < 1) { fprintf(stderr, "moebench lm-eval: bad --max-tokens '%s'\n", argv[i]); return 2; }
+    } else { fprintf(stderr, "moebench lm-eval: unknown argument '%s'\n%s", a, lm_eval_usage); return 2; }
+  }
+  if (!ck || !tok) { fputs(lm_eval_usage, stderr); return 2; }
+  int rc = 1;
+  moe_lm *m = NULL;
+  moe_tokfile *tf = NULL;
+  moe_bpe *bpe = NULL;
+  size_t *tokbytes = NULL;
+  uint32_t *x = NULL, *y = NULL;
+  long step = 0;
+  const int B = 16;
+  if (moe_lm_load(ck, B, &m, &step)) { fprintf(stderr, "moebench lm-eval: %s\n", moe_last_error()); goto out; }
+  const moe_lm_config *cfg = moe_lm_get_config(m);
+  if (moe_tokfile_read(tok, &tf)) { fprintf(stderr, "moebench lm-eval: %s\n", moe_last_error()); goto out; }
+  if (tf->vocab_size != (uint32_t)cfg->V) {
+    fprintf(stderr, "moebench lm-eval: %s: vocabulary %u, but the model in %s has %d tokens\n", tok, tf->vocab_size, ck,
+            cfg->V);
+    goto out;
+  }
+  if (tf->count < (uint64_t)cfg->T + 1) {
+    fprintf(stderr, "moebench lm-eval: %s: %llu tokens, fewer than one window of T+1 = %d\n", tok,
+            (unsigned long long)tf->count, cfg->T + 1);
+    goto out;
+  }
+  if (!(tokbytes = calloc((size_t)cfg->V, sizeof *tokbytes))) { fprintf(stderr, "moebench lm-eval: out of memory\n"); goto out; }
+  if (voc) {
+    if (moe_bpe_load(voc, &bpe)) { fprintf(stderr, "moebench lm-eval: %s\n", moe_last_error()); goto out; }
+    if (moe_bpe_vocab_size(bpe) != (uint32_t)cfg->V) {
+      fprintf(stderr, "moebench lm-eval: %s: %u tokens, but the model has %d\n", voc, moe_bpe_vocab_size(bpe), cfg->V);
+      goto out;
+    }
+    for (int i = 0; i < cfg->V; i++) moe_bpe_token_bytes(bpe, (uint32_t)i, &tokbytes[i]);
+  }
+  if (!(x = malloc(sizeof *x * (size_t)B * cfg->T)) || !(y = malloc(sizeof *y * (size_t)B * cfg->T))) {
+    fprintf(stderr, "moebench lm-eval: out of memory\n");
+    goto out;
+  }
+  evaluator ev = {m, tf->tokens, (size_t)tf->count, cfg->T, B, x, y, tokbytes};
+  size_t w = moe_batch_eval_windows((size_t)tf->count, (size_t)cfg->T);
+  if (maxtok && w > (size_t)maxtok / (size_t)cfg->T) w = (size_t)maxtok / (size_t)cfg->T > 0 ? (size_t)maxtok / (size_t)cfg->T : 1;
+  eval_sum es;
+  if (eval_windows(&ev, w, NULL, &es)) { fprintf(stderr, "moebench lm-eval: %s\n", moe_last_error()); goto out; }
+  printf("checkpoint %s\nstep %ld\ntokens %zu\nwindows %zu\nmean_ce %.17g\nppl %.17g\n", ck, step, es.n, w,
+         es.ce / (double)es.n, exp(es.ce / (double)es.n));
+  if (voc) printf("bytes %.17g\nbpb %.17g\n", es.bytes, es.ce / es.bytes / log(2.0));
+  rc = 0;
+out:
+  moe_lm_free(m);
+  moe_tokfile_free(tf);
+  moe_bpe_free(bpe);
+  free(tokbytes);
+  free(x);
+  free(y);
   return rc;
 }
 
