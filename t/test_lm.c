@@ -599,6 +599,15 @@ static void evaluation(void)
   is_close(ppl, exp(ce), 0, 1e-12, "evaluate: perplexity = exp(mean CE) (%.4f)", ppl);
   ok(moe_lm_evaluate(m, tok, CTX, &ce, &ppl, NULL) == MOE_EINVAL,
      "evaluate: fewer than T + 1 tokens is MOE_EINVAL");
+  /* three levels of context around the cause, each added with
+   * moe_error(rc, "...: %s", moe_last_error()); NaN prints with its sign */
+  moe_lm_wpe(m)[2] = NAN; /* position 0: every row of block 0 is NaN from there */
+  rc = moe_lm_evaluate(m, tok, NT, &ce, &ppl, NULL);
+  const char *want = "lm evaluate: windows 0..1: lm forward: block 0: block forward: x[0][2] is ";
+  const char *msg = moe_last_error();
+  ok(rc == MOE_EDOM && strncmp(msg, want, strlen(want)) == 0 &&
+         (!strcmp(msg + strlen(want), "nan") || !strcmp(msg + strlen(want), "-nan")),
+     "evaluate, NaN parameter: the message nests three levels intact (%s)", msg);
   gsl_rng_free(r);
   moe_lm_free(m);
 }
