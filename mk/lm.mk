@@ -11,7 +11,7 @@ t_test_lm_SOURCES = t/test_lm.c t/tap.h t/fdcheck.h
 t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
 # (needs torch; not run by make check).
-EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz
+EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz t/data/lm/ckpt-v1.bin
 
 # LM training throughput against PyTorch (not a test): part of make bench-perf
 noinst_PROGRAMS += bench/perf/lm-perf

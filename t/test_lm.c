@@ -495,6 +495,20 @@ static void determinism(void)
   moe_lm_free(b);
 }
 
+/* field by field (padding bytes are not part of a config) */
+static int same_config(const moe_lm_config *a, const moe_lm_config *b)
+{
+  const moe_layer_config *f = &a->ffn, *g = &b->ffn;
+  return a->V == b->V && a->T == b->T && a->D == b->D && a->L == b->L && a->H == b->H &&
+         a->tie == b->tie && f->D == g->D && f->E == g->E && f->K == g->K && f->S == g->S &&
+         f->gate.score == g->gate.score && f->gate.normalize == g->gate.normalize &&
+         f->gate.route_scale == g->gate.route_scale && f->gate.use_bias == g->gate.use_bias &&
+         f->expert.kind == g->expert.kind && f->expert.F == g->expert.F &&
+         f->expert.act == g->expert.act && f->expert.bias == g->expert.bias &&
+         f->combine == g->combine && f->balance_coef == g->balance_coef &&
+         f->zloss_coef == g->zloss_coef;
+}
+
 static void checkpoints(void)
 {
   const char *tmpd = getenv("TMPDIR");
@@ -521,6 +535,53 @@ static void checkpoints(void)
   moe_lm_forward(l, 1, CTX, x, y, &lb);
   ok(la == lb, "checkpoint: the loaded model's loss is identical (%.9g)", la);
   moe_lm_free(l);
+
+  /* every config field is recorded: z-loss on, untied head */
+  {
+    moe_layer_config zf = moe_lm_get_config(m)->ffn;
+    zf.zloss_coef = 0.0123;
+    zf.balance_coef = 0.0071;
+    zf.gate.route_scale = 1.75;
+    moe_lm_config zc = moe_lm_config_make(V, CTX, DM, NL, NH, &zf);
+    zc.tie = 0;
+    moe_lm *zm = moe_lm_alloc(&zc, B);
+    ok(zm && moe_lm_save(zm, path, 9) == 0 && moe_lm_load(path, 1, &l, &step) == 0 &&
+           step == 9 && moe_lm_get_config(l)->ffn.zloss_coef == 0.0123 &&
+           same_config(moe_lm_get_config(zm), moe_lm_get_config(l)),
+       "checkpoint: zloss_coef, balance_coef, route_scale and tie survive a round trip (%s)",
+       moe_last_error());
+    moe_lm_free(l);
+    moe_lm_free(zm);
+  }
+  /* a version-1 file (written by the code before zloss_coef was
+   * recorded: 2 f64 in the config) still loads, with zloss_coef 0 */
+  {
+    char v1[1024];
+    const char *top = getenv("top_srcdir");
+    snprintf(v1, sizeof v1, "%s/t/data/lm/ckpt-v1.bin", top ? top : ".");
+    moe_layer_config f1;
+    moe_layer_config_variant(&f1, "ds_v3_bias", (moe_variant_sizes){.D = DM, .F = 6, .N = 6, .K = 4, .shared = 2});
+    f1.balance_coef = 0.01;
+    moe_lm_config c1 = moe_lm_config_make(V, CTX, DM, NL, NH, &f1);
+    c1.tie = 0;
+    moe_lm *w = moe_lm_alloc(&c1, 1);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 2026);
+    moe_lm_init_params(w, r);
+    gsl_rng_free(r);
+    int bias_ok = 1;
+    rc = moe_lm_load(v1, 1, &l, &step);
+    for (int b = 0; rc == 0 && b < NL; b++)
+      for (int e = 0; e < 4; e++)
+        bias_ok &= moe_layer_bias(moe_lm_ffn(l, b))[e] == 0.25f * (float)(e + 1) - 0.5f * (float)b;
+    ok(rc == 0 && step == 42 && bias_ok &&
+           same_config(moe_lm_get_config(l), &c1) &&
+           !memcmp(moe_lm_params(l), moe_lm_params(w), moe_lm_param_count(w) * sizeof(float)),
+       "checkpoint: a version-1 file loads: config (zloss_coef 0), step, parameters, biases (%s)",
+       moe_last_error());
+    moe_lm_free(l);
+    moe_lm_free(w);
+  }
 
   FILE *f = fopen(path, "rb");
   fseek(f, 0, SEEK_END);

@@ -62,14 +62,17 @@
  * Checkpoint file (moe_lm_save / moe_lm_load), little-endian whatever the
  * host:
  *   magic   8 bytes "MOELMCK\n"
- *   version u32 = 1
+ *   version u32 = 2
  *   config  u32 V T D L H tie, E K S, gate score normalize use_bias,
  *           expert kind F act bias, combine; f64 route_scale balance_coef
+ *           zloss_coef: every field of moe_lm_config (ffn.D is D)
  *   step    i64   (the caller's training step, for the record)
  *   n       u64   parameter count (checked against the config)
  *   params  n × f32
  *   bias    L × E × f32   each layer's selection bias (state, not a parameter)
  *   crc32   u32   zlib CRC-32 of every byte before it
+ * Version 1 (before zloss_coef was recorded) lacks the last f64; it loads
+ * with zloss_coef = 0, whatever the saved model trained with.
  * The AdamW moments are not part of a checkpoint (moe_optim keeps them);
  * a run resumed from one restarts them. Saving writes a temporary file
  * and renames it. Loading checks, in
