@@ -103,6 +103,62 @@ static void fd_case(const char *label, const moe_layer_config *ffn, int tie, uns
   moe_lm_free_f64(c.m);
 }
 
+/* Two backwards without zeroing add up (moe_lm_backward ACCUMULATES):
+ * the head, or with a tied head the embedding it shares with the input,
+ * receives both batches. */
+static void accumulation(int tie)
+{
+  moe_layer_config f;
+  moe_layer_config_variant(&f, "ds_v3_bias", (moe_variant_sizes){.D = DM, .F = 6, .N = 6, .K = 4, .shared = 2});
+  f.balance_coef = 0.01;
+  f.zloss_coef = 0.003;
+  moe_lm_config cfg = moe_lm_config_make(V, CTX, DM, NL, NH, &f);
+  cfg.tie = tie;
+  moe_lm_f64 *m = moe_lm_alloc_f64(&cfg, B);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 77 + tie);
+  moe_lm_init_params_f64(m, r);
+  const size_t n = moe_lm_param_count_f64(m);
+  double *p = moe_lm_params_f64(m);
+  for (size_t i = 0; i < n; i++)
+    p[i] += gsl_ran_gaussian(r, 0.3);
+  uint32_t x[2][B * CTX], y[2][B * CTX];
+  for (int b = 0; b < 2; b++) {
+    rand_tokens(r, x[b], B * CTX);
+    rand_tokens(r, y[b], B * CTX);
+  }
+  double *g1 = malloc(n * sizeof *g1), *g2 = malloc(n * sizeof *g2), loss;
+  int rc = 0;
+  for (int b = 0; b < 2; b++) {
+    moe_lm_zero_grad_f64(m);
+    rc |= moe_lm_forward_f64(m, B, CTX, x[b], y[b], &loss) | moe_lm_backward_f64(m);
+    memcpy(b ? g2 : g1, moe_lm_grads_f64(m), n * sizeof *g1);
+  }
+  moe_lm_zero_grad_f64(m);
+  for (int b = 0; b < 2; b++)
+    rc |= moe_lm_forward_f64(m, B, CTX, x[b], y[b], &loss) | moe_lm_backward_f64(m);
+  const double *g12 = moe_lm_grads_f64(m);
+  size_t moved;
+  double err = accum_check(g1, g2, g12, n, &moved);
+  /* the head alone (wte when tied), so a failure says where */
+  const size_t nh = (size_t)V * DM, off = tie ? 0 : n - nh; /* wte first, head last */
+  double errh = accum_check(g1 + off, g2 + off, g12 + off, nh, NULL);
+  ok(rc == 0 && err < 1e-12 && errh < 1e-12 && moved > n / 2,
+     "%s head: two backwards without zeroing add up (%zu of %zu gradients; worst %.2g, head %.2g)",
+     tie ? "tied" : "untied", moved, n, err, errh);
+  /* the same batch twice: twice the gradient */
+  moe_lm_zero_grad_f64(m);
+  for (int b = 0; b < 2; b++)
+    rc |= moe_lm_forward_f64(m, B, CTX, x[0], y[0], &loss) | moe_lm_backward_f64(m);
+  err = accum_check(g1, g1, g12, n, NULL);
+  ok(rc == 0 && err < 1e-12, "%s head: one batch twice is twice its gradient (worst %.2g)",
+     tie ? "tied" : "untied", err);
+  free(g1);
+  free(g2);
+  gsl_rng_free(r);
+  moe_lm_free_f64(m);
+}
+
 static void fd_all(void)
 {
   char label[160];
@@ -780,6 +836,8 @@ static void variants(void)
 
 int main(void)
 {
+  accumulation(0);
+  accumulation(1);
   variants();
   fd_all();
   fd_block(1);
