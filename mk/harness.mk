@@ -41,6 +41,8 @@ harness_matrix_files = \
 	t/data/matrix/err-cross.yaml t/data/matrix/err-cross.err \
 	t/data/matrix/err-dup-table.yaml t/data/matrix/err-dup-table.err \
 	t/data/matrix/err-dup-value.yaml t/data/matrix/err-dup-value.err \
+	t/data/matrix/err-dup-values.yaml t/data/matrix/err-dup-values.err \
+	t/data/matrix/err-deep.yaml t/data/matrix/err-deep.err \
 	t/data/matrix/err-duplicate.yaml t/data/matrix/err-duplicate.err \
 	t/data/matrix/err-empty-axes.yaml t/data/matrix/err-empty-axes.err \
 	t/data/matrix/err-empty-axis.yaml t/data/matrix/err-empty-axis.err \
