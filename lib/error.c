@@ -46,6 +46,11 @@ int moe_error(int code, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  /* every allocation failure says so, whatever context its caller gave */
+  if (code == MOE_ENOMEM && !strstr(msg, "memory")) {
+    size_t n = strlen(msg);
+    snprintf(msg + n, sizeof msg - n, "%sout of memory", n ? ": " : "");
+  }
   memcpy(last_msg, msg, sizeof last_msg);
   if (handler)
     handler(code, last_msg);

@@ -37,6 +37,14 @@ int main(void)
     ok(strlen(moe_last_error()) == 1023 && !strncmp(moe_last_error(), "ctx: aaa", 8),
        "a long message is cut at 1023 bytes, the context kept");
   }
+  moe_error(MOE_ENOMEM, "lm load %s", "x.ckpt");
+  ok(strcmp(moe_last_error(), "lm load x.ckpt: out of memory") == 0, "ENOMEM says memory: %s", moe_last_error());
+  moe_error(MOE_ENOMEM, "lm alloc: %s", moe_last_error());
+  ok(strcmp(moe_last_error(), "lm alloc: lm load x.ckpt: out of memory") == 0, "...once: %s", moe_last_error());
+  moe_error(MOE_ENOMEM, "%s", "");
+  ok(strcmp(moe_last_error(), "out of memory") == 0, "...also with no message: %s", moe_last_error());
+  moe_error(MOE_EIO, "lm load %s", "x.ckpt");
+  ok(strcmp(moe_last_error(), "lm load x.ckpt") == 0, "other codes untouched");
   moe_error_clear();
   ok(moe_last_error()[0] == '\0', "clear");
 
