@@ -95,5 +95,31 @@ ok $? "each of the 16 cells computed exactly once ($(grep -c . < "$tmp/computed"
 $(grep -c '\] .* ok (' "$tmp/log1"), second $(grep -c '\] .* ok (' "$tmp/log2"))"
 [ "$(grep -l '"status": "ok"' "$tmp"/c/many/cells/*.json | wc -l)" = 16 ]; ok $? "16 ok results"
 [ -z "$(ls -A "$tmp/c/many/cells" | grep '^\.')" ]; ok $? "no lock or temp files left"
+# -- small items of the run and merge paths --
+# a quiet run that lasts prints a progress line now and then (every 60 s;
+# here every 0.2 s)
+printf 'name: slow\ntask: selftest\nseed: 3\nbase:\n  sleep_ms: 150\naxes:\n  n: [1, 2, 3, 4, 5, 6]\n' > "$tmp/slow.yaml"
+MOEBENCH_PROGRESS_EVERY=0.2 "$MOEBENCH" run -q "$tmp/slow.yaml" --out "$tmp/q" 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && grep -q '^moebench: slow: \[[1-5]/6\] 0 failed, 0 running, ETA 0:0[0-9]$' "$tmp/log"
+ok $? "run -q: a progress line when the run lasts ($(grep -c . < "$tmp/log") lines)"
+"$MOEBENCH" run -q "$tmp/slow.yaml" --out "$tmp/q2" 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && [ ! -s "$tmp/log" ]; ok $? "run -q: silent when it is short"
+# merge into a matrix's own directory would nest NAME/NAME/: refused
+"$MOEBENCH" merge "$tmp/q/slow" "$tmp/q2/slow" 2> "$tmp/log"; rc=$?
+[ $rc = 2 ] && grep -q "merge: $tmp/q/slow holds cells/: it is one matrix's directory, not a results root" "$tmp/log" &&
+  [ ! -e "$tmp/q/slow/slow" ]; ok $? "merge A/x B: refused, no A/x/x/ (rc $rc)"
+"$MOEBENCH" merge "$tmp/q" "$tmp/q2/slow" 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && grep -q '0 copied, 6 already present' "$tmp/log"; ok $? "merge A B/x: fine"
+# a read-only results directory is named as such, before any cell runs
+if [ "$(id -u)" != 0 ]; then
+  mkdir -p "$tmp/ro/slow/cells" && cp "$tmp/slow.yaml" "$tmp/ro/slow/matrix.yaml" && chmod a-w "$tmp/ro/slow/cells"
+  "$MOEBENCH" run -q "$tmp/slow.yaml" --out "$tmp/ro" 2> "$tmp/log"; rc=$?
+  chmod u+w "$tmp/ro/slow/cells"
+  [ $rc = 1 ] && grep -q "6 cell(s) to run, but results cannot be written there: Permission denied" "$tmp/log"
+  ok $? "read-only cells/: refused up front with the reason, not blamed on the disk (rc $rc)"
+else
+  n=$((n + 1)); echo "ok $n # SKIP read-only directory: root writes anyway"
+fi
+
 echo "1..$n"
 [ $failed = 0 ]

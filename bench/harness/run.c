@@ -332,6 +332,21 @@ static void release_cell(const char *cells, const char *id, int fd)
   close(fd);
 }
 
+/* Can results be written in dir? 0 if so, else the errno of a probe file
+ * (EROFS, EACCES, ENOSPC ...), so a read-only directory is not blamed on
+ * the disk. */
+static int write_probe(const char *dir)
+{
+  char p[4400];
+  snprintf(p, sizeof p, "%s/.probe.%ld", dir, (long)getpid());
+  int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int e = write(fd, "x", 1) == 1 ? 0 : errno;
+  close(fd);
+  unlink(p);
+  return e;
+}
+
 /* The inode of a cell's result file (0: none), to see whether another run
  * wrote it since the scan. */
 static ino_t result_ino(const char *path)
@@ -350,7 +365,8 @@ static const char run_usage[] =
   "  --out DIR       results root (default: results)\n"
   "  --replace       DIR/NAME/matrix.yaml may differ from FILE: replace it (the\n"
   "                  results of the old matrix then drop out of `report`)\n"
-  "  -q, --quiet     no per-cell log lines / progress line\n"
+  "  -q, --quiet     no per-cell log lines / progress line; a long run prints\n"
+  "                  one line of progress a minute at most\n"
   "Exit status: 0 all cells of the selection ok, 1 some failed (or could not\n"
   "be written), 2 usage or validation error, 128+SIG when interrupted.\n";
 
@@ -428,6 +444,14 @@ int mb_verb_run(int argc, char **argv)
     mb_rfile_free(&rf);
   }
 
+  int werr = ntodo ? write_probe(cells) : 0;
+  if (werr) {
+    fprintf(stderr, "moebench run: %s: %zu cell(s) to run, but results cannot be written there: %s\n", cells, ntodo,
+            strerror(werr));
+    free(sel); free(todo); free(seen); mb_matrix_free(m);
+    return 1;
+  }
+
   /* Pin BLAS to one thread here so the workers inherit it, and in the
    * environment for anything a task might exec. */
   setenv("OPENBLAS_NUM_THREADS", "1", 1);
@@ -459,7 +483,9 @@ int mb_verb_run(int argc, char **argv)
   int fork_failed = 0;
   size_t write_failed = 0;   /* cells computed but not stored: stop starting new ones */
   pid_t self = getpid();
-  double tstart = now_s(CLOCK_MONOTONIC), busy = 0;
+  double tstart = now_s(CLOCK_MONOTONIC), busy = 0, last_beat = tstart;
+  const char *be = getenv("MOEBENCH_PROGRESS_EVERY"); /* seconds between quiet progress lines (tests) */
+  const double beat_every = be && atof(be) > 0 ? atof(be) : 60;
   while ((next < ntodo && !stop_signal && !fork_failed && !write_failed) || running > 0) {
     while (!stop_signal && !fork_failed && !write_failed && next < ntodo && running < (size_t)jobs) {
       const mb_xcell *xc = &m->cells[todo[next]];
@@ -542,7 +568,17 @@ int mb_verb_run(int argc, char **argv)
     }
     release_cell(cells, x->id, lock);
     done++;
-    if (quiet) continue;
+    if (quiet) {
+      /* a long quiet run still shows it is alive: a line a minute at most */
+      double t = now_s(CLOCK_MONOTONIC);
+      if (t - last_beat >= beat_every && done < ntodo) {
+        double eta = (t - tstart) / (double)done * (double)(ntodo - done);
+        fprintf(stderr, "moebench: %s: [%zu/%zu] %zu failed, %zu running, ETA %ld:%02ld\n", m->name, done, ntodo, nfail,
+                running, (long)eta / 60, (long)eta % 60);
+        last_beat = t;
+      }
+      continue;
+    }
     if (tty) {
       double el = now_s(CLOCK_MONOTONIC) - tstart;
       double eta = done ? el / (double)done * (double)(ntodo - done) : 0;
@@ -571,10 +607,13 @@ int mb_verb_run(int argc, char **argv)
     }
     rc = nfail || fork_failed || write_failed ? 1 : 0;
   }
-  if (write_failed && !stop_signal)
-    fprintf(stderr, "moebench: %s: %zu result(s) could not be written (disk full or I/O error?): stopped after the "
-            "cells in flight; %zu cell(s) not started; free space and rerun to continue\n", m->name, write_failed,
-            ntodo - next);
+  if (write_failed && !stop_signal) {
+    int e = write_probe(cells);
+    fprintf(stderr, "moebench: %s: %zu result(s) could not be written (%s): stopped after the cells in flight; %zu "
+            "cell(s) not started; %s and rerun to continue\n", m->name, write_failed,
+            e ? strerror(e) : "disk full or I/O error?", ntodo - next,
+            e == ENOSPC || e == EDQUOT || !e ? "free space" : "make the directory writable");
+  }
   (void)corrupt;
   mb_buf_free(&prov);
   free(sel);
@@ -736,6 +775,19 @@ int mb_verb_merge(int argc, char **argv)
     if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "moebench merge: unknown option '%s'\n%s", argv[i], merge_usage); return 2; }
   if (argc < 3) { fputs(merge_usage, stderr); return 2; }
   const char *out = argv[1];
+  {
+    /* OUT is a results root; given a NAME directory, everything would land
+     * in OUT/NAME/NAME/ */
+    char oc[4200];
+    snprintf(oc, sizeof oc, "%s/cells", out);
+    int named = is_dir(oc);
+    snprintf(oc, sizeof oc, "%s/matrix.yaml", out);
+    if (named || access(oc, F_OK) == 0) {
+      fprintf(stderr, "moebench merge: %s holds cells/: it is one matrix's directory, not a results root; give the "
+              "directory above it as OUT\n", out);
+      return 2;
+    }
+  }
   size_t stats[4] = {0, 0, 0, 0};  /* copied, identical/kept, conflicts, corrupt */
   int bad = 0, found = 0;
   for (int i = 2; i < argc; i++) {
