@@ -19,6 +19,9 @@ bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
 bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-lm.sh
+# its arguments (and vision-perf's): --help, a lone option, a bad number
+TESTS += t/perf-lm-args.sh
+EXTRA_DIST += t/perf-lm-args.sh
 bench-perf: bench/perf/lm-perf
 # the LM part alone
 .PHONY: bench-perf-lm
