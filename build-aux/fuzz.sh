@@ -17,7 +17,7 @@ src=$(cd "${1:?SRCDIR}" && pwd); build=$(cd "${2:?BUILDDIR}" && pwd)
 mkdir -p "${3:?SCRATCH}"; scratch=$(cd "$3" && pwd)
 secs=${4:-20}
 shift 4 2>/dev/null || shift $#
-all="matrix json idx tokfile bpe_merges tiktoken bpe_roundtrip"
+all="matrix json idx tokfile bpe_merges tiktoken bpe_roundtrip corpus report"
 which=${*:-$all}
 
 cc=${FUZZ_CC:-}
@@ -77,6 +77,8 @@ seed tokfile 000 "$src"/t/data/text/*.tok "$src"/t/data/text/*.tok.gz
 seed bpe_merges '' "$src"/t/data/text/*.bpe
 seed tiktoken '' "$src"/t/data/text/*.tiktoken
 seed bpe_roundtrip 100 "$src"/t/data/text/*.txt "$src"/t/data/text/sotu/*.txt
+seed corpus '' "$src"/t/fuzz/seeds/corpus/*
+seed report '' "$src"/t/fuzz/seeds/report/*
 for h in $all; do
   [ -d "$src/t/fuzz/regress/$h" ] && cp "$src/t/fuzz/regress/$h"/* "$scratch/seeds/$h/" 2>/dev/null
 done

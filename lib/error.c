@@ -36,12 +36,22 @@ const char *moe_last_error(void) { return last_msg; }
 
 void moe_error_clear(void) { last_msg[0] = '\0'; }
 
+/* The message is formatted into a scratch buffer and then copied, so an
+ * argument may be moe_last_error() itself: callers add context with
+ * `moe_error(rc, "block %d: %s", l, moe_last_error())`. */
 int moe_error(int code, const char *fmt, ...)
 {
+  char msg[sizeof last_msg];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  /* every allocation failure says so, whatever context its caller gave */
+  if (code == MOE_ENOMEM && !strstr(msg, "memory")) {
+    size_t n = strlen(msg);
+    snprintf(msg + n, sizeof msg - n, "%sout of memory", n ? ": " : "");
+  }
+  memcpy(last_msg, msg, sizeof last_msg);
   if (handler)
     handler(code, last_msg);
   return code;

@@ -28,7 +28,8 @@ EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.tx
 TESTS += t/test_gmoe_mle
 check_PROGRAMS += t/test_gmoe_mle
 t_test_gmoe_mle_SOURCES = t/test_gmoe_mle.c t/tap.h
-EXTRA_DIST += t/gen_robust_stats.py t/data/stats/robust_stats.txt
+EXTRA_DIST += t/gen_robust_stats.py t/data/stats/robust_stats.txt \
+	t/gen_bootstrap_fixture.py t/data/stats/bootstrap.txt
 EXTRA_DIST += doc/thm4-limit.md doc/synthetic-findings.md doc/figures/gate-fn-err.svg doc/figures/gate-par-err.svg \
 	doc/figures/fig6-quick.svg doc/figures/gate-compare-loss.svg doc/figures/gate-compare-eta.svg
 # independent NumPy references: regenerate with /usr/bin/python3 t/gen_gmoe_fixtures.py

@@ -42,6 +42,8 @@ harness_matrix_files = \
 	t/data/matrix/err-cross.yaml t/data/matrix/err-cross.err \
 	t/data/matrix/err-dup-table.yaml t/data/matrix/err-dup-table.err \
 	t/data/matrix/err-dup-value.yaml t/data/matrix/err-dup-value.err \
+	t/data/matrix/err-dup-values.yaml t/data/matrix/err-dup-values.err \
+	t/data/matrix/err-deep.yaml t/data/matrix/err-deep.err \
 	t/data/matrix/err-duplicate.yaml t/data/matrix/err-duplicate.err \
 	t/data/matrix/err-empty-axes.yaml t/data/matrix/err-empty-axes.err \
 	t/data/matrix/err-empty-axis.yaml t/data/matrix/err-empty-axis.err \
@@ -87,10 +89,10 @@ harness_matrix_files = \
 
 TESTS += t/harness-matrix.sh
 EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files) experiments/smoke-selftest.yaml
-TESTS += t/harness-run.sh
+TESTS += t/harness-run.sh t/harness-claim.sh
 TESTS += t/harness-sequential.sh
 EXTRA_DIST += t/harness-sequential.sh experiments/toy-sequential.yaml
-EXTRA_DIST += t/harness-run.sh t/data/run/fail.yaml t/data/run/hold.yaml
+EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/data/run/fail.yaml t/data/run/hold.yaml
 
 lib_libmoe_la_SOURCES += lib/gmoe/stats.c
 moeinclude_HEADERS += lib/moe/stats.h

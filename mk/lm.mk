@@ -11,7 +11,7 @@ t_test_lm_SOURCES = t/test_lm.c t/tap.h t/fdcheck.h
 t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
 # (needs torch; not run by make check).
-EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz
+EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz t/data/lm/ckpt-v1.bin
 
 # LM training throughput against PyTorch (not a test): part of make bench-perf
 noinst_PROGRAMS += bench/perf/lm-perf
@@ -19,6 +19,9 @@ bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
 bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-lm.sh
+# its arguments (and vision-perf's): --help, a lone option, a bad number
+TESTS += t/perf-lm-args.sh
+EXTRA_DIST += t/perf-lm-args.sh
 bench-perf: bench/perf/lm-perf
 # the LM part alone
 .PHONY: bench-perf-lm

@@ -42,4 +42,27 @@ static double fd_check(fd_fn f, void *ctx, double *v, const double *ga, size_t n
   return worst;
 }
 
+/* Gradients are accumulated, never overwritten: g12 (backward on batch 1,
+ * then on batch 2, no zeroing between) must be g1 + g2 (each from a zeroed
+ * slab). Returns the largest |g12 − (g1 + g2)| / max(|g1| + |g2|, 1e-12)
+ * over the n entries; a backward that overwrites a tensor makes it O(1).
+ * *moved counts the entries where g1 and g2 both are non-zero, so a test
+ * can tell the check saw something. */
+static inline double accum_check(const double *g1, const double *g2, const double *g12, size_t n,
+                          size_t *moved)
+{
+  double worst = 0;
+  size_t both = 0;
+  for (size_t i = 0; i < n; i++) {
+    double den = fabs(g1[i]) + fabs(g2[i]);
+    double err = fabs(g12[i] - (g1[i] + g2[i])) / (den > 1e-12 ? den : 1e-12);
+    if (!(err <= worst))
+      worst = err;
+    both += g1[i] != 0 && g2[i] != 0;
+  }
+  if (moved)
+    *moved = both;
+  return worst;
+}
+
 #endif

@@ -96,6 +96,25 @@ else
   n=$((n + 1)); echo "ok $n # SKIP moebench does not start under ulimit -d 40000"
 fi
 
+# Size: duplicate detection on one axis is not pairwise (200k values took
+# minutes), and nesting is capped before libyaml builds a document (80k
+# levels took 46 s); both bounds are ~100x the time they take.
+awk 'BEGIN { printf "name: wide\ntask: selftest\nseed: 1\naxes:\n  n: ["; for (i = 1; i <= 200000; i++) printf "%s%d", (i > 1 ? ", " : ""), i; print "]" }' > "$tmp/wide.yaml"
+t0=$(date +%s)
+"$MOEBENCH" expand --ids "$tmp/wide.yaml" > "$tmp/out" 2> "$tmp/err"; rc=$?
+t1=$(date +%s)
+[ $rc = 0 ] && [ "$(wc -l < "$tmp/out")" = 200000 ] && [ $((t1 - t0)) -lt 60 ]
+ok $? "200000 values on one axis expand in $((t1 - t0)) s (< 60)"
+sed 's/, 17, /, 17, 2, /' "$tmp/wide.yaml" > "$tmp/wide2.yaml"
+"$MOEBENCH" expand --ids "$tmp/wide2.yaml" > /dev/null 2> "$tmp/err"; rc=$?
+[ $rc = 2 ] && grep -q "duplicate value '2' for 'n' (first at line 5)" "$tmp/err"; ok $? "...and a repeat among them is found"
+awk 'BEGIN { printf "name: deep\ntask: selftest\nseed: 1\nbase:\n  x: "; for (i = 0; i < 80000; i++) printf "["; for (i = 0; i < 80000; i++) printf "]"; print "" }' > "$tmp/deep.yaml"
+t0=$(date +%s)
+"$MOEBENCH" expand "$tmp/deep.yaml" > /dev/null 2> "$tmp/err"; rc=$?
+t1=$(date +%s)
+[ $rc = 2 ] && grep -q 'deep.yaml:5:68: nesting deeper than 64 levels' "$tmp/err" && [ $((t1 - t0)) -lt 10 ]
+ok $? "80000 levels of nesting: refused at level 65 in $((t1 - t0)) s (rc $rc)"
+
 for v in tasks expand run status report merge slurm; do
   "$MOEBENCH" $v --help > "$tmp/h" 2>&1 && grep -q "usage: moebench $v" "$tmp/h"; ok $? "$v --help"
   "$MOEBENCH" $v --version > "$tmp/h" 2>&1 && grep -q '^moebench .*[0-9]\.[0-9]' "$tmp/h"; ok $? "$v --version"

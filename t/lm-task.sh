@@ -132,10 +132,9 @@ a1=$(grep -l '"variant": "smoe"' "$cells"/*.json | xargs grep -l '"rep": 1,')
 
 # save: the trained model, scored again by lm-eval on the validation split
 cp "$smoke" "$tmp/s.yaml"
-mkdir -p "$tmp/ck"
-sed -i "s|^  data: lm\$|  data: lm\n  save: $tmp/ck|; s/^replications: 2\$/replications: 1/" "$tmp/s.yaml"
-"$MOEBENCH" run -q "$tmp/s.yaml" --out "$tmp/s" -j 2 2>/dev/null
-ok $? "save: a run that saves its models"
+sed -i "s/^replications: 2\$/replications: 1/" "$tmp/s.yaml"
+"$MOEBENCH" run -q "$tmp/s.yaml" --out "$tmp/s" -j 2 --save-models "$tmp/ck" 2>/dev/null
+ok $? "run --save-models: a run that saves its models"
 f=$(grep -l '"variant": "ds_v3"' "$tmp/s/smoke-lm/cells/"*.json)
 ck=$(grep -o '"checkpoint": "[^"]*"' "$f" | cut -d'"' -f4)
 [ -f "$ck" ] && [ "$(ls "$tmp/ck" | wc -l)" = 6 ]; ok $? "  one checkpoint per cell, named in the result ($ck)"

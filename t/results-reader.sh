@@ -22,4 +22,11 @@ grep -q "^corrupt  .*$2: bad or missing \"status\"" "$tmp/st"; ok $? "status \"d
 [ "$(grep -c '^corrupt ' "$tmp/st")" = 2 ]; ok $? "the third file is read as valid"
 "$MOEBENCH" run -q "$tmp/rr.yaml" --out "$tmp/o" 2> /dev/null; ok $? "run reruns the corrupt cells"
 "$MOEBENCH" status "$tmp/rr.yaml" --out "$tmp/o" > /dev/null; ok $? "then all 3 are done"
+# a metric that is not a number at all is named, in status and in report
+sed 's/"draw_mean": [^,}]*/"draw_mean": "many"/' "$3" > "$tmp/x" && cat "$tmp/x" > "$3"
+grep -q '"draw_mean": "many"' "$3"; ok $? "planted a string metric"
+"$MOEBENCH" status "$tmp/rr.yaml" --out "$tmp/o" -v > "$tmp/st"
+grep -q "^corrupt  .*$3: metric 'draw_mean' is not a number" "$tmp/st"; ok $? "status names the metric that is not a number"
+"$MOEBENCH" report "$tmp/o/rr" > /dev/null 2> "$tmp/err"
+grep -q "$3: metric 'draw_mean' is not a number" "$tmp/err"; ok $? "report names it too"
 echo "1..$n"; [ $failed -eq 0 ]

@@ -20,6 +20,31 @@ int main(void)
   ok(strcmp(moe_last_error(), "file x.tok: bad magic at byte 0") == 0, "message kept with context");
   is_int(handled_code, MOE_EFORMAT, "handler called");
   moe_set_error_handler(NULL);
+  /* context put in front of the last message, three levels deep: the
+   * argument is the buffer being written */
+  moe_error(MOE_EDOM, "x[%d] is %s", 3, "inf");
+  moe_error(MOE_EDOM, "block %d: %s", 1, moe_last_error());
+  moe_error(MOE_EDOM, "%s (forward, step %d)", moe_last_error(), 7);
+  moe_error(MOE_EDOM, "cell %s: %s", "ab12", moe_last_error());
+  ok(strcmp(moe_last_error(), "cell ab12: block 1: x[3] is inf (forward, step 7)") == 0,
+     "nested context, prefix and suffix: %s", moe_last_error());
+  {
+    char longer[1500];
+    memset(longer, 'a', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    moe_error(MOE_EIO, "%s", longer);
+    moe_error(MOE_EIO, "ctx: %s", moe_last_error());
+    ok(strlen(moe_last_error()) == 1023 && !strncmp(moe_last_error(), "ctx: aaa", 8),
+       "a long message is cut at 1023 bytes, the context kept");
+  }
+  moe_error(MOE_ENOMEM, "lm load %s", "x.ckpt");
+  ok(strcmp(moe_last_error(), "lm load x.ckpt: out of memory") == 0, "ENOMEM says memory: %s", moe_last_error());
+  moe_error(MOE_ENOMEM, "lm alloc: %s", moe_last_error());
+  ok(strcmp(moe_last_error(), "lm alloc: lm load x.ckpt: out of memory") == 0, "...once: %s", moe_last_error());
+  moe_error(MOE_ENOMEM, "%s", "");
+  ok(strcmp(moe_last_error(), "out of memory") == 0, "...also with no message: %s", moe_last_error());
+  moe_error(MOE_EIO, "lm load %s", "x.ckpt");
+  ok(strcmp(moe_last_error(), "lm load x.ckpt") == 0, "other codes untouched");
   moe_error_clear();
   ok(moe_last_error()[0] == '\0', "clear");
 

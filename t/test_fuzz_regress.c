@@ -33,6 +33,12 @@
 #define LLVMFuzzerTestOneInput fuzz_bpe_roundtrip_one
 #include "fuzz/fuzz_bpe_roundtrip.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_corpus_one
+#include "fuzz/fuzz_corpus.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_report_one
+#include "fuzz/fuzz_report.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "tap.h"
 
@@ -43,7 +49,8 @@ static const struct {
   {"matrix", fuzz_matrix_one},         {"json", fuzz_json_one},
   {"idx", fuzz_idx_one},               {"tokfile", fuzz_tokfile_one},
   {"bpe_merges", fuzz_bpe_merges_one}, {"tiktoken", fuzz_tiktoken_one},
-  {"bpe_roundtrip", fuzz_bpe_roundtrip_one},
+  {"bpe_roundtrip", fuzz_bpe_roundtrip_one}, {"corpus", fuzz_corpus_one},
+  {"report", fuzz_report_one},
 };
 
 static unsigned char *slurp(const char *path, size_t *n)

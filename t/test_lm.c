@@ -103,6 +103,62 @@ static void fd_case(const char *label, const moe_layer_config *ffn, int tie, uns
   moe_lm_free_f64(c.m);
 }
 
+/* Two backwards without zeroing add up (moe_lm_backward ACCUMULATES):
+ * the head, or with a tied head the embedding it shares with the input,
+ * receives both batches. */
+static void accumulation(int tie)
+{
+  moe_layer_config f;
+  moe_layer_config_variant(&f, "ds_v3_bias", (moe_variant_sizes){.D = DM, .F = 6, .N = 6, .K = 4, .shared = 2});
+  f.balance_coef = 0.01;
+  f.zloss_coef = 0.003;
+  moe_lm_config cfg = moe_lm_config_make(V, CTX, DM, NL, NH, &f);
+  cfg.tie = tie;
+  moe_lm_f64 *m = moe_lm_alloc_f64(&cfg, B);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 77 + tie);
+  moe_lm_init_params_f64(m, r);
+  const size_t n = moe_lm_param_count_f64(m);
+  double *p = moe_lm_params_f64(m);
+  for (size_t i = 0; i < n; i++)
+    p[i] += gsl_ran_gaussian(r, 0.3);
+  uint32_t x[2][B * CTX], y[2][B * CTX];
+  for (int b = 0; b < 2; b++) {
+    rand_tokens(r, x[b], B * CTX);
+    rand_tokens(r, y[b], B * CTX);
+  }
+  double *g1 = malloc(n * sizeof *g1), *g2 = malloc(n * sizeof *g2), loss;
+  int rc = 0;
+  for (int b = 0; b < 2; b++) {
+    moe_lm_zero_grad_f64(m);
+    rc |= moe_lm_forward_f64(m, B, CTX, x[b], y[b], &loss) | moe_lm_backward_f64(m);
+    memcpy(b ? g2 : g1, moe_lm_grads_f64(m), n * sizeof *g1);
+  }
+  moe_lm_zero_grad_f64(m);
+  for (int b = 0; b < 2; b++)
+    rc |= moe_lm_forward_f64(m, B, CTX, x[b], y[b], &loss) | moe_lm_backward_f64(m);
+  const double *g12 = moe_lm_grads_f64(m);
+  size_t moved;
+  double err = accum_check(g1, g2, g12, n, &moved);
+  /* the head alone (wte when tied), so a failure says where */
+  const size_t nh = (size_t)V * DM, off = tie ? 0 : n - nh; /* wte first, head last */
+  double errh = accum_check(g1 + off, g2 + off, g12 + off, nh, NULL);
+  ok(rc == 0 && err < 1e-12 && errh < 1e-12 && moved > n / 2,
+     "%s head: two backwards without zeroing add up (%zu of %zu gradients; worst %.2g, head %.2g)",
+     tie ? "tied" : "untied", moved, n, err, errh);
+  /* the same batch twice: twice the gradient */
+  moe_lm_zero_grad_f64(m);
+  for (int b = 0; b < 2; b++)
+    rc |= moe_lm_forward_f64(m, B, CTX, x[0], y[0], &loss) | moe_lm_backward_f64(m);
+  err = accum_check(g1, g1, g12, n, NULL);
+  ok(rc == 0 && err < 1e-12, "%s head: one batch twice is twice its gradient (worst %.2g)",
+     tie ? "tied" : "untied", err);
+  free(g1);
+  free(g2);
+  gsl_rng_free(r);
+  moe_lm_free_f64(m);
+}
+
 static void fd_all(void)
 {
   char label[160];
@@ -495,6 +551,20 @@ static void determinism(void)
   moe_lm_free(b);
 }
 
+/* field by field (padding bytes are not part of a config) */
+static int same_config(const moe_lm_config *a, const moe_lm_config *b)
+{
+  const moe_layer_config *f = &a->ffn, *g = &b->ffn;
+  return a->V == b->V && a->T == b->T && a->D == b->D && a->L == b->L && a->H == b->H &&
+         a->tie == b->tie && f->D == g->D && f->E == g->E && f->K == g->K && f->S == g->S &&
+         f->gate.score == g->gate.score && f->gate.normalize == g->gate.normalize &&
+         f->gate.route_scale == g->gate.route_scale && f->gate.use_bias == g->gate.use_bias &&
+         f->expert.kind == g->expert.kind && f->expert.F == g->expert.F &&
+         f->expert.act == g->expert.act && f->expert.bias == g->expert.bias &&
+         f->combine == g->combine && f->balance_coef == g->balance_coef &&
+         f->zloss_coef == g->zloss_coef;
+}
+
 static void checkpoints(void)
 {
   const char *tmpd = getenv("TMPDIR");
@@ -521,6 +591,53 @@ static void checkpoints(void)
   moe_lm_forward(l, 1, CTX, x, y, &lb);
   ok(la == lb, "checkpoint: the loaded model's loss is identical (%.9g)", la);
   moe_lm_free(l);
+
+  /* every config field is recorded: z-loss on, untied head */
+  {
+    moe_layer_config zf = moe_lm_get_config(m)->ffn;
+    zf.zloss_coef = 0.0123;
+    zf.balance_coef = 0.0071;
+    zf.gate.route_scale = 1.75;
+    moe_lm_config zc = moe_lm_config_make(V, CTX, DM, NL, NH, &zf);
+    zc.tie = 0;
+    moe_lm *zm = moe_lm_alloc(&zc, B);
+    ok(zm && moe_lm_save(zm, path, 9) == 0 && moe_lm_load(path, 1, &l, &step) == 0 &&
+           step == 9 && moe_lm_get_config(l)->ffn.zloss_coef == 0.0123 &&
+           same_config(moe_lm_get_config(zm), moe_lm_get_config(l)),
+       "checkpoint: zloss_coef, balance_coef, route_scale and tie survive a round trip (%s)",
+       moe_last_error());
+    moe_lm_free(l);
+    moe_lm_free(zm);
+  }
+  /* a version-1 file (written by the code before zloss_coef was
+   * recorded: 2 f64 in the config) still loads, with zloss_coef 0 */
+  {
+    char v1[1024];
+    const char *top = getenv("top_srcdir");
+    snprintf(v1, sizeof v1, "%s/t/data/lm/ckpt-v1.bin", top ? top : ".");
+    moe_layer_config f1;
+    moe_layer_config_variant(&f1, "ds_v3_bias", (moe_variant_sizes){.D = DM, .F = 6, .N = 6, .K = 4, .shared = 2});
+    f1.balance_coef = 0.01;
+    moe_lm_config c1 = moe_lm_config_make(V, CTX, DM, NL, NH, &f1);
+    c1.tie = 0;
+    moe_lm *w = moe_lm_alloc(&c1, 1);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 2026);
+    moe_lm_init_params(w, r);
+    gsl_rng_free(r);
+    int bias_ok = 1;
+    rc = moe_lm_load(v1, 1, &l, &step);
+    for (int b = 0; rc == 0 && b < NL; b++)
+      for (int e = 0; e < 4; e++)
+        bias_ok &= moe_layer_bias(moe_lm_ffn(l, b))[e] == 0.25f * (float)(e + 1) - 0.5f * (float)b;
+    ok(rc == 0 && step == 42 && bias_ok &&
+           same_config(moe_lm_get_config(l), &c1) &&
+           !memcmp(moe_lm_params(l), moe_lm_params(w), moe_lm_param_count(w) * sizeof(float)),
+       "checkpoint: a version-1 file loads: config (zloss_coef 0), step, parameters, biases (%s)",
+       moe_last_error());
+    moe_lm_free(l);
+    moe_lm_free(w);
+  }
 
   FILE *f = fopen(path, "rb");
   fseek(f, 0, SEEK_END);
@@ -599,6 +716,15 @@ static void evaluation(void)
   is_close(ppl, exp(ce), 0, 1e-12, "evaluate: perplexity = exp(mean CE) (%.4f)", ppl);
   ok(moe_lm_evaluate(m, tok, CTX, &ce, &ppl, NULL) == MOE_EINVAL,
      "evaluate: fewer than T + 1 tokens is MOE_EINVAL");
+  /* three levels of context around the cause, each added with
+   * moe_error(rc, "...: %s", moe_last_error()); NaN prints with its sign */
+  moe_lm_wpe(m)[2] = NAN; /* position 0: every row of block 0 is NaN from there */
+  rc = moe_lm_evaluate(m, tok, NT, &ce, &ppl, NULL);
+  const char *want = "lm evaluate: windows 0..1: lm forward: block 0: block forward: x[0][2] is ";
+  const char *msg = moe_last_error();
+  ok(rc == MOE_EDOM && strncmp(msg, want, strlen(want)) == 0 &&
+         (!strcmp(msg + strlen(want), "nan") || !strcmp(msg + strlen(want), "-nan")),
+     "evaluate, NaN parameter: the message nests three levels intact (%s)", msg);
   gsl_rng_free(r);
   moe_lm_free(m);
 }
@@ -673,6 +799,73 @@ static void errors(void)
      "ds_v2 with s = K leaves no routed expert: %s", moe_last_error());
 }
 
+/* Batch composition (moe/lm.h, "Batch composition"): a sequence alone, in
+ * a batch with others and as a prefix of itself gives the same logits to
+ * rounding, for every variant (bit-identity is not promised: measured
+ * relative differences ~5e-5 here); the same batch twice is bit-identical.
+ * And the dense variant's router, without z-loss, gets no gradient; with
+ * z-loss it does. */
+static void batch_composition(void)
+{
+  const char *vs[] = {"dense", "smoe", "ds_v2", "ds_v3_bias"};
+  enum { BV = 23, BT = 12, BD = 16, BB = 5 };
+  for (int vi = 0; vi < 4; vi++) {
+    moe_layer_config f;
+    moe_layer_config_variant(&f, vs[vi], (moe_variant_sizes){.D = BD, .F = 12, .N = 8, .K = 4, .shared = 2});
+    moe_lm_config c = moe_lm_config_make(BV, BT, BD, 2, 2, &f);
+    moe_lm *m = moe_lm_alloc(&c, BB);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 40 + vi);
+    moe_lm_init_params(m, r);
+    uint32_t x[BB * BT];
+    for (int i = 0; i < BB * BT; i++) x[i] = (uint32_t)gsl_rng_uniform_int(r, BV);
+    float *all = malloc(sizeof(float) * BB * BT * BV);
+    int rc = moe_lm_forward(m, BB, BT, x, NULL, NULL);
+    memcpy(all, moe_lm_logits(m), sizeof(float) * BB * BT * BV);
+    rc |= moe_lm_forward(m, BB, BT, x, NULL, NULL);
+    int same = !memcmp(all, moe_lm_logits(m), sizeof(float) * BB * BT * BV);
+    double worst = 0;
+    for (int b = 0; b < BB && !rc; b++)
+      for (int len = BT; len >= 5; len -= 7) { /* alone, then a prefix of 5 */
+        rc |= moe_lm_forward(m, 1, len, x + b * BT, NULL, NULL);
+        const float *l = moe_lm_logits(m);
+        for (int i = 0; !rc && i < len * BV; i++) {
+          double a = all[(size_t)b * BT * BV + i];
+          worst = fmax(worst, fabs(l[i] - a) / (fabs(a) + 1e-3));
+        }
+      }
+    ok(rc == 0 && same && worst < 1e-3,
+       "%s: the same batch twice is bit-identical; alone, in a batch of %d and as a prefix the logits "
+       "agree to %.2g (relative)", vs[vi], BB, worst);
+    free(all);
+    gsl_rng_free(r);
+    moe_lm_free(m);
+  }
+  /* the dense variant's router: gradient exactly 0 without z-loss, not with it */
+  for (int z = 0; z < 2; z++) {
+    moe_layer_config f;
+    moe_layer_config_variant(&f, "dense", (moe_variant_sizes){.D = DM, .F = 5, .N = 6, .K = 4, .shared = 2});
+    f.zloss_coef = z ? 0.01 : 0;
+    moe_layer *l = moe_layer_alloc(&f, 4);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 8);
+    moe_layer_init_params(l, r);
+    float x[4 * DM], y[4 * DM], dy[4 * DM];
+    for (int i = 0; i < 4 * DM; i++) {
+      x[i] = (float)gsl_ran_gaussian(r, 1);
+      dy[i] = (float)gsl_ran_gaussian(r, 1);
+    }
+    int rc = moe_layer_forward(l, 4, x, y) | moe_layer_backward(l, dy, NULL);
+    const float *gr = moe_layer_grad_of(l, moe_layer_router(l));
+    int nz = 0;
+    for (int i = 0; i < DM; i++) nz += gr[i] != 0;
+    ok(rc == 0 && (z ? nz == DM : nz == 0), "dense variant, zloss_coef %g: %d of %d router gradients non-zero",
+       f.zloss_coef, nz, DM);
+    gsl_rng_free(r);
+    moe_layer_free(l);
+  }
+}
+
 static void variants(void)
 {
   moe_layer_config c;
@@ -710,6 +903,16 @@ static void variants(void)
   ok(pm && moe_lm_param_parts(&lc, &pp) == 0 && pp.embed_head == 128 && pp.attention == 512 && pp.norms == 80 &&
          pp.router == 96 && pp.experts == 960 && pp.total == 1776 && (size_t)pp.total == moe_lm_param_count(pm),
      "parameters by component sum to moe_lm_param_count (%g)", pp.total);
+  moe_lm_free(pm);
+  /* the PAPER combine adds S shared weights ω per block to the router's */
+  moe_layer_config gp;
+  moe_layer_config_for(&gp, MOE_VARIANT_DS_V3, (moe_variant_sizes){.D = DM, .F = 5, .N = 6, .K = 4, .shared = 2});
+  gp.combine = MOE_COMBINE_PAPER;
+  moe_lm_config lp = moe_lm_config_make(V, CTX, DM, NL, NH, &gp);
+  pm = moe_lm_alloc(&lp, 1);
+  ok(pm && moe_lm_param_parts(&lp, &pp) == 0 && pp.router == 2 * (4 * DM + 2) &&
+         (size_t)pp.total == moe_lm_param_count(pm),
+     "parameters by component, PAPER combine with 2 shared: router %g, total %g", pp.router, pp.total);
   moe_lm_free(pm);
   /* dense is exactly a dense FFN: weight 1 */
   moe_layer *l = moe_layer_alloc(&c, 3);
@@ -789,6 +992,9 @@ static void keyed_init(void)
 
 int main(void)
 {
+  batch_composition();
+  accumulation(0);
+  accumulation(1);
   variants();
   keyed_init();
   fd_all();

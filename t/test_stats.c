@@ -77,8 +77,51 @@ static void test_robust_fixture(void)
   ok(isnan(moe_stats_center_of(y, 0, MOE_STATS_MEDIAN)), "centre of nothing: NaN");
 }
 
+/* The percentile bootstrap against NumPy with the same resample indices
+ * (t/gen_bootstrap_fixture.py reimplements GSL's mt19937 and
+ * gsl_rng_uniform_int): B resamples exactly, each group resampled with
+ * its own count, the centre recomputed, the slope refitted, GSL's
+ * quantile rule. */
+static void test_bootstrap_fixture(void)
+{
+  const char *path = tap_datafile("data/stats/bootstrap.txt");
+  FILE *f = fopen(path, "r");
+  ok(f != NULL, "open %s", path);
+  if (!f) return;
+  char line[1 << 12];
+  while (fgets(line, sizeof line, f) && line[0] == '#') {}
+  size_t G = strtoul(line, NULL, 10);
+  double gx[8], y[256], level, want[3][2];
+  size_t off[9] = {0}, B = 0;
+  unsigned long long seed = 0;
+  int nread = 0;
+  for (size_t g = 0; g < G && g < 8; g++) {
+    long k;
+    if (fscanf(f, "%lf %ld", &gx[g], &k) != 2 || k < 1 || off[g] + (size_t)k > 256) break;
+    for (long i = 0; i < k; i++) nread += fscanf(f, "%lf", &y[off[g] + i]);
+    off[g + 1] = off[g] + (size_t)k;
+  }
+  nread += fscanf(f, "%zu %llu %lf", &B, &seed, &level);
+  for (int c = 0; c < 3; c++) nread += fscanf(f, "%lf %lf", &want[c][0], &want[c][1]);
+  fclose(f);
+  ok(G == 5 && off[G] == 35 && nread == 35 + 3 + 6, "bootstrap fixture: %zu groups, %zu values", G, off[G]);
+  moe_stats_groups d = {G, gx, y, off};
+  struct { moe_stats_xscale s; moe_stats_center c; const char *what; } k[3] = {
+    {MOE_STATS_X_LOG, MOE_STATS_MEAN, "mean, log x"},
+    {MOE_STATS_X_LOG, MOE_STATS_MEDIAN, "median, log x"},
+    {MOE_STATS_X_OVER_LOG, MOE_STATS_MEAN, "mean, log(x / log x)"}};
+  for (int c = 0; c < 3; c++) {
+    double lo = NAN, hi = NAN;
+    int rc = moe_stats_bootstrap_slope_center(&d, k[c].s, k[c].c, B, seed, level, &lo, &hi);
+    ok(rc == 0 && fabs(lo - want[c][0]) <= 1e-12 && fabs(hi - want[c][1]) <= 1e-12,
+       "bootstrap (%s, B=%zu): [%.15g, %.15g] = numpy's [%.15g, %.15g]", k[c].what, B, lo, hi, want[c][0],
+       want[c][1]);
+  }
+}
+
 int main(void)
 {
+  test_bootstrap_fixture();
   test_robust_fixture();
   moe_stats_summary s;
   /* 2.385 1.25 3.5 0.75 4.125: sum 12.01, mean 2.402; squared deviations

@@ -163,6 +163,43 @@ static void test_runs(void)
   }
 }
 
+/* gap_neg and mle_ok from the recorded raw numbers: gap_neg says the fit's
+ * log-likelihood is below the truth's (loglik_gap < 0); mle_ok needs a
+ * stationary fit (grad_norm <= grad_tol, or a polish that ended flat,
+ * polish_how 2) AND no negative gap. The cases include fits where exactly
+ * one of the two holds, so `or` for `and` shows. */
+static void test_mle_ok(void)
+{
+  char err[512];
+  struct { const char *iters, *polish, *n; uint64_t seed; } cases[] = {
+    {"3", "0", "400", 2505}, {"3", "0", "300", 11}, {"150", "300", "400", 2505}, {"2", "0", "200", 5},
+    {"40", "0", "400", 3}, {"1", "0", "150", 8}, {"150", "300", "300", 12},
+  };
+  int one_of_two = 0, both = 0, all_ok = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const char *kv[] = {"experiment", "thm1", "n", cases[i].n, "em_max_iter", cases[i].iters, "polish",
+                        cases[i].polish, "restarts", "1", "grad_tol", "1e-2", NULL};
+    mb_result *r;
+    if (run(kv, cases[i].seed, &r, err, sizeof err)) { all_ok = 0; diag("case %zu: %s", i, err); continue; }
+    double gap = metric(r, "loglik_gap");
+    int neg = !(gap >= 0);
+    int stat = metric(r, "grad_norm") <= 1e-2 || metric(r, "polish_how") == 2;
+    one_of_two += stat != !neg;
+    both += stat && !neg;
+    if (metric(r, "gap_neg") != neg || metric(r, "mle_ok") != (stat && !neg)) {
+      all_ok = 0;
+      diag("case %zu: gap %g grad_norm %g how %g: gap_neg %g mle_ok %g", i, gap, metric(r, "grad_norm"),
+           metric(r, "polish_how"), metric(r, "gap_neg"), metric(r, "mle_ok"));
+    }
+    is_close(metric(r, "loglik_gap"), metric(r, "loglik") - metric(r, "loglik_truth"), 0, 0,
+             "case %zu: loglik_gap = loglik - loglik_truth", i);
+    mb_result_free(r);
+  }
+  ok(all_ok, "gap_neg = (loglik_gap < 0), mle_ok = stationary and not gap_neg, in every case");
+  ok(one_of_two >= 1 && both >= 1, "the cases tell 'and' from 'or' (%d with one of the two, %d with both)",
+     one_of_two, both);
+}
+
 static void test_limit(void)
 {
   char err[512];
@@ -226,6 +263,7 @@ int main(void)
   test_declaration();
   test_check();
   test_runs();
+  test_mle_ok();
   test_limit();
   test_errors();
   return tap_done();

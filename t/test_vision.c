@@ -108,6 +108,53 @@ static void fd_case(const char *label, const moe_layer_config *moe, int everywhe
   moe_vision_free_f64(c.m);
 }
 
+/* Two backwards without zeroing add up (moe_vision_backward ACCUMULATES),
+ * with the MoE in the connector only and everywhere. */
+static void accumulation(int everywhere)
+{
+  moe_layer_config f;
+  moe_layer_config_variant(&f, "ds_v3_bias", (moe_variant_sizes){.D = DM, .F = 5, .N = 4, .K = 3, .shared = 1});
+  f.balance_coef = 0.02;
+  f.zloss_coef = 0.004;
+  moe_vision_config cfg = moe_vision_config_make(IMG, IMG, PS, NC, DM, NH, 1, 1, 6, &f);
+  cfg.moe_everywhere = everywhere;
+  moe_vision_f64 *m = moe_vision_alloc_f64(&cfg, NB);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 91 + everywhere);
+  moe_vision_init_params_f64(m, r);
+  const size_t n = moe_vision_param_count_f64(m);
+  double *p = moe_vision_params_f64(m);
+  for (size_t i = 0; i < n; i++)
+    p[i] += gsl_ran_gaussian(r, 0.3);
+  double x[2][NB * NP * PD];
+  int32_t y[2][NB];
+  for (int b = 0; b < 2; b++) {
+    for (int i = 0; i < NB * NP * PD; i++)
+      x[b][i] = gsl_ran_gaussian(r, 1.0);
+    for (int i = 0; i < NB; i++)
+      y[b][i] = (int32_t)gsl_rng_uniform_int(r, NC);
+  }
+  double *g1 = malloc(n * sizeof *g1), *g2 = malloc(n * sizeof *g2), loss;
+  int rc = 0;
+  for (int b = 0; b < 2; b++) {
+    moe_vision_zero_grad_f64(m);
+    rc |= moe_vision_forward_f64(m, NB, x[b], y[b], &loss) | moe_vision_backward_f64(m);
+    memcpy(b ? g2 : g1, moe_vision_grads_f64(m), n * sizeof *g1);
+  }
+  moe_vision_zero_grad_f64(m);
+  for (int b = 0; b < 2; b++)
+    rc |= moe_vision_forward_f64(m, NB, x[b], y[b], &loss) | moe_vision_backward_f64(m);
+  size_t moved;
+  double err = accum_check(g1, g2, moe_vision_grads_f64(m), n, &moved);
+  ok(rc == 0 && err < 1e-12 && moved > n / 2,
+     "MoE %s: two backwards without zeroing add up (%zu of %zu gradients, worst %.2g)",
+     everywhere ? "everywhere" : "in the connector", moved, n, err);
+  free(g1);
+  free(g2);
+  gsl_rng_free(r);
+  moe_vision_free_f64(m);
+}
+
 static void fd_all(void)
 {
   char label[160];
@@ -549,6 +596,8 @@ static void errors(void)
 
 int main(void)
 {
+  accumulation(0);
+  accumulation(1);
   fd_all();
   golden();
   determinism();

@@ -61,7 +61,14 @@ check "  ... split by sha256 of the name (valid: 2010, 2011, cb02)" sh -c "grep 
 check "  ... test: cc01 only" sh -c "grep '	test	' '$W/lm/split.tsv' | cut -f1 | tr '\n' ' ' | grep -qx 'brown/cc01.txt '"
 check "  ... the split agrees with sha256sum (u < 0.12 valid)" sh -c "for d in \$(cut -f1 '$W/lm/split.tsv'); do h=\$(printf %s \$d | sha256sum | cut -c1-8); s=train; [ \$((0x\$h)) -lt 515396075 ] && s=valid || { [ \$((0x\$h)) -lt 944892805 ] && s=test; }; grep -q \"^\$d	\$s	\" '$W/lm/split.tsv' || exit 1; done"
 check "  ... writes vocab.bpe and three token files" test -s "$W/lm/vocab.bpe" -a -s "$W/lm/train.tok" -a -s "$W/lm/valid.tok" -a -s "$W/lm/test.tok"
-check "  ... counts the validation types" grep -q '^valid: [0-9]* distinct token types of 300; the router analysis uses the [0-9]* most frequent' "$W/out"
+check "  ... counts the validation types" grep -q "^valid: [0-9]* distinct token types of 300; the lm task's router analysis takes the router_types (default 6000) most frequent of the types in the tokens it evaluates" "$W/out"
+check "  ... as many as tokinfo counts in valid.tok" sh -c "n=\$(sed -n 's/^valid: \\([0-9]*\\) distinct.*/\\1/p' '$W/out'); '$MOEBENCH' data tokinfo '$W/lm/valid.tok' | grep -qx \"distinct types: \$n (.*)\""
+# A type seen 256 times and more is counted once (the seen-flags were
+# uint8_t counters that wrapped): the validation text repeats a few words
+# a thousand times.
+mkdir -p "$W/rep" && cp -r "$D/sotu" "$D/brown" "$W/rep/" && awk 'BEGIN { for (i = 0; i < 1000; i++) printf "the cat sat. " }' >> "$W/rep/sotu/2010_ed_fu_y.txt"
+check "lm-corpus with 1000 repeats in valid" status_is 0 "$MOEBENCH" data lm-corpus --data "$W/rep" --vocab 300 --valid 0.12 --test 0.1 --out-dir "$W/lmrep"
+check "  ... counts each type once, as tokinfo does" sh -c "n=\$(sed -n 's/^valid: \\([0-9]*\\) distinct.*/\\1/p' '$W/out'); [ -n \"\$n\" ] && '$MOEBENCH' data tokinfo '$W/lmrep/valid.tok' | grep -qx \"distinct types: \$n (.*)\" && grep -qx \"valid distinct types: \$n\" '$W/lmrep/README'"
 check "  ... valid.tok decodes to the valid documents joined by newlines" sh -c "'$MOEBENCH' data tokinfo '$W/lm/valid.tok' | grep -q '^vocabulary: 300'"
 check "lm-corpus twice gives identical files" sh -c "'$MOEBENCH' data lm-corpus --data '$D' --vocab 300 --valid 0.12 --test 0.1 --out-dir '$W/lm2' >/dev/null && for f in vocab.bpe train.tok valid.tok test.tok split.tsv; do cmp '$W/lm/'\$f '$W/lm2/'\$f || exit 1; done"
 mkdir -p "$W/nobrown" && cp -r "$D/sotu" "$W/nobrown/"

@@ -671,13 +671,18 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
     size_t n = 0;
     if (!ids || !seen) rc = moe_error(MOE_ENOMEM, "out of memory");
     else if (!(rc = moe_bpe_encode(b, text[MOE_SPLIT_VALID], len[MOE_SPLIT_VALID], ids, &n)))
-      for (size_t i = 0; i < n; i++) if (!seen[ids[i]]++) types++;
+      for (size_t i = 0; i < n; i++)
+        if (!seen[ids[i]]) { /* a flag, not a count: a uint8_t count wraps at 256 */
+          seen[ids[i]] = 1;
+          types++;
+        }
     free(ids);
     free(seen);
   }
   if (!rc) {
-    printf("valid: %u distinct token types of %u; the router analysis uses the %u most frequent\n", types,
-           moe_bpe_vocab_size(b), types < MB_ROUTER_TOP_TYPES ? types : MB_ROUTER_TOP_TYPES);
+    printf("valid: %u distinct token types of %u; the lm task's router analysis takes the router_types (default "
+           "%d) most frequent of the types in the tokens it evaluates\n", types, moe_bpe_vocab_size(b),
+           MB_ROUTER_TOP_TYPES);
     snprintf(path, sizeof path, "%s/split.tsv", outdir);
     if (!(f = fopen(path, "w"))) rc = moe_error(MOE_EIO, "%s: cannot create: %s", path, strerror(errno));
     for (size_t i = 0; !rc && i < nd; i++) fprintf(f, "%s\t%s\t%zu\n", docs[i].name, moe_split_name(docs[i].split), docs[i].bytes);
@@ -693,7 +698,7 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
       fprintf(f, "vocabulary: %u tokens%s\n", moe_bpe_vocab_size(b), trained ? " (vocab.bpe, byte-level BPE trained on train)" : "");
       for (int s = 0; s < MOE_SPLIT_N; s++)
         fprintf(f, "%s: %zu documents, %zu bytes, %zu tokens\n", moe_split_name(s), ndoc[s], len[s], ntok[s]);
-      fprintf(f, "valid distinct types: %u; router analysis types: %u\n", types, types < MB_ROUTER_TOP_TYPES ? types : MB_ROUTER_TOP_TYPES);
+      fprintf(f, "valid distinct types: %u\n", types);
       if (fclose(f)) rc = moe_error(MOE_EIO, "%s: write error", path);
     }
   }

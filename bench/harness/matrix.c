@@ -536,6 +536,45 @@ static void kvl_free(mb_kvl *kv)
   free(kv->at);
 }
 
+/* Order of value indices by (text, index), for finding repeated values. */
+static char *const *dup_vals;
+static int dup_cmp(const void *a, const void *b)
+{
+  size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  int r = strcmp(dup_vals[i], dup_vals[j]);
+  return r ? r : (i > j) - (i < j);
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+  size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  return (i > j) - (i < j);
+}
+
+/* Report every value of out that repeats an earlier one, naming the first
+ * occurrence, in file order: sorted, not pairwise (200k values: 0.2 s,
+ * not minutes). 0 if there were repeats. */
+static int no_dup_values(ctx *c, const mb_kvl *out)
+{
+  if (out->n < 2) return 1;
+  size_t *ix = xrealloc(NULL, out->n * sizeof *ix), *rep = xrealloc(NULL, 2 * out->n * sizeof *rep), nrep = 0;
+  for (size_t i = 0; i < out->n; i++) ix[i] = i;
+  dup_vals = out->val;
+  qsort(ix, out->n, sizeof *ix, dup_cmp);
+  for (size_t i = 1, first = ix[0]; i < out->n; i++) {
+    if (strcmp(out->val[ix[i]], out->val[first])) { first = ix[i]; continue; }
+    rep[2 * nrep] = ix[i];
+    rep[2 * nrep++ + 1] = first;
+  }
+  qsort(rep, nrep, 2 * sizeof *rep, size_cmp); /* file order of the repeats */
+  for (size_t r = 0; r < nrep; r++)
+    err(c, out->at[rep[2 * r]], "duplicate value '%s' for '%s' (first at line %d)", out->val[rep[2 * r]], out->key,
+        out->at[rep[2 * r + 1]].line);
+  free(ix);
+  free(rep);
+  return nrep == 0;
+}
+
 /* One key with its value(s): a scalar, or (if allow_list) a non-empty list. */
 static int parse_kv(ctx *c, pair_t *pr, int allow_rep, int allow_list, const char *where, mb_kvl *out)
 {
@@ -548,20 +587,17 @@ static int parse_kv(ctx *c, pair_t *pr, int allow_rep, int allow_list, const cha
   if (pr->v->type == YAML_SEQUENCE_NODE && allow_list) {
     yaml_node_item_t *it0 = pr->v->data.sequence.items.start, *it1 = pr->v->data.sequence.items.top;
     if (it0 == it1) { err(c, mark_of(pr->v), "'%s' has an empty list of values", pr->key); okay = 0; }
+    size_t cap = (size_t)(it1 - it0);
+    out->val = xrealloc(NULL, (cap ? cap : 1) * sizeof *out->val);
+    out->at = xrealloc(NULL, (cap ? cap : 1) * sizeof *out->at);
     for (yaml_node_item_t *it = it0; it < it1; it++) {
       yaml_node_t *e = node(c, *it);
       char *v = e ? canon_node(c, p, e) : NULL;
       if (!v) { okay = 0; continue; }
-      for (size_t i = 0; i < out->n; i++)
-        if (!strcmp(out->val[i], v)) {
-          err(c, mark_of(e), "duplicate value '%s' for '%s' (first at line %d)", v, pr->key, out->at[i].line);
-          okay = 0;
-        }
-      out->val = xrealloc(out->val, (out->n + 1) * sizeof *out->val);
-      out->at = xrealloc(out->at, (out->n + 1) * sizeof *out->at);
       out->val[out->n] = v;
       out->at[out->n++] = mark_of(e);
     }
+    if (!no_dup_values(c, out)) okay = 0;
   } else {
     char *v = canon_node(c, p, pr->v);
     if (!v) okay = 0;
@@ -1473,6 +1509,37 @@ static void parse_root(ctx *c, yaml_node_t *root)
   if (c->nerr == 0) expand(c);
 }
 
+/* libyaml has no nesting limit, and its cost grows fast with the depth
+ * (80k levels: 46 s): a pass over the events refuses deeper nesting than a
+ * matrix can use before any document is built. Syntax errors are left to
+ * the load, which reports them. 1 if the nesting is fine. */
+#define MB_YAML_MAX_DEPTH 64
+static int depth_ok(ctx *c, FILE *f)
+{
+  yaml_parser_t p;
+  yaml_event_t ev;
+  int depth = 0, fine = 1;
+  if (!yaml_parser_initialize(&p)) mb_oom(0);
+  yaml_parser_set_input_file(&p, f);
+  while (yaml_parser_parse(&p, &ev)) {
+    yaml_event_type_t t = ev.type;
+    if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT) {
+      if (++depth > MB_YAML_MAX_DEPTH) {
+        err(c, (mb_mark){(int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1},
+            "nesting deeper than %d levels (a matrix needs a handful)", MB_YAML_MAX_DEPTH);
+        fine = 0;
+      }
+    } else if (t == YAML_MAPPING_END_EVENT || t == YAML_SEQUENCE_END_EVENT) {
+      depth--;
+    }
+    yaml_event_delete(&ev);
+    if (!fine || t == YAML_STREAM_END_EVENT) break;
+  }
+  yaml_parser_delete(&p);
+  rewind(f);
+  return fine;
+}
+
 int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
 {
   *out = NULL;
@@ -1491,6 +1558,11 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs)
   ctx c;
   memset(&c, 0, sizeof c);
   c.file = path;
+  if (!depth_ok(&c, f)) {
+    fclose(f);
+    flush_diags(&c, msgs);
+    return 2;
+  }
   if (!yaml_parser_initialize(&parser)) mb_oom(0);
   yaml_parser_set_input_file(&parser, f);
   if (!yaml_parser_load(&parser, &c.doc)) {

@@ -56,7 +56,11 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
   if (!why)
     for (size_t i = 0; i < mt->n; i++) {
       double v;
-      if (!mb_json_as_double(mt->items[i], &v)) { why = "a metric is not a number"; break; }
+      if (!mb_json_as_double(mt->items[i], &v)) {
+        snprintf(whybuf, sizeof whybuf, "metric '%.100s' is not a number", mt->keys[i]);
+        why = whybuf;
+        break;
+      }
       /* a literal such as 1e999 overflows to inf: not what was measured.
        * The writer spells non-finite values "nan", "inf", "-inf". */
       if (mt->items[i]->type == MB_J_NUM && !isfinite(v)) {

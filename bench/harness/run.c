@@ -7,7 +7,10 @@
  * cell's metrics are the same bits whatever -j, --shard or the order. A
  * worker writes its result with temp file + fsync + rename, so a killed run
  * leaves finished cells complete and in-flight ones absent; a rerun skips
- * every cell whose file says "ok". */
+ * every cell whose file says "ok".  Runs sharing one --out claim each cell
+ * with flock() on cells/.ID.lock before computing it (the kernel drops the
+ * lock when the claimant dies, even by kill -9), so no cell is computed
+ * twice. */
 #include <config.h>
 
 #include <dirent.h>
@@ -16,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -186,12 +191,16 @@ static double now_s(clockid_t clk)
  * parent (Linux: PR_SET_PDEATHSIG), so a killed run leaves no orphans
  * computing cells nobody will collect; the getppid check covers a parent
  * that died between fork and prctl. */
-static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const char *prov, pid_t parent)
+static void worker(const mb_matrix *m, const mb_xcell *x, const char *out, const char *prov, pid_t parent,
+                   const int *other_locks, long nother)
 {
 #ifdef HAVE_SYS_PRCTL_H
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent) _exit(4);
 #endif
   (void)parent;
+  /* the claims of the cells in flight in other workers stay with them */
+  for (long i = 0; i < nother; i++)
+    if (other_locks[i] >= 0) close(other_locks[i]);
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   moe_blas_set_threads(1);
@@ -231,6 +240,7 @@ typedef struct {
   pid_t pid;
   size_t cell;
   double t0;
+  int lock;  /* the claim's fd, -1 if none */
 } slot;
 
 /* --until-resolved: the rounds are sequential.c's, each an ordinary run. */
@@ -240,14 +250,138 @@ static int until_resolved(int argc, char **argv)
   return 0;
 }
 
+/* The YAML key path of the line starting at b + at, from the indentation
+ * of the lines before it: a stack of (indent, key), popped to the line's
+ * indentation ("axes.lr"). Approximate (flow maps are not entered), but
+ * enough to point at the place. */
+static void key_path(const char *b, size_t at, char *path, size_t plen)
+{
+  enum { DEPTH = 32 };
+  size_t ind[DEPTH], ko[DEPTH], kl[DEPTH];
+  int n = 0;
+  for (size_t ls = 0; ls <= at;) {
+    size_t le = ls;
+    while (b[le] && b[le] != '\n') le++;
+    size_t k = ls;
+    while (k < le && b[k] == ' ') k++;
+    if (k < le && b[k] == '-') { k++; while (k < le && b[k] == ' ') k++; }
+    size_t c = k;
+    while (c < le && b[c] != ':' && b[c] != ' ' && b[c] != '#' && b[c] != '[' && b[c] != '{') c++;
+    if (k < le && (b[k] != '#' || ls == at)) { /* a comment: its indentation closes keys only if it is the line */
+      while (n > 0 && ind[n - 1] >= k - ls) n--;
+      if (c < le && b[c] == ':' && c > k && n < DEPTH) { ind[n] = k - ls; ko[n] = k; kl[n] = c - k; n++; }
+    }
+    if (ls == at) break;
+    ls = le + 1;
+  }
+  path[0] = 0;
+  for (int i = 0; i < n; i++) {
+    size_t L = strlen(path);
+    snprintf(path + L, plen - L, "%s%.*s", L ? "." : "", (int)kl[i], b + ko[i]);
+  }
+}
+
+/* The first line where the stored matrix a and the given one b (a
+ * NUL-terminated file) differ: "line 7 (axes.lr): stored 'lr: [0.1]',
+ * given 'lr: [0.2]'". */
+static void first_difference(const char *a, size_t na, const char *b, size_t nb, char *out, size_t outlen)
+{
+  size_t ia = 0, ib = 0, line = 1;
+  for (;;) {
+    size_t ea = ia, eb = ib;
+    while (ea < na && a[ea] != '\n') ea++;
+    while (eb < nb && b[eb] != '\n') eb++;
+    int enda = ia >= na, endb = ib >= nb;
+    if (enda && endb) { snprintf(out, outlen, "the end of the file (line endings or NUL bytes)"); return; }
+    if (enda || endb || ea - ia != eb - ib || memcmp(a + ia, b + ib, ea - ia)) {
+      char path[256] = "";
+      if (!endb) key_path(b, ib, path, sizeof path);
+      int wa = enda ? 0 : (int)(ea - ia > 60 ? 60 : ea - ia), wb = endb ? 0 : (int)(eb - ib > 60 ? 60 : eb - ib);
+      snprintf(out, outlen, "line %zu%s%s%s: stored %s%.*s%s, given %s%.*s%s", line, path[0] ? " (" : "", path,
+               path[0] ? ")" : "", enda ? "(end of file)" : "'", wa, enda ? "" : a + ia, enda ? "" : "'",
+               endb ? "(end of file)" : "'", wb, endb ? "" : b + ib, endb ? "" : "'");
+      return;
+    }
+    ia = ea + 1;
+    ib = eb + 1;
+    line++;
+  }
+}
+
+/* Claim a cell for this run: flock(LOCK_EX | LOCK_NB) on cells/.ID.lock.
+ * Returns the fd (>= 0: claimed; keep it open while the cell runs), -1
+ * when another run holds the claim, -2 when no lock file can be made (a
+ * read-only directory: run without a claim, as before). */
+static int claim_cell(const char *cells, const char *id)
+{
+  char lp[4400];
+  snprintf(lp, sizeof lp, "%s/.%s.lock", cells, id);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -2;
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+      int e = errno;
+      close(fd);
+      return e == EWOULDBLOCK ? -1 : -2;
+    }
+    /* the claimant before us may have unlinked the file between our open
+     * and our flock: then this lock guards nothing, try the new file */
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) return fd;
+    close(fd);
+  }
+  return -1;
+}
+
+/* Drop a claim: the result is written (or the cell given up), so the lock
+ * file goes first, then the lock; whoever claims the id later re-reads
+ * the result. */
+static void release_cell(const char *cells, const char *id, int fd)
+{
+  if (fd < 0) return;
+  char lp[4400];
+  snprintf(lp, sizeof lp, "%s/.%s.lock", cells, id);
+  unlink(lp);
+  close(fd);
+}
+
+/* Can results be written in dir? 0 if so, else the errno of a probe file
+ * (EROFS, EACCES, ENOSPC ...), so a read-only directory is not blamed on
+ * the disk. */
+static int write_probe(const char *dir)
+{
+  char p[4400];
+  snprintf(p, sizeof p, "%s/.probe.%ld", dir, (long)getpid());
+  int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  int e = write(fd, "x", 1) == 1 ? 0 : errno;
+  close(fd);
+  unlink(p);
+  return e;
+}
+
+/* The inode of a cell's result file (0: none), to see whether another run
+ * wrote it since the scan. */
+static ino_t result_ino(const char *path)
+{
+  struct stat sb;
+  return stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
 static const char run_usage[] =
-  "usage: moebench run FILE [-j N] [--shard I/N] [--out DIR] [-q] [--until-resolved]\n"
+  "usage: moebench run FILE [-j N] [--shard I/N] [--out DIR] [--replace] [-q] [--until-resolved]\n"
   "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
   "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
+  "Runs sharing DIR split the work: each cell is claimed by one of them.\n"
   "  -j, --jobs N    run N cells at a time, each in its own process (default 1)\n"
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
-  "  -q, --quiet     no per-cell log lines / progress line\n"
+  "  --replace       DIR/NAME/matrix.yaml may differ from FILE: replace it (the\n"
+  "                  results of the old matrix then drop out of `report`)\n"
+  "  --save-models DIR  tasks that train a model save it in DIR (lm: lm-SEED.ckpt,\n"
+  "                  named in the result's note `checkpoint`; see moebench lm-eval)\n"
+  "  -q, --quiet     no per-cell log lines / progress line; a long run prints\n"
+  "                  one line of progress a minute at most\n"
   "  --until-resolved  add replications in rounds, as the matrix's `sequential:`\n"
   "                  says, until its comparisons are resolved (anytime-valid\n"
   "                  confidence sequences; decisions in DIR/NAME/sequential.json)\n"
@@ -264,10 +398,17 @@ int mb_verb_run(int argc, char **argv)
   if (until_resolved(argc, argv)) return mb_run_until_resolved(argc, argv);
   const char *file = NULL, *out = "results", *v;
   long jobs = 1;
-  int si = 1, sn = 1, quiet = 0;
+  int si = 1, sn = 1, quiet = 0, replace = 0;
   for (int i = 1; i < argc; i++) {
     if ((v = optval(argc, argv, &i, "-j", "--jobs"))) {
       if (!parse_pos(v, 4096, &jobs)) { fprintf(stderr, "moebench run: bad -j '%s' (want 1..4096)\n", v); return 2; }
+    } else if (!strcmp(argv[i], "--replace")) {
+      replace = 1;
+    } else if ((v = optval(argc, argv, &i, NULL, "--save-models"))) {
+      char e[4200];
+      if (!*v) { fprintf(stderr, "moebench run: --save-models needs a directory\n"); return 2; }
+      if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --save-models: %s\n", e); return 1; }
+      setenv("MOEBENCH_SAVE_MODELS", v, 1);
     } else if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
       if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench run: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
@@ -294,6 +435,14 @@ int mb_verb_run(int argc, char **argv)
    * checked again in a read-only directory */
   char *old = src ? mb_read_file(path, &olen) : NULL;
   int same = old && olen == flen && !memcmp(old, src, flen);
+  if (old && !same && !replace) {
+    char diff[400];
+    first_difference(old, olen, src, flen, diff, sizeof diff);
+    fprintf(stderr, "moebench run: %s holds another matrix than %s (first difference at %s); its results would "
+            "drop out of `report`: use another --out, or --replace to replace it\n", path, file, diff);
+    free(old); free(src); mb_matrix_free(m);
+    return 2;
+  }
   free(old);
   if (!src || (!same && mb_write_atomic(path, src, flen, err, sizeof err))) {
     fprintf(stderr, "moebench run: cannot store the matrix in %s: %s\n", path, src ? err : "read error");
@@ -306,7 +455,12 @@ int mb_verb_run(int argc, char **argv)
 
   size_t *sel = malloc((m->ncells ? m->ncells : 1) * sizeof *sel);
   size_t *todo = malloc((m->ncells ? m->ncells : 1) * sizeof *todo);
-  if (!sel || !todo) { mb_matrix_free(m); return 1; }
+  ino_t *seen = malloc((m->ncells ? m->ncells : 1) * sizeof *seen); /* (todo) result inode at the scan */
+  if (!sel || !todo || !seen) {
+    fprintf(stderr, "moebench run: out of memory for %zu cells\n", m->ncells);
+    free(sel); free(todo); free(seen); mb_matrix_free(m);
+    return 1;
+  }
   size_t nsel = mb_matrix_shard(m, si, sn, sel), ntodo = 0, skipped = 0, nfail = 0, nok = 0, ndiv = 0, corrupt = 0;
   for (size_t k = 0; k < nsel; k++) {
     mb_rfile rf;
@@ -314,8 +468,16 @@ int mb_verb_run(int argc, char **argv)
     int r = mb_rfile_load(path, &rf, err, sizeof err);
     if (r == 1) { fprintf(stderr, "moebench: corrupt result, will rerun: %s\n", err); corrupt++; }
     if (r == 0 && (rf.ok || rf.diverged) && !strcmp(rf.id, m->cells[sel[k]].id)) skipped++;
-    else todo[ntodo++] = sel[k];
+    else { seen[ntodo] = result_ino(path); todo[ntodo++] = sel[k]; }
     mb_rfile_free(&rf);
+  }
+
+  int werr = ntodo ? write_probe(cells) : 0;
+  if (werr) {
+    fprintf(stderr, "moebench run: %s: %zu cell(s) to run, but results cannot be written there: %s\n", cells, ntodo,
+            strerror(werr));
+    free(sel); free(todo); free(seen); mb_matrix_free(m);
+    return 1;
   }
 
   /* Pin BLAS to one thread here so the workers inherit it, and in the
@@ -343,19 +505,45 @@ int mb_verb_run(int argc, char **argv)
     fprintf(stderr, "moebench: %s: %zu cells%s, %zu already done, %zu to run with -j %ld -> %s\n", m->name, nsel,
             sn > 1 ? " in this shard" : "", skipped, ntodo, jobs, cells);
   slot *run = calloc((size_t)jobs, sizeof *run);
-  size_t next = 0, running = 0, done = 0;
+  size_t next = 0, running = 0, done = 0, elsewhere = 0; /* elsewhere: claimed or done by another run */
+  int *locks = malloc((size_t)jobs * sizeof *locks);
+  if (!run || !locks) { fprintf(stderr, "moebench run: out of memory\n"); free(run); free(locks); return 1; }
   int fork_failed = 0;
   size_t write_failed = 0;   /* cells computed but not stored: stop starting new ones */
   pid_t self = getpid();
-  double tstart = now_s(CLOCK_MONOTONIC), busy = 0;
+  double tstart = now_s(CLOCK_MONOTONIC), busy = 0, last_beat = tstart;
+  const char *be = getenv("MOEBENCH_PROGRESS_EVERY"); /* seconds between quiet progress lines (tests) */
+  const double beat_every = be && atof(be) > 0 ? atof(be) : 60;
   while ((next < ntodo && !stop_signal && !fork_failed && !write_failed) || running > 0) {
     while (!stop_signal && !fork_failed && !write_failed && next < ntodo && running < (size_t)jobs) {
+      const mb_xcell *xc = &m->cells[todo[next]];
+      int lock = claim_cell(cells, xc->id);
+      mb_path_cell(path, sizeof path, out, m->name, xc->id);
+      if (lock == -1 || (result_ino(path) != seen[next] && result_ino(path) != 0)) {
+        /* another run has it in flight, or wrote its result since the scan */
+        if (lock >= 0) release_cell(cells, xc->id, lock);
+        elsewhere++;
+        done++;
+        next++;
+        continue;
+      }
+      long nl = 0;
+      for (long s = 0; s < jobs; s++)
+        if (run[s].pid) locks[nl++] = run[s].lock;
       fflush(NULL);
       pid_t pid = fork();
-      if (pid < 0) { fprintf(stderr, "moebench: fork: %s: not starting more cells\n", strerror(errno)); fork_failed = 1; break; }
-      if (pid == 0) worker(m, &m->cells[todo[next]], out, prov.s, self);
+      if (pid < 0) {
+        fprintf(stderr, "moebench: fork: %s: not starting more cells\n", strerror(errno));
+        release_cell(cells, xc->id, lock);
+        fork_failed = 1;
+        break;
+      }
+      if (pid == 0) worker(m, xc, out, prov.s, self, locks, nl);
       for (long s = 0; s < jobs; s++)
-        if (!run[s].pid) { run[s].pid = pid; run[s].cell = todo[next]; run[s].t0 = now_s(CLOCK_MONOTONIC); break; }
+        if (!run[s].pid) {
+          run[s].pid = pid; run[s].cell = todo[next]; run[s].t0 = now_s(CLOCK_MONOTONIC); run[s].lock = lock;
+          break;
+        }
       next++;
       running++;
     }
@@ -374,6 +562,7 @@ int mb_verb_run(int argc, char **argv)
     if (s == jobs) continue;
     const mb_xcell *x = &m->cells[run[s].cell];
     double dt = now_s(CLOCK_MONOTONIC) - run[s].t0;
+    const int lock = run[s].lock;
     run[s].pid = 0;
     running--;
     busy += dt;
@@ -412,8 +601,19 @@ int mb_verb_run(int argc, char **argv)
         snprintf(msg, sizeof msg, ": %s", why);
       }
     }
+    release_cell(cells, x->id, lock);
     done++;
-    if (quiet) continue;
+    if (quiet) {
+      /* a long quiet run still shows it is alive: a line a minute at most */
+      double t = now_s(CLOCK_MONOTONIC);
+      if (t - last_beat >= beat_every && done < ntodo) {
+        double eta = (t - tstart) / (double)done * (double)(ntodo - done);
+        fprintf(stderr, "moebench: %s: [%zu/%zu] %zu failed, %zu running, ETA %ld:%02ld\n", m->name, done, ntodo, nfail,
+                running, (long)eta / 60, (long)eta % 60);
+        last_beat = t;
+      }
+      continue;
+    }
     if (tty) {
       double el = now_s(CLOCK_MONOTONIC) - tstart;
       double eta = done ? el / (double)done * (double)(ntodo - done) : 0;
@@ -427,25 +627,33 @@ int mb_verb_run(int argc, char **argv)
   if (tty) fprintf(stderr, "\n");
   int removed = mb_clean_temps(cells);
   free(run);
+  free(locks);
   int rc = 0;
   if (stop_signal) {
     fprintf(stderr, "moebench: interrupted by signal %d: %zu cells done, %zu not started or in flight%s\n",
-            (int)stop_signal, nok + ndiv + nfail, ntodo - nok - ndiv - nfail, removed ? " (temp files removed)" : "");
+            (int)stop_signal, nok + ndiv + nfail, ntodo - nok - ndiv - nfail - elsewhere, removed ? " (temp files removed)" : "");
     rc = 128 + stop_signal;
   } else {
-    if (!quiet)
-      fprintf(stderr, "moebench: %s: %zu ran ok, %zu diverged, %zu failed, %zu skipped (already done), %.2f s (%.2f s in cells)\n",
-              m->name, nok, ndiv, nfail, skipped, now_s(CLOCK_MONOTONIC) - tstart, busy);
+    if (!quiet) {
+      char also[80] = "";
+      if (elsewhere) snprintf(also, sizeof also, ", %zu taken by another run", elsewhere);
+      fprintf(stderr, "moebench: %s: %zu ran ok, %zu diverged, %zu failed, %zu skipped (already done)%s, %.2f s (%.2f s in cells)\n",
+              m->name, nok, ndiv, nfail, skipped, also, now_s(CLOCK_MONOTONIC) - tstart, busy);
+    }
     rc = nfail || fork_failed || write_failed ? 1 : 0;
   }
-  if (write_failed && !stop_signal)
-    fprintf(stderr, "moebench: %s: %zu result(s) could not be written (disk full or I/O error?): stopped after the "
-            "cells in flight; %zu cell(s) not started; free space and rerun to continue\n", m->name, write_failed,
-            ntodo - next);
+  if (write_failed && !stop_signal) {
+    int e = write_probe(cells);
+    fprintf(stderr, "moebench: %s: %zu result(s) could not be written (%s): stopped after the cells in flight; %zu "
+            "cell(s) not started; %s and rerun to continue\n", m->name, write_failed,
+            e ? strerror(e) : "disk full or I/O error?", ntodo - next,
+            e == ENOSPC || e == EDQUOT || !e ? "free space" : "make the directory writable");
+  }
   (void)corrupt;
   mb_buf_free(&prov);
   free(sel);
   free(todo);
+  free(seen);
   mb_matrix_free(m);
   return rc;
 }
@@ -603,6 +811,19 @@ int mb_verb_merge(int argc, char **argv)
     if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "moebench merge: unknown option '%s'\n%s", argv[i], merge_usage); return 2; }
   if (argc < 3) { fputs(merge_usage, stderr); return 2; }
   const char *out = argv[1];
+  {
+    /* OUT is a results root; given a NAME directory, everything would land
+     * in OUT/NAME/NAME/ */
+    char oc[4200];
+    snprintf(oc, sizeof oc, "%s/cells", out);
+    int named = is_dir(oc);
+    snprintf(oc, sizeof oc, "%s/matrix.yaml", out);
+    if (named || access(oc, F_OK) == 0) {
+      fprintf(stderr, "moebench merge: %s holds cells/: it is one matrix's directory, not a results root; give the "
+              "directory above it as OUT\n", out);
+      return 2;
+    }
+  }
   size_t stats[4] = {0, 0, 0, 0};  /* copied, identical/kept, conflicts, corrupt */
   int bad = 0, found = 0;
   for (int i = 2; i < argc; i++) {

@@ -33,30 +33,56 @@ static int cmp(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+#define USAGE_PROG "vision-perf"
+#define USAGE_OPTS "--size NAME --variant NAME --P --D --L --Lh --H --F --Fm --N --K --s --B --steps --threads"
+#define USAGE_FILE "bench/perf/vision_perf.c"
+
+/* v as a whole number >= 0, or a message and 0 */
+static int whole(const char *k, const char *v, int *out)
+{
+  char *end;
+  long x = strtol(v, &end, 10);
+  if (end == v || *end || x < 0 || x > 1L << 30) {
+    fprintf(stderr, "%s: %s '%s' is not a whole number (try --help)\n", USAGE_PROG, k, v);
+    return 0;
+  }
+  *out = (int)x;
+  return 1;
+}
+
 int main(int argc, char **argv)
 {
   const char *size = "custom", *variant = "ds_v3";
   int P = 7, D = 32, L = 1, Lh = 1, H = 2, F = 64, Fm = 32, N = 8, K = 4, s = 1, Bt = 64;
   int steps = 20, warm = 3, threads = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const char *k = argv[i], *v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+      printf("usage: %s [OPTION VALUE]...\n"
+             "options: %s (whole numbers; see the comment at the top of %s)\n", USAGE_PROG, USAGE_OPTS, USAGE_FILE);
+      return 0;
+    }
+    if (!v) {
+      fprintf(stderr, "%s: option %s needs a value (try --help)\n", USAGE_PROG, k);
+      return 2;
+    }
     if (!strcmp(k, "--size")) size = v;
     else if (!strcmp(k, "--variant")) variant = v;
-    else if (!strcmp(k, "--P")) P = atoi(v);
-    else if (!strcmp(k, "--D")) D = atoi(v);
-    else if (!strcmp(k, "--L")) L = atoi(v);
-    else if (!strcmp(k, "--Lh")) Lh = atoi(v);
-    else if (!strcmp(k, "--H")) H = atoi(v);
-    else if (!strcmp(k, "--F")) F = atoi(v);
-    else if (!strcmp(k, "--Fm")) Fm = atoi(v);
-    else if (!strcmp(k, "--N")) N = atoi(v);
-    else if (!strcmp(k, "--K")) K = atoi(v);
-    else if (!strcmp(k, "--s")) s = atoi(v);
-    else if (!strcmp(k, "--B")) Bt = atoi(v);
-    else if (!strcmp(k, "--steps")) steps = atoi(v);
-    else if (!strcmp(k, "--threads")) threads = atoi(v);
+    else if (!strcmp(k, "--P")) { if (!whole(k, v, &P)) return 2; }
+    else if (!strcmp(k, "--D")) { if (!whole(k, v, &D)) return 2; }
+    else if (!strcmp(k, "--L")) { if (!whole(k, v, &L)) return 2; }
+    else if (!strcmp(k, "--Lh")) { if (!whole(k, v, &Lh)) return 2; }
+    else if (!strcmp(k, "--H")) { if (!whole(k, v, &H)) return 2; }
+    else if (!strcmp(k, "--F")) { if (!whole(k, v, &F)) return 2; }
+    else if (!strcmp(k, "--Fm")) { if (!whole(k, v, &Fm)) return 2; }
+    else if (!strcmp(k, "--N")) { if (!whole(k, v, &N)) return 2; }
+    else if (!strcmp(k, "--K")) { if (!whole(k, v, &K)) return 2; }
+    else if (!strcmp(k, "--s")) { if (!whole(k, v, &s)) return 2; }
+    else if (!strcmp(k, "--B")) { if (!whole(k, v, &Bt)) return 2; }
+    else if (!strcmp(k, "--steps")) { if (!whole(k, v, &steps)) return 2; }
+    else if (!strcmp(k, "--threads")) { if (!whole(k, v, &threads)) return 2; }
     else {
-      fprintf(stderr, "vision-perf: unknown option %s\n", k);
+      fprintf(stderr, "vision-perf: unknown option %s (try --help)\n", k);
       return 2;
     }
   }

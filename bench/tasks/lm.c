@@ -98,9 +98,6 @@ static const mb_param params[] = {
   {"router_types", MB_INT, "6000", 1, 1e7, NULL, "most frequent validation types in the router analysis"},
   {"target_ppl", MB_REAL, "0", 0, 1e12, NULL, "report the first checkpoint step with valid ppl <= this (0: off)"},
   {"data_seed", MB_INT, "2505", 0, 2147483647, NULL, "seed of the batch order (with rep): shared by the variants"},
-  {"save", MB_STR, "", 0, -1, NULL,
-   "directory to save the trained model in (moe_lm_save; file lm-SEED.ckpt, SEED the cell's seed in hex; "
-   "note `checkpoint`); empty: not saved. Score it later with `moebench lm-eval`"},
   {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -145,7 +142,11 @@ static int lm_parse(const mb_cell *c, lm_opts *o, const char **bad, char *err, s
     return 1;
   }
   o->data = mb_cell_str(c, "data");
-  o->save = mb_cell_str(c, "save");
+  /* not a cell parameter (a cell's id hashes every parameter, so a new
+   * one would rename every lm cell already run): `moebench run
+   * --save-models DIR` passes it in the environment */
+  o->save = getenv("MOEBENCH_SAVE_MODELS");
+  if (!o->save) o->save = "";
   o->D = (int)mb_cell_int(c, "D");
   o->L = (int)mb_cell_int(c, "L");
   o->H = (int)mb_cell_int(c, "H");

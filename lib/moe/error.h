@@ -58,7 +58,11 @@ const char *moe_strerror(int code);
 const char *moe_last_error(void);
 
 /* Record an error (printf-style message) and return code, so library code
- * can write `return moe_error(MOE_EINVAL, "K=%d > E=%d", K, E);`. */
+ * can write `return moe_error(MOE_EINVAL, "K=%d > E=%d", K, E);`. An
+ * argument may be moe_last_error() itself, to put context in front of the
+ * cause: `moe_error(rc, "block %d: %s", l, moe_last_error())`. Messages
+ * longer than 1023 bytes are cut. A MOE_ENOMEM message that does not say
+ * "memory" gets ": out of memory" appended. */
 int moe_error(int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

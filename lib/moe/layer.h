@@ -177,9 +177,12 @@ typedef struct {
  * ½–½ PAPER rule is the theory's (and the paper's vision code's) — set
  * cfg->combine afterwards to use it. "dense" is exactly a dense FFN: the
  * softmax of one logit is 1 and 1/(1 + 1e-20) rounds to 1, so its weight is
- * exactly 1 and its router gradient exactly 0 (its router costs D
- * multiply-adds per token). balance_coef is left 0 (set it; for "dense"
- * it would only add a constant). MOE_EINVAL for an unknown variant
+ * exactly 1 and, without z-loss, its router gradient exactly 0 (its
+ * router costs D multiply-adds per token; it is still a parameter, so
+ * weight decay shrinks it). With zloss_coef > 0 the z-loss of the one
+ * logit, zcoef·(1/T) Σ_t l_t², gives W_r the gradient zcoef·(2/T) Σ_t l_t x_t.
+ * balance_coef is left 0 (set it; for "dense" it would only add a
+ * constant, with no gradient). MOE_EINVAL for an unknown variant
  * (the message lists them), s outside [0, K) for the DeepSeek variants,
  * or sizes moe_layer_check rejects. */
 int moe_layer_config_for(moe_layer_config *cfg, moe_variant v, moe_variant_sizes n);

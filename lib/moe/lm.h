@@ -11,12 +11,18 @@
  *   z   = LN_f(h_L)                            (N, D)
  *   logits = z Wᵀ,  W = wte (tied) or head     (N, V)
  *   CE  = (1/N) Σ_t [logsumexp(logits_t) − logits_t[y_t]]
- *   aux = Σ_l L_aux,l                          each block's balance loss
- *                                              (moe/layer.h), coef cfg.ffn.balance_coef
+ *   aux = Σ_l (L_aux,l + L_z,l)                each block's balance loss, coef
+ *                                              cfg.ffn.balance_coef, and router
+ *                                              z-loss, coef cfg.ffn.zloss_coef
+ *                                              (moe/layer.h; L_z is 0 when the
+ *                                              coefficient is 0)
  *   loss = CE + aux
+ * The T of the layer's formulas (f_e, P_e, the 1/T of L_z) is every token
+ * of the forward, N = B·T: the balance and z-losses average over the whole
+ * batch, not per sequence. moe_lm_aux_loss() returns aux, z-loss included.
  *
- * The backward pass differentiates loss (so the aux gradient is included
- * when the coefficient is > 0). Positions are learned embeddings (the
+ * The backward pass differentiates loss (so the gradients of the balance
+ * loss and of the z-loss are included when their coefficients are > 0). Positions are learned embeddings (the
  * paper's code uses RoPE; learned positions keep the model GPT-2-shaped
  * and the golden test simple).
  *
@@ -44,6 +50,11 @@
  *   lr = moe_lr_at(schedule, moe_optim_steps(o))
  *   moe_optim_step(o, params, g, lr)            (AdamW, moe/optim.h)
  * A non-finite norm is MOE_EDOM and leaves parameters and optimizer alone.
+ * AdamW's weight decay applies to every parameter of the slab alike: wte,
+ * wpe and the head, every LayerNorm weight and bias, the attention and
+ * expert weights, the routers W_r and the shared logits (no exclusion list
+ * as in GPT-2's usual recipe; set weight_decay 0 for none). The selection
+ * bias is not a parameter and is not decayed.
  * Aux-loss-free balancing (gates with use_bias) is a separate call,
  * moe_lm_bias_update(), after the step.
  *
@@ -62,14 +73,17 @@
  * Checkpoint file (moe_lm_save / moe_lm_load), little-endian whatever the
  * host:
  *   magic   8 bytes "MOELMCK\n"
- *   version u32 = 1
+ *   version u32 = 2
  *   config  u32 V T D L H tie, E K S, gate score normalize use_bias,
  *           expert kind F act bias, combine; f64 route_scale balance_coef
+ *           zloss_coef: every field of moe_lm_config (ffn.D is D)
  *   step    i64   (the caller's training step, for the record)
  *   n       u64   parameter count (checked against the config)
  *   params  n × f32
  *   bias    L × E × f32   each layer's selection bias (state, not a parameter)
  *   crc32   u32   zlib CRC-32 of every byte before it
+ * Version 1 (before zloss_coef was recorded) lacks the last f64; it loads
+ * with zloss_coef = 0, whatever the saved model trained with.
  * The AdamW moments are not part of a checkpoint (moe_optim keeps them);
  * a run resumed from one restarts them. Saving writes a temporary file
  * and renames it. Loading checks, in
@@ -92,6 +106,19 @@
  *
  * Determinism: every sum has a fixed order; for a given BLAS kernel and
  * thread count results are bit-identical from run to run.
+ *
+ * Batch composition: results are a deterministic function of the whole
+ * batch (its tokens and its shape B, T), not of each sequence alone, for
+ * every variant, dense included. A sequence alone, in a batch with others,
+ * or cut to a prefix gives the same logits to rounding (relative
+ * differences of ~1e-5 in float; t/test_lm.c checks < 1e-3 for dense,
+ * smoe, ds_v2 and ds_v3_bias) but not bit for bit: the BLAS may take other
+ * kernels for other matrix sizes (the dense variant's logits of a batch of
+ * 6 and of each sequence alone differ in the last bits), and in routed
+ * variants a token's bits can also depend on how many rows share its
+ * expert's GEMM, which the other tokens decide. So a prefix run and a
+ * batch run, or moe_lm_evaluate with another max_B, agree within
+ * rounding, not bit for bit.
  *
  * Double twins (type moe_lm_f64, suffix _f64) exist for alloc, free,
  * init_params, forward, backward, zero_grad, the slab and tensor
@@ -188,7 +215,10 @@ int moe_lm_forward(moe_lm *m, int B, int T, const uint32_t *x, const uint32_t *y
 int moe_lm_backward(moe_lm *m);
 void moe_lm_zero_grad(moe_lm *m);
 
-/* The last forward: logits (B, T, V), its CE and aux parts. */
+/* The last forward: logits (B, T, V), its CE and aux parts (aux: balance
+ * plus z-loss). moe_lm_logits() is NULL after moe_lm_backward (the backward
+ * turns the logits into their gradient in place) and after a failed
+ * forward; moe_vision_logits keeps its logits through the backward. */
 const float *moe_lm_logits(const moe_lm *m);
 double moe_lm_ce_loss(const moe_lm *m);
 double moe_lm_aux_loss(const moe_lm *m);

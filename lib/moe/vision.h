@@ -11,15 +11,21 @@
  *
  *   h_0 = x Wpᵀ + bp + pos[p]          (N, D)   patch embedding, learned positions
  *   h_l = block_l(h_{l−1})  l = 1..L   pre-LN encoder blocks (moe/nn.h), NOT causal;
- *                                      FFN dense (the "dense" preset of
- *                                      moe_layer_config_variant, width F, GELU) or,
- *                                      with moe_everywhere, the connector's MoE config
+ *                                      FFN dense or, with moe_everywhere, the
+ *                                      connector's MoE config
  *   u   = LN_c(h_L)                    (N, D)
  *   g_0 = connector(u)                 (N, D)   a moe_layer (moe/layer.h), cfg.moe:
  *                                      any gate, S shared, either combine rule;
- *                                      experts D → F_moe → D (GELU: mlp2x_gelu);
+ *                                      experts D → F_moe → D with the activation of
+ *                                      cfg.moe.expert (the paper's mlp2x_gelu
+ *                                      is GELU: set act = MOE_ACT_GELU for it);
  *                                      no residual around it (it is the connector)
  *   g_j = headblock_j(g_{j−1}) j=1..Lh pre-LN blocks, non-causal, dense FFN
+ * The dense FFN (encoder blocks without moe_everywhere, and every head
+ * block) is a moe_layer of the "dense" variant (moe/layer.h): one FFN
+ * expert D → F → D, GELU whatever cfg.moe says, no biases, weight exactly
+ * 1, additive combine, no balance loss or z-loss; its router W_r (1, D)
+ * sits in the slab with gradient exactly 0 (weight decay still applies).
  *   z   = LN_f(g_Lh)                   (N, D)
  *   q_b = (1/Np) Σ_p z[b, p]           (B, D)   mean pool
  *   logits = q Wcᵀ + bc                (B, C)
@@ -58,8 +64,12 @@
  * input value (naming image, patch and element) or non-finite logits.
  * A failed forward leaves parameters untouched and forbids backward.
  *
+ * moe_vision_logits() keeps the logits of the last forward through the
+ * backward (moe_lm_logits does not).
+ *
  * Determinism: fixed summation orders throughout; with a one-thread BLAS
- * results are bit-identical from run to run.
+ * results are bit-identical from run to run. Batch composition: see
+ * moe/lm.h (the same holds here, per image).
  *
  * Double twins (type moe_vision_f64, suffix _f64) exist for every function
  * that touches parameters or activations except the optimizer step; they

@@ -301,7 +301,8 @@ int moe_lm_evaluate(moe_lm *m, const uint32_t *tokens, size_t n, double *mean_ce
 /* ---- checkpoints ---- */
 
 static const char moe_lm_magic[8] = {'M', 'O', 'E', 'L', 'M', 'C', 'K', '\n'};
-#define MOE_LM_CKPT_VERSION 1u
+/* Version 2 added zloss_coef; version 1 files load with zloss_coef 0. */
+#define MOE_LM_CKPT_VERSION 2u
 
 /* A growable little-endian byte buffer. */
 typedef struct {
@@ -377,7 +378,7 @@ static float rd_f32(const unsigned char *c)
   return f;
 }
 
-/* The config fields in file order: 17 u32 then 2 f64. */
+/* The config fields in file order: 17 u32 then 3 f64 (2 in version 1). */
 #define MOE_LM_NCFG_U32 17
 static void cfg_to_u32(const moe_lm_config *c, uint32_t u[MOE_LM_NCFG_U32])
 {
@@ -412,6 +413,7 @@ int moe_lm_save(const moe_lm *m, const char *path, long step)
     wb_u32(&b, u[i]);
   wb_f64(&b, m->cfg.ffn.gate.route_scale);
   wb_f64(&b, m->cfg.ffn.balance_coef);
+  wb_f64(&b, m->cfg.ffn.zloss_coef);
   wb_u64(&b, (uint64_t)(int64_t)step);
   wb_u64(&b, (uint64_t)n);
   for (size_t i = 0; i < n; i++)
@@ -490,7 +492,7 @@ int moe_lm_load(const char *path, int max_B, moe_lm **out, long *step)
   fclose(f);
   int rc = MOE_OK;
   moe_lm *m = NULL;
-  const size_t head = 8 + 4 + 4 * MOE_LM_NCFG_U32 + 16 + 8 + 8;
+  size_t head = 8 + 4 + 4 * MOE_LM_NCFG_U32 + 24 + 8 + 8;
   if (ioerr) {
     rc = moe_error(MOE_EIO, "lm load: reading %s failed", path);
     goto done;
@@ -504,11 +506,13 @@ int moe_lm_load(const char *path, int max_B, moe_lm **out, long *step)
     goto done;
   }
   uint32_t version = rd_u32(buf + 8);
-  if (version != MOE_LM_CKPT_VERSION) {
-    rc = moe_error(MOE_EFORMAT, "lm load: %s has version %lu, this libmoe reads version %u",
+  if (version < 1 || version > MOE_LM_CKPT_VERSION) {
+    rc = moe_error(MOE_EFORMAT, "lm load: %s has version %lu, this libmoe reads versions 1 to %u",
                    path, (unsigned long)version, MOE_LM_CKPT_VERSION);
     goto done;
   }
+  const int nf64 = version == 1 ? 2 : 3; /* route_scale balance_coef [zloss_coef] */
+  head -= (size_t)8 * (3 - nf64);
   if (n < head) {
     rc = moe_error(MOE_EFORMAT, "lm load: %s is truncated: %zu bytes, header needs %zu", path,
                    n, head);
@@ -546,8 +550,10 @@ int moe_lm_load(const char *path, int max_B, moe_lm **out, long *step)
   c.ffn.combine = (moe_combine)u[16];
   c.ffn.gate.route_scale = rd_f64(p);
   c.ffn.balance_coef = rd_f64(p + 8);
-  const long st = (long)(int64_t)rd_u64(p + 16);
-  const uint64_t np = rd_u64(p + 24);
+  c.ffn.zloss_coef = nf64 > 2 ? rd_f64(p + 16) : 0.0;
+  p += 8 * nf64;
+  const long st = (long)(int64_t)rd_u64(p);
+  const uint64_t np = rd_u64(p + 8);
   if (moe_lm_check(&c)) {
     rc = moe_error(MOE_EFORMAT, "lm load: %s: bad config: %s", path, moe_last_error());
     goto done;
