@@ -39,7 +39,7 @@ debian_files = debian/changelog debian/control debian/copyright debian/rules \
 	debian/libmoe0.lintian-overrides debian/libmoe-dev.lintian-overrides \
 	debian/tests/control debian/tests/layer-demo debian/tests/smoke
 EXTRA_DIST += $(debian_files) build-aux/gen-symbols.sh build-aux/deb-build.sh \
-	build-aux/reproducible-check.sh
+	build-aux/reproducible-check.sh build-aux/chroot-test.sh
 # After adding or removing a public function: one command rewrites the
 # symbols file from the built library (t/debian-symbols.sh checks it).
 debian-symbols: lib/libmoe.la
