@@ -124,7 +124,7 @@ chown -R 1000:1000 "$broot/build"
 echo "== build chroot: apt-get build-dep (build-essential + Build-Depends)"
 { inroot "$broot" apt-get update -q && inroot "$broot" apt-get build-dep -y -q "/build/$base"; } \
   >"$work/build-dep.log" 2>&1 || { tail -30 "$work/build-dep.log"; die "apt-get build-dep failed"; }
-echo "installed: $(inroot "$broot" dpkg-query -W -f '${Status}\n' | grep -c ' installed$') packages;" \
+echo "installed: $(inroot "$broot" dpkg-query -W -f '${Status}\n' | grep -c ' installed$') packages ($(since "$t0"));" \
   "Build-Depends: $(inroot "$broot" sh -c "cd /build/$base && dpkg-checkbuilddeps" >/dev/null 2>&1 && echo satisfied)"
 opts=${DEB_BUILD_OPTIONS:-}
 case " $opts " in *" parallel="*) ;; *) opts="${opts:+$opts }parallel=2" ;; esac
@@ -133,7 +133,8 @@ as_builder "$broot" sh -c "cd /build/$base && DEB_BUILD_OPTIONS='$opts' dpkg-bui
   >"$work/build.log" 2>&1 || { tail -60 "$work/build.log"; die "dpkg-buildpackage failed in the clean chroot (log: $work/build.log)"; }
 grep -E '^# (PASS|FAIL|SKIP|ERROR|TOTAL)' "$work/build.log" || true
 mkdir -p "$work/debs"
-cp "$broot"/build/*.deb "$broot"/build/*.dsc "$broot"/build/*.changes "$broot"/build/*.debian.tar.* "$work/debs/"
+cp "$broot"/build/*.deb "$broot"/build/*.dsc "$broot"/build/*.changes "$broot"/build/*.buildinfo \
+  "$broot"/build/*.debian.tar.* "$broot"/build/*.orig.tar.* "$work/debs/"
 echo "built: $(cd "$work/debs" && ls ./*.deb | sed 's|^\./||' | tr '\n' ' ')($(since "$t0"))"
 rm -rf "$broot"
 
