@@ -9,8 +9,9 @@ EXTRA_DIST += COPYING
 
 # ---- installed data: /usr/share/moebench --------------------------------
 # The matrices (every experiments/*.yaml in the source, and the cached
-# limits they read), the script behind `make bench`, and a Makefile that
-# gives an installed moebench the same bench / bench-quick targets:
+# limits they read), the script behind `make bench`, datasets/fetch.sh with
+# its checksums, and a Makefile that gives an installed moebench the same
+# bench / bench-quick / lm-data / image-data / fetch-data targets:
 #   make -f $(pkgdatadir)/Makefile bench-quick
 # A glob, not a list: a matrix added to EXTRA_DIST by any area installs.
 EXTRA_DIST += bench/harness/share.mk
@@ -24,22 +25,29 @@ install-moebench-share:
 	  $(INSTALL_DATA) "$$f" '$(DESTDIR)$(pkgdatadir)/experiments/limits/' || exit 1; done
 	$(INSTALL_SCRIPT) $(srcdir)/bench/harness/mb-bench.sh '$(DESTDIR)$(pkgdatadir)/mb-bench.sh'
 	$(INSTALL_DATA) $(srcdir)/bench/harness/share.mk '$(DESTDIR)$(pkgdatadir)/Makefile'
+	$(MKDIR_P) '$(DESTDIR)$(pkgdatadir)/datasets'
+	$(INSTALL_SCRIPT) $(srcdir)/datasets/fetch.sh '$(DESTDIR)$(pkgdatadir)/datasets/fetch.sh'
+	$(INSTALL_DATA) $(srcdir)/datasets/SHA256SUMS '$(DESTDIR)$(pkgdatadir)/datasets/SHA256SUMS'
 uninstall-moebench-share:
-	rm -rf '$(DESTDIR)$(pkgdatadir)/experiments'
+	rm -rf '$(DESTDIR)$(pkgdatadir)/experiments' '$(DESTDIR)$(pkgdatadir)/datasets'
 	rm -f '$(DESTDIR)$(pkgdatadir)/mb-bench.sh' '$(DESTDIR)$(pkgdatadir)/Makefile'
 	-rmdir '$(DESTDIR)$(pkgdatadir)'
 .PHONY: install-moebench-share uninstall-moebench-share
+# the installed Makefile's bench-quick without the data sets
+TESTS += t/bench-share.sh
+EXTRA_DIST += t/bench-share.sh
 
 # ---- Debian packaging ------------------------------------------------------
 debian_files = debian/changelog debian/control debian/copyright debian/rules \
 	debian/source/format debian/libmoe0.install debian/libmoe0.symbols \
 	debian/libmoe-dev.install debian/libmoe-dev.examples debian/moebench.install \
-	debian/moebench.docs debian/not-installed debian/README.Debian \
+	debian/moebench.docs debian/not-installed debian/moebench.README.Debian \
 	debian/source/lintian-overrides debian/moebench.lintian-overrides \
 	debian/libmoe0.lintian-overrides debian/libmoe-dev.lintian-overrides \
-	debian/tests/control debian/tests/layer-demo debian/tests/smoke
+	debian/tests/control debian/tests/layer-demo debian/tests/smoke \
+	debian/tests/quick-start debian/upstream/metadata
 EXTRA_DIST += $(debian_files) build-aux/gen-symbols.sh build-aux/deb-build.sh \
-	build-aux/reproducible-check.sh
+	build-aux/reproducible-check.sh build-aux/chroot-test.sh
 # After adding or removing a public function: one command rewrites the
 # symbols file from the built library (t/debian-symbols.sh checks it).
 debian-symbols: lib/libmoe.la

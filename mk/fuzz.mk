@@ -10,9 +10,10 @@ FUZZ_SECONDS = 20
 FUZZ_DIR = fuzz-build
 FUZZ_HARNESSES =
 # The harnesses link libmoe's own dependencies (its LIBADD without the
-# libtool archives) with the preprocessor flags of this build.
+# libtool archives) and libyaml (fuzz_matrix; libmoe does not use it) with
+# the preprocessor flags of this build.
 fuzz:
-	FUZZ_CPPFLAGS='$(AM_CPPFLAGS)' FUZZ_LIBS='$(filter-out %.la,$(lib_libmoe_la_LIBADD))' \
+	FUZZ_CPPFLAGS='$(AM_CPPFLAGS)' FUZZ_LIBS='$(filter-out %.la,$(lib_libmoe_la_LIBADD)) $(YAML_LIBS)' \
 	$(SHELL) $(srcdir)/build-aux/fuzz.sh $(srcdir) $(top_builddir) $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
 # make sanitize-check: make check in an ASan+UBSan build under $(SAN_DIR).
 SAN_DIR = san-build

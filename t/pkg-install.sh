@@ -80,6 +80,8 @@ ok $? "libmoe.so and libmoe.so.0 are installed in libdir"
 if command -v readelf >/dev/null 2>&1; then
   readelf -d "$lib/libmoe.so" >"$tmp/dyn" 2>&1
   has "$tmp/dyn" "Library soname: [libmoe.so.0]"; ok $? "installed soname is libmoe.so.0"
+  ! grep -q 'NEEDED.*libyaml' "$tmp/dyn"
+  ok $? "libmoe.so.0 does not link libyaml (only the harness reads YAML)"
   ! grep -E -q '\((RPATH|RUNPATH)\)' "$tmp/dyn"; ok $? "installed libmoe.so carries no RPATH/RUNPATH"
 else
   n=$((n + 1)); echo "ok $n # SKIP no readelf"
@@ -97,6 +99,21 @@ ok $? "pkg-config --cflags points at the installed includedir"
 pc --libs libmoe >"$tmp/libs" 2>&1 && has "$tmp/libs" "-L$lib " && has "$tmp/libs" "-lmoe" &&
   has "$tmp/libs" "-lgsl"
 ok $? "pkg-config --libs gives -L libdir -lmoe and GSL (gsl_rng is in the API)"
+# What libmoe.so.0 loads by itself stays out of its users' flags: the BLAS
+# and the rest are private (--static), no dependency's -D reaches them, and
+# libyaml is no dependency at all.
+! grep -E -q -- '-lopenblas|-lblas|-lcblas|-lgslcblas|-lsleef|-lutf8proc|-lz( |$)' "$tmp/libs"
+ok $? "pkg-config --libs names no private dependency: $(cat "$tmp/libs")"
+pc --cflags libmoe >"$tmp/cflags" 2>&1 && ! grep -q -- ' -D\|^-D' "$tmp/cflags"
+ok $? "pkg-config --cflags defines no macro: $(cat "$tmp/cflags")"
+pc --static --libs libmoe >"$tmp/slibs" 2>&1 && ! grep -q yaml "$tmp/slibs" "$pcdir/libmoe.pc" &&
+  has "$tmp/slibs" "-lsleef" && has "$tmp/slibs" "-lutf8proc" && has "$tmp/slibs" "-lz"
+ok $? "pkg-config --static --libs has libmoe's own dependencies and no libyaml"
+if grep -q '^#define HAVE_OPENBLAS 1' "$build/config.h"; then
+  awk '{ for (i = 1; i <= NF; i++) { if ($i == "-lopenblas" && !b) b = i; if ($i == "-lgslcblas" && !g) g = i } }
+       END { exit !(b && (!g || b < g)) }' "$tmp/slibs"
+  ok $? "pkg-config --static --libs lists OpenBLAS before GSL's reference CBLAS"
+fi
 
 # ---- manuals and the program ----------------------------------------------
 miss=

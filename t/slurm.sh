@@ -4,12 +4,23 @@
 # machine (munged with a generated key, slurmctld and slurmd with a
 # generated slurm.conf, all in a temporary directory, on loopback ports),
 # the job-array script that `moebench slurm` prints submitted with sbatch
-# twice for a smoke matrix:
+# for a smoke matrix:
 #   A. as printed: the array tasks write into one results directory (a
 #      shared file system);
-#   B. each task into its own directory (nodes without a shared file
-#      system, moebench(1) SCALING OUT), joined with `moebench merge`;
-# and both results bit-identical to a local `moebench run`. Every daemon it
+#   B. --out-per-task: each task into its own directory (nodes without a
+#      shared file system, moebench(1) SCALING OUT), joined with `moebench
+#      merge`;
+#   C. an array larger than the cluster's MaxArraySize (5 here) is refused
+#      by sbatch, and --max-array keeps it within: 8 shards in 4 tasks,
+#      throttled (%2), with --time, --mem, --partition, --account and
+#      --sbatch lines, from a copy of the matrix that is edited (and its
+#      limits removed) after the script was written, and `sh job.sh`
+#      chaining the report job (afterok);
+#   D. cells removed and one corrupted: --resubmit names the array tasks
+#      holding them, and resubmitting those runs only those cells;
+#   E. the OPENBLAS_CORETYPE pin (and --no-coretype), and `moebench report`
+#      warning about cells run on different BLAS cores;
+# every result bit-identical to a local `moebench run`. Every daemon it
 # started is stopped on exit, whatever happens (trap).
 #
 # It starts daemons as root, so it runs only when asked: MOE_SLURM_TEST=1
@@ -111,6 +122,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 MpiDefault=none
 ReturnToService=2
+MaxArraySize=5
 PlugStackConfig=$tmp/plugstack.conf
 ${node}RealMemory=1000 NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=moetest Nodes=$host Default=YES MaxTime=30 State=UP
@@ -167,11 +179,9 @@ metrics "$tmp/shared" | cmp -s - "$tmp/m.local"
 ok $? "the array's results == the local run, bit for bit ($cells cells: status, seed, metrics)"
 
 # ---- B: one directory per task, joined by moebench merge ---------------------------------
-sed "s|--out '$tmp/perjob'|--out '$tmp/perjob/'\"\$SLURM_ARRAY_TASK_ID\"|" >"$tmp/job/b.sh" <<EOF
-$("$MOEBENCH" slurm "$matrix" --shards 3 --out "$tmp/perjob" --moebench "$MOEBENCH")
-EOF
-grep -q 'perjob/'"'"'"$SLURM_ARRAY_TASK_ID"' "$tmp/job/b.sh"
-ok $? "job script B writes each task's results to its own directory"
+"$MOEBENCH" slurm "$matrix" --shards 3 --out-per-task "$tmp/perjob" --moebench "$MOEBENCH" >"$tmp/job/b.sh"
+grep -q "^out='$tmp/perjob'/\"\$SLURM_ARRAY_TASK_ID\"\$" "$tmp/job/b.sh"
+ok $? "--out-per-task: job script B writes each task's results to its own directory"
 states=$(submit "$tmp/job/b.sh")
 echo "$states" | grep -q -E '^ ?3 COMPLETED $'
 ok $? "sbatch: B's 3 tasks COMPLETED (states: $states)"
@@ -181,6 +191,102 @@ metrics "$tmp/merged" | cmp -s - "$tmp/m.local"
 ok $? "the merged results == the local run, bit for bit"
 ls "$tmp/job"/moebench-*.log >/dev/null 2>&1
 ok $? "each task wrote its Slurm log ($(ls "$tmp/job"/moebench-*.log 2>/dev/null | wc -l) files)"
+
+# ---- C: array size, chunking, throttle, options, a queued copy, the report ----------------
+# The matrix and its limits copied; the script written; then the copy edited
+# and its limits removed, as a user might while the array waits in the queue.
+mkdir -p "$tmp/mcopy"
+cp "$matrix" "$tmp/mcopy/"
+cp -r "$(dirname "$matrix")/limits" "$tmp/mcopy/"
+mc=$tmp/mcopy/$(basename "$matrix")
+"$MOEBENCH" slurm "$mc" --shards 8 --max-array 8 --out "$tmp/c" --moebench "$MOEBENCH" >"$tmp/job/big.sh"
+grep -q '^#SBATCH --array=1-8$' "$tmp/job/big.sh"
+ok $? "--shards 8 --max-array 8: an array of 8 tasks"
+(cd "$tmp/job" && sbatch --parsable big.sh) >"$tmp/big.out" 2>&1
+[ $? -ne 0 ] && grep -q -i 'array' "$tmp/big.out"
+ok $? "sbatch refuses an array above MaxArraySize=5: $(head -1 "$tmp/big.out")"
+"$MOEBENCH" slurm "$mc" --shards 8 --max-array 4 --throttle 2 --out "$tmp/c" --moebench "$MOEBENCH" \
+  --time 10 --mem 100 --partition moetest --account moetest --sbatch '--comment=moebench-test' \
+  --sbatch '#SBATCH --nice=0' --report >"$tmp/job/c.sh"
+ok $? "moebench slurm --max-array 4 --throttle 2 --time --mem --partition --account --sbatch x2 --report"
+grep -q '^#SBATCH --array=1-4%2$' "$tmp/job/c.sh" && grep -q '^#SBATCH --time=10$' "$tmp/job/c.sh" &&
+  grep -q '^#SBATCH --mem=100$' "$tmp/job/c.sh" && grep -q '^#SBATCH --partition=moetest$' "$tmp/job/c.sh" &&
+  grep -q '^#SBATCH --account=moetest$' "$tmp/job/c.sh" && grep -q '^#SBATCH --comment=moebench-test$' "$tmp/job/c.sh" &&
+  grep -q '^#SBATCH --nice=0$' "$tmp/job/c.sh"
+ok $? "the script has --array=1-4%2 and each requested #SBATCH line"
+sed -i 's/em_max_iter: 30/em_max_iter: 3/' "$mc"
+rm -r "$tmp/mcopy/limits"
+cid=$(cd "$tmp/job" && sh c.sh 2>&1)
+rc=$?
+jid=$(echo "$cid" | sed -n 's/^moebench: array job \([0-9]*\).*/\1/p')
+rid=$(echo "$cid" | sed -n 's/^moebench: report job \([0-9]*\).*/\1/p')
+[ $rc -eq 0 ] && [ -n "$jid" ] && [ -n "$rid" ]
+ok $? "sh c.sh submitted the array ($jid) and the report job ($rid)"
+scontrol show job "$rid" 2>/dev/null | grep -q "Dependency=afterok:${jid}"
+ok $? "the report job waits on afterok:$jid"
+i=0
+while [ $i -lt 600 ] && [ -n "$(squeue -h -j "$jid,$rid" -o %i 2>/dev/null)" ]; do sleep 0.5; i=$((i + 1)); done
+states=$(scontrol show job "$jid" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
+echo "$states" | grep -q -E '^ ?4 COMPLETED $'
+ok $? "C's 4 tasks (8 shards, 2 running at a time) COMPLETED (states: $states)"
+scontrol show job "$rid" 2>/dev/null | grep -q 'JobState=COMPLETED' && [ -s "$tmp/c/$(basename "$mc" .yaml)/report/summary.md" ]
+ok $? "the chained report job COMPLETED and wrote the summary"
+metrics "$tmp/c" | cmp -s - "$tmp/m.local"
+ok $? "C's results == the local run, bit for bit: the matrix as submitted, its limits carried in the script"
+grep -h 'shards\|ran ok' "$tmp/job"/moebench-smoke-synthetic-"$jid"_*.log >"$tmp/c.runs" 2>/dev/null
+[ "$(grep -c 'ran ok' "$tmp/c.runs")" = 8 ]
+ok $? "each of the 8 shards ran once ($(grep -c 'ran ok' "$tmp/c.runs") shard runs in the 4 task logs)"
+
+# ---- D: a resubmission of the failed or missing cells --------------------------------------
+name=$(basename "$mc" .yaml)
+ls "$tmp/c/$name/cells" | sort | sed -n '1p;5p;9p' >"$tmp/gone"
+while read -r f; do rm "$tmp/c/$name/cells/$f"; done <"$tmp/gone"
+f=$(ls "$tmp/c/$name/cells" | sort | sed -n 2p)
+head -c 20 "$tmp/c/$name/cells/$f" >"$tmp/cut" && mv "$tmp/cut" "$tmp/c/$name/cells/$f"
+echo "$f" >>"$tmp/gone"
+# the tasks that hold them: shard s runs in task (s - 1) % 4 + 1
+want=$(for s in 1 2 3 4 5 6 7 8; do
+  "$MOEBENCH" expand "$matrix" --ids --shard "$s/8" | while read -r id; do
+    grep -q "^$id.json\$" "$tmp/gone" && echo $(( (s - 1) % 4 + 1 )); done
+done | sort -un | tr '\n' ' ')
+idx=$("$MOEBENCH" slurm "$matrix" --shards 8 --max-array 4 --resubmit "$tmp/c" 2>"$tmp/resub.err")
+ok $? "moebench slurm --resubmit: '$idx' ($(cat "$tmp/resub.err"))"
+got=$(echo "$idx" | tr ',' '\n' | awk -F- '{ for (i = $1; i <= ($2 ? $2 : $1); i++) print i }' | sort -un | tr '\n' ' ')
+[ -n "$want" ] && [ "$got" = "$want" ]
+ok $? "the indices are the tasks holding the 4 removed or corrupted cells (want $want, got $got)"
+"$MOEBENCH" slurm "$matrix" --shards 8 --max-array 4 --out "$tmp/c" --moebench "$MOEBENCH" >"$tmp/job/d.sh"
+out=$(cd "$tmp/job" && sbatch --parsable --array="$idx" d.sh 2>&1)
+did=${out%%;*}
+i=0
+while [ $i -lt 600 ] && [ -n "$(squeue -h -j "$did" -o %i 2>/dev/null)" ]; do sleep 0.5; i=$((i + 1)); done
+ran=$(cat "$tmp/job"/moebench-smoke-synthetic-"$did"_*.log 2>/dev/null | sed -n 's/.*: \([0-9]*\) ran ok.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+[ "$ran" = 4 ]
+ok $? "the resubmitted tasks ran only the 4 missing cells (ran: $ran)"
+metrics "$tmp/c" | cmp -s - "$tmp/m.local"
+ok $? "after the resubmission the results == the local run, bit for bit"
+idx2=$("$MOEBENCH" slurm "$matrix" --shards 8 --max-array 4 --resubmit "$tmp/c" 2>"$tmp/resub2.err")
+[ -z "$idx2" ] && grep -q 'nothing to resubmit' "$tmp/resub2.err"
+ok $? "then nothing is left to resubmit"
+
+# ---- E: the BLAS kernels -----------------------------------------------------------------
+core=$(sed -n 's/.*"core": *"\([^"]*\)".*/\1/p' "$tmp/c/$name/cells/"*.json | sort -u | tr '\n' ' ')
+src=$(sed -n 's/.*"core_source": *"\([^"]*\)".*/\1/p' "$tmp/c/$name/cells/"*.json | sort -u | tr '\n' ' ')
+grep -q "^export OPENBLAS_CORETYPE='${core% }'\$" "$tmp/job/c.sh" && [ "$src" = "env " ]
+ok $? "the script pins OPENBLAS_CORETYPE to this machine's kernels; every cell ran on them (core $core, source $src)"
+"$MOEBENCH" slurm "$matrix" --no-coretype >"$tmp/nocore.sh" && ! grep -q OPENBLAS_CORETYPE "$tmp/nocore.sh"
+ok $? "--no-coretype leaves OPENBLAS_CORETYPE out"
+"$MOEBENCH" report "$tmp/c/$name" >/dev/null 2>"$tmp/rep1.err" && ! grep -q 'BLAS cores' "$tmp/rep1.err"
+ok $? "moebench report does not warn about one BLAS core"
+if [ "$(uname -m)" = x86_64 ]; then
+  OPENBLAS_CORETYPE=Prescott "$MOEBENCH" run -q "$matrix" --shard 1/2 --out "$tmp/mixed" 2>/dev/null
+  OPENBLAS_CORETYPE=Core2 "$MOEBENCH" run -q "$matrix" --shard 2/2 --out "$tmp/mixed" 2>/dev/null
+  "$MOEBENCH" report "$tmp/mixed/$name" >/dev/null 2>"$tmp/rep2.err"
+  grep -q "warning: $name: the cells ran on 2 different BLAS cores" "$tmp/rep2.err" &&
+    grep -q 'different BLAS cores' "$tmp/mixed/$name/report/provenance.md"
+  ok $? "moebench report warns when the cells ran on different BLAS cores: $(grep -o 'ran on.*)' "$tmp/rep2.err")"
+else
+  n=$((n + 1)); echo "ok $n # SKIP Prescott and Core2 kernels are x86-64's"
+fi
 if [ $failed -ne 0 ]; then
   for f in "$tmp/job"/moebench-*.log "$tmp/slurmctld.log" "$tmp/slurmd.log"; do
     [ -f "$f" ] && { echo "# --- $f"; tail -15 "$f" | sed 's/^/# /'; }

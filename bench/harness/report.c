@@ -1249,7 +1249,7 @@ static void provenance_md(store *s)
   mb_buf_init(&b);
   mb_buf_printf(&b, "## Provenance of %s\n\n| field | value | cells |\n|---|---|---:|\n", m->name);
   char **val = xcalloc(m->ncells, sizeof *val);
-  size_t *cnt = xcalloc(m->ncells, sizeof *cnt);
+  size_t *cnt = xcalloc(m->ncells, sizeof *cnt), ncores = 0;
   for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
     size_t nv = 0;
     for (size_t c = 0; c < m->ncells; c++) {
@@ -1268,7 +1268,22 @@ static void provenance_md(store *s)
       md_escape(&b, val[k]);
       mb_buf_printf(&b, " | %zu |\n", cnt[k]);
     }
+    /* Different OpenBLAS kernels give different bits: cells of one matrix
+     * that ran on several (nodes of different CPUs, a job script without
+     * OPENBLAS_CORETYPE) are not one reproducible run. */
+    if (nv > 1 && fields[f][1] && !strcmp(fields[f][0], "blas") && !strcmp(fields[f][1], "core")) {
+      mb_buf w;
+      mb_buf_init(&w);
+      for (size_t k = 0; k < nv; k++) mb_buf_printf(&w, "%s%s: %zu cells", k ? ", " : "", val[k], cnt[k]);
+      fprintf(stderr, "moebench report: warning: %s: the cells ran on %zu different BLAS cores (%s); "
+              "their bits are not comparable: pin OPENBLAS_CORETYPE (moebench slurm does)\n", m->name, nv, w.s);
+      mb_buf_free(&w);
+      ncores = nv;
+    }
   }
+  if (ncores > 1)
+    mb_buf_printf(&b, "\n**Warning:** the cells ran on %zu different BLAS cores; their bits are not comparable "
+                  "(pin `OPENBLAS_CORETYPE`).\n", ncores);
   free(val);
   free(cnt);
   write_out(s, "provenance.md", &b);

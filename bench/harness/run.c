@@ -862,15 +862,40 @@ int mb_verb_merge(int argc, char **argv)
 /* ---- slurm ---- */
 
 static const char slurm_usage[] =
-  "usage: moebench slurm FILE [--shards N] [--out DIR] [-j N] [--moebench PATH]\n"
-  "Validate FILE and print a Slurm batch script whose job array runs shard\n"
-  "$SLURM_ARRAY_TASK_ID of N with `moebench run`, all writing to DIR (a shared\n"
-  "file system; otherwise join the per-node directories with moebench merge).\n"
-  "  --shards N       array size (default 10, at most the number of cells)\n"
-  "  --out DIR        results root (default: results, made absolute)\n"
-  "  -j N             cells at a time within a task (default 1; sets --cpus-per-task)\n"
-  "  --moebench PATH  the program to run (default: moebench on PATH)\n"
-  "Submit with: moebench slurm M.yaml --shards 20 > job.sh && sbatch job.sh\n";
+  "usage: moebench slurm FILE [--shards N] [--out DIR | --out-per-task DIR] [-j N]\n"
+  "         [--time T] [--mem M] [--partition P] [--account A] [--sbatch LINE]...\n"
+  "         [--max-array N] [--throttle N] [--report] [--no-coretype] [--moebench PATH]\n"
+  "       moebench slurm FILE [--shards N] [--max-array N] [--throttle N] --resubmit DIR\n"
+  "Validate FILE and print a Slurm batch script whose job array runs the\n"
+  "matrix in N shards with `moebench run --shard`, all writing to DIR (a\n"
+  "shared file system) or each task to DIR/TASK (--out-per-task; join them\n"
+  "with moebench merge). The script carries the matrix and the limit files\n"
+  "next to it (FILE's limits/ directory): the queued array runs what was\n"
+  "submitted, whatever happens to FILE later, on nodes that cannot see it.\n"
+  "  --shards N        shards (default 10, at most the number of cells)\n"
+  "  --out DIR         results root (default: results, made absolute)\n"
+  "  --out-per-task DIR  each array task writes to DIR/$SLURM_ARRAY_TASK_ID\n"
+  "  -j N              cells at a time within a task (default 1; sets --cpus-per-task)\n"
+  "  --time T, --mem M, --partition P, --account A\n"
+  "                    the #SBATCH options of those names\n"
+  "  --sbatch LINE     any further #SBATCH option, e.g. --sbatch '--qos=long'\n"
+  "                    (repeatable)\n"
+  "  --max-array N     at most N array tasks (default 1000, within Slurm's default\n"
+  "                    MaxArraySize of 1001); more shards than that run several\n"
+  "                    per task\n"
+  "  --throttle N      at most N tasks running at once (--array=...%N)\n"
+  "  --report          `sh job.sh` also submits `moebench report` as a job that\n"
+  "                    starts when every array task succeeded (afterok)\n"
+  "  --no-coretype     do not pin OPENBLAS_CORETYPE to this machine's BLAS kernels\n"
+  "                    (by default every node runs them: the same bits everywhere,\n"
+  "                    and a node whose CPU lacks them fails instead of differing)\n"
+  "  --moebench PATH   the program to run (default: moebench on PATH)\n"
+  "  --resubmit DIR    print the array indices (for sbatch --array=) of the tasks\n"
+  "                    whose shards have failed or missing cells under DIR;\n"
+  "                    give the same --shards and --max-array as the script\n"
+  "Submit with: moebench slurm M.yaml --shards 20 > job.sh && sbatch job.sh\n"
+  "(or `sh job.sh [SBATCH OPTIONS]`, which also submits the --report job).\n"
+  "Exit status: 0 printed, 1 a file could not be read, 2 usage or validation error.\n";
 
 static void sh_quote(const char *s)
 {
@@ -882,49 +907,313 @@ static void sh_quote(const char *s)
   putchar('\'');
 }
 
+/* An #SBATCH value must stay on its line and be one word. */
+static int sbatch_word(const char *s)
+{
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t') return 0;
+  return 1;
+}
+
+/* FILE written by the script, from a quoted here-document: the bytes of
+ * SRC exactly (a missing final newline is cut again with truncate).
+ * Returns 0, or 1 with a message when SRC cannot be read or cannot be
+ * carried (a line equal to the delimiter). */
+static const char *const slurm_eof = "MOEBENCH_FILE_END";
+static int slurm_carry(const char *src, const char *dst_expr)
+{
+  FILE *f = fopen(src, "rb");
+  if (!f) { fprintf(stderr, "moebench slurm: %s: %s\n", src, strerror(errno)); return 1; }
+  mb_buf b;
+  mb_buf_init(&b);
+  char chunk[8192];
+  size_t k;
+  while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) mb_buf_printf(&b, "%.*s", (int)k, chunk);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) { fprintf(stderr, "moebench slurm: %s: read error\n", src); mb_buf_free(&b); return 1; }
+  size_t dl = strlen(slurm_eof);
+  for (size_t a = 0; a < b.n;) {
+    const char *nl = memchr(b.s + a, '\n', b.n - a);
+    size_t e = nl ? (size_t)(nl - b.s) : b.n;
+    if (e - a == dl && !memcmp(b.s + a, slurm_eof, dl)) {
+      fprintf(stderr, "moebench slurm: %s: has a line '%s' and cannot be carried in the script\n", src, slurm_eof);
+      mb_buf_free(&b);
+      return 1;
+    }
+    a = e + 1;
+  }
+  if (memchr(b.s ? b.s : "", 0, b.n)) {
+    fprintf(stderr, "moebench slurm: %s: binary file, cannot be carried in the script\n", src);
+    mb_buf_free(&b);
+    return 1;
+  }
+  printf("cat >%s <<'%s'\n", dst_expr, slurm_eof);
+  fwrite(b.s, 1, b.n, stdout);
+  int nonl = b.n > 0 && b.s[b.n - 1] != '\n';
+  printf("%s%s\n", nonl ? "\n" : "", slurm_eof);
+  if (nonl) printf("truncate -s -1 %s\n", dst_expr);
+  mb_buf_free(&b);
+  return 0;
+}
+
+/* --resubmit: the array indices whose shards are not all ok under out, as
+ * "1-3,7" (sbatch --array syntax; %throttle appended). Returns the count. */
+static size_t slurm_resubmit(const mb_matrix *m, long shards, long tasks, long throttle, const char *out)
+{
+  char *need = calloc((size_t)tasks + 1, 1);
+  size_t *sel = malloc((m->ncells ? m->ncells : 1) * sizeof *sel);
+  size_t nbad = 0, ntask = 0;
+  if (!need || !sel) { free(need); free(sel); return (size_t)-1; }
+  char path[4400], err[5000];
+  for (long s = 1; s <= shards; s++) {
+    size_t nsel = mb_matrix_shard(m, (int)s, (int)shards, sel), bad = 0;
+    for (size_t k = 0; k < nsel; k++) {
+      mb_rfile rf;
+      mb_path_cell(path, sizeof path, out, m->name, m->cells[sel[k]].id);
+      int r = mb_rfile_load(path, &rf, err, sizeof err);
+      if (!(r == 0 && rf.ok && !strcmp(rf.id, m->cells[sel[k]].id))) bad++;
+      mb_rfile_free(&rf);
+    }
+    if (bad) {
+      nbad += bad;
+      long t = (s - 1) % tasks + 1;
+      if (!need[t]) ntask++;
+      need[t] = 1;
+    }
+  }
+  int first = 1;
+  for (long t = 1; t <= tasks; t++) {
+    if (!need[t]) continue;
+    long e = t;
+    while (e + 1 <= tasks && need[e + 1]) e++;
+    printf("%s%ld", first ? "" : ",", t);
+    if (e > t) printf("-%ld", e);
+    first = 0;
+    t = e;
+  }
+  if (ntask) {
+    if (throttle) printf("%%%ld", throttle);
+    putchar('\n');
+  }
+  fprintf(stderr, "moebench slurm: %s: %zu cells failed or missing under %s, in %zu of %ld array tasks%s\n",
+          m->name, nbad, out, ntask, tasks, ntask ? "" : ": nothing to resubmit");
+  free(need);
+  free(sel);
+  return ntask;
+}
+
 int mb_verb_slurm(int argc, char **argv)
 {
   if (want_help(argc, argv, slurm_usage)) return 0;
-  const char *file = NULL, *out = "results", *prog = "moebench", *v;
-  long shards = 10, jobs = 1;
+  const char *file = NULL, *out = "results", *prog = "moebench", *resub = NULL, *v;
+  const char *opt_val[4] = {NULL, NULL, NULL, NULL};
+  static const char *const opt_name[4] = {"--time", "--mem", "--partition", "--account"};
+  const char **extra = calloc((size_t)argc + 1, sizeof *extra);
+  size_t nextra = 0;
+  long shards = 10, jobs = 1, max_array = 1000, throttle = 0;
+  int per_task = 0, report = 0, coretype = 1;
+  if (!extra) return 1;
+#define SLURM_BAD(...) do { fprintf(stderr, "moebench slurm: " __VA_ARGS__); free(extra); return 2; } while (0)
   for (int i = 1; i < argc; i++) {
-    if ((v = optval(argc, argv, &i, NULL, "--shards"))) {
-      if (!parse_pos(v, 1000000, &shards)) { fprintf(stderr, "moebench slurm: bad --shards '%s'\n", v); return 2; }
+    int o;
+    for (o = 0; o < 4; o++)
+      if ((v = optval(argc, argv, &i, NULL, opt_name[o]))) break;
+    if (o < 4) {
+      if (!sbatch_word(v)) SLURM_BAD("bad %s '%s' (one word)\n", opt_name[o], v);
+      opt_val[o] = v;
+    } else if ((v = optval(argc, argv, &i, NULL, "--shards"))) {
+      if (!parse_pos(v, 1000000, &shards)) SLURM_BAD("bad --shards '%s'\n", v);
     } else if ((v = optval(argc, argv, &i, "-j", "--jobs"))) {
-      if (!parse_pos(v, 4096, &jobs)) { fprintf(stderr, "moebench slurm: bad -j '%s'\n", v); return 2; }
-    } else if ((v = optval(argc, argv, &i, NULL, "--out"))) out = v;
-    else if ((v = optval(argc, argv, &i, NULL, "--moebench"))) prog = v;
-    else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "moebench slurm: unknown option '%s'\n%s", argv[i], slurm_usage); return 2; }
+      if (!parse_pos(v, 4096, &jobs)) SLURM_BAD("bad -j '%s'\n", v);
+    } else if ((v = optval(argc, argv, &i, NULL, "--max-array"))) {
+      if (!parse_pos(v, 1000000, &max_array)) SLURM_BAD("bad --max-array '%s'\n", v);
+    } else if ((v = optval(argc, argv, &i, NULL, "--throttle"))) {
+      if (!parse_pos(v, 1000000, &throttle)) SLURM_BAD("bad --throttle '%s'\n", v);
+    } else if ((v = optval(argc, argv, &i, NULL, "--sbatch"))) {
+      if (!strncmp(v, "#SBATCH", 7)) v += 7;
+      while (*v == ' ' || *v == '\t') v++;
+      if (!*v || v[0] != '-' || strpbrk(v, "\n\r"))
+        SLURM_BAD("bad --sbatch '%s' (one sbatch option, e.g. --qos=long)\n", v);
+      if (!strncmp(v, "--array", 7) || !strncmp(v, "-a", 2) || !strncmp(v, "--output", 8) ||
+          !strncmp(v, "--cpus-per-task", 15) || !strncmp(v, "-c", 2))
+        SLURM_BAD("--sbatch '%s': moebench slurm sets that itself (use --shards, --max-array, --throttle, -j)\n", v);
+      extra[nextra++] = v;
+    } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
+      out = v;
+      per_task = 0;
+    } else if ((v = optval(argc, argv, &i, NULL, "--out-per-task"))) {
+      out = v;
+      per_task = 1;
+    } else if ((v = optval(argc, argv, &i, NULL, "--moebench"))) prog = v;
+    else if ((v = optval(argc, argv, &i, NULL, "--resubmit"))) {
+      if (!*v) SLURM_BAD("--resubmit needs the results directory\n");
+      resub = v;
+    } else if (!strcmp(argv[i], "--report")) report = 1;
+    else if (!strcmp(argv[i], "--no-coretype")) coretype = 0;
+    else if (argv[i][0] == '-' && argv[i][1]) SLURM_BAD("unknown option '%s'\n%s", argv[i], slurm_usage);
     else if (!file) file = argv[i];
-    else { fprintf(stderr, "moebench slurm: one matrix file at a time\n"); return 2; }
+    else SLURM_BAD("one matrix file at a time\n");
   }
-  if (!file || !*out) { fputs(slurm_usage, stderr); return 2; }
+#undef SLURM_BAD
+  if (!file || !*out) { fputs(slurm_usage, stderr); free(extra); return 2; }
   int st;
   mb_matrix *m = load_or_report(file, &st);
-  if (!m) return st;
-  if ((size_t)shards > m->ncells) shards = (long)m->ncells;
-  char absfile[8300], absout[8300], cwd[4096];
+  if (!m) { free(extra); return st; }
+  if ((size_t)shards > m->ncells) shards = (long)(m->ncells ? m->ncells : 1);
+  const long tasks = shards < max_array ? shards : max_array;
+  if (throttle > tasks) throttle = 0;   /* no limit then */
+
+  if (resub) {
+    if (!is_dir(resub)) {
+      fprintf(stderr, "moebench slurm: --resubmit %s: no such directory\n", resub);
+      mb_matrix_free(m); free(extra); return 2;
+    }
+    size_t r = slurm_resubmit(m, shards, tasks, throttle, resub);
+    mb_matrix_free(m); free(extra);
+    return r == (size_t)-1 ? 1 : 0;
+  }
+
+  char absout[8300], cwd[4096], mdir[4200];
   if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
-  if (file[0] == '/') snprintf(absfile, sizeof absfile, "%s", file);
-  else snprintf(absfile, sizeof absfile, "%s/%s", cwd, file);
   if (out[0] == '/') snprintf(absout, sizeof absout, "%s", out);
   else snprintf(absout, sizeof absout, "%s/%s", cwd, out);
+  const char *md = getenv("MOEBENCH_MATRIX_DIR");   /* load_or_report set it */
+  snprintf(mdir, sizeof mdir, "%s", md && *md ? md : ".");
+
   printf("#!/bin/sh\n");
-  printf("# moebench %s: %zu cells of matrix '%s' in %ld shards (see moebench(1)).\n", MOE_VERSION_STRING,
-         m->ncells, m->name, shards);
+  printf("# moebench %s: %zu cells of matrix '%s' in %ld shards, %ld array tasks", MOE_VERSION_STRING, m->ncells,
+         m->name, shards, tasks);
+  if (tasks < shards) printf(" (up to %ld shards each)", (shards + tasks - 1) / tasks);
+  printf(" (see moebench(1)).\n");
   printf("#SBATCH --job-name=moebench-%s\n", m->name);
-  printf("#SBATCH --array=1-%ld\n", shards);
-  printf("#SBATCH --cpus-per-task=%ld\n", jobs);
+  printf("#SBATCH --array=1-%ld", tasks);
+  if (throttle) printf("%%%ld", throttle);
+  printf("\n#SBATCH --cpus-per-task=%ld\n", jobs);
   printf("#SBATCH --output=moebench-%s-%%A_%%a.log\n", m->name);
+  for (int o = 0; o < 4; o++)
+    if (opt_val[o]) printf("#SBATCH %s=%s\n", opt_name[o], opt_val[o]);
+  for (size_t k = 0; k < nextra; k++) printf("#SBATCH %s\n", extra[k]);
+  printf("#\n# sbatch job.sh            submits the array\n");
+  printf("# sh job.sh [OPTIONS]     the same with sbatch OPTIONS (e.g. --array=3,7 from\n"
+         "#                         moebench slurm --resubmit)%s\n", report ? ", then the report job\n"
+         "#                         (--dependency=afterok: after every task succeeded)" : "");
   printf("set -eu\n");
-  printf("export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1\n");
-  printf("exec ");
-  sh_quote(prog);
-  printf(" run ");
-  sh_quote(absfile);
-  printf(" --shard \"${SLURM_ARRAY_TASK_ID}/%ld\" --out ", shards);
+  printf("if [ -z \"${SLURM_ARRAY_TASK_ID:-}\" ]; then\n");
+  if (!report) printf("  exec sbatch \"$@\" \"$0\"\n");
+  else {
+    printf("  jid=$(sbatch --parsable \"$@\" \"$0\")\n  jid=${jid%%%%;*}\n");
+    printf("  echo \"moebench: array job $jid\"\n");
+    printf("  rid=$(sbatch --parsable --dependency=afterok:\"$jid\" --job-name=moebench-%s-report \\\n", m->name);
+    printf("    --output=moebench-%s-report-%%j.log", m->name);
+    for (int o = 0; o < 4; o++)
+      if (opt_val[o]) { printf(" %s=", opt_name[o]); sh_quote(opt_val[o]); }
+    for (size_t k = 0; k < nextra; k++) { putchar(' '); sh_quote(extra[k]); }
+    printf(" \\\n    --wrap ");
+    /* the report job's command, quoted once for --wrap's shell */
+    mb_buf w;
+    mb_buf_init(&w);
+    char q[9000];
+    #define SLURM_Q(str) do { const char *p_ = (str); size_t n_ = 0; q[n_++] = '\''; \
+      for (; *p_ && n_ < sizeof q - 8; p_++) { if (*p_ == '\'') { memcpy(q + n_, "'\\''", 4); n_ += 4; } else q[n_++] = *p_; } \
+      q[n_++] = '\''; q[n_] = 0; } while (0)
+    SLURM_Q(prog);
+    mb_buf_printf(&w, "set -e; ");
+    if (per_task) {
+      char merged[8400];
+      snprintf(merged, sizeof merged, "%s/merged", absout);
+      mb_buf_printf(&w, "%s merge ", q);
+      SLURM_Q(merged);
+      mb_buf_printf(&w, "%s", q);
+      for (long t = 1; t <= tasks; t++) {
+        char d[8400];
+        snprintf(d, sizeof d, "%s/%ld", absout, t);
+        SLURM_Q(d);
+        mb_buf_printf(&w, " %s", q);
+      }
+      mb_buf_printf(&w, "; ");
+      snprintf(merged, sizeof merged, "%s/merged/%s", absout, m->name);
+      SLURM_Q(prog);
+      mb_buf_printf(&w, "%s report ", q);
+      SLURM_Q(merged);
+      mb_buf_printf(&w, "%s --format md,tex,csv", q);
+    } else {
+      char d[8400];
+      snprintf(d, sizeof d, "%s/%s", absout, m->name);
+      mb_buf_printf(&w, "%s report ", q);
+      SLURM_Q(d);
+      mb_buf_printf(&w, "%s --format md,tex,csv", q);
+    }
+    #undef SLURM_Q
+    sh_quote(w.s);
+    mb_buf_free(&w);
+    printf(")\n  rid=${rid%%%%;*}\n");
+    printf("  echo \"moebench: report job $rid, after job $jid (afterok)\"\n  exit 0\nfi\n");
+  }
+  if (!report) printf("fi\n");
+  printf("export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 GOTO_NUM_THREADS=1\n");
+  if (coretype) {
+    const char *core = moe_blas_corename();
+    if (core && *core && strcmp(core, "unknown") && sbatch_word(core)) {
+      printf("# the BLAS kernels of the machine that wrote this script (moebench slurm\n"
+             "# --no-coretype: each node's own, and bits that may differ between nodes)\n");
+      printf("export OPENBLAS_CORETYPE=");
+      sh_quote(core);
+      putchar('\n');
+    }
+  }
+  /* the matrix and its limits, as submitted */
+  printf("dir=$(mktemp -d \"${TMPDIR:-/tmp}/moebench-slurm.XXXXXX\")\n");
+  printf("trap 'rm -rf \"$dir\"' EXIT\n");
+  char mfile[8400];
+  snprintf(mfile, sizeof mfile, "\"$dir\"/%s.yaml", m->name);
+  int bad = slurm_carry(file, mfile);
+  char lim[4300];
+  snprintf(lim, sizeof lim, "%s/limits", mdir);
+  DIR *ld = opendir(lim);
+  if (ld && !bad) {
+    printf("mkdir \"$dir\"/limits\n");
+    struct dirent *e;
+    char **names = NULL;
+    size_t nn = 0;
+    while ((e = readdir(ld))) {
+      char src[8600];
+      snprintf(src, sizeof src, "%s/%s", lim, e->d_name);
+      struct stat sb;
+      if (e->d_name[0] == '.' || stat(src, &sb) || !S_ISREG(sb.st_mode) || !sbatch_word(e->d_name) ||
+          strchr(e->d_name, '\'') || strchr(e->d_name, '"') || strchr(e->d_name, '$') || strchr(e->d_name, '`') ||
+          strchr(e->d_name, '\\'))
+        continue;
+      char **nn2 = realloc(names, (nn + 1) * sizeof *names);
+      if (!nn2) { bad = 1; break; }
+      names = nn2;
+      names[nn++] = strdup(e->d_name);
+    }
+    /* sorted: the same script for the same files */
+    for (size_t a = 1; a < nn; a++)
+      for (size_t c = a; c > 0 && strcmp(names[c - 1], names[c]) > 0; c--) {
+        char *t = names[c]; names[c] = names[c - 1]; names[c - 1] = t;
+      }
+    for (size_t a = 0; a < nn; a++) {
+      char src[8600], dst[8600];
+      snprintf(src, sizeof src, "%s/%s", lim, names[a]);
+      snprintf(dst, sizeof dst, "\"$dir\"/limits/'%s'", names[a]);
+      if (!bad && slurm_carry(src, dst)) bad = 1;
+      free(names[a]);
+    }
+    free(names);
+  }
+  if (ld) closedir(ld);
+  printf("out=");
   sh_quote(absout);
-  printf(" -j %ld\n", jobs);
+  printf("%s\n", per_task ? "/\"$SLURM_ARRAY_TASK_ID\"" : "");
+  printf("st=0\ns=$SLURM_ARRAY_TASK_ID\n");
+  printf("while [ \"$s\" -le %ld ]; do\n  ", shards);
+  sh_quote(prog);
+  printf(" run \"$dir\"/%s.yaml --shard \"$s/%ld\" --out \"$out\" -j %ld || st=1\n", m->name, shards, jobs);
+  printf("  s=$((s + %ld))\ndone\nexit $st\n", tasks);
   mb_matrix_free(m);
-  return 0;
+  free(extra);
+  return bad ? 1 : 0;
 }

@@ -19,6 +19,14 @@
 #include "task.h"
 #include "verbs.h"
 
+/* MOEBENCH_PKGDATADIR comes unquoted from Makefile.am */
+#ifndef MOEBENCH_PKGDATADIR
+#define MOEBENCH_PKGDATADIR /usr/share/moebench
+#endif
+#define SYN_STR_(x) #x
+#define SYN_STR(x) SYN_STR_(x)
+#define SYN_LIMITS_INSTALLED SYN_STR(MOEBENCH_PKGDATADIR) "/experiments"
+
 static const char *const experiments[] = {"thm1", "thm2", "thm3", "thm4", "gatecmp", NULL};
 static const char *const gates[] = {"default", "softmax", "nsigmoid", NULL};
 static const char *const inits[] = {"truth_perturbed", "random", NULL};
@@ -64,7 +72,8 @@ static const mb_param params[] = {
    "Voronoi loss; default: D1/D2 (softmax, by expert kind), D3 (nsigmoid, all true slopes 0), D4 (nsigmoid), D5 (topk)"},
   {"limit_file", MB_STR, "", 0, -1, NULL,
    "D4's limit G2 (moebench gmoe-limit output); empty: limits/EXPERIMENT[-GATE][-dD].txt; relative paths are "
-   "tried from the cwd, $MOEBENCH_MATRIX_DIR, ./experiments and $top_srcdir/experiments"},
+   "tried from the cwd, $MOEBENCH_MATRIX_DIR, ./experiments, $top_srcdir/experiments and the installed "
+   SYN_LIMITS_INSTALLED},
   {"align_relu", MB_BOOL, "true", 0, -1, NULL, "align ReLU atoms by positive rescaling before D (pitfall 2)"},
   {"min_shift", MB_BOOL, "true", 0, -1, NULL, "minimise softmax losses over the common gate shift (pitfall 3)"},
   {"sigmoid_scale", MB_BOOL, "true", 0, -1, NULL, "minimise D3 over a common sigmoid scale (pitfall 4)"},
@@ -115,14 +124,16 @@ static int resolve_limit(const char *given, char *out, size_t outlen)
     snprintf(out, outlen, "%s", given);
     return access(out, R_OK) == 0;
   }
-  const char *bases[4] = {".", getenv("MOEBENCH_MATRIX_DIR"), "experiments", NULL};
+  /* last, the installed matrices' directory: a matrix copied out of it
+   * still finds the limits that ship with it */
+  const char *bases[5] = {".", getenv("MOEBENCH_MATRIX_DIR"), "experiments", NULL, SYN_LIMITS_INSTALLED};
   char top[4096];
   const char *ts = getenv("top_srcdir");
   if (ts && *ts) {
     snprintf(top, sizeof top, "%s/experiments", ts);
     bases[3] = top;
   }
-  for (int k = 0; k < 4; k++) {
+  for (int k = 0; k < 5; k++) {
     if (!bases[k] || !*bases[k]) continue;
     if (snprintf(out, outlen, "%s/%s", bases[k], given) >= (int)outlen) continue;
     if (access(out, R_OK) == 0) return 1;
