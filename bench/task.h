@@ -38,6 +38,12 @@ long mb_cell_int(const mb_cell *c, const char *key);
 double mb_cell_real(const mb_cell *c, const char *key);
 int mb_cell_bool(const mb_cell *c, const char *key);
 
+/* Threads a task may give one model (`moebench run --threads N`, passed
+ * to the workers as MOEBENCH_THREADS): 1 when unset. Not a cell
+ * parameter: results are bit-identical for every thread count, and a
+ * parameter would enter every cell id. */
+int mb_task_threads(void);
+
 /* What a run reports: named scalar metrics and short text notes. */
 typedef struct mb_result mb_result;
 

@@ -228,10 +228,12 @@ typedef struct {
 } slot;
 
 static const char run_usage[] =
-  "usage: moebench run FILE [-j N] [--shard I/N] [--out DIR] [-q]\n"
+  "usage: moebench run FILE [-j N] [--threads N] [--shard I/N] [--out DIR] [-q]\n"
   "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
   "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
   "  -j, --jobs N    run N cells at a time, each in its own process (default 1)\n"
+  "  --threads N     threads inside each lm and vision cell's model (default 1;\n"
+  "                  the same bits for every N; -j J uses J x N threads)\n"
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
   "  -q, --quiet     no per-cell log lines / progress line\n"
@@ -242,11 +244,13 @@ int mb_verb_run(int argc, char **argv)
 {
   if (want_help(argc, argv, run_usage)) return 0;
   const char *file = NULL, *out = "results", *v;
-  long jobs = 1;
+  long jobs = 1, threads = 1;
   int si = 1, sn = 1, quiet = 0;
   for (int i = 1; i < argc; i++) {
     if ((v = optval(argc, argv, &i, "-j", "--jobs"))) {
       if (!parse_pos(v, 4096, &jobs)) { fprintf(stderr, "moebench run: bad -j '%s' (want 1..4096)\n", v); return 2; }
+    } else if ((v = optval(argc, argv, &i, NULL, "--threads"))) {
+      if (!parse_pos(v, 1024, &threads)) { fprintf(stderr, "moebench run: bad --threads '%s' (want 1..1024)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
       if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench run: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
@@ -302,6 +306,9 @@ int mb_verb_run(int argc, char **argv)
   setenv("OPENBLAS_NUM_THREADS", "1", 1);
   setenv("OMP_NUM_THREADS", "1", 1);
   setenv("GOTO_NUM_THREADS", "1", 1);
+  char thr[32];
+  snprintf(thr, sizeof thr, "%ld", threads);
+  setenv("MOEBENCH_THREADS", thr, 1); /* the models' own threads (mb_task_threads) */
   moe_blas_set_threads(1);
   mb_buf prov;
   mb_buf_init(&prov);

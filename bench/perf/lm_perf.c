@@ -66,7 +66,7 @@ int main(int argc, char **argv)
       return 2;
     }
   }
-  moe_blas_set_threads(threads);
+  moe_blas_set_threads(1); /* --threads are the model's own (moe_lm_set_threads) */
   moe_layer_config f;
   if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "lm-perf: %s\n", moe_last_error());
@@ -84,6 +84,10 @@ int main(int argc, char **argv)
   moe_lm_init_params(m, r);
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   moe_optim *o = moe_optim_alloc(&oc, moe_lm_param_count(m));
+  if (moe_lm_set_threads(m, threads) || moe_optim_set_threads(o, threads)) {
+    fprintf(stderr, "lm-perf: %s\n", moe_last_error());
+    return 2;
+  }
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 2.5e-4, 0, steps + warm, 0.1};
   const size_t Nt = (size_t)Bt * T;
   uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
