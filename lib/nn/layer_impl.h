@@ -459,7 +459,7 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   memcpy(l->x, x, TD * sizeof *x);
 
   /* router: logits (T, E) = x (T, D) · W_rᵀ */
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0, l->logits, E);
+  SFX(par_gemm)(l->nt, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0, l->logits, E);
   int rc = SFX(moe_gate_forward)(&c->gate, T, E, K, l->logits, c->gate.use_bias ? l->bias : NULL,
                                  l->scores, l->idx, l->w);
   if (rc)
