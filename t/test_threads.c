@@ -186,6 +186,8 @@ static int lm_once(int nt, lm_run *out, size_t *np, size_t *nl)
     rc |= moe_lm_step(m, o, &sch, 1.0, NULL);
     rc |= moe_lm_bias_update(m, 1e-3);
   }
+  if (moe_lm_get_threads(m) != nt)
+    rc = 1; /* a forward must not change the count */
   out->p = dup(moe_lm_params(m), n);
   *np = n;
   *nl = (size_t)B * T * 301;
@@ -319,6 +321,8 @@ static int vision_once(int nt, vision_run *out, size_t *np)
       out->g = dup(moe_vision_grads(m), n);
     rc |= moe_vision_step(m, o, &sch, 1.0, NULL);
   }
+  if (moe_vision_get_threads(m) != nt)
+    rc = 1; /* a forward must not change the count */
   out->p = dup(moe_vision_params(m), n);
   *np = n;
   free(x);

@@ -6,7 +6,8 @@
 # step and thread count), at two sizes, the two programs run alternately
 # REPS times so machine load hits both alike; prints the median tokens/s
 # (wall and CPU time) of each, their ratio, peak RSS against the bytes
-# training must hold, and the 1 -> 2 model-thread speedup of the C model
+# training must hold, the step's GFLOP/s against one-thread sgemm at the
+# model's largest product (the head), and the 1 -> 2 model-thread speedup of the C model
 # (interleaved pairs, the load average beside them) with a check that 1
 # and 2 threads train bit-identical parameters.
 # Writes OUTDIR/lm.txt (raw lines).
@@ -63,6 +64,7 @@ awk '
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  $1 == "lm"    { gf[v["size"]] = gf[v["size"]] " " v["step_GFLOPs"]; sgf[v["size"]] = sgf[v["size"]] " " v["sgemm_GFLOPs"]; of[v["size"]] = of[v["size"]] " " v["of_sgemm"] }
   $1 == "lm"    { cc_[v["size"]] = cc_[v["size"]] " " v["tokens/cpu_s"]; c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
   $1 == "torch" { tc_[v["size"]] = tc_[v["size"]] " " v["tokens/cpu_s"]; t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
                   n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["tokens/s"] }
@@ -77,6 +79,7 @@ awk '
       if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the %d paired ratios %.2f)", mt, t[k], mc / mt, split(pr[k], q, " "), med(pr[k]) }
       printf "\n"
       if (k in tc_) printf "lm %s: by CPU time: moebench %.0f tokens/cpu-s, PyTorch %.0f, ratio %.2f\n", k, med(cc_[k]), med(tc_[k]), med(cc_[k]) / med(tc_[k])
+      if (of[k] != "") printf "lm %s: step %.2f GFLOP/s, one-thread sgemm at the head (B*T, V, D) %.2f GFLOP/s: %.2f of it (median of the per-run ratios; target 0.60)\n", k, med(gf[k]), med(sgf[k]), med(of[k])
       printf "lm %s: peak RSS %.1f MB, must hold %.1f MB (%.2fx)", k, rss[k], must[k], rss[k] / must[k]
       if (trss[k] != "") printf "; PyTorch peak RSS %.1f MB", trss[k]
       printf "\n"

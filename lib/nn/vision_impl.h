@@ -218,8 +218,7 @@ int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int3
   MOE_CHECK_ARG(x, "vision forward: NULL x");
   const moe_vision_config *c = &m->cfg;
   const int Np = m->Np, pd = m->pd, D = c->D, C = c->C, N = B * Np;
-  m->B = -1;
-  m->nt = 1; /* until this forward succeeds */
+  m->B = -1; /* until this forward succeeds */
   m->can_backward = 0;
   if (y)
     for (int b = 0; b < B; b++)
