@@ -50,6 +50,11 @@ uint64_t mb_cell_matrix_seed(const mb_cell *c);
  * it did not declare: a misspelling in the task), or NULL. The harness
  * fails such a cell instead of letting the lookup read as 0. */
 const char *mb_cell_undeclared(const mb_cell *c);
+/* Threads a task may give one model (`moebench run --threads N`, passed
+ * to the workers as MOEBENCH_THREADS): 1 when unset. Not a cell
+ * parameter: results are bit-identical for every thread count, and a
+ * parameter would enter every cell id. */
+int mb_task_threads(void);
 
 /* What a run reports: named scalar metrics and short text notes. */
 typedef struct mb_result mb_result;

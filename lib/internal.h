@@ -12,6 +12,15 @@
 void *moei_alloc_aligned(size_t bytes);
 /* count elements of size bytes each, the product checked for overflow. */
 void *moei_alloc_array(size_t count, size_t size);
+
+/* The calling thread's number inside an OpenMP parallel loop of the
+ * intra-model threads (0 outside one, and always without OpenMP). */
+#ifdef _OPENMP
+#include <omp.h>
+static inline int moei_thread_num(void) { return omp_get_thread_num(); }
+#else
+static inline int moei_thread_num(void) { return 0; }
+#endif
 void moei_free_aligned(void *p);
 
 /* *out = a·b; 0 if that overflows a size_t (then *out is SIZE_MAX), else 1.
@@ -102,6 +111,17 @@ void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, i
  * in messages. Shared by moe_lm_step and moe_vision_step. */
 int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
                    const moe_lr_schedule *sched, double clip, double *grad_norm, const char *what);
+/* LayerNorm on nt threads (nn_impl.h; moe/nn.h's contract, bits of one
+ * thread), for the models around the blocks. */
+void moei_ln_forward(int nt, int N, int D, const float *x, const float *w, const float *b,
+                     float *y, float *mean, float *rstd);
+void moei_ln_forward_f64(int nt, int N, int D, const double *x, const double *w, const double *b,
+                         double *y, double *mean, double *rstd);
+void moei_ln_backward(int nt, int N, int D, const float *x, const float *w, const float *mean,
+                      const float *rstd, const float *dy, float *dx, float *dw, float *db);
+void moei_ln_backward_f64(int nt, int N, int D, const double *x, const double *w,
+                          const double *mean, const double *rstd, const double *dy, double *dx,
+                          double *dw, double *db);
 #include "moe/layer.h"
 void moei_layer_adopt(moe_layer *l, float *params, float *grads);
 void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);

@@ -8,6 +8,9 @@ lib_libmoe_la_SOURCES += lib/nn/nn.c lib/nn/nn_impl.h lib/nn/lm.c lib/nn/lm_impl
 TESTS += t/test_lm
 check_PROGRAMS += t/test_lm
 t_test_lm_SOURCES = t/test_lm.c t/tap.h t/fdcheck.h
+TESTS += t/test_threads
+check_PROGRAMS += t/test_threads
+t_test_threads_SOURCES = t/test_threads.c t/tap.h
 t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
 # (needs torch; not run by make check).

@@ -50,6 +50,17 @@ for f in "$cells"/*.json; do
 done
 ok $same "  bit-identical metrics in every cell"
 [ "$(strip "$one" | wc -l)" -gt 30 ]; ok $? "  (the comparison saw the metrics)"
+# the model's own threads change no bit (moe_lm_set_threads via --threads)
+OMP_WAIT_POLICY=passive "$MOEBENCH" run -q "$smoke" --out "$tmp/t3" -j 1 --threads 3 2>/dev/null
+ok $? "rerun with --threads 3"
+same=0
+for f in "$cells"/*.json; do
+  strip "$f" >"$tmp/x"; strip "$tmp/t3/smoke-lm/cells/${f##*/}" >"$tmp/y"
+  cmp -s "$tmp/x" "$tmp/y" || same=1
+done
+ok $same "  bit-identical metrics in every cell with 3 threads"
+"$MOEBENCH" run -q "$smoke" --out "$tmp/t0" --threads 0 2>"$tmp/log"
+[ $? = 2 ] && grep -q "bad --threads '0'" "$tmp/log"; ok $? "--threads 0: usage error naming the value"
 
 # report: paired differences, reach, families
 "$MOEBENCH" report "$tmp/a/smoke-lm" --format md,csv --plot 2>"$tmp/log"

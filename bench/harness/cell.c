@@ -182,6 +182,14 @@ int mb_cell_bool(const mb_cell *c, const char *key)
   return s && (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "on"));
 }
 
+int mb_task_threads(void)
+{
+  const char *v = getenv("MOEBENCH_THREADS");
+  char *end;
+  long n = v ? strtol(v, &end, 10) : 1;
+  return v && (*end || n < 1 || n > 1024) ? 1 : (int)n;
+}
+
 mb_result *mb_result_new(void) { return calloc(1, sizeof(mb_result)); }
 
 void mb_result_free(mb_result *r)

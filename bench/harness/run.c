@@ -369,11 +369,13 @@ static ino_t result_ino(const char *path)
 }
 
 static const char run_usage[] =
-  "usage: moebench run FILE [-j N] [--shard I/N] [--out DIR] [--replace] [-q] [--until-resolved]\n"
+  "usage: moebench run FILE [-j N] [--threads N] [--shard I/N] [--out DIR] [--replace] [-q] [--until-resolved]\n"
   "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
   "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
   "Runs sharing DIR split the work: each cell is claimed by one of them.\n"
   "  -j, --jobs N    run N cells at a time, each in its own process (default 1)\n"
+  "  --threads N     threads inside each lm and vision cell's model (default 1;\n"
+  "                  the same bits for every N; -j J uses J x N threads)\n"
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
   "  --replace       DIR/NAME/matrix.yaml may differ from FILE: replace it (the\n"
@@ -397,11 +399,13 @@ int mb_verb_run(int argc, char **argv)
   if (want_help(argc, argv, run_usage)) return 0;
   if (until_resolved(argc, argv)) return mb_run_until_resolved(argc, argv);
   const char *file = NULL, *out = "results", *v;
-  long jobs = 1;
+  long jobs = 1, threads = 1;
   int si = 1, sn = 1, quiet = 0, replace = 0;
   for (int i = 1; i < argc; i++) {
     if ((v = optval(argc, argv, &i, "-j", "--jobs"))) {
       if (!parse_pos(v, 4096, &jobs)) { fprintf(stderr, "moebench run: bad -j '%s' (want 1..4096)\n", v); return 2; }
+    } else if ((v = optval(argc, argv, &i, NULL, "--threads"))) {
+      if (!parse_pos(v, 1024, &threads)) { fprintf(stderr, "moebench run: bad --threads '%s' (want 1..1024)\n", v); return 2; }
     } else if (!strcmp(argv[i], "--replace")) {
       replace = 1;
     } else if ((v = optval(argc, argv, &i, NULL, "--save-models"))) {
@@ -485,6 +489,9 @@ int mb_verb_run(int argc, char **argv)
   setenv("OPENBLAS_NUM_THREADS", "1", 1);
   setenv("OMP_NUM_THREADS", "1", 1);
   setenv("GOTO_NUM_THREADS", "1", 1);
+  char thr[32];
+  snprintf(thr, sizeof thr, "%ld", threads);
+  setenv("MOEBENCH_THREADS", thr, 1); /* the models' own threads (mb_task_threads) */
   moe_blas_set_threads(1);
   mb_buf prov;
   mb_buf_init(&prov);

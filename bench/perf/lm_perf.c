@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <cblas.h>
 #include <gsl/gsl_rng.h>
 
 #include "moe/moe.h"
@@ -92,7 +93,7 @@ int main(int argc, char **argv)
       return 2;
     }
   }
-  moe_blas_set_threads(threads);
+  moe_blas_set_threads(1); /* --threads are the model's own (moe_lm_set_threads) */
   moe_layer_config f;
   if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "lm-perf: %s\n", moe_last_error());
@@ -110,6 +111,10 @@ int main(int argc, char **argv)
   moe_lm_init_params(m, r);
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   moe_optim *o = moe_optim_alloc(&oc, moe_lm_param_count(m));
+  if (moe_lm_set_threads(m, threads) || moe_optim_set_threads(o, threads)) {
+    fprintf(stderr, "lm-perf: %s\n", moe_last_error());
+    return 2;
+  }
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 2.5e-4, 0, steps + warm, 0.1};
   const size_t Nt = (size_t)Bt * T;
   uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
@@ -144,6 +149,26 @@ int main(int argc, char **argv)
   const unsigned char *pb = (const unsigned char *)moe_lm_params(m);
   for (size_t i = 0; i < moe_lm_param_count(m) * sizeof(float); i++)
     hash = (hash ^ pb[i]) * 1099511628211ull;
+  /* The yardstick: one-thread sgemm at the model's largest product, the
+   * head's logits (Nt, V) = z (Nt, D) headᵀ, median of 3; the step's
+   * GFLOP/s count 3× moe_lm_flops_per_token per token. */
+  const double step_gf = 3 * moe_lm_flops_per_token(&cfg, T) * (double)Nt / (med * 1e-3) / 1e9;
+  float *ga = malloc(Nt * D * sizeof *ga), *gb = malloc((size_t)V * D * sizeof *gb),
+        *gc = malloc(Nt * V * sizeof *gc);
+  double sg[3] = {0, 0, 0};
+  if (ga && gb && gc) {
+    for (size_t j = 0; j < Nt * D; j++) ga[j] = (float)gsl_rng_uniform(r) - 0.5f;
+    for (size_t j = 0; j < (size_t)V * D; j++) gb[j] = (float)gsl_rng_uniform(r) - 0.5f;
+    for (int k = 0; k < 4; k++) { /* one warm-up */
+      double t0 = now(CLOCK_MONOTONIC);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Nt, V, D, 1, ga, D, gb, D, 0, gc, V);
+      if (k) sg[k - 1] = 2.0 * Nt * V * D / (now(CLOCK_MONOTONIC) - t0) / 1e9;
+    }
+    qsort(sg, 3, sizeof *sg, cmp);
+  }
+  free(ga);
+  free(gb);
+  free(gc);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const double P = (double)moe_lm_param_count(m), Nd = (double)Nt;
@@ -155,10 +180,11 @@ int main(int argc, char **argv)
                          Sf * (D + 2 * Ff) /* shared out, h, a */);
   double must = 16 * P + 4 * act;
   printf("lm size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
-         "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx\n",
+         "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx "
+         "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f\n",
          size, variant, V, T, D, L, H, f.E, f.K, f.S, f.expert.F, Bt, threads, P, med,
          Nd / (med * 1e-3), Nd / (cmed * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
-         moe_blas_corename(), (unsigned long long)hash);
+         moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1], sg[1] > 0 ? step_gf / sg[1] : 0);
   free(x);
   free(y);
   free(ms);

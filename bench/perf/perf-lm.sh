@@ -6,11 +6,13 @@
 # step and thread count), at two sizes, the two programs run alternately
 # REPS times so machine load hits both alike; prints the median tokens/s
 # (wall and CPU time) of each, their ratio, peak RSS against the bytes
-# training must hold, and the THREADS -> 2 thread speedup of the C model
-# with a check that two 2-thread runs train bit-identical parameters.
+# training must hold, the step's GFLOP/s against one-thread sgemm at the
+# model's largest product (the head), and the 1 -> 2 model-thread speedup of the C model
+# (interleaved pairs, the load average beside them) with a check that 1
+# and 2 threads train bit-identical parameters.
 # Writes OUTDIR/lm.txt (raw lines).
 # Usage: sh bench/perf/perf-lm.sh BUILDDIR SRCDIR OUTDIR THREADS
-# Environment: PERF_LM_REPS (5).
+# Environment: PERF_LM_REPS (5), PERF_LM_TREPS (3 thread pairs).
 set -u
 b=$1; s=$2; outdir=$3; th=${4:-1}
 reps=${PERF_LM_REPS:-5}
@@ -38,12 +40,21 @@ while [ $r -le "$reps" ]; do
   done || exit 1
   r=$((r + 1))
 done
-# two threads (BLAS threads inside one model step), twice for the bit check
+# the model's own threads (moe_lm_set_threads; BLAS stays on one thread):
+# 1 and 2 threads alternately, one process each, PERF_LM_TREPS pairs, the
+# load average before each pair; a 1- and a 2-thread run must train
+# bit-identical parameters
+treps=${PERF_LM_TREPS:-3}
 echo "$sizes" | sed -n '$p' | while IFS=: read -r name opts; do
-  for k in 1 2; do
-    # shellcheck disable=SC2086
-    OPENBLAS_NUM_THREADS=2 "$b/bench/perf/lm-perf" --size "$name" --threads 2 $opts |
-      sed 's/^lm /lm2 /' | tee -a "$out"
+  k=1
+  while [ $k -le "$treps" ]; do
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
+    for t in 1 2; do
+      # shellcheck disable=SC2086
+      OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$b/bench/perf/lm-perf" --size "$name" --threads $t $opts |
+        sed "s/^lm /lmt$t /" | tee -a "$out"
+    done
+    k=$((k + 1))
   done
 done
 awk '
@@ -53,10 +64,14 @@ awk '
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  $1 == "lm"    { gf[v["size"]] = gf[v["size"]] " " v["step_GFLOPs"]; sgf[v["size"]] = sgf[v["size"]] " " v["sgemm_GFLOPs"]; of[v["size"]] = of[v["size"]] " " v["of_sgemm"] }
   $1 == "lm"    { cc_[v["size"]] = cc_[v["size"]] " " v["tokens/cpu_s"]; c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
   $1 == "torch" { tc_[v["size"]] = tc_[v["size"]] " " v["tokens/cpu_s"]; t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
                   n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["tokens/s"] }
-  $1 == "lm2"   { c2[v["size"]] = c2[v["size"]] " " v["tokens/s"]; fnv[v["size"]] = fnv[v["size"]] " " v["params_fnv"] }
+  $1 == "load"  { load = load " " $2 }
+  $1 == "lmt1"  { t1[v["size"]] = v["tokens/s"]; f1[v["size"]] = v["params_fnv"] }
+  $1 == "lmt2"  { c2[v["size"]] = c2[v["size"]] " " v["tokens/s"]; sp[v["size"]] = sp[v["size"]] " " v["tokens/s"] / t1[v["size"]]
+                  if (v["params_fnv"] != f1[v["size"]]) differ[v["size"]] = 1 }
   END {
     for (k in c) {
       mc = med(c[k])
@@ -64,12 +79,11 @@ awk '
       if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the %d paired ratios %.2f)", mt, t[k], mc / mt, split(pr[k], q, " "), med(pr[k]) }
       printf "\n"
       if (k in tc_) printf "lm %s: by CPU time: moebench %.0f tokens/cpu-s, PyTorch %.0f, ratio %.2f\n", k, med(cc_[k]), med(tc_[k]), med(cc_[k]) / med(tc_[k])
+      if (of[k] != "") printf "lm %s: step %.2f GFLOP/s, one-thread sgemm at the head (B*T, V, D) %.2f GFLOP/s: %.2f of it (median of the per-run ratios; target 0.60)\n", k, med(gf[k]), med(sgf[k]), med(of[k])
       printf "lm %s: peak RSS %.1f MB, must hold %.1f MB (%.2fx)", k, rss[k], must[k], rss[k] / must[k]
       if (trss[k] != "") printf "; PyTorch peak RSS %.1f MB", trss[k]
       printf "\n"
-      if (k in c2) {
-        n = split(fnv[k], f, " ")
-        printf "lm %s: 2 threads %.0f tokens/s, speedup %.2fx over 1 thread; two 2-thread runs %s\n", k, med(c2[k]), med(c2[k]) / mc, (n == 2 && f[1] == f[2]) ? "bit-identical" : "DIFFER"
-      }
+      if (k in c2)
+        printf "lm %s: 2 model threads %.0f tokens/s, speedup over 1 thread %.2fx (median of the paired ratios%s; 1-min load before each pair:%s); 1 and 2 threads %s\n", k, med(c2[k]), med(sp[k]), sp[k], load, (k in differ) ? "DIFFER" : "trained bit-identical parameters"
     }
   }' "$out"

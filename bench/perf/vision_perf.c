@@ -86,7 +86,7 @@ int main(int argc, char **argv)
       return 2;
     }
   }
-  moe_blas_set_threads(threads);
+  moe_blas_set_threads(1); /* --threads are the model's own (moe_vision_set_threads) */
   moe_layer_config f;
   if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = Fm, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "vision-perf: %s\n", moe_last_error());
@@ -107,6 +107,10 @@ int main(int argc, char **argv)
   moe_vision_init_params(m, r);
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   moe_optim *o = moe_optim_alloc(&oc, moe_vision_param_count(m));
+  if (moe_vision_set_threads(m, threads) || moe_optim_set_threads(o, threads)) {
+    fprintf(stderr, "vision-perf: %s\n", moe_last_error());
+    return 2;
+  }
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 3e-3, 0, steps + warm, 0.1};
   const size_t nx = (size_t)Bt * moe_vision_num_patches(&cfg) * moe_vision_patch_dim(&cfg);
   float *x = malloc(nx * sizeof *x);

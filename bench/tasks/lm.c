@@ -260,7 +260,7 @@ static int eval_windows(evaluator *ev, size_t windows, router_rec *rr, eval_sum 
                                ev->x + b * (size_t)ev->T, ev->y + b * (size_t)ev->T, &one)))
         return rc;
     double loss;
-    if ((rc = moe_lm_forward(ev->m, (int)got, ev->T, ev->x, ev->y, &loss))) return rc;
+    if ((rc = moe_lm_forward_eval(ev->m, (int)got, ev->T, ev->x, ev->y, &loss))) return rc;
     size_t nt = got * (size_t)ev->T;
     out->ce += moe_lm_ce_loss(ev->m) * (double)nt;
     out->n += nt;
@@ -392,6 +392,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   oc.weight_decay = o.weight_decay;
   if (!(opt = moe_optim_alloc(&oc, moe_lm_param_count(m)))) FAIL("optimizer: %s", moe_last_error());
+  if (moe_lm_set_threads(m, mb_task_threads()) || moe_optim_set_threads(opt, mb_task_threads())) FAIL("threads: %s", moe_last_error());
   moe_lr_schedule sched = {MOE_LR_WARMUP_COSINE, o.lr, o.warmup, steps, o.min_lr};
   if (moe_lr_check(&sched)) FAIL("schedule: %s", moe_last_error());
   if (!(x = malloc(sizeof *x * (size_t)B * T)) || !(y = malloc(sizeof *y * (size_t)B * T)))

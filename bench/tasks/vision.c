@@ -314,6 +314,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   oc.weight_decay = mb_cell_real(c, "weight_decay");
   if (!(opt = moe_optim_alloc(&oc, moe_vision_param_count(m)))) FAIL("optimizer: %s", moe_last_error());
+  if (moe_vision_set_threads(m, mb_task_threads()) || moe_optim_set_threads(opt, mb_task_threads())) FAIL("threads: %s", moe_last_error());
   moe_lr_schedule sched = {MOE_LR_WARMUP_COSINE, mb_cell_real(c, "lr"), warmup, steps, mb_cell_real(c, "min_lr")};
   if (moe_lr_check(&sched)) FAIL("schedule: %s", moe_last_error());
   const int Np = moe_vision_num_patches(&cfg), pd = moe_vision_patch_dim(&cfg);

@@ -61,6 +61,16 @@
  *   dx = router part, then shared parts (i = 0..S−1), then routed rows in
  *        the same order.
  *
+ * Threads (moe_layer_set_threads): with n > 1 the experts' forward and
+ * backward run on n OpenMP threads, each expert (shared or routed) one
+ * work item with its GEMMs on the calling thread's BLAS (keep BLAS itself
+ * on one thread, e.g. moe_blas_set_threads(1)); the outputs, dx and the
+ * gradients are then summed in the order above, so every thread count
+ * gives the bits of one thread. The per-token row dot products and the
+ * router's dx product (rows cut at multiples of 48, where the BLAS kernel
+ * computes every element as one call does) are split too. A layer is not
+ * safe to use from two threads at once.
+ *
  * Double twins: every function that touches parameters or activations has
  * a twin with the suffix _f64 (moe_layer_forward_f64, …) working on the type
  * moe_layer_f64 with double buffers; they exist for gradient checks.
@@ -242,6 +252,16 @@ int moe_layer_backward(moe_layer *l, const float *dy, float *dx);
 /* Set every gradient to 0. */
 void moe_layer_zero_grad(moe_layer *l);
 
+/* Threads for the forward and backward (above), 1..MOE_THREADS_MAX; 1
+ * (the default) runs the one-thread code. The scratch of n > 1 (about
+ * (K·max_T + S·max_T)·(2D + F) scalars) is allocated at the first such
+ * call: MOE_ENOMEM if it cannot be, MOE_EINVAL for n out of range; the
+ * thread count is unchanged on error. moe_layer_get_threads: the
+ * current count (0 for NULL). */
+#define MOE_THREADS_MAX 1024
+int moe_layer_set_threads(moe_layer *l, int n);
+int moe_layer_get_threads(const moe_layer *l);
+
 /* The slabs (param_count scalars each). */
 size_t moe_layer_param_count(const moe_layer *l);
 float *moe_layer_params(moe_layer *l);
@@ -287,6 +307,8 @@ int moe_layer_init_params_keyed_f64(moe_layer_f64 *l, uint64_t seed);
 int moe_layer_forward_f64(moe_layer_f64 *l, int T, const double *x, double *y);
 int moe_layer_backward_f64(moe_layer_f64 *l, const double *dy, double *dx);
 void moe_layer_zero_grad_f64(moe_layer_f64 *l);
+int moe_layer_set_threads_f64(moe_layer_f64 *l, int n);
+int moe_layer_get_threads_f64(const moe_layer_f64 *l);
 size_t moe_layer_param_count_f64(const moe_layer_f64 *l);
 double *moe_layer_params_f64(moe_layer_f64 *l);
 double *moe_layer_grads_f64(moe_layer_f64 *l);

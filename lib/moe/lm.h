@@ -210,10 +210,26 @@ int moe_lm_init_params_keyed(moe_lm *m, uint64_t seed);
 /* Forward on x (B, T) with targets y (B, T), or y == NULL for logits only
  * (no loss; *loss untouched). *loss = CE + aux (may be NULL). */
 int moe_lm_forward(moe_lm *m, int B, int T, const uint32_t *x, const uint32_t *y, double *loss);
+/* The forward for evaluation: the same loss, CE, aux, logits and routing
+ * records, bit for bit, as moe_lm_forward, with the head's product and
+ * each row's logsumexp fused per block of 48 rows (while the block's
+ * logits are in cache; a block's product has the bits of those rows of
+ * one product). No backward may follow (MOE_EINVAL). moe_lm_evaluate
+ * uses it. */
+int moe_lm_forward_eval(moe_lm *m, int B, int T, const uint32_t *x, const uint32_t *y,
+                        double *loss);
 /* Backward of the last forward (which must have had targets): gradients
  * of CE + aux ACCUMULATED into the gradient slab. */
 int moe_lm_backward(moe_lm *m);
 void moe_lm_zero_grad(moe_lm *m);
+/* Threads for forward, backward and evaluation, 1..MOE_THREADS_MAX (1 by
+ * default): every block (moe_block_set_threads), the head's products by
+ * row blocks cut at multiples of 48 rows, the rows' logsumexp and
+ * softmax; sums across rows keep their order. Every thread count gives
+ * the bits of one thread. The optimizer has its own
+ * (moe_optim_set_threads). */
+int moe_lm_set_threads(moe_lm *m, int n);
+int moe_lm_get_threads(const moe_lm *m);
 
 /* The last forward: logits (B, T, V), its CE and aux parts (aux: balance
  * plus z-loss). moe_lm_logits() is NULL after moe_lm_backward (the backward
@@ -264,8 +280,12 @@ int moe_lm_init_params_f64(moe_lm_f64 *m, gsl_rng *r);
 int moe_lm_init_params_keyed_f64(moe_lm_f64 *m, uint64_t seed);
 int moe_lm_forward_f64(moe_lm_f64 *m, int B, int T, const uint32_t *x, const uint32_t *y,
                        double *loss);
+int moe_lm_forward_eval_f64(moe_lm_f64 *m, int B, int T, const uint32_t *x, const uint32_t *y,
+                            double *loss);
 int moe_lm_backward_f64(moe_lm_f64 *m);
 void moe_lm_zero_grad_f64(moe_lm_f64 *m);
+int moe_lm_set_threads_f64(moe_lm_f64 *m, int n);
+int moe_lm_get_threads_f64(const moe_lm_f64 *m);
 const double *moe_lm_logits_f64(const moe_lm_f64 *m);
 double moe_lm_ce_loss_f64(const moe_lm_f64 *m);
 double moe_lm_aux_loss_f64(const moe_lm_f64 *m);

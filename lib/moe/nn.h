@@ -133,6 +133,14 @@ int moe_block_forward(moe_block *b, int B, int T, const float *x, float *y);
  * dx (B, T, D) overwritten (NULL skips it). dy may alias dx. */
 int moe_block_backward(moe_block *b, const float *dy, float *dx);
 void moe_block_zero_grad(moe_block *b);
+/* Threads for the block's forward and backward (1..MOE_THREADS_MAX, 1 by
+ * default), its MoE layer's included (moe_layer_set_threads): LayerNorm
+ * by rows (its weight gradients by columns, rows summed in order),
+ * attention by (batch, head) pairs, the projections by row blocks cut at
+ * multiples of 48 rows (where the BLAS kernel computes every element as
+ * one call does). Every thread count gives the bits of one thread.
+ * MOE_ENOMEM when the n attention scratch matrices cannot be allocated. */
+int moe_block_set_threads(moe_block *b, int n);
 
 float *moe_block_params(moe_block *b);
 float *moe_block_grads(moe_block *b);
@@ -160,6 +168,7 @@ int moe_block_init_params_f64(moe_block_f64 *b, gsl_rng *r, double std, double p
 int moe_block_forward_f64(moe_block_f64 *b, int B, int T, const double *x, double *y);
 int moe_block_backward_f64(moe_block_f64 *b, const double *dy, double *dx);
 void moe_block_zero_grad_f64(moe_block_f64 *b);
+int moe_block_set_threads_f64(moe_block_f64 *b, int n);
 double *moe_block_params_f64(moe_block_f64 *b);
 double *moe_block_grads_f64(moe_block_f64 *b);
 moe_layer_f64 *moe_block_ffn_f64(moe_block_f64 *b);

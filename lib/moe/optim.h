@@ -75,6 +75,12 @@ int moe_optim_step(moe_optim *o, float *params, const float *grads, double lr);
 
 /* Steps taken so far (t in the formulas above, before the next step). */
 long moe_optim_steps(const moe_optim *o);
+/* Threads for AdamW's update, 1..MOE_THREADS_MAX (1 by default): the
+ * slab in chunks of 16384 scalars, element-wise, so every thread count
+ * gives the bits of one thread (SGD stays on one). MOE_EINVAL out of
+ * range. */
+#define MOE_THREADS_MAX 1024 /* as in moe/layer.h */
+int moe_optim_set_threads(moe_optim *o, int n);
 
 /* Forget the state (moments, momentum, step count). */
 void moe_optim_reset(moe_optim *o);
@@ -85,6 +91,7 @@ moe_optim_f64 *moe_optim_alloc_f64(const moe_optim_config *cfg, size_t n);
 void moe_optim_free_f64(moe_optim_f64 *o);
 int moe_optim_step_f64(moe_optim_f64 *o, double *params, const double *grads, double lr);
 long moe_optim_steps_f64(const moe_optim_f64 *o);
+int moe_optim_set_threads_f64(moe_optim_f64 *o, int n);
 void moe_optim_reset_f64(moe_optim_f64 *o);
 
 /* Learning-rate schedules, a function of the 0-based step s:

@@ -133,6 +133,13 @@ int moe_vision_forward(moe_vision *m, int B, const float *x, const int32_t *y, d
  * ACCUMULATED into the gradient slab. Once per forward. */
 int moe_vision_backward(moe_vision *m);
 void moe_vision_zero_grad(moe_vision *m);
+/* Threads for forward and backward, 1..MOE_THREADS_MAX (1 by default):
+ * every block and the connector (moe_block_set_threads,
+ * moe_layer_set_threads), the patch embedding's products by row blocks
+ * cut at multiples of 48 rows, the LayerNorms by rows. Every thread count
+ * gives the bits of one thread. */
+int moe_vision_set_threads(moe_vision *m, int n);
+int moe_vision_get_threads(const moe_vision *m);
 
 /* The last forward: logits (B, C), CE and aux parts. */
 const float *moe_vision_logits(const moe_vision *m);
@@ -165,6 +172,8 @@ int moe_vision_forward_f64(moe_vision_f64 *m, int B, const double *x, const int3
                            double *loss);
 int moe_vision_backward_f64(moe_vision_f64 *m);
 void moe_vision_zero_grad_f64(moe_vision_f64 *m);
+int moe_vision_set_threads_f64(moe_vision_f64 *m, int n);
+int moe_vision_get_threads_f64(const moe_vision_f64 *m);
 const double *moe_vision_logits_f64(const moe_vision_f64 *m);
 double moe_vision_ce_loss_f64(const moe_vision_f64 *m);
 double moe_vision_aux_loss_f64(const moe_vision_f64 *m);

@@ -140,8 +140,10 @@ int moe_layer_check(const moe_layer_config *cfg)
 
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
+#include "par_impl.h"
 #include "layer_impl.h"
 #undef MOE_REAL_DOUBLE
 #define MOE_REAL_DOUBLE 1
 #include "real.h"
+#include "par_impl.h"
 #include "layer_impl.h"

@@ -54,6 +54,15 @@ struct SFX(moe_layer) {
   double *lse;           /* (Tm) router logsumexp per token (z-loss) */
   REAL *domega;          /* (S) */
   int *next;             /* (E) */
+
+  /* threads (moe_layer_set_threads); the buffers exist once nt > 1 */
+  int nt;
+  int *tok_rows;         /* (Tm, K) grouped rows of each token, in expert order */
+  int *tok_cnt;          /* (Tm) */
+  REAL *dgN, *dxgN;      /* (Tm·K, D) every expert's dg, dxg rows, by expert */
+  REAL *workN;           /* (Tm·K, F) */
+  REAL *sh_dsh, *sh_dxs; /* (S, Tm, D) each shared expert's dsh, dxs */
+  REAL *sh_work;         /* (S, Tm, F) */
 };
 
 void SFX(moe_layer_free)(SFX(moe_layer) *l)
@@ -67,7 +76,9 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
-                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next};
+                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next,
+                  l->tok_rows, l->tok_cnt, l->dgN, l->dxgN, l->workN, l->sh_dsh, l->sh_dxs,
+                  l->sh_work};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     moei_free_aligned(bufs[i]);
   free(l);
@@ -108,6 +119,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   l->cfg = *cfg;
   l->max_T = max_T;
   l->T = -1;
+  l->nt = 1;
   l->own_slabs = 1;
   const size_t D = cfg->D, E = cfg->E, K = cfg->K, S = cfg->S, Tm = max_T;
   const size_t N = Tm * K;
@@ -216,6 +228,44 @@ int SFX(moe_layer_init_params_keyed)(SFX(moe_layer) *l, uint64_t seed)
   return rc;
 }
 
+int SFX(moe_layer_set_threads)(SFX(moe_layer) *l, int n)
+{
+  MOE_CHECK_ARG(l, "layer threads: NULL layer");
+  MOE_CHECK_ARG(n >= 1 && n <= MOE_THREADS_MAX, "layer threads: n=%d outside [1, %d]", n,
+                MOE_THREADS_MAX);
+  if (n > 1 && !l->tok_rows) {
+    const moe_layer_config *c = &l->cfg;
+    const size_t D = c->D, S = c->S, Tm = l->max_T, N = Tm * c->K;
+    const size_t F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
+    size_t cnt;
+#define CNT3(a, b, c) (moei_mul((a), (b), &cnt) && moei_mul(cnt, (c), &cnt) ? cnt : (size_t)-1)
+    l->tok_rows = moei_alloc_array(N, sizeof *l->tok_rows);
+    l->tok_cnt = moei_alloc_array(Tm, sizeof *l->tok_cnt);
+    l->dgN = moei_alloc_array(CNT3(N, D, 1), sizeof(REAL));
+    l->dxgN = moei_alloc_array(CNT3(N, D, 1), sizeof(REAL));
+    l->workN = moei_alloc_array(CNT3(N, F, 1), sizeof(REAL));
+    l->sh_dsh = moei_alloc_array(CNT3(S, Tm, D), sizeof(REAL));
+    l->sh_dxs = moei_alloc_array(CNT3(S, Tm, D), sizeof(REAL));
+    l->sh_work = moei_alloc_array(CNT3(S, Tm, F), sizeof(REAL));
+#undef CNT3
+    if (!l->tok_rows || !l->tok_cnt || !l->dgN || !l->dxgN || !l->workN || !l->sh_dsh ||
+        !l->sh_dxs || !l->sh_work) {
+      void *bufs[] = {l->tok_rows, l->tok_cnt, l->dgN, l->dxgN, l->workN, l->sh_dsh, l->sh_dxs,
+                      l->sh_work};
+      for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        moei_free_aligned(bufs[i]);
+      l->tok_rows = NULL, l->tok_cnt = NULL, l->dgN = l->dxgN = l->workN = NULL;
+      l->sh_dsh = l->sh_dxs = l->sh_work = NULL;
+      return moe_error(MOE_ENOMEM, "layer threads: no memory for the per-expert scratch of "
+                       "%d threads (max_T=%d)", n, l->max_T);
+    }
+  }
+  l->nt = n;
+  return MOE_OK;
+}
+
+int SFX(moe_layer_get_threads)(const SFX(moe_layer) *l) { return l ? l->nt : 0; }
+
 /* ½ for the routed mixture when PAPER balances it against shared experts. */
 static REAL SFX(routed_factor)(const moe_layer_config *c)
 {
@@ -243,6 +293,168 @@ static void SFX(balance_p)(const moe_layer_config *c, const REAL *s, REAL *p)
     p[e] = s[e] / z;
 }
 
+/* The experts' forward on one thread: shared experts, then each routed
+ * expert fused (gather, FFN, weighted scatter-add) while its rows are hot. */
+static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
+{
+  const moe_layer_config *c = &l->cfg;
+  const int D = c->D, E = c->E, K = c->K, S = c->S;
+  const size_t TD = (size_t)T * D;
+  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
+  const size_t cw = moe_expert_cache_count(&c->expert, 1); /* cache scalars per row */
+  const REAL r = SFX(routed_factor)(c);
+  for (int i = 0; i < S; i++) {
+    REAL *out = l->sh_out + (size_t)i * l->max_T * D;
+    SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
+                         l->sh_cache + (size_t)i * sh_cache_n, out);
+    R_AXPY((int)TD, SFX(shared_factor)(l, i), out, 1, y, 1);
+  }
+
+  /* routed experts, fused per expert: gather, FFN, weighted scatter-add */
+  for (int e = 0; e < E; e++) {
+    const int n = l->load[e], o = l->off[e];
+    if (!n)
+      continue;
+    REAL *xe = l->xg + (size_t)o * D, *oe = l->og + (size_t)o * D;
+    const int *slots = l->slot_of + o;
+    for (int j = 0; j < n; j++)
+      memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
+    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
+                         l->cg + (size_t)o * cw, oe);
+    for (int j = 0; j < n; j++) {
+      const REAL a = r * l->w[slots[j]];
+      REAL *restrict yt = y + (size_t)(slots[j] / K) * D;
+      const REAL *restrict ot = oe + (size_t)j * D;
+      for (int d = 0; d < D; d++)
+        yt[d] += a * ot[d];
+    }
+  }
+}
+
+/* Each token's K grouped rows in row order, which is expert order (the
+ * rows are grouped by expert, tokens in order within an expert). */
+static void SFX(token_rows)(SFX(moe_layer) *l, int T)
+{
+  const int K = l->cfg.K;
+  memset(l->tok_cnt, 0, (size_t)T * sizeof *l->tok_cnt);
+  for (int row = 0; row < T * K; row++) {
+    const int t = l->slot_of[row] / K;
+    l->tok_rows[(size_t)t * K + l->tok_cnt[t]++] = row;
+  }
+}
+
+/* The experts' forward on l->nt threads. Every expert (shared ones first,
+ * the largest items, then routed) is one work item that writes only its
+ * own outputs; then y is summed as the one-thread code sums it: shared
+ * outputs i = 0..S−1, then each token's routed rows in expert order. */
+static void SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
+{
+  const moe_layer_config *c = &l->cfg;
+  const int D = c->D, E = c->E, K = c->K, S = c->S, nt = l->nt;
+  const size_t TD = (size_t)T * D, Tm = l->max_T;
+  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
+  const size_t cw = moe_expert_cache_count(&c->expert, 1);
+  const REAL r = SFX(routed_factor)(c);
+  SFX(token_rows)(l, T);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int it = 0; it < S + E; it++) {
+    if (it < S) {
+      SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
+                           l->sh_cache + (size_t)it * sh_cache_n, l->sh_out + (size_t)it * Tm * D);
+      continue;
+    }
+    const int e = it - S, n = l->load[e], o = l->off[e];
+    if (!n)
+      continue;
+    REAL *xe = l->xg + (size_t)o * D;
+    const int *slots = l->slot_of + o;
+    for (int j = 0; j < n; j++)
+      memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
+    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
+                         l->cg + (size_t)o * cw, l->og + (size_t)o * D);
+  }
+  for (int i = 0; i < S; i++)
+    R_AXPY((int)TD, SFX(shared_factor)(l, i), l->sh_out + (size_t)i * Tm * D, 1, y, 1);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int t = 0; t < T; t++) {
+    REAL *restrict yt = y + (size_t)t * D;
+    for (int k = 0; k < K; k++) {
+      const int row = l->tok_rows[(size_t)t * K + k];
+      const REAL a = r * l->w[l->slot_of[row]];
+      const REAL *restrict ot = l->og + (size_t)row * D;
+      for (int d = 0; d < D; d++)
+        yt[d] += a * ot[d];
+    }
+  }
+}
+
+/* The experts' backward on l->nt threads, after the router part of dx:
+ * every expert is one work item writing its own gradient block and its
+ * own dx rows; then dx is summed in the one-thread order: shared parts
+ * i = 0..S−1, then each token's routed rows in expert order. */
+static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
+{
+  const moe_layer_config *c = &l->cfg;
+  const int T = l->T, D = c->D, E = c->E, K = c->K, S = c->S, nt = l->nt;
+  const size_t TD = (size_t)T * D, Tm = l->max_T;
+  const size_t F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
+  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
+  const size_t cw = moe_expert_cache_count(&c->expert, 1);
+  const REAL r = SFX(routed_factor)(c);
+  REAL *groute = l->grads + (l->routed - l->params);
+  REAL *gshared = l->grads + (l->shared - l->params);
+  SFX(token_rows)(l, T);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int it = 0; it < S + E; it++) {
+    if (it < S) {
+      const REAL a = SFX(shared_factor)(l, it);
+      const REAL *d = dy;
+      if (a != 1) {
+        REAL *ds = l->sh_dsh + (size_t)it * Tm * D;
+        for (size_t j = 0; j < TD; j++)
+          ds[j] = a * dy[j];
+        d = ds;
+      }
+      SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
+                           l->sh_cache + (size_t)it * sh_cache_n, d, gshared + (size_t)it * l->pe,
+                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL,
+                           l->sh_work + (size_t)it * Tm * F);
+      continue;
+    }
+    const int e = it - S, n = l->load[e], o = l->off[e];
+    if (!n)
+      continue;
+    const int *slots = l->slot_of + o;
+    REAL *dg = l->dgN + (size_t)o * D;
+    for (int j = 0; j < n; j++) {
+      const REAL a = r * l->w[slots[j]];
+      const REAL *restrict dyt = dy + (size_t)(slots[j] / K) * D;
+      REAL *restrict g = dg + (size_t)j * D;
+      for (int d = 0; d < D; d++)
+        g[d] = a * dyt[d];
+    }
+    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, l->xg + (size_t)o * D,
+                         l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
+                         dx ? l->dxgN + (size_t)o * D : NULL, l->workN + (size_t)o * F);
+  }
+  if (!dx)
+    return;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int t = 0; t < T; t++) {
+    REAL *restrict dxt = dx + (size_t)t * D;
+    for (int i = 0; i < S; i++) {
+      const REAL *restrict g = l->sh_dxs + ((size_t)i * Tm + t) * D;
+      for (int d = 0; d < D; d++)
+        dxt[d] += g[d];
+    }
+    for (int k = 0; k < K; k++) {
+      const REAL *restrict g = l->dxgN + (size_t)l->tok_rows[(size_t)t * K + k] * D;
+      for (int d = 0; d < D; d++)
+        dxt[d] += g[d];
+    }
+  }
+}
+
 int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
 {
   MOE_CHECK_ARG(l, "layer forward: NULL layer");
@@ -265,7 +477,7 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   memcpy(l->x, x, TD * sizeof *x);
 
   /* router: logits (T, E) = x (T, D) · W_rᵀ */
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0, l->logits, E);
+  SFX(par_gemm)(l->nt, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0, l->logits, E);
   int rc = SFX(moe_gate_forward)(&c->gate, T, E, K, l->logits, c->gate.use_bias ? l->bias : NULL,
                                  l->scores, l->idx, l->w);
   if (rc)
@@ -298,35 +510,10 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
     for (int i = 0; i < S; i++)
       l->omega[i] /= z;
   }
-  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
-  for (int i = 0; i < S; i++) {
-    REAL *out = l->sh_out + (size_t)i * l->max_T * D;
-    SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
-                         l->sh_cache + (size_t)i * sh_cache_n, out);
-    R_AXPY((int)TD, SFX(shared_factor)(l, i), out, 1, y, 1);
-  }
-
-  /* routed experts, fused per expert: gather, FFN, weighted scatter-add */
-  const size_t cw = moe_expert_cache_count(&c->expert, 1); /* cache scalars per row */
-  const REAL r = SFX(routed_factor)(c);
-  for (int e = 0; e < E; e++) {
-    const int n = l->load[e], o = l->off[e];
-    if (!n)
-      continue;
-    REAL *xe = l->xg + (size_t)o * D, *oe = l->og + (size_t)o * D;
-    const int *slots = l->slot_of + o;
-    for (int j = 0; j < n; j++)
-      memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
-    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
-                         l->cg + (size_t)o * cw, oe);
-    for (int j = 0; j < n; j++) {
-      const REAL a = r * l->w[slots[j]];
-      REAL *restrict yt = y + (size_t)(slots[j] / K) * D;
-      const REAL *restrict ot = oe + (size_t)j * D;
-      for (int d = 0; d < D; d++)
-        yt[d] += a * ot[d];
-    }
-  }
+  if (l->nt > 1)
+    SFX(layer_forward_threads)(l, T, y);
+  else
+    SFX(layer_forward_serial)(l, T, y);
 
   /* balance loss L_aux = coef·E·Σ f_e P_e */
   if (c->balance_coef > 0) {
@@ -391,6 +578,8 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
 
   /* dw_tk = r·⟨dy_t, routed(x_t)⟩, for the gate (the routed experts' own
    * backward runs last, fused per expert) */
+  const int nt = l->nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && l->off[E] >= 256)
   for (int row = 0; row < l->off[E]; row++) {
     const int slot = l->slot_of[row];
     const REAL *restrict dyt = dy + (size_t)(slot / K) * D;
@@ -445,7 +634,7 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
   R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, T, 1, l->dlogits, E, l->x, D, 1, l->grads,
          D);
   if (dx)
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, E, 1, l->dlogits, E, l->Wr, D, 0, dx, D);
+    SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, T, D, E, 1, l->dlogits, E, l->Wr, D, 0, dx, D);
 
   /* shared experts */
   const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
@@ -463,6 +652,10 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     REAL *gsigma = l->grads + (l->sigma - l->params);
     for (int i = 0; i < S; i++)
       gsigma[i] += l->omega[i] * (domega[i] - dot);
+  }
+  if (nt > 1) {
+    SFX(layer_backward_threads)(l, dy, dx);
+    return MOE_OK;
   }
   for (int i = 0; i < S; i++) {
     REAL a = SFX(shared_factor)(l, i);

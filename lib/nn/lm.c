@@ -226,10 +226,12 @@ LM_ROW_FUNCS(_f64, double, exp, )
 
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
+#include "par_impl.h"
 #include "lm_impl.h"
 #undef MOE_REAL_DOUBLE
 #define MOE_REAL_DOUBLE 1
 #include "real.h"
+#include "par_impl.h"
 #include "lm_impl.h"
 
 float *moe_lm_wte(moe_lm *m) { return m ? m->wte : NULL; }
@@ -281,7 +283,7 @@ int moe_lm_evaluate(moe_lm *m, const uint32_t *tokens, size_t n, double *mean_ce
     if (rc)
       return rc;
     double loss = 0;
-    rc = moe_lm_forward(m, (int)filled, (int)T, m->ex, m->ey, &loss);
+    rc = moe_lm_forward_eval(m, (int)filled, (int)T, m->ex, m->ey, &loss);
     if (rc)
       return moe_error(rc, "lm evaluate: windows %zu..%zu: %s", w, w + filled - 1,
                        moe_last_error());

@@ -30,6 +30,8 @@ struct SFX(moe_lm) {
 
   /* evaluation batches */
   uint32_t *ex, *ey;         /* (Nm) */
+
+  int nt;                    /* threads (moe_lm_set_threads) */
 };
 
 void SFX(moe_lm_free)(SFX(moe_lm) *m)
@@ -63,6 +65,7 @@ SFX(moe_lm) *SFX(moe_lm_alloc)(const moe_lm_config *cfg, int max_B)
   m->cfg = *cfg;
   m->max_B = max_B;
   m->B = -1;
+  m->nt = 1;
   const size_t V = cfg->V, T = cfg->T, D = cfg->D, L = cfg->L, Nm = (size_t)max_B * T;
   const moe_block_config bc = moei_lm_block_config(cfg);
   m->n_block = moe_block_param_count(&bc);
@@ -152,8 +155,10 @@ int SFX(moe_lm_init_params_keyed)(SFX(moe_lm) *m, uint64_t seed)
   return rc;
 }
 
-int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
-                        double *loss)
+/* The forward; eval != 0 is moe_lm_forward_eval: the same numbers, the
+ * head's product and logsumexp fused per block of rows, no backward. */
+static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+                           double *loss, int eval)
 {
   MOE_CHECK_ARG(m, "lm forward: NULL model");
   const moe_lm_config *c = &m->cfg;
@@ -190,17 +195,45 @@ int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const u
     out = s;
   }
   /* z = LN_f(h_L);  logits (N, V) = z Wᵀ */
-  SFX(moe_layernorm_forward)(N, D, in, m->lnfw, m->lnfb, m->z, m->mf, m->rf);
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, D, 1, m->z, D, m->head, D, 0, m->logits,
-         V);
+  const int nt = m->nt;
+  SFX(moei_ln_forward)(nt, N, D, in, m->lnfw, m->lnfb, m->z, m->mf, m->rf);
   m->logits_valid = 1;
   m->has_targets = 0;
-  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward */
+  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward (the
+   * rows' lse on nt threads, their sum in row order) */
+  if (eval) {
+    /* each block of MOE_GEMM_GRANULE rows: its logits, then their lse
+     * while they are in cache (a block's product has the bits of those
+     * rows of one product, par_impl.h) */
+    const int G = MOE_GEMM_GRANULE, nb = (N + G - 1) / G;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int b = 0; b < nb; b++) {
+      const int r0 = b * G, r1 = r0 + G < N ? r0 + G : N;
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, V, D, 1, m->z + (size_t)r0 * D, D,
+             m->head, D, 0, m->logits + (size_t)r0 * V, V);
+      for (int t = r0; t < r1; t++) {
+        int bad = 0;
+        m->lse[t] = SFX(lm_row_lse)(m->logits + (size_t)t * V, V, &bad);
+        if (bad)
+          m->lse[t] = NAN;
+      }
+    }
+  } else {
+    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, V, D, 1, m->z, D, m->head, D, 0, m->logits, V);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < N; t++) {
+      int bad = 0;
+      m->lse[t] = SFX(lm_row_lse)(m->logits + (size_t)t * V, V, &bad);
+      if (bad)
+        m->lse[t] = NAN; /* the loop below looks again */
+    }
+  }
   double acc = 0;
   for (int t = 0; t < N; t++) {
     const REAL *l = m->logits + (size_t)t * V; /* (V) */
     int bad = 0;
-    m->lse[t] = SFX(lm_row_lse)(l, V, &bad);
+    if (isnan(m->lse[t]))
+      m->lse[t] = SFX(lm_row_lse)(l, V, &bad);
     if (bad)
       for (int v = 0; v < V; v++)
         if (!isfinite(l[v]))
@@ -211,13 +244,25 @@ int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const u
       acc += m->lse[t] - (double)l[y[t]];
     }
   }
-  m->has_targets = y != NULL;
+  m->has_targets = y != NULL && !eval;
   m->ce = y ? acc / N : NAN;
   if (y && loss)
     *loss = m->ce + m->aux;
   m->B = B;
   m->T = T;
   return MOE_OK;
+}
+
+int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+                        double *loss)
+{
+  return SFX(lm_forward)(m, B, T, x, y, loss, 0);
+}
+
+int SFX(moe_lm_forward_eval)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+                             double *loss)
+{
+  return SFX(lm_forward)(m, B, T, x, y, loss, 1);
 }
 
 int SFX(moe_lm_backward)(SFX(moe_lm) *m)
@@ -229,6 +274,8 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
   const int B = m->B, T = m->T, V = c->V, D = c->D, L = c->L, N = B * T;
   /* dlogits (N, V) = (softmax − onehot)/N, in place of the logits */
   const REAL invN = (REAL)(1.0 / N);
+  const int nt = m->nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int t = 0; t < N; t++) {
     REAL *l = m->logits + (size_t)t * V;
     SFX(lm_row_softmax)(l, V, m->lse[t], invN);
@@ -239,13 +286,12 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
   REAL *ghead = m->grads + (m->head - m->params);
   REAL *glnfw = m->grads + (m->lnfw - m->params), *glnfb = m->grads + (m->lnfb - m->params);
   /* logits = z Wᵀ:  dW (V, D) += dlogitsᵀ z;  dz = dlogits W */
-  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, V, D, N, 1, m->logits, V, m->z, D, 1, ghead, D);
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, V, 1, m->logits, V, m->head, D, 0, m->dz,
-         D);
+  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, V, D, N, 1, m->logits, V, m->z, D, 1, ghead, D);
+  SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, N, D, V, 1, m->logits, V, m->head, D, 0, m->dz, D);
   /* z = LN_f(h_L): the block output h_L is where the forward left it */
   REAL *hL = (L % 2 == 0) ? m->h : m->h2, *dh = (L % 2 == 0) ? m->h2 : m->h;
   memset(dh, 0, (size_t)N * D * sizeof *dh);
-  SFX(moe_layernorm_backward)(N, D, hL, m->lnfw, m->mf, m->rf, m->dz, dh, glnfw, glnfb);
+  SFX(moei_ln_backward)(nt, N, D, hL, m->lnfw, m->mf, m->rf, m->dz, dh, glnfw, glnfb);
   for (int l = L - 1; l >= 0; l--) {
     rc = SFX(moe_block_backward)(m->blocks[l], dh, dh);
     if (rc)
@@ -254,6 +300,22 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
   REAL *gwte = m->grads + (m->wte - m->params), *gwpe = m->grads + (m->wpe - m->params);
   return SFX(moe_embedding_backward)(B, T, D, V, m->x, dh, gwte, gwpe);
 }
+
+int SFX(moe_lm_set_threads)(SFX(moe_lm) *m, int n)
+{
+  MOE_CHECK_ARG(m, "lm threads: NULL model");
+  MOE_CHECK_ARG(n >= 1 && n <= MOE_THREADS_MAX, "lm threads: n=%d outside [1, %d]", n,
+                MOE_THREADS_MAX);
+  for (int l = 0; l < m->cfg.L; l++) {
+    int rc = SFX(moe_block_set_threads)(m->blocks[l], n);
+    if (rc)
+      return rc;
+  }
+  m->nt = n;
+  return MOE_OK;
+}
+
+int SFX(moe_lm_get_threads)(const SFX(moe_lm) *m) { return m ? m->nt : 0; }
 
 void SFX(moe_lm_zero_grad)(SFX(moe_lm) *m)
 {

@@ -38,8 +38,10 @@ size_t moe_block_param_count(const moe_block_config *cfg)
 
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
+#include "par_impl.h"
 #include "nn_impl.h"
 #undef MOE_REAL_DOUBLE
 #define MOE_REAL_DOUBLE 1
 #include "real.h"
+#include "par_impl.h"
 #include "nn_impl.h"

@@ -63,11 +63,12 @@ int SFX(moe_embedding_backward)(int B, int T, int D, int V, const uint32_t *tok,
 
 #define MOE_LN_EPS 1e-5
 
-int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const REAL *b, REAL *y,
-                               REAL *mean, REAL *rstd)
+/* LayerNorm forward on nt threads, rows split (each row is computed as
+ * on one thread). */
+void SFX(moei_ln_forward)(int nt, int N, int D, const REAL *x, const REAL *w, const REAL *b,
+                            REAL *y, REAL *mean, REAL *rstd)
 {
-  MOE_CHECK_ARG(N >= 0 && D >= 1, "layernorm: N=%d D=%d", N, D);
-  MOE_CHECK_ARG(N == 0 || (x && w && b && y && mean && rstd), "layernorm: NULL buffer");
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int i = 0; i < N; i++) {
     const REAL *xi = x + (size_t)i * D; /* (D) */
     REAL *yi = y + (size_t)i * D;       /* (D) */
@@ -86,15 +87,65 @@ int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const
     mean[i] = mu;
     rstd[i] = r;
   }
+}
+
+int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const REAL *b, REAL *y,
+                               REAL *mean, REAL *rstd)
+{
+  MOE_CHECK_ARG(N >= 0 && D >= 1, "layernorm: N=%d D=%d", N, D);
+  MOE_CHECK_ARG(N == 0 || (x && w && b && y && mean && rstd), "layernorm: NULL buffer");
+  SFX(moei_ln_forward)(1, N, D, x, w, b, y, mean, rstd);
   return MOE_OK;
 }
 
-int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, const REAL *mean,
-                                const REAL *rstd, const REAL *dy, REAL *dx, REAL *dw, REAL *db)
+/* LayerNorm backward on nt > 1 threads: dx by rows, then dw and db by
+ * columns, each column summing its rows in row order (as one thread). */
+static void SFX(ln_backward_threads)(int nt, int N, int D, const REAL *x, const REAL *w,
+                                     const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
+                                     REAL *dw, REAL *db)
 {
-  MOE_CHECK_ARG(N >= 0 && D >= 1, "layernorm backward: N=%d D=%d", N, D);
-  MOE_CHECK_ARG(N == 0 || (x && w && mean && rstd && dy && dw && db),
-                "layernorm backward: NULL buffer");
+  if (dx) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int i = 0; i < N; i++) {
+      const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D; /* (D) each */
+      const REAL mu = mean[i], r = rstd[i];
+      double a = 0, c = 0;
+      for (int d = 0; d < D; d++) {
+        REAL nh = (xi[d] - mu) * r, gw = gi[d] * w[d];
+        a += gw;
+        c += gw * nh;
+      }
+      const REAL ma = (REAL)(a / D), mc = (REAL)(c / D);
+      REAL *dxi = dx + (size_t)i * D;
+      for (int d = 0; d < D; d++) {
+        REAL nh = (xi[d] - mu) * r;
+        dxi[d] += (gi[d] * w[d] - ma - nh * mc) * r;
+      }
+    }
+  }
+  const int nc = (D + 15) / 16; /* column blocks of 16 */
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int cb = 0; cb < nc; cb++) {
+    const int d0 = cb * 16, d1 = d0 + 16 < D ? d0 + 16 : D;
+    for (int i = 0; i < N; i++) {
+      const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D;
+      const REAL mu = mean[i], r = rstd[i];
+      for (int d = d0; d < d1; d++) {
+        REAL nh = (xi[d] - mu) * r;
+        dw[d] += gi[d] * nh;
+        db[d] += gi[d];
+      }
+    }
+  }
+}
+
+void SFX(moei_ln_backward)(int nt, int N, int D, const REAL *x, const REAL *w, const REAL *mean,
+                             const REAL *rstd, const REAL *dy, REAL *dx, REAL *dw, REAL *db)
+{
+  if (nt > 1) {
+    SFX(ln_backward_threads)(nt, N, D, x, w, mean, rstd, dy, dx, dw, db);
+    return;
+  }
   for (int i = 0; i < N; i++) {
     const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D; /* (D) each */
     const REAL mu = mean[i], r = rstd[i];
@@ -116,21 +167,31 @@ int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, cons
       dxi[d] += (gi[d] * w[d] - ma - nh * mc) * r;
     }
   }
+}
+
+int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, const REAL *mean,
+                                const REAL *rstd, const REAL *dy, REAL *dx, REAL *dw, REAL *db)
+{
+  MOE_CHECK_ARG(N >= 0 && D >= 1, "layernorm backward: N=%d D=%d", N, D);
+  MOE_CHECK_ARG(N == 0 || (x && w && mean && rstd && dy && dw && db),
+                "layernorm backward: NULL buffer");
+  SFX(moei_ln_backward)(1, N, D, x, w, mean, rstd, dy, dx, dw, db);
   return MOE_OK;
 }
 
 /* ---- attention ---- */
 
-int SFX(moe_attention_forward)(int B, int T, int D, int H, int causal, const REAL *qkv, REAL *att,
-                               REAL *out)
+/* Attention forward on nt threads, one (batch, head) pair per work item
+ * (each writes only its own probabilities and output columns). */
+static void SFX(att_forward)(int nt, int B, int T, int D, int H, int causal, const REAL *qkv,
+                             REAL *att, REAL *out)
 {
-  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && H >= 1 && D % H == 0,
-                "attention: B=%d T=%d D=%d H=%d (need D %% H == 0)", B, T, D, H);
-  MOE_CHECK_ARG((size_t)B * T == 0 || (qkv && att && out), "attention: NULL buffer");
   const int hs = D / H, C3 = 3 * D;
   const REAL scale = (REAL)(1.0 / sqrt((double)hs));
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < H; h++) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int bh = 0; bh < B * H; bh++) {
+    const int b = bh / H, h = bh % H;
+    {
       const REAL *q = qkv + (size_t)b * T * C3 + (size_t)h * hs; /* (T, hs) rows 3D apart */
       const REAL *k = q + D, *v = q + 2 * D;
       REAL *a = att + ((size_t)b * H + h) * T * T;                /* (T, T) */
@@ -158,20 +219,31 @@ int SFX(moe_attention_forward)(int B, int T, int D, int H, int causal, const REA
       R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1, a, T, v, C3, 0,
              out + (size_t)b * T * D + (size_t)h * hs, D);
     }
+  }
+}
+
+int SFX(moe_attention_forward)(int B, int T, int D, int H, int causal, const REAL *qkv, REAL *att,
+                               REAL *out)
+{
+  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && H >= 1 && D % H == 0,
+                "attention: B=%d T=%d D=%d H=%d (need D %% H == 0)", B, T, D, H);
+  MOE_CHECK_ARG((size_t)B * T == 0 || (qkv && att && out), "attention: NULL buffer");
+  SFX(att_forward)(1, B, T, D, H, causal, qkv, att, out);
   return MOE_OK;
 }
 
-int SFX(moe_attention_backward)(int B, int T, int D, int H, int causal, const REAL *qkv,
-                                const REAL *att, const REAL *dout, REAL *dqkv, REAL *work)
+/* Attention backward on nt threads, one (batch, head) pair per work item;
+ * work holds nt scratch matrices (T, T), one per thread. */
+static void SFX(att_backward)(int nt, int B, int T, int D, int H, int causal, const REAL *qkv,
+                              const REAL *att, const REAL *dout, REAL *dqkv, REAL *work_all)
 {
-  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && H >= 1 && D % H == 0,
-                "attention backward: B=%d T=%d D=%d H=%d (need D %% H == 0)", B, T, D, H);
-  MOE_CHECK_ARG((size_t)B * T == 0 || (qkv && att && dout && dqkv && work),
-                "attention backward: NULL buffer");
   const int hs = D / H, C3 = 3 * D;
   const REAL scale = (REAL)(1.0 / sqrt((double)hs));
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < H; h++) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int bh = 0; bh < B * H; bh++) {
+    const int b = bh / H, h = bh % H;
+    REAL *work = work_all + (size_t)moei_thread_num() * T * T;
+    {
       const size_t o = (size_t)b * T * C3 + (size_t)h * hs;
       const REAL *q = qkv + o, *k = q + D, *v = q + 2 * D;       /* (T, hs) rows 3D apart */
       REAL *dq = dqkv + o, *dk = dq + D, *dv = dq + 2 * D;
@@ -198,6 +270,17 @@ int SFX(moe_attention_backward)(int B, int T, int D, int H, int causal, const RE
              C3);
       R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, work, T, q, C3, 0, dk, C3);
     }
+  }
+}
+
+int SFX(moe_attention_backward)(int B, int T, int D, int H, int causal, const REAL *qkv,
+                                const REAL *att, const REAL *dout, REAL *dqkv, REAL *work)
+{
+  MOE_CHECK_ARG(B >= 0 && T >= 0 && D >= 1 && H >= 1 && D % H == 0,
+                "attention backward: B=%d T=%d D=%d H=%d (need D %% H == 0)", B, T, D, H);
+  MOE_CHECK_ARG((size_t)B * T == 0 || (qkv && att && dout && dqkv && work),
+                "attention backward: NULL buffer");
+  SFX(att_backward)(1, B, T, D, H, causal, qkv, att, dout, dqkv, work);
   return MOE_OK;
 }
 
@@ -231,6 +314,10 @@ struct SFX(moe_block) {
   REAL *dqkv;               /* (Nm, 3D) */
   REAL *dao;                /* (Nm, D) */
   REAL *work;               /* (max_T, max_T) */
+
+  int nt;                   /* threads (moe_block_set_threads) */
+  REAL *work_nt;            /* (nt, max_T, max_T) once nt > 1 */
+  int work_nt_n;            /* threads work_nt is sized for */
 };
 
 void SFX(moe_block_free)(SFX(moe_block) *bk)
@@ -244,7 +331,7 @@ void SFX(moe_block_free)(SFX(moe_block) *bk)
   }
   void *bufs[] = {bk->x,   bk->ln1, bk->m1,  bk->r1,  bk->qkv, bk->att, bk->ao,   bk->x1,
                   bk->ln2, bk->m2,  bk->r2,  bk->fo,  bk->dx1, bk->dln, bk->dqkv, bk->dao,
-                  bk->work};
+                  bk->work, bk->work_nt};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     moei_free_aligned(bufs[i]);
   free(bk);
@@ -272,6 +359,7 @@ SFX(moe_block) *SFX(moe_block_alloc)(const moe_block_config *cfg, int max_B, int
   bk->max_B = max_B;
   bk->max_T = max_T;
   bk->B = -1;
+  bk->nt = 1;
   bk->n_params = moe_block_param_count(cfg);
   const size_t D = cfg->D, Nm = (size_t)max_B * max_T;
   bk->ffn = SFX(moe_layer_alloc)(&cfg->ffn, (int)Nm);
@@ -394,7 +482,7 @@ int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL
   if (T < 0 || T > bk->max_T)
     return moe_error(MOE_ERANGE, "block forward: sequence of T=%d positions exceeds max_T=%d",
                      T, bk->max_T);
-  const int D = bk->cfg.D, H = bk->cfg.H, N = B * T;
+  const int D = bk->cfg.D, H = bk->cfg.H, N = B * T, nt = bk->nt;
   const size_t ND = (size_t)N * D;
   MOE_CHECK_ARG(N == 0 || (x && y && x != y), "block forward: NULL or aliased x, y");
   bk->B = -1; /* until this forward succeeds */
@@ -405,19 +493,19 @@ int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL
   if (N > 0) {
     memcpy(bk->x, x, ND * sizeof *x);
     /* attention branch: x1 = x + attn(LN1(x)) Woᵀ */
-    SFX(moe_layernorm_forward)(N, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, 3 * D, D, 1, bk->ln1, D, bk->Wqkv, D, 0,
-           bk->qkv, 3 * D);
-    SFX(moe_attention_forward)(B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->ao);
+    SFX(moei_ln_forward)(nt, N, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
+    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, 3 * D, D, 1, bk->ln1, D, bk->Wqkv, D, 0,
+                  bk->qkv, 3 * D);
+    SFX(att_forward)(nt, B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->ao);
     memcpy(bk->x1, bk->x, ND * sizeof *x);
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, D, 1, bk->ao, D, bk->Wo, D, 1, bk->x1,
-           D);
+    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, D, D, 1, bk->ao, D, bk->Wo, D, 1, bk->x1, D);
     /* FFN branch: y = x1 + ffn(LN2(x1)) */
-    SFX(moe_layernorm_forward)(N, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
+    SFX(moei_ln_forward)(nt, N, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
   }
   int rc = SFX(moe_layer_forward)(bk->ffn, N, bk->ln2, bk->fo);
   if (rc)
     return rc;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (size_t i = 0; i < ND; i++)
     y[i] = bk->x1[i] + bk->fo[i];
   bk->B = B;
@@ -429,7 +517,7 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
 {
   MOE_CHECK_ARG(bk, "block backward: NULL block");
   MOE_CHECK_ARG(bk->B >= 0, "block backward: no successful forward to differentiate");
-  const int B = bk->B, T = bk->T, D = bk->cfg.D, H = bk->cfg.H, N = B * T;
+  const int B = bk->B, T = bk->T, D = bk->cfg.D, H = bk->cfg.H, N = B * T, nt = bk->nt;
   const size_t ND = (size_t)N * D;
   if (N == 0)
     return MOE_OK;
@@ -444,23 +532,42 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
   int rc = SFX(moe_layer_backward)(bk->ffn, bk->dx1, bk->dln);
   if (rc)
     return rc;
-  SFX(moe_layernorm_backward)(N, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1, gln2w,
-                              gln2b);
+  SFX(moei_ln_backward)(nt, N, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1, gln2w, gln2b);
 
   /* x1 = x + attn(LN1(x)) Woᵀ:  dWo (D, D) += dx1ᵀ ao;  dao = dx1 Wo */
-  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, N, 1, bk->dx1, D, bk->ao, D, 1, gWo, D);
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0, bk->dao,
-         D);
-  SFX(moe_attention_backward)(B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->dao, bk->dqkv,
-                              bk->work);
+  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, D, D, N, 1, bk->dx1, D, bk->ao, D, 1, gWo, D);
+  SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0, bk->dao, D);
+  SFX(att_backward)(nt, B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->dao, bk->dqkv,
+                    nt > 1 ? bk->work_nt : bk->work);
   /* qkv = ln1 Wqkvᵀ:  dWqkv (3D, D) += dqkvᵀ ln1;  dln = dqkv Wqkv */
-  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, 3 * D, D, N, 1, bk->dqkv, 3 * D, bk->ln1, D, 1,
-         gWqkv, D);
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, 3 * D, 1, bk->dqkv, 3 * D, bk->Wqkv, D,
-         0, bk->dln, D);
+  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, 3 * D, D, N, 1, bk->dqkv, 3 * D, bk->ln1, D, 1,
+                gWqkv, D);
+  SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, N, D, 3 * D, 1, bk->dqkv, 3 * D, bk->Wqkv, D, 0,
+                bk->dln, D);
   if (dx)
     memcpy(dx, bk->dx1, ND * sizeof *dx);
-  SFX(moe_layernorm_backward)(N, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx, gln1w, gln1b);
+  SFX(moei_ln_backward)(nt, N, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx, gln1w, gln1b);
+  return MOE_OK;
+}
+
+int SFX(moe_block_set_threads)(SFX(moe_block) *bk, int n)
+{
+  MOE_CHECK_ARG(bk, "block threads: NULL block");
+  MOE_CHECK_ARG(n >= 1 && n <= MOE_THREADS_MAX, "block threads: n=%d outside [1, %d]", n,
+                MOE_THREADS_MAX);
+  if (n > 1 && n > bk->work_nt_n) {
+    REAL *w = moei_alloc_array((size_t)n * bk->max_T, (size_t)bk->max_T * sizeof *w);
+    if (!w)
+      return moe_error(MOE_ENOMEM, "block threads: no memory for %d attention scratch "
+                       "matrices of %d x %d", n, bk->max_T, bk->max_T);
+    moei_free_aligned(bk->work_nt);
+    bk->work_nt = w;
+    bk->work_nt_n = n;
+  }
+  int rc = SFX(moe_layer_set_threads)(bk->ffn, n);
+  if (rc)
+    return rc;
+  bk->nt = n;
   return MOE_OK;
 }
 

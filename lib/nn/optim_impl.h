@@ -9,6 +9,7 @@ struct SFX(moe_optim) {
   long t;
   REAL *m; /* (n) SGD momentum buffer / Adam first moment */
   REAL *v; /* (n) Adam second moment (AdamW only) */
+  int nt;  /* threads for AdamW's update (moe_optim_set_threads) */
 };
 
 SFX(moe_optim) *SFX(moe_optim_alloc)(const moe_optim_config *cfg, size_t n)
@@ -22,6 +23,7 @@ SFX(moe_optim) *SFX(moe_optim_alloc)(const moe_optim_config *cfg, size_t n)
   }
   o->cfg = *cfg;
   o->n = n;
+  o->nt = 1;
   o->m = moei_alloc_array(n, sizeof *o->m); /* NULL if n·sizeof does not fit a size_t */
   if (cfg->kind == MOE_OPTIM_ADAMW)
     o->v = moei_alloc_array(n, sizeof *o->v);
@@ -145,6 +147,27 @@ int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
   const double bc1 = 1.0 - pow(c->beta1, (double)o->t);
   const double bc2 = 1.0 - pow(c->beta2, (double)o->t);
   const REAL step = (REAL)(-lr / bc1), bc2_sqrt = (REAL)sqrt(bc2), eps = (REAL)c->eps;
-  SFX(adamw_update)(n, p, g, o->m, o->v, decay, b1, one_b1, b2, one_b2, step, bc2_sqrt, eps);
+  if (o->nt == 1) {
+    SFX(adamw_update)(n, p, g, o->m, o->v, decay, b1, one_b1, b2, one_b2, step, bc2_sqrt, eps);
+    return MOE_OK;
+  }
+  /* element-wise: chunks on threads change no bit */
+  const size_t CH = 16384, nch = (n + CH - 1) / CH;
+  const int nt = o->nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (size_t k = 0; k < nch; k++) {
+    const size_t i0 = k * CH, len = n - i0 < CH ? n - i0 : CH;
+    SFX(adamw_update)(len, p + i0, g + i0, o->m + i0, o->v + i0, decay, b1, one_b1, b2, one_b2,
+                      step, bc2_sqrt, eps);
+  }
+  return MOE_OK;
+}
+
+int SFX(moe_optim_set_threads)(SFX(moe_optim) *o, int n)
+{
+  MOE_CHECK_ARG(o, "optimizer threads: NULL optimizer");
+  MOE_CHECK_ARG(n >= 1 && n <= MOE_THREADS_MAX, "optimizer threads: n=%d outside [1, %d]", n,
+                MOE_THREADS_MAX);
+  o->nt = n;
   return MOE_OK;
 }

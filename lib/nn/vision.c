@@ -99,10 +99,12 @@ static size_t moei_vision_param_count(const moe_vision_config *c)
 
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
+#include "par_impl.h"
 #include "vision_impl.h"
 #undef MOE_REAL_DOUBLE
 #define MOE_REAL_DOUBLE 1
 #include "real.h"
+#include "par_impl.h"
 #include "vision_impl.h"
 
 int moe_vision_step(moe_vision *m, moe_optim *o, const moe_lr_schedule *sched, double clip,

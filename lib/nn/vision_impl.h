@@ -34,6 +34,8 @@ struct SFX(moe_vision) {
   /* backward scratch */
   REAL *dq;                    /* (max_B, D) */
   REAL *da, *db;               /* (Nm, D) */
+
+  int nt;                      /* threads (moe_vision_set_threads) */
 };
 
 void SFX(moe_vision_free)(SFX(moe_vision) *m)
@@ -83,6 +85,7 @@ SFX(moe_vision) *SFX(moe_vision_alloc)(const moe_vision_config *cfg, int max_B)
   m->Np = Np;
   m->pd = pd;
   m->B = -1;
+  m->nt = 1;
   m->n_params = moei_vision_param_count(cfg);
   const size_t D = cfg->D, C = cfg->C, Nm = (size_t)max_B * Np;
   int fail = 0;
@@ -251,7 +254,8 @@ int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int3
 
   /* h_0 (N, D) = x Wpᵀ + bp + pos[p] */
   REAL *h0 = m->h[0];
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, pd, 1, m->x, pd, m->Wp, pd, 0, h0, D);
+  const int nt = m->nt;
+  SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, D, pd, 1, m->x, pd, m->Wp, pd, 0, h0, D);
   for (int t = 0; t < N; t++) {
     REAL *ht = h0 + (size_t)t * D;
     const REAL *pt = m->pos + (size_t)(t % Np) * D;
@@ -266,7 +270,7 @@ int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int3
       return moe_error(rc, "vision forward: encoder block %d: %s", l, moe_last_error());
     m->aux += SFX(moe_layer_aux_loss)(SFX(moe_block_ffn)(m->enc[l]));
   }
-  SFX(moe_layernorm_forward)(N, D, m->h[c->L], m->lncw, m->lncb, m->u, m->mc, m->rc);
+  SFX(moei_ln_forward)(nt, N, D, m->h[c->L], m->lncw, m->lncb, m->u, m->mc, m->rc);
   rc = SFX(moe_layer_forward)(m->conn, N, m->u, m->g[0]);
   if (rc)
     return moe_error(rc, "vision forward: connector: %s", moe_last_error());
@@ -277,7 +281,7 @@ int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int3
       return moe_error(rc, "vision forward: head block %d: %s", j, moe_last_error());
     m->aux += SFX(moe_layer_aux_loss)(SFX(moe_block_ffn)(m->head[j]));
   }
-  SFX(moe_layernorm_forward)(N, D, m->g[c->Lh], m->lnfw, m->lnfb, m->z, m->mf, m->rf);
+  SFX(moei_ln_forward)(nt, N, D, m->g[c->Lh], m->lnfw, m->lnfb, m->z, m->mf, m->rf);
   /* q_b = (1/Np) Σ_p z[b, p], patches in order */
   const REAL inv = (REAL)(1.0 / Np);
   for (int b = 0; b < B; b++) {
@@ -333,7 +337,7 @@ int SFX(moe_vision_backward)(SFX(moe_vision) *m)
                 "vision backward: needs a successful forward with labels (once per forward)");
   m->can_backward = 0;
   const moe_vision_config *c = &m->cfg;
-  const int B = m->B, Np = m->Np, pd = m->pd, D = c->D, C = c->C, N = B * Np;
+  const int B = m->B, Np = m->Np, pd = m->pd, D = c->D, C = c->C, N = B * Np, nt = m->nt;
   REAL *G = m->grads;
 #define GRAD(ptr) (G + ((ptr) - m->params))
   /* dlogits (B, C) = (softmax − onehot)/B, in prob */
@@ -361,8 +365,8 @@ int SFX(moe_vision_backward)(SFX(moe_vision) *m)
       dz[d] = dqb[d] * inv;
   }
   memset(m->db, 0, (size_t)N * D * sizeof *m->db);
-  SFX(moe_layernorm_backward)(N, D, m->g[c->Lh], m->lnfw, m->mf, m->rf, m->da, m->db,
-                              GRAD(m->lnfw), GRAD(m->lnfb));
+  SFX(moei_ln_backward)(nt, N, D, m->g[c->Lh], m->lnfw, m->mf, m->rf, m->da, m->db,
+                        GRAD(m->lnfw), GRAD(m->lnfb));
   int rc;
   for (int j = c->Lh - 1; j >= 0; j--) {
     rc = SFX(moe_block_backward)(m->head[j], m->db, m->db);
@@ -373,16 +377,15 @@ int SFX(moe_vision_backward)(SFX(moe_vision) *m)
   if (rc)
     return moe_error(rc, "vision backward: connector: %s", moe_last_error());
   memset(m->db, 0, (size_t)N * D * sizeof *m->db);
-  SFX(moe_layernorm_backward)(N, D, m->h[c->L], m->lncw, m->mc, m->rc, m->da, m->db,
-                              GRAD(m->lncw), GRAD(m->lncb));
+  SFX(moei_ln_backward)(nt, N, D, m->h[c->L], m->lncw, m->mc, m->rc, m->da, m->db,
+                        GRAD(m->lncw), GRAD(m->lncb));
   for (int l = c->L - 1; l >= 0; l--) {
     rc = SFX(moe_block_backward)(m->enc[l], m->db, m->db);
     if (rc)
       return moe_error(rc, "vision backward: encoder block %d: %s", l, moe_last_error());
   }
   /* h_0 = x Wpᵀ + bp + pos:  dWp (D, pd) += dh_0ᵀ x;  dbp += Σ_t dh;  dpos[p] += Σ_b dh */
-  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, pd, N, 1, m->db, D, m->x, pd, 1, GRAD(m->Wp),
-         pd);
+  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, D, pd, N, 1, m->db, D, m->x, pd, 1, GRAD(m->Wp), pd);
   REAL *gbp = GRAD(m->bp), *gpos = GRAD(m->pos);
   for (int t = 0; t < N; t++) {
     const REAL *dh = m->db + (size_t)t * D;
@@ -395,6 +398,24 @@ int SFX(moe_vision_backward)(SFX(moe_vision) *m)
 #undef GRAD
   return MOE_OK;
 }
+
+int SFX(moe_vision_set_threads)(SFX(moe_vision) *m, int n)
+{
+  MOE_CHECK_ARG(m, "vision threads: NULL model");
+  MOE_CHECK_ARG(n >= 1 && n <= MOE_THREADS_MAX, "vision threads: n=%d outside [1, %d]", n,
+                MOE_THREADS_MAX);
+  int rc = SFX(moe_layer_set_threads)(m->conn, n);
+  for (int l = 0; l < m->cfg.L && !rc; l++)
+    rc = SFX(moe_block_set_threads)(m->enc[l], n);
+  for (int j = 0; j < m->cfg.Lh && !rc; j++)
+    rc = SFX(moe_block_set_threads)(m->head[j], n);
+  if (rc)
+    return rc;
+  m->nt = n;
+  return MOE_OK;
+}
+
+int SFX(moe_vision_get_threads)(const SFX(moe_vision) *m) { return m ? m->nt : 0; }
 
 void SFX(moe_vision_zero_grad)(SFX(moe_vision) *m)
 {
