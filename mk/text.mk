@@ -65,8 +65,8 @@ dist_man_MANS += doc/moe-tokfile.5
 # (experiments/*-lm.yaml); t/lm-task.sh runs experiments/smoke-lm.yaml on a
 # tiny corpus made from the fixtures.
 bench_moebench_SOURCES += bench/tasks/lm.c
-TESTS += t/lm-task.sh t/archive.sh
-EXTRA_DIST += t/lm-task.sh t/archive.sh archive/README.md experiments/smoke-lm.yaml experiments/quick-lm.yaml \
+TESTS += t/lm-task.sh t/lm-metrics.sh t/archive.sh
+EXTRA_DIST += t/lm-task.sh t/lm-metrics.sh t/archive.sh archive/README.md experiments/smoke-lm.yaml experiments/quick-lm.yaml \
 	experiments/paper-lm.yaml experiments/paper-lm-lr.yaml
 
 # The language-model corpus for the lm task (experiments/*-lm.yaml):
