@@ -17,7 +17,11 @@ for d in "$srcdir"/archive/*/; do
   unknown=$(grep -L '"git_commit": "[0-9a-f]\{7,\}"' "$d"/cells/*.json 2>/dev/null | wc -l)
   [ "$dirty" = 0 ] && [ "$unknown" = 0 ]; ok $? "$name: $nc cells, none from a dirty or unknown tree"
   # every cell file is a cell of the stored matrix (its id is listed by expand)
-  "$MOEBENCH" expand "$d/matrix.yaml" 2>/dev/null | cut -d' ' -f1 | sort >"$tmp/ids"
+  # a sequential matrix (`moebench run --until-resolved`) may hold cells up to its max_replications
+  cp "$d/matrix.yaml" "$tmp/m.yaml"
+  mx=$(sed -n 's/^sequential:.*max_replications: *\([0-9]*\).*/\1/p' "$tmp/m.yaml")
+  [ -n "$mx" ] && sed -i "s/^replications: .*/replications: $mx/" "$tmp/m.yaml"
+  "$MOEBENCH" expand "$tmp/m.yaml" 2>/dev/null | cut -d' ' -f1 | sort >"$tmp/ids"
   stray=0
   for f in "$d"/cells/*.json; do
     [ -e "$f" ] || continue
