@@ -38,7 +38,7 @@ grep '"metrics"' "$one" | grep -q '"steps": 12[,}]'; ok $? "  12 steps"
 # determinism: a rerun gives the same numbers (timings aside)
 "$MOEBENCH" run -q "$smoke" --out "$tmp/b" -j 1 2>/dev/null
 ok $? "rerun with -j 1"
-strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e images_per_s -e train_seconds -e peak_rss_mb -e images_per_cpu_s -e train_cpu_seconds -e eval_cpu; }
+strip() { grep '"metrics"' "$1" | tr ',' '\n' | grep -v -e images_per_s -e train_seconds -e peak_rss_mb -e images_per_cpu_s -e train_cpu_seconds -e eval_cpu -e upcycle_cpu; }
 same=0
 for f in "$cells"/*.json; do
   strip "$f" >"$tmp/x"; strip "$tmp/b/smoke-vision/cells/${f##*/}" >"$tmp/y"
@@ -137,6 +137,30 @@ ok $? "  the dense phase is the same for every variant (its train loss, valid lo
 u=$(grep -l '"variant": "smoe"' "$ucells"/*.json)
 grep '"metrics"' "$u" | grep -q '"upcycle_steps": 8[,}]'; ok $? "  8 dense-phase steps"
 [ "$(val "$u" train_loss)" != "$(val "$sm" train_loss)" ]; ok $? "  fine-tuning starts elsewhere than scratch"
+# the dense phase's cache: written once, read back; the same bits either way
+mkdir -p "$tmp/cache"
+MOEBENCH_VISION_CACHE=$tmp/cache "$MOEBENCH" run -q "$tmp/up.yaml" --out "$tmp/uc1" -j 1 2>/dev/null &&
+  MOEBENCH_VISION_CACHE=$tmp/cache "$MOEBENCH" run -q "$tmp/up.yaml" --out "$tmp/uc2" -j 2 2>/dev/null
+ok $? "init upcycle with MOEBENCH_VISION_CACHE, twice"
+[ "$(ls "$tmp/cache" | grep -c '^dense-[0-9a-f]\{64\}\.bin$')" = 1 ] && [ "$(ls "$tmp/cache" | wc -l)" = 1 ]
+ok $? "  one cache file for the one dense phase"
+[ "$(grep -l '"upcycle_cache": "written"' "$tmp/uc1/smoke-up/cells/"*.json | wc -l)" = 1 ] &&
+  [ "$(grep -l '"upcycle_cache": "read"' "$tmp/uc1/smoke-up/cells/"*.json "$tmp/uc2/smoke-up/cells/"*.json | wc -l)" = 11 ]
+ok $? "  written by the first cell, read by the other 11"
+same=0
+for f in "$ucells"/*.json; do
+  strip "$f" >"$tmp/x"
+  for g in "$tmp/uc1/smoke-up/cells/${f##*/}" "$tmp/uc2/smoke-up/cells/${f##*/}"; do
+    strip "$g" >"$tmp/y"; cmp -s "$tmp/x" "$tmp/y" || same=1
+  done
+done
+[ $same = 0 ]; ok $? "  cached or not: bit-identical metrics in every cell"
+c=$(ls "$tmp/cache/"*.bin)
+printf 'x' | dd of="$c" bs=1 seek=100 conv=notrunc 2>/dev/null
+MOEBENCH_VISION_CACHE=$tmp/cache "$MOEBENCH" run -q "$tmp/up.yaml" --out "$tmp/uc3" -j 1 2>/dev/null
+g=$(grep -l '"variant": "smoe"' "$tmp/uc3/smoke-up/cells/"*.json)
+[ "$(grep -l '"upcycle_cache": "written"' "$tmp/uc3/smoke-up/cells/"*.json | wc -l)" = 1 ] && strip "$g" >"$tmp/y" && strip "$u" >"$tmp/x" && cmp -s "$tmp/x" "$tmp/y"
+ok $? "  a damaged cache file is recomputed and replaced, with the same result"
 sed 's/  upcycle_steps: 8/  upcycle_steps: 0/' "$tmp/up.yaml" >"$tmp/up0.yaml"
 "$MOEBENCH" expand "$tmp/up0.yaml" >/dev/null 2>"$tmp/log"
 [ $? -eq 2 ] && grep -q 'init upcycle needs a dense phase' "$tmp/log"; ok $? "upcycle without a dense phase is refused"

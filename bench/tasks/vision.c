@@ -45,7 +45,8 @@
  * scratch run (same batches, budget, schedule, from a fresh optimizer).
  * The dense phase depends only on the matrix seed, the replication and
  * the settings of the network outside the connector, Fm and training, so it
- * is the same for every variant of a replication (metrics upcycle_*).
+ * is the same for every variant of a replication (metrics upcycle_*);
+ * with $MOEBENCH_VISION_CACHE it is computed once and read back (below).
  *
  * Training: epoch shuffles of the training part (moe_batcher, seed from
  * data_seed and the replication, so every variant of one replication sees
@@ -89,14 +90,18 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
 #include "moe/error.h"
 #include "moe/idx.h"
 #include "moe/metrics.h"
+#include "moe/blas.h"
 #include "moe/rng.h"
+#include "moe/version.h"
 #include "moe/vision.h"
+#include "sha256.h"
 #include "task.h"
 
 static const char *const combines[] = {"paper", "additive", NULL};
@@ -669,6 +674,131 @@ static int router_metrics(const checkpoints *k, int ncp, long every, long steps,
   return 0;
 }
 
+/* ---- the dense phase's cache ----
+ * With $MOEBENCH_VISION_CACHE naming a directory, the dense phase of init
+ * upcycle is written there once computed and read back by the next cell
+ * that needs the same one, instead of being recomputed: the same bits
+ * either way (the parameters and the phase's metrics are stored exactly).
+ * File dense-<key>.bin, key = SHA-256 of the text below (every setting
+ * the phase depends on, the data fingerprint, the library version and the
+ * BLAS kernel, whose bits differ between kernels); written to a temporary
+ * file, fsync'd and renamed. Format, little-endian: "MBVDENS1", u64
+ * parameter count n, u64 steps, f64 train loss, valid loss, valid accuracy,
+ * n f32 parameters, then the SHA-256 of all that. A file that does not
+ * check out is recomputed and replaced. */
+
+typedef struct {
+  uint64_t steps;
+  double train_ce, valid_ce, valid_acc;
+} dense_summary;
+
+static void dense_key(const vision_opts *o, const mb_result *res, long dsteps, char hex[65])
+{
+  const char *fp = "";
+  for (size_t i = 0; i < mb_result_nnotes(res); i++)
+    if (!strcmp(mb_result_note_key_at(res, i), "data_sha256")) fp = mb_result_note_at(res, i);
+  char t[2048];
+  int n = snprintf(t, sizeof t,
+                   "moebench vision dense phase 1\nlibmoe %s\nblas %s\ndata %s\nP %d D %d H %d L %d Lh %d F %d Fm %d\n"
+                   "steps %ld B %d shift %d flip %d\nlr %.17g min_lr %.17g wd %.17g warmup %ld clip %.17g\n"
+                   "split_seed %ld data_seed %ld valid_size %ld eval_images %ld\nmatrix_seed %llu rep %ld\n",
+                   moe_version(), moe_blas_corename(), fp, o->P, o->D, o->H, o->L, o->Lh, o->F, o->Fm, dsteps, o->B,
+                   o->shift, o->flip, o->lr, o->min_lr, o->weight_decay, o->warmup, o->clip, o->split_seed,
+                   o->data_seed, o->valid_size, o->eval_images, (unsigned long long)o->matrix_seed, o->rep);
+  moei_sha256_hex(t, (size_t)n, hex);
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+  for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint64_t get_le(const unsigned char *p, int bytes)
+{
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/* The serialised phase: header (48 bytes), parameters, checksum. */
+static unsigned char *dense_pack(const float *p, size_t n, const dense_summary *d, size_t *len)
+{
+  *len = 48 + 4 * n + 32;
+  unsigned char *b = malloc(*len);
+  if (!b) return NULL;
+  memcpy(b, "MBVDENS1", 8);
+  put_le(b + 8, n, 8);
+  put_le(b + 16, d->steps, 8);
+  const double v[3] = {d->train_ce, d->valid_ce, d->valid_acc};
+  for (int i = 0; i < 3; i++) {
+    uint64_t u;
+    memcpy(&u, &v[i], 8);
+    put_le(b + 24 + 8 * i, u, 8);
+  }
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, &p[i], 4);
+    put_le(b + 48 + 4 * i, u, 4);
+  }
+  moei_sha256 h;
+  moei_sha256_init(&h);
+  moei_sha256_update(&h, b, 48 + 4 * n);
+  moei_sha256_final(&h, b + 48 + 4 * n);
+  return b;
+}
+
+/* 1 when the cache held this phase (p and d filled), else 0. */
+static int dense_load(const char *path, float *p, size_t n, dense_summary *d)
+{
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  const size_t len = 48 + 4 * n + 32;
+  unsigned char *b = malloc(len + 1), sum[32];
+  size_t got = b ? fread(b, 1, len + 1, f) : 0;
+  fclose(f);
+  int okf = 0;
+  if (got == len && !memcmp(b, "MBVDENS1", 8) && get_le(b + 8, 8) == n) {
+    moei_sha256 h;
+    moei_sha256_init(&h);
+    moei_sha256_update(&h, b, 48 + 4 * n);
+    moei_sha256_final(&h, sum);
+    okf = !memcmp(sum, b + 48 + 4 * n, 32);
+  }
+  if (okf) {
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+      uint64_t u = get_le(b + 24 + 8 * i, 8);
+      memcpy(&v[i], &u, 8);
+    }
+    d->steps = get_le(b + 16, 8);
+    d->train_ce = v[0]; d->valid_ce = v[1]; d->valid_acc = v[2];
+    for (size_t i = 0; i < n; i++) {
+      uint32_t u = (uint32_t)get_le(b + 48 + 4 * i, 4);
+      memcpy(&p[i], &u, 4);
+    }
+  }
+  free(b);
+  return okf;
+}
+
+/* Write atomically (temporary file, fsync, rename); 0 or 1 with err set. */
+static int dense_store(const char *path, const float *p, size_t n, const dense_summary *d, char *err, size_t en)
+{
+  size_t len;
+  unsigned char *b = dense_pack(p, n, d, &len);
+  char tmp[4600];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = b ? fopen(tmp, "wb") : NULL;
+  int bad = !f || fwrite(b, 1, len, f) != len || fflush(f) || fsync(fileno(f));
+  if (f && fclose(f)) bad = 1;
+  if (!bad && rename(tmp, path)) bad = 1;
+  if (bad) {
+    snprintf(err, en, "dense-phase cache %s: cannot write (%s)", tmp, b ? "disk full or not writable?" : "out of memory");
+    unlink(tmp);
+  }
+  free(b);
+  return bad;
+}
+
 /* ---- the cell ---- */
 
 /* The connector (or, with moe_everywhere, every MoE FFN) of a variant. */
@@ -796,29 +926,45 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
       FAIL("dense-connector model: %s", moe_last_error());
     if (stream_init(&sd, &vd, &o, "dense", err, errlen)) goto out;
     const long dsteps = o.upcycle_epochs > 0 ? o.upcycle_epochs * (long)sd.per_epoch : o.upcycle_steps;
-    phase_out po;
     const double c0 = CPU_NOW();
-    if ((prc = train_phase(&md, &sd, &o, dsteps, 0, "dense phase", NULL, NULL, &po, x, y, err, errlen))) {
-      rc = prc;
-      goto out;
+    const char *cdir = getenv("MOEBENCH_VISION_CACHE");
+    char cpath[4400] = "";
+    dense_summary ds = {(uint64_t)dsteps, NAN, NAN, NAN};
+    if (cdir && *cdir) {
+      char key[65];
+      dense_key(&o, res, dsteps, key);
+      snprintf(cpath, sizeof cpath, "%s/dense-%s.bin", cdir, key);
     }
-    double dce, dacc;
-    evaluator dev = ev;
-    dev.m = &md;
-    if (evaluate(&dev, vd.va_idx, neval, &dce, &dacc, NULL, NULL, NULL, 0, NULL, NULL, NULL))
-      FAIL("dense phase eval: %s", moe_last_error());
-    if (!isfinite(dce)) {
-      snprintf(err, errlen, "dense phase: training diverged: validation cross-entropy is not finite");
-      rc = MB_RUN_DIVERGED;
-      goto out;
+    if (*cpath && dense_load(cpath, moe_vision_params(md.v), moe_vision_param_count(md.v), &ds)) {
+      mb_result_note(res, "upcycle_cache", "read");
+    } else {
+      phase_out po;
+      if ((prc = train_phase(&md, &sd, &o, dsteps, 0, "dense phase", NULL, NULL, &po, x, y, err, errlen))) {
+        rc = prc;
+        goto out;
+      }
+      evaluator dev = ev;
+      dev.m = &md;
+      if (evaluate(&dev, vd.va_idx, neval, &ds.valid_ce, &ds.valid_acc, NULL, NULL, NULL, 0, NULL, NULL, NULL))
+        FAIL("dense phase eval: %s", moe_last_error());
+      ev.cpu += dev.cpu;
+      ds.train_ce = po.last_ce;
+      if (!isfinite(ds.valid_ce)) {
+        snprintf(err, errlen, "dense phase: training diverged: validation cross-entropy is not finite");
+        rc = MB_RUN_DIVERGED;
+        goto out;
+      }
+      if (*cpath) {
+        if (dense_store(cpath, moe_vision_params(md.v), moe_vision_param_count(md.v), &ds, err, errlen)) goto out;
+        mb_result_note(res, "upcycle_cache", "written");
+      }
     }
-    ev.cpu += dev.cpu;
     moe_vision_parts dfl;
     moe_vision_flops_parts(&dcfg, &dfl);
     mb_result_metric(res, "upcycle_steps", (double)dsteps);
-    mb_result_metric(res, "upcycle_train_loss", po.last_ce);
-    mb_result_metric(res, "upcycle_valid_acc", dacc);
-    mb_result_metric(res, "upcycle_valid_loss", dce);
+    mb_result_metric(res, "upcycle_train_loss", ds.train_ce);
+    mb_result_metric(res, "upcycle_valid_acc", ds.valid_acc);
+    mb_result_metric(res, "upcycle_valid_loss", ds.valid_ce);
     mb_result_metric(res, "upcycle_cpu_seconds", CPU_NOW() - c0);
     mb_result_metric(res, "upcycle_flops", 3 * dfl.total * (double)dsteps * B);
     if (moe_vision_upcycle(m.v, md.v)) FAIL("upcycle: %s", moe_last_error());
