@@ -336,8 +336,31 @@ static void test_batcher(void)
   }
 }
 
+/* moe_image_shift_flip on a 3x4 image, against hand-written results */
+static void test_augment(void)
+{
+  const uint8_t in[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  uint8_t out[12];
+  const uint8_t same[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  const uint8_t down_right[12] = {0, 0, 0, 0, 0, 1, 2, 3, 0, 5, 6, 7};
+  const uint8_t up_left2[12] = {7, 8, 0, 0, 11, 12, 0, 0, 0, 0, 0, 0};
+  const uint8_t flip[12] = {4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9};
+  const uint8_t flip_right[12] = {0, 4, 3, 2, 0, 8, 7, 6, 0, 12, 11, 10};
+  ok(moe_image_shift_flip(in, 3, 4, 0, 0, 0, out) == 0 && !memcmp(out, same, 12), "shift (0, 0): the image");
+  ok(moe_image_shift_flip(in, 3, 4, 1, 1, 0, out) == 0 && !memcmp(out, down_right, 12),
+     "shift one down and one right, zero fill");
+  ok(moe_image_shift_flip(in, 3, 4, -1, -2, 0, out) == 0 && !memcmp(out, up_left2, 12), "shift one up and two left");
+  ok(moe_image_shift_flip(in, 3, 4, 0, 0, 1, out) == 0 && !memcmp(out, flip, 12), "flip left-right");
+  ok(moe_image_shift_flip(in, 3, 4, 0, 1, 1, out) == 0 && !memcmp(out, flip_right, 12), "flip, then shift right");
+  ok(moe_image_shift_flip(in, 3, 4, 3, 0, 0, out) == MOE_EINVAL && moe_image_shift_flip(in, 3, 4, 0, -4, 0, out) == MOE_EINVAL,
+     "a shift of the whole height or width: MOE_EINVAL (%s)", moe_last_error());
+  ok(moe_image_shift_flip(NULL, 3, 4, 0, 0, 0, out) == MOE_EINVAL && moe_image_shift_flip(in, 0, 4, 0, 0, 0, out) == MOE_EINVAL,
+     "NULL or empty image: MOE_EINVAL");
+}
+
 int main(void)
 {
+  test_augment();
   test_reader();
   test_sets();
   test_patches();

@@ -6,7 +6,11 @@
  * every encoder block too); the PyTorch golden fixture
  * t/data/vision/vision_golden.txt.gz (logits, loss, every gradient, three
  * AdamW steps with clipping); determinism; the error paths (patch side
- * not dividing the image, label out of range, NaN pixels). */
+ * not dividing the image, label out of range, NaN pixels); FLOPs and
+ * parameters by component against a hand count; sparse upcycling
+ * (experts bit-equal to the dense MLP, the router fresh, the function
+ * kept) and its error paths. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -594,11 +598,209 @@ static void errors(void)
   moe_vision_free(NULL);
 }
 
+/* ---- FLOPs and parameters by component: a hand count ---- */
+
+static void parts(void)
+{
+  /* 8x8 images, P = 4: Np = 4, pd = 16; D = 16, C = 5, L = Lh = 1,
+   * block FFN F = 24 (dense: one expert, router E = 1), experts Fm = 12
+   * without biases; smoe N = 4, K = 2; ds_v3: E = 3 routed (K 1) + S = 1 */
+  moe_vision *m = small_model("smoe", 1, 2);
+  const moe_vision_config *cfg = moe_vision_get_config(m);
+  moe_vision_parts f, p;
+  ok(moe_vision_flops_parts(cfg, &f) == 0, "flops parts");
+  /* embed 2·4·16·16; attention 2·4·(8·256 + 4·4·16); ffn 4·2·(2·16 + 4·16·24);
+   * router 4·2·16·4; experts 4·2·4·16·12; classifier 2·16·5 */
+  ok(f.embed == 2048 && f.attention == 18432 && f.ffn == 12544 && f.router == 512 && f.experts == 6144 &&
+       f.classifier == 160 && f.norms == 0 && f.total == 39840,
+     "smoe flops by hand: %g %g %g %g %g %g total %g", f.embed, f.attention, f.ffn, f.router, f.experts,
+     f.classifier, f.total);
+  ok(moe_vision_param_parts(cfg, &p) == 0, "param parts");
+  /* embed 256+16+64; attention 2·4·256; norms 2·4·16 + 4·16; ffn 2·(16 + 2·16·24);
+   * router 4·16; experts 4·2·16·12; classifier 5·16+5 */
+  ok(p.embed == 336 && p.attention == 2048 && p.norms == 192 && p.ffn == 1568 && p.router == 64 &&
+       p.experts == 1536 && p.classifier == 85 && p.total == 5829,
+     "smoe parameters by hand: %g %g %g %g %g %g %g total %g", p.embed, p.attention, p.norms, p.ffn, p.router,
+     p.experts, p.classifier, p.total);
+  ok(p.total == (double)moe_vision_param_count(m), "the parts sum to moe_vision_param_count (%zu)",
+     moe_vision_param_count(m));
+  moe_vision_free(m);
+  m = small_model("ds_v3", 1, 2);
+  cfg = moe_vision_get_config(m);
+  moe_vision_flops_parts(cfg, &f);
+  moe_vision_param_parts(cfg, &p);
+  /* router 4·2·16·3; experts (1 routed + 1 shared) 4·2·4·16·12; router params 3·16 + ω 1 */
+  ok(f.router == 384 && f.experts == 6144 && f.total == 39712 && p.router == 49 && p.experts == 1536 &&
+       p.total == 5814 && p.total == (double)moe_vision_param_count(m),
+     "ds_v3 (paper combine, S = 1): router %g, experts %g, total %g flops; %g params", f.router, f.experts,
+     f.total, p.total);
+  moe_vision_config bad = *cfg;
+  bad.P = 3;
+  ok(moe_vision_flops_parts(&bad, &f) == MOE_EINVAL && moe_vision_param_parts(&bad, &p) == MOE_EINVAL &&
+       moe_vision_flops_parts(NULL, &f) == MOE_EINVAL,
+     "invalid configuration or NULL: MOE_EINVAL");
+  /* everywhere: the encoder's FFN is the MoE, counted under ffn */
+  moe_vision_config ev = *cfg;
+  ev.moe_everywhere = 1;
+  moe_vision *me = moe_vision_alloc(&ev, 2);
+  moe_vision_param_parts(&ev, &p);
+  moe_vision_flops_parts(&ev, &f);
+  ok(me && p.total == (double)moe_vision_param_count(me) && f.ffn == 4 * (2 * 16 * 3 + 2 * 4 * 16 * 12 + 2 * 16 + 4 * 16 * 24),
+     "everywhere: parts sum to the count (%g), encoder MoE under ffn (%g)", p.total, f.ffn);
+  moe_vision_free(me);
+  moe_vision_free(m);
+}
+
+/* ---- sparse upcycling ---- */
+
+static moe_vision *keyed_model(moe_variant v, int F, int N, int K, uint64_t seed)
+{
+  moe_layer_config f;
+  moe_layer_config_for(&f, v, (moe_variant_sizes){.D = 16, .F = F, .N = N, .K = K, .shared = 1});
+  f.expert.act = MOE_ACT_GELU;
+  f.combine = MOE_COMBINE_PAPER;
+  moe_vision_config cfg = moe_vision_config_make(8, 8, 4, 5, 16, 2, 1, 1, 24, &f);
+  moe_vision *m = moe_vision_alloc(&cfg, 6);
+  if (m)
+    moe_vision_init_params_keyed(m, seed);
+  return m;
+}
+
+static double logit_diff(moe_vision *a, moe_vision *b, const float *x, float *scale)
+{
+  double d = 0, s = 0;
+  moe_vision_forward(a, 6, x, NULL, NULL);
+  float la[30];
+  memcpy(la, moe_vision_logits(a), sizeof la);
+  moe_vision_forward(b, 6, x, NULL, NULL);
+  const float *lb = moe_vision_logits(b);
+  for (int i = 0; i < 30; i++) {
+    d = fmax(d, fabs((double)la[i] - lb[i]));
+    s = fmax(s, fabs((double)la[i]));
+  }
+  *scale = (float)s;
+  return d;
+}
+
+static void upcycle(void)
+{
+  enum { N = 6 * 4 * 16 };
+  float x[N];
+  int32_t y[6];
+  fill_batch(3, x, y, 6, N);
+  moe_vision *src = keyed_model(MOE_VARIANT_DENSE, 12, 1, 1, 11);
+  /* train the dense model a little so its parameters are not the init law */
+  train(src, 5);
+  const moe_layer *sc = moe_vision_connector(src);
+  const float *mlp = moe_layer_routed_expert((moe_layer *)sc, 0);
+  const size_t pe = 2 * 16 * 12;
+  const moe_variant vs[] = {MOE_VARIANT_SMOE, MOE_VARIANT_DS_V2, MOE_VARIANT_DS_V3, MOE_VARIANT_SMOE_SG};
+  for (int i = 0; i < 4; i++) {
+    moe_vision *d = keyed_model(vs[i], 12, 4, 2, 22), *fresh = keyed_model(vs[i], 12, 4, 2, 22);
+    moe_layer *dc = moe_vision_connector(d);
+    const moe_layer_config *lc = moe_layer_get_config(dc);
+    ok(moe_vision_upcycle(d, src) == 0, "%s: upcycled", moe_variant_name(vs[i]));
+    int same = 1;
+    for (int e = 0; e < lc->S; e++) same &= !memcmp(moe_layer_shared_expert(dc, e), mlp, pe * sizeof(float));
+    for (int e = 0; e < lc->E; e++) same &= !memcmp(moe_layer_routed_expert(dc, e), mlp, pe * sizeof(float));
+    ok(same, "  every one of %d shared and %d routed experts equals the dense MLP bit for bit", lc->S, lc->E);
+    ok(!memcmp(moe_layer_router(dc), moe_layer_router(moe_vision_connector(fresh)), (size_t)lc->E * 16 * sizeof(float)),
+       "  the router is the fresh keyed one");
+    ok(memcmp(moe_layer_router(dc), moe_layer_router(moe_vision_connector(src)), 16 * sizeof(float)) != 0,
+       "  (and not the dense model's)");
+    /* outside the connector: the dense model's values */
+    const size_t pre = (size_t)(moe_layer_params(dc) - moe_vision_params(d));
+    const size_t post = moe_vision_param_count(d) - pre - moe_layer_param_count(dc);
+    const size_t spost = moe_vision_param_count(src) - pre - moe_layer_param_count((moe_layer *)sc);
+    ok(post == spost && !memcmp(moe_vision_params(d), moe_vision_params(src), pre * sizeof(float)) &&
+         !memcmp(moe_vision_params(d) + moe_vision_param_count(d) - post,
+                 moe_vision_params(src) + moe_vision_param_count(src) - post, post * sizeof(float)),
+       "  every parameter outside the connector copied (%zu before, %zu after)", pre, post);
+    float sc_;
+    double dl = logit_diff(src, d, x, &sc_);
+    ok(dl <= 1e-5 * (1 + sc_), "  the upcycled model computes the dense one (paper combine): max logit diff %.2g", dl);
+    moe_vision_free(d);
+    moe_vision_free(fresh);
+  }
+  /* dense: one MLP K times as wide, the same function */
+  moe_vision *w = keyed_model(MOE_VARIANT_DENSE, 12, 4, 2, 22);
+  ok(moe_vision_upcycle(w, src) == 0, "dense (width 2·12): widened");
+  const float *ow = moe_layer_routed_expert(moe_vision_connector(w), 0);
+  /* W1 rows 0..11 and 12..23 both the MLP's; W2 (16, 24) columns halved */
+  ok(!memcmp(ow, mlp, 12 * 16 * sizeof(float)) && !memcmp(ow + 12 * 16, mlp, 12 * 16 * sizeof(float)) &&
+       ow[2 * 12 * 16 + 5 * 24 + 13] == mlp[12 * 16 + 5 * 12 + 1] * 0.5f,
+     "  hidden units repeated, W2 columns divided by 2");
+  float sw;
+  double dw = logit_diff(src, w, x, &sw);
+  ok(dw <= 1e-5 * (1 + sw), "  same function: max logit diff %.2g", dw);
+  moe_vision_free(w);
+  /* double twins */
+  moe_layer_config f1, f4;
+  moe_layer_config_for(&f1, MOE_VARIANT_DENSE, (moe_variant_sizes){.D = 16, .F = 12, .N = 1, .K = 1});
+  moe_layer_config_for(&f4, MOE_VARIANT_DS_V3, (moe_variant_sizes){.D = 16, .F = 12, .N = 4, .K = 2, .shared = 1});
+  f1.combine = f4.combine = MOE_COMBINE_PAPER;
+  moe_vision_config c1 = moe_vision_config_make(8, 8, 4, 5, 16, 2, 1, 1, 24, &f1), c4 = c1;
+  c4.moe = f4;
+  c4.moe.D = 16;
+  moe_vision_f64 *a = moe_vision_alloc_f64(&c1, 2), *b = moe_vision_alloc_f64(&c4, 2);
+  moe_vision_init_params_keyed_f64(a, 5);
+  moe_vision_init_params_keyed_f64(b, 6);
+  double xd[2 * 4 * 16], la[10];
+  for (int i = 0; i < 2 * 4 * 16; i++) xd[i] = sin(0.37 * i + 0.2);
+  moe_vision_forward_f64(a, 2, xd, NULL, NULL);
+  memcpy(la, moe_vision_logits_f64(a), sizeof la);
+  ok(moe_vision_upcycle_f64(b, a) == 0 && moe_vision_forward_f64(b, 2, xd, NULL, NULL) == 0, "f64 twin upcycles");
+  double dd = 0;
+  for (int i = 0; i < 10; i++) dd = fmax(dd, fabs(la[i] - moe_vision_logits_f64(b)[i]));
+  ok(dd < 1e-12, "  f64: the same logits (max diff %.2g)", dd);
+  moe_vision_free_f64(a);
+  moe_vision_free_f64(b);
+
+  /* errors */
+  moe_vision *s4 = keyed_model(MOE_VARIANT_SMOE, 12, 4, 2, 1), *t = keyed_model(MOE_VARIANT_SMOE, 12, 4, 2, 2);
+  ok(moe_vision_upcycle(t, s4) == MOE_EINVAL && strstr(moe_last_error(), "need one MLP"),
+     "a source with 4 experts: %s", moe_last_error());
+  moe_vision *n10 = keyed_model(MOE_VARIANT_SMOE, 10, 4, 2, 2);
+  ok(moe_vision_upcycle(n10, src) == MOE_EINVAL && strstr(moe_last_error(), "F=10"),
+     "experts of another width: %s", moe_last_error());
+  moe_vision *w3 = keyed_model(MOE_VARIANT_DENSE, 9, 4, 2, 2); /* width 18: not a multiple of 12 */
+  ok(moe_vision_upcycle(w3, src) == MOE_EINVAL, "dense of width 18 from 12 rejected");
+  moe_layer_config g;
+  moe_layer_config_for(&g, MOE_VARIANT_SMOE, (moe_variant_sizes){.D = 16, .F = 12, .N = 4, .K = 2});
+  g.expert.act = MOE_ACT_RELU;
+  moe_vision_config cr = moe_vision_config_make(8, 8, 4, 5, 16, 2, 1, 1, 24, &g), ce = cr, cl = cr;
+  moe_vision *relu = moe_vision_alloc(&cr, 2);
+  ok(moe_vision_upcycle(relu, src) == MOE_EINVAL && strstr(moe_last_error(), "activation"),
+     "another activation: %s", moe_last_error());
+  g.expert.act = MOE_ACT_GELU;
+  ce.moe = g;
+  ce.moe_everywhere = 1;
+  moe_vision *every = moe_vision_alloc(&ce, 2);
+  ok(moe_vision_upcycle(every, src) == MOE_EINVAL && strstr(moe_last_error(), "everywhere"),
+     "MoE everywhere: %s", moe_last_error());
+  cl.moe = g;
+  cl.Lh = 2;
+  moe_vision *deeper = moe_vision_alloc(&cl, 2);
+  ok(moe_vision_upcycle(deeper, src) == MOE_EINVAL && strstr(moe_last_error(), "outside the connector"),
+     "another depth: %s", moe_last_error());
+  ok(moe_vision_upcycle(NULL, src) == MOE_EINVAL && moe_layer_upcycle(NULL, NULL) == MOE_EINVAL, "NULL: MOE_EINVAL");
+  moe_vision_free(s4);
+  moe_vision_free(t);
+  moe_vision_free(n10);
+  moe_vision_free(w3);
+  moe_vision_free(relu);
+  moe_vision_free(every);
+  moe_vision_free(deeper);
+  moe_vision_free(src);
+}
+
 int main(void)
 {
   accumulation(0);
   accumulation(1);
   fd_all();
+  parts();
+  upcycle();
   golden();
   determinism();
   errors();

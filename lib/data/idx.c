@@ -430,3 +430,21 @@ int moe_idx_set_batch(const moe_idx_set *s, const moe_patches *pp, const size_t 
       y[i] = s->labels[idx ? idx[i] : i];
   return MOE_OK;
 }
+
+int moe_image_shift_flip(const uint8_t *in, size_t h, size_t w, int dy, int dx, int flip,
+                         uint8_t *out)
+{
+  MOE_CHECK_ARG(in && out, "moe_image_shift_flip: NULL argument");
+  MOE_CHECK_ARG(h >= 1 && w >= 1, "moe_image_shift_flip: empty image %zux%zu", h, w);
+  MOE_CHECK_ARG((size_t)(dy < 0 ? -(long)dy : dy) < h && (size_t)(dx < 0 ? -(long)dx : dx) < w,
+                "moe_image_shift_flip: shift (%d, %d) leaves nothing of a %zux%zu image", dy, dx, h, w);
+  for (size_t r = 0; r < h; r++)
+    for (size_t c = 0; c < w; c++) {
+      const long sr = (long)r - dy, sc = (long)c - dx;
+      uint8_t v = 0;
+      if (sr >= 0 && sr < (long)h && sc >= 0 && sc < (long)w)
+        v = in[(size_t)sr * w + (flip ? w - 1 - (size_t)sc : (size_t)sc)];
+      out[r * w + c] = v;
+    }
+  return MOE_OK;
+}

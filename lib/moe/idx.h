@@ -115,6 +115,17 @@ int moe_patches_cut(const moe_patches *pp, const uint8_t *pixels, size_t n, cons
 int moe_idx_set_batch(const moe_idx_set *s, const moe_patches *pp, const size_t *idx, size_t b,
                       float *x, int32_t *y);
 
+/* ---- augmentation ------------------------------------------------------- */
+
+/* One image of h x w pixels, flipped left-right when flip is non-zero, then
+ * shifted by dy rows down and dx columns right (negative: up / left) with
+ * zero fill:  out[r][c] = f[r - dy][c - dx] inside the image, else 0,
+ * where f[r][c] = in[r][w-1-c] if flip else in[r][c]. in and out must not
+ * overlap. MOE_EINVAL for NULL buffers, h or w of 0, or |dy| >= h or
+ * |dx| >= w (nothing of the image would remain). */
+int moe_image_shift_flip(const uint8_t *in, size_t h, size_t w, int dy, int dx, int flip,
+                         uint8_t *out);
+
 /* ---- batcher ------------------------------------------------------------ */
 
 /* What happens to the last N mod B items of an epoch. KEEP returns them as

@@ -281,6 +281,23 @@ float *moe_layer_bias(moe_layer *l);
  * (moe_gate_bias_update). */
 int moe_layer_bias_update(moe_layer *l, double gamma);
 
+/* Sparse upcycling (Komatsuzaki et al. 2023): initialise the experts of
+ * dst from the one MLP of src, a layer with E = 1 and S = 0 (a dense
+ * connector or FFN, e.g. moe_layer_config_for(MOE_VARIANT_DENSE) with
+ * N = K = 1) whose expert has dst's kind, activation and bias. When the
+ * widths agree, every shared and routed expert of dst becomes a bit-exact
+ * copy of the MLP; dst's router, shared logits and selection bias are left
+ * as they are (initialise them first: the router starts fresh). With
+ * equal experts the routed weights (summing to 1) and ω make the layer
+ * compute the MLP again under the PAPER combine (up to the rounding of
+ * the weighted sums); ADDITIVE adds S + 1 copies. When dst has one expert
+ * (E = 1, S = 0) of m times the MLP's width F, it is widened: each hidden
+ * unit repeated m times (W1 rows and b1 in blocks of F), W2's columns
+ * divided by m (exact for m a power of 2), b2 copied: the same function.
+ * MOE_EINVAL for NULL, a source that is not one MLP, another D, kind,
+ * activation or bias, or another width in any other case. */
+int moe_layer_upcycle(moe_layer *dst, const moe_layer *src);
+
 /* Record of the last forward (valid until the next forward).
  * moe_layer_last_T() is the number of tokens of the last forward, or -1
  * before the first forward (the record accessors then return data of no
@@ -319,6 +336,7 @@ double *moe_layer_routed_expert_f64(moe_layer_f64 *l, int e);
 double *moe_layer_grad_of_f64(moe_layer_f64 *l, const double *p);
 double *moe_layer_bias_f64(moe_layer_f64 *l);
 int moe_layer_bias_update_f64(moe_layer_f64 *l, double gamma);
+int moe_layer_upcycle_f64(moe_layer_f64 *dst, const moe_layer_f64 *src);
 int moe_layer_last_T_f64(const moe_layer_f64 *l);
 const int *moe_layer_chosen_f64(const moe_layer_f64 *l);
 const double *moe_layer_weights_f64(const moe_layer_f64 *l);

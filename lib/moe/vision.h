@@ -112,6 +112,35 @@ int moe_vision_check(const moe_vision_config *cfg);
 int moe_vision_num_patches(const moe_vision_config *cfg);
 int moe_vision_patch_dim(const moe_vision_config *cfg);
 
+/* Floating-point operations of one forward pass per IMAGE, by component,
+ * counting the matrix products as this library computes them (a
+ * multiply-add is 2; Np patches, pd = P·P):
+ *   embed       2·Np·pd·D                    the patch embedding
+ *   attention   (L + Lh)·Np·(8·D² + 4·Np·D)  projections, scores and mixing
+ *   ffn         Np·Σ over the L + Lh blocks of their FFN: 2·D·E (its router;
+ *               E = 1 for a dense FFN) + (K + S)·4·D·F_block
+ *   router      Np·2·D·E                      the connector's router
+ *   experts     Np·(K + S)·4·D·F_moe          the connector's active experts
+ *               (2·D² each for linear experts)
+ *   classifier  2·D·C
+ *   norms       0 (LayerNorm, GELU, softmax, pooling: no products)
+ * total is their sum; a training step is 3× it. The connector's share is
+ * (router + experts) / total. Parameters likewise (scalars):
+ *   embed       Wp D·pd + bp D + pos Np·D
+ *   attention   (L + Lh)·4·D² (Wqkv, Wo)
+ *   norms       (L + Lh)·4·D + 4·D (the blocks' two LayerNorms, LN_c, LN_f)
+ *   ffn         the blocks' FFN slabs (router, experts)
+ *   router      the connector's E·D, + S shared logits under PAPER
+ *   experts     the connector's (S + E)·moe_expert_param_count(expert, D)
+ *   classifier  C·D + C
+ * summing to total == moe_vision_param_count() of a model of cfg.
+ * MOE_EINVAL for an invalid configuration. */
+typedef struct {
+  double embed, attention, ffn, router, experts, classifier, norms, total;
+} moe_vision_parts;
+int moe_vision_flops_parts(const moe_vision_config *cfg, moe_vision_parts *out);
+int moe_vision_param_parts(const moe_vision_config *cfg, moe_vision_parts *out);
+
 typedef struct moe_vision moe_vision;
 typedef struct moe_vision_f64 moe_vision_f64;
 
@@ -152,6 +181,16 @@ int moe_vision_step(moe_vision *m, moe_optim *o, const moe_lr_schedule *sched, d
                     double *grad_norm);
 /* Aux-loss-free balancing of every moe_layer whose gate has use_bias. */
 int moe_vision_bias_update(moe_vision *m, double gamma);
+/* Sparse upcycling of the connector: dst's connector experts from the
+ * one-MLP connector of src (moe_layer_upcycle: every shared and routed
+ * expert a bit-exact copy, or one expert widened), and every parameter
+ * outside the connector (patch embedding, positions, encoder blocks, LN_c,
+ * head blocks, LN_f, classifier) copied from src; dst's router, shared
+ * logits and selection bias are left as they were (initialise dst first,
+ * e.g. moe_vision_init_params_keyed: the router starts fresh). The two
+ * configurations must agree except in the connector, and neither may put
+ * MoE everywhere. MOE_EINVAL otherwise (naming what differs). */
+int moe_vision_upcycle(moe_vision *dst, const moe_vision *src);
 
 size_t moe_vision_param_count(const moe_vision *m);
 float *moe_vision_params(moe_vision *m);
@@ -178,6 +217,7 @@ const double *moe_vision_logits_f64(const moe_vision_f64 *m);
 double moe_vision_ce_loss_f64(const moe_vision_f64 *m);
 double moe_vision_aux_loss_f64(const moe_vision_f64 *m);
 int moe_vision_bias_update_f64(moe_vision_f64 *m, double gamma);
+int moe_vision_upcycle_f64(moe_vision_f64 *dst, const moe_vision_f64 *src);
 size_t moe_vision_param_count_f64(const moe_vision_f64 *m);
 double *moe_vision_params_f64(moe_vision_f64 *m);
 double *moe_vision_grads_f64(moe_vision_f64 *m);

@@ -752,3 +752,44 @@ const REAL *SFX(moe_layer_omega)(const SFX(moe_layer) *l)
 {
   return l && l->cfg.S > 0 && l->cfg.combine == MOE_COMBINE_PAPER ? l->omega : NULL;
 }
+
+int SFX(moe_layer_upcycle)(SFX(moe_layer) *dst, const SFX(moe_layer) *src)
+{
+  MOE_CHECK_ARG(dst && src, "layer upcycle: NULL layer");
+  const moe_layer_config *d = &dst->cfg, *s = &src->cfg;
+  const moe_expert_config *de = &d->expert, *se = &s->expert;
+  MOE_CHECK_ARG(s->E == 1 && s->S == 0, "layer upcycle: the source has %d routed and %d shared experts (need one MLP: E=1, S=0)",
+                s->E, s->S);
+  MOE_CHECK_ARG(d->D == s->D, "layer upcycle: D=%d differs from the source's D=%d", d->D, s->D);
+  MOE_CHECK_ARG(de->kind == se->kind && de->act == se->act && !de->bias == !se->bias,
+                "layer upcycle: the experts' kind, activation or bias differ from the source's");
+  const REAL *mlp = src->routed;
+  const int D = d->D;
+  if (de->kind != MOE_EXPERT_FFN || de->F == se->F) {
+    for (int i = 0; i < d->S + d->E; i++) /* shared 0..S-1, then routed: contiguous */
+      memcpy(dst->shared + (size_t)i * dst->pe, mlp, src->pe * sizeof *mlp);
+    return MOE_OK;
+  }
+  MOE_CHECK_ARG(d->E == 1 && d->S == 0 && de->F % se->F == 0,
+                "layer upcycle: expert width F=%d differs from the source's F=%d (only one expert of a multiple "
+                "of the source's width can be widened)", de->F, se->F);
+  /* one expert m times as wide: each hidden unit repeated m times, the
+   * second matrix's columns divided by m, so y = Σ_j (W2/m) a = W2 a */
+  const int m = de->F / se->F, Fs = se->F, Fd = de->F;
+  moe_expert_view vs, vd;
+  moe_expert_view_get(se, D, &vs);
+  moe_expert_view_get(de, D, &vd);
+  REAL *o = dst->routed;
+  const REAL inv = (REAL)(1.0 / m);
+  for (int r = 0; r < m; r++) {
+    memcpy(o + vd.W1 + (size_t)r * Fs * D, mlp + vs.W1, (size_t)Fs * D * sizeof *mlp);
+    if (vd.b1 >= 0)
+      memcpy(o + vd.b1 + (size_t)r * Fs, mlp + vs.b1, (size_t)Fs * sizeof *mlp);
+  }
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < Fd; j++)
+      o[vd.W2 + (size_t)i * Fd + j] = mlp[vs.W2 + (size_t)i * Fs + j % Fs] * inv;
+  if (vd.b2 >= 0)
+    memcpy(o + vd.b2, mlp + vs.b2, (size_t)D * sizeof *mlp);
+  return MOE_OK;
+}

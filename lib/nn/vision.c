@@ -97,6 +97,54 @@ static size_t moei_vision_param_count(const moe_vision_config *c)
          (size_t)c->C * D + c->C;
 }
 
+/* One count, by component (moe/vision.h): per image, one forward. */
+static double moei_vision_ffn_flops(const moe_layer_config *f, double D)
+{
+  const double expert = f->expert.kind == MOE_EXPERT_FFN ? 4 * D * f->expert.F : 2 * D * D;
+  return 2 * D * f->E + (double)(f->K + f->S) * expert;
+}
+
+int moe_vision_flops_parts(const moe_vision_config *c, moe_vision_parts *out)
+{
+  MOE_CHECK_ARG(c && out, "vision flops: NULL argument");
+  int rc = moe_vision_check(c);
+  if (rc)
+    return rc;
+  const moe_block_config be = moei_vision_block(c, 1), bh = moei_vision_block(c, 0);
+  const double D = c->D, Np = (double)(c->Hi / c->P) * (c->Wi / c->P), pd = (double)c->P * c->P;
+  const double expert = c->moe.expert.kind == MOE_EXPERT_FFN ? 4 * D * c->moe.expert.F : 2 * D * D;
+  memset(out, 0, sizeof *out);
+  out->embed = 2 * Np * pd * D;
+  out->attention = (double)(c->L + c->Lh) * Np * (8 * D * D + 4 * Np * D);
+  out->ffn = Np * (c->L * moei_vision_ffn_flops(&be.ffn, D) + c->Lh * moei_vision_ffn_flops(&bh.ffn, D));
+  out->router = Np * 2 * D * c->moe.E;
+  out->experts = Np * (double)(c->moe.K + c->moe.S) * expert;
+  out->classifier = 2 * D * c->C;
+  out->norms = 0;
+  out->total = out->embed + out->attention + out->ffn + out->router + out->experts + out->classifier;
+  return MOE_OK;
+}
+
+int moe_vision_param_parts(const moe_vision_config *c, moe_vision_parts *out)
+{
+  MOE_CHECK_ARG(c && out, "vision params: NULL argument");
+  int rc = moe_vision_check(c);
+  if (rc)
+    return rc;
+  const moe_block_config be = moei_vision_block(c, 1), bh = moei_vision_block(c, 0);
+  const double D = c->D, Np = (double)(c->Hi / c->P) * (c->Wi / c->P), pd = (double)c->P * c->P;
+  memset(out, 0, sizeof *out);
+  out->embed = D * pd + D + Np * D;
+  out->attention = (double)(c->L + c->Lh) * 4 * D * D;
+  out->norms = (double)(c->L + c->Lh) * 4 * D + 4 * D;
+  out->ffn = c->L * (double)moei_vision_layer_count(&be.ffn) + c->Lh * (double)moei_vision_layer_count(&bh.ffn);
+  out->router = (double)c->moe.E * D + (c->moe.combine == MOE_COMBINE_PAPER ? c->moe.S : 0);
+  out->experts = (double)(c->moe.S + c->moe.E) * (double)moe_expert_param_count(&c->moe.expert, c->D);
+  out->classifier = (double)c->C * D + c->C;
+  out->total = out->embed + out->attention + out->norms + out->ffn + out->router + out->experts + out->classifier;
+  return MOE_OK;
+}
+
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
 #include "par_impl.h"

@@ -456,3 +456,28 @@ int SFX(moe_vision_bias_update)(SFX(moe_vision) *m, double gamma)
   }
   return rc;
 }
+
+int SFX(moe_vision_upcycle)(SFX(moe_vision) *dst, const SFX(moe_vision) *src)
+{
+  MOE_CHECK_ARG(dst && src, "vision upcycle: NULL model");
+  const moe_vision_config *d = &dst->cfg, *s = &src->cfg;
+  MOE_CHECK_ARG(!d->moe_everywhere && !s->moe_everywhere,
+                "vision upcycle: MoE everywhere is not supported (only the connector is upcycled)");
+  MOE_CHECK_ARG(d->Hi == s->Hi && d->Wi == s->Wi && d->P == s->P && d->C == s->C && d->D == s->D &&
+                    d->H == s->H && d->L == s->L && d->Lh == s->Lh && d->F == s->F,
+                "vision upcycle: the models differ outside the connector (image, P, C, D, H, L, Lh or F)");
+  int rc = SFX(moe_layer_upcycle)(dst->conn, src->conn);
+  if (rc)
+    return rc;
+  /* everything before the connector (patch embedding, encoder, LN_c) and
+   * after it (head blocks, LN_f, classifier) has the same layout in both */
+  const size_t dpre = (size_t)(SFX(moe_layer_params)(dst->conn) - dst->params);
+  const size_t spre = (size_t)(SFX(moe_layer_params)(src->conn) - src->params);
+  const size_t dpost = dpre + SFX(moe_layer_param_count)(dst->conn);
+  const size_t spost = spre + SFX(moe_layer_param_count)(src->conn);
+  if (dpre != spre || dst->n_params - dpost != src->n_params - spost)
+    return moe_error(MOE_EINVAL, "vision upcycle: slab layouts disagree outside the connector");
+  memcpy(dst->params, src->params, dpre * sizeof *dst->params);
+  memcpy(dst->params + dpost, src->params + spost, (dst->n_params - dpost) * sizeof *dst->params);
+  return MOE_OK;
+}
