@@ -27,10 +27,22 @@ rm "$cells/$3"
 for f in "$cells"/*.json; do
   sed -i 's|"notes": {}|"notes": {"data_files": "tokens.bin 0123", "data_sha256": "5e1f<b>"}|' "$f"
 done
+# a sequential run's record (as `run --until-resolved` writes it)
+cat > "$tmp/r/html-fixture/sequential.json" <<'EOF'
+{"format": "moebench-sequential-1", "method": "t-mixture <cs>", "half_width": 0.25, "max_replications": 9,
+ "replications": 5, "stopped": "all resolved <b>", "rounds": [{"round": 1, "replications": 5, "comparisons": [
+ {"comparison": "value_vs_plain: mode=noisy, n=10", "pairs": 5, "mean": 0.4446, "sd": 0.09207, "cs_lo": 0.21,
+  "cs_hi": 0.68, "half_width": 0.235, "resolved": "excludes 0"}]}]}
+EOF
 MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --format html 2> "$tmp/log"; ok $? "report --format html"
 h="$rep/report.html"
 [ -s "$h" ]; ok $? "report.html written"
 head -1 "$h" | grep -qx '<!DOCTYPE html>'; ok $? "an HTML5 document"
+
+grep -q '<h2>Sequential replication</h2>' "$h" && grep -q 'Confidence sequence: t-mixture &lt;cs&gt;. Target half-width 0.25; at most 9 replications; stopped at 5 replications after 1 round(s): all resolved &lt;b&gt;.' "$h"
+ok $? "the sequential record, escaped"
+grep -q '<tr><td class="num">1</td><td class="num">5</td><th scope="row">value_vs_plain: mode=noisy, n=10</th><td class="num">5</td><td class="num">0.4446</td><td class="num">0.09207</td><td class="num">\[0.21, 0.68\]</td><td class="num">0.235</td><td>excludes 0</td></tr>' "$h"
+ok $? "its rounds"
 
 # escaping: no markup from the matrix or the results reaches the page
 [ "$(grep -c '<script' "$h")" = 1 ]; ok $? "one <script> element: the page's own"
