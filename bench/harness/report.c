@@ -1696,7 +1696,8 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
 }
 
 static const char report_usage[] =
-  "usage: moebench report DIR... [--format md|csv|tex|json|html]... [--plot] [--matrix FILE] [--page FILE]\n"
+  "usage: moebench report DIR... [--format md|csv|tex|json|html]... [--plot]\n"
+  "                       [--matrix FILE] [--page FILE]\n"
   "Aggregate the results under DIR (a results root: every NAME/ in it with a\n"
   "matrix.yaml; or one NAME directory) into DIR/NAME/report/: one file per\n"
   "table and fit of the matrix in each format, summary.md, provenance.md, and with --plot\n"
