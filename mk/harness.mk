@@ -5,7 +5,7 @@
 bench_moebench_SOURCES += bench/harness/sha256.c lib/sha256.h bench/harness/json.c bench/harness/json.h \
 	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h bench/harness/run.c \
 	bench/harness/report.c bench/harness/report.h bench/harness/power.c bench/harness/power.h \
-	bench/harness/sequential.c
+	bench/harness/sequential.c bench/harness/report_int.h bench/harness/report_html.c
 
 # Build facts recorded in every result's provenance: the git commit of the
 # source tree (at build time; "unknown" outside a git checkout, e.g. from a
@@ -113,6 +113,15 @@ TESTS += t/harness-report.sh
 EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_by_n.md \
 	t/data/report/smoke-value_by_n.md t/data/report/smoke-growth.md t/data/report/smoke-summary.md \
 	t/data/report/smoke-growth.tex
+# the HTML report: escaping, claims, the joined page (report-html.sh); in a
+# real browser when chromium is installed, else skipped (report-html-browser.sh,
+# screenshots in t/report-html-shots/ or $(REPORT_HTML_SHOTS))
+TESTS += t/report-html.sh t/report-html-browser.sh
+EXTRA_DIST += t/report-html.sh t/report-html-browser.sh t/data/report/html.yaml t/data/report/html-check.js
+clean-local: clean-report-html-shots
+clean-report-html-shots:
+	-rm -rf t/report-html-shots
+.PHONY: clean-report-html-shots
 TESTS += t/harness-scale.sh
 EXTRA_DIST += t/harness-scale.sh
 

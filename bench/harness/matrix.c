@@ -25,7 +25,7 @@ const char *const mb_stat_names[] = {"mean", "sd", "se", "ci95", "n", "median", 
 
 static const char *const top_keys[] = {"name", "description", "task", "seed", "base", "axes",
                                        "replications", "include", "exclude", "tables", "fits",
-                                       "plots", "summary", "sequential", NULL};
+                                       "plots", "summary", "sequential", "claims", NULL};
 static const char *const table_keys[] = {"name", "rows", "columns", "metric", "stats", "paired", "reach",
                                          "power", "family", NULL};
 static const char *const power_keys[] = {"effect", NULL};
@@ -35,6 +35,8 @@ static const char *const center_names[] = {"mean", "median", "trmean", NULL};
 static const char *const plot_keys[] = {"name", "x", "y", "by", "panels", "logx", "logy", "errorbars",
                                         "fit", "title", "xlabel", "ylabel", "titles", NULL};
 static const char *const ref_labels[] = {"loss", "paper", "theory", NULL};
+static const char *const claim_keys[] = {"claim", "table", "row", "column", "expect", NULL};
+const char *const mb_expect_names[] = {"lt0", "gt0", "ne0", NULL};
 
 /* ---- small helpers ---- */
 
@@ -1296,6 +1298,12 @@ void mb_matrix_free(mb_matrix *m)
   free(m->plots);
   free_names(m->summary, m->nsummary);
   free_names(m->sequential.compare, m->sequential.ncompare);
+  for (size_t i = 0; i < m->nclaims; i++) {
+    mb_claim *q = &m->claims[i];
+    free(q->claim); free(q->table); free(q->row);
+    free_names(q->column.key, q->column.n); free_names(q->column.val, q->column.n);
+  }
+  free(m->claims);
   for (size_t i = 0; i < m->ncells; i++) xcell_free(&m->cells[i]);
   free(m->cells);
   free(m);
@@ -1382,6 +1390,108 @@ static void parse_sequential(ctx *c, yaml_node_t *v)
     err(c, mark_of(v), "sequential needs replications >= 2 (the first round: a paired sd needs two pairs)");
   free(pr);
   q->set = 1;
+}
+
+/* claims: [{claim, table, row, column, expect}]: each names a comparison
+ * of a paired table (checked here: the table, the row value, the column
+ * values; that the comparison has cells is checked after expansion). */
+static void parse_claims(ctx *c, yaml_node_t *v)
+{
+  mb_matrix *m = c->m;
+  if (v->type != YAML_SEQUENCE_NODE) { err(c, mark_of(v), "claims must be a list of mappings"); return; }
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+    yaml_node_t *e = node(c, *it);
+    if (!e) continue;
+    if (e->type != YAML_MAPPING_NODE) { err(c, mark_of(e), "each claim must be a mapping {claim, table, row, expect}"); continue; }
+    size_t np;
+    pair_t *pr = pairs(c, e, claim_keys, count(claim_keys), "claim", &np);
+    mb_claim q;
+    memset(&q, 0, sizeof q);
+    q.at = mark_of(e);
+    q.expect = -1;
+    yaml_node_t *x;
+    const char *s;
+    if (!(x = get(pr, np, "claim", NULL))) err(c, mark_of(e), "claim entry has no 'claim' (the statement, as text)");
+    else if ((s = want_scalar(c, x, "claim"))) q.claim = xstrdup(s);
+    const mb_table *t = NULL;
+    if (!(x = get(pr, np, "table", NULL))) err(c, mark_of(e), "claim has no 'table' (a paired table of this matrix)");
+    else if ((s = want_scalar(c, x, "table"))) {
+      const char **names = NULL;
+      size_t nn = 0;
+      for (size_t i = 0; i < m->ntables; i++) if (m->tables[i].name) PUSH(names, nn, m->tables[i].name);
+      for (size_t i = 0; i < m->ntables; i++) if (m->tables[i].name && !strcmp(m->tables[i].name, s)) t = &m->tables[i];
+      if (!t) {
+        const char *dym = nn ? mb_did_you_mean(s, names, nn) : NULL;
+        err(c, mark_of(x), "claim names table '%s', which is no table of this matrix%s%s%s", s,
+            dym ? " (did you mean '" : "", dym ? dym : "", dym ? "'?)" : "");
+      } else if (!t->paired || t->reach) {
+        err(c, mark_of(x), "claim names table '%s', which is not a paired table (without reach)", s);
+        t = NULL;
+      } else q.table = xstrdup(s);
+      free(names);
+    }
+    if (!(x = get(pr, np, "row", NULL))) err(c, mark_of(e), "claim has no 'row' (a value of the table's row key)");
+    else if (t) {
+      const mb_param *p = find_param(m->task, t->rows[0], NULL);
+      if (!p && !strcmp(t->rows[0], "rep")) p = &rep_param;
+      char *cv = p ? canon_node(c, p, x) : NULL;
+      if (cv && !strcmp(cv, t->paired)) {
+        err(c, mark_of(x), "claim row '%s' is the baseline of table '%s' (compare another row with it)", cv, t->name);
+        free(cv);
+      } else q.row = cv;
+    }
+    if ((x = get(pr, np, "column", NULL)) && t) {
+      if (x->type != YAML_MAPPING_NODE) err(c, mark_of(x), "column must be a mapping of the table's column keys to values");
+      else if (!t->ncols) err(c, mark_of(x), "column given, but table '%s' has no columns", t->name);
+      else {
+        size_t ncp;
+        pair_t *cp = pairs(c, x, (const char *const *)t->cols, t->ncols, "column", &ncp);
+        for (size_t k = 0; k < t->ncols; k++) {
+          yaml_node_t *cv = get(cp, ncp, t->cols[k], NULL);
+          if (!cv) { err(c, mark_of(x), "column has no value for '%s' (table '%s' has columns per %s)", t->cols[k], t->name, t->cols[k]); continue; }
+          const mb_param *p = find_param(m->task, t->cols[k], NULL);
+          if (!p && !strcmp(t->cols[k], "rep")) p = &rep_param;
+          char *val = p ? canon_node(c, p, cv) : NULL;
+          if (!val) continue;
+          q.column.key = xrealloc(q.column.key, (q.column.n + 1) * sizeof *q.column.key);
+          q.column.val = xrealloc(q.column.val, (q.column.n + 1) * sizeof *q.column.val);
+          q.column.key[q.column.n] = xstrdup(t->cols[k]);
+          q.column.val[q.column.n++] = val;
+        }
+        free(cp);
+      }
+    } else if (t && t->ncols)
+      err(c, mark_of(e), "claim has no 'column' (table '%s' has columns: give a value for each of its column keys)", t->name);
+    if (!(x = get(pr, np, "expect", NULL))) err(c, mark_of(e), "claim has no 'expect' (lt0, gt0 or ne0)");
+    else if ((s = want_scalar(c, x, "expect"))) {
+      for (int k = 0; mb_expect_names[k]; k++) if (!strcmp(s, mb_expect_names[k])) q.expect = k;
+      if (q.expect < 0)
+        err(c, mark_of(x), "expect must be lt0, gt0 or ne0 (the paired difference below 0, above 0, or not 0), got '%s'", s);
+    }
+    free(pr);
+    PUSH(m->claims, m->nclaims, q);
+  }
+}
+
+/* After expansion: every claim's comparison has cells. */
+static void check_claims(ctx *c)
+{
+  mb_matrix *m = c->m;
+  for (size_t i = 0; i < m->nclaims; i++) {
+    const mb_claim *q = &m->claims[i];
+    const mb_table *t = NULL;
+    for (size_t j = 0; j < m->ntables; j++) if (!strcmp(m->tables[j].name, q->table)) t = &m->tables[j];
+    int found = 0;
+    for (size_t x = 0; x < m->ncells && !found; x++) {
+      if (strcmp(mb_xcell_get(&m->cells[x], t->rows[0]), q->row)) continue;
+      int all = 1;
+      for (size_t k = 0; k < q->column.n && all; k++)
+        if (strcmp(mb_xcell_get(&m->cells[x], q->column.key[k]), q->column.val[k])) all = 0;
+      found = all;
+    }
+    if (!found) err(c, q->at, "claim '%s': no cell of the matrix has %s=%s%s", q->claim, t->rows[0], q->row,
+                    q->column.n ? " in the column given" : "");
+  }
 }
 
 static long replications_override;   /* mb_matrix_set_replications */
@@ -1484,6 +1594,7 @@ static void parse_root(ctx *c, yaml_node_t *root)
   if ((v = get(pr, np, "tables", NULL)) && !is_null(v)) parse_tables(c, v);
   if ((v = get(pr, np, "plots", NULL)) && !is_null(v)) parse_plots(c, v);
   if ((v = get(pr, np, "sequential", NULL)) && !is_null(v)) parse_sequential(c, v);
+  if ((v = get(pr, np, "claims", NULL)) && !is_null(v)) parse_claims(c, v);
   if ((v = get(pr, np, "summary", NULL)) && !is_null(v)) {
     /* what `moebench report` puts in brief.txt: names of tables or fits */
     mb_mark *at;
@@ -1507,6 +1618,7 @@ static void parse_root(ctx *c, yaml_node_t *root)
   free(pr);
   if (replications_override > 0) m->replications = replications_override;
   if (c->nerr == 0) expand(c);
+  if (c->nerr == 0) check_claims(c);
 }
 
 /* libyaml has no nesting limit, and its cost grows fast with the depth

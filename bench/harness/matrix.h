@@ -69,6 +69,22 @@ typedef struct {
   size_t n;
 } mb_ref;
 
+/* claims: a statement about one comparison of a paired table (a row other
+ * than the baseline, in one column group), which `moebench report`
+ * resolves from the comparison's 95% paired interval: confirmed when it
+ * lies on the expected side of 0 (expect ne0: excludes 0), refuted when it
+ * lies on the other side, else unresolved. */
+enum { MB_EXPECT_LT0, MB_EXPECT_GT0, MB_EXPECT_NE0 };
+extern const char *const mb_expect_names[];   /* indexed by MB_EXPECT_*, NULL-terminated */
+typedef struct {
+  char *claim;         /* free text */
+  char *table;         /* a paired table (without reach) */
+  char *row;           /* a value of its row key (canonical), not the baseline */
+  mb_ref column;       /* one canonical value per column key of the table (n = 0: none) */
+  int expect;          /* MB_EXPECT_* */
+  mb_mark at;
+} mb_claim;
+
 typedef struct {
   char *name, *x, *y;
   char **by; size_t nby;
@@ -116,6 +132,7 @@ typedef struct {
   mb_plot *plots; size_t nplots;
   char **summary; size_t nsummary;  /* tables/fits for the terminal (report's brief.txt); none: default */
   mb_sequential sequential;
+  mb_claim *claims; size_t nclaims;
   mb_xcell *cells; size_t ncells;   /* in expansion order */
 } mb_matrix;
 

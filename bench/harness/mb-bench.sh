@@ -3,7 +3,8 @@
 # mb-bench.sh — what `make bench` / `make bench-quick` run (mk/harness.mk):
 # every experiments/KIND-*.yaml with `moebench run -j JOBS --out OUT`, then
 # `moebench report --format md,tex,csv --plot`, then the reports' summaries
-# joined into SUMMARY (Markdown), and on the terminal each report's short
+# joined into SUMMARY (Markdown) and into one HTML page (SUMMARY's name with
+# .html; `moebench report --format html --page`), and on the terminal each report's short
 # brief.txt. Failed cells do not stop the other matrices; the exit status
 # is non-zero if anything failed.
 # usage: [MATRICES="a.yaml b.yaml"] mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
@@ -75,6 +76,18 @@ mkdir -p "$(dirname "$summary")"
     echo
   done
 } > "$summary.tmp" && mv -f "$summary.tmp" "$summary" && echo "mb-bench: wrote $summary" >&2
+# The same as one HTML page (SUMMARY with .html for .md): each matrix's
+# report.html joined under a table of contents, figures inside.
+html=${summary%.md}.html dirs=
+for name in $names; do dirs="$dirs $out/$name"; done
+if [ -n "$dirs" ]; then
+  # shellcheck disable=SC2086 # one argument per matrix directory
+  "$mb" report $dirs --format html --page "$html" 2> "$out/.report-html.log" || st=1
+  # what the first reports said already: keep only what is new
+  grep -v '^moebench report: \(wrote\|rendered\|note\) \|: [0-9]* cells: ' "$out/.report-html.log" >&2
+  rm -f "$out/.report-html.log"
+  [ -s "$html" ] && echo "mb-bench: wrote $html" >&2
+fi
 # For the person who ran make bench(-quick): each matrix's short terminal
 # summary (the tables/fits its `summary:` key names, at most 100 columns),
 # then where the full tables and figures are.
@@ -83,5 +96,5 @@ for name in $names; do
   if [ -f "$out/$name/report/brief.txt" ]; then cat "$out/$name/report/brief.txt"; else echo "$name: no report"; fi
   echo
 done
-echo "All tables, fits and provenance: $summary"
+echo "All tables, fits and provenance: $summary (one page with the figures: $html)"
 exit $st

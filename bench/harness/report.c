@@ -22,6 +22,7 @@
 #include "matrix.h"
 #include "power.h"
 #include "report.h"
+#include "report_int.h"
 #include "moe/error.h"
 #include "moe/rng.h"
 #include "moe/stats.h"
@@ -29,7 +30,7 @@
 #include "results.h"
 #include "verbs.h"
 
-enum { F_MD = 1, F_CSV = 2, F_TEX = 4, F_JSON = 8 };
+enum { F_MD = 1, F_CSV = 2, F_TEX = 4, F_JSON = 8, F_HTML = 16 };
 
 typedef struct {
   const mb_matrix *m;
@@ -40,13 +41,6 @@ typedef struct {
   size_t nok, nfailed, nmissing, ncorrupt, ndiverged;
   int bad;                 /* an output could not be written */
 } store;
-
-typedef struct {
-  char **val;     /* one value per key */
-  size_t *rank;   /* first-appearance rank of each value among the cells */
-  size_t *cell;
-  size_t n;
-} group;
 
 static void *xcalloc(size_t n, size_t s)
 {
@@ -111,7 +105,7 @@ static void groups_free(group *g, size_t n)
   free(g);
 }
 
-static void label(mb_buf *b, char **keys, char **vals, size_t nk, const char *none)
+void mb_rep_label(mb_buf *b, char **keys, char **vals, size_t nk, const char *none)
 {
   if (!nk) { mb_buf_puts(b, none); return; }
   for (size_t k = 0; k < nk; k++) mb_buf_printf(b, "%s%s=%s", k ? ", " : "", keys[k], vals[k]);
@@ -320,20 +314,6 @@ static void json_num(mb_buf *b, double v)
 
 /* ---- tables ---- */
 
-/* Columns a paired table adds after its stats (ids past MB_S_*). */
-enum { X_MDE = MB_S_COUNT, X_P, X_PHOLM, X_HOLM, X_NFOR, X_END };
-
-typedef struct {
-  group *rows, *cols;
-  size_t nr, nc;
-  moe_stats_summary *sum;   /* (nr, nc) */
-  int stats[X_END];         /* the table's stats, then (power) sd, X_* */
-  size_t nstats;
-  int power;                /* a paired table without reach: the power columns */
-  double *mde, *p, *padj, *nfor;   /* (nr, nc) with power, else NULL */
-  size_t nfamily;           /* comparisons in the Holm family */
-} grid;
-
 static void grid_build(const store *s, const mb_table *t, grid *g)
 {
   const mb_matrix *m = s->m;
@@ -430,7 +410,7 @@ static void grid_free(grid *g)
   free(g->mde); free(g->p); free(g->padj); free(g->nfor);
 }
 
-static void stat_name(mb_buf *b, const mb_table *t, int stat)
+void mb_rep_stat_name(mb_buf *b, const mb_table *t, int stat)
 {
   switch (stat) {
   case X_MDE: mb_buf_puts(b, "mde80"); break;
@@ -443,7 +423,7 @@ static void stat_name(mb_buf *b, const mb_table *t, int stat)
 }
 
 /* Text of statistic stat of grid entry i (md, tex, brief). */
-static void cell_text(mb_buf *b, const grid *g, size_t i, int stat)
+void mb_rep_cell_text(mb_buf *b, const grid *g, size_t i, int stat)
 {
   const moe_stats_summary *sm = &g->sum[i];
   if (stat < MB_S_COUNT) { stat_text(b, sm, stat); return; }
@@ -468,8 +448,8 @@ static void col_head(mb_buf *b, const mb_table *t, const grid *g, size_t j, int 
 {
   mb_buf l;
   mb_buf_init(&l);
-  if (t->ncols) { label(&l, t->cols, g->cols[j].val, t->ncols, ""); mb_buf_puts(&l, " "); }
-  stat_name(&l, t, stat);
+  if (t->ncols) { mb_rep_label(&l, t->cols, g->cols[j].val, t->ncols, ""); mb_buf_puts(&l, " "); }
+  mb_rep_stat_name(&l, t, stat);
   if (tex) tex_escape(b, l.s); else md_escape(b, l.s);
   mb_buf_free(&l);
 }
@@ -490,7 +470,7 @@ static void table_md(mb_buf *b, const mb_table *t, const grid *g)
     for (size_t j = 0; j < g->nc; j++)
       for (size_t q = 0; q < g->nstats; q++) {
         mb_buf_puts(b, " ");
-        cell_text(b, g, r * g->nc + j, g->stats[q]);
+        mb_rep_cell_text(b, g, r * g->nc + j, g->stats[q]);
         mb_buf_puts(b, " |");
       }
     mb_buf_puts(b, "\n");
@@ -515,7 +495,7 @@ static void table_tex(mb_buf *b, const mb_table *t, const grid *g)
         mb_buf c;
         mb_buf_init(&c);
         mb_buf_add(&c, "", 0);
-        cell_text(&c, g, r * g->nc + j, g->stats[q]);
+        mb_rep_cell_text(&c, g, r * g->nc + j, g->stats[q]);
         mb_buf_puts(b, " & ");
         tex_escape(b, c.s);
         mb_buf_free(&c);
@@ -587,6 +567,34 @@ static void table_json(mb_buf *b, const mb_table *t, const grid *g)
       mb_buf_puts(b, "}");
     }
   mb_buf_puts(b, "\n]}\n");
+}
+
+/* What a table shows, after "Table NAME: ". */
+void mb_rep_table_caption(mb_buf *b, const mb_table *t)
+{
+  if (t->reach)
+    mb_buf_printf(b, "first %s index at which %s reaches its final value at %s=%s (same replication), "
+                     "as a fraction of the run; replications that never reach it are left out (n)",
+                  t->metric, t->metric, t->rows[0], t->paired);
+  else if (t->paired)
+    mb_buf_printf(b, "%s minus %s's value at %s=%s (paired by replication)", t->metric, t->metric, t->rows[0], t->paired);
+  else
+    mb_buf_printf(b, "%s over replications", t->metric);
+}
+
+/* The power columns of a paired table, explained (nothing for others). */
+void mb_rep_table_legend(mb_buf *b, const mb_table *t, const grid *g)
+{
+  if (!t->paired || t->reach) return;
+  mb_buf_printf(b, "sd: of the paired differences; mde80: the smallest difference a two-sided paired t test at "
+                   "level 0.05 detects with power 0.8 at this n (noncentral t, sd as estimated); p: that test "
+                   "of no difference; p_holm: Holm-adjusted over the %zu comparisons of family `%s`; holm: "
+                   "differs (p_holm < 0.05), raw only (p < 0.05 only), or -",
+                g->nfamily, t->family ? t->family : t->name);
+  if (!isnan(t->power_effect))
+    mb_buf_printf(b, "; n for %.6g: replications for power 0.8 against a difference of %.6g", t->power_effect,
+                  t->power_effect);
+  mb_buf_puts(b, ".");
 }
 
 /* ---- brief.txt: the few lines for a terminal ---- */
@@ -661,7 +669,7 @@ static void brief_table(mb_buf *b, const store *s, const mb_table *t, const grid
       mb_buf_init(&h);
       mb_buf_add(&h, "", 0);
       if (t->ncols) { for (size_t k = 0; k < t->ncols; k++) mb_buf_printf(&h, "%s%s", k ? "," : "", g->cols[j].val[k]); mb_buf_puts(&h, " "); }
-      stat_name(&h, t, g->stats[q]);
+      mb_rep_stat_name(&h, t, g->stats[q]);
       cell[t->nrows + j * g->nstats + q] = h.s;
     }
   for (size_t r = 0; r < g->nr; r++) {
@@ -671,7 +679,7 @@ static void brief_table(mb_buf *b, const store *s, const mb_table *t, const grid
         mb_buf v;
         mb_buf_init(&v);
         mb_buf_add(&v, "", 0);
-        cell_text(&v, g, r * g->nc + j, g->stats[q]);
+        mb_rep_cell_text(&v, g, r * g->nc + j, g->stats[q]);
         cell[(r + 1) * nc + t->nrows + j * g->nstats + q] = v.s;
       }
   }
@@ -684,18 +692,6 @@ static void brief_table(mb_buf *b, const store *s, const mb_table *t, const grid
 }
 
 /* ---- fits ---- */
-
-typedef struct {
-  char *label;              /* "mode=plain" or "all" */
-  char **val;               /* the by-values, one per key of the fit */
-  const mb_ref *ref;
-  size_t npoints, ncells;
-  int ok, ok_nlogn;
-  char why[256];
-  moe_stats_fit f, fn;      /* on log x, on log(x / log x) */
-  double lo, hi, lon, hin;  /* bootstrap CIs of the slopes (NaN if none) */
-  double xmin, xmax;
-} fitrow;
 
 static int dbl_cmp(const void *a, const void *b)
 {
@@ -715,7 +711,7 @@ static const mb_ref *find_ref(const mb_fit *f, const group *g)
   return NULL;
 }
 
-static const char *ref_get(const mb_ref *r, const char *key)
+const char *mb_rep_ref_get(const mb_ref *r, const char *key)
 {
   for (size_t k = 0; r && k < r->n; k++) if (!strcmp(r->key[k], key)) return r->val[k];
   return NULL;
@@ -742,7 +738,7 @@ static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
     fitrow *r = &out[ci * ng + i];
     mb_buf l;
     mb_buf_init(&l);
-    label(&l, f->by, g[i].val, f->nby, "all");
+    mb_rep_label(&l, f->by, g[i].val, f->nby, "all");
     const size_t plain = l.n;
     if (ctr != MOE_STATS_MEAN) mb_buf_printf(&l, " [%s]", center_label[ctr]);
     r->label = l.s;
@@ -807,16 +803,31 @@ static fitrow *fit_compute(const store *s, const mb_fit *f, size_t *nrows)
   return out;
 }
 
-static void rate_text(mb_buf *b, int ok, double slope, double lo, double hi)
+void mb_rep_rate_text(mb_buf *b, int ok, double slope, double lo, double hi)
 {
   if (!ok) { mb_buf_puts(b, "n/a"); return; }
   mb_buf_printf(b, "%.3f", -slope);
   if (!isnan(lo)) mb_buf_printf(b, " [%.3f, %.3f]", -hi, -lo);
 }
 
+const char *const mb_rep_fit_head[6] = {"group", "loss", "rate [95% CI]", "rate on n/log n", "paper", "theory"};
+
+/* The six cells of a fit row (each buffer initialised by the caller). */
+void mb_rep_fit_cells(mb_buf c[6], const mb_fit *f, const fitrow *r)
+{
+  mb_buf_puts(&c[0], r->label);
+  const char *loss = mb_rep_ref_get(r->ref, "loss");
+  mb_buf_puts(&c[1], loss ? loss : f->y);
+  mb_rep_rate_text(&c[2], r->ok, r->f.slope, r->lo, r->hi);
+  mb_rep_rate_text(&c[3], r->ok_nlogn, r->fn.slope, r->lon, r->hin);
+  const char *p = mb_rep_ref_get(r->ref, "paper"), *t = mb_rep_ref_get(r->ref, "theory");
+  mb_buf_puts(&c[4], p ? p : "");
+  mb_buf_puts(&c[5], t ? t : "");
+}
+
 static void fit_md(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n, int tex)
 {
-  const char *head[] = {"group", "loss", "rate [95% CI]", "rate on n/log n", "paper", "theory"};
+  const char *const *head = mb_rep_fit_head;
   if (tex) {
     mb_buf_puts(b, "\\begin{tabular}{llllll}\n\\toprule\n");
     for (int i = 0; i < 6; i++) { mb_buf_puts(b, i ? " & " : ""); tex_escape(b, head[i]); }
@@ -827,14 +838,7 @@ static void fit_md(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n, int te
   for (size_t i = 0; i < n; i++) {
     mb_buf c[6];
     for (int k = 0; k < 6; k++) { mb_buf_init(&c[k]); mb_buf_add(&c[k], "", 0); }
-    mb_buf_puts(&c[0], r[i].label);
-    const char *loss = ref_get(r[i].ref, "loss");
-    mb_buf_puts(&c[1], loss ? loss : f->y);
-    rate_text(&c[2], r[i].ok, r[i].f.slope, r[i].lo, r[i].hi);
-    rate_text(&c[3], r[i].ok_nlogn, r[i].fn.slope, r[i].lon, r[i].hin);
-    const char *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
-    mb_buf_puts(&c[4], p ? p : "");
-    mb_buf_puts(&c[5], t ? t : "");
+    mb_rep_fit_cells(c, f, &r[i]);
     if (tex) {
       for (int k = 0; k < 6; k++) { mb_buf_puts(b, k ? " & " : ""); tex_escape(b, c[k].s); }
       mb_buf_puts(b, " \\\\\n");
@@ -846,6 +850,20 @@ static void fit_md(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n, int te
     for (int k = 0; k < 6; k++) mb_buf_free(&c[k]);
   }
   if (tex) mb_buf_puts(b, "\\bottomrule\n\\end{tabular}\n");
+}
+
+/* What a fit shows, after "Fit NAME: ". */
+void mb_rep_fit_caption(mb_buf *b, const mb_fit *fit)
+{
+  mb_buf_printf(b, "rate = -slope of log(%s %s) on log %s",
+                fit->ncenters > 1 ? "centre" : center_label[fit->ncenters ? fit->centers[0] : 0], fit->y, fit->x);
+  if (fit->exclude) mb_buf_printf(b, "; cells with %s != 0 left out", fit->exclude);
+  if (fit->ncenters > 1) {
+    mb_buf_puts(b, "; centres: ");
+    for (size_t q = 0; q < fit->ncenters; q++) mb_buf_printf(b, "%s%s", q ? ", " : "", center_label[fit->centers[q]]);
+    mb_buf_puts(b, " (10%-trimmed)");
+  }
+  if (fit->bootstrap > 0) mb_buf_printf(b, " (95%% CI: %ld bootstrap resamples of the replications)", fit->bootstrap);
 }
 
 static void brief_fit(mb_buf *b, const store *s, const mb_fit *f, const fitrow *r, size_t n)
@@ -868,12 +886,12 @@ static void brief_fit(mb_buf *b, const store *s, const mb_fit *f, const fitrow *
       free(row[nb - 1]);
       row[nb - 1] = lb.s;
     }
-    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    const char *loss = mb_rep_ref_get(r[i].ref, "loss"), *p = mb_rep_ref_get(r[i].ref, "paper"), *t = mb_rep_ref_get(r[i].ref, "theory");
     row[nb] = xdup(loss ? loss : f->y);
     mb_buf rt;
     mb_buf_init(&rt);
     mb_buf_add(&rt, "", 0);
-    rate_text(&rt, r[i].ok, r[i].f.slope, r[i].lo, r[i].hi);
+    mb_rep_rate_text(&rt, r[i].ok, r[i].f.slope, r[i].lo, r[i].hi);
     row[nb + 1] = rt.s;
     row[nb + 2] = xdup(p ? p : "-");
     row[nb + 3] = xdup(t ? t : "-");
@@ -894,7 +912,7 @@ static void fit_csv(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
   mb_buf_puts(b, "group,loss,points,cells,x_min,x_max,rate,rate_ci95_lo,rate_ci95_hi,slope,slope_se,intercept,r2,"
                  "rate_nlogn,rate_nlogn_ci95_lo,rate_nlogn_ci95_hi,paper,theory\n");
   for (size_t i = 0; i < n; i++) {
-    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    const char *loss = mb_rep_ref_get(r[i].ref, "loss"), *p = mb_rep_ref_get(r[i].ref, "paper"), *t = mb_rep_ref_get(r[i].ref, "theory");
     csv_field(b, r[i].label);
     mb_buf_puts(b, ",");
     csv_field(b, loss ? loss : f->y);
@@ -921,7 +939,7 @@ static void fit_json(mb_buf *b, const mb_fit *f, const fitrow *r, size_t n)
   mb_buf_json_str(b, f->y);
   mb_buf_puts(b, ", \"rate\": \"-slope of log(mean y) on log(x)\", \"groups\": [");
   for (size_t i = 0; i < n; i++) {
-    const char *loss = ref_get(r[i].ref, "loss"), *p = ref_get(r[i].ref, "paper"), *t = ref_get(r[i].ref, "theory");
+    const char *loss = mb_rep_ref_get(r[i].ref, "loss"), *p = mb_rep_ref_get(r[i].ref, "paper"), *t = mb_rep_ref_get(r[i].ref, "theory");
     mb_buf_puts(b, i ? ",\n  {\"group\": " : "\n  {\"group\": ");
     mb_buf_json_str(b, r[i].label);
     mb_buf_puts(b, ", \"loss\": ");
@@ -994,12 +1012,12 @@ static const mb_ref *match_ref(const mb_ref *refs, size_t n, char **by, size_t n
 static void group_title(mb_buf *b, const mb_plot *p, char **vals, const char *labeltext)
 {
   const mb_ref *t = match_ref(p->titles, p->ntitles, p->by, p->nby, vals);
-  const char *tt = ref_get(t, "title");
+  const char *tt = mb_rep_ref_get(t, "title");
   if (!tt) { mb_buf_puts(b, labeltext); return; }
   mb_buf_puts(b, tt);
   int open = 0;
   for (size_t q = 0; q < p->nby; q++) {
-    if (ref_get(t, p->by[q])) continue;
+    if (mb_rep_ref_get(t, p->by[q])) continue;
     mb_buf_printf(b, "%s%s=%s", open ? ", " : "\n", p->by[q], vals[q]);
     open = 1;
   }
@@ -1063,7 +1081,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   const char *yname = NULL;
   int same_loss = nfr > 0;
   for (size_t q = 0; q < nfr; q++) {
-    const char *l = ref_get(fr[q].ref, "loss");
+    const char *l = mb_rep_ref_get(fr[q].ref, "loss");
     if (!l || (yname && strcmp(yname, l))) same_loss = 0;
     if (l && !yname) yname = l;
   }
@@ -1073,7 +1091,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
   for (size_t i = 0; i < ng; i++) {
     mb_buf l;
     mb_buf_init(&l);
-    label(&l, p->by, g[i].val, p->nby, "all");
+    mb_rep_label(&l, p->by, g[i].val, p->nby, "all");
     mb_buf_printf(&dat, "%s# %s\n", i ? "\n\n" : "", l.s);
     if (!strcmp(p->x, "@")) family_rows(s, &g[i], p, &dat);
     size_t nx = 0;
@@ -1103,7 +1121,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
     group_title(&gt, p, g[i].val, l.s);
     if (p->panels) {
       /* each panel says what it shows, and its y axis names its loss */
-      const char *loss = row ? ref_get(row->ref, "loss") : NULL;
+      const char *loss = row ? mb_rep_ref_get(row->ref, "loss") : NULL;
       mb_buf yl;
       mb_buf_init(&yl);
       mb_buf_printf(&yl, "%s (mean%s%s)", loss ? loss : p->y, bars ? " ± " : "", bars ? bars : "");
@@ -1141,7 +1159,7 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
       const char *lab[2] = {"paper", "theory"};
       const char *style[2] = {"dt 3 lw 2 lc rgb 'black'", "dt 4 lw 2 lc rgb 'gray50'"};
       for (int k = 0; k < 2; k++) {
-        const char *rv = ref_get(row->ref, lab[k]);
+        const char *rv = mb_rep_ref_get(row->ref, lab[k]);
         char *end;
         double rate = rv ? strtod(rv, &end) : NAN;
         if (!rv || *end || !isfinite(rate) || !isfinite(ym) || !(xm > 0)) continue;
@@ -1239,55 +1257,147 @@ static void plot_one(store *s, const mb_plot *p, const char *gnuplot, int *rende
 /* Where the results came from: the distinct values of a few provenance
  * fields over the ok cells, with counts (several values mean the cells were
  * produced by different builds or machines). */
-static void provenance_md(store *s)
+static size_t provenance_rows(const store *s, mb_prov_row **out)
 {
-  static const char *const fields[][2] = {
-    {"moebench", NULL}, {"git_commit", NULL}, {"compiler", NULL}, {"cflags", NULL}, {"gsl", NULL},
-    {"blas", "name"}, {"blas", "core"}, {"blas", "threads"}, {"cpu", NULL}, {"hostname", NULL}, {"os", NULL}};
+  /* fields, and (third) whether the field is left out when no cell has it:
+   * the data fingerprints that tasks reading data files record */
+  static const char *const fields[][3] = {
+    {"moebench", NULL, NULL}, {"git_commit", NULL, NULL}, {"git_commit", "tree", NULL}, {"compiler", NULL, NULL},
+    {"cflags", NULL, NULL}, {"gsl", NULL, NULL}, {"blas", "name", NULL}, {"blas", "core", NULL},
+    {"blas", "core_source", "opt"}, {"blas", "threads", NULL}, {"cpu", NULL, NULL}, {"hostname", NULL, NULL},
+    {"os", NULL, NULL}, {"notes", "data_sha256", "opt"}, {"notes", "data_files", "opt"}};
   const mb_matrix *m = s->m;
-  mb_buf b;
-  mb_buf_init(&b);
-  mb_buf_printf(&b, "## Provenance of %s\n\n| field | value | cells |\n|---|---|---:|\n", m->name);
-  char **val = xcalloc(m->ncells, sizeof *val);
-  size_t *cnt = xcalloc(m->ncells, sizeof *cnt), ncores = 0;
+  mb_prov_row *r = NULL;
+  size_t n = 0;
   for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
-    size_t nv = 0;
+    size_t first = n;
+    int any = 0;
     for (size_t c = 0; c < m->ncells; c++) {
       if (s->status[c] != 1) continue;
-      const mb_json *p = mb_json_get(s->rf[c].doc, "provenance");
+      const int note = !strcmp(fields[f][0], "notes"), tree = fields[f][1] && !strcmp(fields[f][1], "tree");
+      const mb_json *p = note ? s->rf[c].doc : mb_json_get(s->rf[c].doc, "provenance");
       const mb_json *v = mb_json_get(p, fields[f][0]);
-      if (fields[f][1]) v = mb_json_get(v, fields[f][1]);
+      if (fields[f][1] && !tree) v = mb_json_get(v, fields[f][1]);
       const char *t = v && (v->type == MB_J_STR || v->type == MB_J_NUM) ? v->text : "(none)";
-      size_t k = 0;
-      while (k < nv && strcmp(val[k], t)) k++;
-      if (k == nv) { val[nv] = (char *)t; cnt[nv++] = 0; }
-      cnt[k]++;
+      if (tree) {   /* git describe --dirty: the source tree the binary was built from */
+        size_t L = strlen(t);
+        t = !strcmp(t, "(none)") || !strcmp(t, "unknown") ? "unknown"
+            : L >= 6 && !strcmp(t + L - 6, "-dirty") ? "dirty (uncommitted changes)" : "clean";
+      }
+      if (strcmp(t, "(none)")) any = 1;
+      size_t k = first;
+      while (k < n && strcmp(r[k].value, t)) k++;
+      if (k == n) {
+        r = realloc(r, (n + 1) * sizeof *r);
+        if (!r) mb_oom(0);
+        snprintf(r[n].field, sizeof r[n].field, "%s%s%s", fields[f][0], fields[f][1] ? "." : "",
+                 fields[f][1] ? fields[f][1] : "");
+        r[n].value = t;
+        r[n++].cells = 0;
+      }
+      r[k].cells++;
     }
-    for (size_t k = 0; k < nv; k++) {
-      mb_buf_printf(&b, "| %s%s%s | ", fields[f][0], fields[f][1] ? "." : "", fields[f][1] ? fields[f][1] : "");
-      md_escape(&b, val[k]);
-      mb_buf_printf(&b, " | %zu |\n", cnt[k]);
-    }
-    /* Different OpenBLAS kernels give different bits: cells of one matrix
-     * that ran on several (nodes of different CPUs, a job script without
-     * OPENBLAS_CORETYPE) are not one reproducible run. */
-    if (nv > 1 && fields[f][1] && !strcmp(fields[f][0], "blas") && !strcmp(fields[f][1], "core")) {
-      mb_buf w;
-      mb_buf_init(&w);
-      for (size_t k = 0; k < nv; k++) mb_buf_printf(&w, "%s%s: %zu cells", k ? ", " : "", val[k], cnt[k]);
-      fprintf(stderr, "moebench report: warning: %s: the cells ran on %zu different BLAS cores (%s); "
-              "their bits are not comparable: pin OPENBLAS_CORETYPE (moebench slurm does)\n", m->name, nv, w.s);
-      mb_buf_free(&w);
-      ncores = nv;
-    }
+    if (!any && fields[f][2]) n = first;
   }
-  if (ncores > 1)
+  *out = r;
+  return n;
+}
+
+static void provenance_md(store *s, const mb_prov_row *r, size_t n)
+{
+  mb_buf b;
+  mb_buf_init(&b);
+  mb_buf_printf(&b, "## Provenance of %s\n\n| field | value | cells |\n|---|---|---:|\n", s->m->name);
+  for (size_t k = 0; k < n; k++) {
+    mb_buf_printf(&b, "| %s | ", r[k].field);
+    md_escape(&b, r[k].value);
+    mb_buf_printf(&b, " | %zu |\n", r[k].cells);
+  }
+  /* Different OpenBLAS kernels give different bits: cells of one matrix
+   * that ran on several (nodes of different CPUs, a job script without
+   * OPENBLAS_CORETYPE) are not one reproducible run. */
+  size_t ncores = 0;
+  mb_buf w;
+  mb_buf_init(&w);
+  for (size_t k = 0; k < n; k++)
+    if (!strcmp(r[k].field, "blas.core")) mb_buf_printf(&w, "%s%s: %zu cells", ncores++ ? ", " : "", r[k].value, r[k].cells);
+  if (ncores > 1) {
+    fprintf(stderr, "moebench report: warning: %s: the cells ran on %zu different BLAS cores (%s); "
+            "their bits are not comparable: pin OPENBLAS_CORETYPE (moebench slurm does)\n", s->m->name, ncores, w.s);
     mb_buf_printf(&b, "\n**Warning:** the cells ran on %zu different BLAS cores; their bits are not comparable "
                   "(pin `OPENBLAS_CORETYPE`).\n", ncores);
-  free(val);
-  free(cnt);
+  }
+  mb_buf_free(&w);
   write_out(s, "provenance.md", &b);
   mb_buf_free(&b);
+}
+
+/* ---- claims ---- */
+
+/* Each claim of m from its comparison in the grids gs (one per table). */
+static mb_claim_res *claims_resolve(const mb_matrix *m, const grid *gs)
+{
+  mb_claim_res *out = xcalloc(m->nclaims, sizeof *out);
+  for (size_t i = 0; i < m->nclaims; i++) {
+    const mb_claim *q = &m->claims[i];
+    mb_claim_res *c = &out[i];
+    c->q = q;
+    c->verdict = "unresolved";
+    c->mean = c->lo = c->hi = NAN;
+    size_t ti = 0;
+    while (ti < m->ntables && strcmp(m->tables[ti].name, q->table)) ti++;
+    if (ti == m->ntables) continue;   /* the parser refuses such a claim */
+    const grid *g = &gs[ti];
+    const moe_stats_summary *sm = NULL;
+    for (size_t r = 0; r < g->nr; r++) {
+      if (strcmp(g->rows[r].val[0], q->row)) continue;
+      for (size_t j = 0; j < g->nc; j++) {
+        int all = 1;
+        for (size_t k = 0; k < q->column.n && all; k++)
+          if (strcmp(g->cols[j].val[k], q->column.val[k])) all = 0;
+        if (all) sm = &g->sum[r * g->nc + j];
+      }
+    }
+    if (!sm || sm->n < 2 || isnan(sm->ci95_lo)) { c->n = sm ? sm->n : 0; continue; }
+    c->n = sm->n;
+    c->mean = sm->mean;
+    c->lo = sm->ci95_lo;
+    c->hi = sm->ci95_hi;
+    const int below = c->hi < 0, above = c->lo > 0;
+    if (q->expect == MB_EXPECT_LT0) c->verdict = below ? "confirmed" : above ? "refuted" : "unresolved";
+    else if (q->expect == MB_EXPECT_GT0) c->verdict = above ? "confirmed" : below ? "refuted" : "unresolved";
+    else c->verdict = below || above ? "confirmed" : "unresolved";
+  }
+  return out;
+}
+
+const char *const mb_rep_expect_text[] = {"< 0", "> 0", "!= 0"};
+
+static void claims_md(mb_buf *b, const mb_claim_res *c, size_t n)
+{
+  mb_buf_puts(b, "### Claims\n\nEach claim is resolved from its comparison's 95% paired interval: confirmed when the "
+                 "interval lies on the expected side of 0, refuted when it lies on the other side, else unresolved.\n\n"
+                 "| claim | table | comparison | expected | n | mean | 95% CI | verdict |\n|---|---|---|---|---:|---:|---:|---|\n");
+  for (size_t i = 0; i < n; i++) {
+    const mb_claim *q = c[i].q;
+    mb_buf_puts(b, "| ");
+    md_escape(b, q->claim);
+    mb_buf_puts(b, " | ");
+    md_escape(b, q->table);
+    mb_buf_puts(b, " | ");
+    md_escape(b, q->row);
+    for (size_t k = 0; k < q->column.n; k++) {
+      mb_buf_printf(b, ", %s=", q->column.key[k]);
+      md_escape(b, q->column.val[k]);
+    }
+    mb_buf_printf(b, " | %s | %zu | ", mb_rep_expect_text[q->expect], c[i].n);
+    fmt_num(b, c[i].mean, 0);
+    mb_buf_puts(b, " | ");
+    if (isnan(c[i].lo)) mb_buf_puts(b, "n/a");
+    else { mb_buf_puts(b, "["); fmt_num(b, c[i].lo, 0); mb_buf_puts(b, ", "); fmt_num(b, c[i].hi, 0); mb_buf_puts(b, "]"); }
+    mb_buf_printf(b, " | %s |\n", c[i].verdict);
+  }
+  mb_buf_puts(b, "\n");
 }
 
 /* ---- driver ---- */
@@ -1426,7 +1536,10 @@ static void seq_md(mb_buf *b, const mb_json *j)
   mb_buf_puts(b, "\n");
 }
 
-static int report_dir(const char *dir, const char *matrix_file, int formats, int plot)
+/* Report the matrix whose results are in dir. With html, also its HTML:
+ * report/report.html (formats & F_HTML) and its part of a joined page
+ * appended to page (when given, with the matrix's name in *pagename). */
+static int report_dir(const char *dir, const char *matrix_file, int formats, int plot, mb_buf *page, char **pagename)
 {
   char mpath[4200], err[5000];
   if (matrix_file) snprintf(mpath, sizeof mpath, "%s", matrix_file);
@@ -1475,10 +1588,26 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
                   strlen(d) > BRIEF_COLS ? "..." : "");
   }
   static const char *ext[] = {"md", "csv", "tex", "json"};
+  const int html = (formats & F_HTML) || page;
+  mb_html h;
+  if (html) {
+    plot = 1;   /* a page shows the figures */
+    mb_html_begin(&h, m, s.nok, s.ndiverged, s.nfailed, s.nmissing + s.ncorrupt);
+  }
   grid *gs = xcalloc(m->ntables, sizeof *gs);
   for (size_t i = 0; i < m->ntables; i++) grid_build(&s, &m->tables[i], &gs[i]);
   holm_families(m, gs);
   if (seq) seq_md(&sum, seq);
+  if (seq && html) mb_html_seq(&h, seq);
+  if (m->nclaims) {
+    mb_claim_res *cr = claims_resolve(m, gs);
+    size_t k[3] = {0, 0, 0};
+    for (size_t i = 0; i < m->nclaims; i++) k[cr[i].verdict[0] == 'c' ? 0 : cr[i].verdict[0] == 'r' ? 1 : 2]++;
+    claims_md(&sum, cr, m->nclaims);
+    mb_buf_printf(&brief, "Claims: %zu confirmed, %zu refuted, %zu unresolved (of %zu)\n", k[0], k[1], k[2], m->nclaims);
+    if (html) mb_html_claims(&h, cr, m->nclaims);
+    free(cr);
+  }
   for (size_t i = 0; i < m->ntables; i++) {
     const mb_table *t = &m->tables[i];
     grid g = gs[i];
@@ -1496,32 +1625,21 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       mb_buf_free(&b);
     }
     if (in_brief(m, t->name, 0)) brief_table(&brief, &s, t, &g);
-    if (t->reach)
-      mb_buf_printf(&sum, "### Table `%s`: first %s index at which %s reaches its final value at %s=%s (same replication), "
-                          "as a fraction of the run; replications that never reach it are left out (n)\n\n",
-                    t->name, t->metric, t->metric, t->rows[0], t->paired);
-    else if (t->paired) {
-      mb_buf_printf(&sum, "### Table `%s`: %s minus %s's value at %s=%s (paired by replication)\n\n", t->name,
-                    t->metric, t->metric, t->rows[0], t->paired);
-      mb_buf_printf(&sum, "sd: of the paired differences; mde80: the smallest difference a two-sided paired t test at "
-                          "level 0.05 detects with power 0.8 at this n (noncentral t, sd as estimated); p: that test "
-                          "of no difference; p_holm: Holm-adjusted over the %zu comparisons of family `%s`; holm: "
-                          "differs (p_holm < 0.05), raw only (p < 0.05 only), or -",
-                    g.nfamily, t->family ? t->family : t->name);
-      if (!isnan(t->power_effect))
-        mb_buf_printf(&sum, "; n for %.6g: replications for power 0.8 against a difference of %.6g", t->power_effect,
-                      t->power_effect);
-      mb_buf_puts(&sum, ".\n\n");
-    }
-    else
-      mb_buf_printf(&sum, "### Table `%s`: %s over replications\n\n", t->name, t->metric);
+    mb_buf_printf(&sum, "### Table `%s`: ", t->name);
+    mb_rep_table_caption(&sum, t);
+    mb_buf_puts(&sum, "\n\n");
+    size_t before = sum.n;
+    mb_rep_table_legend(&sum, t, &g);
+    if (sum.n > before) mb_buf_puts(&sum, "\n\n");
     table_md(&sum, t, &g);
     mb_buf pk;
     mb_buf_init(&pk);
-    if (pooled(&s, t->rows, t->nrows, t->cols, t->ncols, &pk)) {
+    const size_t npk = pooled(&s, t->rows, t->nrows, t->cols, t->ncols, &pk);
+    if (npk) {
       fprintf(stderr, "moebench report: note: table '%s' pools cells that differ in: %s\n", t->name, pk.s);
       mb_buf_printf(&sum, "\nPooled over the replications and over: %s.\n", pk.s);
     }
+    if (html) mb_html_table(&h, t, &g, npk ? pk.s : NULL);
     mb_buf_free(&pk);
     mb_buf_puts(&sum, "\n");
     grid_free(&g);
@@ -1545,15 +1663,8 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       mb_buf_free(&b);
     }
     if (in_brief(m, fit->name, 1)) brief_fit(&brief, &s, fit, r, n);
-    mb_buf_printf(&sum, "### Fit `%s`: rate = -slope of log(%s %s) on log %s", fit->name,
-                  fit->ncenters > 1 ? "centre" : center_label[fit->ncenters ? fit->centers[0] : 0], fit->y, fit->x);
-    if (fit->exclude) mb_buf_printf(&sum, "; cells with %s != 0 left out", fit->exclude);
-    if (fit->ncenters > 1) {
-      mb_buf_puts(&sum, "; centres: ");
-      for (size_t q = 0; q < fit->ncenters; q++) mb_buf_printf(&sum, "%s%s", q ? ", " : "", center_label[fit->centers[q]]);
-      mb_buf_puts(&sum, " (10%-trimmed)");
-    }
-    if (fit->bootstrap > 0) mb_buf_printf(&sum, " (95%% CI: %ld bootstrap resamples of the replications)", fit->bootstrap);
+    mb_buf_printf(&sum, "### Fit `%s`: ", fit->name);
+    mb_rep_fit_caption(&sum, fit);
     mb_buf_puts(&sum, "\n\n");
     fit_md(&sum, fit, r, n, 0);
     for (size_t k = 0; k < n; k++)
@@ -1561,10 +1672,12 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     mb_buf pk;
     mb_buf_init(&pk);
     char *xkey[1] = {fit->x};
-    if (pooled(&s, fit->by, fit->nby, xkey, 1, &pk)) {
+    const size_t npk = pooled(&s, fit->by, fit->nby, xkey, 1, &pk);
+    if (npk) {
       fprintf(stderr, "moebench report: note: fit '%s' pools cells that differ in: %s\n", fit->name, pk.s);
       mb_buf_printf(&sum, "\nEach point pools the replications and: %s.\n", pk.s);
     }
+    if (html) mb_html_fit(&h, fit, r, n, npk ? pk.s : NULL);
     mb_buf_free(&pk);
     for (size_t q = 0; q < fit->nrefs; q++) {
       int used = 0;
@@ -1586,7 +1699,15 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     if (!gnuplot && m->nplots)
       fprintf(stderr, "moebench report: note: gnuplot not found (PATH or MOEBENCH_GNUPLOT): wrote the .gp "
                       "scripts and .dat files only; render them with `gnuplot NAME.gp` in %s\n", s.repdir);
-    for (size_t i = 0; i < m->nplots; i++) plot_one(&s, &m->plots[i], gnuplot, &rendered);
+    for (size_t i = 0; i < m->nplots; i++) {
+      const int before = rendered;
+      plot_one(&s, &m->plots[i], gnuplot, &rendered);
+      if (!html) continue;
+      char svg[4600];
+      snprintf(svg, sizeof svg, "%s/%s.svg", s.repdir, m->plots[i].name);
+      mb_html_figure(&h, &m->plots[i], rendered > before ? svg : NULL,
+                     !gnuplot ? "gnuplot not found" : rendered > before ? NULL : "gnuplot failed");
+    }
     for (size_t i = 0; i < m->nplots; i++)
       if (rendered) mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
     for (size_t i = 0; i < m->nplots; i++)
@@ -1601,9 +1722,30 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   }
   mb_buf_printf(&brief, "Tables: %s/summary.md (every table and fit; .csv/.tex/.json beside it)\n", s.repdir);
   write_out(&s, "brief.txt", &brief);
-  mb_buf_free(&brief);
   write_out(&s, "summary.md", &sum);
-  provenance_md(&s);
+  mb_prov_row *prov;
+  size_t nprov = provenance_rows(&s, &prov);
+  provenance_md(&s, prov, nprov);
+  if (html) {
+    mb_html_cells(&h, s.status, s.rf);
+    mb_html_provenance(&h, prov, nprov);
+    mb_buf body, out;
+    mb_buf_init(&body);
+    mb_html_finish(&h, brief.s ? brief.s : "", &body);
+    if (formats & F_HTML) {
+      mb_buf_init(&out);
+      mb_html_page(&out, m->name, body.s ? body.s : "", NULL, 0);
+      write_out(&s, "report.html", &out);
+      mb_buf_free(&out);
+    }
+    if (page) {
+      mb_buf_add(page, body.s ? body.s : "", body.n);
+      *pagename = xdup(m->name);
+    }
+    mb_buf_free(&body);
+  }
+  free(prov);
+  mb_buf_free(&brief);
   mb_buf_free(&sum);
   int rc = s.bad ? 1 : 0;
   store_free(&s);
@@ -1613,61 +1755,50 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
 }
 
 static const char report_usage[] =
-  "usage: moebench report DIR [--format md|csv|tex|json]... [--plot] [--matrix FILE]\n"
+  "usage: moebench report DIR... [--format md|csv|tex|json|html]... [--plot]\n"
+  "                       [--matrix FILE] [--page FILE]\n"
   "Aggregate the results under DIR (a results root: every NAME/ in it with a\n"
   "matrix.yaml; or one NAME directory) into DIR/NAME/report/: one file per\n"
   "table and fit of the matrix in each format, summary.md, provenance.md, and with --plot\n"
   "gnuplot scripts (.gp, .dat) rendered to .png and .svg when gnuplot is found.\n"
-  "  --format F   md (default), csv, tex or json; repeat or comma-separate\n"
+  "  --format F   md (default), csv, tex, json or html (report.html: one\n"
+  "               self-contained page with every table, fit and figure;\n"
+  "               implies --plot); repeat or comma-separate\n"
   "  --plot       write plots\n"
   "  --matrix F   use matrix file F instead of the stored DIR/NAME/matrix.yaml\n"
   "  --allow-mixed-data  combine cells whose data fingerprints (data_sha256)\n"
   "               differ for the same `data`; without it such a report is refused\n"
+  "  --page F     also write F: one HTML page of every matrix reported, with\n"
+  "               a table of contents (several DIRs allowed)\n"
   "Exit status: 0 written, 1 an output could not be written or the cells read\n"
   "different data, 2 usage or validation error.\n";
 
-int mb_verb_report(int argc, char **argv)
+/* The matrices of one DIR argument joined into the page (if any). */
+typedef struct {
+  mb_buf body;
+  char **names;
+  size_t n;
+} pagebuf;
+
+static int report_one(pagebuf *pg, const char *dir, const char *mfile, int formats, int plot)
 {
-  const char *dir = NULL, *mfile = NULL;
-  int formats = 0, plot = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(report_usage, stdout); return 0; }
-    if (!strcmp(a, "--version")) { printf("moebench report %s (libmoe %s)\n", MOE_VERSION_STRING, moe_version()); return 0; }
+  mb_buf *page = pg ? &pg->body : NULL;
+  char *name = NULL;
+  if (pg) {
+    pg->names = realloc(pg->names, (pg->n + 1) * sizeof *pg->names);
+    if (!pg->names) mb_oom(0);
   }
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = NULL;
-    if (!strcmp(a, "--format") || !strcmp(a, "-f")) v = i + 1 < argc ? argv[++i] : "";
-    else if (!strncmp(a, "--format=", 9)) v = a + 9;
-    if (v) {
-      char buf[256];
-      snprintf(buf, sizeof buf, "%s", v);
-      for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (!strcmp(tok, "md")) formats |= F_MD;
-        else if (!strcmp(tok, "csv")) formats |= F_CSV;
-        else if (!strcmp(tok, "tex")) formats |= F_TEX;
-        else if (!strcmp(tok, "json")) formats |= F_JSON;
-        else { fprintf(stderr, "moebench report: unknown format '%s' (md, csv, tex, json)\n", tok); return 2; }
-      }
-      if (!*v) { fprintf(stderr, "moebench report: --format needs a value\n"); return 2; }
-      continue;
-    }
-    if (!strcmp(a, "--plot")) plot = 1;
-    else if (!strcmp(a, "--allow-mixed-data")) allow_mixed_data = 1;
-    else if (!strcmp(a, "--matrix")) {
-      if (i + 1 >= argc) { fprintf(stderr, "moebench report: --matrix needs a file\n"); return 2; }
-      mfile = argv[++i];
-    } else if (!strncmp(a, "--matrix=", 9)) mfile = a + 9;
-    else if (a[0] == '-' && a[1]) { fprintf(stderr, "moebench report: unknown option '%s'\n%s", a, report_usage); return 2; }
-    else if (!dir) dir = a;
-    else { fprintf(stderr, "moebench report: one directory at a time\n"); return 2; }
-  }
-  if (!dir) { fputs(report_usage, stderr); return 2; }
-  if (!formats) formats = F_MD;
+  int rc = report_dir(dir, mfile, formats, plot, page, &name);
+  if (pg && name) pg->names[pg->n++] = name;
+  return rc;
+}
+
+static int report_arg(pagebuf *pg, const char *dir, const char *mfile, int formats, int plot)
+{
   char p[4200];
   struct stat st;
   snprintf(p, sizeof p, "%s/cells", dir);
-  if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return report_dir(dir, mfile, formats, plot);
+  if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) return report_one(pg, dir, mfile, formats, plot);
   if (stat(dir, &st) || !S_ISDIR(st.st_mode)) { fprintf(stderr, "moebench report: %s: not a directory\n", dir); return 2; }
   if (mfile) {
     /* a results root and an explicit matrix: its NAME directory */
@@ -1676,7 +1807,7 @@ int mb_verb_report(int argc, char **argv)
     if (!m) return rc;
     snprintf(p, sizeof p, "%s/%s", dir, m->name);
     mb_matrix_free(m);
-    return report_dir(p, mfile, formats, plot);
+    return report_one(pg, p, mfile, formats, plot);
   }
   /* a results root: every NAME/ with a stored matrix, in name order */
   char **names = NULL;
@@ -1699,11 +1830,91 @@ int mb_verb_report(int argc, char **argv)
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     snprintf(p, sizeof p, "%s/%s", dir, names[i]);
-    int r = report_dir(p, NULL, formats, plot);
+    int r = report_one(pg, p, NULL, formats, plot);
     if (r > rc) rc = r;
     free(names[i]);
   }
   free(names);
+  return rc;
+}
+
+int mb_verb_report(int argc, char **argv)
+{
+  const char *mfile = NULL, *pagefile = NULL;
+  const char **dirs = NULL;
+  size_t ndirs = 0;
+  int formats = 0, plot = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(report_usage, stdout); return 0; }
+    if (!strcmp(a, "--version")) { printf("moebench report %s (libmoe %s)\n", MOE_VERSION_STRING, moe_version()); return 0; }
+  }
+  dirs = xcalloc((size_t)argc, sizeof *dirs);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = NULL;
+    if (!strcmp(a, "--format") || !strcmp(a, "-f")) v = i + 1 < argc ? argv[++i] : "";
+    else if (!strncmp(a, "--format=", 9)) v = a + 9;
+    if (v) {
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", v);
+      for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (!strcmp(tok, "md")) formats |= F_MD;
+        else if (!strcmp(tok, "csv")) formats |= F_CSV;
+        else if (!strcmp(tok, "tex")) formats |= F_TEX;
+        else if (!strcmp(tok, "json")) formats |= F_JSON;
+        else if (!strcmp(tok, "html")) formats |= F_HTML;
+        else { fprintf(stderr, "moebench report: unknown format '%s' (md, csv, tex, json, html)\n", tok); free(dirs); return 2; }
+      }
+      if (!*v) { fprintf(stderr, "moebench report: --format needs a value\n"); free(dirs); return 2; }
+      continue;
+    }
+    if (!strcmp(a, "--plot")) plot = 1;
+    else if (!strcmp(a, "--allow-mixed-data")) allow_mixed_data = 1;
+    else if (!strcmp(a, "--matrix") || !strcmp(a, "--page")) {
+      if (i + 1 >= argc || !argv[i + 1][0]) {
+        fprintf(stderr, "moebench report: %s needs a file\n", a);
+        free(dirs);
+        return 2;
+      }
+      if (a[2] == 'm') mfile = argv[++i]; else pagefile = argv[++i];
+    } else if (!strncmp(a, "--matrix=", 9)) mfile = a + 9;
+    else if (!strncmp(a, "--page=", 7)) pagefile = a + 7;
+    else if (a[0] == '-' && a[1]) { fprintf(stderr, "moebench report: unknown option '%s'\n%s", a, report_usage); free(dirs); return 2; }
+    else dirs[ndirs++] = a;
+  }
+  if (!ndirs) { fputs(report_usage, stderr); free(dirs); return 2; }
+  if (ndirs > 1 && !pagefile) {
+    fprintf(stderr, "moebench report: one directory at a time (several only with --page FILE)\n");
+    free(dirs);
+    return 2;
+  }
+  if (ndirs > 1 && mfile) { fprintf(stderr, "moebench report: --matrix needs a single directory\n"); free(dirs); return 2; }
+  if (!formats) formats = F_MD;
+  pagebuf pg = {{0}, NULL, 0};
+  mb_buf_init(&pg.body);
+  int rc = 0;
+  for (size_t i = 0; i < ndirs; i++) {
+    int r = report_arg(pagefile ? &pg : NULL, dirs[i], mfile, formats, plot);
+    if (r > rc) rc = r;
+  }
+  if (pagefile && pg.n) {
+    mb_buf out;
+    char err[5000];
+    mb_buf_init(&out);
+    mb_html_page(&out, "moebench results", pg.body.s ? pg.body.s : "", pg.names, pg.n);
+    if (out.oom || mb_write_atomic(pagefile, out.s ? out.s : "", out.n, err, sizeof err)) {
+      fprintf(stderr, "moebench report: cannot write the page %s: %s\n", pagefile, out.oom ? "out of memory" : err);
+      if (rc < 1) rc = 1;
+    } else fprintf(stderr, "moebench report: wrote %s (%zu matri%s)\n", pagefile, pg.n, pg.n > 1 ? "ces" : "x");
+    mb_buf_free(&out);
+  } else if (pagefile) {
+    fprintf(stderr, "moebench report: no matrix reported: %s not written\n", pagefile);
+    if (rc < 1) rc = 1;
+  }
+  for (size_t i = 0; i < pg.n; i++) free(pg.names[i]);
+  free(pg.names);
+  mb_buf_free(&pg.body);
+  free(dirs);
   return rc;
 }
 
@@ -1733,7 +1944,7 @@ size_t mb_report_comparisons(const mb_matrix *m, const char *dir, char *const *n
           mb_buf l;
           mb_buf_init(&l);
           mb_buf_printf(&l, "%s: %s=%s", t->name, t->rows[0], g.rows[r].val[0]);
-          if (t->ncols) { mb_buf_puts(&l, ", "); label(&l, t->cols, g.cols[j].val, t->ncols, ""); }
+          if (t->ncols) { mb_buf_puts(&l, ", "); mb_rep_label(&l, t->cols, g.cols[j].val, t->ncols, ""); }
           x->label = l.s ? l.s : xdup("");
           x->n = sm->n;
           x->mean = sm->n ? sm->mean : NAN;
@@ -1904,7 +2115,7 @@ int mb_verb_plan(int argc, char **argv)
         mb_buf l;
         mb_buf_init(&l);
         mb_buf_printf(&l, "%s: %s=%s", t->name, t->rows[0], g.rows[r].val[0]);
-        if (t->ncols) { mb_buf_puts(&l, ", "); label(&l, t->cols, g.cols[j].val, t->ncols, ""); }
+        if (t->ncols) { mb_buf_puts(&l, ", "); mb_rep_label(&l, t->cols, g.cols[j].val, t->ncols, ""); }
         x->label = l.s;
         x->n = sm->n;
         x->mean = sm->n ? sm->mean : NAN;
