@@ -11,6 +11,15 @@ t_test_lm_SOURCES = t/test_lm.c t/tap.h t/fdcheck.h
 TESTS += t/test_threads
 check_PROGRAMS += t/test_threads
 t_test_threads_SOURCES = t/test_threads.c t/tap.h
+# the blocks of a threaded product, against a recording BLAS (no OpenBLAS)
+TESTS += t/test_par
+check_PROGRAMS += t/test_par
+t_test_par_SOURCES = t/test_par.c t/tap.h
+t_test_par_LDADD = -lm
+t_test_par_LDFLAGS = $(OPENMP_CFLAGS)
+# test_threads on every OpenBLAS kernel the CPU runs
+TESTS += t/threads-cores.sh
+EXTRA_DIST += t/threads-cores.sh
 t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
 # (needs torch; not run by make check).
