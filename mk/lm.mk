@@ -26,7 +26,7 @@ BENCH_PERF_PARTS += bench/perf/perf-lm.sh
 # shapes), interleaved one process per setting; `make bench-perf-threads`
 # runs it alone (about 3 minutes on an idle 2-core machine)
 BENCH_PERF_PARTS += bench/perf/perf-threads.sh
-EXTRA_DIST += bench/perf/perf-threads.sh
+EXTRA_DIST += bench/perf/perf-threads.sh doc/threads.md
 .PHONY: bench-perf-threads
 bench-perf-threads: bench/perf/moe-perf bench/perf/lm-perf
 	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-threads.sh
