@@ -89,10 +89,10 @@ harness_matrix_files = \
 
 TESTS += t/harness-matrix.sh
 EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files) experiments/smoke-selftest.yaml
-TESTS += t/harness-run.sh t/harness-claim.sh
+TESTS += t/harness-run.sh t/harness-claim.sh t/blas-core.sh
 TESTS += t/harness-sequential.sh
 EXTRA_DIST += t/harness-sequential.sh experiments/toy-sequential.yaml
-EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/data/run/fail.yaml t/data/run/hold.yaml
+EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/blas-core.sh t/data/run/fail.yaml t/data/run/hold.yaml
 
 lib_libmoe_la_SOURCES += lib/gmoe/stats.c
 moeinclude_HEADERS += lib/moe/stats.h

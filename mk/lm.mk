@@ -27,10 +27,18 @@ EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz t/data/lm/ckpt-v1.
 
 # LM training throughput against PyTorch (not a test): part of make bench-perf
 noinst_PROGRAMS += bench/perf/lm-perf
-bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
+bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c bench/perf/omp_account.c bench/perf/omp_account.h
 bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-lm.sh
+# a model's own threads, 2 against 1 (LM size M, the layer's GEMM-bound
+# shapes), interleaved one process per setting; `make bench-perf-threads`
+# runs it alone (about 3 minutes on an idle 2-core machine)
+BENCH_PERF_PARTS += bench/perf/perf-threads.sh
+EXTRA_DIST += bench/perf/perf-threads.sh doc/threads.md
+.PHONY: bench-perf-threads
+bench-perf-threads: bench/perf/moe-perf bench/perf/lm-perf
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-threads.sh
 # its arguments (and vision-perf's): --help, a lone option, a bad number
 TESTS += t/perf-lm-args.sh
 EXTRA_DIST += t/perf-lm-args.sh

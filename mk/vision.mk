@@ -33,7 +33,7 @@ EXTRA_DIST += t/vision-task.sh experiments/smoke-vision.yaml \
 
 # Vision training throughput against PyTorch (not a test): part of make bench-perf
 noinst_PROGRAMS += bench/perf/vision-perf
-bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c
+bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c bench/perf/omp_account.c bench/perf/omp_account.h
 bench_perf_vision_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf/perf-vision.sh bench/perf/torch_vision_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-vision.sh

@@ -370,6 +370,7 @@ static ino_t result_ino(const char *path)
 
 static const char run_usage[] =
   "usage: moebench run FILE [-j N] [--threads N] [--shard I/N] [--out DIR] [--replace] [-q] [--until-resolved]\n"
+  "         [--blas-core auto|NAME]\n"
   "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
   "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
   "Runs sharing DIR split the work: each cell is claimed by one of them.\n"
@@ -378,6 +379,13 @@ static const char run_usage[] =
   "                  the same bits for every N; -j J uses J x N threads)\n"
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
+  "  --blas-core auto  if OpenBLAS runs kernels older than this CPU's (its\n"
+  "                  detection, or OPENBLAS_CORETYPE), re-execute once with\n"
+  "                  OPENBLAS_CORETYPE naming the kernels for this CPU: faster,\n"
+  "                  but not the bits of a machine that runs other kernels;\n"
+  "                  results record core_source \"auto\" (default: leave it)\n"
+  "  --blas-core NAME  run OpenBLAS's NAME kernels (e.g. Haswell, SkylakeX),\n"
+  "                  re-executing if need be; core_source \"option\"\n"
   "  --replace       DIR/NAME/matrix.yaml may differ from FILE: replace it (the\n"
   "                  results of the old matrix then drop out of `report`)\n"
   "  --save-models DIR  tasks that train a model save it in DIR (lm: lm-SEED.ckpt,\n"
@@ -394,9 +402,43 @@ static const char run_usage[] =
   "failed (or could not be written), 2 usage or validation error, 128+SIG when\n"
   "interrupted.\n";
 
+/* --blas-core's value (NULL if absent; "" if it has none) and -q, found
+ * before anything else is done: the process may be re-executed for it. */
+static const char *blas_core_arg(int argc, char **argv, int *quiet)
+{
+  const char *want = NULL, *v;
+  *quiet = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) break;
+    if ((v = optval(argc, argv, &i, NULL, "--blas-core"))) want = v;
+    else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) *quiet = 1;
+  }
+  return want;
+}
+
+/* A kernel name as OpenBLAS spells them (SkylakeX, Opteron_SSE3), or auto */
+static int blas_core_name_ok(const char *s)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > 31) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return 0;
+  return 1;
+}
+
 int mb_verb_run(int argc, char **argv)
 {
   if (want_help(argc, argv, run_usage)) return 0;
+  int bq;
+  const char *bc = blas_core_arg(argc, argv, &bq);
+  if (bc) {
+    if (!blas_core_name_ok(bc)) {
+      fprintf(stderr, "moebench run: bad --blas-core '%s' (want auto or a kernel name such as SkylakeX)\n", bc);
+      return 2;
+    }
+    int r = mb_blas_core_select(bc, bq, argc, argv);
+    if (r) return r;
+  }
   if (until_resolved(argc, argv)) return mb_run_until_resolved(argc, argv);
   const char *file = NULL, *out = "results", *v;
   long jobs = 1, threads = 1;
@@ -406,6 +448,8 @@ int mb_verb_run(int argc, char **argv)
       if (!parse_pos(v, 4096, &jobs)) { fprintf(stderr, "moebench run: bad -j '%s' (want 1..4096)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--threads"))) {
       if (!parse_pos(v, 1024, &threads)) { fprintf(stderr, "moebench run: bad --threads '%s' (want 1..1024)\n", v); return 2; }
+    } else if ((v = optval(argc, argv, &i, NULL, "--blas-core"))) {
+      /* done above, before anything else */
     } else if (!strcmp(argv[i], "--replace")) {
       replace = 1;
     } else if ((v = optval(argc, argv, &i, NULL, "--save-models"))) {
