@@ -68,7 +68,7 @@ bench_moebench_SOURCES += bench/tasks/lm.c
 TESTS += t/lm-task.sh t/lm-metrics.sh t/archive.sh
 EXTRA_DIST += t/lm-task.sh t/lm-metrics.sh t/archive.sh archive/README.md experiments/smoke-lm.yaml experiments/quick-lm.yaml \
 	experiments/paper-lm.yaml experiments/paper-lm-lr.yaml \
-	experiments/paper-lm-4x.yaml experiments/paper-lm-4x-lr.yaml
+	experiments/paper-lm-4x.yaml experiments/paper-lm-4x-lr.yaml doc/lm-results.md doc/lm-design.md
 
 # The language-model corpus for the lm task (experiments/*-lm.yaml):
 # SOTU + Brown fetched and verified (datasets/fetch.sh), split by document,
