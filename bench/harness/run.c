@@ -382,6 +382,9 @@ static const char run_usage[] =
   "                  results of the old matrix then drop out of `report`)\n"
   "  --save-models DIR  tasks that train a model save it in DIR (lm: lm-SEED.ckpt,\n"
   "                  named in the result's note `checkpoint`; see moebench lm-eval)\n"
+  "  --dump-routing DIR  lm and vision cells write every routing decision their\n"
+  "                  router metrics come from to DIR/TASK-SEED.routing (named in\n"
+  "                  the result's note `routing_dump`; format in moebench(1))\n"
   "  -q, --quiet     no per-cell log lines / progress line; a long run prints\n"
   "                  one line of progress a minute at most\n"
   "  --until-resolved  add replications in rounds, as the matrix's `sequential:`\n"
@@ -413,6 +416,11 @@ int mb_verb_run(int argc, char **argv)
       if (!*v) { fprintf(stderr, "moebench run: --save-models needs a directory\n"); return 2; }
       if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --save-models: %s\n", e); return 1; }
       setenv("MOEBENCH_SAVE_MODELS", v, 1);
+    } else if ((v = optval(argc, argv, &i, NULL, "--dump-routing"))) {
+      char e[4200];
+      if (!*v) { fprintf(stderr, "moebench run: --dump-routing needs a directory\n"); return 2; }
+      if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --dump-routing: %s\n", e); return 1; }
+      setenv("MOEBENCH_DUMP_ROUTING", v, 1); /* not a cell parameter: it would rename every cell */
     } else if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
       if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench run: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
