@@ -65,7 +65,10 @@ mkdir -p "$tmp/data"
 "$MOEBENCH" data lm-corpus --data "$srcdir/t/data/text" --vocab 300 --valid 0.12 --test 0.1 \
   --out-dir "$tmp/data/lm" >"$tmp/log" 2>&1
 ok $? "tiny LM corpus from the fixtures"
-sed 's/^replications: 2$/replications: 1/' "$srcdir/experiments/smoke-lm.yaml" >"$tmp/lm.yaml"
+# router_types 30 of the 62 types evaluated cuts among types seen twice:
+# which of them are analysed depends on the tie rule (the lower id)
+sed -e 's/^replications: 2$/replications: 1/' -e 's/^  router_types: 40$/  router_types: 30/' \
+  "$srcdir/experiments/smoke-lm.yaml" >"$tmp/lm.yaml"
 "$MOEBENCH" run -q "$tmp/lm.yaml" --out "$tmp/a" -j 2 --dump-routing "$tmp/dump" 2>"$tmp/log"
 ok $? "smoke-lm with --dump-routing"
 set -- $(check_task "$tmp/a/smoke-lm/cells" lm)
@@ -74,13 +77,14 @@ ok $? "lm: $1 routed cells, $2 router metrics recomputed from the dump, all with
 head -1 "$tmp/dump"/lm-*.routing | grep -q '^moebench-routing 1 lm$'; ok $? "  the dump's first line"
 # the values can tell the mutations apart: not all changes 0, not all
 # saturations 100, the weights' index not the counts', and fewer types
-# analysed than evaluated (the ranking matters)
+# analysed than evaluated, cut among equally frequent ones (the ranking
+# and its tie rule matter)
 awk '/^change_rate@/ && $2 > 0 { c++ } /^saturation@/ && $2 < 100 { s++ } /^saturation@/ && $2 == 100 { f++ }
   /^jfi_tokens@/ { t = $2 } /^jfi_weight@/ && $2 != t { w++ }
   END { printf "%d changes > 0, %d saturations < 100 (%d = 100), %d weight indices differ\n", c, s, f, w; exit !(c > 5 && s > 5 && w > 5) }' \
   "$tmp/all-lm" >"$tmp/nd"
 ok $? "  not degenerate: $(cat "$tmp/nd")"
-grep -h '^# types' "$tmp/all-lm" | awk '{ exit !($3 > $5) }'
+grep -h '^# types' "$tmp/all-lm" | awk '{ if (!($3 > $5 && $11 == $12)) bad = 1 } END { exit bad + !NR }'
 ok $? "  $(grep -h '^# types' "$tmp/all-lm" | head -1 | sed 's/^# //')"
 # the dump changes nothing
 "$MOEBENCH" run -q "$tmp/lm.yaml" --out "$tmp/b" -j 2 2>/dev/null

@@ -107,7 +107,9 @@ static void lm_metrics(void)
   while (distinct <= maxid && tc[distinct].n > 0) distinct++;
   const int R = distinct < router_types ? distinct : (int)router_types;
   for (int i = 0; i < R; i++) rank[tc[i].id] = i;
-  printf("# types %d distinct %d analysed\n", distinct, R);
+  /* the counts either side of the cut: equal ones make the tie rule matter */
+  printf("# types %d distinct %d analysed, counts at the cut %ld %ld\n", distinct, R, R > 0 ? tc[R - 1].n : 0,
+         R < distinct ? tc[R].n : 0);
 
   /* per (c, l): counts (R, E), load and weight (E); membership (R, E) */
   const size_t cl = (size_t)C * L;
