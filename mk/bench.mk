@@ -7,6 +7,16 @@ TESTS += t/test_metrics
 check_PROGRAMS += t/test_metrics
 t_test_metrics_SOURCES = t/test_metrics.c t/tap.h
 EXTRA_DIST += t/data/metrics.txt t/gen_metrics_fixtures.py bench/perf/torch_baseline.py
+# The lm and vision tasks' router metrics by value (t/router-dump.sh):
+# recomputed from a routing dump (moebench run --dump-routing) by
+# t/routing-check, code of its own that does not link libmoe. A noinst
+# program, not a check program: `all` builds it, and check-mutations, which
+# rebuilds `all` and only the test programs a record names, then finds it.
+noinst_PROGRAMS += t/routing-check
+t_routing_check_SOURCES = t/routing_check.c
+t_routing_check_LDADD = -lm
+TESTS += t/router-dump.sh
+EXTRA_DIST += t/router-dump.sh
 
 # The toy task: the paper's four routing variants on a teacher-student
 # regression (experiments/*-toy.yaml); quick default reproduction.

@@ -501,3 +501,35 @@ void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char
   mb_buf_json_num(b, cpu_s);
   mb_buf_printf(b, "},\n  \"provenance\": %s\n}\n", provenance);
 }
+
+FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err, size_t errlen)
+{
+  const char *dir = getenv("MOEBENCH_DUMP_ROUTING");
+  if (errlen) err[0] = 0;
+  if (!dir || !*dir) return NULL;
+  char tmp[4500];
+  snprintf(path, pathlen, "%s/%s-%016llx.routing", dir, task, (unsigned long long)seed);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) { snprintf(err, errlen, "routing dump: %s: %s", tmp, strerror(errno)); return NULL; }
+  fprintf(f, "moebench-routing 1 %s\n", task);
+  return f;
+}
+
+int mb_dump_close(FILE *f, const char *path, int keep, mb_result *r, char *err, size_t errlen)
+{
+  char tmp[4500];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int bad = fflush(f) != 0 || ferror(f);
+  bad |= keep && fsync(fileno(f)) != 0; /* then rename: a crash leaves the old name or the whole file */
+  bad |= fclose(f) != 0;
+  if (!keep) { remove(tmp); return 0; }
+  if (bad) { snprintf(err, errlen, "routing dump: %s: write error (disk full?)", tmp); remove(tmp); return -1; }
+  if (rename(tmp, path)) {
+    snprintf(err, errlen, "routing dump: cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    remove(tmp);
+    return -1;
+  }
+  if (mb_result_note(r, "routing_dump", path)) { snprintf(err, errlen, "routing dump: out of memory"); return -1; }
+  return 0;
+}

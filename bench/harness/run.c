@@ -390,6 +390,9 @@ static const char run_usage[] =
   "                  results of the old matrix then drop out of `report`)\n"
   "  --save-models DIR  tasks that train a model save it in DIR (lm: lm-SEED.ckpt,\n"
   "                  named in the result's note `checkpoint`; see moebench lm-eval)\n"
+  "  --dump-routing DIR  lm and vision cells write every routing decision their\n"
+  "                  router metrics come from to DIR/TASK-SEED.routing (named in\n"
+  "                  the result's note `routing_dump`; format in moebench(1))\n"
   "  -q, --quiet     no per-cell log lines / progress line; a long run prints\n"
   "                  one line of progress a minute at most\n"
   "  --until-resolved  add replications in rounds, as the matrix's `sequential:`\n"
@@ -457,6 +460,11 @@ int mb_verb_run(int argc, char **argv)
       if (!*v) { fprintf(stderr, "moebench run: --save-models needs a directory\n"); return 2; }
       if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --save-models: %s\n", e); return 1; }
       setenv("MOEBENCH_SAVE_MODELS", v, 1);
+    } else if ((v = optval(argc, argv, &i, NULL, "--dump-routing"))) {
+      char e[4200];
+      if (!*v) { fprintf(stderr, "moebench run: --dump-routing needs a directory\n"); return 2; }
+      if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --dump-routing: %s\n", e); return 1; }
+      setenv("MOEBENCH_DUMP_ROUTING", v, 1); /* not a cell parameter: it would rename every cell */
     } else if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
       if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench run: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
@@ -773,13 +781,17 @@ int mb_verb_status(int argc, char **argv)
 /* ---- merge ---- */
 
 static const char merge_usage[] =
-  "usage: moebench merge OUT DIR...\n"
+  "usage: moebench merge OUT DIR... [--allow-mixed-data]\n"
   "Join result directories (each a results root holding NAME/cells/, or one\n"
   "NAME directory itself) into the results root OUT. Identical duplicates are\n"
   "fine; an ok result replaces a failed one; two ok results of one cell with\n"
   "different metrics are a conflict: reported, the one already in OUT kept.\n"
   "Corrupt files are reported and skipped.\n"
-  "Exit status: 0 merged, 1 conflicts or I/O errors, 2 usage error.\n";
+  "Cells of one matrix that name the same data but read different bytes\n"
+  "(their data_sha256 notes differ, in OUT or in the DIRs) are named with\n"
+  "both files and nothing is merged, as `report` refuses to combine them;\n"
+  "  --allow-mixed-data  merge them anyway (each pair is still named)\n"
+  "Exit status: 0 merged, 1 conflicts, mixed data or I/O errors, 2 usage error.\n";
 
 static int same_metrics(const mb_rfile *a, const mb_rfile *b)
 {
@@ -855,11 +867,103 @@ static int merge_one(const char *src, const char *name, const char *out, size_t 
   return bad;
 }
 
-int mb_verb_merge(int argc, char **argv)
+/* The data fingerprints of the results to be joined: cells (ok or
+ * diverged, as `report` counts them) of one matrix NAME that name the
+ * same data (their config's `data`, "" for a task without one) must carry
+ * the same data_sha256 note; results without one are not compared. */
+typedef struct {
+  const char *name;
+  char *data, *fp, *file;
+} data_seen;
+
+typedef struct {
+  data_seen *v;
+  size_t n, cap, mixed;
+} data_prints;
+
+static void data_prints_free(data_prints *d)
 {
-  if (want_help(argc, argv, merge_usage)) return 0;
-  for (int i = 1; i < argc; i++)
-    if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "moebench merge: unknown option '%s'\n%s", argv[i], merge_usage); return 2; }
+  for (size_t i = 0; i < d->n; i++) { free(d->v[i].data); free(d->v[i].fp); free(d->v[i].file); }
+  free(d->v);
+}
+
+/* Compare the results in dir/cells with those seen so far; each first
+ * fingerprint of a (name, data) is kept, each different one named. */
+static int scan_data_prints(const char *dir, const char *name, data_prints *d, int allow)
+{
+  char p[4400], err[5000];
+  snprintf(p, sizeof p, "%s/cells", dir);
+  DIR *dd = opendir(p);
+  if (!dd) return errno == ENOENT ? 0 : -1;
+  struct dirent *e;
+  while ((e = readdir(dd))) {
+    size_t L = strlen(e->d_name);
+    if (e->d_name[0] == '.' || L < 6 || strcmp(e->d_name + L - 5, ".json")) continue;
+    char f[4700];
+    snprintf(f, sizeof f, "%s/%s", p, e->d_name);
+    mb_rfile rf;
+    if (mb_rfile_load(f, &rf, err, sizeof err)) continue;   /* the merge pass reports it */
+    const mb_json *notes = mb_json_get(rf.doc, "notes"), *cfg = mb_json_get(rf.doc, "config");
+    const char *fp = notes ? mb_json_str(notes, "data_sha256") : NULL, *data = cfg ? mb_json_str(cfg, "data") : NULL;
+    if (fp && (rf.ok || rf.diverged)) {
+      if (!data) data = "";
+      size_t i = 0;
+      while (i < d->n && (strcmp(d->v[i].name, name) || strcmp(d->v[i].data, data))) i++;
+      if (i == d->n) {
+        if (d->n == d->cap) {
+          size_t cap = d->cap ? 2 * d->cap : 8;
+          data_seen *v = realloc(d->v, cap * sizeof *v);
+          if (!v) { mb_rfile_free(&rf); closedir(dd); return -1; }
+          d->v = v;
+          d->cap = cap;
+        }
+        d->v[d->n] = (data_seen){name, strdup(data), strdup(fp), strdup(f)};
+        if (!d->v[d->n].data || !d->v[d->n].fp || !d->v[d->n].file) { mb_rfile_free(&rf); closedir(dd); return -1; }
+        d->n++;
+      } else if (strcmp(d->v[i].fp, fp)) {
+        if (d->mixed++ < 10)
+          fprintf(stderr, "moebench merge: %s and %s both read %s%s%s of matrix %s but of different content "
+                  "(data_sha256 %s vs %s)%s\n", d->v[i].file, f, *data ? "data '" : "the data", data, *data ? "'" : "",
+                  name, d->v[i].fp, fp, allow ? " (--allow-mixed-data: merged anyway)" : "");
+      }
+    }
+    mb_rfile_free(&rf);
+  }
+  closedir(dd);
+  return 0;
+}
+
+/* The NAME directories of the sources, in argument order. */
+typedef struct {
+  char **dir, **name;
+  size_t n, cap;
+} merge_srcs;
+
+static int srcs_add(merge_srcs *s, const char *dir, const char *name)
+{
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 8;
+    char **d = realloc(s->dir, cap * sizeof *d), **m = d ? realloc(s->name, cap * sizeof *m) : NULL;
+    if (d) s->dir = d;
+    if (!d || !m) return -1;
+    s->name = m;
+    s->cap = cap;
+  }
+  if (!(s->dir[s->n] = strdup(dir))) return -1;
+  if (!(s->name[s->n] = strdup(name))) { free(s->dir[s->n]); return -1; }
+  s->n++;
+  return 0;
+}
+
+static void srcs_free(merge_srcs *s)
+{
+  for (size_t i = 0; i < s->n; i++) { free(s->dir[i]); free(s->name[i]); }
+  free(s->dir);
+  free(s->name);
+}
+
+static int merge_all(int argc, char **argv, int allow_mixed)
+{
   if (argc < 3) { fputs(merge_usage, stderr); return 2; }
   const char *out = argv[1];
   {
@@ -876,7 +980,8 @@ int mb_verb_merge(int argc, char **argv)
     }
   }
   size_t stats[4] = {0, 0, 0, 0};  /* copied, identical/kept, conflicts, corrupt */
-  int bad = 0, found = 0;
+  int bad = 0, nomem = 0;
+  merge_srcs srcs = {0};
   for (int i = 2; i < argc; i++) {
     char p[4200];
     if (!is_dir(argv[i])) { fprintf(stderr, "moebench merge: %s: not a directory\n", argv[i]); bad = 1; continue; }
@@ -887,8 +992,7 @@ int mb_verb_merge(int argc, char **argv)
       size_t L = strlen(tmp);
       while (L > 1 && tmp[L - 1] == '/') tmp[--L] = 0;
       const char *name = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
-      bad |= merge_one(argv[i], name, out, stats);
-      found++;
+      nomem |= srcs_add(&srcs, argv[i], name);
       continue;
     }
     DIR *d = opendir(argv[i]);
@@ -899,15 +1003,53 @@ int mb_verb_merge(int argc, char **argv)
       snprintf(sub, sizeof sub, "%s/%s/cells", argv[i], e->d_name);
       if (!is_dir(sub)) continue;
       snprintf(sub, sizeof sub, "%s/%s", argv[i], e->d_name);
-      bad |= merge_one(sub, e->d_name, out, stats);
-      found++;
+      nomem |= srcs_add(&srcs, sub, e->d_name);
     }
     if (d) closedir(d);
   }
-  if (!found) { fprintf(stderr, "moebench merge: no result directories (NAME/cells/) found\n"); return 1; }
+  if (nomem) { fprintf(stderr, "moebench merge: out of memory\n"); srcs_free(&srcs); return 1; }
+  if (!srcs.n) { fprintf(stderr, "moebench merge: no result directories (NAME/cells/) found\n"); srcs_free(&srcs); return 1; }
+  /* first the data fingerprints, OUT's results first: mixed data is
+   * refused before anything is written */
+  data_prints dp = {0};
+  for (size_t i = 0; i < srcs.n && !nomem; i++) {
+    char od[4400];
+    snprintf(od, sizeof od, "%s/%s", out, srcs.name[i]);
+    nomem |= scan_data_prints(od, srcs.name[i], &dp, allow_mixed) != 0;
+  }
+  for (size_t i = 0; i < srcs.n && !nomem; i++) nomem |= scan_data_prints(srcs.dir[i], srcs.name[i], &dp, allow_mixed) != 0;
+  if (nomem) fprintf(stderr, "moebench merge: cannot compare the data fingerprints (out of memory, or a directory unreadable)\n");
+  else if (dp.mixed && !allow_mixed)
+    fprintf(stderr, "moebench merge: %zu result%s read other bytes than the first cell of the same matrix and data; "
+            "nothing merged (--allow-mixed-data to merge anyway)\n", dp.mixed, dp.mixed == 1 ? "" : "s");
+  const size_t mixed = dp.mixed;
+  data_prints_free(&dp);
+  if (nomem || (mixed && !allow_mixed)) { srcs_free(&srcs); return 1; }
+  for (size_t i = 0; i < srcs.n; i++) bad |= merge_one(srcs.dir[i], srcs.name[i], out, stats);
+  srcs_free(&srcs);
   fprintf(stderr, "moebench merge: %zu copied, %zu already present, %zu conflicts, %zu corrupt skipped\n",
           stats[0], stats[1], stats[2], stats[3]);
   return bad ? 1 : 0;
+}
+
+int mb_verb_merge(int argc, char **argv)
+{
+  if (want_help(argc, argv, merge_usage)) return 0;
+  int allow_mixed = 0, na = 0;
+  char **args = malloc(sizeof *args * (size_t)(argc + 1));
+  if (!args) { fprintf(stderr, "moebench merge: out of memory\n"); return 1; }
+  for (int i = 0; i < argc; i++) {
+    if (i > 0 && !strcmp(argv[i], "--allow-mixed-data")) { allow_mixed = 1; continue; }
+    if (i > 0 && argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "moebench merge: unknown option '%s'\n%s", argv[i], merge_usage);
+      free(args);
+      return 2;
+    }
+    args[na++] = argv[i];
+  }
+  int rc = merge_all(na, args, allow_mixed);
+  free(args);
+  return rc;
 }
 
 /* ---- slurm ---- */
