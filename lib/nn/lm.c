@@ -145,8 +145,16 @@ static inline float lm_expf(float x, float lo, float hi)
   /* n = floor(x·log2 e + ½): fx > 0 after the clamp, so truncation floors.
    * A NaN passes the clamps; it takes n = 0 here (converting NaN to an
    * integer is undefined, UBSan's report) and still comes out NaN through
-   * r below, so the caller's sum sees it. Finite x: unchanged bits. */
-  const float fx = (x == x ? x : 0.0f) * 1.44269504088896341f + 128.5f;
+   * r below, so the caller's sum sees it. Finite x: unchanged bits. The
+   * NaN is zeroed by an integer mask, not by x == x ? x : 0: GCC 12 does
+   * not if-convert that select, and the loops calling lm_expf then ran
+   * scalar in every clone (a third of an LM step at size M). */
+  int32_t xb;
+  memcpy(&xb, &x, sizeof xb);
+  xb &= -(int32_t)((xb & 0x7fffffff) <= 0x7f800000); /* 0 for a NaN */
+  float xn;
+  memcpy(&xn, &xb, sizeof xn);
+  const float fx = xn * 1.44269504088896341f + 128.5f;
   const float fl = (float)(int32_t)fx - 128.0f;
   float r = x - fl * 0.693359375f;
   r = r - fl * -2.12194440e-4f;
