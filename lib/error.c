@@ -86,7 +86,15 @@ void *moei_alloc_array(size_t count, size_t size)
 
 void moei_free_aligned(void *p) { free(p); }
 
-size_t moei_first_nonfinite_f(const float *x, size_t n)
+/* The scans below are integer work on every gradient and parameter of a
+ * step (2–4% of it): plain -O2 GCC 12 leaves their block loops scalar
+ * (its very-cheap vectoriser cost model), so they are vectorised here and
+ * compiled for AVX2 too. Integers only: no result depends on it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("tree-vectorize")
+#endif
+MOE_VEC_CLONES size_t moei_first_nonfinite_f(const float *x, size_t n)
 {
   enum { BLOCK = 1024 };
   for (size_t b = 0; b < n; b += BLOCK) {
@@ -105,7 +113,7 @@ size_t moei_first_nonfinite_f(const float *x, size_t n)
   return n;
 }
 
-size_t moei_first_nonfinite_d(const double *x, size_t n)
+MOE_VEC_CLONES size_t moei_first_nonfinite_d(const double *x, size_t n)
 {
   enum { BLOCK = 1024 };
   for (size_t b = 0; b < n; b += BLOCK) {
@@ -123,6 +131,9 @@ size_t moei_first_nonfinite_d(const double *x, size_t n)
   }
   return n;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 /* ---- GSL's error handler (see internal.h) --------------------------------- */
 static pthread_mutex_t gsl_lock = PTHREAD_MUTEX_INITIALIZER;
