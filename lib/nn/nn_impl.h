@@ -63,29 +63,67 @@ int SFX(moe_embedding_backward)(int B, int T, int D, int V, const uint32_t *tok,
 
 #define MOE_LN_EPS 1e-5
 
-/* LayerNorm forward on nt threads, rows split (each row is computed as
- * on one thread). */
+/* A row's LayerNorm sums (mean, variance; in the backward mean(g·w) and
+ * mean(g·w·n̂)) are chains of D dependent additions in double, d = 0..D−1,
+ * which leave the CPU idle between additions (4 cycles each). So
+ * MOE_LN_ROWS rows are computed side by side: every row keeps its own
+ * chains in its own order, the rows' chains overlap. A result is the same
+ * bit for bit whatever the grouping or the thread that ran the group. */
+#ifndef MOE_LN_ROWS
+#define MOE_LN_ROWS 4
+/* the lanes' loops unrolled, so each lane's sums stay in a register */
+#if defined(__GNUC__) && !defined(__clang__)
+#define MOE_LN_LANES _Pragma("GCC unroll 4")
+#else
+#define MOE_LN_LANES
+#endif
+#endif
+
+/* LayerNorm forward of the n <= MOE_LN_ROWS rows from x (lanes past n
+ * redo row 0 and are dropped). */
+static inline void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, const REAL *b,
+                                    REAL *y, REAL *mean, REAL *rstd)
+{
+  const REAL *xr[MOE_LN_ROWS];
+  double m[MOE_LN_ROWS], v[MOE_LN_ROWS];
+  for (int k = 0; k < MOE_LN_ROWS; k++) {
+    xr[k] = x + (size_t)(k < n ? k : 0) * D; /* (D) */
+    m[k] = v[k] = 0;
+  }
+  for (int d = 0; d < D; d++)
+    MOE_LN_LANES
+    for (int k = 0; k < MOE_LN_ROWS; k++)
+      m[k] += xr[k][d];
+  MOE_LN_LANES
+  for (int k = 0; k < MOE_LN_ROWS; k++)
+    m[k] /= D;
+  for (int d = 0; d < D; d++)
+    MOE_LN_LANES
+    for (int k = 0; k < MOE_LN_ROWS; k++) {
+      double c = xr[k][d] - m[k];
+      v[k] += c * c;
+    }
+  for (int k = 0; k < n; k++) {
+    v[k] /= D;
+    const REAL mu = (REAL)m[k], r = (REAL)(1.0 / sqrt(v[k] + MOE_LN_EPS));
+    const REAL *xi = xr[k];
+    REAL *yi = y + (size_t)k * D; /* (D) */
+    for (int d = 0; d < D; d++)
+      yi[d] = (xi[d] - mu) * r * w[d] + b[d];
+    mean[k] = mu;
+    rstd[k] = r;
+  }
+}
+
+/* LayerNorm forward on nt threads, groups of MOE_LN_ROWS rows split. */
 void SFX(moei_ln_forward)(int nt, int N, int D, const REAL *x, const REAL *w, const REAL *b,
                             REAL *y, REAL *mean, REAL *rstd)
 {
+  const int ng = (N + MOE_LN_ROWS - 1) / MOE_LN_ROWS;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int i = 0; i < N; i++) {
-    const REAL *xi = x + (size_t)i * D; /* (D) */
-    REAL *yi = y + (size_t)i * D;       /* (D) */
-    double m = 0, v = 0;
-    for (int d = 0; d < D; d++)
-      m += xi[d];
-    m /= D;
-    for (int d = 0; d < D; d++) {
-      double c = xi[d] - m;
-      v += c * c;
-    }
-    v /= D;
-    const REAL mu = (REAL)m, r = (REAL)(1.0 / sqrt(v + MOE_LN_EPS));
-    for (int d = 0; d < D; d++)
-      yi[d] = (xi[d] - mu) * r * w[d] + b[d];
-    mean[i] = mu;
-    rstd[i] = r;
+  for (int g = 0; g < ng; g++) {
+    const int i0 = g * MOE_LN_ROWS, n = N - i0 < MOE_LN_ROWS ? N - i0 : MOE_LN_ROWS;
+    SFX(ln_fwd_rows)(n, D, x + (size_t)i0 * D, w, b, y + (size_t)i0 * D, mean + i0, rstd + i0);
   }
 }
 
@@ -98,29 +136,70 @@ int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const
   return MOE_OK;
 }
 
-/* LayerNorm backward on nt > 1 threads: dx by rows, then dw and db by
- * columns, each column summing its rows in row order (as one thread). */
+/* LayerNorm backward of the n <= MOE_LN_ROWS rows from x, dy: dx += (if
+ * dx), and dw, db += in row order (if dw; each column's rows in order, as
+ * the caller runs the groups in order). */
+static inline void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
+                                    const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
+                                    REAL *dw, REAL *db)
+{
+  if (dw)
+    for (int k = 0; k < n; k++) {
+      const REAL *xi = x + (size_t)k * D, *gi = dy + (size_t)k * D; /* (D) each */
+      const REAL mu = mean[k], r = rstd[k];
+      for (int d = 0; d < D; d++) {
+        REAL nh = (xi[d] - mu) * r;
+        dw[d] += gi[d] * nh;
+        db[d] += gi[d];
+      }
+    }
+  if (!dx)
+    return;
+  /* dx = r·(g·w − mean(g·w) − n̂·mean(g·w·n̂)),  n̂ = (x − μ)·r */
+  const REAL *xr[MOE_LN_ROWS], *gr[MOE_LN_ROWS];
+  REAL mur[MOE_LN_ROWS], rr[MOE_LN_ROWS];
+  double a[MOE_LN_ROWS], c[MOE_LN_ROWS];
+  for (int k = 0; k < MOE_LN_ROWS; k++) {
+    const int i = k < n ? k : 0; /* lanes past n redo row 0 and are dropped */
+    xr[k] = x + (size_t)i * D;
+    gr[k] = dy + (size_t)i * D;
+    mur[k] = mean[i];
+    rr[k] = rstd[i];
+    a[k] = c[k] = 0;
+  }
+  for (int d = 0; d < D; d++)
+    MOE_LN_LANES
+    for (int k = 0; k < MOE_LN_ROWS; k++) {
+      REAL nh = (xr[k][d] - mur[k]) * rr[k], gw = gr[k][d] * w[d];
+      a[k] += gw;
+      c[k] += gw * nh;
+    }
+  for (int k = 0; k < n; k++) {
+    const REAL *xi = xr[k], *gi = gr[k]; /* (D) each */
+    const REAL mu = mur[k], r = rr[k];
+    const REAL ma = (REAL)(a[k] / D), mc = (REAL)(c[k] / D);
+    REAL *dxi = dx + (size_t)k * D;
+    for (int d = 0; d < D; d++) {
+      REAL nh = (xi[d] - mu) * r;
+      dxi[d] += (gi[d] * w[d] - ma - nh * mc) * r;
+    }
+  }
+}
+
+/* LayerNorm backward on nt > 1 threads: dx by groups of rows, then dw
+ * and db by columns, each column summing its rows in row order (as one
+ * thread). */
 static void SFX(ln_backward_threads)(int nt, int N, int D, const REAL *x, const REAL *w,
                                      const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
                                      REAL *dw, REAL *db)
 {
   if (dx) {
+    const int ng = (N + MOE_LN_ROWS - 1) / MOE_LN_ROWS;
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int i = 0; i < N; i++) {
-      const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D; /* (D) each */
-      const REAL mu = mean[i], r = rstd[i];
-      double a = 0, c = 0;
-      for (int d = 0; d < D; d++) {
-        REAL nh = (xi[d] - mu) * r, gw = gi[d] * w[d];
-        a += gw;
-        c += gw * nh;
-      }
-      const REAL ma = (REAL)(a / D), mc = (REAL)(c / D);
-      REAL *dxi = dx + (size_t)i * D;
-      for (int d = 0; d < D; d++) {
-        REAL nh = (xi[d] - mu) * r;
-        dxi[d] += (gi[d] * w[d] - ma - nh * mc) * r;
-      }
+    for (int g = 0; g < ng; g++) {
+      const int i0 = g * MOE_LN_ROWS, n = N - i0 < MOE_LN_ROWS ? N - i0 : MOE_LN_ROWS;
+      const size_t o = (size_t)i0 * D;
+      SFX(ln_bwd_rows)(n, D, x + o, w, mean + i0, rstd + i0, dy + o, dx + o, NULL, NULL);
     }
   }
   const int nc = (D + 15) / 16; /* column blocks of 16 */
@@ -146,26 +225,10 @@ void SFX(moei_ln_backward)(int nt, int N, int D, const REAL *x, const REAL *w, c
     SFX(ln_backward_threads)(nt, N, D, x, w, mean, rstd, dy, dx, dw, db);
     return;
   }
-  for (int i = 0; i < N; i++) {
-    const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D; /* (D) each */
-    const REAL mu = mean[i], r = rstd[i];
-    /* dx = r·(g·w − mean(g·w) − n̂·mean(g·w·n̂)),  n̂ = (x − μ)·r */
-    double a = 0, c = 0;
-    for (int d = 0; d < D; d++) {
-      REAL nh = (xi[d] - mu) * r, gw = gi[d] * w[d];
-      a += gw;
-      c += gw * nh;
-      dw[d] += gi[d] * nh;
-      db[d] += gi[d];
-    }
-    if (!dx)
-      continue;
-    const REAL ma = (REAL)(a / D), mc = (REAL)(c / D);
-    REAL *dxi = dx + (size_t)i * D;
-    for (int d = 0; d < D; d++) {
-      REAL nh = (xi[d] - mu) * r;
-      dxi[d] += (gi[d] * w[d] - ma - nh * mc) * r;
-    }
+  for (int i0 = 0; i0 < N; i0 += MOE_LN_ROWS) {
+    const int n = N - i0 < MOE_LN_ROWS ? N - i0 : MOE_LN_ROWS;
+    const size_t o = (size_t)i0 * D;
+    SFX(ln_bwd_rows)(n, D, x + o, w, mean + i0, rstd + i0, dy + o, dx ? dx + o : NULL, dw, db);
   }
 }
 
