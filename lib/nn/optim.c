@@ -134,23 +134,38 @@ int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
   int rc = moe_lr_check(sched);
   if (rc)
     return rc;
+  /* The norm is one sum in slab order, on one thread: a chain of n
+   * dependent additions. The parameters' finiteness check rides along
+   * (the loop waits on the additions anyway), so moe_optim_step's two
+   * scans are not needed: a finite norm means finite gradients, which
+   * the clip factor (<= 1) keeps finite. */
   double ss = 0;
-  for (size_t i = 0; i < n; i++)
+  uint32_t pbad = 0;
+  for (size_t i = 0; i < n; i++) {
     ss += (double)grads[i] * grads[i];
+    uint32_t u;
+    memcpy(&u, params + i, sizeof u);
+    pbad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+  }
   const double norm = sqrt(ss);
   if (grad_norm)
     *grad_norm = norm;
   if (!isfinite(norm))
     return moe_error(MOE_EDOM, "%s step: gradient norm is %g; parameters left unchanged", what,
                      norm);
+  float cf = 1;
   if (clip > 0) {
     /* torch.nn.utils.clip_grad_norm_: coef = clip/(norm + 1e-6), clamped to 1 */
     const double coef = clip / (norm + 1e-6);
-    if (coef < 1) {
-      const float cf = (float)coef;
+    if (coef < 1)
+      cf = (float)coef; /* grads[i] *= cf, in the optimizer's pass */
+  }
+  const double lr = moe_lr_at(sched, moe_optim_steps(o));
+  if (pbad || o->n != n) { /* moe_optim_step's scans say what is wrong */
+    if (cf != 1)
       for (size_t i = 0; i < n; i++)
         grads[i] *= cf;
-    }
+    return moe_optim_step(o, params, grads, lr);
   }
-  return moe_optim_step(o, params, grads, moe_lr_at(sched, moe_optim_steps(o)));
+  return optim_step(o, params, grads, lr, 1, cf);
 }

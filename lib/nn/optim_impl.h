@@ -83,6 +83,13 @@ static MOE_INLINE void SFX(sgd_momentum)(size_t n, REAL *restrict p, const REAL 
   }
 }
 
+/* g (n) *= gs */
+MOE_VEC_CLONES static void SFX(scale)(size_t n, REAL *restrict g, REAL gs)
+{
+  for (size_t i = 0; i < n; i++)
+    g[i] *= gs;
+}
+
 /* AdamW, fused: one pass reads p, g, m, v and writes p, m, v. The order of
  * operations is that of moe/optim.h (decay, moments, then the Adam move). */
 MOE_VEC_CLONES static void SFX(adamw_update)(size_t n, REAL *restrict p, const REAL *restrict g,
@@ -101,7 +108,11 @@ MOE_VEC_CLONES static void SFX(adamw_update)(size_t n, REAL *restrict p, const R
   }
 }
 
-int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
+/* moe_optim_step, and for moei_clip_step: finite != 0 says the caller has
+ * checked that g and p are finite (the scans are skipped); gs != 1 scales
+ * g in place first, g[i] *= gs, chunk by chunk just before the update
+ * reads it (the same products as a separate pass). */
+static int SFX(optim_step)(SFX(moe_optim) *o, REAL *p, REAL *g, double lr, int finite, REAL gs)
 {
   MOE_CHECK_ARG(o, "optimizer step: NULL optimizer");
   MOE_CHECK_ARG(o->n == 0 || (p && g), "optimizer step: NULL buffer");
@@ -111,17 +122,21 @@ int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
   /* A step is all or nothing: a NaN or Inf in the gradients (or already in
    * the parameters) refuses it before any parameter, moment or the step
    * count changes, so the caller can skip the batch or stop. */
-  size_t bad = R_FIRST_NONFINITE(g, o->n);
-  if (bad < o->n)
-    return moe_error(MOE_EDOM, "optimizer step: grads[%zu] is %g; nothing updated", bad,
-                     (double)g[bad]);
-  bad = R_FIRST_NONFINITE(p, o->n);
-  if (bad < o->n)
-    return moe_error(MOE_EDOM, "optimizer step: params[%zu] is %g; nothing updated", bad,
-                     (double)p[bad]);
+  if (!finite) {
+    size_t bad = R_FIRST_NONFINITE(g, o->n);
+    if (bad < o->n)
+      return moe_error(MOE_EDOM, "optimizer step: grads[%zu] is %g; nothing updated", bad,
+                       (double)g[bad]);
+    bad = R_FIRST_NONFINITE(p, o->n);
+    if (bad < o->n)
+      return moe_error(MOE_EDOM, "optimizer step: params[%zu] is %g; nothing updated", bad,
+                       (double)p[bad]);
+  }
   const moe_optim_config *c = &o->cfg;
   const size_t n = o->n;
   o->t++;
+  if (gs != 1 && c->kind == MOE_OPTIM_SGD)
+    SFX(scale)(n, g, gs);
   if (c->kind == MOE_OPTIM_SGD) {
     const REAL wd = (REAL)c->weight_decay, mu = (REAL)c->momentum, a = (REAL)-lr;
     const int first = o->t == 1, has_wd = wd != 0;
@@ -147,20 +162,27 @@ int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
   const double bc1 = 1.0 - pow(c->beta1, (double)o->t);
   const double bc2 = 1.0 - pow(c->beta2, (double)o->t);
   const REAL step = (REAL)(-lr / bc1), bc2_sqrt = (REAL)sqrt(bc2), eps = (REAL)c->eps;
-  if (o->nt == 1) {
+  if (o->nt == 1 && gs == 1) {
     SFX(adamw_update)(n, p, g, o->m, o->v, decay, b1, one_b1, b2, one_b2, step, bc2_sqrt, eps);
     return MOE_OK;
   }
   /* element-wise: chunks on threads change no bit */
   const size_t CH = 16384, nch = (n + CH - 1) / CH;
   const int nt = o->nt;
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (size_t k = 0; k < nch; k++) {
     const size_t i0 = k * CH, len = n - i0 < CH ? n - i0 : CH;
+    if (gs != 1)
+      SFX(scale)(len, g + i0, gs);
     SFX(adamw_update)(len, p + i0, g + i0, o->m + i0, o->v + i0, decay, b1, one_b1, b2, one_b2,
                       step, bc2_sqrt, eps);
   }
   return MOE_OK;
+}
+
+int SFX(moe_optim_step)(SFX(moe_optim) *o, REAL *p, const REAL *g, double lr)
+{
+  return SFX(optim_step)(o, p, (REAL *)g, lr, 0, 1); /* g is written only if gs != 1 */
 }
 
 int SFX(moe_optim_set_threads)(SFX(moe_optim) *o, int n)
