@@ -4,6 +4,7 @@
 #define MOE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "moe/error.h"
 
 /* 64-byte aligned allocation (zeroed); free with moei_free_aligned. NULL
@@ -111,6 +112,16 @@ void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, i
  * in messages. Shared by moe_lm_step and moe_vision_step. */
 int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
                    const moe_lr_schedule *sched, double clip, double *grad_norm, const char *what);
+/* The token and position embedding on nt threads (nn_impl.h; moe/nn.h's
+ * contract without its checks, bits of one thread), for moe_lm. */
+void moei_embedding_forward(int nt, int B, int T, int D, const uint32_t *tok, const float *wte,
+                            const float *wpe, float *out);
+void moei_embedding_forward_f64(int nt, int B, int T, int D, const uint32_t *tok,
+                                const double *wte, const double *wpe, double *out);
+void moei_embedding_backward(int nt, int B, int T, int D, const uint32_t *tok, const float *dout,
+                             float *dwte, float *dwpe);
+void moei_embedding_backward_f64(int nt, int B, int T, int D, const uint32_t *tok,
+                                 const double *dout, double *dwte, double *dwpe);
 /* LayerNorm on nt threads (nn_impl.h; moe/nn.h's contract, bits of one
  * thread), for the models around the blocks. */
 void moei_ln_forward(int nt, int N, int D, const float *x, const float *w, const float *b,

@@ -180,9 +180,9 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
   memcpy(m->x, x, (size_t)N * sizeof *x);
 
   /* h (N, D) = wte[x] + wpe[t] */
-  int rc = SFX(moe_embedding_forward)(B, T, D, V, m->x, m->wte, m->wpe, m->h);
-  if (rc)
-    return rc;
+  const int nt = m->nt;
+  SFX(moei_embedding_forward)(nt, B, T, D, m->x, m->wte, m->wpe, m->h);
+  int rc;
   REAL *in = m->h, *out = m->h2;
   m->aux = 0;
   for (int l = 0; l < L; l++) {
@@ -195,7 +195,6 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
     out = s;
   }
   /* z = LN_f(h_L);  logits (N, V) = z Wᵀ */
-  const int nt = m->nt;
   SFX(moei_ln_forward)(nt, N, D, in, m->lnfw, m->lnfb, m->z, m->mf, m->rf);
   m->logits_valid = 1;
   m->has_targets = 0;
@@ -299,7 +298,8 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
       return moe_error(rc, "lm backward: block %d: %s", l, moe_last_error());
   }
   REAL *gwte = m->grads + (m->wte - m->params), *gwpe = m->grads + (m->wpe - m->params);
-  return SFX(moe_embedding_backward)(B, T, D, V, m->x, dh, gwte, gwpe);
+  SFX(moei_embedding_backward)(nt, B, T, D, m->x, dh, gwte, gwpe);
+  return MOE_OK;
 }
 
 int SFX(moe_lm_set_threads)(SFX(moe_lm) *m, int n)

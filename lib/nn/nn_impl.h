@@ -6,6 +6,49 @@
 
 /* ---- embedding ---- */
 
+/* The embedding on nt threads, for moe_lm (the ids checked): the forward
+ * by rows; the backward by blocks of 16 columns, each column adding its
+ * tokens in token order (b, t), as one thread does. */
+void SFX(moei_embedding_forward)(int nt, int B, int T, int D, const uint32_t *tok, const REAL *wte,
+                                 const REAL *wpe, REAL *out)
+{
+  const int N = B * T;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int i = 0; i < N; i++) {
+    REAL *o = out + (size_t)i * D;                /* (D) */
+    const REAL *e = wte + (size_t)tok[i] * D;     /* (D) */
+    if (wpe) {
+      const REAL *p = wpe + (size_t)(i % T) * D;
+      for (int d = 0; d < D; d++)
+        o[d] = e[d] + p[d];
+    } else {
+      memcpy(o, e, (size_t)D * sizeof *o);
+    }
+  }
+}
+
+void SFX(moei_embedding_backward)(int nt, int B, int T, int D, const uint32_t *tok,
+                                  const REAL *dout, REAL *dwte, REAL *dwpe)
+{
+  const int nc = (D + 15) / 16; /* column blocks of 16 */
+#pragma omp parallel for num_threads(nt < nc ? nt : nc) schedule(static) if (nt > 1)
+  for (int cb = 0; cb < nc; cb++) {
+    const int d0 = cb * 16, d1 = d0 + 16 < D ? d0 + 16 : D;
+    for (int b = 0; b < B; b++)
+      for (int t = 0; t < T; t++) {
+        const REAL *g = dout + ((size_t)b * T + t) * D;
+        REAL *e = dwte + (size_t)tok[(size_t)b * T + t] * D;
+        for (int d = d0; d < d1; d++)
+          e[d] += g[d];
+        if (dwpe) {
+          REAL *p = dwpe + (size_t)t * D;
+          for (int d = d0; d < d1; d++)
+            p[d] += g[d];
+        }
+      }
+  }
+}
+
 int SFX(moe_embedding_forward)(int B, int T, int D, int V, const uint32_t *tok, const REAL *wte,
                                const REAL *wpe, REAL *out)
 {
@@ -19,18 +62,7 @@ int SFX(moe_embedding_forward)(int B, int T, int D, int V, const uint32_t *tok, 
         return moe_error(MOE_ERANGE, "embedding: token id %lu at b=%d t=%d is >= V=%d",
                          (unsigned long)id, b, t, V);
     }
-  for (int b = 0; b < B; b++)
-    for (int t = 0; t < T; t++) {
-      REAL *o = out + ((size_t)b * T + t) * D;                 /* (D) */
-      const REAL *e = wte + (size_t)tok[(size_t)b * T + t] * D; /* (D) */
-      if (wpe) {
-        const REAL *p = wpe + (size_t)t * D;
-        for (int d = 0; d < D; d++)
-          o[d] = e[d] + p[d];
-      } else {
-        memcpy(o, e, (size_t)D * sizeof *o);
-      }
-    }
+  SFX(moei_embedding_forward)(1, B, T, D, tok, wte, wpe, out);
   return MOE_OK;
 }
 
@@ -44,18 +76,7 @@ int SFX(moe_embedding_backward)(int B, int T, int D, int V, const uint32_t *tok,
     if (tok[i] >= (uint32_t)V)
       return moe_error(MOE_ERANGE, "embedding backward: token id %lu >= V=%d",
                        (unsigned long)tok[i], V);
-  for (int b = 0; b < B; b++)
-    for (int t = 0; t < T; t++) {
-      const REAL *g = dout + ((size_t)b * T + t) * D;
-      REAL *e = dwte + (size_t)tok[(size_t)b * T + t] * D;
-      for (int d = 0; d < D; d++)
-        e[d] += g[d];
-      if (dwpe) {
-        REAL *p = dwpe + (size_t)t * D;
-        for (int d = 0; d < D; d++)
-          p[d] += g[d];
-      }
-    }
+  SFX(moei_embedding_backward)(1, B, T, D, tok, dout, dwte, dwpe);
   return MOE_OK;
 }
 
@@ -549,10 +570,10 @@ int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL
   const size_t ND = (size_t)N * D;
   MOE_CHECK_ARG(N == 0 || (x && y && x != y), "block forward: NULL or aliased x, y");
   bk->B = -1; /* until this forward succeeds */
-  for (size_t i = 0; i < ND; i++)
-    if (!isfinite(x[i]))
-      return moe_error(MOE_EDOM, "block forward: x[%zu][%zu] is %g", i / (size_t)D,
-                       i % (size_t)D, (double)x[i]);
+  const size_t bad = N > 0 ? R_FIRST_NONFINITE(x, ND) : ND;
+  if (bad < ND)
+    return moe_error(MOE_EDOM, "block forward: x[%zu][%zu] is %g", bad / (size_t)D,
+                     bad % (size_t)D, (double)x[bad]);
   if (N > 0) {
     memcpy(bk->x, x, ND * sizeof *x);
     /* attention branch: x1 = x + attn(LN1(x)) Woᵀ */
