@@ -155,8 +155,8 @@ int SFX(moe_lm_init_params_keyed)(SFX(moe_lm) *m, uint64_t seed)
   return rc;
 }
 
-/* The forward; eval != 0 is moe_lm_forward_eval: the same numbers, the
- * head's product and logsumexp fused per block of rows, no backward. */
+/* The forward; eval != 0 is moe_lm_forward_eval: the same numbers, no
+ * backward. */
 static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
                            double *loss, int eval)
 {
@@ -199,11 +199,11 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
   m->logits_valid = 1;
   m->has_targets = 0;
   /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward (the
-   * rows' lse on nt threads, their sum in row order) */
-  if (eval) {
-    /* each row block of par_gemm's (par_impl.h): its logits, the same
-     * BLAS call as training's forward makes, then their lse while they
-     * are in cache */
+   * rows' lse on nt threads, their sum in row order). Each row block of
+   * par_gemm's (par_impl.h): its logits, the very BLAS call par_gemm
+   * makes, then their lse while the block is fresh (one parallel region,
+   * the same for the forward-only evaluation). */
+  {
     const int nb = moei_par_nblocks(N);
 #pragma omp parallel for num_threads(nt < nb ? nt : nb) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
@@ -215,17 +215,8 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
         int bad = 0;
         m->lse[t] = SFX(lm_row_lse)(m->logits + (size_t)t * V, V, &bad);
         if (bad)
-          m->lse[t] = NAN;
+          m->lse[t] = NAN; /* the loop below looks again */
       }
-    }
-  } else {
-    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, V, D, 1, m->z, D, m->head, D, 0, m->logits, V);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int t = 0; t < N; t++) {
-      int bad = 0;
-      m->lse[t] = SFX(lm_row_lse)(m->logits + (size_t)t * V, V, &bad);
-      if (bad)
-        m->lse[t] = NAN; /* the loop below looks again */
     }
   }
   double acc = 0;
@@ -272,22 +263,32 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
                 "lm backward: needs a successful forward with targets (once per forward)");
   const moe_lm_config *c = &m->cfg;
   const int B = m->B, T = m->T, V = c->V, D = c->D, L = c->L, N = B * T;
-  /* dlogits (N, V) = (softmax − onehot)/N, in place of the logits */
+  /* dlogits (N, V) = (softmax − onehot)/N, in place of the logits;
+   * logits = z Wᵀ:  dz = dlogits W, each row block of par_gemm's (the
+   * very BLAS call it makes) right after its rows' softmax, in one
+   * parallel region;  dW (V, D) += dlogitsᵀ z then */
   const REAL invN = (REAL)(1.0 / N);
   const int nt = m->nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int t = 0; t < N; t++) {
-    REAL *l = m->logits + (size_t)t * V;
-    SFX(lm_row_softmax)(l, V, m->lse[t], invN);
-    l[m->y[t]] -= invN;
+  {
+    const int nb = moei_par_nblocks(N);
+#pragma omp parallel for num_threads(nt < nb ? nt : nb) schedule(static) if (nt > 1)
+    for (int b = 0; b < nb; b++) {
+      int r0, r1;
+      moei_par_block(N, nb, b, &r0, &r1);
+      for (int t = r0; t < r1; t++) {
+        REAL *l = m->logits + (size_t)t * V;
+        SFX(lm_row_softmax)(l, V, m->lse[t], invN);
+        l[m->y[t]] -= invN;
+      }
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, D, V, 1,
+             m->logits + (size_t)r0 * V, V, m->head, D, 0, m->dz + (size_t)r0 * D, D);
+    }
   }
   m->logits_valid = 0;
   int rc;
   REAL *ghead = m->grads + (m->head - m->params);
   REAL *glnfw = m->grads + (m->lnfw - m->params), *glnfb = m->grads + (m->lnfb - m->params);
-  /* logits = z Wᵀ:  dW (V, D) += dlogitsᵀ z;  dz = dlogits W */
   SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, V, D, N, 1, m->logits, V, m->z, D, 1, ghead, D);
-  SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, N, D, V, 1, m->logits, V, m->head, D, 0, m->dz, D);
   /* z = LN_f(h_L): the block output h_L is where the forward left it */
   REAL *hL = (L % 2 == 0) ? m->h : m->h2, *dh = (L % 2 == 0) ? m->h2 : m->h;
   memset(dh, 0, (size_t)N * D * sizeof *dh);
