@@ -13,6 +13,14 @@
  * experts in index order, tokens in order; dx = router part, then shared
  * parts, then routed rows in the same order. */
 
+#ifndef MOE_LAYER_LANES
+#if defined(__GNUC__) && !defined(__clang__)
+#define MOE_LAYER_LANES _Pragma("GCC unroll 4") /* each lane's sum in a register */
+#else
+#define MOE_LAYER_LANES
+#endif
+#endif
+
 struct SFX(moe_layer) {
   moe_layer_config cfg;
   int max_T;
@@ -577,17 +585,27 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
   REAL *gshared = l->grads + (l->shared - l->params);
 
   /* dw_tk = r·⟨dy_t, routed(x_t)⟩, for the gate (the routed experts' own
-   * backward runs last, fused per expert) */
-  const int nt = l->nt;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && l->off[E] >= 256)
-  for (int row = 0; row < l->off[E]; row++) {
-    const int slot = l->slot_of[row];
-    const REAL *restrict dyt = dy + (size_t)(slot / K) * D;
-    const REAL *restrict o = l->og + (size_t)row * D;
-    REAL dot = 0;
+   * backward runs last, fused per expert). Each dot product is a chain of
+   * D dependent additions in d order; four rows' chains side by side
+   * overlap (each row keeps its order, so its bits). */
+  const int nt = l->nt, nrow = l->off[E], ng = (nrow + 3) / 4;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nrow >= 256)
+  for (int g = 0; g < ng; g++) {
+    const int row0 = 4 * g, n = nrow - row0 < 4 ? nrow - row0 : 4;
+    const REAL *dyt[4], *o[4];
+    REAL dot[4];
+    for (int k = 0; k < 4; k++) {
+      const int row = row0 + (k < n ? k : 0); /* lanes past n redo row0, dropped */
+      dyt[k] = dy + (size_t)(l->slot_of[row] / K) * D;
+      o[k] = l->og + (size_t)row * D;
+      dot[k] = 0;
+    }
     for (int d = 0; d < D; d++)
-      dot += dyt[d] * o[d];
-    l->dw[slot] = r * dot;
+      MOE_LAYER_LANES
+      for (int k = 0; k < 4; k++)
+        dot[k] += dyt[k][d] * o[k][d];
+    for (int k = 0; k < n; k++)
+      l->dw[l->slot_of[row0 + k]] = r * dot[k];
   }
 
   /* gate: dw → dlogits, plus the balance loss */
