@@ -136,6 +136,17 @@ static inline void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, 
   }
 }
 
+/* LayerNorm forward of rows [r0, r1) (groups of MOE_LN_ROWS from r0). */
+static void SFX(ln_fwd_range)(int r0, int r1, int D, const REAL *x, const REAL *w, const REAL *b,
+                              REAL *y, REAL *mean, REAL *rstd)
+{
+  for (int i0 = r0; i0 < r1; i0 += MOE_LN_ROWS) {
+    const int n = r1 - i0 < MOE_LN_ROWS ? r1 - i0 : MOE_LN_ROWS;
+    const size_t o = (size_t)i0 * D;
+    SFX(ln_fwd_rows)(n, D, x + o, w, b, y + o, mean + i0, rstd + i0);
+  }
+}
+
 /* LayerNorm forward on nt threads, groups of MOE_LN_ROWS rows split. */
 void SFX(moei_ln_forward)(int nt, int N, int D, const REAL *x, const REAL *w, const REAL *b,
                             REAL *y, REAL *mean, REAL *rstd)
@@ -207,9 +218,42 @@ static inline void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
   }
 }
 
+/* LayerNorm backward of rows [r0, r1): dx += (if dx), and dw, db += (if
+ * dw: rows in order, so only where one thread runs every row in order). */
+static void SFX(ln_bwd_range)(int r0, int r1, int D, const REAL *x, const REAL *w,
+                              const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
+                              REAL *dw, REAL *db)
+{
+  for (int i0 = r0; i0 < r1; i0 += MOE_LN_ROWS) {
+    const int n = r1 - i0 < MOE_LN_ROWS ? r1 - i0 : MOE_LN_ROWS;
+    const size_t o = (size_t)i0 * D;
+    SFX(ln_bwd_rows)(n, D, x + o, w, mean + i0, rstd + i0, dy + o, dx ? dx + o : NULL, dw, db);
+  }
+}
+
+/* LayerNorm weight gradients dw, db += over all N rows for the columns of
+ * block cb (16 columns), each column summing its rows in row order (as
+ * one thread): the threads' share of them. */
+#ifndef MOE_LN_COLS
+#define MOE_LN_COLS 16
+#endif
+static void SFX(ln_bwd_cols)(int cb, int N, int D, const REAL *x, const REAL *mean,
+                             const REAL *rstd, const REAL *dy, REAL *dw, REAL *db)
+{
+  const int d0 = cb * MOE_LN_COLS, d1 = d0 + MOE_LN_COLS < D ? d0 + MOE_LN_COLS : D;
+  for (int i = 0; i < N; i++) {
+    const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D;
+    const REAL mu = mean[i], r = rstd[i];
+    for (int d = d0; d < d1; d++) {
+      REAL nh = (xi[d] - mu) * r;
+      dw[d] += gi[d] * nh;
+      db[d] += gi[d];
+    }
+  }
+}
+
 /* LayerNorm backward on nt > 1 threads: dx by groups of rows, then dw
- * and db by columns, each column summing its rows in row order (as one
- * thread). */
+ * and db by column blocks. */
 static void SFX(ln_backward_threads)(int nt, int N, int D, const REAL *x, const REAL *w,
                                      const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
                                      REAL *dw, REAL *db)
@@ -223,20 +267,10 @@ static void SFX(ln_backward_threads)(int nt, int N, int D, const REAL *x, const 
       SFX(ln_bwd_rows)(n, D, x + o, w, mean + i0, rstd + i0, dy + o, dx + o, NULL, NULL);
     }
   }
-  const int nc = (D + 15) / 16; /* column blocks of 16 */
+  const int nc = (D + MOE_LN_COLS - 1) / MOE_LN_COLS;
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int cb = 0; cb < nc; cb++) {
-    const int d0 = cb * 16, d1 = d0 + 16 < D ? d0 + 16 : D;
-    for (int i = 0; i < N; i++) {
-      const REAL *xi = x + (size_t)i * D, *gi = dy + (size_t)i * D;
-      const REAL mu = mean[i], r = rstd[i];
-      for (int d = d0; d < d1; d++) {
-        REAL nh = (xi[d] - mu) * r;
-        dw[d] += gi[d] * nh;
-        db[d] += gi[d];
-      }
-    }
-  }
+  for (int cb = 0; cb < nc; cb++)
+    SFX(ln_bwd_cols)(cb, N, D, x, mean, rstd, dy, dw, db);
 }
 
 void SFX(moei_ln_backward)(int nt, int N, int D, const REAL *x, const REAL *w, const REAL *mean,
@@ -246,11 +280,7 @@ void SFX(moei_ln_backward)(int nt, int N, int D, const REAL *x, const REAL *w, c
     SFX(ln_backward_threads)(nt, N, D, x, w, mean, rstd, dy, dx, dw, db);
     return;
   }
-  for (int i0 = 0; i0 < N; i0 += MOE_LN_ROWS) {
-    const int n = N - i0 < MOE_LN_ROWS ? N - i0 : MOE_LN_ROWS;
-    const size_t o = (size_t)i0 * D;
-    SFX(ln_bwd_rows)(n, D, x + o, w, mean + i0, rstd + i0, dy + o, dx ? dx + o : NULL, dw, db);
-  }
+  SFX(ln_bwd_range)(0, N, D, x, w, mean, rstd, dy, dx, dw, db);
 }
 
 int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, const REAL *mean,
@@ -575,16 +605,32 @@ int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL
     return moe_error(MOE_EDOM, "block forward: x[%zu][%zu] is %g", bad / (size_t)D,
                      bad % (size_t)D, (double)x[bad]);
   if (N > 0) {
-    memcpy(bk->x, x, ND * sizeof *x);
-    /* attention branch: x1 = x + attn(LN1(x)) Woᵀ */
-    SFX(moei_ln_forward)(nt, N, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
-    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, 3 * D, D, 1, bk->ln1, D, bk->Wqkv, D, 0,
-                  bk->qkv, 3 * D);
+    /* attention branch: x1 = x + attn(LN1(x)) Woᵀ; the row-wise steps
+     * around the attention run row block by row block of the products
+     * (par_impl.h: the very BLAS calls of par_gemm), one parallel region
+     * each side, every row computed as on one thread */
+    const int nb = moei_par_nblocks(N), ntb = nt < nb ? nt : nb;
+    (void)ntb;
+#pragma omp parallel for num_threads(ntb) schedule(static) if (nt > 1)
+    for (int b = 0; b < nb; b++) {
+      int r0, r1;
+      moei_par_block(N, nb, b, &r0, &r1);
+      memcpy(bk->x + (size_t)r0 * D, x + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *x);
+      SFX(ln_fwd_range)(r0, r1, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
+      SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasTrans, N, 3 * D, D, 1, bk->ln1, D, bk->Wqkv, D,
+                          0, bk->qkv, 3 * D);
+    }
     SFX(att_forward)(nt, B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->ao);
-    memcpy(bk->x1, bk->x, ND * sizeof *x);
-    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, D, D, 1, bk->ao, D, bk->Wo, D, 1, bk->x1, D);
     /* FFN branch: y = x1 + ffn(LN2(x1)) */
-    SFX(moei_ln_forward)(nt, N, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
+#pragma omp parallel for num_threads(ntb) schedule(static) if (nt > 1)
+    for (int b = 0; b < nb; b++) {
+      int r0, r1;
+      moei_par_block(N, nb, b, &r0, &r1);
+      memcpy(bk->x1 + (size_t)r0 * D, bk->x + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *x);
+      SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasTrans, N, D, D, 1, bk->ao, D, bk->Wo, D, 1,
+                          bk->x1, D);
+      SFX(ln_fwd_range)(r0, r1, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
+    }
   }
   int rc = SFX(moe_layer_forward)(bk->ffn, N, bk->ln2, bk->fo);
   if (rc)
@@ -616,21 +662,64 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
   int rc = SFX(moe_layer_backward)(bk->ffn, bk->dx1, bk->dln);
   if (rc)
     return rc;
-  SFX(moei_ln_backward)(nt, N, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1, gln2w, gln2b);
 
-  /* x1 = x + attn(LN1(x)) Woᵀ:  dWo (D, D) += dx1ᵀ ao;  dao = dx1 Wo */
-  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, D, D, N, 1, bk->dx1, D, bk->ao, D, 1, gWo, D);
-  SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0, bk->dao, D);
+  /* Row block by row block of the products (the very BLAS calls of
+   * par_gemm): LayerNorm's dx rows, then the product that needs them. The
+   * LayerNorm weight gradients add rows in row order: on one thread in
+   * that pass, on more by column blocks in the region of the weight
+   * gradient products (each work item independent). */
+  const int nb = moei_par_nblocks(N), ntb = nt < nb ? nt : nb;
+  const int rows_w = nt == 1, ncb = rows_w ? 0 : (D + MOE_LN_COLS - 1) / MOE_LN_COLS;
+  (void)ntb;
+  /* y = x1 + ffn(LN2(x1)), dx1 += LN2'(dln);  x1 = x + attn(LN1(x)) Woᵀ:  dao = dx1 Wo */
+#pragma omp parallel for num_threads(ntb) schedule(static) if (nt > 1)
+  for (int b = 0; b < nb; b++) {
+    int r0, r1;
+    moei_par_block(N, nb, b, &r0, &r1);
+    SFX(ln_bwd_range)(r0, r1, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1,
+                      rows_w ? gln2w : NULL, rows_w ? gln2b : NULL);
+    SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0,
+                        bk->dao, D);
+  }
+  /* dWo (D, D) += dx1ᵀ ao; LN2's dw, db */
+  {
+    const int nw = moei_par_nblocks(D);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int it = 0; it < nw + ncb; it++) {
+      if (it < nw)
+        SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, D, D, N, 1, bk->dx1, D, bk->ao, D, 1,
+                            gWo, D);
+      else
+        SFX(ln_bwd_cols)(it - nw, N, D, bk->x1, bk->m2, bk->r2, bk->dln, gln2w, gln2b);
+    }
+  }
   SFX(att_backward)(nt, B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->dao, bk->dqkv,
                     nt > 1 ? bk->work_nt : bk->work);
-  /* qkv = ln1 Wqkvᵀ:  dWqkv (3D, D) += dqkvᵀ ln1;  dln = dqkv Wqkv */
-  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, 3 * D, D, N, 1, bk->dqkv, 3 * D, bk->ln1, D, 1,
-                gWqkv, D);
-  SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, N, D, 3 * D, 1, bk->dqkv, 3 * D, bk->Wqkv, D, 0,
-                bk->dln, D);
-  if (dx)
-    memcpy(dx, bk->dx1, ND * sizeof *dx);
-  SFX(moei_ln_backward)(nt, N, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx, gln1w, gln1b);
+  /* qkv = ln1 Wqkvᵀ:  dln = dqkv Wqkv, then dx = dx1 + LN1'(dln) */
+#pragma omp parallel for num_threads(ntb) schedule(static) if (nt > 1)
+  for (int b = 0; b < nb; b++) {
+    int r0, r1;
+    moei_par_block(N, nb, b, &r0, &r1);
+    SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasNoTrans, N, D, 3 * D, 1, bk->dqkv, 3 * D,
+                        bk->Wqkv, D, 0, bk->dln, D);
+    if (dx)
+      memcpy(dx + (size_t)r0 * D, bk->dx1 + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *dx);
+    if (dx || rows_w)
+      SFX(ln_bwd_range)(r0, r1, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx,
+                        rows_w ? gln1w : NULL, rows_w ? gln1b : NULL);
+  }
+  /* dWqkv (3D, D) += dqkvᵀ ln1; LN1's dw, db */
+  {
+    const int nw = moei_par_nblocks(3 * D);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int it = 0; it < nw + ncb; it++) {
+      if (it < nw)
+        SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, 3 * D, D, N, 1, bk->dqkv, 3 * D,
+                            bk->ln1, D, 1, gWqkv, D);
+      else
+        SFX(ln_bwd_cols)(it - nw, N, D, bk->x, bk->m1, bk->r1, bk->dln, gln1w, gln1b);
+    }
+  }
   return MOE_OK;
 }
 

@@ -54,11 +54,26 @@ static inline void moei_par_block(int M, int nblk, int b, int *r0, int *r1)
 }
 #endif /* MOEI_PAR_ONCE */
 
+/* Block b of the nblk = moei_par_nblocks(M) row blocks of C (M, N) = α
+ * op(A) op(B) + β C: its one BLAS call, as par_gemm makes it (for
+ * callers that fuse a product's blocks with row-wise work on the same
+ * rows, or run them among other work items). */
+static inline void SFX(par_gemm_block)(int b, int nblk, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb,
+                                       int M, int N, int K, REAL alpha, const REAL *A, int lda,
+                                       const REAL *B, int ldb, REAL beta, REAL *C, int ldc)
+{
+  int r0, r1;
+  moei_par_block(M, nblk, b, &r0, &r1);
+  const REAL *Ab = ta == CblasNoTrans ? A + (size_t)r0 * lda : A + r0;
+  R_GEMM(CblasRowMajor, ta, tb, r1 - r0, N, K, alpha, Ab, lda, B, ldb, beta, C + (size_t)r0 * ldc,
+         ldc);
+}
+
 /* C (M, N) = α op(A) op(B) + β C (row-major, as R_GEMM) as the row blocks
  * of moei_par_nblocks(M), on up to nt threads. */
-static void SFX(par_gemm)(int nt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
-                          REAL alpha, const REAL *A, int lda, const REAL *B, int ldb, REAL beta,
-                          REAL *C, int ldc)
+static inline void SFX(par_gemm)(int nt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N,
+                                 int K, REAL alpha, const REAL *A, int lda, const REAL *B, int ldb,
+                                 REAL beta, REAL *C, int ldc)
 {
   const int nblk = moei_par_nblocks(M);
   if (nblk <= 1) {
