@@ -51,6 +51,22 @@ void moei_verf_f64(size_t n, const double *x, double *y);
 void moei_vtanh_f64(size_t n, const double *x, double *y);
 void moei_vlog_f64(size_t n, const double *x, double *y);
 
+/* y_i = expf(x_i) (float; _f64: exp) with the bits of the C library's
+ * own expf/exp, the function the element-wise code called before (the
+ * attention's softmax). For float, where the C library is glibc's and the
+ * CPU has AVX2 and FMA, 8 lanes at a time in the operations of glibc's
+ * expf as glibc runs it there (__expf_fma: sysdeps/ieee754/flt-32/e_expf.c
+ * with its multiplications and additions fused as that build fuses them,
+ * the same table and polynomial); a lane whose |x| >= 88 or NaN, and the
+ * tail of an array, call expf itself. The first call compares the vector
+ * path with expf on 2^17 inputs spread over every float and over
+ * [-88, 88]; on any difference (another C library, another build of it)
+ * every element calls expf. t/test_vmath compares them on 2^26 more.
+ * y may be x. moei_vexpf_libm_vector() says whether the vector path runs. */
+void moei_vexpf_libm(size_t n, const float *x, float *y);
+void moei_vexp_libm_f64(size_t n, const double *x, double *y);
+int moei_vexpf_libm_vector(void);
+
 /* The kernel tier the functions above run: the widest this CPU has,
  * unless moei_vmath_force_isa() chose a narrower one. */
 enum { MOEI_VMATH_SSE2 = 0, MOEI_VMATH_AVX2 = 1, MOEI_VMATH_AVX512 = 2 };

@@ -3,7 +3,8 @@
  * same bits as the widest (finz tiers) for every function, array length
  * and alignment; the results are within SLEEF's documented 1.0 ULP of a
  * wider reference (long double for double, double for float); special
- * values; forcing a tier the CPU lacks is refused. */
+ * values; forcing a tier the CPU lacks is refused; moei_vexpf_libm gives
+ * the C library's expf bits. */
 #include <float.h>
 #include <stdint.h>
 
@@ -145,5 +146,50 @@ int main(void)
     ok(in[0] == exp(1.0) && fabs(in[1] - exp(2.0)) <= 2 * DBL_EPSILON * exp(2.0), "exp f64 tier %d: in place", isas[t]);
   }
   moei_vmath_force_isa(-1);
+
+  /* moei_vexpf_libm: expf's bits, whichever path runs */
+  diag("moei_vexpf_libm: %s", moei_vexpf_libm_vector() ? "the AVX2+FMA path (glibc's expf as __expf_fma runs it)"
+                                                      : "expf itself (the vector path is off on this CPU or C library)");
+  {
+    enum { M = 1 << 20 };
+    static float ex[M], ey[M];
+    size_t bad = 0;
+    for (uint64_t base = 0; base < (1ull << 32); base += (uint64_t)64 * M) {
+      for (uint32_t i = 0; i < M; i++) {
+        uint32_t u = (uint32_t)(base + (uint64_t)64 * i + (i % 61));
+        memcpy(ex + i, &u, sizeof u);
+      }
+      moei_vexpf_libm(M, ex, ey);
+      for (uint32_t i = 0; i < M; i++) {
+        float e = expf(ex[i]);
+        bad += memcmp(&e, ey + i, sizeof e) != 0;
+      }
+    }
+    ok(bad == 0, "vexpf_libm: expf's bits on 2^26 floats spread over every bit pattern (%zu differ)", bad);
+    bad = 0;
+    for (uint32_t i = 0; i < M; i++)
+      ex[i] = (float)unif(-90, 90);
+    moei_vexpf_libm(M, ex, ey);
+    for (uint32_t i = 0; i < M; i++) {
+      float e = expf(ex[i]);
+      bad += memcmp(&e, ey + i, sizeof e) != 0;
+    }
+    ok(bad == 0, "vexpf_libm: expf's bits on 2^20 floats of [-90, 90] (%zu differ)", bad);
+    int same = 1;
+    for (size_t n = 0; n <= 40 && same; n++) {
+      for (size_t i = 0; i < n + 2; i++) ey[i] = -12345.0f;
+      moei_vexpf_libm(n, ex + 1, ey + 1);
+      same = ey[0] == -12345.0f && ey[n + 1] == -12345.0f;
+      for (size_t i = 0; i < n && same; i++) {
+        float e = expf(ex[1 + i]);
+        same = !memcmp(&e, ey + 1 + i, sizeof e);
+      }
+    }
+    ok(same, "vexpf_libm: lengths 0..40 from an unaligned start: expf's bits, nothing written outside");
+    float in[9] = {0.0f, -0.0f, 1.0f, -1.0f, 88.5f, -100.0f, INFINITY, -INFINITY, NAN}, want[9];
+    for (int i = 0; i < 9; i++) want[i] = expf(in[i]);
+    moei_vexpf_libm(9, in, in);
+    ok(!memcmp(in, want, sizeof in), "vexpf_libm: in place, with ±0, overflow, underflow, ±inf and NaN");
+  }
   return tap_done();
 }

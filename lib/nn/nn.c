@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "moe/nn.h"
+#include "vmath.h"
 #include "moe/rng.h"
 
 int moe_block_check(const moe_block_config *cfg)

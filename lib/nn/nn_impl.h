@@ -318,11 +318,14 @@ static void SFX(att_forward)(int nt, int B, int T, int D, int H, int causal, con
         for (int j = 1; j < n; j++)
           if (row[j] > m)
             m = row[j];
+        /* row[j] = R_EXP(row[j] − m), the exponentials 8 at a time with
+         * R_EXP's bits (vmath.h), then their sum in j order */
+        for (int j = 0; j < n; j++)
+          row[j] = row[j] - m;
+        R_VEXP_LIBM((size_t)n, row, row);
         REAL z = 0;
-        for (int j = 0; j < n; j++) {
-          row[j] = R_EXP(row[j] - m);
+        for (int j = 0; j < n; j++)
           z += row[j];
-        }
         const REAL iz = 1 / z;
         for (int j = 0; j < n; j++)
           row[j] *= iz;

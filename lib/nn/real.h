@@ -23,6 +23,7 @@
 #undef R_VEXP
 #undef R_VERF
 #undef R_VTANH
+#undef R_VEXP_LIBM
 
 #if MOE_REAL_DOUBLE
 #define REAL double
@@ -40,6 +41,7 @@
 #define R_VEXP moei_vexp_f64
 #define R_VERF moei_verf_f64
 #define R_VTANH moei_vtanh_f64
+#define R_VEXP_LIBM moei_vexp_libm_f64
 #else
 #define REAL float
 #define SFX(name) name
@@ -56,6 +58,7 @@
 #define R_VEXP moei_vexp
 #define R_VERF moei_verf
 #define R_VTANH moei_vtanh
+#define R_VEXP_LIBM moei_vexpf_libm /* R_EXP's bits, vmath.h */
 #endif
 
 /* C11 with _POSIX_C_SOURCE does not promise M_SQRT1_2 and friends. */
