@@ -396,10 +396,44 @@ static void SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
   }
 }
 
-/* The experts' backward on l->nt threads, after the router part of dx:
- * every expert is one work item writing its own gradient block and its
- * own dx rows; then dx is summed in the one-thread order: shared parts
- * i = 0..S−1, then each token's routed rows in expert order. */
+/* The router's weight gradient dW_r (E, D) += dlogitsᵀ x. */
+static void SFX(router_dw)(SFX(moe_layer) *l, int T)
+{
+  const int D = l->cfg.D, E = l->cfg.E;
+  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, T, 1, l->dlogits, E, l->x, D, 1, l->grads,
+         D);
+}
+
+/* dω_i = ½⟨dy, out_i⟩ over the T·D values, in order (PAPER combine). */
+static REAL SFX(shared_domega)(const SFX(moe_layer) *l, int i, const REAL *dy, size_t TD)
+{
+  const REAL *out = l->sh_out + (size_t)i * l->max_T * l->cfg.D;
+  REAL acc = 0;
+  for (size_t j = 0; j < TD; j++)
+    acc += dy[j] * out[j];
+  return (REAL)0.5 * acc;
+}
+
+/* dσ_j += ω_j (dω_j − Σ_i ω_i dω_i), from l->domega. */
+static void SFX(sigma_grad)(SFX(moe_layer) *l)
+{
+  const int S = l->cfg.S;
+  REAL dot = 0;
+  for (int i = 0; i < S; i++)
+    dot += l->omega[i] * l->domega[i];
+  REAL *gsigma = l->grads + (l->sigma - l->params);
+  for (int i = 0; i < S; i++)
+    gsigma[i] += l->omega[i] * (l->domega[i] - dot);
+}
+
+/* The layer's backward after the gate, on l->nt threads. One region of
+ * independent work items, each computed as on one thread: the shared
+ * experts (the largest first), the dω dot products (PAPER: each a chain
+ * of T·D additions), the router's weight gradient, the row blocks of the
+ * router's dx (par_gemm's), the routed experts; each expert writes its
+ * own gradient block and its own dx rows. Then dσ, and dx summed in the
+ * one-thread order: router part, shared parts i = 0..S−1, then each
+ * token's routed rows in expert order. */
 static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
 {
   const moe_layer_config *c = &l->cfg;
@@ -411,9 +445,22 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   const REAL r = SFX(routed_factor)(c);
   REAL *groute = l->grads + (l->routed - l->params);
   REAL *gshared = l->grads + (l->shared - l->params);
+  const int nsig = S > 0 && c->combine == MOE_COMBINE_PAPER ? S : 0;
+  const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = S + nsig + 1 + nb;
   SFX(token_rows)(l, T);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int it = 0; it < S + E; it++) {
+  for (int it = 0; it < first_routed + E; it++) {
+    if (it >= S && it < first_routed) {
+      const int j = it - S;
+      if (j < nsig)
+        l->domega[j] = SFX(shared_domega)(l, j, dy, TD);
+      else if (j == nsig)
+        SFX(router_dw)(l, T);
+      else
+        SFX(par_gemm_block)(j - nsig - 1, nb, CblasNoTrans, CblasNoTrans, T, D, E, 1, l->dlogits, E,
+                            l->Wr, D, 0, dx, D);
+      continue;
+    }
     if (it < S) {
       const REAL a = SFX(shared_factor)(l, it);
       const REAL *d = dy;
@@ -429,7 +476,7 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                            l->sh_work + (size_t)it * Tm * F);
       continue;
     }
-    const int e = it - S, n = l->load[e], o = l->off[e];
+    const int e = it - first_routed, n = l->load[e], o = l->off[e];
     if (!n)
       continue;
     const int *slots = l->slot_of + o;
@@ -445,6 +492,8 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
                          dx ? l->dxgN + (size_t)o * D : NULL, l->workN + (size_t)o * F);
   }
+  if (nsig)
+    SFX(sigma_grad)(l);
   if (!dx)
     return;
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -648,32 +697,21 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     }
   }
 
+  if (nt > 1) {
+    SFX(layer_backward_threads)(l, dy, dx);
+    return MOE_OK;
+  }
   /* router: dW_r (E, D) += dlogitsᵀ x;  dx = dlogits W_r */
-  R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, E, D, T, 1, l->dlogits, E, l->x, D, 1, l->grads,
-         D);
+  SFX(router_dw)(l, T);
   if (dx)
     SFX(par_gemm)(nt, CblasNoTrans, CblasNoTrans, T, D, E, 1, l->dlogits, E, l->Wr, D, 0, dx, D);
 
   /* shared experts */
   const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
   if (S > 0 && c->combine == MOE_COMBINE_PAPER) {
-    /* dω_i = ½⟨dy, out_i⟩;  dσ_j = ω_j (dω_j − Σ_i ω_i dω_i) */
-    REAL *domega = l->domega, dot = 0;
-    for (int i = 0; i < S; i++) {
-      const REAL *out = l->sh_out + (size_t)i * l->max_T * D;
-      REAL acc = 0;
-      for (size_t j = 0; j < TD; j++)
-        acc += dy[j] * out[j];
-      domega[i] = (REAL)0.5 * acc;
-      dot += l->omega[i] * domega[i];
-    }
-    REAL *gsigma = l->grads + (l->sigma - l->params);
     for (int i = 0; i < S; i++)
-      gsigma[i] += l->omega[i] * (domega[i] - dot);
-  }
-  if (nt > 1) {
-    SFX(layer_backward_threads)(l, dy, dx);
-    return MOE_OK;
+      l->domega[i] = SFX(shared_domega)(l, i, dy, TD);
+    SFX(sigma_grad)(l);
   }
   for (int i = 0; i < S; i++) {
     REAL a = SFX(shared_factor)(l, i);
