@@ -133,6 +133,26 @@ void moei_ln_backward(int nt, int N, int D, const float *x, const float *w, cons
 void moei_ln_backward_f64(int nt, int N, int D, const double *x, const double *w,
                           const double *mean, const double *rstd, const double *dy, double *dx,
                           double *dw, double *db);
+/* Their pieces, for callers that fuse them with other row-wise work (each
+ * row computed as above): the forward and the backward's dx of rows
+ * [r0, r1) (dw, db += as well if dw: rows in order, so only where one
+ * thread runs all rows in order), and dw, db += for the columns of block
+ * cb (MOE_LN_COLS columns) over all N rows in row order. */
+#define MOE_LN_COLS 16
+void moei_ln_forward_rows(int r0, int r1, int D, const float *x, const float *w, const float *b,
+                          float *y, float *mean, float *rstd);
+void moei_ln_forward_rows_f64(int r0, int r1, int D, const double *x, const double *w,
+                              const double *b, double *y, double *mean, double *rstd);
+void moei_ln_backward_rows(int r0, int r1, int D, const float *x, const float *w,
+                           const float *mean, const float *rstd, const float *dy, float *dx,
+                           float *dw, float *db);
+void moei_ln_backward_rows_f64(int r0, int r1, int D, const double *x, const double *w,
+                               const double *mean, const double *rstd, const double *dy,
+                               double *dx, double *dw, double *db);
+void moei_ln_backward_cols(int cb, int N, int D, const float *x, const float *mean,
+                           const float *rstd, const float *dy, float *dw, float *db);
+void moei_ln_backward_cols_f64(int cb, int N, int D, const double *x, const double *mean,
+                               const double *rstd, const double *dy, double *dw, double *db);
 #include "moe/layer.h"
 void moei_layer_adopt(moe_layer *l, float *params, float *grads);
 void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);

@@ -194,21 +194,21 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
     in = out;
     out = s;
   }
-  /* z = LN_f(h_L);  logits (N, V) = z Wᵀ */
-  SFX(moei_ln_forward)(nt, N, D, in, m->lnfw, m->lnfb, m->z, m->mf, m->rf);
+  /* z = LN_f(h_L);  logits (N, V) = z Wᵀ;  CE = (1/N) Σ_t lse_t −
+   * logits_t[y_t], lse kept for the backward (the rows' lse on nt
+   * threads, their sum in row order). Each row block of par_gemm's
+   * (par_impl.h): its rows of z, its logits (the very BLAS call par_gemm
+   * makes), then their lse while the block is fresh (one parallel region,
+   * the same for the forward-only evaluation). */
   m->logits_valid = 1;
   m->has_targets = 0;
-  /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward (the
-   * rows' lse on nt threads, their sum in row order). Each row block of
-   * par_gemm's (par_impl.h): its logits, the very BLAS call par_gemm
-   * makes, then their lse while the block is fresh (one parallel region,
-   * the same for the forward-only evaluation). */
   {
     const int nb = moei_par_nblocks(N);
 #pragma omp parallel for num_threads(nt < nb ? nt : nb) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
       int r0, r1;
       moei_par_block(N, nb, b, &r0, &r1);
+      SFX(moei_ln_forward_rows)(r0, r1, D, in, m->lnfw, m->lnfb, m->z, m->mf, m->rf);
       R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, V, D, 1, m->z + (size_t)r0 * D, D,
              m->head, D, 0, m->logits + (size_t)r0 * V, V);
       for (int t = r0; t < r1; t++) {
@@ -264,11 +264,18 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
   const moe_lm_config *c = &m->cfg;
   const int B = m->B, T = m->T, V = c->V, D = c->D, L = c->L, N = B * T;
   /* dlogits (N, V) = (softmax − onehot)/N, in place of the logits;
-   * logits = z Wᵀ:  dz = dlogits W, each row block of par_gemm's (the
-   * very BLAS call it makes) right after its rows' softmax, in one
-   * parallel region;  dW (V, D) += dlogitsᵀ z then */
+   * logits = z Wᵀ:  dz = dlogits W;  z = LN_f(h_L) (h_L where the forward
+   * left it):  dh = LN_f'(dz). Each row block of par_gemm's: its rows'
+   * softmax, their dz (the very BLAS call par_gemm makes), their dh, in
+   * one parallel region; then dW (V, D) += dlogitsᵀ z by par_gemm's
+   * blocks, with LN_f's dw, db by column blocks (one thread: in the row
+   * pass, rows in order) */
   const REAL invN = (REAL)(1.0 / N);
   const int nt = m->nt;
+  REAL *ghead = m->grads + (m->head - m->params);
+  REAL *glnfw = m->grads + (m->lnfw - m->params), *glnfb = m->grads + (m->lnfb - m->params);
+  REAL *hL = (L % 2 == 0) ? m->h : m->h2, *dh = (L % 2 == 0) ? m->h2 : m->h;
+  const int rows_w = nt == 1;
   {
     const int nb = moei_par_nblocks(N);
 #pragma omp parallel for num_threads(nt < nb ? nt : nb) schedule(static) if (nt > 1)
@@ -282,17 +289,24 @@ int SFX(moe_lm_backward)(SFX(moe_lm) *m)
       }
       R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, D, V, 1,
              m->logits + (size_t)r0 * V, V, m->head, D, 0, m->dz + (size_t)r0 * D, D);
+      memset(dh + (size_t)r0 * D, 0, (size_t)(r1 - r0) * D * sizeof *dh);
+      SFX(moei_ln_backward_rows)(r0, r1, D, hL, m->lnfw, m->mf, m->rf, m->dz, dh,
+                                 rows_w ? glnfw : NULL, rows_w ? glnfb : NULL);
     }
   }
   m->logits_valid = 0;
   int rc;
-  REAL *ghead = m->grads + (m->head - m->params);
-  REAL *glnfw = m->grads + (m->lnfw - m->params), *glnfb = m->grads + (m->lnfb - m->params);
-  SFX(par_gemm)(nt, CblasTrans, CblasNoTrans, V, D, N, 1, m->logits, V, m->z, D, 1, ghead, D);
-  /* z = LN_f(h_L): the block output h_L is where the forward left it */
-  REAL *hL = (L % 2 == 0) ? m->h : m->h2, *dh = (L % 2 == 0) ? m->h2 : m->h;
-  memset(dh, 0, (size_t)N * D * sizeof *dh);
-  SFX(moei_ln_backward)(nt, N, D, hL, m->lnfw, m->mf, m->rf, m->dz, dh, glnfw, glnfb);
+  {
+    const int nw = moei_par_nblocks(V), ncb = rows_w ? 0 : (D + MOE_LN_COLS - 1) / MOE_LN_COLS;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int it = 0; it < nw + ncb; it++) {
+      if (it < nw)
+        SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, V, D, N, 1, m->logits, V, m->z, D, 1,
+                            ghead, D);
+      else
+        SFX(moei_ln_backward_cols)(it - nw, N, D, hL, m->mf, m->rf, m->dz, glnfw, glnfb);
+    }
+  }
   for (int l = L - 1; l >= 0; l--) {
     rc = SFX(moe_block_backward)(m->blocks[l], dh, dh);
     if (rc)

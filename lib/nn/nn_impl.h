@@ -137,8 +137,8 @@ static inline void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, 
 }
 
 /* LayerNorm forward of rows [r0, r1) (groups of MOE_LN_ROWS from r0). */
-static void SFX(ln_fwd_range)(int r0, int r1, int D, const REAL *x, const REAL *w, const REAL *b,
-                              REAL *y, REAL *mean, REAL *rstd)
+void SFX(moei_ln_forward_rows)(int r0, int r1, int D, const REAL *x, const REAL *w,
+                                const REAL *b, REAL *y, REAL *mean, REAL *rstd)
 {
   for (int i0 = r0; i0 < r1; i0 += MOE_LN_ROWS) {
     const int n = r1 - i0 < MOE_LN_ROWS ? r1 - i0 : MOE_LN_ROWS;
@@ -220,9 +220,9 @@ static inline void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
 
 /* LayerNorm backward of rows [r0, r1): dx += (if dx), and dw, db += (if
  * dw: rows in order, so only where one thread runs every row in order). */
-static void SFX(ln_bwd_range)(int r0, int r1, int D, const REAL *x, const REAL *w,
-                              const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
-                              REAL *dw, REAL *db)
+void SFX(moei_ln_backward_rows)(int r0, int r1, int D, const REAL *x, const REAL *w,
+                                 const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
+                                 REAL *dw, REAL *db)
 {
   for (int i0 = r0; i0 < r1; i0 += MOE_LN_ROWS) {
     const int n = r1 - i0 < MOE_LN_ROWS ? r1 - i0 : MOE_LN_ROWS;
@@ -234,11 +234,8 @@ static void SFX(ln_bwd_range)(int r0, int r1, int D, const REAL *x, const REAL *
 /* LayerNorm weight gradients dw, db += over all N rows for the columns of
  * block cb (16 columns), each column summing its rows in row order (as
  * one thread): the threads' share of them. */
-#ifndef MOE_LN_COLS
-#define MOE_LN_COLS 16
-#endif
-static void SFX(ln_bwd_cols)(int cb, int N, int D, const REAL *x, const REAL *mean,
-                             const REAL *rstd, const REAL *dy, REAL *dw, REAL *db)
+void SFX(moei_ln_backward_cols)(int cb, int N, int D, const REAL *x, const REAL *mean,
+                                 const REAL *rstd, const REAL *dy, REAL *dw, REAL *db)
 {
   const int d0 = cb * MOE_LN_COLS, d1 = d0 + MOE_LN_COLS < D ? d0 + MOE_LN_COLS : D;
   for (int i = 0; i < N; i++) {
@@ -270,7 +267,7 @@ static void SFX(ln_backward_threads)(int nt, int N, int D, const REAL *x, const 
   const int nc = (D + MOE_LN_COLS - 1) / MOE_LN_COLS;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int cb = 0; cb < nc; cb++)
-    SFX(ln_bwd_cols)(cb, N, D, x, mean, rstd, dy, dw, db);
+    SFX(moei_ln_backward_cols)(cb, N, D, x, mean, rstd, dy, dw, db);
 }
 
 void SFX(moei_ln_backward)(int nt, int N, int D, const REAL *x, const REAL *w, const REAL *mean,
@@ -280,7 +277,7 @@ void SFX(moei_ln_backward)(int nt, int N, int D, const REAL *x, const REAL *w, c
     SFX(ln_backward_threads)(nt, N, D, x, w, mean, rstd, dy, dx, dw, db);
     return;
   }
-  SFX(ln_bwd_range)(0, N, D, x, w, mean, rstd, dy, dx, dw, db);
+  SFX(moei_ln_backward_rows)(0, N, D, x, w, mean, rstd, dy, dx, dw, db);
 }
 
 int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, const REAL *mean,
@@ -619,7 +616,7 @@ int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL
       int r0, r1;
       moei_par_block(N, nb, b, &r0, &r1);
       memcpy(bk->x + (size_t)r0 * D, x + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *x);
-      SFX(ln_fwd_range)(r0, r1, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
+      SFX(moei_ln_forward_rows)(r0, r1, D, bk->x, bk->ln1w, bk->ln1b, bk->ln1, bk->m1, bk->r1);
       SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasTrans, N, 3 * D, D, 1, bk->ln1, D, bk->Wqkv, D,
                           0, bk->qkv, 3 * D);
     }
@@ -632,7 +629,7 @@ int SFX(moe_block_forward)(SFX(moe_block) *bk, int B, int T, const REAL *x, REAL
       memcpy(bk->x1 + (size_t)r0 * D, bk->x + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *x);
       SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasTrans, N, D, D, 1, bk->ao, D, bk->Wo, D, 1,
                           bk->x1, D);
-      SFX(ln_fwd_range)(r0, r1, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
+      SFX(moei_ln_forward_rows)(r0, r1, D, bk->x1, bk->ln2w, bk->ln2b, bk->ln2, bk->m2, bk->r2);
     }
   }
   int rc = SFX(moe_layer_forward)(bk->ffn, N, bk->ln2, bk->fo);
@@ -679,7 +676,7 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
   for (int b = 0; b < nb; b++) {
     int r0, r1;
     moei_par_block(N, nb, b, &r0, &r1);
-    SFX(ln_bwd_range)(r0, r1, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1,
+    SFX(moei_ln_backward_rows)(r0, r1, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1,
                       rows_w ? gln2w : NULL, rows_w ? gln2b : NULL);
     SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0,
                         bk->dao, D);
@@ -693,7 +690,7 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
         SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, D, D, N, 1, bk->dx1, D, bk->ao, D, 1,
                             gWo, D);
       else
-        SFX(ln_bwd_cols)(it - nw, N, D, bk->x1, bk->m2, bk->r2, bk->dln, gln2w, gln2b);
+        SFX(moei_ln_backward_cols)(it - nw, N, D, bk->x1, bk->m2, bk->r2, bk->dln, gln2w, gln2b);
     }
   }
   SFX(att_backward)(nt, B, T, D, H, bk->cfg.causal, bk->qkv, bk->att, bk->dao, bk->dqkv,
@@ -708,7 +705,7 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
     if (dx)
       memcpy(dx + (size_t)r0 * D, bk->dx1 + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *dx);
     if (dx || rows_w)
-      SFX(ln_bwd_range)(r0, r1, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx,
+      SFX(moei_ln_backward_rows)(r0, r1, D, bk->x, bk->ln1w, bk->m1, bk->r1, bk->dln, dx,
                         rows_w ? gln1w : NULL, rows_w ? gln1b : NULL);
   }
   /* dWqkv (3D, D) += dqkvᵀ ln1; LN1's dw, db */
@@ -720,7 +717,7 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
         SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, 3 * D, D, N, 1, bk->dqkv, 3 * D,
                             bk->ln1, D, 1, gWqkv, D);
       else
-        SFX(ln_bwd_cols)(it - nw, N, D, bk->x, bk->m1, bk->r1, bk->dln, gln1w, gln1b);
+        SFX(moei_ln_backward_cols)(it - nw, N, D, bk->x, bk->m1, bk->r1, bk->dln, gln1w, gln1b);
     }
   }
   return MOE_OK;
