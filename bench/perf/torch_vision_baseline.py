@@ -16,7 +16,9 @@ LayerNorm, mean pool over patches, linear classifier, cross-entropy. The
 patches come in already cut, as in the C program.
 
 Not run by `make check`. Prints one line:
-  torch size=.. variant=.. ... threads=.. params=.. ms/step=.. images/s=.. rss_peak_MB=..
+  torch size=.. variant=.. ... threads=.. params=.. ms/step=.. cpu_ms/step=.. images/s=.. rss_peak_MB=..
+(cpu_ms/step: the median process CPU time of a step, steadier than the wall
+time on a shared machine, as vision-perf's).
 """
 import argparse
 import math
@@ -146,11 +148,11 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps + 3, eta_min=3e-4)
     gen = torch.Generator().manual_seed(1)
-    times = []
+    times, cpu = [], []
     for i in range(a.steps + 3):
         x = torch.randn(a.B, Np, pd, generator=gen)
         y = torch.randint(0, 10, (a.B,), generator=gen)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = m(x, y)
         opt.zero_grad(set_to_none=False)
         loss.backward()
@@ -159,13 +161,14 @@ def main():
         sched.step()
         if i >= 3:
             times.append(1e3 * (time.perf_counter() - t0))
-    med = statistics.median(times)
+            cpu.append(1e3 * (time.process_time() - c0))
+    med, cmed = statistics.median(times), statistics.median(cpu)
     P = sum(p.numel() for p in m.parameters())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("torch size=%s variant=%s P=%d D=%d L=%d Lh=%d H=%d F=%d E=%d K=%d S=%d Fm=%d B=%d threads=%d "
-          "params=%d ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f"
+          "params=%d ms/step=%.3f cpu_ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f"
           % (a.size, a.variant, a.P, a.D, a.L, a.Lh, a.H, a.F, E, K, S, a.Fm, a.B, a.threads, P, med,
-             a.B / (med * 1e-3), rss))
+             cmed, a.B / (med * 1e-3), rss))
 
 
 if __name__ == "__main__":
