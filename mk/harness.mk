@@ -94,7 +94,7 @@ TESTS += t/harness-sequential.sh
 EXTRA_DIST += t/harness-sequential.sh experiments/toy-sequential.yaml
 EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/data/run/fail.yaml t/data/run/hold.yaml
 
-lib_libmoe_la_SOURCES += lib/gmoe/stats.c
+lib_libmoe_la_SOURCES += lib/stats.c
 moeinclude_HEADERS += lib/moe/stats.h
 TESTS += t/test_stats
 check_PROGRAMS += t/test_stats
