@@ -2,7 +2,7 @@
 ## core area (see Makefile.am): gates, experts, the MoE layer, losses,
 ## optimizers. Each numerical module is one <module>_impl.h compiled twice
 ## (float, double) by its <module>.c through lib/nn/real.h.
-lib_libmoe_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h \
+lib_libmoe_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h lib/nn/nn_internal.h \
 	lib/nn/gate.c lib/nn/gate_impl.h \
 	lib/nn/expert.c lib/nn/expert_impl.h \
 	lib/nn/layer.c lib/nn/layer_impl.h \

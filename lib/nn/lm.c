@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/batch.h"
 #include "moe/lm.h"
 #include "moe/loss.h"

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/optim.h"
 
 moe_optim_config moe_optim_defaults(moe_optim_kind kind)
