@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 ## gmoe area (see Makefile.am)
-lib_libmoe_la_SOURCES += lib/gmoe/gmoe.c lib/gmoe/gmoe_io.c lib/gmoe/gmoe_em.c lib/gmoe/gmoe_fit.c lib/gmoe/gmoe_impl.h
+lib_libmoe_la_SOURCES += lib/gmoe/gmoe.c lib/gmoe/gmoe_io.c lib/gmoe/gmoe_objective.c lib/gmoe/gmoe_em.c lib/gmoe/gmoe_polish.c lib/gmoe/gmoe_fit.c lib/gmoe/gmoe_impl.h
 moeinclude_HEADERS += lib/moe/gmoe.h
 lib_libmoe_la_SOURCES += lib/gmoe/voronoi.c
 moeinclude_HEADERS += lib/moe/voronoi.h
