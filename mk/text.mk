@@ -3,7 +3,7 @@
 # Text data: token files, byte-level BPE (trainer, encoder, GPT-2 ranks),
 # the SOTU corpus split, deterministic batching, and the `moebench data`
 # verbs that drive them (including the LM corpus, SOTU + Brown).
-lib_libmoe_la_SOURCES += lib/data/tokfile.c lib/data/bpe.c lib/data/corpus.c lib/data/lm_windows.c \
+lib_libmoe_la_SOURCES += lib/data/tokfile.c lib/data/bpe_pretok.c lib/data/bpe.c lib/data/bpe_train.c lib/data/bpe_io.c lib/data/bpe_impl.h lib/data/corpus.c lib/data/lm_windows.c \
 	lib/data/textio.c lib/data/textio.h \
 	lib/data/unicode_delta.h
 moeinclude_HEADERS += lib/moe/tokfile.h lib/moe/bpe.h lib/moe/corpus.h lib/moe/batch.h
