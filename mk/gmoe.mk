@@ -10,10 +10,10 @@ t_test_gmoe_SOURCES = t/test_gmoe.c t/tap.h
 TESTS += t/test_voronoi
 check_PROGRAMS += t/test_voronoi
 t_test_voronoi_SOURCES = t/test_voronoi.c t/tap.h
-bench_moebench_SOURCES += bench/tasks/synthetic.c
+bench_moebench_SOURCES += bench/tasks/synthetic.c bench/tasks/synthetic.h bench/tasks/gmoe_limit.c
 TESTS += t/test_synthetic t/gmoe_limit.sh
 check_PROGRAMS += t/test_synthetic
-t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c bench/harness/sha256.c bench/task.h bench/verbs.h t/tap.h
+t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/tasks/synthetic.h bench/harness/cell.c bench/harness/sha256.c bench/task.h bench/verbs.h t/tap.h
 EXTRA_DIST += t/gmoe_limit.sh
 # timing of the synthetic study (see the file's banner); not installed
 noinst_PROGRAMS += bench/perf/perf_synthetic
