@@ -35,7 +35,7 @@ TEXT_FIXTURES = \
 	t/data/text/brown/cj01.txt t/data/text/brown/cn01.txt t/data/text/brown/cr01.txt \
 	t/data/text/brown/README
 EXTRA_DIST += $(TEXT_FIXTURES) t/gen_text_fixtures.py t/gen_tiktoken_fixture.js \
-	lib/data/gen_unicode_delta.mjs
+	build-aux/gen_unicode_delta.mjs
 CLEANFILES += test_tokfile_rt.tok test_tokfile_rt.tok.gz
 
 TESTS += t/test_bpe
