@@ -7,7 +7,7 @@
 # C++), and examples/layer-demo.c (the EXAMPLE of libmoe(3)) built against
 # the DESTDIR copy with the flags of `pkg-config libmoe` and run.
 # Works in `make distcheck` too: only the build and temporary directories
-# are written. Environment from mk/pkg.mk (MOE_MAKE, MOE_LIBDIR, ...).
+# are written. Environment from mk/t.mk (MOE_MAKE, MOE_LIBDIR, ...).
 set -u
 top=${top_srcdir:-.}
 build=${top_builddir:-.}
@@ -202,7 +202,7 @@ else
 fi
 
 # Which CBLAS serves libmoe's GEMMs in a pkg-config-linked program. It is
-# decided by the order of libmoe's own NEEDED entries (Makefile.am's
+# decided by the order of libmoe's own NEEDED entries (mk/lib.mk's
 # lib_libmoe_la_LIBADD): whichever CBLAS the dynamic linker meets first
 # wins, and GSL brings its slow reference one.
 if grep -q '^#define HAVE_OPENBLAS 1' "$build/config.h"; then

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
 # symbols.sh — the ABI libmoe.so exports: only names starting with moe_
-# (libtool's -export-symbols-regex '^moe_' in Makefile.am), every function
+# (libtool's -export-symbols-regex '^moe_' in mk/lib.mk), every function
 # the installed headers declare, a few key entry points, and the soname
 # that MOE_LT_VERSION (configure.ac) implies.
 set -u

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+## bench/harness/ (see Makefile.am): the matrix parser, runner, result
+## store, reports, and `make bench` / `make bench-quick` (mb-bench.sh).
+bench_moebench_SOURCES += bench/harness/cell.c bench/harness/sha256.c lib/sha256.h \
+	bench/harness/json.c bench/harness/json.h \
+	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h \
+	bench/harness/run.c bench/harness/report.c bench/harness/report.h bench/harness/power.c \
+	bench/harness/power.h bench/harness/sequential.c bench/harness/report_int.h \
+	bench/harness/report_html.c
+# the build facts of every result's provenance (mk/bench.mk)
+bench/harness/results.$(OBJEXT): bench/mb_build.h
+
+# make bench: the paper's matrices; make bench-quick: the small versions;
+# MATRICES="experiments/a.yaml ..." runs a chosen subset instead.
+# Results under $(MB_BENCH_OUT)/, tables and figures under
+# $(MB_BENCH_OUT)/NAME/report/, summaries joined into doc/results.md
+# (doc/results-quick.md for bench-quick). The data sets they need are made
+# first (mk/datasets.mk).
+MB_BENCH_JOBS = 2
+MB_BENCH_OUT = results
+bench: bench/moebench
+	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) paper \
+	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results.md
+bench-quick: bench/moebench
+	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
+	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results-quick.md
+.PHONY: bench bench-quick
+# mb-bench.sh, and share.mk, the Makefile installed with the matrices
+# (mk/experiments.mk)
+EXTRA_DIST += bench/harness/mb-bench.sh bench/harness/share.mk

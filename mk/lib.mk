@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+## lib/ (see Makefile.am): libmoe itself, what all its modules share
+## (errors, random streams, version and BLAS facts, SLEEF element-wise
+## maths, SHA-256, statistics), its public headers lib/moe/ and its
+## pkg-config module. The modules add their sources in mk/lib-*.mk.
+lib_LTLIBRARIES += lib/libmoe.la
+lib_libmoe_la_SOURCES = lib/error.c lib/rng.c lib/version.c lib/internal.h lib/sha256.c lib/sha256.h \
+	lib/vmath.c lib/vmath.h lib/stats.c
+# BLAS before GSL: with --as-needed (Debian's default) the first CBLAS in
+# libmoe's own dependency list wins, and GSL's pkg-config brings
+# -lgslcblas, the slow reference CBLAS (t/pkg-install.sh checks the binding).
+# No libyaml: only the harness (bench/harness/matrix.c) reads YAML, and a
+# library that links what it does not call makes every user install it.
+lib_libmoe_la_LIBADD = $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) $(UTF8PROC_LIBS) $(SLEEF_LIBS) -lm
+lib_libmoe_la_LDFLAGS = $(OPENMP_CFLAGS) -version-info $(MOE_LT_VERSION) -no-undefined \
+	-export-symbols-regex '^moe_'
+moeinclude_HEADERS += lib/moe/error.h lib/moe/rng.h lib/moe/version.h lib/moe/blas.h lib/moe/stats.h
+
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = lib/libmoe.pc
