@@ -83,7 +83,7 @@ int moei_parse_name(const char *what, const char *name, const char *const *names
 #define MOE_VEC_CLONES
 #endif
 
-/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also compiled into the
+/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also linked into the
  * moebench program for its cell ids. */
 #include "sha256.h"
 

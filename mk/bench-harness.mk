@@ -1,14 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 ## bench/harness/ (see Makefile.am): the matrix parser, runner, result
 ## store, reports, and `make bench` / `make bench-quick` (mb-bench.sh).
-bench_moebench_SOURCES += bench/harness/cell.c bench/harness/sha256.c lib/sha256.h \
-	bench/harness/json.c bench/harness/json.h \
+bench_libmoebench_la_SOURCES += bench/harness/cell.c bench/harness/json.c bench/harness/json.h \
 	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h \
 	bench/harness/run.c bench/harness/report.c bench/harness/report.h bench/harness/power.c \
 	bench/harness/power.h bench/harness/sequential.c bench/harness/report_int.h \
 	bench/harness/report_html.c
 # the build facts of every result's provenance (mk/bench.mk)
-bench/harness/results.$(OBJEXT): bench/mb_build.h
+bench/harness/results.lo: bench/mb_build.h
 
 # make bench: the paper's matrices; make bench-quick: the small versions;
 # MATRICES="experiments/a.yaml ..." runs a chosen subset instead.

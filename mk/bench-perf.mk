@@ -18,9 +18,8 @@ EXTRA_DIST += bench/perf/perf.sh bench/perf/perf-layer.sh bench/perf/torch_basel
 
 # timing of the synthetic study (see the file's banner)
 noinst_PROGRAMS += bench/perf/perf_synthetic
-bench_perf_perf_synthetic_SOURCES = bench/perf/perf_synthetic.c bench/tasks/synthetic.c bench/harness/cell.c \
-	bench/harness/sha256.c bench/task.h bench/verbs.h
-bench_perf_perf_synthetic_LDADD = lib/libmoe.la $(GSL_LIBS) $(BLAS_LIBS) -lm
+bench_perf_perf_synthetic_SOURCES = bench/perf/perf_synthetic.c
+bench_perf_perf_synthetic_LDADD = $(MB_LIBS)
 
 # LM training throughput against PyTorch
 noinst_PROGRAMS += bench/perf/lm-perf

@@ -5,6 +5,6 @@
 ## paper's convergence study, App. G.1) with the gmoe-limit verb, lm (a
 ## transformer LM with MoE FFNs on token files), vision (Fashion-MNIST
 ## through an MoE connector).
-bench_moebench_SOURCES += bench/tasks/tasks.c bench/tasks/selftest.c bench/tasks/toy.c \
+bench_libmoebench_la_SOURCES += bench/tasks/tasks.c bench/tasks/selftest.c bench/tasks/toy.c \
 	bench/tasks/synthetic.c bench/tasks/synthetic.h bench/tasks/gmoe_limit.c \
 	bench/tasks/lm.c bench/tasks/vision.c

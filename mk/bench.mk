@@ -1,11 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 ## bench/ (see Makefile.am): the moebench program: moebench.c (the table
 ## of verbs), verbs.h and task.h (the contracts between its parts). The
-## parts add their sources in mk/bench-harness.mk, mk/bench-tasks.mk and
+## parts (harness, tasks, data verbs) are compiled once into
+## bench/libmoebench.la, a libtool convenience library that moebench, the
+## tests and the perf drivers link, each taking the objects it calls; they
+## add their sources in mk/bench-harness.mk, mk/bench-tasks.mk and
 ## mk/bench-data.mk.
+noinst_LTLIBRARIES += bench/libmoebench.la
+bench_libmoebench_la_SOURCES = bench/verbs.h bench/task.h
+# libmoe's SHA-256 object for the cell ids (libmoe does not export it)
+bench_libmoebench_la_LIBADD = lib/libmoe_sha256.la
+# What a program needs to link it.
+MB_LIBS = bench/libmoebench.la lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
 bin_PROGRAMS += bench/moebench
-bench_moebench_SOURCES = bench/moebench.c bench/verbs.h bench/task.h
-bench_moebench_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
+bench_moebench_SOURCES = bench/moebench.c
+bench_moebench_LDADD = $(MB_LIBS)
 
 # Build facts recorded in every result's provenance: the git commit of the
 # source tree (at build time; "unknown" outside a git checkout, e.g. from a

@@ -5,7 +5,7 @@
 ## language model and the image classifier with an MoE connector. Each
 ## numerical module is one <module>_impl.h compiled twice (float, double)
 ## by its <module>.c through lib/nn/real.h.
-lib_libmoe_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h lib/nn/nn_internal.h \
+lib_libmoe_impl_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h lib/nn/nn_internal.h \
 	lib/nn/gate.c lib/nn/gate_impl.h \
 	lib/nn/expert.c lib/nn/expert_impl.h \
 	lib/nn/layer.c lib/nn/layer_impl.h \
@@ -19,6 +19,6 @@ lib_libmoe_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h lib/nn/nn_internal.h \
 noinst_LTLIBRARIES += lib/libmoe_optim.la
 lib_libmoe_optim_la_SOURCES = lib/nn/optim.c lib/nn/optim_impl.h
 lib_libmoe_optim_la_CFLAGS = $(AM_CFLAGS) -fno-math-errno
-lib_libmoe_la_LIBADD += lib/libmoe_optim.la
+lib_libmoe_impl_la_LIBADD += lib/libmoe_optim.la
 moeinclude_HEADERS += lib/moe/moe.h lib/moe/gate.h lib/moe/expert.h lib/moe/layer.h \
 	lib/moe/loss.h lib/moe/optim.h lib/moe/metrics.h lib/moe/nn.h lib/moe/lm.h lib/moe/vision.h

@@ -27,9 +27,6 @@ EXTRA_DIST += build-aux/fuzz.sh $(fuzz_harnesses) t/fuzz/seeds t/fuzz/regress
 
 TESTS += t/test_fuzz_regress
 check_PROGRAMS += t/test_fuzz_regress
-t_test_fuzz_regress_SOURCES = t/test_fuzz_regress.c t/fuzz/fuzz.h t/tap.h \
-	bench/harness/matrix.c bench/harness/json.c bench/harness/sha256.c bench/harness/cell.c \
-	bench/harness/results.c bench/harness/report.c bench/harness/report_html.c bench/harness/power.c bench/tasks/tasks.c bench/tasks/selftest.c bench/tasks/toy.c \
-	bench/tasks/synthetic.c bench/tasks/lm.c bench/tasks/vision.c
+t_test_fuzz_regress_SOURCES = t/test_fuzz_regress.c t/fuzz/fuzz.h t/tap.h
 t_test_fuzz_regress_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/t
-t_test_fuzz_regress_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
+t_test_fuzz_regress_LDADD = $(MB_LIBS)

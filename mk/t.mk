@@ -40,12 +40,11 @@ clean-test-tmp:
 TESTS += t/test_base
 check_PROGRAMS += t/test_base
 t_test_base_SOURCES = t/test_base.c t/tap.h
-# lib/vmath.c is internal (not exported): the test compiles it in
+# lib/vmath.c is internal (not exported)
 TESTS += t/test_vmath
 check_PROGRAMS += t/test_vmath
-t_test_vmath_SOURCES = t/test_vmath.c t/tap.h lib/vmath.c lib/vmath.h
-t_test_vmath_CFLAGS = $(AM_CFLAGS)
-t_test_vmath_LDADD = $(SLEEF_LIBS) -lm
+t_test_vmath_SOURCES = t/test_vmath.c t/tap.h
+t_test_vmath_LDADD = $(MOE_IMPL_LIBS)
 TESTS += t/test_stats
 check_PROGRAMS += t/test_stats
 t_test_stats_SOURCES = t/test_stats.c t/tap.h
@@ -250,14 +249,13 @@ EXTRA_DIST += t/harness-sequential.sh
 EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/data/run/fail.yaml t/data/run/hold.yaml
 TESTS += t/test_power
 check_PROGRAMS += t/test_power
-t_test_power_SOURCES = t/test_power.c t/tap.h bench/harness/power.c bench/harness/power.h
-t_test_power_LDADD = $(GSL_LIBS) -lm
+t_test_power_SOURCES = t/test_power.c t/tap.h
+t_test_power_LDADD = bench/libmoebench.la $(GSL_LIBS) -lm
 EXTRA_DIST += t/gen_power_fixtures.py t/data/power/power.txt
 TESTS += t/test_matrix
 check_PROGRAMS += t/test_matrix
-t_test_matrix_SOURCES = t/test_matrix.c t/tap.h bench/harness/matrix.c bench/harness/json.c bench/harness/sha256.c \
-	bench/harness/cell.c bench/tasks/selftest.c bench/harness/results.c
-t_test_matrix_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) -lm
+t_test_matrix_SOURCES = t/test_matrix.c t/tap.h
+t_test_matrix_LDADD = $(MB_LIBS)
 TESTS += t/harness-report.sh
 EXTRA_DIST += t/harness-report.sh t/data/report/README t/data/report/smoke-draw_by_n.md \
 	t/data/report/smoke-value_by_n.md t/data/report/smoke-growth.md t/data/report/smoke-summary.md \
@@ -282,11 +280,12 @@ EXTRA_DIST += t/results-reader.sh
 # ---- bench/tasks/ -----------------------------------------------------------
 TESTS += t/test_toy
 check_PROGRAMS += t/test_toy
-t_test_toy_SOURCES = t/test_toy.c t/tap.h bench/tasks/toy.c bench/harness/cell.c bench/harness/sha256.c bench/task.h
+t_test_toy_SOURCES = t/test_toy.c t/tap.h
+t_test_toy_LDADD = $(MB_LIBS)
 TESTS += t/test_synthetic t/gmoe_limit.sh
 check_PROGRAMS += t/test_synthetic
-t_test_synthetic_SOURCES = t/test_synthetic.c bench/tasks/synthetic.c bench/tasks/synthetic.h bench/harness/cell.c \
-	bench/harness/sha256.c bench/task.h bench/verbs.h t/tap.h
+t_test_synthetic_SOURCES = t/test_synthetic.c t/tap.h
+t_test_synthetic_LDADD = $(MB_LIBS)
 EXTRA_DIST += t/gmoe_limit.sh
 # t/lm-task.sh runs experiments/smoke-lm.yaml on a tiny corpus made from
 # the fixtures
