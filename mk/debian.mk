@@ -2,11 +2,11 @@
 ## debian/ (see Makefile.am): the Debian packaging, built from the release
 ## tarball by build-aux/deb-build.sh, and its symbols file.
 debian_files = debian/changelog debian/control debian/copyright debian/rules \
-	debian/source/format debian/libmoe0.install debian/libmoe0.symbols \
+	debian/source/format debian/libmoe1.install debian/libmoe1.symbols \
 	debian/libmoe-dev.install debian/libmoe-dev.examples debian/moebench.install \
 	debian/moebench.docs debian/not-installed debian/moebench.README.Debian \
 	debian/source/lintian-overrides debian/moebench.lintian-overrides \
-	debian/libmoe0.lintian-overrides debian/libmoe-dev.lintian-overrides \
+	debian/libmoe1.lintian-overrides debian/libmoe-dev.lintian-overrides \
 	debian/tests/control debian/tests/layer-demo debian/tests/smoke \
 	debian/tests/quick-start debian/upstream/metadata
 EXTRA_DIST += $(debian_files) build-aux/gen-symbols.sh build-aux/deb-build.sh \

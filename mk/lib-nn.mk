@@ -5,7 +5,7 @@
 ## language model and the image classifier with an MoE connector. Each
 ## numerical module is one <module>_impl.h compiled twice (float, double)
 ## by its <module>.c through lib/nn/real.h.
-lib_libmoe_impl_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h lib/nn/nn_internal.h \
+lib_libmoe_impl_la_SOURCES += lib/nn/real.h lib/nn/par_impl.h lib/nn/nn_internal.h lib/nn/private.h \
 	lib/nn/gate.c lib/nn/gate_impl.h \
 	lib/nn/expert.c lib/nn/expert_impl.h \
 	lib/nn/layer.c lib/nn/layer_impl.h \

@@ -26,11 +26,24 @@ lib_libmoe_impl_la_LIBADD = lib/libmoe_sha256.la
 # library that links what it does not call makes every user install it.
 lib_libmoe_la_LIBADD = lib/libmoe_impl.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) $(UTF8PROC_LIBS) $(SLEEF_LIBS) -lm
 lib_libmoe_la_LDFLAGS = $(OPENMP_CFLAGS) -version-info $(MOE_LT_VERSION) -no-undefined \
-	-export-symbols-regex '^moe_'
+	-export-symbols lib/libmoe.sym
+# The ABI: libmoe.so exports every function an installed header declares
+# and nothing else (not the double twins of lib/nn/private.h, not the moei_
+# helpers). The list is made from the headers at build time, so a header
+# cannot declare what the library hides; t/symbols.sh checks both ways and
+# debian/libmoeN.symbols records it (make debian-symbols).
+EXTRA_lib_libmoe_la_DEPENDENCIES = lib/libmoe.sym
+lib/libmoe.sym: $(moeinclude_HEADERS)
+	$(AM_V_GEN)$(MKDIR_P) lib; \
+	for h in $(moeinclude_HEADERS); do cat "$(srcdir)/$$h" || exit 1; done | tr '\n' ' ' | \
+	  sed -E 's:/\*([^*]|\*+[^*/])*\*+/: :g' | grep -oE 'moe_[A-Za-z0-9_]* *\(' | \
+	  sed 's/ *($$//' | LC_ALL=C sort -u >$@-t && mv -f $@-t $@
+CLEANFILES += lib/libmoe.sym
 # What a program needs to link lib/libmoe_impl.la (libmoe.la's dependencies
 # and the OpenMP runtime, which libmoe.la's LDFLAGS bring otherwise).
 MOE_IMPL_LIBS = lib/libmoe_impl.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) $(UTF8PROC_LIBS) $(SLEEF_LIBS) -lm
-moeinclude_HEADERS += lib/moe/error.h lib/moe/rng.h lib/moe/version.h lib/moe/blas.h lib/moe/stats.h
+moeinclude_HEADERS += lib/moe/error.h lib/moe/rng.h lib/moe/version.h lib/moe/blas.h lib/moe/stats.h \
+	lib/moe/token.h
 
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = lib/libmoe.pc

@@ -55,7 +55,7 @@ EXTRA_DIST += t/gen_robust_stats.py t/data/stats/robust_stats.txt \
 TESTS += t/test_contracts
 check_PROGRAMS += t/test_contracts
 t_test_contracts_SOURCES = t/test_contracts.c t/tap.h
-t_test_contracts_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lpthread -lm
+t_test_contracts_LDADD = $(MOE_IMPL_LIBS) -lpthread
 
 # ---- lib/nn/ ----------------------------------------------------------------
 TESTS += t/test_gate t/test_expert t/test_layer t/test_loss t/test_optim t/test_golden
@@ -66,8 +66,14 @@ t_test_layer_SOURCES = t/test_layer.c t/tap.h t/fdcheck.h
 t_test_loss_SOURCES = t/test_loss.c t/tap.h t/fdcheck.h
 t_test_optim_SOURCES = t/test_optim.c t/tap.h
 t_test_golden_SOURCES = t/test_golden.c t/tap.h
-# test_golden reads the gzip'ed layer fixtures with zlib itself
-t_test_golden_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
+# The double twins and kernels of lib/nn/private.h are not exported: the
+# tests that check gradients with them link lib/libmoe_impl.la.
+t_test_gate_LDADD = $(MOE_IMPL_LIBS)
+t_test_expert_LDADD = $(MOE_IMPL_LIBS)
+t_test_layer_LDADD = $(MOE_IMPL_LIBS)
+t_test_loss_LDADD = $(MOE_IMPL_LIBS)
+t_test_optim_LDADD = $(MOE_IMPL_LIBS)
+t_test_golden_LDADD = $(MOE_IMPL_LIBS)
 # Golden fixtures: regenerate with /usr/bin/python3 t/gen_core_fixtures.py
 # (needs torch; not run by make check).
 EXTRA_DIST += t/gen_core_fixtures.py \
@@ -87,7 +93,7 @@ EXTRA_DIST += t/data/metrics.txt t/gen_metrics_fixtures.py
 TESTS += t/test_lm
 check_PROGRAMS += t/test_lm
 t_test_lm_SOURCES = t/test_lm.c t/tap.h t/fdcheck.h
-t_test_lm_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
+t_test_lm_LDADD = $(MOE_IMPL_LIBS)
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_lm_fixtures.py
 # (needs torch; not run by make check).
 EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz t/data/lm/ckpt-v1.bin
@@ -97,7 +103,7 @@ t_test_threads_SOURCES = t/test_threads.c t/tap.h
 TESTS += t/test_vision
 check_PROGRAMS += t/test_vision
 t_test_vision_SOURCES = t/test_vision.c t/tap.h t/fdcheck.h
-t_test_vision_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) $(ZLIB_LIBS) -lm
+t_test_vision_LDADD = $(MOE_IMPL_LIBS)
 # Golden fixture: regenerate with /usr/bin/python3 t/gen_vision_fixtures.py
 # (needs torch; not run by make check).
 EXTRA_DIST += t/gen_vision_fixtures.py t/data/vision/vision_golden.txt.gz

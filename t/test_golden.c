@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 
 /* ---- a reader for the fixture format (see t/gen_core_fixtures.py) ----

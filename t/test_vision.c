@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 

@@ -194,7 +194,7 @@ int mb_verb_data_images(int argc, char **argv)
   }
   double t_patch = now() - t0;
 
-  if (moe_batcher_alloc(tr->n, b, (uint64_t)seed, MOE_BATCH_KEEP_LAST, &bt) ||
+  if (!(bt = moe_batcher_alloc(tr->n, b, (uint64_t)seed, MOE_BATCH_KEEP_LAST)) ||
       moe_batcher_epoch(bt, 0)) {
     fprintf(stderr, "moebench data images: %s\n", moe_last_error());
     goto done;

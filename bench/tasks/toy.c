@@ -250,7 +250,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   for (int i = 0; i < nte; i += chunk) {
     int T = nte - i < chunk ? nte - i : chunk;
     moe_layer_forward(student, T, xte + (size_t)i * D, out);
-    moe_metrics_load(moe_layer_chosen(student), NULL, (size_t)T, sc.K, sc.E, part, NULL);
+    moe_metrics_expert_counts(moe_layer_chosen(student), NULL, (size_t)T, sc.K, sc.E, part, NULL);
     for (int e = 0; e < sc.E; e++) load[e] += part[e];
   }
   int mrc = moe_metrics_jain(load, (size_t)sc.E, &jain);

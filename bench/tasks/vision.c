@@ -423,7 +423,7 @@ static int stream_init(stream *s, const vision_data *vd, const vision_opts *o, c
   s->vd = vd; s->B = o->B; s->shift = o->shift; s->flip = o->flip;
   s->epoch = (unsigned long)-1;
   snprintf(label, sizeof label, "vision-%s-rep-%ld", phase, o->rep);
-  if (moe_batcher_alloc(vd->ntr, (size_t)o->B, moe_seed_derive((uint64_t)o->data_seed, label), MOE_BATCH_DROP_LAST, &s->bt))
+  if (!(s->bt = moe_batcher_alloc(vd->ntr, (size_t)o->B, moe_seed_derive((uint64_t)o->data_seed, label), MOE_BATCH_DROP_LAST)))
     return snprintf(err, n, "batcher: %s", moe_last_error()), 1;
   snprintf(label, sizeof label, "vision-augment-%s-rep-%ld", phase, o->rep);
   s->aug_seed = moe_seed_derive((uint64_t)o->data_seed, label);
@@ -867,7 +867,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   if (moe_idx_set_pixel_stats(vd.trs, &pmean, &pstd)) FAIL("%s", moe_last_error());
   if (moe_patches_init(&vd.pp, 28, 28, (size_t)o.P, MOE_PATCH_STANDARD, pmean, pstd)) FAIL("%s", moe_last_error());
   /* the split: one shuffle of 0..n-1 from split_seed, validation first */
-  if (moe_batcher_alloc(vd.trs->n, vd.trs->n, (uint64_t)o.split_seed, MOE_BATCH_KEEP_LAST, &split) ||
+  if (!(split = moe_batcher_alloc(vd.trs->n, vd.trs->n, (uint64_t)o.split_seed, MOE_BATCH_KEEP_LAST)) ||
       moe_batcher_epoch(split, 0))
     FAIL("split: %s", moe_last_error());
   const size_t *perm;

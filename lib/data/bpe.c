@@ -25,7 +25,7 @@ void moe_bpe_free(moe_bpe *b)
 uint32_t moe_bpe_vocab_size(const moe_bpe *b) { return b ? b->V : 0; }
 uint32_t moe_bpe_n_merges(const moe_bpe *b) { return b ? b->n_merges : 0; }
 
-int moe_bpe_merge(const moe_bpe *b, uint32_t i, uint32_t *left, uint32_t *right)
+int moe_bpe_merge(const moe_bpe *b, uint32_t i, moe_token *left, moe_token *right)
 {
   MOE_CHECK_ARG(b && left && right, "moe_bpe_merge: NULL argument");
   if (i >= b->n_merges)
@@ -35,14 +35,14 @@ int moe_bpe_merge(const moe_bpe *b, uint32_t i, uint32_t *left, uint32_t *right)
   return MOE_OK;
 }
 
-const uint8_t *moe_bpe_token_bytes(const moe_bpe *b, uint32_t id, size_t *len)
+const uint8_t *moe_bpe_token_bytes(const moe_bpe *b, moe_token id, size_t *len)
 {
   if (!b || id >= b->V) return NULL;
   if (len) *len = b->tok.len[id];
   return b->tok.arena + b->tok.off[id];
 }
 
-int moe_bpe_from_merges(const uint32_t *merges, uint32_t n_merges, moe_bpe **out)
+int moe_bpe_from_merges(const moe_token *merges, uint32_t n_merges, moe_bpe **out)
 {
   MOE_CHECK_ARG(out && (merges || n_merges == 0), "moe_bpe_from_merges: NULL argument");
   *out = NULL;
@@ -150,7 +150,7 @@ static size_t encode_piece(const moe_bpe *b, const uint8_t *p, size_t L, uint32_
 #define CACHE_MAX_PIECES (1u << 18)
 #define CACHE_MAX_PIECE_LEN 64
 
-int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, uint32_t *ids, size_t *n_ids)
+int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, moe_token *ids, size_t *n_ids)
 {
   MOE_CHECK_ARG(b && (text || n == 0) && (ids || n == 0) && n_ids, "moe_bpe_encode: NULL argument");
   *n_ids = 0;
@@ -219,7 +219,7 @@ done:
   return rc;
 }
 
-int moe_bpe_decode(const moe_bpe *b, const uint32_t *ids, size_t n_ids, uint8_t **text, size_t *len)
+int moe_bpe_decode(const moe_bpe *b, const moe_token *ids, size_t n_ids, uint8_t **text, size_t *len)
 {
   MOE_CHECK_ARG(b && (ids || n_ids == 0) && text && len, "moe_bpe_decode: NULL argument");
   *text = NULL;

@@ -5,8 +5,8 @@
 #include "moe/batch.h"
 #include "internal.h"
 
-int moe_batch_random(const uint32_t *tokens, size_t n, size_t T, size_t B, gsl_rng *r, uint32_t *x,
-                     uint32_t *y, size_t *starts)
+int moe_batch_random(const moe_token *tokens, size_t n, size_t T, size_t B, gsl_rng *r, moe_token *x,
+                     moe_token *y, size_t *starts)
 {
   MOE_CHECK_ARG(tokens && r && x && y, "moe_batch_random: NULL argument");
   MOE_CHECK_ARG(T >= 1 && n >= T + 1, "moe_batch_random: %zu tokens cannot hold a window of T=%zu (+1)", n, T);
@@ -27,8 +27,8 @@ size_t moe_batch_eval_windows(size_t n, size_t T)
   return T >= 1 && n >= 1 ? (n - 1) / T : 0;
 }
 
-int moe_batch_eval(const uint32_t *tokens, size_t n, size_t T, size_t first, size_t B, uint32_t *x,
-                   uint32_t *y, size_t *filled)
+int moe_batch_eval(const moe_token *tokens, size_t n, size_t T, size_t first, size_t B, moe_token *x,
+                   moe_token *y, size_t *filled)
 {
   MOE_CHECK_ARG(tokens && x && y && filled, "moe_batch_eval: NULL argument");
   MOE_CHECK_ARG(T >= 1, "moe_batch_eval: T must be >= 1");

@@ -139,10 +139,10 @@ typedef struct moe_batcher moe_batcher;
 /* Batches of B indices out of 0..N-1. The order of epoch k is the identity
  * permutation shuffled by gsl_ran_shuffle with a stream seeded by
  * moe_seed_derive(seed, "epoch-<k>"): it depends only on (seed, k, N), so
- * a resumed run can jump to any epoch. MOE_EINVAL if N or B is 0, or if
- * DROP leaves no batch (B > N). */
-int moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last,
-                      moe_batcher **out);
+ * a resumed run can jump to any epoch. NULL on failure (moe_last_error()
+ * says why): N or B is 0, DROP leaves no batch (B > N), or memory is
+ * short. */
+moe_batcher *moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last);
 void moe_batcher_free(moe_batcher *bt);
 
 /* Make epoch k current (reshuffle). MOE_ENOMEM if the stream cannot be made. */

@@ -253,13 +253,13 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
   return MOE_OK;
 }
 
-int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const moe_token *x, const moe_token *y,
                         double *loss)
 {
   return SFX(lm_forward)(m, B, T, x, y, loss, 0);
 }
 
-int SFX(moe_lm_forward_eval)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+int SFX(moe_lm_forward_eval)(SFX(moe_lm) *m, int B, int T, const moe_token *x, const moe_token *y,
                              double *loss)
 {
   return SFX(lm_forward)(m, B, T, x, y, loss, 1);

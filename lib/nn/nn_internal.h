@@ -6,6 +6,7 @@
 #define MOE_NN_INTERNAL_H
 
 #include "internal.h"
+#include "private.h"
 
 /* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
  * its own buffers; float and double. */
