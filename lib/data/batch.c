@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* lm_windows.c — deterministic language-model windows (see moe/batch.h). */
+/* batch.c — deterministic language-model windows (see moe/batch.h). */
 #include <string.h>
 
 #include "moe/batch.h"
