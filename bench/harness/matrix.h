@@ -3,8 +3,8 @@
  * against the task's declaration, expand into cells with stable ids.
  *
  * Every problem found is reported as `file:line:col: message` before any
- * work starts; the format and its semantics are in doc/moebench-matrix.5
- * (and /work/wt/FORMAT.md, which this implements). */
+ * work starts; the format and its semantics are in moebench-matrix(5)
+ * (doc/moebench-matrix.5), which this implements. */
 #ifndef MB_MATRIX_H
 #define MB_MATRIX_H
 

@@ -115,7 +115,7 @@ int mb_verb_gmoe_limit(int argc, char **argv)
            "# model (k1=%ld, k2=%ld) fitted by EM on ONE sample of n=%ld from the truth, started with the\n"
            "# extra routed atoms copying true routed expert %ld; it stands in for argmin KL (paper Cor. 1).\n"
            "# D4 uses the routed atoms only, and the min over the branches in this file. Not a true limit:\n"
-           "# the best over-specified fit sits on a flat ridge (paper.md section 8, pitfall 5).\n"
+           "# the best over-specified fit sits on a flat ridge (doc/thm4-limit.md).\n"
            "# produced by: moebench gmoe-limit %s%s%s --d %ld --n %ld --seed %llu --restarts %ld --k1 %ld --k2 %ld"
            " --max-iter %ld --tol %g --tol-kind %s --init %s%s\n"
            "# libmoe %s; data moe_seed_derive(seed, \"limit-data\"), fit moe_seed_derive(seed, \"%s\")\n"
