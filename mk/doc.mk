@@ -9,7 +9,7 @@ EXTRA_DIST += doc/results.md doc/figures/fig6.svg doc/figures/perf-layer.svg \
 	doc/figures/lm_valid_ppl.svg doc/figures/lm_saturation.svg doc/figures/lm_change_rate.svg \
 	doc/figures/lm_saturation_layer.svg doc/figures/lm_change_rate_layer.svg doc/figures/lm_jfi_layer.svg \
 	doc/figures/lm_jfi_weight_layer.svg doc/figures/lm_jfi.svg \
-	doc/vision-design.md doc/lm-design.md doc/figures/d2.svg \
+	doc/HACKING.md doc/vision-design.md doc/lm-design.md doc/figures/d2.svg \
 	doc/figures/vision_valid_acc.svg doc/figures/vision_class_acc.svg doc/figures/vision_saturation.svg \
 	doc/figures/vision_change_rate.svg doc/figures/vision_change_rate_class.svg doc/figures/vision_jfi.svg \
 	doc/figures/vision_jfi_class.svg
