@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum { MB_INT, MB_REAL, MB_STR, MB_BOOL } mb_type;
 
@@ -98,6 +99,21 @@ int mb_task_internal(const mb_task *t);
  * `report` and `merge` compare between cells. Returns 0, or non-zero with
  * a message naming the file in err. */
 int mb_result_fingerprint(mb_result *r, const char *const *paths, size_t n, char *err, size_t errlen);
+
+/* The routing dump (`moebench run --dump-routing DIR`, passed to the
+ * workers as MOEBENCH_DUMP_ROUTING; like the thread count not a cell
+ * parameter, which would rename every cell): a text record of every
+ * routing decision a task's router metrics are computed from, so that they
+ * can be recomputed outside moebench (format: moebench(1), ROUTING DUMP).
+ * mb_dump_open returns NULL when the dump is off (err "") or cannot be
+ * opened (err says why); else a stream on DIR/TASK-SEED.routing.tmp
+ * (SEED in 16 hex digits, as the lm task's checkpoints) holding the first
+ * line "moebench-routing 1 TASK", its final name in path. mb_dump_close
+ * closes it; with keep it renames it to path and records path in the note
+ * "routing_dump", else it removes it. Returns 0, or -1 with err set (a
+ * write error names the file). */
+FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err, size_t errlen);
+int mb_dump_close(FILE *f, const char *path, int keep, mb_result *r, char *err, size_t errlen);
 
 /* Building cells and results (used by the harness and by tests). */
 mb_cell *mb_cell_new(const char *task);

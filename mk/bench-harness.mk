@@ -24,6 +24,18 @@ bench-quick: bench/moebench
 	MATRICES='$(MATRICES)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh $(abs_top_builddir)/bench/moebench $(srcdir) quick \
 	  $(MB_BENCH_OUT) $(MB_BENCH_JOBS) $(srcdir)/doc/results-quick.md
 .PHONY: bench bench-quick
+# make archive-report: the tables, claims and figures of the results archive
+# (archive/NAME, the raw cells of the paper runs) regenerated without
+# rerunning anything, into doc/archive-results.md and .html; the reports
+# themselves land in archive/NAME/report/ (not kept in git). The .md ships
+# (mk/doc.mk); the .html does not: it is made from archive/, which stays in
+# the repository (not in the tarball), so in a tarball it would be a
+# generated file without its source (lintian: source-is-missing).
+ARCHIVE_MATRICES = experiments/paper-lm-lr.yaml experiments/paper-lm.yaml
+archive-report: bench/moebench
+	MB_BENCH_REPORT_ONLY=1 MATRICES='$(ARCHIVE_MATRICES:%=$(srcdir)/%)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh \
+	  $(abs_top_builddir)/bench/moebench $(srcdir) paper $(srcdir)/archive $(MB_BENCH_JOBS) $(srcdir)/doc/archive-results.md
+.PHONY: archive-report
 # mb-bench.sh, and share.mk, the Makefile installed with the matrices
 # (mk/experiments.mk)
 EXTRA_DIST += bench/harness/mb-bench.sh bench/harness/share.mk

@@ -23,7 +23,7 @@ bench_perf_perf_synthetic_LDADD = $(MB_LIBS)
 
 # LM training throughput against PyTorch
 noinst_PROGRAMS += bench/perf/lm-perf
-bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c
+bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c bench/perf/omp_account.c bench/perf/omp_account.h
 bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-lm.sh
@@ -33,9 +33,18 @@ bench-perf: bench/perf/lm-perf
 bench-perf-lm: bench/perf/moe-perf bench/perf/lm-perf
 	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-lm.sh
 
+# a model's own threads, 2 against 1 (LM size M, the layer's GEMM-bound
+# shapes), interleaved one process per setting; `make bench-perf-threads`
+# runs it alone (about 3 minutes on an idle 2-core machine)
+BENCH_PERF_PARTS += bench/perf/perf-threads.sh
+EXTRA_DIST += bench/perf/perf-threads.sh
+.PHONY: bench-perf-threads
+bench-perf-threads: bench/perf/moe-perf bench/perf/lm-perf
+	$(SHELL) $(srcdir)/bench/perf/perf.sh $(abs_top_builddir) $(abs_top_srcdir) 1 bench/perf/perf-threads.sh
+
 # Vision training throughput against PyTorch
 noinst_PROGRAMS += bench/perf/vision-perf
-bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c
+bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c bench/perf/omp_account.c bench/perf/omp_account.h
 bench_perf_vision_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
 EXTRA_DIST += bench/perf/perf-vision.sh bench/perf/torch_vision_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-vision.sh

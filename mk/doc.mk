@@ -13,3 +13,6 @@ EXTRA_DIST += doc/results.md doc/figures/fig6.svg doc/figures/perf-layer.svg \
 	doc/figures/vision_valid_acc.svg doc/figures/vision_class_acc.svg doc/figures/vision_saturation.svg \
 	doc/figures/vision_change_rate.svg doc/figures/vision_change_rate_class.svg doc/figures/vision_jfi.svg \
 	doc/figures/vision_jfi_class.svg
+# the results archive's report (make archive-report, mk/bench-harness.mk):
+# the .md only, not the .html (no source-is-missing: archive/ is not shipped)
+EXTRA_DIST += doc/archive-results.md doc/lm-results.md doc/threads.md

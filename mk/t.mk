@@ -100,6 +100,15 @@ EXTRA_DIST += t/gen_lm_fixtures.py t/data/lm/lm_golden.txt.gz t/data/lm/ckpt-v1.
 TESTS += t/test_threads
 check_PROGRAMS += t/test_threads
 t_test_threads_SOURCES = t/test_threads.c t/tap.h
+# the blocks of a threaded product, against a recording BLAS (no OpenBLAS)
+TESTS += t/test_par
+check_PROGRAMS += t/test_par
+t_test_par_SOURCES = t/test_par.c t/tap.h
+t_test_par_LDADD = -lm
+t_test_par_LDFLAGS = $(OPENMP_CFLAGS)
+# test_threads on every OpenBLAS kernel the CPU runs
+TESTS += t/threads-cores.sh
+EXTRA_DIST += t/threads-cores.sh
 TESTS += t/test_vision
 check_PROGRAMS += t/test_vision
 t_test_vision_SOURCES = t/test_vision.c t/tap.h t/fdcheck.h
@@ -249,10 +258,10 @@ harness_matrix_files = \
 	t/data/matrix/README
 TESTS += t/harness-matrix.sh
 EXTRA_DIST += t/harness-matrix.sh $(harness_matrix_files)
-TESTS += t/harness-run.sh t/harness-claim.sh
+TESTS += t/harness-run.sh t/harness-claim.sh t/blas-core.sh
 TESTS += t/harness-sequential.sh
 EXTRA_DIST += t/harness-sequential.sh
-EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/data/run/fail.yaml t/data/run/hold.yaml
+EXTRA_DIST += t/harness-run.sh t/harness-claim.sh t/blas-core.sh t/data/run/fail.yaml t/data/run/hold.yaml
 TESTS += t/test_power
 check_PROGRAMS += t/test_power
 t_test_power_SOURCES = t/test_power.c t/tap.h
@@ -297,6 +306,16 @@ EXTRA_DIST += t/gmoe_limit.sh
 # the fixtures
 TESTS += t/lm-task.sh t/lm-metrics.sh t/archive.sh
 EXTRA_DIST += t/lm-task.sh t/lm-metrics.sh t/archive.sh
+# The lm and vision tasks' router metrics by value (t/router-dump.sh):
+# recomputed from a routing dump (moebench run --dump-routing) by
+# t/routing-check, code of its own that does not link libmoe. A noinst
+# program, not a check program: `all` builds it, and check-mutations, which
+# rebuilds `all` and only the test programs a record names, then finds it.
+noinst_PROGRAMS += t/routing-check
+t_routing_check_SOURCES = t/routing_check.c
+t_routing_check_LDADD = -lm
+TESTS += t/router-dump.sh
+EXTRA_DIST += t/router-dump.sh
 TESTS += t/vision-task.sh
 EXTRA_DIST += t/vision-task.sh \
 	t/data/vision/fmnist-tiny/train-images-idx3-ubyte.gz \

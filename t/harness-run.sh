@@ -53,6 +53,28 @@ grep -q "conflict: .*$g" "$tmp/log"; ok $? "conflict names the file"
 ok $? "conflict keeps the result already merged"
 "$MOEBENCH" merge "$tmp/m" 2> /dev/null; [ $? = 2 ]; ok $? "merge without inputs is a usage error"
 
+# cells of one matrix and data that read different bytes (data_sha256
+# notes) are not merged, as report does not combine them
+fa=$(printf a%.0s $(seq 64)) fb=$(printf b%.0s $(seq 64))
+cp -r "$tmp/s1" "$tmp/d1"; cp -r "$tmp/s2" "$tmp/d2"
+sed -i "s/\"notes\": {}/\"notes\": {\"data_sha256\": \"$fa\"}/" "$tmp"/d1/smoke-selftest/cells/*.json "$tmp"/d2/smoke-selftest/cells/*.json
+g=$(ls "$tmp/d2/smoke-selftest/cells" | head -1)
+sed -i "s/$fa/$fb/" "$tmp/d2/smoke-selftest/cells/$g"
+"$MOEBENCH" merge "$tmp/dm" "$tmp/d1" "$tmp/d2" 2> "$tmp/log"; rc=$?
+[ $rc = 1 ] && [ ! -e "$tmp/dm/smoke-selftest/cells/$g" ] && [ "$(count "$tmp/dm/smoke-selftest/cells")" = 0 ]
+ok $? "merge of two shards that read different data: exit 1 (got $rc), nothing merged"
+grep -q "d1/smoke-selftest/cells/.*\.json and .*d2/smoke-selftest/cells/$g .*data_sha256 $fa vs $fb" "$tmp/log" &&
+  grep -q 'nothing merged (--allow-mixed-data' "$tmp/log"; ok $? "  both files and both fingerprints named"
+"$MOEBENCH" merge "$tmp/dm" "$tmp/d1" "$tmp/d2" --allow-mixed-data 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && [ "$(count "$tmp/dm/smoke-selftest/cells")" = 24 ] && grep -q 'merged anyway' "$tmp/log"
+ok $? "  --allow-mixed-data merges them, saying so (rc $rc)"
+"$MOEBENCH" merge "$tmp/do" "$tmp/d1" 2> /dev/null && "$MOEBENCH" merge "$tmp/do" "$tmp/d2/smoke-selftest" 2> "$tmp/log"; rc=$?
+[ $rc = 1 ] && grep -q "do/smoke-selftest/cells/.*\.json and .*d2/smoke-selftest/cells/$g " "$tmp/log" &&
+  [ "$(count "$tmp/do/smoke-selftest/cells")" = 12 ]; ok $? "  against the cells already in OUT too (rc $rc)"
+sed -i 's/"config": {/"config": {"data": "other", /' "$tmp/d2/smoke-selftest/cells/$g"
+"$MOEBENCH" merge "$tmp/do" "$tmp/d2/smoke-selftest" 2> "$tmp/log"; rc=$?
+[ $rc = 0 ] && [ "$(count "$tmp/do/smoke-selftest/cells")" = 24 ]; ok $? "  a cell of other data is not compared (rc $rc)"
+
 # failures are recorded, the others continue, exit status 1; rerun retries only them
 "$MOEBENCH" run "$data/fail.yaml" --out "$tmp/f" -j 2 2> "$tmp/log"; rc=$?
 [ $rc = 1 ]; ok $? "failed cells: exit status 1 (got $rc)"

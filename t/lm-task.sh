@@ -75,6 +75,12 @@ awk -v a="$(csvmean "$rep/ppl.csv" ds_v3)" -v b="$(csvmean "$rep/ppl.csv" smoe)"
   'BEGIN { x = a - b - d; exit !(d != 0 && x < 1e-9 * a && x > -1e-9 * a) }'
 ok $? "  paired mean = difference of the means (equal n)"
 grep -q '^| smoe | 1 | 2 |$' "$rep/to_smoe.md"; ok $? "  reach: smoe reaches its own final value at the end (1)"
+# NAME@X: the family at one index, from the cells' own valid_ppl@10
+want=$(for f in "$cells"/*.json; do
+  grep -q '"variant": "ds_v2"' "$f" && sed -n 's/.*"valid_ppl@10": \([^,}]*\).*/\1/p' "$f"
+done | awk '{ s += $1; n++ } END { if (n == 2) printf "%.6g", s / n }')
+got=$(awk -F, '$1 == "ds_v2" && $2 == "valid_ppl@10" && $3 == 2 { printf "%.6g", $4 }' "$rep/ppl_at_10.csv")
+[ -n "$want" ] && [ "$want" = "$got" ]; ok $? "  valid_ppl@10: the mean of the cells' step-10 values ($want, report $got)"
 [ "$(grep -c '^[0-9]' "$rep/curve.dat")" = 24 ]; ok $? "  family plot: 4 checkpoints x 6 variants"
 grep -q '^5 [0-9.e+]* [0-9.e+]* [0-9.e+]* 2$' "$rep/curve.dat"; ok $? "  family plot: step 5 over 2 replications"
 [ "$(grep -c '^[0-9]' "$rep/jfi_layer.dat")" = 10 ]; ok $? "  per-layer plot: 2 layers x 5 routed variants"
@@ -97,6 +103,11 @@ sed -i 's/^  s: 2$/  s: 1/; s/^  eval_every: 5$/  eval_every: 3/' "$tmp/bad.yaml
 sed -i 's/^  eval_every: 3$/  eval_every: 5/; s/^  K: 2$/  K: 5/' "$tmp/bad.yaml"
 "$MOEBENCH" expand "$tmp/bad.yaml" >/dev/null 2>"$tmp/log"
 [ $? -eq 2 ] && grep -q 'K=5 must not exceed N=4' "$tmp/log"; ok $? "K > N is refused"
+for m in valid_ppl@ten valid_ppl@10x nosuch@10; do
+  sed "s/metric: valid_ppl@10\$/metric: $m/" "$smoke" >"$tmp/bad.yaml"
+  "$MOEBENCH" expand "$tmp/bad.yaml" >/dev/null 2>"$tmp/log"
+  [ $? -eq 2 ] && grep -q "unknown metric '$m'" "$tmp/log"; ok $? "table metric $m is refused"
+done
 # a token file of another vocabulary
 mkdir -p "$tmp/data2/lm" && cp "$tmp/data/lm/"* "$tmp/data2/lm/"
 "$MOEBENCH" data tokenize --input "$srcdir/t/data/text/tiny_ab.txt" --vocab 280 --out "$tmp/data2/lm/valid.tok" >/dev/null 2>&1

@@ -506,6 +506,16 @@ static int want_metric(ctx *c, const char *name, mb_mark at)
   const mb_task *t = c->m->task;
   size_t n = t->metrics ? count(t->metrics) : 0;
   for (size_t i = 0; i < n; i++) if (!strcmp(t->metrics[i], name)) return 1;
+  /* NAME@X: a declared family NAME@ at one index X (a number) */
+  const char *a = strrchr(name, '@');
+  if (a && a[1]) {
+    char *end;
+    double x = strtod(a + 1, &end);
+    size_t L = (size_t)(a - name) + 1;
+    if (!*end && isfinite(x))
+      for (size_t i = 0; i < n; i++)
+        if (!strncmp(t->metrics[i], name, L) && !t->metrics[i][L]) return 1;
+  }
   const char *dym = n ? mb_did_you_mean(name, (const char *const *)t->metrics, n) : NULL;
   mb_buf b;
   mb_buf_init(&b);

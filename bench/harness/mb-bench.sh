@@ -9,6 +9,10 @@
 # is non-zero if anything failed.
 # usage: [MATRICES="a.yaml b.yaml"] mb-bench.sh MOEBENCH SRCDIR KIND OUT JOBS SUMMARY
 #
+# MB_BENCH_REPORT_ONLY=1 (environment; `make archive-report`): run nothing,
+# report what OUT already holds for each matrix (OUT/NAME, with the matrix
+# stored there): the doc tables of the results archive, regenerated.
+#
 # A matrix whose data set is not there (the lm task's token files, the
 # vision task's Fashion-MNIST) is skipped with one line saying how to get
 # it, instead of failing every cell: MB_MAKE (environment) is the make
@@ -43,6 +47,13 @@ mkdir -p "$out"
 for m in ${MATRICES:-"$src"/experiments/"$kind"-*.yaml}; do
   if [ ! -e "$m" ]; then echo "mb-bench: no $m" >&2; exit 1; fi
   name=$("$mb" expand --name "$m") || { st=1; continue; }
+  if [ -n "${MB_BENCH_REPORT_ONLY:-}" ]; then
+    [ -f "$out/$name/matrix.yaml" ] || { echo "mb-bench: no results of $name under $out" >&2; st=1; continue; }
+    echo "== $name ($out/$name)" >&2
+    "$mb" report "$out/$name" --format md,tex,csv --plot || st=1
+    names="$names $name"
+    continue
+  fi
   miss=$(missing_data "$m")
   if [ -n "$miss" ]; then
     echo "mb-bench: skipped $name: $miss" | head -1 >&2
@@ -57,8 +68,13 @@ mkdir -p "$(dirname "$summary")"
 {
   echo "# moebench results: ${MATRICES:-experiments/$kind-*.yaml}"
   echo
-  echo "Written by \`make bench$( [ "$kind" = paper ] || echo "-$kind")\` ($("$mb" --version)) from the result files under"
-  echo "\`$out/\`; every number below can be regenerated from them with \`moebench report\`."
+  if [ -n "${MB_BENCH_REPORT_ONLY:-}" ]; then
+    echo "Written by \`make archive-report\` ($("$mb" --version)) from the result files under"
+    echo "\`$out/\` (nothing rerun); every number below can be regenerated from them with \`moebench report\`."
+  else
+    echo "Written by \`make bench$( [ "$kind" = paper ] || echo "-$kind")\` ($("$mb" --version)) from the result files under"
+    echo "\`$out/\`; every number below can be regenerated from them with \`moebench report\`."
+  fi
   echo "Rates are -slope of log(mean loss) on log n (and on log(n / log n)), with"
   echo "95% percentile-bootstrap intervals over the replications."
   echo

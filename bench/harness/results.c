@@ -270,49 +270,136 @@ static void cpu_model(char *buf, size_t len)
   fclose(f);
 }
 
-/* Where the BLAS kernels come from: OPENBLAS_CORETYPE set in the
- * environment forces them ("env"); otherwise OpenBLAS detects the CPU. */
+/* OpenBLAS's x86-64 kernels by the instructions their sgemm needs: 1 SSE
+ * (Prescott … Nehalem and their AMD peers), 2 AVX, 3 AVX2 + FMA, 4 AVX-512
+ * (SkylakeX, and Cooperlake / SapphireRapids, which add bf16 kernels and
+ * share its sgemm: the same bits, measured with 0.3.21); 0 unknown. */
+static int core_class(const char *core)
+{
+  static const struct { const char *name; int cls; } t[] = {
+    {"Katmai", 1}, {"Coppermine", 1}, {"Northwood", 1}, {"Prescott", 1}, {"Banias", 1}, {"Atom", 1},
+    {"Core2", 1}, {"Penryn", 1}, {"Dunnington", 1}, {"Nehalem", 1}, {"Athlon", 1}, {"Opteron", 1},
+    {"Opteron_SSE3", 1}, {"Barcelona", 1}, {"Nano", 1}, {"Bobcat", 1},
+    {"Sandybridge", 2}, {"Bulldozer", 2}, {"Piledriver", 2}, {"Steamroller", 2}, {"Excavator", 2},
+    {"Haswell", 3}, {"Zen", 3},
+    {"SkylakeX", 4}, {"Cooperlake", 4}, {"SapphireRapids", 4}};
+  for (size_t i = 0; core && i < sizeof t / sizeof t[0]; i++)
+    if (!strcmp(core, t[i].name)) return t[i].cls;
+  return 0;
+}
+
+/* The kernels an OpenBLAS that detects this CPU right would pick, from
+ * the CPU's own cpuid (which libgcc checks against what the OS enables),
+ * with their class; NULL where none is known (not x86-64, or SSE only). */
+static const char *cpu_core(int *cls)
+{
+  *cls = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+    *cls = 4;
+    return __builtin_cpu_supports("avx512bf16") ? "Cooperlake" : "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { *cls = 3; return "Haswell"; }
+  if (__builtin_cpu_supports("avx")) { *cls = 2; return "Sandybridge"; }
+#endif
+  return NULL;
+}
+
+/* Who chose the BLAS kernels: "auto" or "option" once --blas-core has
+ * (mb_blas_core_select), else OPENBLAS_CORETYPE in the environment
+ * ("env") or OpenBLAS's detection ("detected"). */
+static const char *core_chosen_by;
+
 static const char *blas_core_source(void)
 {
+  if (core_chosen_by) return core_chosen_by;
   return getenv("OPENBLAS_CORETYPE") ? "env" : "detected";
 }
 
 const char *mb_blas_core_warning(char *buf, size_t len)
 {
-  static const char *const old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom",
-                                     "Katmai", "Coppermine", "Northwood", "Banias", "Opteron", "Barcelona",
-                                     "Sandybridge", "Bulldozer", "Piledriver", "Steamroller", "Excavator", NULL};
-  /* AVX2 kernels on an AVX-512 CPU are older than the CPU too */
-  static const char *const avx2[] = {"Haswell", "Zen", NULL};
   const char *core = moe_blas_corename();
-  int is_old = 0, is_avx2 = 0;
-  for (int i = 0; core && old[i]; i++)
-    if (!strcmp(core, old[i])) is_old = 1;
-  for (int i = 0; core && avx2[i]; i++)
-    if (!strcmp(core, avx2[i])) is_avx2 = 1;
-  if (!is_old && !is_avx2) return NULL;
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return NULL;
-  char line[4096];
-  int avx2f = 0, avx512 = 0;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "flags", 5)) continue;
-    avx2f = strstr(line, " avx2") != NULL;
-    avx512 = strstr(line, " avx512f") != NULL;
-    break;
-  }
-  fclose(f);
-  if (!avx2f || (is_avx2 && !avx512)) return NULL;
+  int have = core_class(core), want;
+  const char *best = cpu_core(&want);
+  if (!have || !best || have >= want) return NULL;
   const char *env = getenv("OPENBLAS_CORETYPE");
   char why[128];
   if (env)
     snprintf(why, sizeof why, "forced by OPENBLAS_CORETYPE=%.60s set in the environment", env);
   else
     snprintf(why, sizeof why, "detected from the CPU by OpenBLAS");
+  static const char *const isa[] = {"", "SSE", "AVX", "AVX2", "AVX-512"};
   snprintf(buf, len, "the BLAS uses '%s' kernels but this CPU has %s (kernels %s): correct but slow; "
-           "try OPENBLAS_CORETYPE=%s (the core and its source are recorded in every result)", core,
-           avx512 ? "AVX-512" : "AVX2", why, avx512 ? "SkylakeX" : "Haswell");
+           "try --blas-core auto, i.e. OPENBLAS_CORETYPE=%s (the core and its source are recorded in every result)",
+           core, isa[want], why, best);
   return buf;
+}
+
+#define BLAS_CORE_MARK "MOEBENCH_BLAS_CORE_EXEC"
+
+int mb_blas_core_select(const char *want, int quiet, int argc, char **argv)
+{
+  /* set only in the process this function re-executed: the loop guard */
+  const char *mark = getenv(BLAS_CORE_MARK);
+  char marked[64] = "";
+  if (mark) snprintf(marked, sizeof marked, "%s", mark);
+  unsetenv(BLAS_CORE_MARK); /* what this process runs does not inherit it */
+  const int is_auto = !strcmp(want, "auto");
+  const char *core = moe_blas_corename();
+  int cpu_cls;
+  const char *best = cpu_core(&cpu_cls);
+  const char *target = is_auto ? best : want;
+  if (strcmp(moe_blas_name(), "OpenBLAS")) {
+    if (is_auto) return 0; /* nothing to choose from */
+    fprintf(stderr, "moebench: --blas-core %s: the BLAS is %s, not OpenBLAS: it has no kernels to choose\n", want,
+            moe_blas_name());
+    return 2;
+  }
+  if (!target) return 0; /* auto on a CPU without a kernel newer than SSE's */
+  if (!is_auto && core_class(target) > cpu_cls) {
+    fprintf(stderr, "moebench: --blas-core %s: this CPU lacks the instructions of those kernels\n", want);
+    return 2;
+  }
+  int have = is_auto ? core_class(core) >= cpu_cls || !core_class(core) : !strcmp(core, target);
+  if (have) {
+    if (!is_auto) core_chosen_by = "option";
+    else if (!strcmp(marked, target)) core_chosen_by = "auto";
+    return 0;
+  }
+  if (*marked) { /* re-executed once already, and OpenBLAS did not take the name */
+    if (!is_auto) {
+      fprintf(stderr, "moebench: --blas-core %s: OpenBLAS runs '%s' kernels even with OPENBLAS_CORETYPE=%s "
+              "(not a kernel this OpenBLAS has?)\n", want, core, marked);
+      return 2;
+    }
+    fprintf(stderr, "moebench: warning: --blas-core auto: OpenBLAS runs '%s' kernels even with "
+            "OPENBLAS_CORETYPE=%s; going on with them\n", core, marked);
+    return 0;
+  }
+  if (!quiet)
+    fprintf(stderr, "moebench: --blas-core %s: OpenBLAS runs '%s' kernels (%s); re-executing with "
+            "OPENBLAS_CORETYPE=%s\n", want, core, getenv("OPENBLAS_CORETYPE") ? "set in the environment" : "detected",
+            target);
+  char **av = calloc((size_t)argc + 2, sizeof *av);
+  if (!av) { fprintf(stderr, "moebench: out of memory\n"); return 1; }
+  av[0] = (char *)"moebench";
+  for (int i = 0; i < argc; i++) av[i + 1] = argv[i];
+  char *old = getenv("OPENBLAS_CORETYPE") ? strdup(getenv("OPENBLAS_CORETYPE")) : NULL;
+  setenv("OPENBLAS_CORETYPE", target, 1);
+  setenv(BLAS_CORE_MARK, target, 1);
+  fflush(NULL);
+  execv("/proc/self/exe", av);
+  int e = errno;
+  free(av);
+  unsetenv(BLAS_CORE_MARK);
+  if (old) setenv("OPENBLAS_CORETYPE", old, 1);
+  else unsetenv("OPENBLAS_CORETYPE");
+  free(old);
+  fprintf(stderr, "moebench: --blas-core %s: cannot re-execute /proc/self/exe: %s%s\n", want, strerror(e),
+          is_auto ? "; going on with the kernels OpenBLAS runs" : "");
+  return is_auto ? 0 : 1;
 }
 
 void mb_provenance(mb_buf *b, int blas_threads)
@@ -413,4 +500,36 @@ void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char
   mb_buf_puts(b, ", \"cpu_s\": ");
   mb_buf_json_num(b, cpu_s);
   mb_buf_printf(b, "},\n  \"provenance\": %s\n}\n", provenance);
+}
+
+FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err, size_t errlen)
+{
+  const char *dir = getenv("MOEBENCH_DUMP_ROUTING");
+  if (errlen) err[0] = 0;
+  if (!dir || !*dir) return NULL;
+  char tmp[4500];
+  snprintf(path, pathlen, "%s/%s-%016llx.routing", dir, task, (unsigned long long)seed);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) { snprintf(err, errlen, "routing dump: %s: %s", tmp, strerror(errno)); return NULL; }
+  fprintf(f, "moebench-routing 1 %s\n", task);
+  return f;
+}
+
+int mb_dump_close(FILE *f, const char *path, int keep, mb_result *r, char *err, size_t errlen)
+{
+  char tmp[4500];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int bad = fflush(f) != 0 || ferror(f);
+  bad |= keep && fsync(fileno(f)) != 0; /* then rename: a crash leaves the old name or the whole file */
+  bad |= fclose(f) != 0;
+  if (!keep) { remove(tmp); return 0; }
+  if (bad) { snprintf(err, errlen, "routing dump: %s: write error (disk full?)", tmp); remove(tmp); return -1; }
+  if (rename(tmp, path)) {
+    snprintf(err, errlen, "routing dump: cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    remove(tmp);
+    return -1;
+  }
+  if (mb_result_note(r, "routing_dump", path)) { snprintf(err, errlen, "routing dump: out of memory"); return -1; }
+  return 0;
 }

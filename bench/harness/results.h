@@ -52,6 +52,17 @@ void mb_provenance(mb_buf *b, int blas_threads);
  * slower); NULL if the core looks right or cannot be judged. */
 const char *mb_blas_core_warning(char *buf, size_t len);
 
+/* moebench run --blas-core WANT ("auto" or a kernel name, e.g. SkylakeX):
+ * when OpenBLAS runs other kernels than WANT (auto: kernels of an older
+ * instruction set than this CPU's cpuid offers), re-execute the program
+ * (/proc/self/exe, argv = "moebench" + the verb's argc/argv) once with
+ * OPENBLAS_CORETYPE set, since OpenBLAS reads it only when it loads; an
+ * environment mark stops a second re-execution. In the process that runs
+ * on them, results then record core_source "auto" or "option". Returns 0
+ * to go on, 2 (message printed) when WANT cannot be had, 1 when a forced
+ * name could not be re-executed for. Does not return on re-execution. */
+int mb_blas_core_select(const char *want, int quiet, int argc, char **argv);
+
 /* Compose the JSON of one cell's result. */
 void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status, const char *error,
                     const mb_result *r, const char *started, double wall_s, double cpu_s,

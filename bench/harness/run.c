@@ -370,6 +370,7 @@ static ino_t result_ino(const char *path)
 
 static const char run_usage[] =
   "usage: moebench run FILE [-j N] [--threads N] [--shard I/N] [--out DIR] [--replace] [-q] [--until-resolved]\n"
+  "         [--blas-core auto|NAME]\n"
   "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
   "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
   "Runs sharing DIR split the work: each cell is claimed by one of them.\n"
@@ -378,10 +379,20 @@ static const char run_usage[] =
   "                  the same bits for every N; -j J uses J x N threads)\n"
   "  --shard I/N     run only shard I of N (cells sorted by id, position mod N)\n"
   "  --out DIR       results root (default: results)\n"
+  "  --blas-core auto  if OpenBLAS runs kernels older than this CPU's (its\n"
+  "                  detection, or OPENBLAS_CORETYPE), re-execute once with\n"
+  "                  OPENBLAS_CORETYPE naming the kernels for this CPU: faster,\n"
+  "                  but not the bits of a machine that runs other kernels;\n"
+  "                  results record core_source \"auto\" (default: leave it)\n"
+  "  --blas-core NAME  run OpenBLAS's NAME kernels (e.g. Haswell, SkylakeX),\n"
+  "                  re-executing if need be; core_source \"option\"\n"
   "  --replace       DIR/NAME/matrix.yaml may differ from FILE: replace it (the\n"
   "                  results of the old matrix then drop out of `report`)\n"
   "  --save-models DIR  tasks that train a model save it in DIR (lm: lm-SEED.ckpt,\n"
   "                  named in the result's note `checkpoint`; see moebench lm-eval)\n"
+  "  --dump-routing DIR  lm and vision cells write every routing decision their\n"
+  "                  router metrics come from to DIR/TASK-SEED.routing (named in\n"
+  "                  the result's note `routing_dump`; format in moebench(1))\n"
   "  -q, --quiet     no per-cell log lines / progress line; a long run prints\n"
   "                  one line of progress a minute at most\n"
   "  --until-resolved  add replications in rounds, as the matrix's `sequential:`\n"
@@ -394,9 +405,43 @@ static const char run_usage[] =
   "failed (or could not be written), 2 usage or validation error, 128+SIG when\n"
   "interrupted.\n";
 
+/* --blas-core's value (NULL if absent; "" if it has none) and -q, found
+ * before anything else is done: the process may be re-executed for it. */
+static const char *blas_core_arg(int argc, char **argv, int *quiet)
+{
+  const char *want = NULL, *v;
+  *quiet = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) break;
+    if ((v = optval(argc, argv, &i, NULL, "--blas-core"))) want = v;
+    else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) *quiet = 1;
+  }
+  return want;
+}
+
+/* A kernel name as OpenBLAS spells them (SkylakeX, Opteron_SSE3), or auto */
+static int blas_core_name_ok(const char *s)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n > 31) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_')) return 0;
+  return 1;
+}
+
 int mb_verb_run(int argc, char **argv)
 {
   if (want_help(argc, argv, run_usage)) return 0;
+  int bq;
+  const char *bc = blas_core_arg(argc, argv, &bq);
+  if (bc) {
+    if (!blas_core_name_ok(bc)) {
+      fprintf(stderr, "moebench run: bad --blas-core '%s' (want auto or a kernel name such as SkylakeX)\n", bc);
+      return 2;
+    }
+    int r = mb_blas_core_select(bc, bq, argc, argv);
+    if (r) return r;
+  }
   if (until_resolved(argc, argv)) return mb_run_until_resolved(argc, argv);
   const char *file = NULL, *out = "results", *v;
   long jobs = 1, threads = 1;
@@ -406,6 +451,8 @@ int mb_verb_run(int argc, char **argv)
       if (!parse_pos(v, 4096, &jobs)) { fprintf(stderr, "moebench run: bad -j '%s' (want 1..4096)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--threads"))) {
       if (!parse_pos(v, 1024, &threads)) { fprintf(stderr, "moebench run: bad --threads '%s' (want 1..1024)\n", v); return 2; }
+    } else if ((v = optval(argc, argv, &i, NULL, "--blas-core"))) {
+      /* done above, before anything else */
     } else if (!strcmp(argv[i], "--replace")) {
       replace = 1;
     } else if ((v = optval(argc, argv, &i, NULL, "--save-models"))) {
@@ -413,6 +460,11 @@ int mb_verb_run(int argc, char **argv)
       if (!*v) { fprintf(stderr, "moebench run: --save-models needs a directory\n"); return 2; }
       if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --save-models: %s\n", e); return 1; }
       setenv("MOEBENCH_SAVE_MODELS", v, 1);
+    } else if ((v = optval(argc, argv, &i, NULL, "--dump-routing"))) {
+      char e[4200];
+      if (!*v) { fprintf(stderr, "moebench run: --dump-routing needs a directory\n"); return 2; }
+      if (mb_mkdirs(v, e, sizeof e)) { fprintf(stderr, "moebench run: --dump-routing: %s\n", e); return 1; }
+      setenv("MOEBENCH_DUMP_ROUTING", v, 1); /* not a cell parameter: it would rename every cell */
     } else if ((v = optval(argc, argv, &i, NULL, "--shard"))) {
       if (!parse_shard(v, &si, &sn)) { fprintf(stderr, "moebench run: bad --shard '%s' (want I/N, 1 <= I <= N)\n", v); return 2; }
     } else if ((v = optval(argc, argv, &i, NULL, "--out"))) {
@@ -729,13 +781,17 @@ int mb_verb_status(int argc, char **argv)
 /* ---- merge ---- */
 
 static const char merge_usage[] =
-  "usage: moebench merge OUT DIR...\n"
+  "usage: moebench merge OUT DIR... [--allow-mixed-data]\n"
   "Join result directories (each a results root holding NAME/cells/, or one\n"
   "NAME directory itself) into the results root OUT. Identical duplicates are\n"
   "fine; an ok result replaces a failed one; two ok results of one cell with\n"
   "different metrics are a conflict: reported, the one already in OUT kept.\n"
   "Corrupt files are reported and skipped.\n"
-  "Exit status: 0 merged, 1 conflicts or I/O errors, 2 usage error.\n";
+  "Cells of one matrix that name the same data but read different bytes\n"
+  "(their data_sha256 notes differ, in OUT or in the DIRs) are named with\n"
+  "both files and nothing is merged, as `report` refuses to combine them;\n"
+  "  --allow-mixed-data  merge them anyway (each pair is still named)\n"
+  "Exit status: 0 merged, 1 conflicts, mixed data or I/O errors, 2 usage error.\n";
 
 static int same_metrics(const mb_rfile *a, const mb_rfile *b)
 {
@@ -811,11 +867,103 @@ static int merge_one(const char *src, const char *name, const char *out, size_t 
   return bad;
 }
 
-int mb_verb_merge(int argc, char **argv)
+/* The data fingerprints of the results to be joined: cells (ok or
+ * diverged, as `report` counts them) of one matrix NAME that name the
+ * same data (their config's `data`, "" for a task without one) must carry
+ * the same data_sha256 note; results without one are not compared. */
+typedef struct {
+  const char *name;
+  char *data, *fp, *file;
+} data_seen;
+
+typedef struct {
+  data_seen *v;
+  size_t n, cap, mixed;
+} data_prints;
+
+static void data_prints_free(data_prints *d)
 {
-  if (want_help(argc, argv, merge_usage)) return 0;
-  for (int i = 1; i < argc; i++)
-    if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "moebench merge: unknown option '%s'\n%s", argv[i], merge_usage); return 2; }
+  for (size_t i = 0; i < d->n; i++) { free(d->v[i].data); free(d->v[i].fp); free(d->v[i].file); }
+  free(d->v);
+}
+
+/* Compare the results in dir/cells with those seen so far; each first
+ * fingerprint of a (name, data) is kept, each different one named. */
+static int scan_data_prints(const char *dir, const char *name, data_prints *d, int allow)
+{
+  char p[4400], err[5000];
+  snprintf(p, sizeof p, "%s/cells", dir);
+  DIR *dd = opendir(p);
+  if (!dd) return errno == ENOENT ? 0 : -1;
+  struct dirent *e;
+  while ((e = readdir(dd))) {
+    size_t L = strlen(e->d_name);
+    if (e->d_name[0] == '.' || L < 6 || strcmp(e->d_name + L - 5, ".json")) continue;
+    char f[4700];
+    snprintf(f, sizeof f, "%s/%s", p, e->d_name);
+    mb_rfile rf;
+    if (mb_rfile_load(f, &rf, err, sizeof err)) continue;   /* the merge pass reports it */
+    const mb_json *notes = mb_json_get(rf.doc, "notes"), *cfg = mb_json_get(rf.doc, "config");
+    const char *fp = notes ? mb_json_str(notes, "data_sha256") : NULL, *data = cfg ? mb_json_str(cfg, "data") : NULL;
+    if (fp && (rf.ok || rf.diverged)) {
+      if (!data) data = "";
+      size_t i = 0;
+      while (i < d->n && (strcmp(d->v[i].name, name) || strcmp(d->v[i].data, data))) i++;
+      if (i == d->n) {
+        if (d->n == d->cap) {
+          size_t cap = d->cap ? 2 * d->cap : 8;
+          data_seen *v = realloc(d->v, cap * sizeof *v);
+          if (!v) { mb_rfile_free(&rf); closedir(dd); return -1; }
+          d->v = v;
+          d->cap = cap;
+        }
+        d->v[d->n] = (data_seen){name, strdup(data), strdup(fp), strdup(f)};
+        if (!d->v[d->n].data || !d->v[d->n].fp || !d->v[d->n].file) { mb_rfile_free(&rf); closedir(dd); return -1; }
+        d->n++;
+      } else if (strcmp(d->v[i].fp, fp)) {
+        if (d->mixed++ < 10)
+          fprintf(stderr, "moebench merge: %s and %s both read %s%s%s of matrix %s but of different content "
+                  "(data_sha256 %s vs %s)%s\n", d->v[i].file, f, *data ? "data '" : "the data", data, *data ? "'" : "",
+                  name, d->v[i].fp, fp, allow ? " (--allow-mixed-data: merged anyway)" : "");
+      }
+    }
+    mb_rfile_free(&rf);
+  }
+  closedir(dd);
+  return 0;
+}
+
+/* The NAME directories of the sources, in argument order. */
+typedef struct {
+  char **dir, **name;
+  size_t n, cap;
+} merge_srcs;
+
+static int srcs_add(merge_srcs *s, const char *dir, const char *name)
+{
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 8;
+    char **d = realloc(s->dir, cap * sizeof *d), **m = d ? realloc(s->name, cap * sizeof *m) : NULL;
+    if (d) s->dir = d;
+    if (!d || !m) return -1;
+    s->name = m;
+    s->cap = cap;
+  }
+  if (!(s->dir[s->n] = strdup(dir))) return -1;
+  if (!(s->name[s->n] = strdup(name))) { free(s->dir[s->n]); return -1; }
+  s->n++;
+  return 0;
+}
+
+static void srcs_free(merge_srcs *s)
+{
+  for (size_t i = 0; i < s->n; i++) { free(s->dir[i]); free(s->name[i]); }
+  free(s->dir);
+  free(s->name);
+}
+
+static int merge_all(int argc, char **argv, int allow_mixed)
+{
   if (argc < 3) { fputs(merge_usage, stderr); return 2; }
   const char *out = argv[1];
   {
@@ -832,7 +980,8 @@ int mb_verb_merge(int argc, char **argv)
     }
   }
   size_t stats[4] = {0, 0, 0, 0};  /* copied, identical/kept, conflicts, corrupt */
-  int bad = 0, found = 0;
+  int bad = 0, nomem = 0;
+  merge_srcs srcs = {0};
   for (int i = 2; i < argc; i++) {
     char p[4200];
     if (!is_dir(argv[i])) { fprintf(stderr, "moebench merge: %s: not a directory\n", argv[i]); bad = 1; continue; }
@@ -843,8 +992,7 @@ int mb_verb_merge(int argc, char **argv)
       size_t L = strlen(tmp);
       while (L > 1 && tmp[L - 1] == '/') tmp[--L] = 0;
       const char *name = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
-      bad |= merge_one(argv[i], name, out, stats);
-      found++;
+      nomem |= srcs_add(&srcs, argv[i], name);
       continue;
     }
     DIR *d = opendir(argv[i]);
@@ -855,15 +1003,53 @@ int mb_verb_merge(int argc, char **argv)
       snprintf(sub, sizeof sub, "%s/%s/cells", argv[i], e->d_name);
       if (!is_dir(sub)) continue;
       snprintf(sub, sizeof sub, "%s/%s", argv[i], e->d_name);
-      bad |= merge_one(sub, e->d_name, out, stats);
-      found++;
+      nomem |= srcs_add(&srcs, sub, e->d_name);
     }
     if (d) closedir(d);
   }
-  if (!found) { fprintf(stderr, "moebench merge: no result directories (NAME/cells/) found\n"); return 1; }
+  if (nomem) { fprintf(stderr, "moebench merge: out of memory\n"); srcs_free(&srcs); return 1; }
+  if (!srcs.n) { fprintf(stderr, "moebench merge: no result directories (NAME/cells/) found\n"); srcs_free(&srcs); return 1; }
+  /* first the data fingerprints, OUT's results first: mixed data is
+   * refused before anything is written */
+  data_prints dp = {0};
+  for (size_t i = 0; i < srcs.n && !nomem; i++) {
+    char od[4400];
+    snprintf(od, sizeof od, "%s/%s", out, srcs.name[i]);
+    nomem |= scan_data_prints(od, srcs.name[i], &dp, allow_mixed) != 0;
+  }
+  for (size_t i = 0; i < srcs.n && !nomem; i++) nomem |= scan_data_prints(srcs.dir[i], srcs.name[i], &dp, allow_mixed) != 0;
+  if (nomem) fprintf(stderr, "moebench merge: cannot compare the data fingerprints (out of memory, or a directory unreadable)\n");
+  else if (dp.mixed && !allow_mixed)
+    fprintf(stderr, "moebench merge: %zu result%s read other bytes than the first cell of the same matrix and data; "
+            "nothing merged (--allow-mixed-data to merge anyway)\n", dp.mixed, dp.mixed == 1 ? "" : "s");
+  const size_t mixed = dp.mixed;
+  data_prints_free(&dp);
+  if (nomem || (mixed && !allow_mixed)) { srcs_free(&srcs); return 1; }
+  for (size_t i = 0; i < srcs.n; i++) bad |= merge_one(srcs.dir[i], srcs.name[i], out, stats);
+  srcs_free(&srcs);
   fprintf(stderr, "moebench merge: %zu copied, %zu already present, %zu conflicts, %zu corrupt skipped\n",
           stats[0], stats[1], stats[2], stats[3]);
   return bad ? 1 : 0;
+}
+
+int mb_verb_merge(int argc, char **argv)
+{
+  if (want_help(argc, argv, merge_usage)) return 0;
+  int allow_mixed = 0, na = 0;
+  char **args = malloc(sizeof *args * (size_t)(argc + 1));
+  if (!args) { fprintf(stderr, "moebench merge: out of memory\n"); return 1; }
+  for (int i = 0; i < argc; i++) {
+    if (i > 0 && !strcmp(argv[i], "--allow-mixed-data")) { allow_mixed = 1; continue; }
+    if (i > 0 && argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "moebench merge: unknown option '%s'\n%s", argv[i], merge_usage);
+      free(args);
+      return 2;
+    }
+    args[na++] = argv[i];
+  }
+  int rc = merge_all(na, args, allow_mixed);
+  free(args);
+  return rc;
 }
 
 /* ---- slurm ---- */

@@ -104,7 +104,8 @@ int mb_run_until_resolved(int argc, char **argv)
       return 2;
     }
     if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
-    if ((!strcmp(a, "--out") || !strcmp(a, "-j") || !strcmp(a, "--jobs")) && i + 1 < argc) {
+    if ((!strcmp(a, "--out") || !strcmp(a, "-j") || !strcmp(a, "--jobs") || !strcmp(a, "--threads") ||
+         !strcmp(a, "--save-models") || !strcmp(a, "--blas-core")) && i + 1 < argc) {
       if (!strcmp(a, "--out")) out = argv[i + 1];
       av[ac++] = argv[++i];
     } else if (!strncmp(a, "--out=", 6)) out = a + 6;

@@ -12,7 +12,15 @@
  * to keep: parameters, gradients and AdamW's two moments (16 bytes per
  * parameter) plus the activations the backward pass needs (logits,
  * per block LN outputs, qkv, attention probabilities, the residual
- * stream, the routed rows and expert hidden activations). Not a test:
+ * stream, the routed rows and expert hidden activations).
+ * serial_cpu_frac is the process CPU time of the timed steps spent outside
+ * OpenMP parallel regions over that plus the threads' work inside them
+ * (omp_account.c; libgomp's own start-up and barriers left out): the
+ * serial fraction of the step when --threads >= 2 and OMP_WAIT_POLICY=passive (at one thread
+ * most parallel code is not entered as a region); partition_speedup is
+ * serial part plus work over the serial part plus each region's critical
+ * path (its busiest thread): the speed-up the fixed partition allows with
+ * --threads on as many idle cores, whatever the cores the run had. Not a test:
  * `make bench-perf` runs it interleaved with bench/perf/torch_lm_baseline.py. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -26,7 +34,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "moe/moe.h"
-
+#include "omp_account.h"
 
 static double now(clockid_t c)
 {
@@ -35,6 +43,8 @@ static double now(clockid_t c)
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+static double now_cpu(void) { return now(CLOCK_PROCESS_CPUTIME_ID); }
+
 static int cmp(const void *a, const void *b)
 {
   double x = *(const double *)a, y = *(const double *)b;
@@ -42,7 +52,7 @@ static int cmp(const void *a, const void *b)
 }
 
 #define USAGE_PROG "lm-perf"
-#define USAGE_OPTS "--size NAME --variant NAME --V --T --D --L --H --N --K --s --F --B --steps --threads"
+#define USAGE_OPTS "--size NAME --variant NAME --V --T --D --L --H --N --K --s --F --B --steps --threads --regions"
 #define USAGE_FILE "bench/perf/lm_perf.c"
 
 /* v as a whole number >= 0, or a message and 0 */
@@ -62,7 +72,7 @@ int main(int argc, char **argv)
 {
   const char *size = "custom", *variant = "ds_v3";
   int V = 8000, T = 128, D = 128, L = 4, H = 4, N = 16, K = 4, s = 2, F = 32, Bt = 8;
-  int steps = 10, warm = 2, threads = 1;
+  int steps = 10, warm = 2, threads = 1, regions = 0;
   for (int i = 1; i < argc; i += 2) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -88,6 +98,7 @@ int main(int argc, char **argv)
     else if (!strcmp(k, "--B")) { if (!whole(k, v, &Bt)) return 2; }
     else if (!strcmp(k, "--steps")) { if (!whole(k, v, &steps)) return 2; }
     else if (!strcmp(k, "--threads")) { if (!whole(k, v, &threads)) return 2; }
+    else if (!strcmp(k, "--regions")) { if (!whole(k, v, &regions)) return 2; }
     else {
       fprintf(stderr, "lm-perf: unknown option %s (try --help)\n", k);
       return 2;
@@ -120,12 +131,17 @@ int main(int argc, char **argv)
   uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
   double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   double *cpu = malloc(sizeof(double) * (steps > 0 ? steps : 1));
+  /* timed steps, CPU ms: all, in parallel regions, the threads' work there, its critical path */
+  double cpu_sum = 0, par_sum = 0, work_sum = 0, crit_sum = 0;
+  long nreg = 0;
+  const double call0 = now_cpu();
   for (int i = 0; i < warm + steps; i++) {
     for (size_t j = 0; j < Nt; j++) {
       x[j] = (uint32_t)gsl_rng_uniform_int(r, V);
       y[j] = (uint32_t)gsl_rng_uniform_int(r, V);
     }
-    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), loss;
+    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(), k0 = omp_account_critical(), w0 = omp_account_work(), loss;
+    long r0 = omp_account_regions();
     int rc = moe_lm_forward(m, Bt, T, x, y, &loss);
     moe_lm_zero_grad(m);
     rc |= moe_lm_backward(m);
@@ -137,7 +153,17 @@ int main(int argc, char **argv)
     if (i >= warm) {
       ms[i - warm] = 1e3 * (now(CLOCK_MONOTONIC) - t0);
       cpu[i - warm] = 1e3 * (now(CLOCK_PROCESS_CPUTIME_ID) - c0);
+      cpu_sum += cpu[i - warm];
+      par_sum += 1e3 * (omp_account_cpu() - o0);
+      crit_sum += 1e3 * (omp_account_critical() - k0);
+      work_sum += 1e3 * (omp_account_work() - w0);
+      nreg += omp_account_regions() - r0;
     }
+  }
+  if (regions) { /* every step's CPU time and each parallel region's share of it */
+    const double sc = 1.0 / (warm + steps);
+    printf("omp-step cpu_ms=%.3f threads=%d\n", 1e3 * (now_cpu() - call0) * sc, threads);
+    omp_account_dump(stdout, sc);
   }
   qsort(ms, (size_t)steps, sizeof *ms, cmp);
   qsort(cpu, (size_t)steps, sizeof *cpu, cmp);
@@ -181,10 +207,12 @@ int main(int argc, char **argv)
   double must = 16 * P + 4 * act;
   printf("lm size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
          "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx "
-         "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f\n",
+         "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f omp_regions/step=%.0f serial_cpu_frac=%.4f partition_speedup=%.2f\n",
          size, variant, V, T, D, L, H, f.E, f.K, f.S, f.expert.F, Bt, threads, P, med,
          Nd / (med * 1e-3), Nd / (cmed * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
-         moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1], sg[1] > 0 ? step_gf / sg[1] : 0);
+         moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1], sg[1] > 0 ? step_gf / sg[1] : 0,
+         (double)nreg / (steps > 0 ? steps : 1), cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum) : 1,
+         cpu_sum - par_sum + crit_sum > 0 ? (cpu_sum - par_sum + work_sum) / (cpu_sum - par_sum + crit_sum) : 1);
   free(x);
   free(y);
   free(ms);

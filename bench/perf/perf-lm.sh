@@ -6,13 +6,12 @@
 # step and thread count), at two sizes, the two programs run alternately
 # REPS times so machine load hits both alike; prints the median tokens/s
 # (wall and CPU time) of each, their ratio, peak RSS against the bytes
-# training must hold, the step's GFLOP/s against one-thread sgemm at the
-# model's largest product (the head), and the 1 -> 2 model-thread speedup of the C model
-# (interleaved pairs, the load average beside them) with a check that 1
-# and 2 threads train bit-identical parameters.
+# training must hold, and the step's GFLOP/s against one-thread sgemm at
+# the model's largest product (the head), with the BLAS core and the load
+# average before and after (the model's own threads: perf-threads.sh).
 # Writes OUTDIR/lm.txt (raw lines).
 # Usage: sh bench/perf/perf-lm.sh BUILDDIR SRCDIR OUTDIR THREADS
-# Environment: PERF_LM_REPS (5), PERF_LM_TREPS (3 thread pairs).
+# Environment: PERF_LM_REPS (5).
 set -u
 b=$1; s=$2; outdir=$3; th=${4:-1}
 reps=${PERF_LM_REPS:-5}
@@ -27,6 +26,7 @@ M:--V 8000 --T 128 --D 128 --L 4 --H 4 --N 16 --K 4 --s 2 --F 32 --B 8 --steps 4
 torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && torch=1
 [ $torch = 1 ] || echo "python3-torch not installed: no PyTorch comparison (apt-get install python3-torch)"
+echo "load before $(cut -d' ' -f1-4 /proc/loadavg)" | tee -a "$out"
 r=1
 while [ $r -le "$reps" ]; do
   echo "$sizes" | while IFS=: read -r name opts; do
@@ -40,23 +40,7 @@ while [ $r -le "$reps" ]; do
   done || exit 1
   r=$((r + 1))
 done
-# the model's own threads (moe_lm_set_threads; BLAS stays on one thread):
-# 1 and 2 threads alternately, one process each, PERF_LM_TREPS pairs, the
-# load average before each pair; a 1- and a 2-thread run must train
-# bit-identical parameters
-treps=${PERF_LM_TREPS:-3}
-echo "$sizes" | sed -n '$p' | while IFS=: read -r name opts; do
-  k=1
-  while [ $k -le "$treps" ]; do
-    echo "load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
-    for t in 1 2; do
-      # shellcheck disable=SC2086
-      OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$b/bench/perf/lm-perf" --size "$name" --threads $t $opts |
-        sed "s/^lm /lmt$t /" | tee -a "$out"
-    done
-    k=$((k + 1))
-  done
-done
+echo "load after $(cut -d' ' -f1-4 /proc/loadavg)" | tee -a "$out"
 awk '
   function med(list,   n, a, i, j, t) {
     n = split(list, a, " ")
@@ -68,10 +52,8 @@ awk '
   $1 == "lm"    { cc_[v["size"]] = cc_[v["size"]] " " v["tokens/cpu_s"]; c[v["size"]] = c[v["size"]] " " v["tokens/s"]; rss[v["size"]] = v["rss_peak_MB"]; must[v["size"]] = v["must_hold_MB"]; trss[v["size"]] = trss[v["size"]] }
   $1 == "torch" { tc_[v["size"]] = tc_[v["size"]] " " v["tokens/cpu_s"]; t[v["size"]] = t[v["size"]] " " v["tokens/s"]; trss[v["size"]] = v["rss_peak_MB"]
                   n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["tokens/s"] }
-  $1 == "load"  { load = load " " $2 }
-  $1 == "lmt1"  { t1[v["size"]] = v["tokens/s"]; f1[v["size"]] = v["params_fnv"] }
-  $1 == "lmt2"  { c2[v["size"]] = c2[v["size"]] " " v["tokens/s"]; sp[v["size"]] = sp[v["size"]] " " v["tokens/s"] / t1[v["size"]]
-                  if (v["params_fnv"] != f1[v["size"]]) differ[v["size"]] = 1 }
+  $1 == "load"  { load[$2] = $3 " " $4 " " $5 }
+  $1 == "lm"    { core = v["core"] }
   END {
     for (k in c) {
       mc = med(c[k])
@@ -79,11 +61,9 @@ awk '
       if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the %d paired ratios %.2f)", mt, t[k], mc / mt, split(pr[k], q, " "), med(pr[k]) }
       printf "\n"
       if (k in tc_) printf "lm %s: by CPU time: moebench %.0f tokens/cpu-s, PyTorch %.0f, ratio %.2f\n", k, med(cc_[k]), med(tc_[k]), med(cc_[k]) / med(tc_[k])
-      if (of[k] != "") printf "lm %s: step %.2f GFLOP/s, one-thread sgemm at the head (B*T, V, D) %.2f GFLOP/s: %.2f of it (median of the per-run ratios; target 0.60)\n", k, med(gf[k]), med(sgf[k]), med(of[k])
+      if (of[k] != "") printf "lm %s: step %.2f GFLOP/s, one-thread sgemm at the head (B*T, V, D) %.2f GFLOP/s: %.2f of it (median of the per-run ratios%s; target 0.60); core %s, load average before %s, after %s\n", k, med(gf[k]), med(sgf[k]), med(of[k]), of[k], core, load["before"], load["after"]
       printf "lm %s: peak RSS %.1f MB, must hold %.1f MB (%.2fx)", k, rss[k], must[k], rss[k] / must[k]
       if (trss[k] != "") printf "; PyTorch peak RSS %.1f MB", trss[k]
       printf "\n"
-      if (k in c2)
-        printf "lm %s: 2 model threads %.0f tokens/s, speedup over 1 thread %.2fx (median of the paired ratios%s; 1-min load before each pair:%s); 1 and 2 threads %s\n", k, med(c2[k]), med(sp[k]), sp[k], load, (k in differ) ? "DIFFER" : "trained bit-identical parameters"
     }
   }' "$out"

@@ -5,7 +5,12 @@
 # PyTorch (bench/perf/torch_vision_baseline.py: same architecture, step and
 # thread count), at two sizes, the two programs run alternately REPS times
 # so machine load hits both alike; prints the median images/s of each,
-# their ratio, and peak RSS. Writes OUTDIR/vision.txt (raw lines).
+# their ratio (the target: >= 2 at the larger size, M), peak RSS, and the
+# step's GFLOP/s against one-thread sgemm at the model's largest product
+# (the qkv projection (B*Np, 3D, D) at these sizes; target 0.60), with the
+# BLAS core and the load average before and after. PyTorch is optional:
+# without python3-torch one line says so and libmoe runs alone.
+# Writes OUTDIR/vision.txt (raw lines).
 # Usage: sh bench/perf/perf-vision.sh BUILDDIR SRCDIR OUTDIR THREADS
 # Environment: PERF_VISION_REPS (5).
 set -u
@@ -22,6 +27,7 @@ M:--P 4 --D 64 --L 2 --Lh 1 --H 4 --F 128 --Fm 64 --N 8 --K 4 --s 1 --B 64 --ste
 torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && torch=1
 [ $torch = 1 ] || echo "python3-torch not installed: no PyTorch comparison (apt-get install python3-torch)"
+echo "load before $(cut -d' ' -f1-4 /proc/loadavg)" | tee -a "$out"
 r=1
 while [ $r -le "$reps" ]; do
   echo "$sizes" | while IFS=: read -r name opts; do
@@ -35,6 +41,7 @@ while [ $r -le "$reps" ]; do
   done || exit 1
   r=$((r + 1))
 done
+echo "load after $(cut -d' ' -f1-4 /proc/loadavg)" | tee -a "$out"
 awk '
   function med(list,   n, a, i, j, t) {
     n = split(list, a, " ")
@@ -42,14 +49,19 @@ awk '
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
   { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
-  $1 == "vision" { c[v["size"]] = c[v["size"]] " " v["images/s"]; rss[v["size"]] = v["rss_peak_MB"] }
-  $1 == "torch"  { t[v["size"]] = t[v["size"]] " " v["images/s"]; trss[v["size"]] = v["rss_peak_MB"] }
+  $1 == "load"   { load[$2] = $3 " " $4 " " $5 }
+  $1 == "vision" { c[v["size"]] = c[v["size"]] " " v["images/s"]; rss[v["size"]] = v["rss_peak_MB"]; core = v["core"]
+                   gf[v["size"]] = gf[v["size"]] " " v["step_GFLOPs"]; sgf[v["size"]] = sgf[v["size"]] " " v["sgemm_GFLOPs"]
+                   of[v["size"]] = of[v["size"]] " " v["of_sgemm"]; shp[v["size"]] = v["sgemm_shape"] }
+  $1 == "torch"  { t[v["size"]] = t[v["size"]] " " v["images/s"]; trss[v["size"]] = v["rss_peak_MB"]
+                   n = split(c[v["size"]], cc, " "); pr[v["size"]] = pr[v["size"]] " " cc[n] / v["images/s"] }
   END {
     for (k in c) {
       mc = med(c[k])
       printf "vision %s: moebench %.0f images/s (median of%s)", k, mc, c[k]
-      if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f", mt, t[k], mc / mt }
+      if (k in t) { mt = med(t[k]); printf ", PyTorch %.0f (median of%s), ratio moebench/PyTorch = %.2f (median of the paired ratios %.2f)%s", mt, t[k], mc / mt, med(pr[k]), k == "M" ? "; target >= 2 at this, the larger size" : "" }
       printf "\n"
+      if (of[k] != "") printf "vision %s: step %.2f GFLOP/s, one-thread sgemm at the largest product (%s) %.2f GFLOP/s: %.2f of it (median of the per-run ratios%s; target 0.60); core %s, load average before %s, after %s\n", k, med(gf[k]), shp[k], med(sgf[k]), med(of[k]), of[k], core, load["before"], load["after"]
       printf "vision %s: peak RSS %.1f MB", k, rss[k]
       if (k in trss) printf "; PyTorch peak RSS %.1f MB", trss[k]
       printf "\n"

@@ -4,9 +4,14 @@
  * the layer's expert-GEMM shape, all measured in the same process.
  *
  *   bench/perf/moe-perf [--reps R] [--steps N] [--act NAME] [--gate NAME]
- *                       [--shape T,D,E,K,F,S]...
+ *                       [--threads N] [--shape T,D,E,K,F,S]...
  *       runs every shape R times (R repetitions of N timed steps each,
- *       after two warm-up steps) and prints one line per shape.
+ *       after two warm-up steps) and prints one line per shape; --threads
+ *       gives the layer and AdamW N threads of their own
+ *       (moe_layer_set_threads, moe_optim_set_threads; BLAS stays on one),
+ *       and a second line per shape, "moe-threads ... wall_ms_med=..
+ *       params_fnv=..", gives the step's median wall time and a hash of
+ *       the parameters after the run, equal for every N.
  *   bench/perf/moe-perf --optim N [--reps R]
  *       AdamW alone on N parameters: min and median ns/param over R steps.
  *   bench/perf/moe-perf --blas
@@ -84,7 +89,7 @@ static double step_flops(const bench *b)
 }
 
 static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const char *act,
-                      const char *gate)
+                      const char *gate, int threads)
 {
   memset(b, 0, sizeof *b);
   b->T = T; b->D = D; b->E = E; b->K = K; b->F = F; b->S = S;
@@ -101,6 +106,8 @@ static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const 
     return 1;
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   b->o = moe_optim_alloc(&oc, moe_layer_param_count(b->l));
+  if (!b->o || moe_layer_set_threads(b->l, threads) || moe_optim_set_threads(b->o, threads))
+    return 1;
   size_t TD = (size_t)T * D;
   b->x = malloc(TD * sizeof *b->x); b->y = malloc(TD * sizeof *b->y);
   b->tg = malloc(TD * sizeof *b->tg); b->dy = malloc(TD * sizeof *b->dy);
@@ -189,7 +196,7 @@ static int serve(void)
     double c, w;
     if (sscanf(line, "shape %d %d %d %d %d %d %31s %63s", &T, &D, &E, &K, &F, &S, act, gate) == 8) {
       bench_free(&b);
-      if (bench_init(&b, T, D, E, K, F, S, act, gate) || one_step(&b) || one_step(&b)) {
+      if (bench_init(&b, T, D, E, K, F, S, act, gate, 1) || one_step(&b) || one_step(&b)) {
         printf("error %s\n", moe_last_error());
         continue;
       }
@@ -247,7 +254,7 @@ static int optim_alone(size_t n, int reps)
 
 int main(int argc, char **argv)
 {
-  int steps = 5, reps = 5, nshape = 0, shapes[32][6];
+  int steps = 5, reps = 5, nshape = 0, shapes[32][6], threads = 1, threads_given = 0;
   long optim_n = 0;
   const char *gate = "sigmoid_norm_topk", *act = "silu";
   for (int i = 1; i < argc; i++) {
@@ -262,6 +269,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--optim") && i + 1 < argc) optim_n = atol(argv[++i]);
     else if (!strcmp(argv[i], "--gate") && i + 1 < argc) gate = argv[++i];
+    else if (!strcmp(argv[i], "--threads") && i + 1 < argc) { threads = atoi(argv[++i]); threads_given = 1; }
     else if (!strcmp(argv[i], "--act") && i + 1 < argc) act = argv[++i];
     else if (!strcmp(argv[i], "--shape") && i + 1 < argc && nshape < 32) {
       int *s = shapes[nshape];
@@ -272,7 +280,7 @@ int main(int argc, char **argv)
       nshape++;
     } else {
       printf("usage: moe-perf [--reps R] [--steps N] [--act NAME] [--gate NAME] "
-             "[--shape T,D,E,K,F,S]... | --optim N [--reps R] | --serve\n");
+             "[--threads N] [--shape T,D,E,K,F,S]... | --optim N [--reps R] | --serve\n");
       return strcmp(argv[i], "--help") ? 2 : 0;
     }
   }
@@ -288,7 +296,7 @@ int main(int argc, char **argv)
   for (int i = 0; i < nshape; i++) {
     int *s = shapes[i];
     bench b;
-    if (bench_init(&b, s[0], s[1], s[2], s[3], s[4], s[5], act, gate) || one_step(&b) ||
+    if (bench_init(&b, s[0], s[1], s[2], s[3], s[4], s[5], act, gate, threads) || one_step(&b) ||
         one_step(&b)) {
       fprintf(stderr, "moe-perf: %s\n", moe_last_error());
       return 1;
@@ -310,6 +318,15 @@ int main(int argc, char **argv)
            "wall_ms_med=%.3f GFLOP/s=%.2f sgemm_GFLOP/s=%.2f frac_sgemm=%.2f optim_ns/param=%.3f\n",
            s[0], s[1], s[2], s[3], s[4], s[5], act, gate, ms, msmin, median(tw, reps) * 1e3, gf, g,
            gf / g, c * 1e9 / np);
+    if (threads_given) {
+      /* FNV-1a of the parameters after the same steps: 1 and N threads agree */
+      unsigned long long h = 1469598103934665603ull;
+      const unsigned char *pb = (const unsigned char *)moe_layer_params(b.l);
+      for (size_t j = 0; j < moe_layer_param_count(b.l) * sizeof(float); j++)
+        h = (h ^ pb[j]) * 1099511628211ull;
+      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d wall_ms_med=%.3f params_fnv=%016llx\n", s[0],
+             s[1], s[2], s[3], s[4], s[5], threads, median(tw, reps) * 1e3, h);
+    }
     fflush(stdout);
     free(tc); free(tw); free(gc);
     bench_free(&b);

@@ -237,12 +237,15 @@ typedef struct {
   int T, B;
   uint32_t *x, *y;          /* (B, T) */
   const size_t *tokbytes;   /* (V) bytes of each token */
+  FILE *dump;               /* the routing dump (mb_dump_open), or NULL */
 } evaluator;
 
 /* CE and bytes over `windows` of the split's evaluation windows, evenly
  * spaced (window j·W_all/windows, j = 0..windows−1: all of them when
  * windows = W_all), so a subset samples every part of the split; router
- * counts into rr (NULL: none). */
+ * counts into rr (NULL: none), and with rr every token's routing into
+ * ev->dump when it is open: per batch, per layer, one line per token
+ * "LAYER TOKEN e_1 .. e_K w_1 .. w_K" (moebench(1), ROUTING DUMP). */
 static int eval_windows(evaluator *ev, size_t windows, router_rec *rr, eval_sum *out)
 {
   const size_t wall = moe_batch_eval_windows(ev->ntok, (size_t)ev->T);
@@ -269,6 +272,12 @@ static int eval_windows(evaluator *ev, size_t windows, router_rec *rr, eval_sum 
       const moe_layer *f = moe_lm_ffn(ev->m, l);
       const int *idx = moe_layer_chosen(f);
       const float *wt = moe_layer_weights(f);
+      for (size_t i = 0; ev->dump && i < nt; i++) {
+        fprintf(ev->dump, "%d %u", l, (unsigned)ev->x[i]);
+        for (int k = 0; k < rr->K; k++) fprintf(ev->dump, " %d", idx[i * rr->K + k]);
+        for (int k = 0; k < rr->K; k++) fprintf(ev->dump, " %.9g", (double)wt[i * rr->K + k]);
+        fputc('\n', ev->dump);
+      }
       for (size_t i = 0; i < nt; i++) {
         int r = rr->rank[ev->x[i]];
         if (r < 0) continue;
@@ -339,10 +348,11 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   router_rec rr = {0};
   tcount *tc = NULL;
   double *jt = NULL, *jw = NULL;
+  FILE *dump = NULL;
   const int D = o.D, L = o.L, H = o.H, T = o.T, B = o.B;
   const long steps = o.steps, every = o.every;
   const int ncp = (int)(steps / every);
-  char dir[4096];
+  char dir[4096], dump_path[4400];
   const double c_start = now_s(CLOCK_PROCESS_CPUTIME_ID);
   double eval_cpu = 0;
 
@@ -399,7 +409,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
     FAIL("out of memory (batch of %d x %d tokens)", B, T);
 
   /* the evaluation windows and the router's types */
-  evaluator ev = {m, va->tokens, (size_t)va->count, T, B, x, y, tokbytes};
+  evaluator ev = {m, va->tokens, (size_t)va->count, T, B, x, y, tokbytes, NULL};
   const size_t vwin_all = moe_batch_eval_windows((size_t)va->count, (size_t)T);
   size_t vwin = o.eval_tokens ? (size_t)o.eval_tokens / (size_t)T : vwin_all;
   if (vwin < 1) vwin = 1;
@@ -424,6 +434,15 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
     FAIL("out of memory (router records)");
   if (!(jt = calloc((size_t)ncp * L, sizeof *jt)) || !(jw = calloc((size_t)ncp * L, sizeof *jw)))
     FAIL("out of memory (fairness records)");
+  /* the routing dump: the evaluated tokens of every checkpoint, every
+   * one (the analysis keeps those of the R most frequent types) */
+  if (rp) {
+    if (!(dump = mb_dump_open("lm", seed, dump_path, sizeof dump_path, err, errlen)) && *err) goto out;
+    ev.dump = dump;
+    if (dump)
+      fprintf(dump, "layers %d experts %d k %d router_types %ld tokens %zu\n", L, rr.E, rr.K, o.router_types,
+              vwin * (size_t)T);
+  }
 
   /* training */
   const double gamma = moe_variant_uses_bias(o.variant) ? o.bias_gamma : 0, bound = 2 * log((double)V);
@@ -453,6 +472,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
     if ((st + 1) % every == 0) {
       eval_sum es;
       double e0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+      if (ev.dump) fprintf(ev.dump, "checkpoint %ld\n", st + 1);
       if (eval_windows(&ev, vwin, rp, &es)) FAIL("eval at step %ld: %s", st + 1, moe_last_error());
       eval_cpu += now_s(CLOCK_PROCESS_CPUTIME_ID) - e0;
       double ppl = exp(es.ce / (double)es.n);
@@ -599,6 +619,10 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   }
   rc = 0;
 out:
+  /* a diverged run keeps the checkpoints it reached */
+  if (dump && mb_dump_close(dump, dump_path, rc == 0 || rc == MB_RUN_DIVERGED, res, rc ? NULL : err, rc ? 0 : errlen) &&
+      rc == 0)
+    rc = 1;
   moe_tokfile_free(tr); moe_tokfile_free(va); moe_tokfile_free(te);
   moe_bpe_free(bpe);
   moe_lm_free(m);
@@ -674,7 +698,7 @@ int mb_verb_lm_eval(int argc, char **argv)
     fprintf(stderr, "moebench lm-eval: out of memory\n");
     goto out;
   }
-  evaluator ev = {m, tf->tokens, (size_t)tf->count, cfg->T, B, x, y, tokbytes};
+  evaluator ev = {m, tf->tokens, (size_t)tf->count, cfg->T, B, x, y, tokbytes, NULL};
   size_t w = moe_batch_eval_windows((size_t)tf->count, (size_t)cfg->T);
   if (maxtok && w > (size_t)maxtok / (size_t)cfg->T) w = (size_t)maxtok / (size_t)cfg->T > 0 ? (size_t)maxtok / (size_t)cfg->T : 1;
   eval_sum es;

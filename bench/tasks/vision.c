@@ -469,7 +469,10 @@ static int stream_batch(stream *s, long st, float *x, int32_t *y, size_t *nb)
  * accuracy, per-class correct/count (may be NULL); routing of the
  * connector into `sets` ((n·Np, K), the first n_router images only; may be
  * NULL) and per-expert load / weight over all tokens into load, wsum (E)
- * and per-class load into cload ((10, E)) when given (transformer only). */
+ * and per-class load into cload ((10, E)) when given (transformer only);
+ * with ev->dump open, every token's routing, one line per patch token
+ * "IMAGE PATCH CLASS e_1 .. e_K w_1 .. w_K", IMAGE counted from 0 in the
+ * order of idx (moebench(1), ROUTING DUMP). */
 typedef struct {
   model *m;
   const moe_idx_set *set;
@@ -478,6 +481,7 @@ typedef struct {
   float *x;
   int32_t *y;
   double cpu; /* CPU seconds spent here */
+  FILE *dump; /* the routing dump (mb_dump_open), or NULL */
 } evaluator;
 
 static int evaluate(evaluator *ev, const size_t *idx, size_t n, double *ce, double *acc, double *ccorrect,
@@ -503,11 +507,17 @@ static int evaluate(evaluator *ev, const size_t *idx, size_t n, double *ce, doub
       sc += hit;
       if (ccorrect) { ccorrect[ev->y[j]] += hit; ccount[ev->y[j]] += 1; }
     }
-    if (ev->m->v && (load || sets || cload)) {
+    if (ev->m->v && (load || sets || cload || ev->dump)) {
       const moe_layer *f = moe_vision_connector(ev->m->v);
       const int *ch = moe_layer_chosen(f);
       const float *w = moe_layer_weights(f);
       const size_t nt = b * (size_t)ev->Np;
+      for (size_t t = 0; ev->dump && t < nt; t++) {
+        fprintf(ev->dump, "%zu %zu %d", i0 + t / (size_t)ev->Np, t % (size_t)ev->Np, (int)ev->y[t / (size_t)ev->Np]);
+        for (int k = 0; k < ev->K; k++) fprintf(ev->dump, " %d", ch[t * ev->K + k]);
+        for (int k = 0; k < ev->K; k++) fprintf(ev->dump, " %.9g", (double)w[t * ev->K + k]);
+        fputc('\n', ev->dump);
+      }
       for (size_t t = 0; t < nt; t++) {
         const int cls = ev->y[t / (size_t)ev->Np];
         for (int k = 0; k < ev->K; k++) {
@@ -604,6 +614,7 @@ static int checkpoint(void *p, long step, char *err, size_t n)
   checkpoints *k = p;
   double vce, vacc;
   const int E = k->ev->E;
+  if (k->ev->dump) fprintf(k->ev->dump, "checkpoint %ld\n", step);
   if (evaluate(k->ev, k->vd->va_idx, k->neval, &vce, &vacc, NULL, NULL, k->routed ? k->sets + (size_t)k->cp * k->per_cp : NULL,
                k->nrouter, k->routed ? k->load : NULL, k->routed ? k->wsum : NULL, NULL)) {
     snprintf(err, n, "eval at step %ld: %s", step, moe_last_error());
@@ -820,7 +831,8 @@ static int connector_config(const vision_opts *o, moe_variant v, moe_variant_siz
 
 static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_t errlen)
 {
-  (void)seed; /* training draws from the matrix seed and the replication (see the top) */
+  /* training draws from the matrix seed and the replication (see the
+   * top); the cell's seed only names the routing dump */
   int rc = 1, prc;
   const char *bad;
   vision_opts o;
@@ -834,6 +846,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   int *cls_of = NULL;
   checkpoints k = {0};
   double *cload = NULL;
+  FILE *dump = NULL;
+  char dump_path[4400];
   const int B = o.B, dense = moe_variant_is_dense(o.variant);
   const double c_start = CPU_NOW();
   char dir[4400];
@@ -911,7 +925,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   if (neval == 0 || neval > vd.nval) neval = vd.nval;
   size_t nrouter = (size_t)o.router_images;
   if (nrouter > neval) nrouter = neval;
-  evaluator ev = {&m, vd.trs, &vd.pp, B, Np, E, Kr, x, y, 0};
+  evaluator ev = {&m, vd.trs, &vd.pp, B, Np, E, Kr, x, y, 0, NULL};
   k = (checkpoints){&ev, res, &vd, neval, nrouter, nrouter * (size_t)Np * Kr, routed, 0, NULL, NULL, NULL, NULL, NULL};
   if (!(k.sets = malloc(sizeof *k.sets * (k.per_cp ? k.per_cp : 1) * (size_t)ncp)) ||
       !(cls_of = malloc(sizeof *cls_of * (nrouter ? nrouter : 1))) || !(k.jt = calloc((size_t)ncp, sizeof *k.jt)) ||
@@ -976,6 +990,16 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
     md.v = NULL;
   }
 
+  /* the routing dump: the connector's routing at every checkpoint and in
+   * the final pass over the validation split */
+  if (routed) {
+    if (!(dump = mb_dump_open("vision", seed, dump_path, sizeof dump_path, err, errlen)) && *err) goto out;
+    ev.dump = dump;
+    if (dump)
+      fprintf(dump, "experts %d k %d patches %d router_images %zu images %zu valid_images %zu\n", E, Kr, Np, nrouter,
+              neval, vd.nval);
+  }
+
   /* training */
   phase_out po;
   const double gamma = moe_variant_uses_bias(o.variant) && !o.logreg ? o.bias_gamma : 0;
@@ -989,8 +1013,10 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
 
   /* final: the validation split (routing per class) and the official test set */
   double fce, facc, tce, tacc, ccorrect[10] = {0}, ccount[10] = {0};
+  if (ev.dump) fprintf(ev.dump, "final\n");
   if (evaluate(&ev, vd.va_idx, vd.nval, &fce, &facc, NULL, NULL, NULL, 0, NULL, NULL, routed ? cload : NULL))
     FAIL("final valid: %s", moe_last_error());
+  ev.dump = NULL;
   if (routed)
     for (int cl = 0; cl < 10; cl++) {
       double v;
@@ -1052,6 +1078,10 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   mb_result_metric(res, "eval_cpu_share", ev.cpu / (CPU_NOW() - c_start));
   rc = 0;
 out:
+  /* a diverged run keeps the checkpoints it reached */
+  if (dump && mb_dump_close(dump, dump_path, rc == 0 || rc == MB_RUN_DIVERGED, res, rc ? NULL : err, rc ? 0 : errlen) &&
+      rc == 0)
+    rc = 1;
   moe_idx_set_free(vd.trs); moe_idx_set_free(vd.tes);
   moe_batcher_free(split);
   stream_free(&s); stream_free(&sd);

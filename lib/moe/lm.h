@@ -209,10 +209,9 @@ int moe_lm_init_params_keyed(moe_lm *m, uint64_t seed);
 int moe_lm_forward(moe_lm *m, int B, int T, const moe_token *x, const moe_token *y, double *loss);
 /* The forward for evaluation: the same loss, CE, aux, logits and routing
  * records, bit for bit, as moe_lm_forward, with the head's product and
- * each row's logsumexp fused per block of 48 rows (while the block's
- * logits are in cache; a block's product has the bits of those rows of
- * one product). No backward may follow (MOE_EINVAL). moe_lm_evaluate
- * uses it. */
+ * each row's logsumexp fused per row block (while the block's logits are
+ * in cache; the blocks and BLAS calls are moe_lm_forward's own). No
+ * backward may follow (MOE_EINVAL). moe_lm_evaluate uses it. */
 int moe_lm_forward_eval(moe_lm *m, int B, int T, const moe_token *x, const moe_token *y,
                         double *loss);
 /* Backward of the last forward (which must have had targets): gradients
@@ -221,9 +220,11 @@ int moe_lm_backward(moe_lm *m);
 void moe_lm_zero_grad(moe_lm *m);
 /* Threads for forward, backward and evaluation, 1..MOE_THREADS_MAX (1 by
  * default): every block (moe_block_set_threads), the head's products by
- * row blocks cut at multiples of 48 rows, the rows' logsumexp and
+ * row blocks (at most 8, cut at multiples of 48 rows, the same blocks
+ * and BLAS calls for every thread count), the rows' logsumexp and
  * softmax; sums across rows keep their order. Every thread count gives
- * the bits of one thread. The optimizer has its own
+ * the bits of one thread, with any BLAS whose single-threaded call is a
+ * function of its arguments. The optimizer has its own
  * (moe_optim_set_threads). */
 int moe_lm_set_threads(moe_lm *m, int n);
 int moe_lm_get_threads(const moe_lm *m);

@@ -107,9 +107,10 @@ void moe_block_zero_grad(moe_block *b);
 /* Threads for the block's forward and backward (1..MOE_THREADS_MAX, 1 by
  * default), its MoE layer's included (moe_layer_set_threads): LayerNorm
  * by rows (its weight gradients by columns, rows summed in order),
- * attention by (batch, head) pairs, the projections by row blocks cut at
- * multiples of 48 rows (where the BLAS kernel computes every element as
- * one call does). Every thread count gives the bits of one thread.
+ * attention by (batch, head) pairs, the projections by row blocks (at
+ * most 8, cut at multiples of 48 rows: the same blocks and BLAS calls
+ * for every thread count, one thread doing them in turn). Every thread
+ * count gives the bits of one thread.
  * MOE_ENOMEM when the n attention scratch matrices cannot be allocated. */
 int moe_block_set_threads(moe_block *b, int n);
 

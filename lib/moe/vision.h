@@ -163,8 +163,9 @@ void moe_vision_zero_grad(moe_vision *m);
 /* Threads for forward and backward, 1..MOE_THREADS_MAX (1 by default):
  * every block and the connector (moe_block_set_threads,
  * moe_layer_set_threads), the patch embedding's products by row blocks
- * cut at multiples of 48 rows, the LayerNorms by rows. Every thread count
- * gives the bits of one thread. */
+ * (the same blocks for every thread count, as moe_block_set_threads),
+ * the LayerNorms by rows. Every thread count gives the bits of one
+ * thread. */
 int moe_vision_set_threads(moe_vision *m, int n);
 int moe_vision_get_threads(const moe_vision *m);
 

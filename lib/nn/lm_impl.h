@@ -202,13 +202,14 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
   /* CE = (1/N) Σ_t lse_t − logits_t[y_t]; lse kept for the backward (the
    * rows' lse on nt threads, their sum in row order) */
   if (eval) {
-    /* each block of MOE_GEMM_GRANULE rows: its logits, then their lse
-     * while they are in cache (a block's product has the bits of those
-     * rows of one product, par_impl.h) */
-    const int G = MOE_GEMM_GRANULE, nb = (N + G - 1) / G;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    /* each row block of par_gemm's (par_impl.h): its logits, the same
+     * BLAS call as training's forward makes, then their lse while they
+     * are in cache */
+    const int nb = moei_par_nblocks(N);
+#pragma omp parallel for num_threads(nt < nb ? nt : nb) schedule(static) if (nt > 1)
     for (int b = 0; b < nb; b++) {
-      const int r0 = b * G, r1 = r0 + G < N ? r0 + G : N;
+      int r0, r1;
+      moei_par_block(N, nb, b, &r0, &r1);
       R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, V, D, 1, m->z + (size_t)r0 * D, D,
              m->head, D, 0, m->logits + (size_t)r0 * V, V);
       for (int t = r0; t < r1; t++) {

@@ -1,0 +1,88 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# bench-perf part: a model's own threads (OpenMP, BLAS on one thread), N
+# threads against 1 on the LM at size M (bench/perf/lm-perf) and on the
+# MoE layer's GEMM-bound shapes (bench/perf/moe-perf --threads), one
+# process per setting, interleaved 1 N 1 N ... (PAIRS pairs) so a change of
+# load hits both; prints, per workload, the median of the paired ratios of
+# the step's median wall time (1 thread / N threads: the speed-up; target
+# 1.8 at N = 2 on an idle 2-core machine), both step times, the load
+# average and run queue before and after every pair, OMP_WAIT_POLICY, the
+# BLAS core, and whether 1 and N threads trained bit-identical parameters.
+# The LM's line also gives the serial fraction of its step (lm-perf
+# serial_cpu_frac), the speed-up Amdahl's law allows with it, and the one
+# its fixed partition allows (lm-perf partition_speedup).
+# Writes OUTDIR/threads.txt (raw lines).
+# Usage: sh bench/perf/perf-threads.sh BUILDDIR SRCDIR OUTDIR [THREADS]
+#   (THREADS, the BLAS threads of the other parts, is not used: BLAS stays
+#   on one thread here)
+# Environment: PERF_THREADS_PAIRS (5), PERF_THREADS_N (2), PERF_THREADS_LM
+#   (lm-perf's size options), PERF_THREADS_SHAPES (T,D,E,K,F,S ...), OMP_WAIT_POLICY
+#   (passive unless set: on a shared machine, busy-waiting threads that the
+#   kernel deschedules make a step several times slower).
+# On an idle 2-core machine it takes about 3 minutes.
+set -u
+b=$1; outdir=$3
+pairs=${PERF_THREADS_PAIRS:-5}; nt=${PERF_THREADS_N:-2}
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 GOTO_NUM_THREADS=1
+mkdir -p "$outdir" || exit 1
+out=$outdir/threads.txt
+: >"$out"
+# the LM at size M (perf-lm.sh's) and the GEMM-bound shapes of the layer
+# grid (perf-layer.sh's, D > 64 and F > 64)
+lm=${PERF_THREADS_LM:-"--V 8000 --T 128 --D 128 --L 4 --H 4 --N 16 --K 4 --s 2 --F 32 --B 8 --steps 4"}
+shapes=${PERF_THREADS_SHAPES:-"8192,128,16,1,128,0 8192,256,16,1,256,1 4096,128,32,4,128,2 4096,256,32,4,256,2
+  1024,256,8,2,512,1 1024,512,8,2,1024,0 2048,512,16,2,512,2"}
+sargs=
+for sh in $shapes; do sargs="$sargs --shape $sh"; done
+load() { echo "load $1 $(cut -d' ' -f1-4 /proc/loadavg)" | tee -a "$out"; }
+echo "threads: $nt against 1, $pairs interleaved pairs, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, BLAS on 1 thread" | tee -a "$out"
+k=1
+while [ $k -le "$pairs" ]; do
+  load before
+  for t in 1 "$nt"; do
+    # shellcheck disable=SC2086
+    "$b/bench/perf/lm-perf" --size M --threads "$t" $lm | sed "s/^lm /lmt$t /" | tee -a "$out" || exit 1
+  done
+  for t in 1 "$nt"; do
+    # shellcheck disable=SC2086
+    "$b/bench/perf/moe-perf" --threads "$t" --reps 1 --steps 3 $sargs | grep '^moe-threads' |
+      sed "s/^moe-threads /layert$t /" | tee -a "$out" || exit 1
+  done
+  load after
+  k=$((k + 1))
+done
+awk -v nt="$nt" -v wait="$OMP_WAIT_POLICY" '
+  function med(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  { delete v; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+  $1 == "load" { ld[$2] = ld[$2] " " $3; rq[$2] = rq[$2] " " $6 }
+  $1 == "lmt1" { a1 = v["ms/step"]; h1 = v["params_fnv"]; l1 = l1 " " a1; core = v["core"] }
+  $1 == "lmt" nt { l2 = l2 " " v["ms/step"]; lr = lr " " a1 / v["ms/step"]; sf = sf " " v["serial_cpu_frac"]; ps = ps " " v["partition_speedup"]
+                   if (v["params_fnv"] != h1) ldiff = 1 }
+  $1 ~ /^layert/ { key = v["T"] "," v["D"] "," v["E"] "," v["K"] "," v["F"] "," v["S"] }
+  $1 == "layert1" { if (!(key in s1)) order[++ns] = key; b1[key] = v["wall_ms_med"]; s1[key] = s1[key] " " v["wall_ms_med"]; g1[key] = v["params_fnv"] }
+  $1 == "layert" nt { s2[key] = s2[key] " " v["wall_ms_med"]; r[key] = r[key] " " b1[key] / v["wall_ms_med"]
+                      if (v["params_fnv"] != g1[key]) gdiff[key] = 1 }
+  END {
+    if (lr != "") {
+      s = med(sf); am = 1 / (s + (1 - s) / nt)
+      printf "threads lm: %d threads / 1: speed-up %.2fx (median of the paired ratios%s; target 1.80 at 2 threads on an idle machine); 1 thread %.0f ms/step, %d threads %.0f; serial fraction %.3f (Amdahl allows %.2fx; the partition, its busiest threads counted, %.2fx); parameters %s; core %s, OMP_WAIT_POLICY=%s\n", nt, med(lr), lr, med(l1), nt, med(l2), s, am, med(ps), ldiff ? "DIFFER" : "bit-identical", core, wait
+    }
+    all = ""
+    for (i = 1; i <= ns; i++) {
+      k = order[i]
+      if (!(k in r)) continue
+      all = all " " med(r[k])
+      printf "threads layer %s: speed-up %.2fx (median of%s); 1 thread %.1f ms/step, %d threads %.1f; parameters %s\n", k, med(r[k]), r[k], med(s1[k]), nt, med(s2[k]), (k in gdiff) ? "DIFFER" : "bit-identical"
+    }
+    if (all != "") {
+      n = split(all, q, " "); mn = q[1]; for (i = 2; i <= n; i++) if (q[i] < mn) mn = q[i]
+      printf "threads layer, the %d GEMM-bound shapes: median speed-up %.2fx, lowest %.2fx (target 1.80)\n", n, med(all), mn
+    }
+    printf "threads: 1-min load average before each pair:%s; after:%s; running/total tasks before:%s; after:%s\n", ld["before"], ld["after"], rq["before"], rq["after"]
+  }' "$out"
