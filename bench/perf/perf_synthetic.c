@@ -20,13 +20,14 @@
  * 3. For each experiment, the least-squares slope of log(mean loss) on
  *    log n and on log(n / log n) over the points run: a preliminary rate
  *    (reported as -slope) before the harness's bootstrap fits; with few
- *    replications it is noisy (paper.md §8 pitfall 7).
+ *    replications it is noisy (doc/synthetic-findings.md: the bootstrap
+ *    intervals over 8 replications).
  *
  *   bench/perf/perf_synthetic --d4-sensitivity LIMIT_A LIMIT_B [REPS [NMAX]]
  *
  * fits thm4 cells once each and reports D4 against two cached limits
  * (e.g. two `moebench gmoe-limit thm4` runs with other seeds or n), to
- * show how much D4 depends on the constructed G2 (pitfall 5).
+ * show how much D4 depends on the constructed G2 (doc/thm4-limit.md).
  * Run with OPENBLAS_NUM_THREADS=1 (the harness does). Timings are process
  * CPU time (user + sys), so a loaded machine slows the run but not the
  * numbers much. */
