@@ -2,7 +2,8 @@
 ## bench/harness/ (see Makefile.am): the matrix parser, runner, result
 ## store, reports, and `make bench` / `make bench-quick` (mb-bench.sh).
 bench_libmoebench_la_SOURCES += bench/harness/cell.c bench/harness/json.c bench/harness/json.h \
-	bench/harness/matrix.c bench/harness/matrix.h bench/harness/results.c bench/harness/results.h \
+	bench/harness/matrix.c bench/harness/matrix.h bench/harness/matrix_int.h bench/harness/matrix_yaml.c \
+	bench/harness/matrix_spec.c bench/harness/matrix_expand.c bench/harness/results.c bench/harness/results.h \
 	bench/harness/run.c bench/harness/report.c bench/harness/report.h bench/harness/power.c \
 	bench/harness/power.h bench/harness/sequential.c bench/harness/report_int.h \
 	bench/harness/report_html.c
