@@ -6,7 +6,8 @@ bench_libmoebench_la_SOURCES += bench/harness/cell.c bench/harness/json.c bench/
 	bench/harness/matrix_spec.c bench/harness/matrix_expand.c bench/harness/results.c bench/harness/results.h \
 	bench/harness/run.c bench/harness/report.c bench/harness/report.h bench/harness/power.c \
 	bench/harness/power.h bench/harness/sequential.c bench/harness/report_int.h \
-	bench/harness/report_html.c
+	bench/harness/report_table.c bench/harness/report_fit.c bench/harness/report_plot.c \
+	bench/harness/report_plan.c bench/harness/report_html.c
 # the build facts of every result's provenance (mk/bench.mk)
 bench/harness/results.lo: bench/mb_build.h
 
