@@ -231,7 +231,7 @@ static void test_patches(void)
   is_int(moe_patches_cut(&pp, s->pixels, s->n, badidx, 2, out), MOE_ERANGE, "index 5 of 5 images -> ERANGE");
 
   /* A batch: patches plus labels in batch order. */
-  int32_t y[3] = {-1, -1, -1};
+  moe_token y[3] = {(moe_token)-1, (moe_token)-1, (moe_token)-1};
   is_int(moe_idx_set_batch(s, &pp, idx, 3, out, y), MOE_OK, "set batch");
   ok(y[0] == 2 && y[1] == 0 && y[2] == 7, "labels follow the batch order (2 0 7)");
   is_close(out[(2 * 4 + 3) * 196 + 14 * 1 + 1], fx(3, 15, 15) / 255.0, 1e-7, 0,

@@ -241,7 +241,7 @@ int mb_verb_data_tokenize(int argc, char **argv)
   int status = 0;
   printf("vocabulary: %s (%u tokens)\n", vocab, moe_bpe_vocab_size(b));
   for (int s = 0; s < MOE_SPLIT_N && !status; s++) {
-    uint32_t *ids = malloc((sp.len[s] + 1) * sizeof *ids); /* (n) at most one token per byte */
+    moe_token *ids = malloc((sp.len[s] + 1) * sizeof *ids); /* (n) at most one token per byte */
     size_t n = 0;
     if (!ids) { moe_error(MOE_ENOMEM, "out of memory"); status = fail("tokenize"); break; }
     double t0 = mb_now();
@@ -280,7 +280,7 @@ static void print_token_text(const uint8_t *p, size_t n)
   putchar('"');
 }
 
-typedef struct { uint32_t id; uint64_t count; } mb_tokcount;
+typedef struct { moe_token id; uint64_t count; } mb_tokcount;
 
 static int by_count_desc(const void *a, const void *b)
 {
@@ -329,7 +329,7 @@ int mb_verb_data_tokinfo(int argc, char **argv)
   }
   mb_tokcount *c = calloc(tf->vocab_size, sizeof *c); /* (V) */
   if (!c) { moe_tokfile_free(tf); moe_bpe_free(b); moe_error(MOE_ENOMEM, "out of memory"); return fail("tokinfo"); }
-  for (uint32_t i = 0; i < tf->vocab_size; i++) c[i].id = i;
+  for (moe_token i = 0; i < tf->vocab_size; i++) c[i].id = i;
   for (uint64_t i = 0; i < tf->count; i++) c[tf->tokens[i]].count++;
   uint32_t types = 0, types2 = 0, types10 = 0;
   for (uint32_t i = 0; i < tf->vocab_size; i++) {
@@ -405,7 +405,7 @@ static int vocab_from_arg(const char *arg, const char *data, const uint8_t *trai
 static int encode_write(const moe_bpe *b, const char *what, const uint8_t *text, size_t len, const char *path,
                         int gz, size_t *ntok)
 {
-  uint32_t *ids = malloc((len + 1) * sizeof *ids); /* (n) at most one token per byte */
+  moe_token *ids = malloc((len + 1) * sizeof *ids); /* (n) at most one token per byte */
   size_t n = 0;
   if (!ids) return moe_error(MOE_ENOMEM, "out of memory");
   double t0 = mb_now();
@@ -666,7 +666,7 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
   uint32_t types = 0;
   if (!rc) {
     uint32_t V = moe_bpe_vocab_size(b);
-    uint32_t *ids = malloc((len[MOE_SPLIT_VALID] + 1) * sizeof *ids);
+    moe_token *ids = malloc((len[MOE_SPLIT_VALID] + 1) * sizeof *ids);
     uint8_t *seen = calloc(V, 1);
     size_t n = 0;
     if (!ids || !seen) rc = moe_error(MOE_ENOMEM, "out of memory");

@@ -128,7 +128,7 @@ int main(int argc, char **argv)
   }
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 2.5e-4, 0, steps + warm, 0.1};
   const size_t Nt = (size_t)Bt * T;
-  uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
+  moe_token *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
   double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   double *cpu = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   /* timed steps, CPU ms: all, in parallel regions, the threads' work there, its critical path */
@@ -137,8 +137,8 @@ int main(int argc, char **argv)
   const double call0 = now_cpu();
   for (int i = 0; i < warm + steps; i++) {
     for (size_t j = 0; j < Nt; j++) {
-      x[j] = (uint32_t)gsl_rng_uniform_int(r, V);
-      y[j] = (uint32_t)gsl_rng_uniform_int(r, V);
+      x[j] = (moe_token)gsl_rng_uniform_int(r, V);
+      y[j] = (moe_token)gsl_rng_uniform_int(r, V);
     }
     double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(), k0 = omp_account_critical(), w0 = omp_account_work(), loss;
     long r0 = omp_account_regions();

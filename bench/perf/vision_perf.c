@@ -129,7 +129,7 @@ int main(int argc, char **argv)
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 3e-3, 0, steps + warm, 0.1};
   const size_t nx = (size_t)Bt * moe_vision_num_patches(&cfg) * moe_vision_patch_dim(&cfg);
   float *x = malloc(nx * sizeof *x);
-  int32_t *y = malloc((size_t)Bt * sizeof *y);
+  moe_token *y = malloc((size_t)Bt * sizeof *y);
   double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   /* timed steps, CPU ms: all, in parallel regions, the threads' work there, its critical path */
   double cpu_sum = 0, par_sum = 0, work_sum = 0, crit_sum = 0;
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     for (size_t j = 0; j < nx; j++)
       x[j] = (float)gsl_ran_gaussian(r, 1.0);
     for (int b = 0; b < Bt; b++)
-      y[b] = (int32_t)gsl_rng_uniform_int(r, 10);
+      y[b] = (moe_token)gsl_rng_uniform_int(r, 10);
     double t0 = now(), c0 = now_c(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(), k0 = omp_account_critical(), w0 = omp_account_work(), loss;
     long r0 = omp_account_regions();
     int rc = moe_vision_forward(m, Bt, x, y, &loss);

@@ -232,10 +232,10 @@ typedef struct {
 
 typedef struct {
   moe_lm *m;
-  const uint32_t *tokens;
+  const moe_token *tokens;
   size_t ntok;
   int T, B;
-  uint32_t *x, *y;          /* (B, T) */
+  moe_token *x, *y;         /* (B, T) */
   const size_t *tokbytes;   /* (V) bytes of each token */
   FILE *dump;               /* the routing dump (mb_dump_open), or NULL */
 } evaluator;
@@ -313,7 +313,7 @@ static void top_sets(const router_rec *rr, int *sets /* (L, R, K) */)
     }
 }
 
-typedef struct { uint32_t id; uint64_t n; } tcount;
+typedef struct { moe_token id; uint64_t n; } tcount;
 static int by_count(const void *a, const void *b)
 {
   const tcount *x = a, *y = b;
@@ -343,7 +343,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   moe_lm *m = NULL;
   moe_optim *opt = NULL;
   gsl_rng *r_batch = NULL;
-  uint32_t *x = NULL, *y = NULL;
+  moe_token *x = NULL, *y = NULL;
   size_t *tokbytes = NULL;
   router_rec rr = {0};
   tcount *tc = NULL;
@@ -382,7 +382,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
     if ((*tf[i])->count < (uint64_t)T + 1)
       FAIL("%s: %llu tokens, fewer than one window of T+1 = %d", fp[i], (unsigned long long)(*tf[i])->count, T + 1);
   if (!(tokbytes = malloc(sizeof *tokbytes * V))) FAIL("out of memory (token byte counts)");
-  for (uint32_t i = 0; i < V; i++) moe_bpe_token_bytes(bpe, i, &tokbytes[i]);
+  for (moe_token i = 0; i < V; i++) moe_bpe_token_bytes(bpe, i, &tokbytes[i]);
 
   /* model: the training seed is the matrix seed and the replication */
   moe_layer_config ffn;
@@ -418,7 +418,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   rr.E = ffn.E;
   rr.K = ffn.K;
   if (!(tc = calloc(V, sizeof *tc)) || !(rr.rank = malloc(sizeof *rr.rank * V))) FAIL("out of memory (token counts)");
-  for (uint32_t i = 0; i < V; i++) { tc[i].id = i; rr.rank[i] = -1; }
+  for (moe_token i = 0; i < V; i++) { tc[i].id = i; rr.rank[i] = -1; }
   for (size_t j = 0; j < vwin; j++) /* inputs of the evaluated windows */
     for (size_t i = 0; i < (size_t)T; i++) tc[va->tokens[j * vwin_all / vwin * (size_t)T + i]].n++;
   qsort(tc, V, sizeof *tc, by_count);
@@ -669,7 +669,7 @@ int mb_verb_lm_eval(int argc, char **argv)
   moe_tokfile *tf = NULL;
   moe_bpe *bpe = NULL;
   size_t *tokbytes = NULL;
-  uint32_t *x = NULL, *y = NULL;
+  moe_token *x = NULL, *y = NULL;
   long step = 0;
   const int B = 16;
   if (moe_lm_load(ck, B, &m, &step)) { fprintf(stderr, "moebench lm-eval: %s\n", moe_last_error()); goto out; }
@@ -692,7 +692,7 @@ int mb_verb_lm_eval(int argc, char **argv)
       fprintf(stderr, "moebench lm-eval: %s: %u tokens, but the model has %d\n", voc, moe_bpe_vocab_size(bpe), cfg->V);
       goto out;
     }
-    for (int i = 0; i < cfg->V; i++) moe_bpe_token_bytes(bpe, (uint32_t)i, &tokbytes[i]);
+    for (int i = 0; i < cfg->V; i++) moe_bpe_token_bytes(bpe, (moe_token)i, &tokbytes[i]);
   }
   if (!(x = malloc(sizeof *x * (size_t)B * cfg->T)) || !(y = malloc(sizeof *y * (size_t)B * cfg->T))) {
     fprintf(stderr, "moebench lm-eval: out of memory\n");

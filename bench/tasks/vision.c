@@ -286,7 +286,7 @@ typedef struct {
   int in, C, max_B, B;
   float *params, *grads; /* W (C, in), b (C) */
   float *x, *logits;     /* (max_B, in), (max_B, C): logits, then dlogits after backward */
-  int32_t y[4096];
+  moe_token y[4096];
   double ce;
 } logreg;
 
@@ -310,7 +310,7 @@ static logreg *logreg_alloc(int in, int C, int max_B)
   return m;
 }
 
-static int logreg_forward(logreg *m, int B, const float *x, const int32_t *y)
+static int logreg_forward(logreg *m, int B, const float *x, const moe_token *y)
 {
   const int C = m->C;
   memcpy(m->x, x, sizeof *x * (size_t)B * m->in);
@@ -339,7 +339,7 @@ static void logreg_backward(logreg *m)
     double mx = -INFINITY, z = 0;
     for (int k = 0; k < C; k++) mx = l[k] > mx ? l[k] : mx;
     for (int k = 0; k < C; k++) z += exp((double)l[k] - mx);
-    for (int k = 0; k < C; k++) l[k] = (float)((exp((double)l[k] - mx) / z - (k == m->y[b])) / B);
+    for (int k = 0; k < C; k++) l[k] = (float)((exp((double)l[k] - mx) / z - ((moe_token)k == m->y[b])) / B);
   }
   float *gb = m->grads + (size_t)C * m->in;
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, m->in, B, 1, m->logits, C, m->x, m->in, 0, m->grads, m->in);
@@ -361,7 +361,7 @@ static size_t model_nparams(const model *m)
 }
 
 /* forward with labels: CE into *ce, logits (B, C) returned in *logits */
-static int model_forward(model *m, int B, const float *x, const int32_t *y, double *ce, const float **logits)
+static int model_forward(model *m, int B, const float *x, const moe_token *y, double *ce, const float **logits)
 {
   double loss;
   int rc = m->v ? moe_vision_forward(m->v, B, x, y, &loss) : logreg_forward(m->lr, B, x, y);
@@ -434,7 +434,7 @@ static int stream_init(stream *s, const vision_data *vd, const vision_opts *o, c
 }
 
 /* The batch of step st (steps in order) into x (B, Np, pd), y (B). */
-static int stream_batch(stream *s, long st, float *x, int32_t *y, size_t *nb)
+static int stream_batch(stream *s, long st, float *x, moe_token *y, size_t *nb)
 {
   const moe_idx_set *set = s->vd->trs;
   const unsigned long ep = (unsigned long)(st / (long)s->per_epoch);
@@ -479,7 +479,7 @@ typedef struct {
   const moe_patches *pp;
   int B, Np, E, K;
   float *x;
-  int32_t *y;
+  moe_token *y;
   double cpu; /* CPU seconds spent here */
   FILE *dump; /* the routing dump (mb_dump_open), or NULL */
 } evaluator;
@@ -503,7 +503,7 @@ static int evaluate(evaluator *ev, const size_t *idx, size_t n, double *ce, doub
       int best = 0;
       for (int k = 1; k < 10; k++)
         if (lg[j * 10 + k] > lg[j * 10 + best]) best = k;
-      int hit = best == ev->y[j];
+      int hit = (moe_token)best == ev->y[j];
       sc += hit;
       if (ccorrect) { ccorrect[ev->y[j]] += hit; ccount[ev->y[j]] += 1; }
     }
@@ -551,7 +551,7 @@ typedef struct {
 typedef int (*checkpoint_fn)(void *ctx, long step, char *err, size_t n);
 
 static int train_phase(model *m, stream *s, const vision_opts *o, long steps, double gamma, const char *phase,
-                       checkpoint_fn cp, void *ctx, phase_out *out, float *x, int32_t *y, char *err, size_t n)
+                       checkpoint_fn cp, void *ctx, phase_out *out, float *x, moe_token *y, char *err, size_t n)
 {
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   oc.weight_decay = o->weight_decay;
@@ -842,7 +842,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *res, char *err, size_
   stream s = {0}, sd = {0};
   model m = {0}, md = {0};
   float *x = NULL;
-  int32_t *y = NULL;
+  moe_token *y = NULL;
   int *cls_of = NULL;
   checkpoints k = {0};
   double *cload = NULL;

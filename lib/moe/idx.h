@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moe/token.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -113,7 +115,7 @@ int moe_patches_cut(const moe_patches *pp, const uint8_t *pixels, size_t n, cons
  * (B, num_patches, patch_dim) and their labels into y (B) (y may be NULL).
  * MOE_EINVAL if pp was made for another image size. */
 int moe_idx_set_batch(const moe_idx_set *s, const moe_patches *pp, const size_t *idx, size_t b,
-                      float *x, int32_t *y);
+                      float *x, moe_token *y);
 
 /* ---- augmentation ------------------------------------------------------- */
 

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "moe/token.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,14 +21,14 @@ extern "C" {
  * or NULL to skip. n == 0 is MOE_EINVAL (the mean is undefined). */
 int moe_loss_mse(size_t n, const float *pred, const float *target, double *loss, float *dpred);
 
-/* Cross-entropy of T rows of V logits against integer targets:
+/* Cross-entropy of T rows of V logits against target ids:
  *   loss = (1/T) Σ_t [logsumexp(l_t) − l_t[y_t]],
  *   dlogits = (softmax(l_t) − onehot(y_t)) / T
  * computed with the max subtracted (stable for any finite logits).
  * logits (T, V), targets (T) in; *loss out (may be NULL); dlogits (T, V)
- * out, overwritten, or NULL (it may alias logits). A target outside [0, V)
- * is MOE_ERANGE; T == 0 is MOE_EINVAL. */
-int moe_loss_ce(int T, int V, const float *logits, const int *targets, double *loss,
+ * out, overwritten, or NULL (it may alias logits). A target >= V is
+ * MOE_ERANGE; T == 0 is MOE_EINVAL. */
+int moe_loss_ce(int T, int V, const float *logits, const moe_token *targets, double *loss,
                 float *dlogits);
 
 #ifdef __cplusplus

@@ -83,6 +83,7 @@
 #include "moe/layer.h"
 #include "moe/nn.h"
 #include "moe/optim.h"
+#include "moe/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -155,7 +156,7 @@ int moe_vision_init_params_keyed(moe_vision *m, uint64_t seed);
 
 /* Forward on x (B, Np, pd) with labels y (B), or y == NULL for logits only
  * (no loss; *loss untouched). *loss = CE + aux (may be NULL). */
-int moe_vision_forward(moe_vision *m, int B, const float *x, const int32_t *y, double *loss);
+int moe_vision_forward(moe_vision *m, int B, const float *x, const moe_token *y, double *loss);
 /* Backward of the last forward (with labels): gradients of CE + aux
  * ACCUMULATED into the gradient slab. Once per forward. */
 int moe_vision_backward(moe_vision *m);

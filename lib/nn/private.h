@@ -79,7 +79,7 @@ int moe_expert_init_f64(const moe_expert_config *cfg, int D, double *p, gsl_rng 
 /* moe/loss.h */
 int moe_loss_mse_f64(size_t n, const double *pred, const double *target, double *loss,
                      double *dpred);
-int moe_loss_ce_f64(int T, int V, const double *logits, const int *targets, double *loss,
+int moe_loss_ce_f64(int T, int V, const double *logits, const moe_token *targets, double *loss,
                     double *dlogits);
 
 /* moe/optim.h */
@@ -183,7 +183,7 @@ void moe_vision_free_f64(moe_vision_f64 *m);
 const moe_vision_config *moe_vision_get_config_f64(const moe_vision_f64 *m);
 int moe_vision_init_params_f64(moe_vision_f64 *m, gsl_rng *r);
 int moe_vision_init_params_keyed_f64(moe_vision_f64 *m, uint64_t seed);
-int moe_vision_forward_f64(moe_vision_f64 *m, int B, const double *x, const int32_t *y,
+int moe_vision_forward_f64(moe_vision_f64 *m, int B, const double *x, const moe_token *y,
                            double *loss);
 int moe_vision_backward_f64(moe_vision_f64 *m);
 void moe_vision_zero_grad_f64(moe_vision_f64 *m);
