@@ -14,7 +14,7 @@ EXTRA_DIST += t/gen_vision_fixtures.py t/data/vision/vision_golden.txt.gz
 
 # The vision task (bench/tasks/vision.c): Fashion-MNIST through the model.
 bench_moebench_SOURCES += bench/tasks/vision.c
-EXTRA_DIST += experiments/quick-vision.yaml experiments/paper-vision.yaml experiments/paper-vision-pilot.yaml doc/vision-design.md
+EXTRA_DIST += experiments/quick-vision.yaml experiments/paper-vision.yaml experiments/paper-vision-pilot.yaml experiments/paper-vision-epochs.yaml doc/vision-design.md
 
 # Fashion-MNIST for the vision task (experiments/*-vision.yaml), from the
 # Debian package dataset-fashion-mnist (datasets/fetch.sh installs it when
