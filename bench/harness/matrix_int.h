@@ -20,14 +20,16 @@
 static inline char *xstrdup(const char *s)
 {
   char *d = strdup(s ? s : "");
-  if (!d) mb_oom(strlen(s ? s : "") + 1);
+  if (!d)
+    mb_oom(strlen(s ? s : "") + 1);
   return d;
 }
 
 static inline void *xrealloc(void *p, size_t n)
 {
   void *q = realloc(p, n ? n : 1);
-  if (!q) mb_oom(n);
+  if (!q)
+    mb_oom(n);
   return q;
 }
 
@@ -36,12 +38,18 @@ static inline void *xrealloc(void *p, size_t n)
  * realloc 10 million times. */
 static inline void *xgrow(void *p, size_t n, size_t size)
 {
-  if (n & (n - 1)) return p;   /* n not a power of two: room is left */
-  if (n && size > ((size_t)-1) / 2 / n) mb_oom(0);
+  if (n & (n - 1))
+    return p; /* n not a power of two: room is left */
+  if (n && size > ((size_t)-1) / 2 / n)
+    mb_oom(0);
   return xrealloc(p, (n ? 2 * n : 1) * size);
 }
 
-#define PUSH(arr, n, v) do { (arr) = xgrow((arr), (n), sizeof *(arr)); (arr)[(n)++] = (v); } while (0)
+#define PUSH(arr, n, v)                                                                            \
+  do {                                                                                             \
+    (arr) = xgrow((arr), (n), sizeof *(arr));                                                      \
+    (arr)[(n)++] = (v);                                                                            \
+  } while (0)
 
 /* ---- error collection (matrix_yaml.c) ---- */
 
@@ -57,7 +65,7 @@ typedef struct {
   diag_t *d;
   size_t nd;
   int nerr;
-  size_t dropped;   /* diagnostics beyond the first 200, not stored */
+  size_t dropped; /* diagnostics beyond the first 200, not stored */
   mb_matrix *m;
 } ctx;
 
@@ -90,14 +98,17 @@ static inline mb_mark mark_of(const yaml_node_t *n)
 
 static inline const char *kind(const yaml_node_t *n)
 {
-  return n->type == YAML_MAPPING_NODE ? "mapping" : n->type == YAML_SEQUENCE_NODE ? "list" : "scalar";
+  return n->type == YAML_MAPPING_NODE    ? "mapping"
+         : n->type == YAML_SEQUENCE_NODE ? "list"
+                                         : "scalar";
 }
 
 static inline const char *stext(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
 
 static inline int is_null(const yaml_node_t *n)
 {
-  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
+  if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    return 0;
   const char *s = stext(n);
   return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
@@ -110,22 +121,27 @@ typedef struct {
 static inline yaml_node_t *get(pair_t *p, size_t n, const char *key, yaml_node_t **k)
 {
   for (size_t i = 0; i < n; i++)
-    if (!strcmp(p[i].key, key)) { if (k) *k = p[i].k; return p[i].v; }
+    if (!strcmp(p[i].key, key)) {
+      if (k)
+        *k = p[i].k;
+      return p[i].v;
+    }
   return NULL;
 }
 
 static inline size_t count(const char *const *list)
 {
   size_t n = 0;
-  while (list[n]) n++;
+  while (list[n])
+    n++;
   return n;
 }
 
 /* The pairs of a mapping, with keys checked: scalar, known (against
  * allowed; NULL = any), and not repeated. Unknown/duplicate pairs are
  * reported and left out. Returns a malloc'd array (count in *np). */
-pair_t *mbx_pairs(ctx *c, yaml_node_t *map, const char *const *allowed, size_t nallowed, const char *what,
-                  size_t *np);
+pair_t *mbx_pairs(ctx *c, yaml_node_t *map, const char *const *allowed, size_t nallowed,
+                  const char *what, size_t *np);
 /* A scalar string value; reports and returns NULL otherwise. */
 const char *mbx_want_scalar(ctx *c, yaml_node_t *v, const char *what);
 /* A boolean into *out: 1, or 0 (reported). */
@@ -138,7 +154,8 @@ const mb_param *mbx_find_param(const mb_task *t, const char *key, size_t *idx);
 /* The replication index as a parameter, for the places that take rep. */
 extern const mb_param mbx_rep_param;
 /* Check that key names a parameter (or rep); report at at otherwise. */
-const mb_param *mbx_want_param(ctx *c, const char *key, mb_mark at, int allow_rep, const char *where);
+const mb_param *mbx_want_param(ctx *c, const char *key, mb_mark at, int allow_rep,
+                               const char *where);
 /* Canonical value of parameter p from node v (malloc'd), or NULL (reported). */
 char *mbx_canon_node(ctx *c, const mb_param *p, yaml_node_t *v);
 void mbx_kvl_free(mb_kvl *kv);
@@ -162,9 +179,9 @@ double mbx_want_positive(ctx *c, yaml_node_t *v, const char *what);
 
 void mbx_parse_tables(ctx *c, yaml_node_t *v);
 void mbx_parse_fits(ctx *c, yaml_node_t *v);
-void mbx_parse_plots(ctx *c, yaml_node_t *v);   /* after the fits it names */
-void mbx_parse_sequential(ctx *c, yaml_node_t *v);   /* after the tables */
-void mbx_parse_claims(ctx *c, yaml_node_t *v);       /* after the tables */
+void mbx_parse_plots(ctx *c, yaml_node_t *v);      /* after the fits it names */
+void mbx_parse_sequential(ctx *c, yaml_node_t *v); /* after the tables */
+void mbx_parse_claims(ctx *c, yaml_node_t *v);     /* after the tables */
 /* After expansion: every claim's comparison has cells. */
 void mbx_check_claims(ctx *c);
 

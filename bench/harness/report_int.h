@@ -20,8 +20,8 @@
 
 /* Cells sharing the values of some keys. */
 typedef struct {
-  char **val;     /* one value per key */
-  size_t *rank;   /* first-appearance rank of each value among the cells */
+  char **val;   /* one value per key */
+  size_t *rank; /* first-appearance rank of each value among the cells */
   size_t *cell;
   size_t n;
 } group;
@@ -33,33 +33,33 @@ enum { X_MDE = MB_S_COUNT, X_P, X_PHOLM, X_HOLM, X_NFOR, X_END };
 typedef struct {
   group *rows, *cols;
   size_t nr, nc;
-  moe_stats_summary *sum;   /* (nr, nc) */
-  int stats[X_END];         /* the table's stats, then (power) sd, X_* */
+  moe_stats_summary *sum; /* (nr, nc) */
+  int stats[X_END];       /* the table's stats, then (power) sd, X_* */
   size_t nstats;
-  int power;                /* a paired table without reach: the power columns */
-  double *mde, *p, *padj, *nfor;   /* (nr, nc) with power, else NULL */
-  size_t nfamily;           /* comparisons in the Holm family */
+  int power;                     /* a paired table without reach: the power columns */
+  double *mde, *p, *padj, *nfor; /* (nr, nc) with power, else NULL */
+  size_t nfamily;                /* comparisons in the Holm family */
 } grid;
 
 /* One row of a rate fit. */
 typedef struct {
-  char *label;              /* "mode=plain" or "all" */
-  char **val;               /* the by-values, one per key of the fit */
+  char *label; /* "mode=plain" or "all" */
+  char **val;  /* the by-values, one per key of the fit */
   const mb_ref *ref;
   size_t npoints, ncells;
   int ok, ok_nlogn;
   char why[256];
-  moe_stats_fit f, fn;      /* on log x, on log(x / log x) */
-  double lo, hi, lon, hin;  /* bootstrap CIs of the slopes (NaN if none) */
+  moe_stats_fit f, fn;     /* on log x, on log(x / log x) */
+  double lo, hi, lon, hin; /* bootstrap CIs of the slopes (NaN if none) */
   double xmin, xmax;
 } fitrow;
 
 /* A claim resolved from its comparison's 95% paired interval. */
 typedef struct {
   const mb_claim *q;
-  const char *verdict;      /* "confirmed", "refuted", "unresolved" */
-  size_t n;                 /* pairs */
-  double mean, lo, hi;      /* NaN when there are fewer than 2 pairs */
+  const char *verdict; /* "confirmed", "refuted", "unresolved" */
+  size_t n;            /* pairs */
+  double mean, lo, hi; /* NaN when there are fewer than 2 pairs */
 } mb_claim_res;
 
 /* A provenance row: a field, one of its values over the ok cells, and how
@@ -96,25 +96,27 @@ enum { F_MD = 1, F_CSV = 2, F_TEX = 4, F_JSON = 8, F_HTML = 16 };
 /* A matrix's results as a report reads them. */
 typedef struct {
   const mb_matrix *m;
-  const char *dir;         /* the matrix's results directory */
+  const char *dir; /* the matrix's results directory */
   char repdir[4200];
-  mb_rfile *rf;            /* (cells) */
-  int *status;             /* (cells): 0 missing, 1 ok, 2 failed, 3 corrupt, 4 diverged */
+  mb_rfile *rf; /* (cells) */
+  int *status;  /* (cells): 0 missing, 1 ok, 2 failed, 3 corrupt, 4 diverged */
   size_t nok, nfailed, nmissing, ncorrupt, ndiverged;
-  int bad;                 /* an output could not be written */
+  int bad; /* an output could not be written */
 } store;
 
 static inline void *xcalloc(size_t n, size_t s)
 {
   void *p = calloc(n ? n : 1, s);
-  if (!p) mb_oom(n * s);
+  if (!p)
+    mb_oom(n * s);
   return p;
 }
 
 static inline char *xdup(const char *s)
 {
   char *d = strdup(s ? s : "");
-  if (!d) mb_oom(0);
+  if (!d)
+    mb_oom(0);
   return d;
 }
 
@@ -125,7 +127,8 @@ group *mb_rep_group_cells(const store *s, char **keys, size_t nk, size_t *ng);
 void mb_rep_groups_free(group *g, size_t n);
 /* Metric values of the ok cells among cells[0..n) (and in mask if given)
  * into out; how many. */
-size_t mb_rep_values(const store *s, const size_t *cells, size_t n, const char *metric, const int *mask, double *out);
+size_t mb_rep_values(const store *s, const size_t *cells, size_t n, const char *metric,
+                     const int *mask, double *out);
 /* The (index, value) pairs of family fam in a result, sorted by index;
  * how many (finite values only). *out is malloc'd (free it). */
 size_t mb_rep_family_points(const mb_rfile *rf, const char *fam, double **out);
@@ -157,10 +160,11 @@ void mb_rep_table_md(mb_buf *b, const mb_table *t, const grid *g);
 void mb_rep_table_tex(mb_buf *b, const mb_table *t, const grid *g);
 void mb_rep_table_csv(mb_buf *b, const mb_table *t, const grid *g);
 void mb_rep_table_json(mb_buf *b, const mb_table *t, const grid *g);
-#define BRIEF_COLS 100   /* characters per line at most */
-#define BRIEF_ROWS 16    /* body rows per table at most */
+#define BRIEF_COLS 100 /* characters per line at most */
+#define BRIEF_ROWS 16  /* body rows per table at most */
 int mb_rep_in_brief(const mb_matrix *m, const char *name, int is_fit);
-void mb_rep_text_table(mb_buf *b, char **cell, size_t nr, size_t nc, size_t nfirst_left, const char *rest);
+void mb_rep_text_table(mb_buf *b, char **cell, size_t nr, size_t nc, size_t nfirst_left,
+                       const char *rest);
 void mb_rep_brief_table(mb_buf *b, const store *s, const mb_table *t, const grid *g);
 
 /* Rate fits (report_fit.c); dbl_cmp orders doubles for qsort. */
@@ -188,7 +192,8 @@ typedef struct {
 /* HTML-escape s (& < > " ') into b: every string from a matrix or a
  * result goes through it. */
 void mb_html_esc(mb_buf *b, const char *s);
-void mb_html_begin(mb_html *h, const mb_matrix *m, size_t nok, size_t ndiverged, size_t nfailed, size_t nmissing);
+void mb_html_begin(mb_html *h, const mb_matrix *m, size_t nok, size_t ndiverged, size_t nfailed,
+                   size_t nmissing);
 void mb_html_claims(mb_html *h, const mb_claim_res *c, size_t n);
 void mb_html_seq(mb_html *h, const mb_json *seq);
 void mb_html_table(mb_html *h, const mb_table *t, const grid *g, const char *pooled);
