@@ -19,12 +19,12 @@
 typedef enum { MB_INT, MB_REAL, MB_STR, MB_BOOL } mb_type;
 
 typedef struct {
-  const char *name;            /* key in the matrix; NULL ends the list */
+  const char *name; /* key in the matrix; NULL ends the list */
   mb_type type;
-  const char *deflt;           /* default as text; NULL = required */
-  double min, max;             /* inclusive range for MB_INT / MB_REAL (min > max: none) */
-  const char *const *choices;  /* NULL-terminated allowed values for MB_STR; NULL = any */
-  const char *help;            /* one line for `moebench tasks` and the man page */
+  const char *deflt;          /* default as text; NULL = required */
+  double min, max;            /* inclusive range for MB_INT / MB_REAL (min > max: none) */
+  const char *const *choices; /* NULL-terminated allowed values for MB_STR; NULL = any */
+  const char *help;           /* one line for `moebench tasks` and the man page */
 } mb_param;
 
 /* A fully resolved cell: every parameter of its task has a value (text),
@@ -34,7 +34,7 @@ typedef struct {
 typedef struct mb_cell mb_cell;
 
 const char *mb_cell_task(const mb_cell *c);
-const char *mb_cell_str(const mb_cell *c, const char *key);   /* NULL if absent */
+const char *mb_cell_str(const mb_cell *c, const char *key); /* NULL if absent */
 long mb_cell_int(const mb_cell *c, const char *key);
 double mb_cell_real(const mb_cell *c, const char *key);
 int mb_cell_bool(const mb_cell *c, const char *key);
@@ -66,10 +66,10 @@ int mb_result_note(mb_result *r, const char *key, const char *text);
 #define MB_RUN_DIVERGED 2
 
 typedef struct mb_task {
-  const char *name;            /* value of `task:` in a matrix */
+  const char *name; /* value of `task:` in a matrix */
   const char *summary;
-  const mb_param *params;      /* terminated by an entry with name == NULL */
-  const char *const *metrics;  /* NULL-terminated names run() may report */
+  const mb_param *params;     /* terminated by an entry with name == NULL */
+  const char *const *metrics; /* NULL-terminated names run() may report */
   /* Cross-field constraints (e.g. K <= E). Return 0 if fine; otherwise
    * write a message into err, set *bad_key to the offending parameter (so
    * the harness can point at its line in the YAML) and return non-zero.
@@ -98,7 +98,8 @@ int mb_task_internal(const mb_task *t);
  * and note "data_sha256" is the SHA-256 of that list, the fingerprint that
  * `report` and `merge` compare between cells. Returns 0, or non-zero with
  * a message naming the file in err. */
-int mb_result_fingerprint(mb_result *r, const char *const *paths, size_t n, char *err, size_t errlen);
+int mb_result_fingerprint(mb_result *r, const char *const *paths, size_t n, char *err,
+                          size_t errlen);
 
 /* The routing dump (`moebench run --dump-routing DIR`, passed to the
  * workers as MOEBENCH_DUMP_ROUTING; like the thread count not a cell
@@ -112,22 +113,23 @@ int mb_result_fingerprint(mb_result *r, const char *const *paths, size_t n, char
  * closes it; with keep it renames it to path and records path in the note
  * "routing_dump", else it removes it. Returns 0, or -1 with err set (a
  * write error names the file). */
-FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err, size_t errlen);
+FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err,
+                   size_t errlen);
 int mb_dump_close(FILE *f, const char *path, int keep, mb_result *r, char *err, size_t errlen);
 
 /* Building cells and results (used by the harness and by tests). */
 mb_cell *mb_cell_new(const char *task);
 int mb_cell_set(mb_cell *c, const char *key, const char *value); /* replaces */
 size_t mb_cell_size(const mb_cell *c);
-const char *mb_cell_key_at(const mb_cell *c, size_t i);   /* sorted by key */
+const char *mb_cell_key_at(const mb_cell *c, size_t i); /* sorted by key */
 const char *mb_cell_value_at(const mb_cell *c, size_t i);
-mb_cell *mb_cell_copy(const mb_cell *c);   /* packed: one block, small */
-size_t mb_cell_packed_size(const mb_cell *c);   /* bytes of mb_cell_copy's block */
+mb_cell *mb_cell_copy(const mb_cell *c);      /* packed: one block, small */
+size_t mb_cell_packed_size(const mb_cell *c); /* bytes of mb_cell_copy's block */
 void mb_cell_free(mb_cell *c);
 
 mb_result *mb_result_new(void);
 size_t mb_result_size(const mb_result *r);
-const char *mb_result_name_at(const mb_result *r, size_t i);  /* in insertion order */
+const char *mb_result_name_at(const mb_result *r, size_t i); /* in insertion order */
 double mb_result_value_at(const mb_result *r, size_t i);
 size_t mb_result_nnotes(const mb_result *r);
 const char *mb_result_note_key_at(const mb_result *r, size_t i);

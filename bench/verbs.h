@@ -9,7 +9,7 @@
 typedef int (*mb_verb_fn)(int argc, char **argv);
 
 typedef struct {
-  const char *group;   /* NULL for a top-level verb, else e.g. "data" */
+  const char *group; /* NULL for a top-level verb, else e.g. "data" */
   const char *name;
   mb_verb_fn fn;
   const char *summary;
@@ -24,12 +24,12 @@ int mb_verb_report(int argc, char **argv);
 int mb_verb_slurm(int argc, char **argv);
 int mb_verb_plan(int argc, char **argv);          /* bench/harness/report.c */
 int mb_run_until_resolved(int argc, char **argv); /* bench/harness/sequential.c */
-int mb_verb_data_images(int argc, char **argv); /* bench/data/images.c */
+int mb_verb_data_images(int argc, char **argv);   /* bench/data/images.c */
 int mb_verb_data_bpe_train(int argc, char **argv);
 int mb_verb_data_tokenize(int argc, char **argv);
 int mb_verb_data_tokinfo(int argc, char **argv);
 int mb_verb_data_lm_corpus(int argc, char **argv);
 int mb_verb_gmoe_limit(int argc, char **argv);
-int mb_verb_lm_eval(int argc, char **argv);     /* bench/tasks/lm.c */
+int mb_verb_lm_eval(int argc, char **argv); /* bench/tasks/lm.c */
 
 #endif

@@ -49,6 +49,8 @@ fi
 tarball=$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")
 base=$(basename "$tarball" .tar.gz)
 version=${base#moebench-}
+# the library package is named after the soname (libmoeN): debian/control says which
+libpkg=$(tar -xzOf "$tarball" "$base/debian/control" | sed -n 's/^Package: \(libmoe[0-9][0-9]*\)$/\1/p')
 [ -n "$work" ] || work=$(mktemp -d "${TMPDIR:-/tmp}/chroot-test.XXXXXX")
 mkdir -p "$work" "$cache/archives/partial"
 work=$(cd "$work" && pwd)
@@ -147,9 +149,9 @@ cp "$work"/debs/*.deb "$troot/debs/"
 tar -xzf "$tarball" -C "$troot/build"
 echo "== test chroot: apt-get install the built packages (no Recommends), autopkgtest"
 { inroot "$troot" apt-get update -q &&
-  inroot "$troot" sh -c 'apt-get install -y -q /debs/libmoe0_*.deb /debs/libmoe-dev_*.deb /debs/moebench_*.deb'
+  inroot "$troot" sh -c "apt-get install -y -q /debs/${libpkg}_*.deb /debs/libmoe-dev_*.deb /debs/moebench_*.deb"
 } >"$work/install.log" 2>&1 || { tail -30 "$work/install.log"; die "installing the built packages failed"; }
-echo "installed: $(inroot "$troot" dpkg-query -W libmoe0 libmoe-dev moebench | tr '\t\n' '= ')"
+echo "installed: $(inroot "$troot" dpkg-query -W "$libpkg" libmoe-dev moebench | tr '\t\n' '= ')"
 # autopkgtest itself (python3 and apt tools; no compiler): the tests' own
 # Depends are what it installs next.
 inroot "$troot" apt-get install -y -q autopkgtest >>"$work/install.log" 2>&1 ||

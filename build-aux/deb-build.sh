@@ -91,13 +91,15 @@ if [ "$lint" = yes ]; then
 fi
 if [ "$itest" = yes ]; then
   echo "== dpkg -i the packages; debian/tests by hand; dpkg --purge"
-  pkgs="libmoe0 libmoe-dev moebench" had=
+  # the library package is named after the soname (libmoeN): debian/control says which
+  libpkg=$(sed -n 's/^Package: \(libmoe[0-9][0-9]*\)$/\1/p' "$base/debian/control")
+  pkgs="$libpkg libmoe-dev moebench" had=
   for p in $pkgs; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q ' installed$' && had="$had $p"; done
   purge() {
     [ -z "$had" ] || { echo "left installed (they were before):$had"; return 0; }
     dpkg --purge $pkgs >"$work/purge.log" 2>&1 && echo "purged: $pkgs"
   }
-  if dpkg -i libmoe0_"$dver"_*.deb libmoe-dev_"$dver"_*.deb moebench_"$dver"_*.deb >"$work/dpkg-i.log" 2>&1; then
+  if dpkg -i "$libpkg"_"$dver"_*.deb libmoe-dev_"$dver"_*.deb moebench_"$dver"_*.deb >"$work/dpkg-i.log" 2>&1; then
     echo "installed: $(dpkg-query -W $pkgs | tr '\t\n' '= ')"
     for t in $(sed -n 's/^Tests: *//p' "$base/debian/tests/control" | tr ',' ' '); do
       tdir=$(mktemp -d "${TMPDIR:-/tmp}/autopkgtest.XXXXXX")

@@ -66,7 +66,7 @@ int main(void)
 
   const int *chosen = moe_layer_chosen(layer);  /* (T, K) of the last forward */
   const float *w = moe_layer_weights(layer);    /* (T, K) */
-  const int *load = moe_layer_load(layer);      /* (E) */
+  const int *counts = moe_layer_expert_counts(layer); /* (E) */
   for (int t = 0; t < moe_layer_last_T(layer); t++) {
     printf("token %d:", t);
     for (int k = 0; k < K; k++)
@@ -77,8 +77,8 @@ int main(void)
   double jain;
   printf("load:");
   for (int e = 0; e < E; e++) {
-    printf(" %d", load[e]);
-    share[e] = load[e];
+    printf(" %d", counts[e]);
+    share[e] = counts[e];
   }
   if ((rc = moe_metrics_jain(share, E, &jain)) != MOE_OK)
     goto out;

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <gsl/gsl_rng.h>
+
 #include "moe/error.h"
 
 /* 64-byte aligned allocation (zeroed); free with moei_free_aligned. NULL
@@ -81,81 +83,12 @@ int moei_parse_name(const char *what, const char *name, const char *const *names
 #define MOE_VEC_CLONES
 #endif
 
-/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also compiled into the
+/* SHA-256 (moei_sha256_hex & co.): lib/sha256.h, also linked into the
  * moebench program for its cell ids. */
 #include "sha256.h"
 
 #define MOE_CHECK_ARG(cond, ...) \
   do { if (!(cond)) return moe_error(MOE_EINVAL, __VA_ARGS__); } while (0)
-
-/* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
- * its own buffers; float and double. */
-#include "moe/expert.h"
-void moei_expert_fwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
-                     float *cache, float *y);
-void moei_expert_bwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
-                     const float *cache, const float *dy, float *g, float *dx, float *work);
-void moei_expert_fwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
-                         const double *x, double *cache, double *y);
-void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
-                         const double *x, const double *cache, const double *dy, double *g,
-                         double *dx, double *work);
-
-/* The MoE layer on a caller's parameter and gradient slabs (layer_impl.h):
- * its own are freed, the caller's are used as they are and never freed. */
-#include "moe/optim.h"
-/* One training step over a model's flat slabs, as torch's clip_grad_norm_
- * then the optimizer: *grad_norm (may be NULL) = ‖g‖₂ accumulated in
- * double; a non-finite norm is MOE_EDOM and changes nothing; clip > 0
- * scales g by min(1, clip / (norm + 1e-6)); then moe_optim_step at the
- * schedule's rate for the optimizer's step count. `what` names the caller
- * in messages. Shared by moe_lm_step and moe_vision_step. */
-int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
-                   const moe_lr_schedule *sched, double clip, double *grad_norm, const char *what);
-/* The token and position embedding on nt threads (nn_impl.h; moe/nn.h's
- * contract without its checks, bits of one thread), for moe_lm. */
-void moei_embedding_forward(int nt, int B, int T, int D, const uint32_t *tok, const float *wte,
-                            const float *wpe, float *out);
-void moei_embedding_forward_f64(int nt, int B, int T, int D, const uint32_t *tok,
-                                const double *wte, const double *wpe, double *out);
-void moei_embedding_backward(int nt, int B, int T, int D, const uint32_t *tok, const float *dout,
-                             float *dwte, float *dwpe);
-void moei_embedding_backward_f64(int nt, int B, int T, int D, const uint32_t *tok,
-                                 const double *dout, double *dwte, double *dwpe);
-/* LayerNorm on nt threads (nn_impl.h; moe/nn.h's contract, bits of one
- * thread), for the models around the blocks. */
-void moei_ln_forward(int nt, int N, int D, const float *x, const float *w, const float *b,
-                     float *y, float *mean, float *rstd);
-void moei_ln_forward_f64(int nt, int N, int D, const double *x, const double *w, const double *b,
-                         double *y, double *mean, double *rstd);
-void moei_ln_backward(int nt, int N, int D, const float *x, const float *w, const float *mean,
-                      const float *rstd, const float *dy, float *dx, float *dw, float *db);
-void moei_ln_backward_f64(int nt, int N, int D, const double *x, const double *w,
-                          const double *mean, const double *rstd, const double *dy, double *dx,
-                          double *dw, double *db);
-/* Their pieces, for callers that fuse them with other row-wise work (each
- * row computed as above): the forward and the backward's dx of rows
- * [r0, r1) (dw, db += as well if dw: rows in order, so only where one
- * thread runs all rows in order), and dw, db += for the columns of block
- * cb (MOE_LN_COLS columns) over all N rows in row order. */
-#define MOE_LN_COLS 16
-void moei_ln_forward_rows(int r0, int r1, int D, const float *x, const float *w, const float *b,
-                          float *y, float *mean, float *rstd);
-void moei_ln_forward_rows_f64(int r0, int r1, int D, const double *x, const double *w,
-                              const double *b, double *y, double *mean, double *rstd);
-void moei_ln_backward_rows(int r0, int r1, int D, const float *x, const float *w,
-                           const float *mean, const float *rstd, const float *dy, float *dx,
-                           float *dw, float *db);
-void moei_ln_backward_rows_f64(int r0, int r1, int D, const double *x, const double *w,
-                               const double *mean, const double *rstd, const double *dy,
-                               double *dx, double *dw, double *db);
-void moei_ln_backward_cols(int cb, int N, int D, const float *x, const float *mean,
-                           const float *rstd, const float *dy, float *dw, float *db);
-void moei_ln_backward_cols_f64(int cb, int N, int D, const double *x, const double *mean,
-                               const double *rstd, const double *dy, double *dw, double *db);
-#include "moe/layer.h"
-void moei_layer_adopt(moe_layer *l, float *params, float *grads);
-void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);
 
 /* Where initial values come from: one stream r drawn in slab order
  * (keyed = 0: moe_*_init_params), or, keyed, r reseeded for each named
@@ -173,10 +106,5 @@ gsl_rng *moei_init_stream(const moei_init_src *s, const char *name, long idx);
 moei_init_src moei_init_child(const moei_init_src *s, const char *name, long idx);
 /* Reseed an mt19937 stream as moe_rng_alloc(seed) seeds a new one. */
 void moei_rng_reseed(gsl_rng *r, uint64_t seed);
-int moei_layer_init(moe_layer *l, const moei_init_src *src);
-int moei_layer_init_f64(moe_layer_f64 *l, const moei_init_src *src);
-#include "moe/nn.h"
-int moei_block_init(moe_block *b, const moei_init_src *src, double std, double proj_std);
-int moei_block_init_f64(moe_block_f64 *b, const moei_init_src *src, double std, double proj_std);
 
 #endif

@@ -3,8 +3,9 @@
  * files (moe_bpe_load_tiktoken) and moebench's stable cell ids. None of
  * the dependencies exports one (zlib has only CRC-32/Adler-32, GSL none),
  * and ids must not change between platforms, so it is written out here,
- * once: libmoe exports only moe_ names, so the moebench program compiles
- * this same file into itself. */
+ * once, and compiled once (lib/libmoe_sha256.la, mk/lib.mk): libmoe
+ * exports only public moe_ names, so the moebench program links that same
+ * object into itself. */
 #ifndef MOE_SHA256_H
 #define MOE_SHA256_H
 

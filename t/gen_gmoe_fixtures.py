@@ -9,7 +9,7 @@ Independent of libmoe: NumPy evaluates the definitions directly.
 
 voronoi_ref.gmoe / voronoi_ref.txt: pairs (fit, truth) of Gaussian MoE
 mixing measures in the text form of moe/gmoe.h, and the Voronoi loss of
-each pair computed from paper.md §2.3 (eq. 4, 6, 10; Thm 5's D5 as the
+each pair computed from the paper's definitions (eq. 4, 6, 10; Thm 5's D5 as the
 max over K-subsets of the true routed atoms), without any alignment,
 shift or scale (the opts align_relu = min_shift = sigmoid_scale = 0).
 The fitted measures are perturbed copies of the truth whose masses do

@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # pkg-install.sh — libmoe as a distribution installs it and a C programmer
 # uses it: `make install DESTDIR=tmp`, then the installed tree (headers
-# under include/moe/, libmoe.so.0, the pkg-config module, the manuals, the
+# under include/moe/, libmoe.so.N, the pkg-config module, the manuals, the
 # moebench program), every installed header compiled on its own (C and
 # C++), and examples/layer-demo.c (the EXAMPLE of libmoe(3)) built against
 # the DESTDIR copy with the flags of `pkg-config libmoe` and run.
 # Works in `make distcheck` too: only the build and temporary directories
-# are written. Environment from mk/pkg.mk (MOE_MAKE, MOE_LIBDIR, ...).
+# are written. Environment from mk/t.mk (MOE_MAKE, MOE_LIBDIR, ...).
 set -u
 top=${top_srcdir:-.}
 build=${top_builddir:-.}
@@ -75,13 +75,18 @@ else
 fi
 
 # ---- the library ---------------------------------------------------------
-[ -f "$lib/libmoe.so.0" ] && [ -f "$lib/libmoe.so" ]
-ok $? "libmoe.so and libmoe.so.0 are installed in libdir"
+# soname libmoe.so.(C - A) for -version-info C:R:A (configure.ac)
+IFS=: read -r lt_c lt_r lt_a <<LT
+${MOE_LT_VERSION:-1:0:0}
+LT
+so=libmoe.so.$((lt_c - lt_a))
+[ -f "$lib/$so" ] && [ -f "$lib/libmoe.so" ]
+ok $? "libmoe.so and $so are installed in libdir"
 if command -v readelf >/dev/null 2>&1; then
   readelf -d "$lib/libmoe.so" >"$tmp/dyn" 2>&1
-  has "$tmp/dyn" "Library soname: [libmoe.so.0]"; ok $? "installed soname is libmoe.so.0"
+  has "$tmp/dyn" "Library soname: [$so]"; ok $? "installed soname is $so"
   ! grep -q 'NEEDED.*libyaml' "$tmp/dyn"
-  ok $? "libmoe.so.0 does not link libyaml (only the harness reads YAML)"
+  ok $? "$so does not link libyaml (only the harness reads YAML)"
   ! grep -E -q '\((RPATH|RUNPATH)\)' "$tmp/dyn"; ok $? "installed libmoe.so carries no RPATH/RUNPATH"
 else
   n=$((n + 1)); echo "ok $n # SKIP no readelf"
@@ -99,7 +104,7 @@ ok $? "pkg-config --cflags points at the installed includedir"
 pc --libs libmoe >"$tmp/libs" 2>&1 && has "$tmp/libs" "-L$lib " && has "$tmp/libs" "-lmoe" &&
   has "$tmp/libs" "-lgsl"
 ok $? "pkg-config --libs gives -L libdir -lmoe and GSL (gsl_rng is in the API)"
-# What libmoe.so.0 loads by itself stays out of its users' flags: the BLAS
+# What libmoe.so loads by itself stays out of its users' flags: the BLAS
 # and the rest are private (--static), no dependency's -D reaches them, and
 # libyaml is no dependency at all.
 ! grep -E -q -- '-lopenblas|-lblas|-lcblas|-lgslcblas|-lsleef|-lutf8proc|-lz( |$)' "$tmp/libs"
@@ -149,8 +154,8 @@ diag "$tmp/cc.log"
 run() { LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$@"; }
 if command -v ldd >/dev/null 2>&1; then
   run ldd "$tmp/demo" >"$tmp/ldd" 2>&1
-  grep -q -F "libmoe.so.0 => $lib/libmoe.so.0" "$tmp/ldd"
-  ok $? "the example loads the DESTDIR libmoe.so.0"
+  grep -q -F "$so => $lib/$so" "$tmp/ldd"
+  ok $? "the example loads the DESTDIR $so"
 else
   n=$((n + 1)); echo "ok $n # SKIP no ldd"
 fi
@@ -202,7 +207,7 @@ else
 fi
 
 # Which CBLAS serves libmoe's GEMMs in a pkg-config-linked program. It is
-# decided by the order of libmoe's own NEEDED entries (Makefile.am's
+# decided by the order of libmoe's own NEEDED entries (mk/lib.mk's
 # lib_libmoe_la_LIBADD): whichever CBLAS the dynamic linker meets first
 # wins, and GSL brings its slow reference one.
 if grep -q '^#define HAVE_OPENBLAS 1' "$build/config.h"; then

@@ -28,7 +28,7 @@ grep -n -E -e "$bad" "$top/configure.ac" "$top/Makefile.am" "$top"/mk/*.mk >"$tm
 [ $? -eq 1 ]; ok $? "no -march=native, -ffast-math, -Ofast (...) in configure.ac, Makefile.am, mk/*.mk"
 sed 's/^/# /' "$tmp/flags"
 
-# MOE_CFLAGS as configure substituted it (from mk/pkg.mk's test environment,
+# MOE_CFLAGS as configure substituted it (from mk/t.mk's test environment,
 # else from the generated Makefile).
 cf=${MOE_CFLAGS:-$(sed -n 's/^MOE_CFLAGS = //p' "$build/Makefile")}
 case " $cf " in *" -ffp-contract=off "*) r=0 ;; *) r=1 ;; esac

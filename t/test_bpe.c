@@ -75,7 +75,7 @@ static int same_merges(const moe_bpe *a, const moe_bpe *b)
 /* decode(encode(x)) == x with every id < V. */
 static int roundtrip(const moe_bpe *b, const uint8_t *x, size_t n)
 {
-  uint32_t *ids = malloc((n + 1) * sizeof *ids); /* (n) at most one token per byte */
+  moe_token *ids = malloc((n + 1) * sizeof *ids); /* (n) at most one token per byte */
   size_t nid = 0;
   uint8_t *y = NULL;
   size_t ny = 0;
@@ -178,7 +178,7 @@ static void test_train(void)
   ok(moe_bpe_token_bytes(a, 256 + M, &len1) == NULL, "token_bytes(V) is NULL");
 
   /* Encoding compresses, and round-trips. */
-  uint32_t *ids = malloc(n * sizeof *ids); /* (n) */
+  moe_token *ids = malloc(n * sizeof *ids); /* (n) */
   size_t nid = 0;
   rc = moe_bpe_encode(a, corpus, n, ids, &nid);
   ok(rc == MOE_OK && nid < n / 2, "encode: %zu bytes -> %zu tokens", n, nid);
@@ -261,7 +261,7 @@ static void test_random_roundtrip(void)
     ok(roundtrip(text_v, big, sizeof big), "a 5000-space piece round-trips");
     free(x);
 
-    uint32_t bad[2] = {65, 400};
+    moe_token bad[2] = {65, 400};
     uint8_t *y = NULL;
     size_t ny = 0;
     moe_error_clear();
@@ -311,7 +311,7 @@ static void test_whole_equals_pieces(void)
     memcpy(text + len, c, strlen(c));
     len += strlen(c);
   }
-  uint32_t *whole = malloc(len * sizeof *whole), *each = malloc(len * sizeof *each); /* (n) */
+  moe_token *whole = malloc(len * sizeof *whole), *each = malloc(len * sizeof *each); /* (n) */
   size_t nw = 0, ne = 0, k;
   int rc = moe_bpe_encode(b, text, len, whole, &nw);
   for (size_t pos = 0; rc == MOE_OK && pos < len; pos += k) {
@@ -359,7 +359,7 @@ static void test_load_errors(void)
   sprintf(bad, "%seHl6 256\n", good);
   write_file("test_bpe_ok.tiktoken", bad);
   t = NULL;
-  uint32_t xi[8];
+  moe_token xi[8];
   size_t nx = 0;
   ok(moe_bpe_load_tiktoken_unpinned("test_bpe_ok.tiktoken", &t) == MOE_OK &&
      moe_bpe_encode(t, (const uint8_t *)"xyz", 3, xi, &nx) == MOE_OK && nx == 1 && xi[0] == 256,
@@ -385,12 +385,12 @@ static void test_load_errors(void)
 
   moe_bpe *x = NULL;
   is_int(moe_bpe_load("test_bpe_missing.bpe", &x), MOE_EIO, "missing vocabulary file -> EIO");
-  uint32_t m[4] = {97, 98, 256, 300};
+  moe_token m[4] = {97, 98, 256, 300};
   is_int(moe_bpe_from_merges(m, 2, &x), MOE_ERANGE, "from_merges: id >= 256 + i -> ERANGE");
   /* Each merge doubles the last token (merge i spells 2^(i+1) bytes): merge
    * 26 would bring the total to 2^28 + 254 bytes. */
   size_t len;
-  uint32_t dbl[2 * 40];
+  moe_token dbl[2 * 40];
   for (uint32_t i = 0; i < 40; i++) dbl[2 * i] = dbl[2 * i + 1] = i ? 255 + i : 97;
   moe_error_clear();
   x = (moe_bpe *)&x;
@@ -433,7 +433,7 @@ static void test_tiktoken_tiny(void)
   while (f && fgets(line, sizeof line, f)) {
     uint8_t text[1024];
     size_t n = unhex(line, text);
-    uint32_t want[1024], got[1024];
+    moe_token want[1024], got[1024];
     size_t nw = 0, ng = 0;
     for (char *p = strchr(line, '\t') + 1; *p && *p != '\n';) {
       want[nw++] = (uint32_t)strtoul(p, &p, 10);
@@ -462,7 +462,7 @@ static void test_merge_ties(void)
   while (v && f && fgets(line, sizeof line, f)) {
     uint8_t text[1024];
     size_t n = unhex(line, text), nw = 0, ng = 0;
-    uint32_t want[1024], got[1024];
+    moe_token want[1024], got[1024];
     for (char *p = strchr(line, '\t') + 1; *p && *p != '\n';) {
       want[nw++] = (uint32_t)strtoul(p, &p, 10);
       while (*p == ' ') p++;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 
@@ -157,7 +158,7 @@ static void balancing(void)
   /* T=4, E=4, K=2: mean load 2 */
   int idx[8] = {0, 1, 0, 2, 0, 1, 3, 1};
   int load[4];
-  ok(moe_gate_load(4, 4, 2, idx, load) == 0 && load[0] == 3 && load[1] == 3 && load[2] == 1 &&
+  ok(moe_gate_expert_counts(4, 4, 2, idx, load) == 0 && load[0] == 3 && load[1] == 3 && load[2] == 1 &&
          load[3] == 1,
      "load counts");
   float b[4] = {0.25f, 0, -0.125f, 0};
@@ -168,7 +169,7 @@ static void balancing(void)
   double bd[4] = {0.5, 0.5, 0.5, 0.5};
   moe_gate_bias_update_f64(4, 4, 2, even, 0.001, bd);
   ok(bd[0] == 0.5 && bd[3] == 0.5, "exactly balanced: sign(0) = 0, no change");
-  ok(moe_gate_load(4, 4, 2, (int[]){0, 1, 4, 0, 0, 0, 0, 0}, load) == MOE_EINVAL,
+  ok(moe_gate_expert_counts(4, 4, 2, (int[]){0, 1, 4, 0, 0, 0, 0, 0}, load) == MOE_EINVAL,
      "load rejects an index >= E");
   ok(moe_gate_bias_update(4, 4, 2, idx, NAN, b) == MOE_EINVAL, "NaN gamma rejected");
 }

@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 
 /* ---- a reader for the fixture format (see t/gen_core_fixtures.py) ----
@@ -548,10 +549,10 @@ static void losses(void)
   const int T = (int)num(&f, "T"), V = (int)num(&f, "V");
   const size_t n = (size_t)num(&f, "n");
   float logits[256], d[256], pred[64], target[64], dp[64];
-  int y[64];
+  moe_token y[64];
   to_float(get(&f, "logits"), logits);
   for (int t = 0; t < T; t++)
-    y[t] = (int)get(&f, "targets")->v[t];
+    y[t] = (moe_token)get(&f, "targets")->v[t];
   double L;
   int rc = moe_loss_ce(T, V, logits, y, &L, d);
   is_close(rc ? NAN : L, num(&f, "ce"), 0, 1e-6, "cross-entropy value (float)");

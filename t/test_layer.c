@@ -9,6 +9,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 
@@ -261,7 +262,7 @@ static void combine_rules_and_record(void)
   const float *om = moe_layer_omega(l);
   is_close(om[0] + om[1] + om[2], 1.0, 1e-6, 0, "omega on the simplex");
   ok(om[2] > om[0] && om[0] > om[1], "omega ordered like the shared logits");
-  const int *idx = moe_layer_chosen(l), *load = moe_layer_load(l);
+  const int *idx = moe_layer_chosen(l), *load = moe_layer_expert_counts(l);
   const float *w = moe_layer_weights(l), *s = moe_layer_scores(l);
   int all3 = 1, wsum_ok = 1, unbiased = 1;
   for (int t = 0; t < T; t++) {

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 
@@ -26,7 +27,7 @@ enum { V = 11, CTX = 5, DM = 8, NL = 2, NH = 2, B = 2 };
 typedef struct {
   moe_lm_f64 *m;
   int T;
-  uint32_t x[B * CTX], y[B * CTX];
+  moe_token x[B * CTX], y[B * CTX];
   int *idx0; /* the selections at the base point, per layer */
   int K;
 } fdctx;
@@ -52,7 +53,7 @@ static double objective(void *p)
   return loss;
 }
 
-static void rand_tokens(gsl_rng *r, uint32_t *t, size_t n)
+static void rand_tokens(gsl_rng *r, moe_token *t, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     t[i] = (uint32_t)gsl_rng_uniform_int(r, V);
@@ -122,7 +123,7 @@ static void accumulation(int tie)
   double *p = moe_lm_params_f64(m);
   for (size_t i = 0; i < n; i++)
     p[i] += gsl_ran_gaussian(r, 0.3);
-  uint32_t x[2][B * CTX], y[2][B * CTX];
+  moe_token x[2][B * CTX], y[2][B * CTX];
   for (int b = 0; b < 2; b++) {
     rand_tokens(r, x[b], B * CTX);
     rand_tokens(r, y[b], B * CTX);
@@ -406,7 +407,7 @@ static void golden(void)
       continue;
     const rec *rp = get(c, "params"), *rx = get(c, "x"), *ry = get(c, "y");
     const size_t N = (size_t)Bg * Tg;
-    uint32_t *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    moe_token *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
     for (size_t i = 0; i < N; i++) {
       x[i] = (uint32_t)rx->v[i];
       y[i] = (uint32_t)ry->v[i];
@@ -519,7 +520,7 @@ static int train(moe_lm *m, int steps, unsigned long seed)
   moe_lr_schedule s = {MOE_LR_WARMUP_COSINE, 3e-3, 2, steps, 0.1};
   int rc = 0;
   for (int i = 0; i < steps && !rc; i++) {
-    uint32_t x[B * CTX], y[B * CTX];
+    moe_token x[B * CTX], y[B * CTX];
     rand_tokens(r, x, B * CTX);
     rand_tokens(r, y, B * CTX);
     double loss;
@@ -585,7 +586,7 @@ static void checkpoints(void)
          !memcmp(moe_lm_get_config(m), moe_lm_get_config(l), sizeof(moe_lm_config)),
      "checkpoint: load gives the same config, step, parameters and biases, bit for bit");
   /* the loaded model computes the same loss */
-  uint32_t x[CTX] = {1, 2, 3, 4, 5}, y[CTX] = {2, 3, 4, 5, 6};
+  moe_token x[CTX] = {1, 2, 3, 4, 5}, y[CTX] = {2, 3, 4, 5, 6};
   double la, lb;
   moe_lm_forward(m, 1, CTX, x, y, &la);
   moe_lm_forward(l, 1, CTX, x, y, &lb);
@@ -700,7 +701,7 @@ static void evaluation(void)
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, 1);
   enum { NT = 4 * CTX + 3 };
-  uint32_t tok[NT];
+  moe_token tok[NT];
   rand_tokens(r, tok, NT);
   double ce, ppl;
   size_t np = 0;
@@ -732,7 +733,7 @@ static void evaluation(void)
 static void errors(void)
 {
   moe_lm *m = small_model("ds_v2", 2);
-  uint32_t x[B * CTX] = {0}, y[B * CTX] = {0};
+  moe_token x[B * CTX] = {0}, y[B * CTX] = {0};
   double loss;
   x[7] = V;
   int rc = moe_lm_forward(m, B, CTX, x, y, &loss);
@@ -817,7 +818,7 @@ static void batch_composition(void)
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 40 + vi);
     moe_lm_init_params(m, r);
-    uint32_t x[BB * BT];
+    moe_token x[BB * BT];
     for (int i = 0; i < BB * BT; i++) x[i] = (uint32_t)gsl_rng_uniform_int(r, BV);
     float *all = malloc(sizeof(float) * BB * BT * BV);
     int rc = moe_lm_forward(m, BB, BT, x, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 
@@ -11,7 +12,7 @@ enum { T = 5, V = 7 };
 
 typedef struct {
   double logits[T * V], pred[T * V], target[T * V];
-  int y[T];
+  moe_token y[T];
 } ctx;
 
 static double ce_obj(void *p)
@@ -52,7 +53,7 @@ int main(void)
 
   /* values */
   float z3[3] = {0.25f, 0.25f, 0.25f}, d3[3];
-  int y1 = 1;
+  moe_token y1 = 1;
   double Lf;
   moe_loss_ce(1, 3, z3, &y1, &Lf, d3);
   is_close(Lf, log(3.0), 1e-7, 0, "ce of equal logits is log V");
@@ -64,11 +65,11 @@ int main(void)
 
   /* stability */
   float big[4] = {1e4f, -1e4f, 9990.0f, 0};
-  int y0 = 2;
+  moe_token y0 = 2;
   ok(moe_loss_ce(1, 4, big, &y0, &Lf, NULL) == 0 && fabs(Lf - 10.0) < 1e-3,
      "ce with logits 1e4 is finite and right (%.6g)", Lf);
   double hugeneg[3] = {-800, -801, -1e300};
-  int y2 = 2;
+  moe_token y2 = 2;
   ok(moe_loss_ce_f64(1, 3, hugeneg, &y2, &L, NULL) == 0 && isfinite(L),
      "ce of a far-below target is large and finite");
 
@@ -82,10 +83,10 @@ int main(void)
   ok(La == Lb && memcmp(da, b, sizeof b) == 0, "ce with dlogits aliasing logits");
 
   /* errors */
-  int bad[T] = {0, 1, V, 2, 3};
+  moe_token bad[T] = {0, 1, V, 2, 3};
   ok(moe_loss_ce(T, V, a, bad, &La, NULL) == MOE_ERANGE, "target = V: %s", moe_last_error());
-  bad[2] = -1;
-  ok(moe_loss_ce(T, V, a, bad, &La, NULL) == MOE_ERANGE, "target < 0");
+  bad[2] = (moe_token)-1;
+  ok(moe_loss_ce(T, V, a, bad, &La, NULL) == MOE_ERANGE, "target (moe_token)-1, above every V");
   ok(moe_loss_ce(0, V, a, c.y, &La, NULL) == MOE_EINVAL, "T = 0");
   ok(moe_loss_ce(T, 0, a, c.y, &La, NULL) == MOE_EINVAL, "V = 0");
   ok(moe_loss_ce(T, V, NULL, c.y, &La, NULL) == MOE_EINVAL, "NULL logits");

@@ -26,7 +26,7 @@ static void golden(void)
     ok(moe_metrics_change_rate(a, nxt, N, k, E, &got) == MOE_OK, "case %d change rate runs", cases);
     is_close(got, cr, 1e-14, 0, "case %d change rate vs Python", cases);
     double *cnt = malloc(sizeof(double) * E);
-    moe_metrics_load(a, NULL, N, k, E, cnt, NULL);
+    moe_metrics_expert_counts(a, NULL, N, k, E, cnt, NULL);
     ok(moe_metrics_jain(cnt, E, &got) == MOE_OK, "case %d jain runs", cases);
     is_close(got, jain, 1e-13, 0, "case %d jain of load vs NumPy", cases);
     free(cnt);
@@ -66,7 +66,7 @@ int main(void)
   /* load with weights */
   float w[] = {0.25f, 0.75f, 0.5f, 0.5f};
   double c[4], wt[4];
-  ok(moe_metrics_load(t, w, 2, 2, 4, c, wt) == MOE_OK, "load ok");
+  ok(moe_metrics_expert_counts(t, w, 2, 2, 4, c, wt) == MOE_OK, "load ok");
   ok(c[0] == 1 && c[1] == 1 && c[2] == 1 && c[3] == 1, "load counts");
   is_close(wt[1], 0.75, 0, 0, "load weight of expert 1");
   is_close(wt[2], 0.5, 0, 0, "load weight of expert 2");
@@ -84,6 +84,6 @@ int main(void)
   is_int(moe_metrics_jain(z, 2, &v), MOE_EDOM, "jain of zeros rejected");
   is_int(moe_metrics_jain(nanr, 2, &v), MOE_EDOM, "jain with NaN rejected");
   is_int(moe_metrics_jain(neg, 2, &v), MOE_EDOM, "jain with negative share rejected");
-  is_int(moe_metrics_load(t, w, 2, 2, 4, c, NULL), MOE_EINVAL, "weights without output rejected");
+  is_int(moe_metrics_expert_counts(t, w, 2, 2, 4, c, NULL), MOE_EINVAL, "weights without output rejected");
   return tap_done();
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 
 /* The update rules of moe/optim.h transcribed element by element, scalar

@@ -79,7 +79,7 @@ static void test_real_split(void)
 static void test_batch(void)
 {
   enum { N = 1000, T = 17, B = 64 };
-  uint32_t *tok = malloc(N * sizeof *tok); /* (N) */
+  moe_token *tok = malloc(N * sizeof *tok); /* (N) */
   for (uint32_t i = 0; i < N; i++) tok[i] = (i * 2654435761u) % 7919; /* distinct enough to locate */
   uint32_t x1[B * T], y1[B * T], x2[B * T], y2[B * T]; /* (B, T) */
   size_t s1[B], s2[B];
@@ -106,7 +106,7 @@ static void test_batch(void)
   ok(memcmp(s1, s2, sizeof s1) != 0, "another seed -> other batches");
 
   /* Both extreme starts occur on a short stream: 0 and n - T - 1. */
-  uint32_t xs[5], ys[5];
+  moe_token xs[5], ys[5];
   size_t st, lo = 99, hi = 0;
   for (int k = 0; k < 400; k++) {
     moe_batch_random(tok, 12, 5, 1, r1, xs, ys, &st);
@@ -120,7 +120,7 @@ static void test_batch(void)
   /* Evaluation windows tile the stream. */
   size_t W = moe_batch_eval_windows(N, T);
   is_int((long)W, (N - 1) / T, "eval windows = floor((n-1)/T)");
-  uint32_t *ex = malloc(W * T * sizeof *ex), *ey = malloc(W * T * sizeof *ey); /* (W, T) */
+  moe_token *ex = malloc(W * T * sizeof *ex), *ey = malloc(W * T * sizeof *ey); /* (W, T) */
   size_t got = 0, filled = 0;
   int rc = MOE_OK;
   while (got < W && rc == MOE_OK) {

@@ -308,12 +308,12 @@ static int vision_once(int nt, vision_run *out, size_t *np)
   rc |= moe_vision_set_threads(m, nt) | moe_optim_set_threads(o, nt);
   const int Np = moe_vision_num_patches(&cfg), pd = moe_vision_patch_dim(&cfg);
   float *x = malloc((size_t)B * Np * pd * sizeof *x);
-  int32_t y[7];
+  moe_token y[7];
   for (int s = 0; s < 3 && !rc; s++) {
     for (size_t i = 0; i < (size_t)B * Np * pd; i++)
       x[i] = (float)gsl_rng_uniform(r);
     for (int b = 0; b < B; b++)
-      y[b] = (int32_t)gsl_rng_uniform_int(r, 5);
+      y[b] = (moe_token)gsl_rng_uniform_int(r, 5);
     rc |= moe_vision_forward(m, B, x, y, &out->loss[s]);
     moe_vision_zero_grad(m);
     rc |= moe_vision_backward(m);

@@ -282,7 +282,7 @@ static void test_sotu(const moe_bpe *t)
   }
   static const size_t want[MOE_SPLIT_N] = {1927379, 62209, 84897};
   for (int k = 0; k < MOE_SPLIT_N; k++) {
-    uint32_t *ids = malloc((sp.len[k] + 1) * sizeof *ids); /* (n) */
+    moe_token *ids = malloc((sp.len[k] + 1) * sizeof *ids); /* (n) */
     size_t ng = 0;
     int rc = moe_bpe_encode(t, sp.text[k], sp.len[k], ids, &ng);
     ok(rc == MOE_OK && ng == want[k], "r50k: SOTU %s split -> %zu tokens (gpt-tokenizer: %zu)",

@@ -61,7 +61,7 @@ static long file_size(const char *path)
 static void roundtrip(uint32_t V, uint32_t width, int gzip, uint64_t T)
 {
   const char *path = gzip ? "test_tokfile_rt.tok.gz" : "test_tokfile_rt.tok";
-  uint32_t *ids = malloc((T + 1) * sizeof *ids); /* (T) */
+  moe_token *ids = malloc((T + 1) * sizeof *ids); /* (T) */
   for (uint64_t i = 0; i < T; i++) ids[i] = (uint32_t)((i * 2654435761u + 977) % V);
   if (T) ids[T - 1] = V - 1; /* the largest legal id */
   int rc = moe_tokfile_write(path, ids, T, V, width, gzip);
@@ -120,7 +120,7 @@ int main(void)
   roundtrip(70001, 0, 1, 200001); /* more than one 65536-token chunk */
 
   /* Writer errors. */
-  uint32_t ids[4] = {3, 141, 59, 26};
+  moe_token ids[4] = {3, 141, 59, 26};
   moe_error_clear();
   is_int(moe_tokfile_write("test_tokfile_bad.tok", ids, 4, 100, 0, 0), MOE_ERANGE, "write: id >= V -> ERANGE");
   ok(strstr(moe_last_error(), "test_tokfile_bad.tok") && strstr(moe_last_error(), "token 1"),

@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "moe/moe.h"
+#include "nn/private.h"
 #include "tap.h"
 #include "fdcheck.h"
 
@@ -30,7 +31,7 @@ enum { IMG = 4, PS = 2, NC = 3, DM = 8, NH = 2, NB = 2, NP = (IMG / PS) * (IMG /
 typedef struct {
   moe_vision_f64 *m;
   double x[NB * NP * PD];
-  int32_t y[NB];
+  moe_token y[NB];
   int *idx0; /* selections at the base point: connector, then encoder FFNs */
   int K, nlayers;
 } fdctx;
@@ -90,7 +91,7 @@ static void fd_case(const char *label, const moe_layer_config *moe, int everywhe
   for (int i = 0; i < NB * NP * PD; i++)
     c.x[i] = gsl_ran_gaussian(r, 1.0);
   for (int b = 0; b < NB; b++)
-    c.y[b] = (int32_t)gsl_rng_uniform_int(r, NC);
+    c.y[b] = (moe_token)gsl_rng_uniform_int(r, NC);
   double loss;
   int rc = moe_vision_forward_f64(c.m, NB, c.x, c.y, &loss);
   ok(rc == 0 && isfinite(loss), "%s: forward, loss %.6f (aux %.3g)", label, loss,
@@ -131,12 +132,12 @@ static void accumulation(int everywhere)
   for (size_t i = 0; i < n; i++)
     p[i] += gsl_ran_gaussian(r, 0.3);
   double x[2][NB * NP * PD];
-  int32_t y[2][NB];
+  moe_token y[2][NB];
   for (int b = 0; b < 2; b++) {
     for (int i = 0; i < NB * NP * PD; i++)
       x[b][i] = gsl_ran_gaussian(r, 1.0);
     for (int i = 0; i < NB; i++)
-      y[b][i] = (int32_t)gsl_rng_uniform_int(r, NC);
+      y[b][i] = (moe_token)gsl_rng_uniform_int(r, NC);
   }
   double *g1 = malloc(n * sizeof *g1), *g2 = malloc(n * sizeof *g2), loss;
   int rc = 0;
@@ -377,11 +378,11 @@ static void golden(void)
       continue;
     const rec *rp = get(c, "params"), *rx = get(c, "x"), *ry = get(c, "y"), *rb = get(c, "bias");
     float *x = malloc(rx->n * sizeof *x);
-    int32_t *y = malloc((size_t)Bg * sizeof *y);
+    moe_token *y = malloc((size_t)Bg * sizeof *y);
     for (size_t i = 0; i < rx->n; i++)
       x[i] = (float)rx->v[i];
     for (int b = 0; b < Bg; b++)
-      y[b] = (int32_t)ry->v[b];
+      y[b] = (moe_token)ry->v[b];
     moe_vision *m = moe_vision_alloc(&cfg, Bg);
     ok(m && moe_vision_param_count(m) == rp->n, "golden %s: %zu parameters in the slab",
        c->label, rp->n);
@@ -476,14 +477,14 @@ static moe_vision *small_model(const char *variant, unsigned long seed, int max_
   return m;
 }
 
-static void fill_batch(unsigned long seed, float *x, int32_t *y, int B, int n)
+static void fill_batch(unsigned long seed, float *x, moe_token *y, int B, int n)
 {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, seed);
   for (int i = 0; i < n; i++)
     x[i] = (float)gsl_ran_gaussian(r, 1.0);
   for (int b = 0; b < B; b++)
-    y[b] = (int32_t)gsl_rng_uniform_int(r, 5);
+    y[b] = (moe_token)gsl_rng_uniform_int(r, 5);
   gsl_rng_free(r);
 }
 
@@ -492,7 +493,7 @@ static double train(moe_vision *m, int steps)
 {
   enum { B = 6, N = B * 4 * 16 };
   float x[N];
-  int32_t y[B];
+  moe_token y[B];
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   moe_optim *o = moe_optim_alloc(&oc, moe_vision_param_count(m));
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 3e-3, 2, steps, 0.1};
@@ -556,14 +557,14 @@ static void errors(void)
   moe_vision *m = small_model("smoe", 3, 4);
   enum { N = 4 * 4 * 16 };
   float x[N];
-  int32_t y[4];
+  moe_token y[4];
   fill_batch(1, x, y, 4, N);
   double loss = 123;
   y[2] = 5;
   ok(moe_vision_forward(m, 4, x, y, &loss) == MOE_ERANGE && strstr(moe_last_error(), "image 2"),
      "label 5 with 5 classes: %s", moe_last_error());
-  y[2] = -1;
-  ok(moe_vision_forward(m, 4, x, y, &loss) == MOE_ERANGE, "negative label rejected");
+  y[2] = (moe_token)-1;
+  ok(moe_vision_forward(m, 4, x, y, &loss) == MOE_ERANGE, "label (moe_token)-1 rejected");
   ok(moe_vision_backward(m) == MOE_EINVAL, "no backward after a failed forward");
   y[2] = 0;
   x[1 * 64 + 2 * 16 + 3] = NAN;
@@ -686,7 +687,7 @@ static void upcycle(void)
 {
   enum { N = 6 * 4 * 16 };
   float x[N];
-  int32_t y[6];
+  moe_token y[6];
   fill_batch(3, x, y, 6, N);
   moe_vision *src = keyed_model(MOE_VARIANT_DENSE, 12, 1, 1, 11);
   /* train the dense model a little so its parameters are not the init law */

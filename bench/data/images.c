@@ -14,32 +14,31 @@
 #include "verbs.h"
 
 static const char *const fashion_names[10] = {
-  "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot",
 };
 
 static void usage(FILE *f)
 {
-  fprintf(f,
-          "usage: moebench data images --data DIR [--patch P] [--norm unit|standard]\n"
-          "                            [--batch B] [--seed S]\n"
-          "\n"
-          "Load the train and test splits of an MNIST-style IDX image set from DIR\n"
-          "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-*), check\n"
-          "them, and print counts, class histograms, pixel mean/std (of pixel/255),\n"
-          "the patch shape, the first labels and the first batch of epoch 0.\n"
-          "\n"
-          "  --data DIR     directory of the IDX files (e.g. data/fashion-mnist after\n"
-          "                 `make fetch-data`)\n"
-          "  --patch P      patch side; must divide the image size (default 4)\n"
-          "  --norm N       unit: pixel/255; standard: (pixel/255 - mean)/std with the\n"
-          "                 training set's mean and std (default standard)\n"
-          "  --batch B      batch size for the batcher preview (default 64)\n"
-          "  --seed S       batcher seed (default 2505)\n"
-          "  -h, --help     this text\n"
-          "\n"
-          "Exit status 0 on success, 1 if the data cannot be read or the options do not\n"
-          "fit the data (the message names the file or the option), 2 on usage errors.\n");
+  fprintf(f, "usage: moebench data images --data DIR [--patch P] [--norm unit|standard]\n"
+             "                            [--batch B] [--seed S]\n"
+             "\n"
+             "Load the train and test splits of an MNIST-style IDX image set from DIR\n"
+             "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-*), check\n"
+             "them, and print counts, class histograms, pixel mean/std (of pixel/255),\n"
+             "the patch shape, the first labels and the first batch of epoch 0.\n"
+             "\n"
+             "  --data DIR     directory of the IDX files (e.g. data/fashion-mnist after\n"
+             "                 `make fetch-data`)\n"
+             "  --patch P      patch side; must divide the image size (default 4)\n"
+             "  --norm N       unit: pixel/255; standard: (pixel/255 - mean)/std with the\n"
+             "                 training set's mean and std (default standard)\n"
+             "  --batch B      batch size for the batcher preview (default 64)\n"
+             "  --seed S       batcher seed (default 2505)\n"
+             "  -h, --help     this text\n"
+             "\n"
+             "Exit status 0 on success, 1 if the data cannot be read or the options do not\n"
+             "fit the data (the message names the file or the option), 2 on usage errors.\n");
 }
 
 static double now(void)
@@ -151,8 +150,9 @@ int mb_verb_data_images(int argc, char **argv)
   }
   double t_test = now() - t0;
   if (te->h != tr->h || te->w != tr->w) {
-    fprintf(stderr, "moebench data images: %s: train images are %zu x %zu but test images %zu x %zu\n",
-            dir, tr->h, tr->w, te->h, te->w);
+    fprintf(stderr,
+            "moebench data images: %s: train images are %zu x %zu but test images %zu x %zu\n", dir,
+            tr->h, tr->w, te->h, te->w);
     goto done;
   }
   /* Fashion-MNIST's class names only when the set has its shape. */
@@ -194,7 +194,7 @@ int mb_verb_data_images(int argc, char **argv)
   }
   double t_patch = now() - t0;
 
-  if (moe_batcher_alloc(tr->n, b, (uint64_t)seed, MOE_BATCH_KEEP_LAST, &bt) ||
+  if (!(bt = moe_batcher_alloc(tr->n, b, (uint64_t)seed, MOE_BATCH_KEEP_LAST)) ||
       moe_batcher_epoch(bt, 0)) {
     fprintf(stderr, "moebench data images: %s\n", moe_last_error());
     goto done;

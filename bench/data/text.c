@@ -32,9 +32,12 @@ static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
 {
   size_t n = strlen(name);
-  if (strncmp(argv[*i], name, n) != 0) return NULL;
-  if (argv[*i][n] == '=') return argv[*i] + n + 1;
-  if (argv[*i][n] != 0) return NULL;
+  if (strncmp(argv[*i], name, n) != 0)
+    return NULL;
+  if (argv[*i][n] == '=')
+    return argv[*i] + n + 1;
+  if (argv[*i][n] != 0)
+    return NULL;
   if (*i + 1 >= argc) {
     fprintf(stderr, "moebench: %s needs a value\n", name);
     return "";
@@ -60,39 +63,51 @@ static int load_vocab(const char *path, moe_bpe **b)
 {
   FILE *f = fopen(path, "rb");
   char head[8] = {0};
-  if (!f) return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if (!f)
+    return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
   size_t got = fread(head, 1, sizeof head, f);
   fclose(f);
-  if (got >= 8 && !memcmp(head, "moe-bpe ", 8)) return moe_bpe_load(path, b);
+  if (got >= 8 && !memcmp(head, "moe-bpe ", 8))
+    return moe_bpe_load(path, b);
   /* A file named r50k_base.tiktoken must be GPT-2's (pinned sha256);
    * other ranks files are custom vocabularies. */
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  if (!strcmp(base, "r50k_base.tiktoken")) return moe_bpe_load_tiktoken(path, b);
+  if (!strcmp(base, "r50k_base.tiktoken"))
+    return moe_bpe_load_tiktoken(path, b);
   return moe_bpe_load_tiktoken_unpinned(path, b);
 }
 
 static int read_text_file(const char *path, uint8_t **buf, size_t *len)
 {
   FILE *f = fopen(path, "rb");
-  if (!f) return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if (!f)
+    return moe_error(MOE_EIO, "%s: cannot open: %s", path, strerror(errno));
   size_t cap = 1 << 20, n = 0;
   uint8_t *b = malloc(cap);
   for (;;) {
-    if (!b) { fclose(f); return moe_error(MOE_ENOMEM, "%s: out of memory", path); }
+    if (!b) {
+      fclose(f);
+      return moe_error(MOE_ENOMEM, "%s: out of memory", path);
+    }
     size_t r = fread(b + n, 1, cap - n, f);
     n += r;
-    if (r == 0) break;
+    if (r == 0)
+      break;
     if (n == cap) {
       uint8_t *nb = realloc(b, cap * 2);
-      if (!nb) free(b);
+      if (!nb)
+        free(b);
       b = nb;
       cap *= 2;
     }
   }
   int err = ferror(f);
   fclose(f);
-  if (err) { free(b); return moe_error(MOE_EIO, "%s: read error", path); }
+  if (err) {
+    free(b);
+    return moe_error(MOE_EIO, "%s: read error", path);
+  }
   *buf = b;
   *len = n;
   return MOE_OK;
@@ -125,23 +140,39 @@ int mb_verb_data_bpe_train(int argc, char **argv)
              "paper's vocabulary size) on the SOTU train split (DIR/sotu/*.txt, years before\n"
              "--valid-from, default %d; DIR defaults to $MOE_DATA_DIR, else data), or on a\n"
              "whole text FILE, and save the merge list (format: moe/bpe.h). Prints the corpus\n"
-             "size, the number of pieces and the wall-clock training time.\n", MOE_SOTU_VALID_FROM);
+             "size, the number of pieces and the wall-clock training time.\n",
+             MOE_SOTU_VALID_FROM);
       return 0;
     }
-    if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
-    else if ((v = opt_value(argc, argv, &i, "--text"))) text = v;
-    else if ((v = opt_value(argc, argv, &i, "--out"))) out = v;
-    else if ((v = opt_value(argc, argv, &i, "--vocab"))) { if (!parse_long(v, 256, 1L << 24, &vocab, "--vocab")) return 2; }
-    else if ((v = opt_value(argc, argv, &i, "--valid-from"))) { if (!parse_long(v, 0, 9999, &valid_from, "--valid-from")) return 2; }
-    else if ((v = opt_value(argc, argv, &i, "--test-from"))) { if (!parse_long(v, 0, 9999, &test_from, "--test-from")) return 2; }
-    else { fprintf(stderr, "moebench data bpe-train: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
-    if (v && !*v) return 2;
+    if ((v = opt_value(argc, argv, &i, "--data")))
+      data = v;
+    else if ((v = opt_value(argc, argv, &i, "--text")))
+      text = v;
+    else if ((v = opt_value(argc, argv, &i, "--out")))
+      out = v;
+    else if ((v = opt_value(argc, argv, &i, "--vocab"))) {
+      if (!parse_long(v, 256, 1L << 24, &vocab, "--vocab"))
+        return 2;
+    } else if ((v = opt_value(argc, argv, &i, "--valid-from"))) {
+      if (!parse_long(v, 0, 9999, &valid_from, "--valid-from"))
+        return 2;
+    } else if ((v = opt_value(argc, argv, &i, "--test-from"))) {
+      if (!parse_long(v, 0, 9999, &test_from, "--test-from"))
+        return 2;
+    } else {
+      fprintf(stderr, "moebench data bpe-train: unknown argument '%s' (try --help)\n", argv[i]);
+      return 2;
+    }
+    if (v && !*v)
+      return 2;
   }
   if ((data && text) || !out) {
-    fprintf(stderr, "moebench data bpe-train: need --out, and at most one of --data/--text (try --help)\n");
+    fprintf(stderr,
+            "moebench data bpe-train: need --out, and at most one of --data/--text (try --help)\n");
     return 2;
   }
-  if (!text && !data) data = default_data_dir();
+  if (!text && !data)
+    data = default_data_dir();
   double t0 = mb_now();
   uint8_t *buf = NULL;
   size_t len = 0;
@@ -149,13 +180,15 @@ int mb_verb_data_bpe_train(int argc, char **argv)
   if (data) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/sotu", data);
-    if (moe_corpus_sotu_split(dir, (int)valid_from, (int)test_from, &sp)) return fail("bpe-train");
+    if (moe_corpus_sotu_split(dir, (int)valid_from, (int)test_from, &sp))
+      return fail("bpe-train");
     buf = sp.text[MOE_SPLIT_TRAIN];
     len = sp.len[MOE_SPLIT_TRAIN];
-    printf("corpus: %s, train split: %u files (%d-%d), %zu bytes\n", dir, sp.n_files[0], sp.first_year[0],
-           sp.last_year[0], len);
+    printf("corpus: %s, train split: %u files (%d-%d), %zu bytes\n", dir, sp.n_files[0],
+           sp.first_year[0], sp.last_year[0], len);
   } else {
-    if (read_text_file(text, &buf, &len)) return fail("bpe-train");
+    if (read_text_file(text, &buf, &len))
+      return fail("bpe-train");
     printf("corpus: %s, %zu bytes\n", text, len);
   }
   double t1 = mb_now();
@@ -163,16 +196,21 @@ int mb_verb_data_bpe_train(int argc, char **argv)
   moe_bpe_train_stats st;
   int rc = moe_bpe_train(buf, len, (uint32_t)vocab, &b, &st);
   double t2 = mb_now();
-  if (data) moe_corpus_split_free(&sp);
-  else free(buf);
-  if (rc) return fail("bpe-train");
-  printf("pieces: %llu (%llu distinct)\n", (unsigned long long)st.pieces, (unsigned long long)st.unique_pieces);
+  if (data)
+    moe_corpus_split_free(&sp);
+  else
+    free(buf);
+  if (rc)
+    return fail("bpe-train");
+  printf("pieces: %llu (%llu distinct)\n", (unsigned long long)st.pieces,
+         (unsigned long long)st.unique_pieces);
   printf("merges: %u (vocabulary %u)%s\n", st.merges, moe_bpe_vocab_size(b),
          st.merges + 256 < (uint32_t)vocab ? "  [stopped early: no pair left]" : "");
   printf("time: read %.3f s, train %.3f s (wall clock)\n", t1 - t0, t2 - t1);
   rc = moe_bpe_save(b, out);
   moe_bpe_free(b);
-  if (rc) return fail("bpe-train");
+  if (rc)
+    return fail("bpe-train");
   printf("wrote %s\n", out);
   return 0;
 }
@@ -185,10 +223,15 @@ int mb_verb_data_tokenize(int argc, char **argv)
 {
   int general = 0;
   for (int i = 1; i < argc; i++) {
-    if (is_help(argv[i])) { general = 0; break; }
-    if (!strcmp(argv[i], "--input") || !strncmp(argv[i], "--input=", 8)) general = 1;
+    if (is_help(argv[i])) {
+      general = 0;
+      break;
+    }
+    if (!strcmp(argv[i], "--input") || !strncmp(argv[i], "--input=", 8))
+      general = 1;
   }
-  if (general) return tokenize_inputs(argc, argv);
+  if (general)
+    return tokenize_inputs(argc, argv);
   const char *vocab = NULL, *data = NULL, *outdir = NULL, *v;
   long valid_from = MOE_SOTU_VALID_FROM, test_from = MOE_SOTU_TEST_FROM;
   int gz = 0;
@@ -209,29 +252,47 @@ int mb_verb_data_tokenize(int argc, char **argv)
              "Any text: the FILEs joined with one \"\\n\" between them, encoded with a V-token\n"
              "byte-level BPE trained on them (save it with --save-vocab to encode more text,\n"
              "e.g. a validation file, with the same vocabulary: --vocab F.bpe), with GPT-2's\n"
-             "r50k (DIR/r50k_base.tiktoken) or with a vocabulary file.\n", MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
+             "r50k (DIR/r50k_base.tiktoken) or with a vocabulary file.\n",
+             MOE_SOTU_VALID_FROM, MOE_SOTU_TEST_FROM);
       return 0;
     }
-    if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
-    else if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
-    else if ((v = opt_value(argc, argv, &i, "--out-dir"))) outdir = v;
-    else if (!strcmp(argv[i], "--gzip")) gz = 1;
-    else if ((v = opt_value(argc, argv, &i, "--valid-from"))) { if (!parse_long(v, 0, 9999, &valid_from, "--valid-from")) return 2; }
-    else if ((v = opt_value(argc, argv, &i, "--test-from"))) { if (!parse_long(v, 0, 9999, &test_from, "--test-from")) return 2; }
-    else { fprintf(stderr, "moebench data tokenize: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
-    if (v && !*v) return 2;
+    if ((v = opt_value(argc, argv, &i, "--vocab")))
+      vocab = v;
+    else if ((v = opt_value(argc, argv, &i, "--data")))
+      data = v;
+    else if ((v = opt_value(argc, argv, &i, "--out-dir")))
+      outdir = v;
+    else if (!strcmp(argv[i], "--gzip"))
+      gz = 1;
+    else if ((v = opt_value(argc, argv, &i, "--valid-from"))) {
+      if (!parse_long(v, 0, 9999, &valid_from, "--valid-from"))
+        return 2;
+    } else if ((v = opt_value(argc, argv, &i, "--test-from"))) {
+      if (!parse_long(v, 0, 9999, &test_from, "--test-from"))
+        return 2;
+    } else {
+      fprintf(stderr, "moebench data tokenize: unknown argument '%s' (try --help)\n", argv[i]);
+      return 2;
+    }
+    if (v && !*v)
+      return 2;
   }
   if (!vocab || !outdir) {
     fprintf(stderr, "moebench data tokenize: --vocab and --out-dir are required (try --help)\n");
     return 2;
   }
-  if (!data) data = default_data_dir();
+  if (!data)
+    data = default_data_dir();
   moe_bpe *b = NULL;
-  if (load_vocab(vocab, &b)) return fail("tokenize");
+  if (load_vocab(vocab, &b))
+    return fail("tokenize");
   char dir[4096];
   snprintf(dir, sizeof dir, "%s/sotu", data);
   moe_corpus_split sp;
-  if (moe_corpus_sotu_split(dir, (int)valid_from, (int)test_from, &sp)) { moe_bpe_free(b); return fail("tokenize"); }
+  if (moe_corpus_sotu_split(dir, (int)valid_from, (int)test_from, &sp)) {
+    moe_bpe_free(b);
+    return fail("tokenize");
+  }
   if (mkdir(outdir, 0777) != 0 && errno != EEXIST) {
     fprintf(stderr, "moebench data tokenize: %s: cannot create: %s\n", outdir, strerror(errno));
     moe_bpe_free(b);
@@ -241,21 +302,30 @@ int mb_verb_data_tokenize(int argc, char **argv)
   int status = 0;
   printf("vocabulary: %s (%u tokens)\n", vocab, moe_bpe_vocab_size(b));
   for (int s = 0; s < MOE_SPLIT_N && !status; s++) {
-    uint32_t *ids = malloc((sp.len[s] + 1) * sizeof *ids); /* (n) at most one token per byte */
+    moe_token *ids = malloc((sp.len[s] + 1) * sizeof *ids); /* (n) at most one token per byte */
     size_t n = 0;
-    if (!ids) { moe_error(MOE_ENOMEM, "out of memory"); status = fail("tokenize"); break; }
+    if (!ids) {
+      moe_error(MOE_ENOMEM, "out of memory");
+      status = fail("tokenize");
+      break;
+    }
     double t0 = mb_now();
     int rc = moe_bpe_encode(b, sp.text[s], sp.len[s], ids, &n);
     double t1 = mb_now();
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.tok%s", outdir, moe_split_name(s), gz ? ".gz" : "");
-    if (!rc) rc = moe_tokfile_write(path, ids, n, moe_bpe_vocab_size(b), 0, gz);
+    if (!rc)
+      rc = moe_tokfile_write(path, ids, n, moe_bpe_vocab_size(b), 0, gz);
     free(ids);
-    if (rc) { status = fail("tokenize"); break; }
+    if (rc) {
+      status = fail("tokenize");
+      break;
+    }
     double secs = t1 - t0;
-    printf("%-5s: %3u files, %9zu bytes -> %8zu tokens (%.2f bytes/token), encode %.3f s (%.1f MB/s) -> %s\n",
-           moe_split_name(s), sp.n_files[s], sp.len[s], n, n ? (double)sp.len[s] / (double)n : 0.0, secs,
-           secs > 0 ? (double)sp.len[s] / 1e6 / secs : 0.0, path);
+    printf("%-5s: %3u files, %9zu bytes -> %8zu tokens (%.2f bytes/token), encode %.3f s (%.1f "
+           "MB/s) -> %s\n",
+           moe_split_name(s), sp.n_files[s], sp.len[s], n, n ? (double)sp.len[s] / (double)n : 0.0,
+           secs, secs > 0 ? (double)sp.len[s] / 1e6 / secs : 0.0, path);
   }
   moe_bpe_free(b);
   moe_corpus_split_free(&sp);
@@ -270,22 +340,32 @@ static void print_token_text(const uint8_t *p, size_t n)
   putchar('"');
   for (size_t i = 0; i < n; i++) {
     uint8_t c = p[i];
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c == '\n') printf("\\n");
-    else if (c == '\t') printf("\\t");
-    else if (c == '\r') printf("\\r");
-    else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-    else putchar(c); /* bytes >= 0x80 as they are: UTF-8 terminals show them */
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c == '\n')
+      printf("\\n");
+    else if (c == '\t')
+      printf("\\t");
+    else if (c == '\r')
+      printf("\\r");
+    else if (c < 0x20 || c == 0x7f)
+      printf("\\x%02x", c);
+    else
+      putchar(c); /* bytes >= 0x80 as they are: UTF-8 terminals show them */
   }
   putchar('"');
 }
 
-typedef struct { uint32_t id; uint64_t count; } mb_tokcount;
+typedef struct {
+  moe_token id;
+  uint64_t count;
+} mb_tokcount;
 
 static int by_count_desc(const void *a, const void *b)
 {
   const mb_tokcount *x = a, *y = b;
-  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  if (x->count != y->count)
+    return x->count < y->count ? 1 : -1;
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -308,29 +388,51 @@ int mb_verb_data_tokinfo(int argc, char **argv)
              MB_ROUTER_TOP_TYPES, MB_ROUTER_TOP_TYPES);
       return 0;
     }
-    if ((v = opt_value(argc, argv, &i, "--top"))) { if (!parse_long(v, 0, 1L << 30, &top, "--top")) return 2; }
-    else if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
+    if ((v = opt_value(argc, argv, &i, "--top"))) {
+      if (!parse_long(v, 0, 1L << 30, &top, "--top"))
+        return 2;
+    } else if ((v = opt_value(argc, argv, &i, "--vocab")))
+      vocab = v;
     else if (argv[i][0] == '-' && argv[i][1]) {
       fprintf(stderr, "moebench data tokinfo: unknown option '%s' (try --help)\n", argv[i]);
       return 2;
-    } else if (!file) file = argv[i];
-    else { fprintf(stderr, "moebench data tokinfo: one FILE only (try --help)\n"); return 2; }
-    if (v && !*v) return 2;
+    } else if (!file)
+      file = argv[i];
+    else {
+      fprintf(stderr, "moebench data tokinfo: one FILE only (try --help)\n");
+      return 2;
+    }
+    if (v && !*v)
+      return 2;
   }
-  if (!file) { fprintf(stderr, "moebench data tokinfo: FILE is required (try --help)\n"); return 2; }
+  if (!file) {
+    fprintf(stderr, "moebench data tokinfo: FILE is required (try --help)\n");
+    return 2;
+  }
   moe_tokfile *tf = NULL;
-  if (moe_tokfile_read(file, &tf)) return fail("tokinfo");
+  if (moe_tokfile_read(file, &tf))
+    return fail("tokinfo");
   moe_bpe *b = NULL;
   if (vocab) {
-    if (load_vocab(vocab, &b)) { moe_tokfile_free(tf); return fail("tokinfo"); }
+    if (load_vocab(vocab, &b)) {
+      moe_tokfile_free(tf);
+      return fail("tokinfo");
+    }
     if (moe_bpe_vocab_size(b) != tf->vocab_size)
-      fprintf(stderr, "moebench data tokinfo: warning: %s has %u tokens but %s says V = %u\n", vocab,
-              moe_bpe_vocab_size(b), file, tf->vocab_size);
+      fprintf(stderr, "moebench data tokinfo: warning: %s has %u tokens but %s says V = %u\n",
+              vocab, moe_bpe_vocab_size(b), file, tf->vocab_size);
   }
   mb_tokcount *c = calloc(tf->vocab_size, sizeof *c); /* (V) */
-  if (!c) { moe_tokfile_free(tf); moe_bpe_free(b); moe_error(MOE_ENOMEM, "out of memory"); return fail("tokinfo"); }
-  for (uint32_t i = 0; i < tf->vocab_size; i++) c[i].id = i;
-  for (uint64_t i = 0; i < tf->count; i++) c[tf->tokens[i]].count++;
+  if (!c) {
+    moe_tokfile_free(tf);
+    moe_bpe_free(b);
+    moe_error(MOE_ENOMEM, "out of memory");
+    return fail("tokinfo");
+  }
+  for (moe_token i = 0; i < tf->vocab_size; i++)
+    c[i].id = i;
+  for (uint64_t i = 0; i < tf->count; i++)
+    c[tf->tokens[i]].count++;
   uint32_t types = 0, types2 = 0, types10 = 0;
   for (uint32_t i = 0; i < tf->vocab_size; i++) {
     types += c[i].count > 0;
@@ -348,19 +450,24 @@ int mb_verb_data_tokinfo(int argc, char **argv)
          MB_ROUTER_TOP_TYPES, types >= MB_ROUTER_TOP_TYPES ? "yes" : "no");
   if (types >= MB_ROUTER_TOP_TYPES) {
     uint64_t cov = 0;
-    for (uint32_t i = 0; i < MB_ROUTER_TOP_TYPES; i++) cov += c[i].count;
+    for (uint32_t i = 0; i < MB_ROUTER_TOP_TYPES; i++)
+      cov += c[i].count;
     printf("share of tokens in the %d most frequent types: %.2f%% (the %d-th occurs %llu times)\n",
            MB_ROUTER_TOP_TYPES, 100.0 * (double)cov / (double)tf->count, MB_ROUTER_TOP_TYPES,
            (unsigned long long)c[MB_ROUTER_TOP_TYPES - 1].count);
   }
-  if (top > (long)types) top = types;
-  if (top > 0) printf("top %ld tokens:\n  %6s %8s %10s %7s  %s\n", top, "rank", "id", "count", "share", b ? "text" : "");
+  if (top > (long)types)
+    top = types;
+  if (top > 0)
+    printf("top %ld tokens:\n  %6s %8s %10s %7s  %s\n", top, "rank", "id", "count", "share",
+           b ? "text" : "");
   for (long i = 0; i < top; i++) {
     printf("  %6ld %8u %10llu %6.2f%%  ", i + 1, c[i].id, (unsigned long long)c[i].count,
            100.0 * (double)c[i].count / (double)tf->count);
     size_t len;
     const uint8_t *p = b ? moe_bpe_token_bytes(b, c[i].id, &len) : NULL;
-    if (p) print_token_text(p, len);
+    if (p)
+      print_token_text(p, len);
     putchar('\n');
   }
   free(c);
@@ -372,8 +479,8 @@ int mb_verb_data_tokinfo(int argc, char **argv)
 /* ---------------------------------------------------------------------- */
 /* Vocabulary argument of the general paths: a number V (train a V-token
  * BPE on `train`), "r50k" (DATA/r50k_base.tiktoken), or a vocabulary file. */
-static int vocab_from_arg(const char *arg, const char *data, const uint8_t *train, size_t n, moe_bpe **b,
-                          int *trained)
+static int vocab_from_arg(const char *arg, const char *data, const uint8_t *train, size_t n,
+                          moe_bpe **b, int *trained)
 {
   char *end;
   errno = 0;
@@ -381,12 +488,15 @@ static int vocab_from_arg(const char *arg, const char *data, const uint8_t *trai
   *trained = 0;
   if (*arg && !*end && !errno) {
     if (v < 256 || v > (1L << 24))
-      return moe_error(MOE_EINVAL, "--vocab %ld: a trained vocabulary has 256 to %ld tokens", v, 1L << 24);
+      return moe_error(MOE_EINVAL, "--vocab %ld: a trained vocabulary has 256 to %ld tokens", v,
+                       1L << 24);
     moe_bpe_train_stats st;
     int rc = moe_bpe_train(train, n, (uint32_t)v, b, &st);
-    if (!rc) *trained = 1;
+    if (!rc)
+      *trained = 1;
     if (!rc && moe_bpe_vocab_size(*b) < (uint32_t)v)
-      fprintf(stderr, "moebench data: note: the text has only enough pairs for %u tokens (asked %ld)\n",
+      fprintf(stderr,
+              "moebench data: note: the text has only enough pairs for %u tokens (asked %ld)\n",
               moe_bpe_vocab_size(*b), v);
     return rc;
   }
@@ -395,26 +505,31 @@ static int vocab_from_arg(const char *arg, const char *data, const uint8_t *trai
     snprintf(p, sizeof p, "%s/r50k_base.tiktoken", data);
     int rc = moe_bpe_load_tiktoken(p, b);
     if (rc == MOE_EIO)
-      return moe_error(MOE_EIO, "%s (fetch it with datasets/fetch.sh --only r50k %s)", moe_last_error(), data);
+      return moe_error(MOE_EIO, "%s (fetch it with datasets/fetch.sh --only r50k %s)",
+                       moe_last_error(), data);
     return rc;
   }
   return load_vocab(arg, b);
 }
 
 /* Encode text and write it as a token file; prints one line. */
-static int encode_write(const moe_bpe *b, const char *what, const uint8_t *text, size_t len, const char *path,
-                        int gz, size_t *ntok)
+static int encode_write(const moe_bpe *b, const char *what, const uint8_t *text, size_t len,
+                        const char *path, int gz, size_t *ntok)
 {
-  uint32_t *ids = malloc((len + 1) * sizeof *ids); /* (n) at most one token per byte */
+  moe_token *ids = malloc((len + 1) * sizeof *ids); /* (n) at most one token per byte */
   size_t n = 0;
-  if (!ids) return moe_error(MOE_ENOMEM, "out of memory");
+  if (!ids)
+    return moe_error(MOE_ENOMEM, "out of memory");
   double t0 = mb_now();
   int rc = moe_bpe_encode(b, text, len, ids, &n);
   double secs = mb_now() - t0;
-  if (!rc) rc = moe_tokfile_write(path, ids, n, moe_bpe_vocab_size(b), 0, gz);
+  if (!rc)
+    rc = moe_tokfile_write(path, ids, n, moe_bpe_vocab_size(b), 0, gz);
   free(ids);
-  if (rc) return rc;
-  if (ntok) *ntok = n;
+  if (rc)
+    return rc;
+  if (ntok)
+    *ntok = n;
   printf("%-5s: %10zu bytes -> %9zu tokens (%.2f bytes/token), encode %.3f s -> %s\n", what, len, n,
          n ? (double)len / (double)n : 0.0, secs, path);
   return MOE_OK;
@@ -426,16 +541,22 @@ static int append_doc(const char *path, uint8_t **buf, size_t *len, size_t *cap,
   uint8_t *d = NULL;
   size_t n = 0;
   int rc = read_text_file(path, &d, &n);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   if (*len + n + 2 > *cap) {
     size_t nc = (*cap ? *cap : 1 << 20);
-    while (nc < *len + n + 2) nc *= 2;
+    while (nc < *len + n + 2)
+      nc *= 2;
     uint8_t *p = realloc(*buf, nc);
-    if (!p) { free(d); return moe_error(MOE_ENOMEM, "%s: out of memory", path); }
+    if (!p) {
+      free(d);
+      return moe_error(MOE_ENOMEM, "%s: out of memory", path);
+    }
     *buf = p;
     *cap = nc;
   }
-  if (!first) (*buf)[(*len)++] = '\n';
+  if (!first)
+    (*buf)[(*len)++] = '\n';
   memcpy(*buf + *len, d, n);
   *len += n;
   (*buf)[*len] = 0;
@@ -449,54 +570,79 @@ static int tokenize_inputs(int argc, char **argv)
   const char *vocab = NULL, *out = NULL, *save = NULL, *data = NULL, *v;
   int gz = 0, ninput = 0;
   const char **inputs = calloc((size_t)argc, sizeof *inputs);
-  if (!inputs) { fprintf(stderr, "moebench data tokenize: out of memory\n"); return 1; }
+  if (!inputs) {
+    fprintf(stderr, "moebench data tokenize: out of memory\n");
+    return 1;
+  }
   for (int i = 1; i < argc; i++) {
     if ((v = opt_value(argc, argv, &i, "--input"))) {
-      if (!*v) { free(inputs); return 2; }
+      if (!*v) {
+        free(inputs);
+        return 2;
+      }
       inputs[ninput++] = v;
       /* more files may follow one --input */
-      while (i + 1 < argc && argv[i + 1][0] != '-') inputs[ninput++] = argv[++i];
+      while (i + 1 < argc && argv[i + 1][0] != '-')
+        inputs[ninput++] = argv[++i];
       continue;
     }
-    if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
-    else if ((v = opt_value(argc, argv, &i, "--out"))) out = v;
-    else if ((v = opt_value(argc, argv, &i, "--save-vocab"))) save = v;
-    else if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
-    else if (!strcmp(argv[i], "--gzip")) gz = 1;
+    if ((v = opt_value(argc, argv, &i, "--vocab")))
+      vocab = v;
+    else if ((v = opt_value(argc, argv, &i, "--out")))
+      out = v;
+    else if ((v = opt_value(argc, argv, &i, "--save-vocab")))
+      save = v;
+    else if ((v = opt_value(argc, argv, &i, "--data")))
+      data = v;
+    else if (!strcmp(argv[i], "--gzip"))
+      gz = 1;
     else {
       fprintf(stderr, "moebench data tokenize: unknown argument '%s' (try --help)\n", argv[i]);
       free(inputs);
       return 2;
     }
-    if (v && !*v) { free(inputs); return 2; }
+    if (v && !*v) {
+      free(inputs);
+      return 2;
+    }
   }
   if (!vocab || !out || !ninput) {
-    fprintf(stderr, "moebench data tokenize: --input FILE... needs --vocab V|r50k|FILE and --out F.tok (try --help)\n");
+    fprintf(stderr, "moebench data tokenize: --input FILE... needs --vocab V|r50k|FILE and --out "
+                    "F.tok (try --help)\n");
     free(inputs);
     return 2;
   }
-  if (!data) data = default_data_dir();
+  if (!data)
+    data = default_data_dir();
   uint8_t *text = NULL;
   size_t len = 0, cap = 0;
   int rc = MOE_OK;
-  for (int i = 0; i < ninput && !rc; i++) rc = append_doc(inputs[i], &text, &len, &cap, i == 0);
+  for (int i = 0; i < ninput && !rc; i++)
+    rc = append_doc(inputs[i], &text, &len, &cap, i == 0);
   free(inputs);
   moe_bpe *b = NULL;
   int trained = 0;
   if (!rc) {
-    if (!text && !(text = calloc(1, 1))) rc = moe_error(MOE_ENOMEM, "out of memory");
-    else rc = vocab_from_arg(vocab, data, text, len, &b, &trained);
+    if (!text && !(text = calloc(1, 1)))
+      rc = moe_error(MOE_ENOMEM, "out of memory");
+    else
+      rc = vocab_from_arg(vocab, data, text, len, &b, &trained);
   }
   if (!rc) {
     printf("input: %d file(s), %zu bytes\n", ninput, len);
-    printf("vocabulary: %s (%u tokens%s)\n", vocab, moe_bpe_vocab_size(b), trained ? ", trained on the input" : "");
+    printf("vocabulary: %s (%u tokens%s)\n", vocab, moe_bpe_vocab_size(b),
+           trained ? ", trained on the input" : "");
     rc = encode_write(b, "all", text, len, out, gz, NULL);
   }
   if (!rc && save) {
-    if (!trained) fprintf(stderr, "moebench data tokenize: note: --save-vocab writes the merges of a loaded vocabulary too\n");
+    if (!trained)
+      fprintf(stderr, "moebench data tokenize: note: --save-vocab writes the merges of a loaded "
+                      "vocabulary too\n");
     if (moe_bpe_n_merges(b) == 0 && moe_bpe_vocab_size(b) > 256)
-      rc = moe_error(MOE_EINVAL, "--save-vocab: %s is a tiktoken vocabulary, not a merge list", vocab);
-    else if (!(rc = moe_bpe_save(b, save))) printf("wrote %s\n", save);
+      rc = moe_error(MOE_EINVAL, "--save-vocab: %s is a tiktoken vocabulary, not a merge list",
+                     vocab);
+    else if (!(rc = moe_bpe_save(b, save)))
+      printf("wrote %s\n", save);
   }
   moe_bpe_free(b);
   free(text);
@@ -506,7 +652,11 @@ static int tokenize_inputs(int argc, char **argv)
 /* ---------------------------------------------------------------------- */
 /* The LM corpus: SOTU + Brown, split by document. */
 
-typedef struct { char *name; int split; size_t bytes; } mb_doc;
+typedef struct {
+  char *name;
+  int split;
+  size_t bytes;
+} mb_doc;
 
 static int by_name(const void *a, const void *b)
 {
@@ -522,7 +672,9 @@ static int doc_split(const char *name, double pv, double pt)
   moei_sha256_init(&s);
   moei_sha256_update(&s, name, strlen(name));
   moei_sha256_final(&s, d);
-  double u = (double)(((uint32_t)d[0] << 24) | ((uint32_t)d[1] << 16) | ((uint32_t)d[2] << 8) | d[3]) / 4294967296.0;
+  double u =
+      (double)(((uint32_t)d[0] << 24) | ((uint32_t)d[1] << 16) | ((uint32_t)d[2] << 8) | d[3]) /
+      4294967296.0;
   return u < pv ? MOE_SPLIT_VALID : u < pv + pt ? MOE_SPLIT_TEST : MOE_SPLIT_TRAIN;
 }
 
@@ -533,30 +685,38 @@ static int list_docs(const char *data, const char *sub, mb_doc **docs, size_t *n
   snprintf(dir, sizeof dir, "%s/%s", data, sub);
   DIR *d = opendir(dir);
   if (!d)
-    return moe_error(MOE_EIO, "%s: cannot open: %s (fetch it with datasets/fetch.sh --only %s %s)", dir,
-                     strerror(errno), sub, data);
+    return moe_error(MOE_EIO, "%s: cannot open: %s (fetch it with datasets/fetch.sh --only %s %s)",
+                     dir, strerror(errno), sub, data);
   struct dirent *e;
   size_t before = *n;
   int rc = MOE_OK;
   while ((e = readdir(d)) != NULL && !rc) {
     size_t L = strlen(e->d_name);
-    if (e->d_name[0] == '.' || L < 5 || strcmp(e->d_name + L - 4, ".txt")) continue;
+    if (e->d_name[0] == '.' || L < 5 || strcmp(e->d_name + L - 4, ".txt"))
+      continue;
     if (*n == *cap) {
       size_t nc = *cap ? *cap * 2 : 1024;
       mb_doc *p = realloc(*docs, nc * sizeof *p);
-      if (!p) { rc = moe_error(MOE_ENOMEM, "out of memory"); break; }
+      if (!p) {
+        rc = moe_error(MOE_ENOMEM, "out of memory");
+        break;
+      }
       *docs = p;
       *cap = nc;
     }
     mb_doc *x = &(*docs)[*n];
     x->name = malloc(strlen(sub) + L + 2);
-    if (!x->name) { rc = moe_error(MOE_ENOMEM, "out of memory"); break; }
+    if (!x->name) {
+      rc = moe_error(MOE_ENOMEM, "out of memory");
+      break;
+    }
     sprintf(x->name, "%s/%s", sub, e->d_name);
     x->bytes = 0;
     (*n)++;
   }
   closedir(d);
-  if (!rc && *n == before) rc = moe_error(MOE_EFORMAT, "%s: no documents (*.txt)", dir);
+  if (!rc && *n == before)
+    rc = moe_error(MOE_EFORMAT, "%s: no documents (*.txt)", dir);
   return rc;
 }
 
@@ -579,7 +739,8 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
   int gz = 0;
   for (int i = 1; i < argc; i++) {
     if (is_help(argv[i])) {
-      printf("usage: moebench data lm-corpus [--data DIR] [--vocab V|r50k|FILE] [--valid P] [--test P]\n"
+      printf("usage: moebench data lm-corpus [--data DIR] [--vocab V|r50k|FILE] [--valid P] "
+             "[--test P]\n"
              "                               --out-dir OUT [--gzip]\n"
              "The language-model corpus: the State of the Union speeches (DIR/sotu/*.txt) and\n"
              "the Brown corpus (DIR/brown/*.txt), split by document. A document named\n"
@@ -598,28 +759,49 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
              "DIR defaults to $MOE_DATA_DIR, else data.\n");
       return 0;
     }
-    if ((v = opt_value(argc, argv, &i, "--data"))) data = v;
-    else if ((v = opt_value(argc, argv, &i, "--out-dir"))) outdir = v;
-    else if ((v = opt_value(argc, argv, &i, "--vocab"))) vocab = v;
-    else if ((v = opt_value(argc, argv, &i, "--valid"))) { if (!parse_frac(v, "--valid", &pv)) return 2; }
-    else if ((v = opt_value(argc, argv, &i, "--test"))) { if (!parse_frac(v, "--test", &pt)) return 2;
-    } else if (!strcmp(argv[i], "--gzip")) gz = 1;
-    else { fprintf(stderr, "moebench data lm-corpus: unknown argument '%s' (try --help)\n", argv[i]); return 2; }
-    if (v && !*v) return 2;
+    if ((v = opt_value(argc, argv, &i, "--data")))
+      data = v;
+    else if ((v = opt_value(argc, argv, &i, "--out-dir")))
+      outdir = v;
+    else if ((v = opt_value(argc, argv, &i, "--vocab")))
+      vocab = v;
+    else if ((v = opt_value(argc, argv, &i, "--valid"))) {
+      if (!parse_frac(v, "--valid", &pv))
+        return 2;
+    } else if ((v = opt_value(argc, argv, &i, "--test"))) {
+      if (!parse_frac(v, "--test", &pt))
+        return 2;
+    } else if (!strcmp(argv[i], "--gzip"))
+      gz = 1;
+    else {
+      fprintf(stderr, "moebench data lm-corpus: unknown argument '%s' (try --help)\n", argv[i]);
+      return 2;
+    }
+    if (v && !*v)
+      return 2;
   }
-  if (!outdir) { fprintf(stderr, "moebench data lm-corpus: --out-dir is required (try --help)\n"); return 2; }
-  if (pv + pt >= 1) { fprintf(stderr, "moebench data lm-corpus: --valid + --test must be below 1\n"); return 2; }
-  if (!data) data = default_data_dir();
+  if (!outdir) {
+    fprintf(stderr, "moebench data lm-corpus: --out-dir is required (try --help)\n");
+    return 2;
+  }
+  if (pv + pt >= 1) {
+    fprintf(stderr, "moebench data lm-corpus: --valid + --test must be below 1\n");
+    return 2;
+  }
+  if (!data)
+    data = default_data_dir();
 
   mb_doc *docs = NULL;
   size_t nd = 0, cap = 0;
   uint8_t *text[MOE_SPLIT_N] = {0};
-  size_t len[MOE_SPLIT_N] = {0}, tcap[MOE_SPLIT_N] = {0}, ndoc[MOE_SPLIT_N] = {0}, ntok[MOE_SPLIT_N] = {0};
+  size_t len[MOE_SPLIT_N] = {0}, tcap[MOE_SPLIT_N] = {0}, ndoc[MOE_SPLIT_N] = {0},
+         ntok[MOE_SPLIT_N] = {0};
   size_t ndsub[2][MOE_SPLIT_N] = {{0}};
   moe_bpe *b = NULL;
   FILE *f = NULL;
   int rc = list_docs(data, "sotu", &docs, &nd, &cap), trained = 0;
-  if (!rc) rc = list_docs(data, "brown", &docs, &nd, &cap);
+  if (!rc)
+    rc = list_docs(data, "brown", &docs, &nd, &cap);
   if (!rc) {
     qsort(docs, nd, sizeof *docs, by_name);
     for (size_t i = 0; i < nd && !rc; i++) {
@@ -635,27 +817,31 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
   }
   for (int s = 0; s < MOE_SPLIT_N && !rc; s++)
     if (!ndoc[s] && (s == MOE_SPLIT_TRAIN || (s == MOE_SPLIT_VALID ? pv : pt) > 0))
-      rc = moe_error(MOE_EFORMAT, "%s: the %s split is empty (%zu documents in all)", data, moe_split_name(s), nd);
+      rc = moe_error(MOE_EFORMAT, "%s: the %s split is empty (%zu documents in all)", data,
+                     moe_split_name(s), nd);
   for (int s = 0; s < MOE_SPLIT_N && !rc; s++)
-    if (!text[s] && !(text[s] = calloc(1, 1))) rc = moe_error(MOE_ENOMEM, "out of memory");
+    if (!text[s] && !(text[s] = calloc(1, 1)))
+      rc = moe_error(MOE_ENOMEM, "out of memory");
   if (!rc && mkdir(outdir, 0777) != 0 && errno != EEXIST)
     rc = moe_error(MOE_EIO, "%s: cannot create: %s", outdir, strerror(errno));
   double t0 = mb_now();
-  if (!rc) rc = vocab_from_arg(vocab, data, text[MOE_SPLIT_TRAIN], len[MOE_SPLIT_TRAIN], &b, &trained);
+  if (!rc)
+    rc = vocab_from_arg(vocab, data, text[MOE_SPLIT_TRAIN], len[MOE_SPLIT_TRAIN], &b, &trained);
   double t1 = mb_now();
   char path[4400];
   if (!rc) {
-    printf("corpus: %s: %zu documents (sotu %zu, brown %zu)\n", data, nd, ndsub[1][0] + ndsub[1][1] + ndsub[1][2],
-           ndsub[0][0] + ndsub[0][1] + ndsub[0][2]);
+    printf("corpus: %s: %zu documents (sotu %zu, brown %zu)\n", data, nd,
+           ndsub[1][0] + ndsub[1][1] + ndsub[1][2], ndsub[0][0] + ndsub[0][1] + ndsub[0][2]);
     for (int s = 0; s < MOE_SPLIT_N; s++)
-      printf("%-5s: %4zu documents (sotu %3zu, brown %3zu), %9zu bytes\n", moe_split_name(s), ndoc[s], ndsub[1][s],
-             ndsub[0][s], len[s]);
+      printf("%-5s: %4zu documents (sotu %3zu, brown %3zu), %9zu bytes\n", moe_split_name(s),
+             ndoc[s], ndsub[1][s], ndsub[0][s], len[s]);
     printf("vocabulary: %s (%u tokens%s)\n", vocab, moe_bpe_vocab_size(b),
            trained ? "" : ", loaded");
     if (trained) {
       printf("BPE trained on the train split in %.2f s\n", t1 - t0);
       snprintf(path, sizeof path, "%s/vocab.bpe", outdir);
-      if (!(rc = moe_bpe_save(b, path))) printf("wrote %s\n", path);
+      if (!(rc = moe_bpe_save(b, path)))
+        printf("wrote %s\n", path);
     }
   }
   for (int s = 0; s < MOE_SPLIT_N && !rc; s++) {
@@ -666,10 +852,11 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
   uint32_t types = 0;
   if (!rc) {
     uint32_t V = moe_bpe_vocab_size(b);
-    uint32_t *ids = malloc((len[MOE_SPLIT_VALID] + 1) * sizeof *ids);
+    moe_token *ids = malloc((len[MOE_SPLIT_VALID] + 1) * sizeof *ids);
     uint8_t *seen = calloc(V, 1);
     size_t n = 0;
-    if (!ids || !seen) rc = moe_error(MOE_ENOMEM, "out of memory");
+    if (!ids || !seen)
+      rc = moe_error(MOE_ENOMEM, "out of memory");
     else if (!(rc = moe_bpe_encode(b, text[MOE_SPLIT_VALID], len[MOE_SPLIT_VALID], ids, &n)))
       for (size_t i = 0; i < n; i++)
         if (!seen[ids[i]]) { /* a flag, not a count: a uint8_t count wraps at 256 */
@@ -680,31 +867,45 @@ int mb_verb_data_lm_corpus(int argc, char **argv)
     free(seen);
   }
   if (!rc) {
-    printf("valid: %u distinct token types of %u; the lm task's router analysis takes the router_types (default "
-           "%d) most frequent of the types in the tokens it evaluates\n", types, moe_bpe_vocab_size(b),
-           MB_ROUTER_TOP_TYPES);
+    printf("valid: %u distinct token types of %u; the lm task's router analysis takes the "
+           "router_types (default "
+           "%d) most frequent of the types in the tokens it evaluates\n",
+           types, moe_bpe_vocab_size(b), MB_ROUTER_TOP_TYPES);
     snprintf(path, sizeof path, "%s/split.tsv", outdir);
-    if (!(f = fopen(path, "w"))) rc = moe_error(MOE_EIO, "%s: cannot create: %s", path, strerror(errno));
-    for (size_t i = 0; !rc && i < nd; i++) fprintf(f, "%s\t%s\t%zu\n", docs[i].name, moe_split_name(docs[i].split), docs[i].bytes);
-    if (f && fclose(f) && !rc) rc = moe_error(MOE_EIO, "%s: write error", path);
+    if (!(f = fopen(path, "w")))
+      rc = moe_error(MOE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    for (size_t i = 0; !rc && i < nd; i++)
+      fprintf(f, "%s\t%s\t%zu\n", docs[i].name, moe_split_name(docs[i].split), docs[i].bytes);
+    if (f && fclose(f) && !rc)
+      rc = moe_error(MOE_EIO, "%s: write error", path);
     f = NULL;
   }
   if (!rc) {
     snprintf(path, sizeof path, "%s/README", outdir);
-    if (!(f = fopen(path, "w"))) rc = moe_error(MOE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (!(f = fopen(path, "w")))
+      rc = moe_error(MOE_EIO, "%s: cannot create: %s", path, strerror(errno));
     else {
-      fprintf(f, "Written by moebench data lm-corpus --data %s --vocab %s --valid %g --test %g\n", data, vocab, pv, pt);
-      fprintf(f, "documents: sotu/*.txt and brown/*.txt; split by u = sha256(SUB/FILE)[0:8 hex] / 2^32: valid u < %g, test u < %g, else train\n", pv, pv + pt);
-      fprintf(f, "vocabulary: %u tokens%s\n", moe_bpe_vocab_size(b), trained ? " (vocab.bpe, byte-level BPE trained on train)" : "");
+      fprintf(f, "Written by moebench data lm-corpus --data %s --vocab %s --valid %g --test %g\n",
+              data, vocab, pv, pt);
+      fprintf(f,
+              "documents: sotu/*.txt and brown/*.txt; split by u = sha256(SUB/FILE)[0:8 hex] / "
+              "2^32: valid u < %g, test u < %g, else train\n",
+              pv, pv + pt);
+      fprintf(f, "vocabulary: %u tokens%s\n", moe_bpe_vocab_size(b),
+              trained ? " (vocab.bpe, byte-level BPE trained on train)" : "");
       for (int s = 0; s < MOE_SPLIT_N; s++)
-        fprintf(f, "%s: %zu documents, %zu bytes, %zu tokens\n", moe_split_name(s), ndoc[s], len[s], ntok[s]);
+        fprintf(f, "%s: %zu documents, %zu bytes, %zu tokens\n", moe_split_name(s), ndoc[s], len[s],
+                ntok[s]);
       fprintf(f, "valid distinct types: %u\n", types);
-      if (fclose(f)) rc = moe_error(MOE_EIO, "%s: write error", path);
+      if (fclose(f))
+        rc = moe_error(MOE_EIO, "%s: write error", path);
     }
   }
-  for (size_t i = 0; i < nd; i++) free(docs[i].name);
+  for (size_t i = 0; i < nd; i++)
+    free(docs[i].name);
   free(docs);
-  for (int s = 0; s < MOE_SPLIT_N; s++) free(text[s]);
+  for (int s = 0; s < MOE_SPLIT_N; s++)
+    free(text[s]);
   moe_bpe_free(b);
   return rc ? fail("lm-corpus") : 0;
 }

@@ -16,7 +16,7 @@
 typedef struct {
   char *s;
   size_t n, cap;
-  int oom;   /* set once an allocation failed; later appends are dropped */
+  int oom; /* set once an allocation failed; later appends are dropped */
 } mb_buf;
 
 void mb_buf_init(mb_buf *b);
@@ -38,11 +38,11 @@ typedef enum { MB_J_NULL, MB_J_BOOL, MB_J_NUM, MB_J_STR, MB_J_ARR, MB_J_OBJ } mb
 
 typedef struct mb_json {
   mb_jtype type;
-  char *text;               /* NUM: source text; STR: decoded; BOOL: "true"/"false" */
-  double num;               /* NUM, BOOL (0/1) */
-  size_t n;                 /* ARR/OBJ: number of items */
-  char **keys;              /* OBJ: keys, in document order */
-  struct mb_json **items;   /* ARR/OBJ */
+  char *text;             /* NUM: source text; STR: decoded; BOOL: "true"/"false" */
+  double num;             /* NUM, BOOL (0/1) */
+  size_t n;               /* ARR/OBJ: number of items */
+  char **keys;            /* OBJ: keys, in document order */
+  struct mb_json **items; /* ARR/OBJ */
 } mb_json;
 
 /* Parse s[0..len). On error returns NULL and writes a message to err. */

@@ -3,8 +3,8 @@
  * against the task's declaration, expand into cells with stable ids.
  *
  * Every problem found is reported as `file:line:col: message` before any
- * work starts; the format and its semantics are in doc/moebench-matrix.5
- * (and /work/wt/FORMAT.md, which this implements). */
+ * work starts; the format and its semantics are in moebench-matrix(5)
+ * (doc/moebench-matrix.5), which this implements. */
 #ifndef MB_MATRIX_H
 #define MB_MATRIX_H
 
@@ -14,15 +14,17 @@
 #include "json.h"
 #include "task.h"
 
-typedef struct { int line, col; } mb_mark;   /* 1-based; line 0 = nowhere */
+typedef struct {
+  int line, col;
+} mb_mark; /* 1-based; line 0 = nowhere */
 
 /* A key with one or more canonical values (an axis, a base entry, or one
  * key of an include/exclude map; in exclude a list means "any of"). */
 typedef struct {
   char *key;
-  mb_mark kat;        /* where the key is */
-  char **val;         /* canonical value text */
-  mb_mark *at;        /* where each value is */
+  mb_mark kat; /* where the key is */
+  char **val;  /* canonical value text */
+  mb_mark *at; /* where each value is */
   size_t n;
 } mb_kvl;
 
@@ -32,15 +34,29 @@ typedef struct {
   mb_mark at;
 } mb_map;
 
-enum { MB_S_MEAN, MB_S_SD, MB_S_SE, MB_S_CI95, MB_S_N, MB_S_MEDIAN, MB_S_MIN, MB_S_MAX, MB_S_TRMEAN, MB_S_COUNT };
-extern const char *const mb_stat_names[];   /* indexed by MB_S_*, NULL-terminated */
+enum {
+  MB_S_MEAN,
+  MB_S_SD,
+  MB_S_SE,
+  MB_S_CI95,
+  MB_S_N,
+  MB_S_MEDIAN,
+  MB_S_MIN,
+  MB_S_MAX,
+  MB_S_TRMEAN,
+  MB_S_COUNT
+};
+extern const char *const mb_stat_names[]; /* indexed by MB_S_*, NULL-terminated */
 
 typedef struct {
   char *name;
-  char **rows; size_t nrows;
-  char **cols; size_t ncols;
-  char *metric;        /* a metric, or a family NAME@ (summarised at its last index) */
-  int stats[MB_S_COUNT]; size_t nstats;
+  char **rows;
+  size_t nrows;
+  char **cols;
+  size_t ncols;
+  char *metric; /* a metric, or a family NAME@ (summarised at its last index) */
+  int stats[MB_S_COUNT];
+  size_t nstats;
   char *paired;        /* NULL, or a value of the single row key: summarise each
                           cell minus its baseline cell (same parameters and rep,
                           row key = paired) */
@@ -58,14 +74,15 @@ typedef struct {
  * wide on each side), or max_replications. */
 typedef struct {
   int set;
-  char **compare; size_t ncompare;   /* paired table names */
+  char **compare;
+  size_t ncompare; /* paired table names */
   double half_width;
-  long max_replications, round;      /* round: replications added per round */
+  long max_replications, round; /* round: replications added per round */
   mb_mark at;
 } mb_sequential;
 
 typedef struct {
-  char **key, **val;   /* by-keys (canonical) and label columns loss/paper/theory */
+  char **key, **val; /* by-keys (canonical) and label columns loss/paper/theory */
   size_t n;
 } mb_ref;
 
@@ -75,43 +92,48 @@ typedef struct {
  * lies on the expected side of 0 (expect ne0: excludes 0), refuted when it
  * lies on the other side, else unresolved. */
 enum { MB_EXPECT_LT0, MB_EXPECT_GT0, MB_EXPECT_NE0 };
-extern const char *const mb_expect_names[];   /* indexed by MB_EXPECT_*, NULL-terminated */
+extern const char *const mb_expect_names[]; /* indexed by MB_EXPECT_*, NULL-terminated */
 typedef struct {
-  char *claim;         /* free text */
-  char *table;         /* a paired table (without reach) */
-  char *row;           /* a value of its row key (canonical), not the baseline */
-  mb_ref column;       /* one canonical value per column key of the table (n = 0: none) */
-  int expect;          /* MB_EXPECT_* */
+  char *claim;   /* free text */
+  char *table;   /* a paired table (without reach) */
+  char *row;     /* a value of its row key (canonical), not the baseline */
+  mb_ref column; /* one canonical value per column key of the table (n = 0: none) */
+  int expect;    /* MB_EXPECT_* */
   mb_mark at;
 } mb_claim;
 
 typedef struct {
   char *name, *x, *y;
-  char **by; size_t nby;
+  char **by;
+  size_t nby;
   long bootstrap;
-  mb_ref *refs; size_t nrefs;
-  int centers[3]; size_t ncenters;   /* moe_stats_center values (default: mean only) */
-  char *exclude;       /* NULL or a metric: cells where it is non-zero are left out */
+  mb_ref *refs;
+  size_t nrefs;
+  int centers[3];
+  size_t ncenters; /* moe_stats_center values (default: mean only) */
+  char *exclude;   /* NULL or a metric: cells where it is non-zero are left out */
 } mb_fit;
 
 typedef struct {
-  char *name, *x, *y;  /* x "@": the index of the metric family y (NAME@) */
-  char **by; size_t nby;
+  char *name, *x, *y; /* x "@": the index of the metric family y (NAME@) */
+  char **by;
+  size_t nby;
   int panels, logx, logy;
-  int errorbars;       /* MB_S_SD, MB_S_SE, MB_S_CI95, or -1 for none */
-  char *fit;           /* NULL or the name of a fit */
+  int errorbars; /* MB_S_SD, MB_S_SE, MB_S_CI95, or -1 for none */
+  char *fit;     /* NULL or the name of a fit */
   char *title, *xlabel, *ylabel;
-  mb_ref *titles; size_t ntitles;   /* per-panel/curve titles: by-keys select, label "title" */
+  mb_ref *titles;
+  size_t ntitles; /* per-panel/curve titles: by-keys select, label "title" */
 } mb_plot;
 
 /* One cell of the expansion. */
 typedef struct {
-  mb_cell *cell;       /* every task parameter, canonical text */
+  mb_cell *cell; /* every task parameter, canonical text */
   long rep;
   char reptext[24];
-  char id[13];         /* first 12 hex digits of SHA-256(canonical text) */
-  uint64_t seed;       /* moe_seed_derive(matrix seed, id) */
-  mb_mark *where;      /* per task parameter: where its value was set (line 0: default) */
+  char id[13];    /* first 12 hex digits of SHA-256(canonical text) */
+  uint64_t seed;  /* moe_seed_derive(matrix seed, id) */
+  mb_mark *where; /* per task parameter: where its value was set (line 0: default) */
 } mb_xcell;
 
 typedef struct {
@@ -120,20 +142,30 @@ typedef struct {
   const mb_task *task;
   mb_mark task_at;
   uint64_t seed;
-  long replications;        /* expanded (see mb_matrix_set_replications) */
-  long file_replications;   /* as the file says */
+  long replications;      /* expanded (see mb_matrix_set_replications) */
+  long file_replications; /* as the file says */
   size_t nparams;
-  mb_kvl *base; size_t nbase;
-  mb_kvl *axes; size_t naxes;
-  mb_map *include; size_t ninclude;
-  mb_map *exclude; size_t nexclude;
-  mb_table *tables; size_t ntables;
-  mb_fit *fits; size_t nfits;
-  mb_plot *plots; size_t nplots;
-  char **summary; size_t nsummary;  /* tables/fits for the terminal (report's brief.txt); none: default */
+  mb_kvl *base;
+  size_t nbase;
+  mb_kvl *axes;
+  size_t naxes;
+  mb_map *include;
+  size_t ninclude;
+  mb_map *exclude;
+  size_t nexclude;
+  mb_table *tables;
+  size_t ntables;
+  mb_fit *fits;
+  size_t nfits;
+  mb_plot *plots;
+  size_t nplots;
+  char **summary;
+  size_t nsummary; /* tables/fits for the terminal (report's brief.txt); none: default */
   mb_sequential sequential;
-  mb_claim *claims; size_t nclaims;
-  mb_xcell *cells; size_t ncells;   /* in expansion order */
+  mb_claim *claims;
+  size_t nclaims;
+  mb_xcell *cells;
+  size_t ncells; /* in expansion order */
 } mb_matrix;
 
 /* Load, validate and expand. Returns 0 and *out on success; otherwise 2

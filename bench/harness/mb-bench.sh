@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
-# mb-bench.sh — what `make bench` / `make bench-quick` run (mk/harness.mk):
+# mb-bench.sh — what `make bench` / `make bench-quick` run (mk/bench-harness.mk):
 # every experiments/KIND-*.yaml with `moebench run -j JOBS --out OUT`, then
 # `moebench report --format md,tex,csv --plot`, then the reports' summaries
 # joined into SUMMARY (Markdown) and into one HTML page (SUMMARY's name with

@@ -55,8 +55,8 @@
 
 #include <stddef.h>
 
-#define MB_ALPHA 0.05   /* two-sided level of every interval and test */
-#define MB_POWER 0.8    /* the power of "minimum detectable effect" */
+#define MB_ALPHA 0.05 /* two-sided level of every interval and test */
+#define MB_POWER 0.8  /* the power of "minimum detectable effect" */
 
 /* Two-sided paired t power for standardised effect delta at (real) n >= 2. */
 double mb_power_t(double delta, double n, double alpha);

@@ -30,8 +30,10 @@ void mb_path_cell(char *buf, size_t len, const char *out, const char *name, cons
 
 void mb_rfile_free(mb_rfile *r)
 {
-  if (!r) return;
-  for (size_t i = 0; i < r->nm; i++) free(r->mname[i]);
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->nm; i++)
+    free(r->mname[i]);
   free(r->mname);
   free(r->mval);
   free(r->error);
@@ -42,16 +44,23 @@ void mb_rfile_free(mb_rfile *r)
 int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
 {
   memset(out, 0, sizeof *out);
-  if (access(path, F_OK) != 0 && errno == ENOENT) return -1;
+  if (access(path, F_OK) != 0 && errno == ENOENT)
+    return -1;
   mb_json *j = mb_json_load(path, err, errlen);
-  if (!j) return 1;
-  const char *fmt = mb_json_str(j, "format"), *id = mb_json_str(j, "id"), *st = mb_json_str(j, "status");
+  if (!j)
+    return 1;
+  const char *fmt = mb_json_str(j, "format"), *id = mb_json_str(j, "id"),
+             *st = mb_json_str(j, "status");
   const mb_json *mt = mb_json_get(j, "metrics");
   const char *why = NULL;
-  if (!fmt || strcmp(fmt, MB_RESULT_FORMAT)) why = "not a moebench result (no \"format\": \"" MB_RESULT_FORMAT "\")";
-  else if (!id || strlen(id) != 12) why = "bad or missing \"id\"";
-  else if (!st || (strcmp(st, "ok") && strcmp(st, "failed") && strcmp(st, "diverged"))) why = "bad or missing \"status\"";
-  else if (!mt || mt->type != MB_J_OBJ) why = "missing \"metrics\" object";
+  if (!fmt || strcmp(fmt, MB_RESULT_FORMAT))
+    why = "not a moebench result (no \"format\": \"" MB_RESULT_FORMAT "\")";
+  else if (!id || strlen(id) != 12)
+    why = "bad or missing \"id\"";
+  else if (!st || (strcmp(st, "ok") && strcmp(st, "failed") && strcmp(st, "diverged")))
+    why = "bad or missing \"status\"";
+  else if (!mt || mt->type != MB_J_OBJ)
+    why = "missing \"metrics\" object";
   char whybuf[300];
   if (!why)
     for (size_t i = 0; i < mt->n; i++) {
@@ -64,7 +73,9 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
       /* a literal such as 1e999 overflows to inf: not what was measured.
        * The writer spells non-finite values "nan", "inf", "-inf". */
       if (mt->items[i]->type == MB_J_NUM && !isfinite(v)) {
-        snprintf(whybuf, sizeof whybuf, "metric '%.100s' = %.60s is not a finite number (non-finite values are written \"nan\", \"inf\", \"-inf\")",
+        snprintf(whybuf, sizeof whybuf,
+                 "metric '%.100s' = %.60s is not a finite number (non-finite values are written "
+                 "\"nan\", \"inf\", \"-inf\")",
                  mt->keys[i], mt->items[i]->text ? mt->items[i]->text : "?");
         why = whybuf;
         break;
@@ -83,7 +94,12 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
   out->nm = mt->n;
   out->mname = calloc(mt->n ? mt->n : 1, sizeof *out->mname);
   out->mval = calloc(mt->n ? mt->n : 1, sizeof *out->mval);
-  if (!out->mname || !out->mval) { snprintf(err, errlen, "%s: out of memory", path); mb_json_free(j); mb_rfile_free(out); return 1; }
+  if (!out->mname || !out->mval) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    mb_json_free(j);
+    mb_rfile_free(out);
+    return 1;
+  }
   for (size_t i = 0; i < mt->n; i++) {
     out->mname[i] = strdup(mt->keys[i]);
     mb_json_as_double(mt->items[i], &out->mval[i]);
@@ -95,14 +111,21 @@ int mb_rfile_load(const char *path, mb_rfile *out, char *err, size_t errlen)
 int mb_rfile_metric(const mb_rfile *r, const char *name, double *v)
 {
   for (size_t i = 0; i < r->nm; i++)
-    if (!strcmp(r->mname[i], name)) { *v = r->mval[i]; return 1; }
+    if (!strcmp(r->mname[i], name)) {
+      *v = r->mval[i];
+      return 1;
+    }
   return 0;
 }
 
 static void dir_of(const char *path, char *dir, size_t len, const char **base)
 {
   const char *slash = strrchr(path, '/');
-  if (!slash) { snprintf(dir, len, "."); *base = path; return; }
+  if (!slash) {
+    snprintf(dir, len, ".");
+    *base = path;
+    return;
+  }
   snprintf(dir, len, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
   *base = slash + 1;
 }
@@ -112,19 +135,27 @@ int mb_write_atomic(const char *path, const char *data, size_t n, char *err, siz
   char dir[4096], tmp[4352], host[256] = "localhost";
   const char *base;
   dir_of(path, dir, sizeof dir, &base);
-  if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "localhost");
+  if (gethostname(host, sizeof host - 1))
+    snprintf(host, sizeof host, "localhost");
   host[sizeof host - 1] = 0;
-  for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+  for (char *h = host; *h; h++)
+    if (*h == '/')
+      *h = '_';
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%s.%ld", dir, base, host, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) { snprintf(err, errlen, "%s: %s", tmp, strerror(errno)); return -1; }
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    return -1;
+  }
   size_t done = 0;
   while (done < n) {
     ssize_t k = write(fd, data + done, n - done);
     if (k < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       snprintf(err, errlen, "%s: write: %s", tmp, strerror(errno));
-      close(fd); unlink(tmp);
+      close(fd);
+      unlink(tmp);
       return -1;
     }
     done += (size_t)k;
@@ -141,7 +172,10 @@ int mb_write_atomic(const char *path, const char *data, size_t n, char *err, siz
   }
   /* make the rename itself durable */
   int dfd = open(dir, O_RDONLY);
-  if (dfd >= 0) { fsync(dfd); close(dfd); }
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
   return 0;
 }
 
@@ -154,62 +188,87 @@ int mb_write_atomic(const char *path, const char *data, size_t n, char *err, siz
  * (EPERM) counts as alive. */
 static int pid_alive(pid_t pid, time_t file_mtime)
 {
-  if (kill(pid, 0) != 0) return errno != ESRCH;
+  if (kill(pid, 0) != 0)
+    return errno != ESRCH;
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
   FILE *f = fopen(path, "r");
-  if (!f) return 1;
+  if (!f)
+    return 1;
   size_t n = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
   buf[n] = 0;
-  const char *rp = strrchr(buf, ')');   /* comm may contain spaces */
-  if (!rp || rp[1] != ' ') return 1;
-  if (rp[2] == 'Z' || rp[2] == 'X') return 0;
+  const char *rp = strrchr(buf, ')'); /* comm may contain spaces */
+  if (!rp || rp[1] != ' ')
+    return 1;
+  if (rp[2] == 'Z' || rp[2] == 'X')
+    return 0;
   /* field 22, starttime (clock ticks after boot); rp + 2 is field 3 */
   const char *q = rp + 2;
-  for (int field = 3; field < 22 && q; field++) { q = strchr(q, ' '); if (q) q++; }
+  for (int field = 3; field < 22 && q; field++) {
+    q = strchr(q, ' ');
+    if (q)
+      q++;
+  }
   long ticks = sysconf(_SC_CLK_TCK);
-  if (!q || ticks <= 0) return 1;
+  if (!q || ticks <= 0)
+    return 1;
   unsigned long long start = strtoull(q, NULL, 10);
   FILE *st = fopen("/proc/stat", "r");
-  if (!st) return 1;
+  if (!st)
+    return 1;
   char line[256];
   long long btime = -1;
   while (fgets(line, sizeof line, st))
-    if (sscanf(line, "btime %lld", &btime) == 1) break;
+    if (sscanf(line, "btime %lld", &btime) == 1)
+      break;
   fclose(st);
-  if (btime < 0) return 1;
+  if (btime < 0)
+    return 1;
   /* whole seconds on both sides: allow one of slack */
-  return !((long long)(btime + (long long)(start / (unsigned long long)ticks)) > (long long)file_mtime + 1);
+  return !((long long)(btime + (long long)(start / (unsigned long long)ticks)) >
+           (long long)file_mtime + 1);
 }
 
 int mb_clean_temps(const char *dir)
 {
   char host[256] = "localhost";
-  if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "localhost");
+  if (gethostname(host, sizeof host - 1))
+    snprintf(host, sizeof host, "localhost");
   host[sizeof host - 1] = 0;
-  for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+  for (char *h = host; *h; h++)
+    if (*h == '/')
+      *h = '_';
   DIR *d = opendir(dir);
-  if (!d) return 0;
+  if (!d)
+    return 0;
   int removed = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     const char *nm = e->d_name;
-    if (nm[0] != '.') continue;
+    if (nm[0] != '.')
+      continue;
     const char *t = strstr(nm, ".tmp.");
-    if (!t) continue;
+    if (!t)
+      continue;
     const char *h = t + 5, *dot = strrchr(nm, '.');
-    if (!dot || dot < h) continue;
+    if (!dot || dot < h)
+      continue;
     char *end;
     long pid = strtol(dot + 1, &end, 10);
-    if (*end || pid <= 0) continue;
-    if ((size_t)(dot - h) != strlen(host) || strncmp(h, host, (size_t)(dot - h))) continue;
+    if (*end || pid <= 0)
+      continue;
+    if ((size_t)(dot - h) != strlen(host) || strncmp(h, host, (size_t)(dot - h)))
+      continue;
     char p[4352];
     snprintf(p, sizeof p, "%s/%s", dir, nm);
     struct stat sb;
-    if (stat(p, &sb)) continue;
-    if (pid_alive((pid_t)pid, sb.st_mtime)) continue;
-    if (!unlink(p)) removed++;
+    if (stat(p, &sb))
+      continue;
+    if (pid_alive((pid_t)pid, sb.st_mtime))
+      continue;
+    if (!unlink(p))
+      removed++;
   }
   closedir(d);
   return removed;
@@ -219,7 +278,7 @@ int mb_mkdirs(const char *path, char *err, size_t errlen)
 {
   char p[4096];
   snprintf(p, sizeof p, "%s", path);
-  for (char *s = p + 1; ; s++) {
+  for (char *s = p + 1;; s++) {
     if (*s == '/' || !*s) {
       char c = *s;
       *s = 0;
@@ -228,7 +287,8 @@ int mb_mkdirs(const char *path, char *err, size_t errlen)
         return -1;
       }
       *s = c;
-      if (!c) break;
+      if (!c)
+        break;
     }
   }
   return 0;
@@ -237,17 +297,23 @@ int mb_mkdirs(const char *path, char *err, size_t errlen)
 char *mb_read_file(const char *path, size_t *n)
 {
   FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
+  if (!f)
+    return NULL;
   mb_buf b;
   mb_buf_init(&b);
   mb_buf_add(&b, "", 0);
   char chunk[8192];
   size_t k;
-  while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) mb_buf_add(&b, chunk, k);
+  while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
+    mb_buf_add(&b, chunk, k);
   int bad = ferror(f) || b.oom;
   fclose(f);
-  if (bad) { mb_buf_free(&b); return NULL; }
-  if (n) *n = b.n;
+  if (bad) {
+    mb_buf_free(&b);
+    return NULL;
+  }
+  if (n)
+    *n = b.n;
   return b.s;
 }
 
@@ -255,14 +321,18 @@ static void cpu_model(char *buf, size_t len)
 {
   snprintf(buf, len, "unknown");
   FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f) return;
+  if (!f)
+    return;
   char line[1024];
   while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, "model name", 10)) continue;
+    if (strncmp(line, "model name", 10))
+      continue;
     char *c = strchr(line, ':');
-    if (!c) continue;
+    if (!c)
+      continue;
     c++;
-    while (*c == ' ' || *c == '\t') c++;
+    while (*c == ' ' || *c == '\t')
+      c++;
     c[strcspn(c, "\n")] = 0;
     snprintf(buf, len, "%s", c);
     break;
@@ -276,15 +346,19 @@ static void cpu_model(char *buf, size_t len)
  * share its sgemm: the same bits, measured with 0.3.21); 0 unknown. */
 static int core_class(const char *core)
 {
-  static const struct { const char *name; int cls; } t[] = {
-    {"Katmai", 1}, {"Coppermine", 1}, {"Northwood", 1}, {"Prescott", 1}, {"Banias", 1}, {"Atom", 1},
-    {"Core2", 1}, {"Penryn", 1}, {"Dunnington", 1}, {"Nehalem", 1}, {"Athlon", 1}, {"Opteron", 1},
-    {"Opteron_SSE3", 1}, {"Barcelona", 1}, {"Nano", 1}, {"Bobcat", 1},
-    {"Sandybridge", 2}, {"Bulldozer", 2}, {"Piledriver", 2}, {"Steamroller", 2}, {"Excavator", 2},
-    {"Haswell", 3}, {"Zen", 3},
-    {"SkylakeX", 4}, {"Cooperlake", 4}, {"SapphireRapids", 4}};
+  static const struct {
+    const char *name;
+    int cls;
+  } t[] = {{"Katmai", 1},       {"Coppermine", 1},    {"Northwood", 1},  {"Prescott", 1},
+           {"Banias", 1},       {"Atom", 1},          {"Core2", 1},      {"Penryn", 1},
+           {"Dunnington", 1},   {"Nehalem", 1},       {"Athlon", 1},     {"Opteron", 1},
+           {"Opteron_SSE3", 1}, {"Barcelona", 1},     {"Nano", 1},       {"Bobcat", 1},
+           {"Sandybridge", 2},  {"Bulldozer", 2},     {"Piledriver", 2}, {"Steamroller", 2},
+           {"Excavator", 2},    {"Haswell", 3},       {"Zen", 3},        {"SkylakeX", 4},
+           {"Cooperlake", 4},   {"SapphireRapids", 4}};
   for (size_t i = 0; core && i < sizeof t / sizeof t[0]; i++)
-    if (!strcmp(core, t[i].name)) return t[i].cls;
+    if (!strcmp(core, t[i].name))
+      return t[i].cls;
   return 0;
 }
 
@@ -301,8 +375,14 @@ static const char *cpu_core(int *cls)
     *cls = 4;
     return __builtin_cpu_supports("avx512bf16") ? "Cooperlake" : "SkylakeX";
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { *cls = 3; return "Haswell"; }
-  if (__builtin_cpu_supports("avx")) { *cls = 2; return "Sandybridge"; }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    *cls = 3;
+    return "Haswell";
+  }
+  if (__builtin_cpu_supports("avx")) {
+    *cls = 2;
+    return "Sandybridge";
+  }
 #endif
   return NULL;
 }
@@ -314,7 +394,8 @@ static const char *core_chosen_by;
 
 static const char *blas_core_source(void)
 {
-  if (core_chosen_by) return core_chosen_by;
+  if (core_chosen_by)
+    return core_chosen_by;
   return getenv("OPENBLAS_CORETYPE") ? "env" : "detected";
 }
 
@@ -323,7 +404,8 @@ const char *mb_blas_core_warning(char *buf, size_t len)
   const char *core = moe_blas_corename();
   int have = core_class(core), want;
   const char *best = cpu_core(&want);
-  if (!have || !best || have >= want) return NULL;
+  if (!have || !best || have >= want)
+    return NULL;
   const char *env = getenv("OPENBLAS_CORETYPE");
   char why[128];
   if (env)
@@ -331,8 +413,10 @@ const char *mb_blas_core_warning(char *buf, size_t len)
   else
     snprintf(why, sizeof why, "detected from the CPU by OpenBLAS");
   static const char *const isa[] = {"", "SSE", "AVX", "AVX2", "AVX-512"};
-  snprintf(buf, len, "the BLAS uses '%s' kernels but this CPU has %s (kernels %s): correct but slow; "
-           "try --blas-core auto, i.e. OPENBLAS_CORETYPE=%s (the core and its source are recorded in every result)",
+  snprintf(buf, len,
+           "the BLAS uses '%s' kernels but this CPU has %s (kernels %s): correct but slow; "
+           "try --blas-core auto, i.e. OPENBLAS_CORETYPE=%s (the core and its source are recorded "
+           "in every result)",
            core, isa[want], why, best);
   return buf;
 }
@@ -344,7 +428,8 @@ int mb_blas_core_select(const char *want, int quiet, int argc, char **argv)
   /* set only in the process this function re-executed: the loop guard */
   const char *mark = getenv(BLAS_CORE_MARK);
   char marked[64] = "";
-  if (mark) snprintf(marked, sizeof marked, "%s", mark);
+  if (mark)
+    snprintf(marked, sizeof marked, "%s", mark);
   unsetenv(BLAS_CORE_MARK); /* what this process runs does not inherit it */
   const int is_auto = !strcmp(want, "auto");
   const char *core = moe_blas_corename();
@@ -352,40 +437,56 @@ int mb_blas_core_select(const char *want, int quiet, int argc, char **argv)
   const char *best = cpu_core(&cpu_cls);
   const char *target = is_auto ? best : want;
   if (strcmp(moe_blas_name(), "OpenBLAS")) {
-    if (is_auto) return 0; /* nothing to choose from */
-    fprintf(stderr, "moebench: --blas-core %s: the BLAS is %s, not OpenBLAS: it has no kernels to choose\n", want,
-            moe_blas_name());
+    if (is_auto)
+      return 0; /* nothing to choose from */
+    fprintf(stderr,
+            "moebench: --blas-core %s: the BLAS is %s, not OpenBLAS: it has no kernels to choose\n",
+            want, moe_blas_name());
     return 2;
   }
-  if (!target) return 0; /* auto on a CPU without a kernel newer than SSE's */
+  if (!target)
+    return 0; /* auto on a CPU without a kernel newer than SSE's */
   if (!is_auto && core_class(target) > cpu_cls) {
-    fprintf(stderr, "moebench: --blas-core %s: this CPU lacks the instructions of those kernels\n", want);
+    fprintf(stderr, "moebench: --blas-core %s: this CPU lacks the instructions of those kernels\n",
+            want);
     return 2;
   }
   int have = is_auto ? core_class(core) >= cpu_cls || !core_class(core) : !strcmp(core, target);
   if (have) {
-    if (!is_auto) core_chosen_by = "option";
-    else if (!strcmp(marked, target)) core_chosen_by = "auto";
+    if (!is_auto)
+      core_chosen_by = "option";
+    else if (!strcmp(marked, target))
+      core_chosen_by = "auto";
     return 0;
   }
   if (*marked) { /* re-executed once already, and OpenBLAS did not take the name */
     if (!is_auto) {
-      fprintf(stderr, "moebench: --blas-core %s: OpenBLAS runs '%s' kernels even with OPENBLAS_CORETYPE=%s "
-              "(not a kernel this OpenBLAS has?)\n", want, core, marked);
+      fprintf(stderr,
+              "moebench: --blas-core %s: OpenBLAS runs '%s' kernels even with OPENBLAS_CORETYPE=%s "
+              "(not a kernel this OpenBLAS has?)\n",
+              want, core, marked);
       return 2;
     }
-    fprintf(stderr, "moebench: warning: --blas-core auto: OpenBLAS runs '%s' kernels even with "
-            "OPENBLAS_CORETYPE=%s; going on with them\n", core, marked);
+    fprintf(stderr,
+            "moebench: warning: --blas-core auto: OpenBLAS runs '%s' kernels even with "
+            "OPENBLAS_CORETYPE=%s; going on with them\n",
+            core, marked);
     return 0;
   }
   if (!quiet)
-    fprintf(stderr, "moebench: --blas-core %s: OpenBLAS runs '%s' kernels (%s); re-executing with "
-            "OPENBLAS_CORETYPE=%s\n", want, core, getenv("OPENBLAS_CORETYPE") ? "set in the environment" : "detected",
+    fprintf(stderr,
+            "moebench: --blas-core %s: OpenBLAS runs '%s' kernels (%s); re-executing with "
+            "OPENBLAS_CORETYPE=%s\n",
+            want, core, getenv("OPENBLAS_CORETYPE") ? "set in the environment" : "detected",
             target);
   char **av = calloc((size_t)argc + 2, sizeof *av);
-  if (!av) { fprintf(stderr, "moebench: out of memory\n"); return 1; }
+  if (!av) {
+    fprintf(stderr, "moebench: out of memory\n");
+    return 1;
+  }
   av[0] = (char *)"moebench";
-  for (int i = 0; i < argc; i++) av[i + 1] = argv[i];
+  for (int i = 0; i < argc; i++)
+    av[i + 1] = argv[i];
   char *old = getenv("OPENBLAS_CORETYPE") ? strdup(getenv("OPENBLAS_CORETYPE")) : NULL;
   setenv("OPENBLAS_CORETYPE", target, 1);
   setenv(BLAS_CORE_MARK, target, 1);
@@ -394,11 +495,13 @@ int mb_blas_core_select(const char *want, int quiet, int argc, char **argv)
   int e = errno;
   free(av);
   unsetenv(BLAS_CORE_MARK);
-  if (old) setenv("OPENBLAS_CORETYPE", old, 1);
-  else unsetenv("OPENBLAS_CORETYPE");
+  if (old)
+    setenv("OPENBLAS_CORETYPE", old, 1);
+  else
+    unsetenv("OPENBLAS_CORETYPE");
   free(old);
-  fprintf(stderr, "moebench: --blas-core %s: cannot re-execute /proc/self/exe: %s%s\n", want, strerror(e),
-          is_auto ? "; going on with the kernels OpenBLAS runs" : "");
+  fprintf(stderr, "moebench: --blas-core %s: cannot re-execute /proc/self/exe: %s%s\n", want,
+          strerror(e), is_auto ? "; going on with the kernels OpenBLAS runs" : "");
   return is_auto ? 0 : 1;
 }
 
@@ -406,7 +509,8 @@ void mb_provenance(mb_buf *b, int blas_threads)
 {
   char host[256] = "unknown", cpu[512];
   struct utsname u;
-  if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "unknown");
+  if (gethostname(host, sizeof host - 1))
+    snprintf(host, sizeof host, "unknown");
   host[sizeof host - 1] = 0;
   cpu_model(cpu, sizeof cpu);
   mb_buf_puts(b, "{\"moebench\": ");
@@ -452,11 +556,12 @@ void mb_provenance(mb_buf *b, int blas_threads)
   mb_buf_puts(b, "}");
 }
 
-void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status, const char *error,
-                    const mb_result *r, const char *started, double wall_s, double cpu_s,
-                    const char *provenance)
+void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status,
+                    const char *error, const mb_result *r, const char *started, double wall_s,
+                    double cpu_s, const char *provenance)
 {
-  mb_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"id\": \"%s\",\n  \"matrix\": ", MB_RESULT_FORMAT, x->id);
+  mb_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"id\": \"%s\",\n  \"matrix\": ", MB_RESULT_FORMAT,
+                x->id);
   mb_buf_json_str(b, m->name);
   mb_buf_puts(b, ",\n  \"task\": ");
   mb_buf_json_str(b, m->task->name);
@@ -474,9 +579,12 @@ void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char
     mb_buf_puts(b, i ? ", " : "");
     mb_buf_json_str(b, p->name);
     mb_buf_puts(b, ": ");
-    if (!v) mb_buf_puts(b, "null");
-    else if (p->type == MB_STR) mb_buf_json_str(b, v);
-    else mb_buf_puts(b, v);   /* canonical text of int/real/bool is valid JSON */
+    if (!v)
+      mb_buf_puts(b, "null");
+    else if (p->type == MB_STR)
+      mb_buf_json_str(b, v);
+    else
+      mb_buf_puts(b, v); /* canonical text of int/real/bool is valid JSON */
   }
   /* metrics on one line: easy to compare across runs with grep */
   mb_buf_puts(b, "},\n  \"metrics\": {");
@@ -502,16 +610,22 @@ void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char
   mb_buf_printf(b, "},\n  \"provenance\": %s\n}\n", provenance);
 }
 
-FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err, size_t errlen)
+FILE *mb_dump_open(const char *task, uint64_t seed, char *path, size_t pathlen, char *err,
+                   size_t errlen)
 {
   const char *dir = getenv("MOEBENCH_DUMP_ROUTING");
-  if (errlen) err[0] = 0;
-  if (!dir || !*dir) return NULL;
+  if (errlen)
+    err[0] = 0;
+  if (!dir || !*dir)
+    return NULL;
   char tmp[4500];
   snprintf(path, pathlen, "%s/%s-%016llx.routing", dir, task, (unsigned long long)seed);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
-  if (!f) { snprintf(err, errlen, "routing dump: %s: %s", tmp, strerror(errno)); return NULL; }
+  if (!f) {
+    snprintf(err, errlen, "routing dump: %s: %s", tmp, strerror(errno));
+    return NULL;
+  }
   fprintf(f, "moebench-routing 1 %s\n", task);
   return f;
 }
@@ -521,15 +635,26 @@ int mb_dump_close(FILE *f, const char *path, int keep, mb_result *r, char *err, 
   char tmp[4500];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   int bad = fflush(f) != 0 || ferror(f);
-  bad |= keep && fsync(fileno(f)) != 0; /* then rename: a crash leaves the old name or the whole file */
+  bad |= keep &&
+         fsync(fileno(f)) != 0; /* then rename: a crash leaves the old name or the whole file */
   bad |= fclose(f) != 0;
-  if (!keep) { remove(tmp); return 0; }
-  if (bad) { snprintf(err, errlen, "routing dump: %s: write error (disk full?)", tmp); remove(tmp); return -1; }
+  if (!keep) {
+    remove(tmp);
+    return 0;
+  }
+  if (bad) {
+    snprintf(err, errlen, "routing dump: %s: write error (disk full?)", tmp);
+    remove(tmp);
+    return -1;
+  }
   if (rename(tmp, path)) {
     snprintf(err, errlen, "routing dump: cannot rename %s to %s: %s", tmp, path, strerror(errno));
     remove(tmp);
     return -1;
   }
-  if (mb_result_note(r, "routing_dump", path)) { snprintf(err, errlen, "routing dump: out of memory"); return -1; }
+  if (mb_result_note(r, "routing_dump", path)) {
+    snprintf(err, errlen, "routing dump: out of memory");
+    return -1;
+  }
   return 0;
 }

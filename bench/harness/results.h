@@ -16,13 +16,13 @@
 /* A result file read back. */
 typedef struct {
   char id[13];
-  int ok;                /* status "ok" */
-  int diverged;          /* status "diverged": ran, but the result cannot be trusted */
-  char *error;           /* status "failed" or "diverged": the message */
+  int ok;       /* status "ok" */
+  int diverged; /* status "diverged": ran, but the result cannot be trusted */
+  char *error;  /* status "failed" or "diverged": the message */
   size_t nm;
-  char **mname;          /* metrics in file order */
+  char **mname; /* metrics in file order */
   double *mval;
-  mb_json *doc;          /* the whole document */
+  mb_json *doc; /* the whole document */
 } mb_rfile;
 
 /* Read a result file. Returns 0 on success, -1 if it does not exist, 1 if
@@ -64,9 +64,9 @@ const char *mb_blas_core_warning(char *buf, size_t len);
 int mb_blas_core_select(const char *want, int quiet, int argc, char **argv);
 
 /* Compose the JSON of one cell's result. */
-void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status, const char *error,
-                    const mb_result *r, const char *started, double wall_s, double cpu_s,
-                    const char *provenance);
+void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status,
+                    const char *error, const mb_result *r, const char *started, double wall_s,
+                    double cpu_s, const char *provenance);
 
 /* Paths: <out>/<name>, <out>/<name>/cells, <out>/<name>/cells/<id>.json */
 void mb_path_cell(char *buf, size_t len, const char *out, const char *name, const char *id);

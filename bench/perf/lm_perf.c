@@ -52,7 +52,8 @@ static int cmp(const void *a, const void *b)
 }
 
 #define USAGE_PROG "lm-perf"
-#define USAGE_OPTS "--size NAME --variant NAME --V --T --D --L --H --N --K --s --F --B --steps --threads --regions"
+#define USAGE_OPTS                                                                                 \
+  "--size NAME --variant NAME --V --T --D --L --H --N --K --s --F --B --steps --threads --regions"
 #define USAGE_FILE "bench/perf/lm_perf.c"
 
 /* v as a whole number >= 0, or a message and 0 */
@@ -77,36 +78,66 @@ int main(int argc, char **argv)
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
       printf("usage: %s [OPTION VALUE]...\n"
-             "options: %s (whole numbers; see the comment at the top of %s)\n", USAGE_PROG, USAGE_OPTS, USAGE_FILE);
+             "options: %s (whole numbers; see the comment at the top of %s)\n",
+             USAGE_PROG, USAGE_OPTS, USAGE_FILE);
       return 0;
     }
     if (!v) {
       fprintf(stderr, "%s: option %s needs a value (try --help)\n", USAGE_PROG, k);
       return 2;
     }
-    if (!strcmp(k, "--size")) size = v;
-    else if (!strcmp(k, "--variant")) variant = v;
-    else if (!strcmp(k, "--V")) { if (!whole(k, v, &V)) return 2; }
-    else if (!strcmp(k, "--T")) { if (!whole(k, v, &T)) return 2; }
-    else if (!strcmp(k, "--D")) { if (!whole(k, v, &D)) return 2; }
-    else if (!strcmp(k, "--L")) { if (!whole(k, v, &L)) return 2; }
-    else if (!strcmp(k, "--H")) { if (!whole(k, v, &H)) return 2; }
-    else if (!strcmp(k, "--N")) { if (!whole(k, v, &N)) return 2; }
-    else if (!strcmp(k, "--K")) { if (!whole(k, v, &K)) return 2; }
-    else if (!strcmp(k, "--s")) { if (!whole(k, v, &s)) return 2; }
-    else if (!strcmp(k, "--F")) { if (!whole(k, v, &F)) return 2; }
-    else if (!strcmp(k, "--B")) { if (!whole(k, v, &Bt)) return 2; }
-    else if (!strcmp(k, "--steps")) { if (!whole(k, v, &steps)) return 2; }
-    else if (!strcmp(k, "--threads")) { if (!whole(k, v, &threads)) return 2; }
-    else if (!strcmp(k, "--regions")) { if (!whole(k, v, &regions)) return 2; }
-    else {
+    if (!strcmp(k, "--size"))
+      size = v;
+    else if (!strcmp(k, "--variant"))
+      variant = v;
+    else if (!strcmp(k, "--V")) {
+      if (!whole(k, v, &V))
+        return 2;
+    } else if (!strcmp(k, "--T")) {
+      if (!whole(k, v, &T))
+        return 2;
+    } else if (!strcmp(k, "--D")) {
+      if (!whole(k, v, &D))
+        return 2;
+    } else if (!strcmp(k, "--L")) {
+      if (!whole(k, v, &L))
+        return 2;
+    } else if (!strcmp(k, "--H")) {
+      if (!whole(k, v, &H))
+        return 2;
+    } else if (!strcmp(k, "--N")) {
+      if (!whole(k, v, &N))
+        return 2;
+    } else if (!strcmp(k, "--K")) {
+      if (!whole(k, v, &K))
+        return 2;
+    } else if (!strcmp(k, "--s")) {
+      if (!whole(k, v, &s))
+        return 2;
+    } else if (!strcmp(k, "--F")) {
+      if (!whole(k, v, &F))
+        return 2;
+    } else if (!strcmp(k, "--B")) {
+      if (!whole(k, v, &Bt))
+        return 2;
+    } else if (!strcmp(k, "--steps")) {
+      if (!whole(k, v, &steps))
+        return 2;
+    } else if (!strcmp(k, "--threads")) {
+      if (!whole(k, v, &threads))
+        return 2;
+    } else if (!strcmp(k, "--regions")) {
+      if (!whole(k, v, &regions))
+        return 2;
+    } else {
       fprintf(stderr, "lm-perf: unknown option %s (try --help)\n", k);
       return 2;
     }
   }
   moe_blas_set_threads(1); /* --threads are the model's own (moe_lm_set_threads) */
   moe_layer_config f;
-  if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = s})) {
+  if (moe_layer_config_variant(&f, variant,
+                               (moe_variant_sizes){.D = D, .F = F, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "lm-perf: %s\n", moe_last_error());
     return 2;
   }
@@ -128,7 +159,7 @@ int main(int argc, char **argv)
   }
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 2.5e-4, 0, steps + warm, 0.1};
   const size_t Nt = (size_t)Bt * T;
-  uint32_t *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
+  moe_token *x = malloc(Nt * sizeof *x), *y = malloc(Nt * sizeof *y);
   double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   double *cpu = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   /* timed steps, CPU ms: all, in parallel regions, the threads' work there, its critical path */
@@ -137,10 +168,11 @@ int main(int argc, char **argv)
   const double call0 = now_cpu();
   for (int i = 0; i < warm + steps; i++) {
     for (size_t j = 0; j < Nt; j++) {
-      x[j] = (uint32_t)gsl_rng_uniform_int(r, V);
-      y[j] = (uint32_t)gsl_rng_uniform_int(r, V);
+      x[j] = (moe_token)gsl_rng_uniform_int(r, V);
+      y[j] = (moe_token)gsl_rng_uniform_int(r, V);
     }
-    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(), k0 = omp_account_critical(), w0 = omp_account_work(), loss;
+    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(),
+           k0 = omp_account_critical(), w0 = omp_account_work(), loss;
     long r0 = omp_account_regions();
     int rc = moe_lm_forward(m, Bt, T, x, y, &loss);
     moe_lm_zero_grad(m);
@@ -183,12 +215,16 @@ int main(int argc, char **argv)
         *gc = malloc(Nt * V * sizeof *gc);
   double sg[3] = {0, 0, 0};
   if (ga && gb && gc) {
-    for (size_t j = 0; j < Nt * D; j++) ga[j] = (float)gsl_rng_uniform(r) - 0.5f;
-    for (size_t j = 0; j < (size_t)V * D; j++) gb[j] = (float)gsl_rng_uniform(r) - 0.5f;
+    for (size_t j = 0; j < Nt * D; j++)
+      ga[j] = (float)gsl_rng_uniform(r) - 0.5f;
+    for (size_t j = 0; j < (size_t)V * D; j++)
+      gb[j] = (float)gsl_rng_uniform(r) - 0.5f;
     for (int k = 0; k < 4; k++) { /* one warm-up */
       double t0 = now(CLOCK_MONOTONIC);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Nt, V, D, 1, ga, D, gb, D, 0, gc, V);
-      if (k) sg[k - 1] = 2.0 * Nt * V * D / (now(CLOCK_MONOTONIC) - t0) / 1e9;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Nt, V, D, 1, ga, D, gb, D, 0, gc,
+                  V);
+      if (k)
+        sg[k - 1] = 2.0 * Nt * V * D / (now(CLOCK_MONOTONIC) - t0) / 1e9;
     }
     qsort(sg, 3, sizeof *sg, cmp);
   }
@@ -199,20 +235,27 @@ int main(int argc, char **argv)
   getrusage(RUSAGE_SELF, &ru);
   const double P = (double)moe_lm_param_count(m), Nd = (double)Nt;
   const double Kf = f.K, Ff = f.expert.F, Sf = f.S;
-  double act = Nd * V + Nd * D * 2 /* final LN in/out */ +
-               L * Nd * (2 * D /* x, ln1 */ + 3 * D /* qkv */ + (double)H * T /* att */ +
-                         D /* attention out */ + 2 * D /* x1, ln2 */ +
-                         Kf * (2 * D + 2 * Ff) /* routed rows in/out, h, a */ +
-                         Sf * (D + 2 * Ff) /* shared out, h, a */);
+  double act =
+      Nd * V + Nd * D * 2 /* final LN in/out */ +
+      L * Nd *
+          (2 * D /* x, ln1 */ + 3 * D /* qkv */ + (double)H * T /* att */ + D /* attention out */ +
+           2 * D /* x1, ln2 */ + Kf * (2 * D + 2 * Ff) /* routed rows in/out, h, a */ +
+           Sf * (D + 2 * Ff) /* shared out, h, a */);
   double must = 16 * P + 4 * act;
   printf("lm size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
-         "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f must_hold_MB=%.1f core=%s params_fnv=%016llx "
-         "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f omp_regions/step=%.0f serial_cpu_frac=%.4f partition_speedup=%.2f\n",
+         "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f "
+         "must_hold_MB=%.1f core=%s params_fnv=%016llx "
+         "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f omp_regions/step=%.0f "
+         "serial_cpu_frac=%.4f partition_speedup=%.2f\n",
          size, variant, V, T, D, L, H, f.E, f.K, f.S, f.expert.F, Bt, threads, P, med,
          Nd / (med * 1e-3), Nd / (cmed * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
-         moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1], sg[1] > 0 ? step_gf / sg[1] : 0,
-         (double)nreg / (steps > 0 ? steps : 1), cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum) : 1,
-         cpu_sum - par_sum + crit_sum > 0 ? (cpu_sum - par_sum + work_sum) / (cpu_sum - par_sum + crit_sum) : 1);
+         moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1],
+         sg[1] > 0 ? step_gf / sg[1] : 0, (double)nreg / (steps > 0 ? steps : 1),
+         cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum)
+                                          : 1,
+         cpu_sum - par_sum + crit_sum > 0
+             ? (cpu_sum - par_sum + work_sum) / (cpu_sum - par_sum + crit_sum)
+             : 1);
   free(x);
   free(y);
   free(ms);

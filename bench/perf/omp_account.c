@@ -30,7 +30,11 @@ static double in_cpu;
 static long regions;
 /* the same by region (its outlined function), for omp_account_dump */
 enum { NREG = 128 };
-static struct { void (*fn)(void *); double cpu, work, crit; long calls; } by_fn[NREG];
+static struct {
+  void (*fn)(void *);
+  double cpu, work, crit;
+  long calls;
+} by_fn[NREG];
 static int nfn;
 static int depth; /* regions being run (read and written atomically) */
 
@@ -65,7 +69,8 @@ static void run_wrapped(void *p)
   long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
   __atomic_fetch_add(&w->sum_ns, ns, __ATOMIC_SEQ_CST);
   long long cur = __atomic_load_n(&w->max_ns, __ATOMIC_SEQ_CST);
-  while (ns > cur && !__atomic_compare_exchange_n(&w->max_ns, &cur, ns, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+  while (ns > cur &&
+         !__atomic_compare_exchange_n(&w->max_ns, &cur, ns, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
     ;
 }
 
@@ -96,9 +101,11 @@ void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigne
   work += 1e-9 * (double)w.sum_ns;
   regions++;
   int k = 0;
-  while (k < nfn && by_fn[k].fn != fn) k++;
+  while (k < nfn && by_fn[k].fn != fn)
+    k++;
   if (k < NREG) {
-    if (k == nfn) by_fn[nfn++].fn = fn;
+    if (k == nfn)
+      by_fn[nfn++].fn = fn;
     by_fn[k].cpu += c;
     by_fn[k].work += 1e-9 * (double)w.sum_ns;
     by_fn[k].crit += 1e-9 * (double)w.max_ns;
@@ -122,8 +129,8 @@ void omp_account_dump(FILE *f, double scale)
       obj = strrchr(di.dli_fname, '/') ? strrchr(di.dli_fname, '/') + 1 : di.dli_fname;
       off -= (unsigned long)(size_t)di.dli_fbase;
     }
-    fprintf(f, "omp-region %s+0x%lx cpu_ms=%.3f work_ms=%.3f critical_ms=%.3f calls=%.2f\n", obj, off,
-            1e3 * by_fn[k].cpu * scale, 1e3 * by_fn[k].work * scale, 1e3 * by_fn[k].crit * scale,
-            by_fn[k].calls * scale);
+    fprintf(f, "omp-region %s+0x%lx cpu_ms=%.3f work_ms=%.3f critical_ms=%.3f calls=%.2f\n", obj,
+            off, 1e3 * by_fn[k].cpu * scale, 1e3 * by_fn[k].work * scale,
+            1e3 * by_fn[k].crit * scale, by_fn[k].calls * scale);
   }
 }

@@ -77,8 +77,14 @@ static void bench_free(bench *b)
   moe_layer_free(b->l);
   moe_optim_free(b->o);
   gsl_rng_free(b->r);
-  free(b->x); free(b->y); free(b->tg); free(b->dy); free(b->dx);
-  free(b->a); free(b->b); free(b->c);
+  free(b->x);
+  free(b->y);
+  free(b->tg);
+  free(b->dy);
+  free(b->dx);
+  free(b->a);
+  free(b->b);
+  free(b->c);
   memset(b, 0, sizeof *b);
 }
 
@@ -92,8 +98,14 @@ static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const 
                       const char *gate, int threads)
 {
   memset(b, 0, sizeof *b);
-  b->T = T; b->D = D; b->E = E; b->K = K; b->F = F; b->S = S;
-  moe_layer_config cfg = moe_layer_config_default((moe_layer_sizes){.D = D, .E = E, .K = K, .S = S, .F = F});
+  b->T = T;
+  b->D = D;
+  b->E = E;
+  b->K = K;
+  b->F = F;
+  b->S = S;
+  moe_layer_config cfg =
+      moe_layer_config_default((moe_layer_sizes){.D = D, .E = E, .K = K, .S = S, .F = F});
   if (moe_gate_preset(gate, &cfg.gate) || moe_act_parse(act, &cfg.expert.act))
     return 1;
   /* what torch_baseline.py computes: DeepSeek's additive combine, no
@@ -109,8 +121,10 @@ static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const 
   if (!b->o || moe_layer_set_threads(b->l, threads) || moe_optim_set_threads(b->o, threads))
     return 1;
   size_t TD = (size_t)T * D;
-  b->x = malloc(TD * sizeof *b->x); b->y = malloc(TD * sizeof *b->y);
-  b->tg = malloc(TD * sizeof *b->tg); b->dy = malloc(TD * sizeof *b->dy);
+  b->x = malloc(TD * sizeof *b->x);
+  b->y = malloc(TD * sizeof *b->y);
+  b->tg = malloc(TD * sizeof *b->tg);
+  b->dy = malloc(TD * sizeof *b->dy);
   b->dx = malloc(TD * sizeof *b->dx);
   b->gm = T * K / E > 0 ? T * K / E : 1;
   b->gn = F;
@@ -138,18 +152,23 @@ static int one_step(bench *b)
 }
 
 /* Median CPU and wall seconds of n calls of what; 0 or an error. */
-#define TIMED(n, cpu, wall, what)                                             \
-  do {                                                                        \
-    double *tc_ = malloc(sizeof(double) * (n)), *tw_ = malloc(sizeof(double) * (n)); \
-    for (int i_ = 0; i_ < (n); i_++) {                                        \
-      double c0_ = now(CLOCK_PROCESS_CPUTIME_ID), w0_ = now(CLOCK_MONOTONIC); \
-      if (what) { free(tc_); free(tw_); return 1; }                           \
-      tc_[i_] = now(CLOCK_PROCESS_CPUTIME_ID) - c0_;                          \
-      tw_[i_] = now(CLOCK_MONOTONIC) - w0_;                                   \
-    }                                                                         \
-    cpu = median(tc_, (n));                                                   \
-    wall = median(tw_, (n));                                                  \
-    free(tc_); free(tw_);                                                     \
+#define TIMED(n, cpu, wall, what)                                                                  \
+  do {                                                                                             \
+    double *tc_ = malloc(sizeof(double) * (n)), *tw_ = malloc(sizeof(double) * (n));               \
+    for (int i_ = 0; i_ < (n); i_++) {                                                             \
+      double c0_ = now(CLOCK_PROCESS_CPUTIME_ID), w0_ = now(CLOCK_MONOTONIC);                      \
+      if (what) {                                                                                  \
+        free(tc_);                                                                                 \
+        free(tw_);                                                                                 \
+        return 1;                                                                                  \
+      }                                                                                            \
+      tc_[i_] = now(CLOCK_PROCESS_CPUTIME_ID) - c0_;                                               \
+      tw_[i_] = now(CLOCK_MONOTONIC) - w0_;                                                        \
+    }                                                                                              \
+    cpu = median(tc_, (n));                                                                        \
+    wall = median(tw_, (n));                                                                       \
+    free(tc_);                                                                                     \
+    free(tw_);                                                                                     \
   } while (0)
 
 static int gemm_times(bench *b, int inner)
@@ -168,8 +187,7 @@ static int run_steps(bench *b, int n, double *cpu, double *wall)
 
 static int run_optim(bench *b, int n, double *cpu, double *wall)
 {
-  TIMED(n, *cpu, *wall,
-        moe_optim_step(b->o, moe_layer_params(b->l), moe_layer_grads(b->l), 1e-3));
+  TIMED(n, *cpu, *wall, moe_optim_step(b->o, moe_layer_params(b->l), moe_layer_grads(b->l), 1e-3));
   return 0;
 }
 
@@ -248,7 +266,12 @@ static int optim_alone(size_t n, int reps)
   double med = median(tc, reps), mn = tc[0];
   printf("optim adamw n=%zu cpu_ns_med=%.3f cpu_ns_min=%.3f wall_ns_med=%.3f\n", n, med, mn,
          median(tw, reps));
-  moe_optim_free(o); free(p); free(g); free(tc); free(tw); gsl_rng_free(r);
+  moe_optim_free(o);
+  free(p);
+  free(g);
+  free(tc);
+  free(tw);
+  gsl_rng_free(r);
   return 0;
 }
 
@@ -265,12 +288,19 @@ int main(int argc, char **argv)
              moe_blas_threads(), moe_blas_config());
       return 0;
     }
-    if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--optim") && i + 1 < argc) optim_n = atol(argv[++i]);
-    else if (!strcmp(argv[i], "--gate") && i + 1 < argc) gate = argv[++i];
-    else if (!strcmp(argv[i], "--threads") && i + 1 < argc) { threads = atoi(argv[++i]); threads_given = 1; }
-    else if (!strcmp(argv[i], "--act") && i + 1 < argc) act = argv[++i];
+    if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+      steps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+      reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--optim") && i + 1 < argc)
+      optim_n = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--gate") && i + 1 < argc)
+      gate = argv[++i];
+    else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      threads = atoi(argv[++i]);
+      threads_given = 1;
+    } else if (!strcmp(argv[i], "--act") && i + 1 < argc)
+      act = argv[++i];
     else if (!strcmp(argv[i], "--shape") && i + 1 < argc && nshape < 32) {
       int *s = shapes[nshape];
       if (sscanf(argv[++i], "%d,%d,%d,%d,%d,%d", &s[0], &s[1], &s[2], &s[3], &s[4], &s[5]) != 6) {
@@ -284,8 +314,10 @@ int main(int argc, char **argv)
       return strcmp(argv[i], "--help") ? 2 : 0;
     }
   }
-  if (steps < 1) steps = 1;
-  if (reps < 1) reps = 1;
+  if (steps < 1)
+    steps = 1;
+  if (reps < 1)
+    reps = 1;
   if (optim_n > 0)
     return optim_alone((size_t)optim_n, reps);
   if (!nshape) {
@@ -324,11 +356,14 @@ int main(int argc, char **argv)
       const unsigned char *pb = (const unsigned char *)moe_layer_params(b.l);
       for (size_t j = 0; j < moe_layer_param_count(b.l) * sizeof(float); j++)
         h = (h ^ pb[j]) * 1099511628211ull;
-      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d wall_ms_med=%.3f params_fnv=%016llx\n", s[0],
-             s[1], s[2], s[3], s[4], s[5], threads, median(tw, reps) * 1e3, h);
+      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d wall_ms_med=%.3f "
+             "params_fnv=%016llx\n",
+             s[0], s[1], s[2], s[3], s[4], s[5], threads, median(tw, reps) * 1e3, h);
     }
     fflush(stdout);
-    free(tc); free(tw); free(gc);
+    free(tc);
+    free(tw);
+    free(gc);
     bench_free(&b);
   }
   return 0;

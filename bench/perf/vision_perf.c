@@ -48,7 +48,9 @@ static int cmp(const void *a, const void *b)
 }
 
 #define USAGE_PROG "vision-perf"
-#define USAGE_OPTS "--size NAME --variant NAME --P --D --L --Lh --H --F --Fm --N --K --s --B --steps --threads --regions"
+#define USAGE_OPTS                                                                                 \
+  "--size NAME --variant NAME --P --D --L --Lh --H --F --Fm --N --K --s --B --steps --threads "    \
+  "--regions"
 #define USAGE_FILE "bench/perf/vision_perf.c"
 
 /* v as a whole number >= 0, or a message and 0 */
@@ -73,37 +75,69 @@ int main(int argc, char **argv)
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
       printf("usage: %s [OPTION VALUE]...\n"
-             "options: %s (whole numbers; see the comment at the top of %s)\n", USAGE_PROG, USAGE_OPTS, USAGE_FILE);
+             "options: %s (whole numbers; see the comment at the top of %s)\n",
+             USAGE_PROG, USAGE_OPTS, USAGE_FILE);
       return 0;
     }
     if (!v) {
       fprintf(stderr, "%s: option %s needs a value (try --help)\n", USAGE_PROG, k);
       return 2;
     }
-    if (!strcmp(k, "--size")) size = v;
-    else if (!strcmp(k, "--variant")) variant = v;
-    else if (!strcmp(k, "--P")) { if (!whole(k, v, &P)) return 2; }
-    else if (!strcmp(k, "--D")) { if (!whole(k, v, &D)) return 2; }
-    else if (!strcmp(k, "--L")) { if (!whole(k, v, &L)) return 2; }
-    else if (!strcmp(k, "--Lh")) { if (!whole(k, v, &Lh)) return 2; }
-    else if (!strcmp(k, "--H")) { if (!whole(k, v, &H)) return 2; }
-    else if (!strcmp(k, "--F")) { if (!whole(k, v, &F)) return 2; }
-    else if (!strcmp(k, "--Fm")) { if (!whole(k, v, &Fm)) return 2; }
-    else if (!strcmp(k, "--N")) { if (!whole(k, v, &N)) return 2; }
-    else if (!strcmp(k, "--K")) { if (!whole(k, v, &K)) return 2; }
-    else if (!strcmp(k, "--s")) { if (!whole(k, v, &s)) return 2; }
-    else if (!strcmp(k, "--B")) { if (!whole(k, v, &Bt)) return 2; }
-    else if (!strcmp(k, "--steps")) { if (!whole(k, v, &steps)) return 2; }
-    else if (!strcmp(k, "--threads")) { if (!whole(k, v, &threads)) return 2; }
-    else if (!strcmp(k, "--regions")) { if (!whole(k, v, &regions)) return 2; }
-    else {
+    if (!strcmp(k, "--size"))
+      size = v;
+    else if (!strcmp(k, "--variant"))
+      variant = v;
+    else if (!strcmp(k, "--P")) {
+      if (!whole(k, v, &P))
+        return 2;
+    } else if (!strcmp(k, "--D")) {
+      if (!whole(k, v, &D))
+        return 2;
+    } else if (!strcmp(k, "--L")) {
+      if (!whole(k, v, &L))
+        return 2;
+    } else if (!strcmp(k, "--Lh")) {
+      if (!whole(k, v, &Lh))
+        return 2;
+    } else if (!strcmp(k, "--H")) {
+      if (!whole(k, v, &H))
+        return 2;
+    } else if (!strcmp(k, "--F")) {
+      if (!whole(k, v, &F))
+        return 2;
+    } else if (!strcmp(k, "--Fm")) {
+      if (!whole(k, v, &Fm))
+        return 2;
+    } else if (!strcmp(k, "--N")) {
+      if (!whole(k, v, &N))
+        return 2;
+    } else if (!strcmp(k, "--K")) {
+      if (!whole(k, v, &K))
+        return 2;
+    } else if (!strcmp(k, "--s")) {
+      if (!whole(k, v, &s))
+        return 2;
+    } else if (!strcmp(k, "--B")) {
+      if (!whole(k, v, &Bt))
+        return 2;
+    } else if (!strcmp(k, "--steps")) {
+      if (!whole(k, v, &steps))
+        return 2;
+    } else if (!strcmp(k, "--threads")) {
+      if (!whole(k, v, &threads))
+        return 2;
+    } else if (!strcmp(k, "--regions")) {
+      if (!whole(k, v, &regions))
+        return 2;
+    } else {
       fprintf(stderr, "vision-perf: unknown option %s (try --help)\n", k);
       return 2;
     }
   }
   moe_blas_set_threads(1); /* --threads are the model's own (moe_vision_set_threads) */
   moe_layer_config f;
-  if (moe_layer_config_variant(&f, variant, (moe_variant_sizes){.D = D, .F = Fm, .N = N, .K = K, .shared = s})) {
+  if (moe_layer_config_variant(&f, variant,
+                               (moe_variant_sizes){.D = D, .F = Fm, .N = N, .K = K, .shared = s})) {
     fprintf(stderr, "vision-perf: %s\n", moe_last_error());
     return 2;
   }
@@ -129,7 +163,7 @@ int main(int argc, char **argv)
   moe_lr_schedule sch = {MOE_LR_WARMUP_COSINE, 3e-3, 0, steps + warm, 0.1};
   const size_t nx = (size_t)Bt * moe_vision_num_patches(&cfg) * moe_vision_patch_dim(&cfg);
   float *x = malloc(nx * sizeof *x);
-  int32_t *y = malloc((size_t)Bt * sizeof *y);
+  moe_token *y = malloc((size_t)Bt * sizeof *y);
   double *ms = malloc(sizeof(double) * (steps > 0 ? steps : 1));
   /* timed steps, CPU ms: all, in parallel regions, the threads' work there, its critical path */
   double cpu_sum = 0, par_sum = 0, work_sum = 0, crit_sum = 0;
@@ -139,8 +173,9 @@ int main(int argc, char **argv)
     for (size_t j = 0; j < nx; j++)
       x[j] = (float)gsl_ran_gaussian(r, 1.0);
     for (int b = 0; b < Bt; b++)
-      y[b] = (int32_t)gsl_rng_uniform_int(r, 10);
-    double t0 = now(), c0 = now_c(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(), k0 = omp_account_critical(), w0 = omp_account_work(), loss;
+      y[b] = (moe_token)gsl_rng_uniform_int(r, 10);
+    double t0 = now(), c0 = now_c(CLOCK_PROCESS_CPUTIME_ID), o0 = omp_account_cpu(),
+           k0 = omp_account_critical(), w0 = omp_account_work(), loss;
     long r0 = omp_account_regions();
     int rc = moe_vision_forward(m, Bt, x, y, &loss);
     moe_vision_zero_grad(m);
@@ -175,19 +210,24 @@ int main(int argc, char **argv)
    * matrix (B·Np, F, D), median of 3; the step's GFLOP/s count 3× the
    * forward's moe_vision_flops_parts total per image. */
   moe_vision_parts fp;
-  const double step_gf = moe_vision_flops_parts(&cfg, &fp) ? 0 : 3 * fp.total * Bt / (med * 1e-3) / 1e9;
+  const double step_gf =
+      moe_vision_flops_parts(&cfg, &fp) ? 0 : 3 * fp.total * Bt / (med * 1e-3) / 1e9;
   const int gm = Bt * moe_vision_num_patches(&cfg), gn = 3 * D > F ? 3 * D : F, gk = D;
   float *ga = malloc((size_t)gm * gk * sizeof *ga), *gb = malloc((size_t)gn * gk * sizeof *gb),
         *gc = malloc((size_t)gm * gn * sizeof *gc);
   double sg[3] = {0, 0, 0};
   if (ga && gb && gc) {
-    for (size_t j = 0; j < (size_t)gm * gk; j++) ga[j] = (float)gsl_rng_uniform(r) - 0.5f;
-    for (size_t j = 0; j < (size_t)gn * gk; j++) gb[j] = (float)gsl_rng_uniform(r) - 0.5f;
+    for (size_t j = 0; j < (size_t)gm * gk; j++)
+      ga[j] = (float)gsl_rng_uniform(r) - 0.5f;
+    for (size_t j = 0; j < (size_t)gn * gk; j++)
+      gb[j] = (float)gsl_rng_uniform(r) - 0.5f;
     for (int k = 0; k < 4; k++) { /* one warm-up; ≥ 20 products a sample */
       double t0 = now();
       for (int j = 0; j < 20; j++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gm, gn, gk, 1, ga, gk, gb, gk, 0, gc, gn);
-      if (k) sg[k - 1] = 20 * 2.0 * gm * gn * gk / (now() - t0) / 1e9;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, gm, gn, gk, 1, ga, gk, gb, gk, 0, gc,
+                    gn);
+      if (k)
+        sg[k - 1] = 20 * 2.0 * gm * gn * gk / (now() - t0) / 1e9;
     }
     qsort(sg, 3, sizeof *sg, cmp);
   }
@@ -196,15 +236,21 @@ int main(int argc, char **argv)
   free(gc);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("vision size=%s variant=%s P=%d D=%d L=%d Lh=%d H=%d F=%d E=%d K=%d S=%d Fm=%d B=%d threads=%d "
-         "params=%zu ms/step=%.3f cpu_ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f core=%s params_fnv=%016llx "
-         "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f sgemm_shape=%dx%dx%d omp_regions/step=%.0f "
-         "serial_cpu_frac=%.4f partition_speedup=%.2f\n",
-         size, variant, P, D, L, Lh, H, F, f.E, f.K, f.S, Fm, Bt, threads, moe_vision_param_count(m), med,
-         cpu_sum / (steps > 0 ? steps : 1), Bt / (med * 1e-3), ru.ru_maxrss / 1024.0, moe_blas_corename(), (unsigned long long)hash,
-         step_gf, sg[1], sg[1] > 0 ? step_gf / sg[1] : 0, gm, gn, gk, (double)nreg / (steps > 0 ? steps : 1),
-         cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum) : 1,
-         cpu_sum - par_sum + crit_sum > 0 ? (cpu_sum - par_sum + work_sum) / (cpu_sum - par_sum + crit_sum) : 1);
+  printf(
+      "vision size=%s variant=%s P=%d D=%d L=%d Lh=%d H=%d F=%d E=%d K=%d S=%d Fm=%d B=%d "
+      "threads=%d "
+      "params=%zu ms/step=%.3f cpu_ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f core=%s "
+      "params_fnv=%016llx "
+      "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f sgemm_shape=%dx%dx%d omp_regions/step=%.0f "
+      "serial_cpu_frac=%.4f partition_speedup=%.2f\n",
+      size, variant, P, D, L, Lh, H, F, f.E, f.K, f.S, Fm, Bt, threads, moe_vision_param_count(m),
+      med, cpu_sum / (steps > 0 ? steps : 1), Bt / (med * 1e-3), ru.ru_maxrss / 1024.0,
+      moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1],
+      sg[1] > 0 ? step_gf / sg[1] : 0, gm, gn, gk, (double)nreg / (steps > 0 ? steps : 1),
+      cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum) : 1,
+      cpu_sum - par_sum + crit_sum > 0
+          ? (cpu_sum - par_sum + work_sum) / (cpu_sum - par_sum + crit_sum)
+          : 1);
   free(x);
   free(y);
   free(ms);

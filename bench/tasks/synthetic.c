@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* task_synthetic.c — the paper's convergence study (App. G.1): sample n
+/* synthetic.c — the paper's convergence study (App. G.1): sample n
  * points from a true Gaussian MoE with shared experts, fit the
- * over-specified model by EM, report the theorem's Voronoi loss.
- * Also home of `moebench gmoe-limit`, which computes and prints the
- * misspecified limit Ǧ2 that Thm 4's loss D4 is measured against. */
+ * over-specified model by EM, report the theorem's Voronoi loss. Its
+ * truths serve `moebench gmoe-limit` too (gmoe_limit.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,11 +16,11 @@
 #include "moe/version.h"
 #include "moe/voronoi.h"
 #include "task.h"
-#include "verbs.h"
+#include "synthetic.h"
 
 /* MOEBENCH_PKGDATADIR comes unquoted from Makefile.am */
 #ifndef MOEBENCH_PKGDATADIR
-#define MOEBENCH_PKGDATADIR /usr/share/moebench
+#define MOEBENCH_PKGDATADIR / usr / share / moebench
 #endif
 #define SYN_STR_(x) #x
 #define SYN_STR(x) SYN_STR_(x)
@@ -38,52 +37,87 @@ static const char *const polishers[] = {"second", "bfgs", NULL};
 static const char *const losses[] = {"default", "D1", "D2", "D3", "D4", "D5", NULL};
 
 static const mb_param params[] = {
-  {"experiment", MB_STR, "thm1", 0, -1, experiments,
-   "true model: thm1..thm4 (App. G.1) or gatecmp (Thm 4 experts, gate slopes 5 and -3)"},
-  {"gate", MB_STR, "default", 0, -1, gates, "override the truth's (and fit's) gate: softmax | nsigmoid"},
-  {"n", MB_INT, "1000", 1, 1e7, NULL, "sample size"},
-  {"d", MB_INT, "1", 1, 64, NULL, "input dimension (d > 1 extends the truth, see moe_gmoe_truth)"},
-  {"k1", MB_INT, "2", 1, 64, NULL, "fitted shared experts (>= the truth's 1)"},
-  {"k2", MB_INT, "3", 1, 30, NULL, "fitted routed experts (>= the truth's 2)"},
-  {"topk", MB_INT, "0", 0, 30, NULL,
-   "K of a top-K softmax truth (0 = dense); the fit uses K + k2 - k2* (App. F)"},
-  {"restarts", MB_INT, "1", 1, 100, NULL, "EM restarts; the best log-likelihood is kept"},
-  {"init", MB_STR, "truth_perturbed", 0, -1, inits, "EM start: perturbed truth or random"},
-  {"init_sd", MB_REAL, "0.5", 0, 100, NULL, "perturbation sd for init=truth_perturbed"},
-  {"start", MB_STR, "slope0", 0, -1, starts,
-   "init=truth_perturbed, extra routed atoms: slope0 (normalised-sigmoid copies start at slope 0), copy (the true "
-   "slope), exact (thm4: the exact 3-atom representation P*; elsewhere = slope0, whose splits are exact)"},
-  {"em_max_iter", MB_INT, "1000", 0, 1000000, NULL, "EM maps at most (paper: 1000)"},
-  {"em_tol", MB_REAL, "1", 1e-300, 1e6, NULL, "EM tolerance (paper: 1e-6 with tol_kind rel)"},
-  {"tol_kind", MB_STR, "total", 0, -1, tolkinds,
-   "on the mean log-likelihood l: rel |dl| <= tol |l| (paper); abs |dl| <= tol; total n |dl| <= tol"},
-  {"inner_iter", MB_INT, "2", 1, 1000, NULL, "solver steps per M-step block (gate, ReLU experts); 1 = one GEM step (paper rule)"},
-  {"squarem", MB_BOOL, "true", 0, -1, NULL, "accelerate EM by SQUAREM cycles (Varadhan & Roland 2008)"},
-  {"polish", MB_INT, "300", 0, 1000000, NULL, "polish iterations at most (LM, Newton and BFGS together) after EM (0: none)"},
-  {"polish_kind", MB_STR, "second", 0, -1, polishers,
-   "polish: second (Levenberg-Marquardt, then Newton, then BFGS rounds) or bfgs (BFGS rounds only)"},
-  {"grad_tol", MB_REAL, "1e-2", 1e-300, 1e6, NULL, "polish until sqrt(n) |grad mean log-lik| <= grad_tol"},
-  {"d4_ref", MB_STR, "auto", 0, -1, d4refs,
-   "D4's reference: auto (thm4: min over P* and the padded truth; else the limit file), min, pstar, pad, limit"},
-  {"msolver", MB_STR, "auto", 0, -1, msolvers,
-   "M-step solvers: auto (Newton for softmax gates, BFGS for normalised sigmoid, Gauss-Newton for ReLU "
-   "experts), newton, or bfgs (gsl bfgs2 for gate and experts)"},
-  {"loss", MB_STR, "default", 0, -1, losses,
-   "Voronoi loss; default: D1/D2 (softmax, by expert kind), D3 (nsigmoid, all true slopes 0), D4 (nsigmoid), D5 (topk)"},
-  {"limit_file", MB_STR, "", 0, -1, NULL,
-   "D4's limit G2 (moebench gmoe-limit output); empty: limits/EXPERIMENT[-GATE][-dD].txt; relative paths are "
-   "tried from the cwd, $MOEBENCH_MATRIX_DIR, ./experiments, $top_srcdir/experiments and the installed "
-   SYN_LIMITS_INSTALLED},
-  {"align_relu", MB_BOOL, "true", 0, -1, NULL, "align ReLU atoms by positive rescaling before D (pitfall 2)"},
-  {"min_shift", MB_BOOL, "true", 0, -1, NULL, "minimise softmax losses over the common gate shift (pitfall 3)"},
-  {"sigmoid_scale", MB_BOOL, "true", 0, -1, NULL, "minimise D3 over a common sigmoid scale (pitfall 4)"},
-  {NULL, 0, NULL, 0, 0, NULL, NULL},
+    {"experiment", MB_STR, "thm1", 0, -1, experiments,
+     "true model: thm1..thm4 (App. G.1) or gatecmp (Thm 4 experts, gate slopes 5 and -3)"},
+    {"gate", MB_STR, "default", 0, -1, gates,
+     "override the truth's (and fit's) gate: softmax | nsigmoid"},
+    {"n", MB_INT, "1000", 1, 1e7, NULL, "sample size"},
+    {"d", MB_INT, "1", 1, 64, NULL,
+     "input dimension (d > 1 extends the truth, see moe_gmoe_truth)"},
+    {"k1", MB_INT, "2", 1, 64, NULL, "fitted shared experts (>= the truth's 1)"},
+    {"k2", MB_INT, "3", 1, 30, NULL, "fitted routed experts (>= the truth's 2)"},
+    {"topk", MB_INT, "0", 0, 30, NULL,
+     "K of a top-K softmax truth (0 = dense); the fit uses K + k2 - k2* (App. F)"},
+    {"restarts", MB_INT, "1", 1, 100, NULL, "EM restarts; the best log-likelihood is kept"},
+    {"init", MB_STR, "truth_perturbed", 0, -1, inits, "EM start: perturbed truth or random"},
+    {"init_sd", MB_REAL, "0.5", 0, 100, NULL, "perturbation sd for init=truth_perturbed"},
+    {"start", MB_STR, "slope0", 0, -1, starts,
+     "init=truth_perturbed, extra routed atoms: slope0 (normalised-sigmoid copies start at slope "
+     "0), copy (the true "
+     "slope), exact (thm4: the exact 3-atom representation P*; elsewhere = slope0, whose splits "
+     "are exact)"},
+    {"em_max_iter", MB_INT, "1000", 0, 1000000, NULL, "EM maps at most (paper: 1000)"},
+    {"em_tol", MB_REAL, "1", 1e-300, 1e6, NULL, "EM tolerance (paper: 1e-6 with tol_kind rel)"},
+    {"tol_kind", MB_STR, "total", 0, -1, tolkinds,
+     "on the mean log-likelihood l: rel |dl| <= tol |l| (paper); abs |dl| <= tol; total n |dl| <= "
+     "tol"},
+    {"inner_iter", MB_INT, "2", 1, 1000, NULL,
+     "solver steps per M-step block (gate, ReLU experts); 1 = one GEM step (paper rule)"},
+    {"squarem", MB_BOOL, "true", 0, -1, NULL,
+     "accelerate EM by SQUAREM cycles (Varadhan & Roland 2008)"},
+    {"polish", MB_INT, "300", 0, 1000000, NULL,
+     "polish iterations at most (LM, Newton and BFGS together) after EM (0: none)"},
+    {"polish_kind", MB_STR, "second", 0, -1, polishers,
+     "polish: second (Levenberg-Marquardt, then Newton, then BFGS rounds) or bfgs (BFGS rounds "
+     "only)"},
+    {"grad_tol", MB_REAL, "1e-2", 1e-300, 1e6, NULL,
+     "polish until sqrt(n) |grad mean log-lik| <= grad_tol"},
+    {"d4_ref", MB_STR, "auto", 0, -1, d4refs,
+     "D4's reference: auto (thm4: min over P* and the padded truth; else the limit file), min, "
+     "pstar, pad, limit"},
+    {"msolver", MB_STR, "auto", 0, -1, msolvers,
+     "M-step solvers: auto (Newton for softmax gates, BFGS for normalised sigmoid, Gauss-Newton "
+     "for ReLU "
+     "experts), newton, or bfgs (gsl bfgs2 for gate and experts)"},
+    {"loss", MB_STR, "default", 0, -1, losses,
+     "Voronoi loss; default: D1/D2 (softmax, by expert kind), D3 (nsigmoid, all true slopes 0), D4 "
+     "(nsigmoid), D5 (topk)"},
+    {"limit_file", MB_STR, "", 0, -1, NULL,
+     "D4's limit G2 (moebench gmoe-limit output); empty: limits/EXPERIMENT[-GATE][-dD].txt; "
+     "relative paths are "
+     "tried from the cwd, $MOEBENCH_MATRIX_DIR, ./experiments, $top_srcdir/experiments and the "
+     "installed " SYN_LIMITS_INSTALLED},
+    {"align_relu", MB_BOOL, "true", 0, -1, NULL,
+     "align ReLU atoms by positive rescaling before D (pitfall 2)"},
+    {"min_shift", MB_BOOL, "true", 0, -1, NULL,
+     "minimise softmax losses over the common gate shift (pitfall 3)"},
+    {"sigmoid_scale", MB_BOOL, "true", 0, -1, NULL,
+     "minimise D3 over a common sigmoid scale (pitfall 4)"},
+    {NULL, 0, NULL, 0, 0, NULL, NULL},
 };
 
-static const char *const metrics[] = {"loss", "loss_raw", "loglik", "loglik_truth", "loglik_gap", "em_iters", "converged",
-                                      "restarts_used", "best_restart", "em_iters_total", "routed_eta_err",
-                                      "loglik_gap_em", "grad_norm", "polish_iters", "polish_how", "mle_ok", "gap_neg",
-                                      "loss_pstar", "loss_pad", "loss_limit", "gate_fn_err", "gate_par_err",
+static const char *const metrics[] = {"loss",
+                                      "loss_raw",
+                                      "loglik",
+                                      "loglik_truth",
+                                      "loglik_gap",
+                                      "em_iters",
+                                      "converged",
+                                      "restarts_used",
+                                      "best_restart",
+                                      "em_iters_total",
+                                      "routed_eta_err",
+                                      "loglik_gap_em",
+                                      "grad_norm",
+                                      "polish_iters",
+                                      "polish_how",
+                                      "mle_ok",
+                                      "gap_neg",
+                                      "loss_pstar",
+                                      "loss_pad",
+                                      "loss_limit",
+                                      "gate_fn_err",
+                                      "gate_par_err",
                                       NULL};
 
 #define TRUE_K1 1
@@ -95,12 +129,14 @@ static int check(const mb_cell *c, const char **bad_key, char *err, size_t errle
   const char *loss = mb_cell_str(c, "loss");
   if (k1 < TRUE_K1) {
     *bad_key = "k1";
-    snprintf(err, errlen, "k1=%ld: the fitted model needs at least the truth's %d shared expert(s)", k1, TRUE_K1);
+    snprintf(err, errlen, "k1=%ld: the fitted model needs at least the truth's %d shared expert(s)",
+             k1, TRUE_K1);
     return 1;
   }
   if (k2 < TRUE_K2) {
     *bad_key = "k2";
-    snprintf(err, errlen, "k2=%ld: the fitted model needs at least the truth's %d routed experts", k2, TRUE_K2);
+    snprintf(err, errlen, "k2=%ld: the fitted model needs at least the truth's %d routed experts",
+             k2, TRUE_K2);
     return 1;
   }
   if (topk > TRUE_K2) {
@@ -126,7 +162,8 @@ static int resolve_limit(const char *given, char *out, size_t outlen)
   }
   /* last, the installed matrices' directory: a matrix copied out of it
    * still finds the limits that ship with it */
-  const char *bases[5] = {".", getenv("MOEBENCH_MATRIX_DIR"), "experiments", NULL, SYN_LIMITS_INSTALLED};
+  const char *bases[5] = {".", getenv("MOEBENCH_MATRIX_DIR"), "experiments", NULL,
+                          SYN_LIMITS_INSTALLED};
   char top[4096];
   const char *ts = getenv("top_srcdir");
   if (ts && *ts) {
@@ -134,47 +171,60 @@ static int resolve_limit(const char *given, char *out, size_t outlen)
     bases[3] = top;
   }
   for (int k = 0; k < 5; k++) {
-    if (!bases[k] || !*bases[k]) continue;
-    if (snprintf(out, outlen, "%s/%s", bases[k], given) >= (int)outlen) continue;
-    if (access(out, R_OK) == 0) return 1;
+    if (!bases[k] || !*bases[k])
+      continue;
+    if (snprintf(out, outlen, "%s/%s", bases[k], given) >= (int)outlen)
+      continue;
+    if (access(out, R_OK) == 0)
+      return 1;
   }
   snprintf(out, outlen, "%s", given);
   return 0;
 }
 
-static const char *gate_name(moe_gmoe_gate g) { return g == MOE_GMOE_SOFTMAX ? "softmax" : "nsigmoid"; }
+const char *mb_synthetic_gate_name(moe_gmoe_gate g)
+{
+  return g == MOE_GMOE_SOFTMAX ? "softmax" : "nsigmoid";
+}
 
 /* The experiment's truth with the gate / top-K overrides applied. */
-static int make_truth(const char *exp, const char *gate, int d, int topk, moe_gmoe **out, char *err, size_t errlen)
+int mb_synthetic_truth(const char *exp, const char *gate, int d, int topk, moe_gmoe **out,
+                       char *err, size_t errlen)
 {
   if (moe_gmoe_truth(exp, d, out)) {
     snprintf(err, errlen, "%s", moe_last_error());
     return 1;
   }
-  if (gate && !strcmp(gate, "softmax")) (*out)->gate = MOE_GMOE_SOFTMAX;
-  else if (gate && !strcmp(gate, "nsigmoid")) (*out)->gate = MOE_GMOE_NSIGMOID;
+  if (gate && !strcmp(gate, "softmax"))
+    (*out)->gate = MOE_GMOE_SOFTMAX;
+  else if (gate && !strcmp(gate, "nsigmoid"))
+    (*out)->gate = MOE_GMOE_NSIGMOID;
   (*out)->topk = topk;
   return 0;
 }
 
 static moe_voronoi_kind default_loss(const moe_gmoe *t)
 {
-  if (t->topk > 0 && t->gate == MOE_GMOE_SOFTMAX) return MOE_VORONOI_D5;
+  if (t->topk > 0 && t->gate == MOE_GMOE_SOFTMAX)
+    return MOE_VORONOI_D5;
   if (t->gate == MOE_GMOE_NSIGMOID) {
     for (int j = 0; j < t->k2 * t->d; j++)
-      if (t->beta1[j] != 0) return MOE_VORONOI_D4;
+      if (t->beta1[j] != 0)
+        return MOE_VORONOI_D4;
     return MOE_VORONOI_D3;
   }
   return t->shared_kind == MOE_GMOE_LINEAR || t->routed_kind == MOE_GMOE_LINEAR ? MOE_VORONOI_D2
-                                                                                  : MOE_VORONOI_D1;
+                                                                                : MOE_VORONOI_D1;
 }
 
-static void default_limit_name(const char *exp, const moe_gmoe *t, int gate_overridden, char *out, size_t len)
+static void default_limit_name(const char *exp, const moe_gmoe *t, int gate_overridden, char *out,
+                               size_t len)
 {
   char dpart[32] = "";
-  if (t->d > 1) snprintf(dpart, sizeof dpart, "-d%d", t->d);
-  snprintf(out, len, "limits/%s%s%s%s.txt", exp, gate_overridden ? "-" : "", gate_overridden ? gate_name(t->gate) : "",
-           dpart);
+  if (t->d > 1)
+    snprintf(dpart, sizeof dpart, "-d%d", t->d);
+  snprintf(out, len, "limits/%s%s%s%s.txt", exp, gate_overridden ? "-" : "",
+           gate_overridden ? mb_synthetic_gate_name(t->gate) : "", dpart);
 }
 
 /* Gate errors of a fit, for the identifiability figure:
@@ -185,12 +235,13 @@ static void default_limit_name(const char *exp, const moe_gmoe *t, int gate_over
  *   and 3 carry true expert 2; otherwise the truth);
  * gate parameters: Σ_i (|β0_i − β̌0| + ‖β1_i − β̌1‖) over the same cells
  *   against `ref`'s atoms (the gate part of D4). */
-static void gate_errors(const moe_gmoe *f, const moe_gmoe *t, const moe_gmoe *ref, int ref_is_pstar, const double *X,
-                        size_t n, double *gfe, double *gpe)
+static void gate_errors(const moe_gmoe *f, const moe_gmoe *t, const moe_gmoe *ref, int ref_is_pstar,
+                        const double *X, size_t n, double *gfe, double *gpe)
 {
   int c1[64], c2[64];
   const int D = f->d, E = f->k2;
-  if (f->k1 > 64 || E > 64 || ref->k2 > 64 || moe_voronoi_cells(f, t, ref, 1, c1, c2)) return;
+  if (f->k1 > 64 || E > 64 || ref->k2 > 64 || moe_voronoi_cells(f, t, ref, 1, c1, c2))
+    return;
   double gp = 0;
   for (int i = 0; i < E; i++) {
     int j = c2[i];
@@ -207,16 +258,22 @@ static void gate_errors(const moe_gmoe *f, const moe_gmoe *t, const moe_gmoe *re
   double gf[64], gt[64], xs[64], acc = 0;
   for (size_t m = 0; m < M; m++) {
     const double *x = X + m * D;
-    if (D == 1) { xs[0] = -3.0 + 6.0 * (double)m / 600.0; x = xs; }
+    if (D == 1) {
+      xs[0] = -3.0 + 6.0 * (double)m / 600.0;
+      x = xs;
+    }
     moe_gmoe_gate_eval(f, x, gf);
     moe_gmoe_gate_eval(t, x, gt);
     double sum[64] = {0};
     for (int i = 0; i < E; i++) {
       int j = c2[i];
-      if (ref_is_pstar) j = j == 0 ? 0 : 1;   /* P*: atoms 2, 3 carry expert 2 */
-      if (j < t->k2) sum[j] += gf[i];
+      if (ref_is_pstar)
+        j = j == 0 ? 0 : 1; /* P*: atoms 2, 3 carry expert 2 */
+      if (j < t->k2)
+        sum[j] += gf[i];
     }
-    for (int j = 0; j < t->k2; j++) acc += fabs(sum[j] - gt[j]);
+    for (int j = 0; j < t->k2; j++)
+      acc += fabs(sum[j] - gt[j]);
   }
   *gfe = acc / (double)M;
 }
@@ -224,71 +281,93 @@ static void gate_errors(const moe_gmoe *f, const moe_gmoe *t, const moe_gmoe *re
 static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t errlen)
 {
   const char *exp = mb_cell_str(c, "experiment"), *gate = mb_cell_str(c, "gate");
-  long n = mb_cell_int(c, "n"), d = mb_cell_int(c, "d"), k1 = mb_cell_int(c, "k1"), k2 = mb_cell_int(c, "k2");
+  long n = mb_cell_int(c, "n"), d = mb_cell_int(c, "d"), k1 = mb_cell_int(c, "k1"),
+       k2 = mb_cell_int(c, "k2");
   long topk = mb_cell_int(c, "topk");
   const char *lossname = mb_cell_str(c, "loss"), *limit_file = mb_cell_str(c, "limit_file");
   const char *init = mb_cell_str(c, "init"), *tolkind = mb_cell_str(c, "tol_kind");
   if (!exp || n < 1 || d < 1 || k1 < 1 || k2 < 1) {
-    snprintf(err, errlen, "synthetic: bad parameters (experiment=%s n=%ld d=%ld k1=%ld k2=%ld)", exp ? exp : "(none)",
-             n, d, k1, k2);
+    snprintf(err, errlen, "synthetic: bad parameters (experiment=%s n=%ld d=%ld k1=%ld k2=%ld)",
+             exp ? exp : "(none)", n, d, k1, k2);
     return 1;
   }
   const char *bad;
-  if (check(c, &bad, err, errlen)) return 1;
+  if (check(c, &bad, err, errlen))
+    return 1;
   moe_gmoe *t = NULL, *f = NULL, **lims = NULL, *pstar = NULL, *pads[2] = {NULL, NULL};
   int nlims = 0;
   double *X = NULL, *Y = NULL;
   int rc = 1;
-  if (make_truth(exp, gate, (int)d, (int)topk, &t, err, errlen)) goto done;
+  if (mb_synthetic_truth(exp, gate, (int)d, (int)topk, &t, err, errlen))
+    goto done;
   X = malloc((size_t)n * (size_t)d * sizeof *X);
   Y = malloc((size_t)n * sizeof *Y);
   f = moe_gmoe_alloc((int)d, (int)k1, (int)k2, t->gate, t->shared_kind, t->routed_kind);
-  if (!X || !Y || !f) { snprintf(err, errlen, "synthetic: no memory for n=%ld", n); goto done; }
+  if (!X || !Y || !f) {
+    snprintf(err, errlen, "synthetic: no memory for n=%ld", n);
+    goto done;
+  }
   f->topk = topk > 0 ? (int)(topk + k2 - t->k2 < k2 ? topk + k2 - t->k2 : k2) : 0;
   gsl_rng *g = moe_rng_alloc(moe_seed_derive(seed, "data"));
   if (!g || moe_gmoe_sample(t, g, (size_t)n, X, Y)) {
-    if (g) gsl_rng_free(g);
+    if (g)
+      gsl_rng_free(g);
     snprintf(err, errlen, "synthetic: sampling failed: %s", moe_last_error());
     goto done;
   }
   gsl_rng_free(g);
 
   moe_voronoi_kind kind = default_loss(t);
-  if (lossname && strcmp(lossname, "default")) kind = (moe_voronoi_kind)(lossname[1] - '0');
+  if (lossname && strcmp(lossname, "default"))
+    kind = (moe_voronoi_kind)(lossname[1] - '0');
   const char *d4ref = mb_cell_str(c, "d4_ref"), *start = mb_cell_str(c, "start");
   int gate_over = gate && strcmp(gate, "default");
   /* thm4 (its own normalised-sigmoid gate, dense): the exact references */
   int analytic = !strcmp(exp, "thm4") && t->gate == MOE_GMOE_NSIGMOID && topk == 0 && k2 >= 3;
-  if (d4ref && (!strcmp(d4ref, "min") || !strcmp(d4ref, "pstar") || !strcmp(d4ref, "pad")) && kind == MOE_VORONOI_D4 &&
-      !analytic) {
-    snprintf(err, errlen, "synthetic: d4_ref=%s needs experiment thm4 (its normalised-sigmoid gate, dense, k2 >= 3)", d4ref);
+  if (d4ref && (!strcmp(d4ref, "min") || !strcmp(d4ref, "pstar") || !strcmp(d4ref, "pad")) &&
+      kind == MOE_VORONOI_D4 && !analytic) {
+    snprintf(
+        err, errlen,
+        "synthetic: d4_ref=%s needs experiment thm4 (its normalised-sigmoid gate, dense, k2 >= 3)",
+        d4ref);
     goto done;
   }
-  int want_limit = kind == MOE_VORONOI_D4 && (!analytic || (d4ref && !strcmp(d4ref, "limit")) ||
-                                              (limit_file && *limit_file));
+  int want_limit = kind == MOE_VORONOI_D4 &&
+                   (!analytic || (d4ref && !strcmp(d4ref, "limit")) || (limit_file && *limit_file));
   if (analytic) {
-    if (moe_gmoe_truth("thm4-pstar", (int)d, &pstar) || moe_gmoe_truth("thm4-pad1", (int)d, &pads[0]) ||
+    if (moe_gmoe_truth("thm4-pstar", (int)d, &pstar) ||
+        moe_gmoe_truth("thm4-pad1", (int)d, &pads[0]) ||
         moe_gmoe_truth("thm4-pad2", (int)d, &pads[1])) {
       snprintf(err, errlen, "synthetic: %s", moe_last_error());
       goto done;
     }
   }
-  if (want_limit) {   /* load Ǧ2 before the costly fit */
+  if (want_limit) { /* load Ǧ2 before the costly fit */
     char name[4096], path[4096];
-    if (limit_file && *limit_file) snprintf(name, sizeof name, "%s", limit_file);
-    else default_limit_name(exp, t, gate_over, name, sizeof name);
+    if (limit_file && *limit_file)
+      snprintf(name, sizeof name, "%s", limit_file);
+    else
+      default_limit_name(exp, t, gate_over, name, sizeof name);
     if (!resolve_limit(name, path, sizeof path)) {
-      snprintf(err, errlen, "synthetic: limit file '%s' not found (D4 needs Ǧ2: run `moebench gmoe-limit %s%s%s > %s`)",
+      snprintf(err, errlen,
+               "synthetic: limit file '%s' not found (D4 needs Ǧ2: run `moebench gmoe-limit %s%s%s "
+               "> %s`)",
                name, exp, gate_over ? " --gate " : "", gate_over ? gate : "", name);
       goto done;
     }
-    if (moe_gmoe_read_all(path, &lims, &nlims)) { snprintf(err, errlen, "synthetic: %s", moe_last_error()); goto done; }
+    if (moe_gmoe_read_all(path, &lims, &nlims)) {
+      snprintf(err, errlen, "synthetic: %s", moe_last_error());
+      goto done;
+    }
     for (int k = 0; k < nlims; k++) {
       const moe_gmoe *lim = lims[k];
       if (lim->d != t->d || lim->gate != t->gate || lim->shared_kind != t->shared_kind ||
           lim->routed_kind != t->routed_kind) {
-        snprintf(err, errlen, "synthetic: %s: limit model %d (d=%d, gate %s) does not match experiment %s (d=%d, gate %s)",
-                 path, k + 1, lim->d, gate_name(lim->gate), exp, t->d, gate_name(t->gate));
+        snprintf(err, errlen,
+                 "synthetic: %s: limit model %d (d=%d, gate %s) does not match experiment %s "
+                 "(d=%d, gate %s)",
+                 path, k + 1, lim->d, mb_synthetic_gate_name(lim->gate), exp, t->d,
+                 mb_synthetic_gate_name(t->gate));
         goto done;
       }
     }
@@ -301,8 +380,9 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   o.init_sd = mb_cell_real(c, "init_sd");
   o.max_iter = (int)mb_cell_int(c, "em_max_iter");
   o.tol = mb_cell_real(c, "em_tol");
-  o.tol_kind = tolkind && !strcmp(tolkind, "abs") ? MOE_GMOE_TOL_ABS
-               : tolkind && !strcmp(tolkind, "total") ? MOE_GMOE_TOL_TOTAL : MOE_GMOE_TOL_REL;
+  o.tol_kind = tolkind && !strcmp(tolkind, "abs")     ? MOE_GMOE_TOL_ABS
+               : tolkind && !strcmp(tolkind, "total") ? MOE_GMOE_TOL_TOTAL
+                                                      : MOE_GMOE_TOL_REL;
   o.inner_iter = (int)mb_cell_int(c, "inner_iter");
   o.squarem = mb_cell_bool(c, "squarem");
   o.polish = (int)mb_cell_int(c, "polish");
@@ -332,37 +412,49 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   if (kind == MOE_VORONOI_D4) {
     if (analytic) {
       vo.limit = pstar;
-      if (moe_voronoi_loss(f, t, &vo, &loss_pstar)) goto lossfail;
+      if (moe_voronoi_loss(f, t, &vo, &loss_pstar))
+        goto lossfail;
       vo.limit = NULL;
       vo.limits = (const moe_gmoe *const *)pads;
       vo.nlimits = 2;
-      if (moe_voronoi_loss(f, t, &vo, &loss_pad)) goto lossfail;
+      if (moe_voronoi_loss(f, t, &vo, &loss_pad))
+        goto lossfail;
     }
     if (nlims > 0) {
       vo.limit = NULL;
       vo.limits = (const moe_gmoe *const *)lims;
       vo.nlimits = nlims;
-      if (moe_voronoi_loss(f, t, &vo, &loss_limit)) goto lossfail;
+      if (moe_voronoi_loss(f, t, &vo, &loss_limit))
+        goto lossfail;
     }
     const char *ref = d4ref ? d4ref : "auto";
-    loss = !strcmp(ref, "pstar") ? loss_pstar
-           : !strcmp(ref, "pad") ? loss_pad
+    loss = !strcmp(ref, "pstar")                ? loss_pstar
+           : !strcmp(ref, "pad")                ? loss_pad
            : !strcmp(ref, "limit") || !analytic ? loss_limit
-           : fmin(loss_pstar, loss_pad);
+                                                : fmin(loss_pstar, loss_pad);
   } else if (moe_voronoi_loss(f, t, &vo, &loss)) {
     goto lossfail;
   }
   /* the reference D4 used for the expert error and raw loss */
-  const moe_gmoe *ref4 = kind != MOE_VORONOI_D4 ? NULL : analytic ? pstar : nlims > 0 ? lims[0] : NULL;
+  const moe_gmoe *ref4 = kind != MOE_VORONOI_D4 ? NULL
+                         : analytic             ? pstar
+                         : nlims > 0            ? lims[0]
+                                                : NULL;
   double eta_err = NAN;
-  if (kind == MOE_VORONOI_D4) {   /* against the nearest of the references, like D4 */
+  if (kind == MOE_VORONOI_D4) { /* against the nearest of the references, like D4 */
     const moe_gmoe *refs[8];
     int nr = 0;
-    if (analytic) { refs[nr++] = pstar; refs[nr++] = pads[0]; refs[nr++] = pads[1]; }
-    for (int k = 0; k < nlims && nr < 8; k++) refs[nr++] = lims[k];
+    if (analytic) {
+      refs[nr++] = pstar;
+      refs[nr++] = pads[0];
+      refs[nr++] = pads[1];
+    }
+    for (int k = 0; k < nlims && nr < 8; k++)
+      refs[nr++] = lims[k];
     for (int k = 0; k < nr; k++) {
       double e;
-      if (!moe_voronoi_routed_error(f, refs[k], 1, &e) && !(e >= eta_err)) eta_err = e;
+      if (!moe_voronoi_routed_error(f, refs[k], 1, &e) && !(e >= eta_err))
+        eta_err = e;
     }
   } else if (moe_voronoi_routed_error(f, t, 1, &eta_err)) {
     eta_err = NAN;
@@ -373,7 +465,8 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   vo.limit = ref4;
   vo.limits = NULL;
   vo.nlimits = 0;
-  if (moe_voronoi_loss(f, t, &vo, &loss_raw)) loss_raw = NAN;
+  if (moe_voronoi_loss(f, t, &vo, &loss_raw))
+    loss_raw = NAN;
   mb_result_metric(r, "loss", loss);
   mb_result_metric(r, "loss_raw", loss_raw);
   mb_result_metric(r, "loglik", fi.loglik);
@@ -403,7 +496,7 @@ static int run(const mb_cell *c, uint64_t seed, mb_result *r, char *err, size_t 
   char note[64];
   snprintf(note, sizeof note, "D%d", (int)kind);
   mb_result_note(r, "loss_kind", note);
-  mb_result_note(r, "gate", gate_name(t->gate));
+  mb_result_note(r, "gate", mb_synthetic_gate_name(t->gate));
   rc = 0;
   goto done;
 lossfail:
@@ -421,129 +514,10 @@ done:
 }
 
 const mb_task mb_task_synthetic = {
-  "synthetic", "App. G.1 convergence study: EM fit of the over-specified Gaussian MoE, Voronoi loss D1-D5",
-  params, metrics, check, run,
+    "synthetic",
+    "App. G.1 convergence study: EM fit of the over-specified Gaussian MoE, Voronoi loss D1-D5",
+    params,
+    metrics,
+    check,
+    run,
 };
-
-/* ---- moebench gmoe-limit ------------------------------------------------ */
-
-static int limit_usage(FILE *f)
-{
-  fprintf(f,
-          "usage: moebench gmoe-limit EXPERIMENT [--gate softmax|nsigmoid] [--d D] [--n N] [--seed S]\n"
-          "                           [--restarts R] [--k1 K1] [--k2 K2] [--max-iter M] [--tol T]\n"
-          "                           [--tol-kind rel|abs] [--init truth_perturbed|random] [--branch J]\n"
-          "Fit the over-specified model (default k1=2, k2=3) on one large sample (default n=1000000,\n"
-          "seed 2505, 3 restarts from the perturbed truth, tol 1e-9 abs, at most 1000 iterations) and\n"
-          "print it as a moebench-gmoe text model: the cached misspecified limit G2 of Thm 4's loss D4.\n"
-          "The KL minimisers form several branches (which true routed expert the extra fitted experts\n"
-          "duplicate); by default one fit per branch is printed, the extra atoms of branch J starting\n"
-          "as copies of true routed expert J (--branch J: that branch only). D4 takes the min over them.\n"
-          "  moebench gmoe-limit thm4 > experiments/limits/thm4.txt\n");
-  return f == stdout ? 0 : 2;
-}
-
-int mb_verb_gmoe_limit(int argc, char **argv)
-{
-  const char *exp = NULL, *gate = NULL, *init = "truth_perturbed", *tk = "abs";
-  long n = 1000000, d = 1, restarts = 3, k1 = 2, k2 = 3, maxit = 1000, branch = -1;
-  unsigned long long seed = 2505;
-  double tol = 1e-9;
-  for (int a = 1; a < argc; a++) {
-    const char *s = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
-    char *end = NULL;
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) return limit_usage(stdout);
-    if (s[0] != '-') {
-      if (exp) { fprintf(stderr, "moebench gmoe-limit: one experiment only ('%s' and '%s')\n", exp, s); return 2; }
-      exp = s;
-      continue;
-    }
-    if (!v) { fprintf(stderr, "moebench gmoe-limit: %s needs a value\n", s); return 2; }
-    a++;
-    errno = 0;
-    if (!strcmp(s, "--gate")) gate = v;
-    else if (!strcmp(s, "--init")) init = v;
-    else if (!strcmp(s, "--tol-kind")) tk = v;
-    else if (!strcmp(s, "--tol")) tol = strtod(v, &end);
-    else if (!strcmp(s, "--seed")) seed = strtoull(v, &end, 10);
-    else {
-      long x = strtol(v, &end, 10);
-      if (!strcmp(s, "--n")) n = x;
-      else if (!strcmp(s, "--d")) d = x;
-      else if (!strcmp(s, "--restarts")) restarts = x;
-      else if (!strcmp(s, "--k1")) k1 = x;
-      else if (!strcmp(s, "--k2")) k2 = x;
-      else if (!strcmp(s, "--max-iter")) maxit = x;
-      else if (!strcmp(s, "--branch")) branch = x;
-      else { fprintf(stderr, "moebench gmoe-limit: unknown option '%s'\n", s); return limit_usage(stderr); }
-    }
-    if (end && (*end || errno)) { fprintf(stderr, "moebench gmoe-limit: bad number '%s' for %s\n", v, s); return 2; }
-  }
-  if (!exp) return limit_usage(stderr);
-  if ((gate && strcmp(gate, "softmax") && strcmp(gate, "nsigmoid")) ||
-      (strcmp(init, "truth_perturbed") && strcmp(init, "random")) || (strcmp(tk, "rel") && strcmp(tk, "abs")) ||
-      n < 1 || d < 1 || d > 64 || k1 < 1 || k2 < 1 || k2 > 30 || restarts < 1 || maxit < 0 || !(tol > 0) ||
-      branch < -1) {
-    fprintf(stderr, "moebench gmoe-limit: invalid option value (see --help)\n");
-    return 2;
-  }
-  char err[1024];
-  moe_gmoe *t = NULL;
-  if (make_truth(exp, gate, (int)d, 0, &t, err, sizeof err)) {
-    fprintf(stderr, "moebench gmoe-limit: %s\n", err);
-    return 2;
-  }
-  moe_gmoe *f = moe_gmoe_alloc((int)d, (int)k1, (int)k2, t->gate, t->shared_kind, t->routed_kind);
-  double *X = malloc((size_t)n * (size_t)d * sizeof *X), *Y = malloc((size_t)n * sizeof *Y);
-  int rc = 1;
-  if (!f || !X || !Y) { fprintf(stderr, "moebench gmoe-limit: no memory for n=%ld\n", n); goto out; }
-  gsl_rng *g = moe_rng_alloc(moe_seed_derive(seed, "limit-data"));
-  moe_gmoe_sample(t, g, (size_t)n, X, Y);
-  gsl_rng_free(g);
-  if (branch >= t->k2) {
-    fprintf(stderr, "moebench gmoe-limit: --branch %ld but %s has %d routed experts\n", branch, exp, t->k2);
-    goto out;
-  }
-  for (long j = branch < 0 ? 0 : branch; j < (branch < 0 ? t->k2 : branch + 1); j++) {
-    moe_gmoe_fit_opts o;
-    moe_gmoe_fit_opts_default(&o);
-    o.restarts = (int)restarts;
-    o.init = !strcmp(init, "random") ? MOE_GMOE_INIT_RANDOM : MOE_GMOE_INIT_TRUTH;
-    o.max_iter = (int)maxit;
-    o.tol = tol;
-    o.tol_kind = !strcmp(tk, "abs") ? MOE_GMOE_TOL_ABS : MOE_GMOE_TOL_REL;
-    o.dup_routed = (int)j;
-    char label[32];
-    snprintf(label, sizeof label, "limit-fit-%ld", j);
-    moe_gmoe_fit_info fi;
-    if (moe_gmoe_fit(f, t, (size_t)n, X, Y, &o, moe_seed_derive(seed, label), &fi)) {
-      fprintf(stderr, "moebench gmoe-limit: %s\n", moe_last_error());
-      goto out;
-    }
-    double llt;
-    moe_gmoe_loglik(t, (size_t)n, X, Y, &llt);
-    char branch_opt[32];
-    snprintf(branch_opt, sizeof branch_opt, " --branch %ld", branch);
-    printf("# Misspecified limit G2 for experiment %s (gate %s, d=%ld), branch %ld: the over-specified\n"
-           "# model (k1=%ld, k2=%ld) fitted by EM on ONE sample of n=%ld from the truth, started with the\n"
-           "# extra routed atoms copying true routed expert %ld; it stands in for argmin KL (paper Cor. 1).\n"
-           "# D4 uses the routed atoms only, and the min over the branches in this file. Not a true limit:\n"
-           "# the best over-specified fit sits on a flat ridge (paper.md section 8, pitfall 5).\n"
-           "# produced by: moebench gmoe-limit %s%s%s --d %ld --n %ld --seed %llu --restarts %ld --k1 %ld --k2 %ld"
-           " --max-iter %ld --tol %g --tol-kind %s --init %s%s\n"
-           "# libmoe %s; data moe_seed_derive(seed, \"limit-data\"), fit moe_seed_derive(seed, \"%s\")\n"
-           "# mean log-likelihood %.10f (truth %.10f); EM iterations %d, converged %d, best restart %d of %d\n",
-           exp, gate_name(t->gate), d, j, k1, k2, n, j, exp, gate ? " --gate " : "", gate ? gate : "", d, n, seed,
-           restarts, k1, k2, maxit, tol, tk, init, branch >= 0 ? branch_opt : "", moe_version(), label, fi.loglik,
-           llt, fi.iterations, fi.converged, fi.best_restart, fi.restarts_used);
-    if (moe_gmoe_write(stdout, f)) goto out;
-    fflush(stdout);
-  }
-  rc = 0;
-out:
-  moe_gmoe_free(t);
-  moe_gmoe_free(f);
-  free(X);
-  free(Y);
-  return rc;
-}

@@ -21,23 +21,30 @@ struct moe_batcher {
   size_t *order; /* (N) the current epoch's permutation */
 };
 
-int moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last,
-                      moe_batcher **out)
+moe_batcher *moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last)
 {
-  MOE_CHECK_ARG(out, "moe_batcher_alloc: NULL argument");
-  *out = NULL;
-  MOE_CHECK_ARG(n > 0 && b > 0, "moe_batcher_alloc: N=%zu and B=%zu must be positive", n, b);
-  MOE_CHECK_ARG(last == MOE_BATCH_KEEP_LAST || last == MOE_BATCH_DROP_LAST,
-                "moe_batcher_alloc: unknown last-batch policy %d", (int)last);
-  MOE_CHECK_ARG(last == MOE_BATCH_KEEP_LAST || b <= n,
-                "moe_batcher_alloc: B=%zu > N=%zu with DROP_LAST would give no batch", b, n);
+  if (!(n > 0 && b > 0)) {
+    moe_error(MOE_EINVAL, "moe_batcher_alloc: N=%zu and B=%zu must be positive", n, b);
+    return NULL;
+  }
+  if (last != MOE_BATCH_KEEP_LAST && last != MOE_BATCH_DROP_LAST) {
+    moe_error(MOE_EINVAL, "moe_batcher_alloc: unknown last-batch policy %d", (int)last);
+    return NULL;
+  }
+  if (last == MOE_BATCH_DROP_LAST && b > n) {
+    moe_error(MOE_EINVAL, "moe_batcher_alloc: B=%zu > N=%zu with DROP_LAST would give no batch", b, n);
+    return NULL;
+  }
   moe_batcher *bt = calloc(1, sizeof *bt);
-  if (!bt)
-    return moe_error(MOE_ENOMEM, "moe_batcher_alloc: out of memory");
+  if (!bt) {
+    moe_error(MOE_ENOMEM, "moe_batcher_alloc: out of memory");
+    return NULL;
+  }
   bt->order = n <= SIZE_MAX / sizeof *bt->order ? malloc(n * sizeof *bt->order) : NULL;
   if (!bt->order) {
     free(bt);
-    return moe_error(MOE_ENOMEM, "moe_batcher_alloc: out of memory for %zu indices", n);
+    moe_error(MOE_ENOMEM, "moe_batcher_alloc: out of memory for %zu indices", n);
+    return NULL;
   }
   bt->n = n;
   bt->b = b;
@@ -46,8 +53,7 @@ int moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last,
   /* Until an epoch is chosen the order is the identity (unshuffled). */
   for (size_t i = 0; i < n; i++)
     bt->order[i] = i;
-  *out = bt;
-  return MOE_OK;
+  return bt;
 }
 
 void moe_batcher_free(moe_batcher *bt)

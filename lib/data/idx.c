@@ -416,7 +416,7 @@ int moe_patches_cut(const moe_patches *pp, const uint8_t *pixels, size_t n, cons
 }
 
 int moe_idx_set_batch(const moe_idx_set *s, const moe_patches *pp, const size_t *idx, size_t b,
-                      float *x, int32_t *y)
+                      float *x, moe_token *y)
 {
   MOE_CHECK_ARG(s && pp && x, "moe_idx_set_batch: NULL argument");
   MOE_CHECK_ARG(pp->h == s->h && pp->w == s->w,

@@ -229,7 +229,7 @@ void moe_tokfile_free(moe_tokfile *tf)
   free(tf);
 }
 
-int moe_tokfile_write(const char *path, const uint32_t *tokens, uint64_t count, uint32_t vocab_size,
+int moe_tokfile_write(const char *path, const moe_token *tokens, uint64_t count, uint32_t vocab_size,
                       uint32_t width, int gzip)
 {
   MOE_CHECK_ARG(path && (tokens || count == 0), "moe_tokfile_write: NULL argument");

@@ -113,7 +113,7 @@ int moe_gmoe_validate(const moe_gmoe *m)
   return MOE_OK;
 }
 
-/* ---- truths (paper.md §3.3) ------------------------------------------- */
+/* ---- truths (the paper's App. G.1) ------------------------------------ */
 
 static void extend(double *v, int d)  /* θ_k = θ_1 (-1/2)^(k-1) */
 {

@@ -19,14 +19,17 @@
 #include <stdint.h>
 #include <gsl/gsl_rng.h>
 
+#include "moe/token.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* B random windows. starts may be NULL. Needs n >= T + 1, T >= 1, and
  * n - T no larger than the generator's range. */
-int moe_batch_random(const uint32_t *tokens /* (n) */, size_t n, size_t T, size_t B, gsl_rng *r,
-                     uint32_t *x /* (B, T) */, uint32_t *y /* (B, T) */, size_t *starts /* (B) */);
+int moe_batch_random(const moe_token *tokens /* (n) */, size_t n, size_t T, size_t B, gsl_rng *r,
+                     moe_token *x /* (B, T) */, moe_token *y /* (B, T) */,
+                     size_t *starts /* (B) */);
 
 /* Number of evaluation windows of length T in n tokens: floor((n - 1) / T). */
 size_t moe_batch_eval_windows(size_t n, size_t T);
@@ -34,8 +37,8 @@ size_t moe_batch_eval_windows(size_t n, size_t T);
 /* Evaluation windows first, first + 1, ... up to B of them or the last
  * window; *filled receives how many were written. MOE_ERANGE if first is
  * past the last window. */
-int moe_batch_eval(const uint32_t *tokens /* (n) */, size_t n, size_t T, size_t first, size_t B,
-                   uint32_t *x /* (B, T) */, uint32_t *y /* (B, T) */, size_t *filled);
+int moe_batch_eval(const moe_token *tokens /* (n) */, size_t n, size_t T, size_t first, size_t B,
+                   moe_token *x /* (B, T) */, moe_token *y /* (B, T) */, size_t *filled);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moe/token.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -83,7 +85,7 @@ int moe_bpe_train(const uint8_t *text, size_t n, uint32_t vocab_size, moe_bpe **
 /* A vocabulary from an explicit merge list: merges[2i], merges[2i+1] are the
  * left and right ids of token 256 + i (each < 256 + i). MOE_ERANGE when the
  * tokens would spell more than MOE_BPE_MAX_BYTES bytes in all. */
-int moe_bpe_from_merges(const uint32_t *merges /* (M, 2) */, uint32_t n_merges, moe_bpe **out);
+int moe_bpe_from_merges(const moe_token *merges /* (M, 2) */, uint32_t n_merges, moe_bpe **out);
 
 /* Save / load the vocabulary file described above. Load validates every
  * line: MOE_EFORMAT with file:line for a malformed line, a wrong header, a
@@ -117,19 +119,19 @@ uint32_t moe_bpe_vocab_size(const moe_bpe *b);
 uint32_t moe_bpe_n_merges(const moe_bpe *b);
 
 /* Merge i's (left, right) ids; MOE_ERANGE if i >= n_merges. */
-int moe_bpe_merge(const moe_bpe *b, uint32_t i, uint32_t *left, uint32_t *right);
+int moe_bpe_merge(const moe_bpe *b, uint32_t i, moe_token *left, moe_token *right);
 
 /* Bytes of token id (not NUL-terminated); NULL if id >= V. */
-const uint8_t *moe_bpe_token_bytes(const moe_bpe *b, uint32_t id, size_t *len);
+const uint8_t *moe_bpe_token_bytes(const moe_bpe *b, moe_token id, size_t *len);
 
 /* Encode text[0..n) into ids, which must have room for n ids (a token has
  * at least one byte). *n_ids receives the count. Thread-safe on a shared b. */
-int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, uint32_t *ids /* (n) */,
+int moe_bpe_encode(const moe_bpe *b, const uint8_t *text, size_t n, moe_token *ids /* (n) */,
                    size_t *n_ids);
 
 /* Decode ids into a new buffer (free with free()); *len bytes, plus a NUL
  * after them for convenience. MOE_ERANGE names the first id >= V. */
-int moe_bpe_decode(const moe_bpe *b, const uint32_t *ids /* (T) */, size_t n_ids, uint8_t **text,
+int moe_bpe_decode(const moe_bpe *b, const moe_token *ids /* (T) */, size_t n_ids, uint8_t **text,
                    size_t *len);
 
 #ifdef __cplusplus

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/error.h — integer error codes and the last error message.
  *
- * Every libmoe function that can fail returns an int: MOE_OK (0) on success,
- * one of the codes below otherwise. The most recent failure's message (with
- * context such as a file name and offset) is kept per thread and read with
- * moe_last_error().
+ * A libmoe function that can fail returns an int: MOE_OK (0) on success,
+ * one of the codes below otherwise. The one exception is the constructor
+ * of each object, moe_X_alloc(config, sizes), which returns the object or
+ * NULL; functions that make an object from a file or a computation
+ * (moe_X_read, moe_X_load, moe_bpe_train, moe_X_from_...) return a code
+ * and the object through their `out` argument (NULL on failure). Every
+ * object is released by its moe_X_free, which accepts NULL. The most
+ * recent failure's message (with context such as a file name and offset)
+ * is kept per thread and read with moe_last_error().
  *
  * What the library promises on bad input:
  *   - It never exits, aborts or prints, whatever GSL error handler the

@@ -26,7 +26,8 @@
  * (documented bound 1.0 ULP; tanhf 1.0001 ULP), whose results are the same
  * bits on every machine (see lib/vmath.h); ReLU is exact.
  *
- * Every function taking buffers has a double twin with the suffix _f64. */
+ * The library checks its gradients against double twins of these
+ * functions (suffix _f64); they are internal, not part of the API. */
 #ifndef MOE_EXPERT_H
 #define MOE_EXPERT_H
 
@@ -80,8 +81,6 @@ int moe_expert_view_get(const moe_expert_config *cfg, int D, moe_expert_view *vi
  * checked for NaN/Inf (moe_layer_forward checks its output). */
 int moe_expert_forward(const moe_expert_config *cfg, int D, const float *p, int N,
                        const float *x, float *cache, float *y);
-int moe_expert_forward_f64(const moe_expert_config *cfg, int D, const double *p, int N,
-                           const double *x, double *cache, double *y);
 
 /* Backward for N rows, given the forward's x and cache.
  *   dy   (N, D)          in
@@ -91,14 +90,10 @@ int moe_expert_forward_f64(const moe_expert_config *cfg, int D, const double *p,
 int moe_expert_backward(const moe_expert_config *cfg, int D, const float *p, int N,
                         const float *x, const float *cache, const float *dy, float *g,
                         float *dx, float *work);
-int moe_expert_backward_f64(const moe_expert_config *cfg, int D, const double *p, int N,
-                            const double *x, const double *cache, const double *dy, double *g,
-                            double *dx, double *work);
 
 /* Initialise a parameter block: weights ~ N(0, 1/fan_in) (fan_in = D for
  * W, W1; F for W2), biases 0. Draws from r in block order. */
 int moe_expert_init(const moe_expert_config *cfg, int D, float *p, gsl_rng *r);
-int moe_expert_init_f64(const moe_expert_config *cfg, int D, double *p, gsl_rng *r);
 
 #ifdef __cplusplus
 }

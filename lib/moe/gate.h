@@ -43,8 +43,8 @@
  * T·E logits at once (documented bound 1.0 ULP; deterministic, see
  * lib/vmath.h), so a score is within about 2 ULP of the exact one.
  *
- * Every function taking float buffers has a double twin with the suffix
- * _f64 (same arguments, double buffers), used by gradient checks. */
+ * The library checks its gradients against double twins of these
+ * functions (suffix _f64); they are internal, not part of the API. */
 #ifndef MOE_GATE_H
 #define MOE_GATE_H
 
@@ -87,8 +87,6 @@ int moe_gate_check(const moe_gate_config *cfg, int E, int K);
  * finite. T == 0 is a no-op. */
 int moe_gate_forward(const moe_gate_config *cfg, int T, int E, int K, const float *logits,
                      const float *bias, float *scores, int *idx, float *weights);
-int moe_gate_forward_f64(const moe_gate_config *cfg, int T, int E, int K, const double *logits,
-                         const double *bias, double *scores, int *idx, double *weights);
 
 /* Backward: the gradient of the weights to the gradient of the logits.
  *   scores   (T, E) and idx (T, K) as returned by the forward
@@ -96,18 +94,15 @@ int moe_gate_forward_f64(const moe_gate_config *cfg, int T, int E, int K, const 
  *   dlogits  (T, E) out (overwritten) */
 int moe_gate_backward(const moe_gate_config *cfg, int T, int E, int K, const float *scores,
                       const int *idx, const float *dweights, float *dlogits);
-int moe_gate_backward_f64(const moe_gate_config *cfg, int T, int E, int K, const double *scores,
-                          const int *idx, const double *dweights, double *dlogits);
 
 /* Aux-loss-free balancing step (DeepSeek-V3): with load_e the number of the
  * T·K slots of idx (T, K) that chose e and mean = T·K/E,
  *   b_e += gamma · sign(mean − load_e)            (sign(0) = 0)
  * so under-loaded experts become more likely to be chosen. bias (E) in/out. */
 int moe_gate_bias_update(int T, int E, int K, const int *idx, double gamma, float *bias);
-int moe_gate_bias_update_f64(int T, int E, int K, const int *idx, double gamma, double *bias);
 
 /* Count how many of the T·K slots chose each expert: load (E) out. */
-int moe_gate_load(int T, int E, int K, const int *idx, int *load);
+int moe_gate_expert_counts(int T, int E, int K, const int *idx, int *load);
 
 #ifdef __cplusplus
 }

@@ -68,8 +68,8 @@ int moe_gmoe_copy(moe_gmoe *dst, const moe_gmoe *src);
  * variances > 0, all finite. MOE_EINVAL / MOE_EDOM with a message. */
 int moe_gmoe_validate(const moe_gmoe *m);
 
-/* The true parameters of the paper's experiments (App. G.1, paper.md
- * §3.3): "thm1", "thm2", "thm3", "thm4" (k1* = 1, k2* = 2), plus
+/* The true parameters of the paper's experiments (App. G.1): "thm1",
+ * "thm2", "thm3", "thm4" (k1* = 1, k2* = 2), plus
  * "gatecmp": the Thm 4 experts (shared ReLU, routed linear) with gate
  * slopes (5, -3) and biases (-0.5, 0.5), so both the softmax and the
  * normalised-sigmoid gate depend on x (used to compare the two gates on

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moe/token.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -113,7 +115,7 @@ int moe_patches_cut(const moe_patches *pp, const uint8_t *pixels, size_t n, cons
  * (B, num_patches, patch_dim) and their labels into y (B) (y may be NULL).
  * MOE_EINVAL if pp was made for another image size. */
 int moe_idx_set_batch(const moe_idx_set *s, const moe_patches *pp, const size_t *idx, size_t b,
-                      float *x, int32_t *y);
+                      float *x, moe_token *y);
 
 /* ---- augmentation ------------------------------------------------------- */
 
@@ -139,10 +141,10 @@ typedef struct moe_batcher moe_batcher;
 /* Batches of B indices out of 0..N-1. The order of epoch k is the identity
  * permutation shuffled by gsl_ran_shuffle with a stream seeded by
  * moe_seed_derive(seed, "epoch-<k>"): it depends only on (seed, k, N), so
- * a resumed run can jump to any epoch. MOE_EINVAL if N or B is 0, or if
- * DROP leaves no batch (B > N). */
-int moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last,
-                      moe_batcher **out);
+ * a resumed run can jump to any epoch. NULL on failure (moe_last_error()
+ * says why): N or B is 0, DROP leaves no batch (B > N), or memory is
+ * short. */
+moe_batcher *moe_batcher_alloc(size_t n, size_t b, uint64_t seed, moe_batch_last last);
 void moe_batcher_free(moe_batcher *bt);
 
 /* Make epoch k current (reshuffle). MOE_ENOMEM if the stream cannot be made. */

@@ -71,11 +71,8 @@
  * computes every element as one call does) are split too. A layer is not
  * safe to use from two threads at once.
  *
- * Double twins: every function that touches parameters or activations has
- * a twin with the suffix _f64 (moe_layer_forward_f64, …) working on the type
- * moe_layer_f64 with double buffers; they exist for gradient checks.
- * moe_layer_check, moe_layer_config_default and moe_combine_parse do not
- * depend on the scalar type and have no twin. */
+ * The library checks its gradients against double twins of these
+ * functions (suffix _f64); they are internal, not part of the API. */
 #ifndef MOE_LAYER_H
 #define MOE_LAYER_H
 
@@ -209,7 +206,6 @@ int moe_combine_parse(const char *name, moe_combine *c);
 int moe_layer_check(const moe_layer_config *cfg);
 
 typedef struct moe_layer moe_layer;
-typedef struct moe_layer_f64 moe_layer_f64;
 
 /* A layer for up to max_T tokens per forward; parameters, gradients and
  * bias zero. NULL on failure (moe_last_error() says why): MOE_EINVAL for a
@@ -304,47 +300,17 @@ int moe_layer_upcycle(moe_layer *dst, const moe_layer *src);
  * meaning, and NULL where noted):
  * tokens, chosen experts (T, K), their weights (T, K), scores (T, E) and
  * router logits (T, E), the per-expert load (E) (slots choosing each
- * expert), the balance loss L_aux (coef included; 0 if coef is 0) and ω (S)
- * (NULL unless PAPER with S > 0). */
+ * expert), the balance loss L_aux (coef included; 0 if coef is 0; NaN for
+ * a NULL layer, as moe_lm_aux_loss) and ω (S) (NULL unless PAPER with
+ * S > 0). */
 int moe_layer_last_T(const moe_layer *l);
 const int *moe_layer_chosen(const moe_layer *l);
 const float *moe_layer_weights(const moe_layer *l);
 const float *moe_layer_scores(const moe_layer *l);
 const float *moe_layer_logits(const moe_layer *l);
-const int *moe_layer_load(const moe_layer *l);
+const int *moe_layer_expert_counts(const moe_layer *l);
 double moe_layer_aux_loss(const moe_layer *l);
 const float *moe_layer_omega(const moe_layer *l);
-
-/* double twins */
-moe_layer_f64 *moe_layer_alloc_f64(const moe_layer_config *cfg, int max_T);
-void moe_layer_free_f64(moe_layer_f64 *l);
-const moe_layer_config *moe_layer_get_config_f64(const moe_layer_f64 *l);
-int moe_layer_init_params_f64(moe_layer_f64 *l, gsl_rng *r);
-int moe_layer_init_params_keyed_f64(moe_layer_f64 *l, uint64_t seed);
-int moe_layer_forward_f64(moe_layer_f64 *l, int T, const double *x, double *y);
-int moe_layer_backward_f64(moe_layer_f64 *l, const double *dy, double *dx);
-void moe_layer_zero_grad_f64(moe_layer_f64 *l);
-int moe_layer_set_threads_f64(moe_layer_f64 *l, int n);
-int moe_layer_get_threads_f64(const moe_layer_f64 *l);
-size_t moe_layer_param_count_f64(const moe_layer_f64 *l);
-double *moe_layer_params_f64(moe_layer_f64 *l);
-double *moe_layer_grads_f64(moe_layer_f64 *l);
-double *moe_layer_router_f64(moe_layer_f64 *l);
-double *moe_layer_shared_logits_f64(moe_layer_f64 *l);
-double *moe_layer_shared_expert_f64(moe_layer_f64 *l, int i);
-double *moe_layer_routed_expert_f64(moe_layer_f64 *l, int e);
-double *moe_layer_grad_of_f64(moe_layer_f64 *l, const double *p);
-double *moe_layer_bias_f64(moe_layer_f64 *l);
-int moe_layer_bias_update_f64(moe_layer_f64 *l, double gamma);
-int moe_layer_upcycle_f64(moe_layer_f64 *dst, const moe_layer_f64 *src);
-int moe_layer_last_T_f64(const moe_layer_f64 *l);
-const int *moe_layer_chosen_f64(const moe_layer_f64 *l);
-const double *moe_layer_weights_f64(const moe_layer_f64 *l);
-const double *moe_layer_scores_f64(const moe_layer_f64 *l);
-const double *moe_layer_logits_f64(const moe_layer_f64 *l);
-const int *moe_layer_load_f64(const moe_layer_f64 *l);
-double moe_layer_aux_loss_f64(const moe_layer_f64 *l);
-const double *moe_layer_omega_f64(const moe_layer_f64 *l);
 
 #ifdef __cplusplus
 }

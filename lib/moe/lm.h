@@ -67,7 +67,7 @@
  *
  * Routing records: after a forward, moe_lm_ffn(m, l) is block l's
  * moe_layer; moe_layer_chosen / moe_layer_weights give the (N, K) chosen
- * experts and weights of each token (row b·T + t), moe_layer_load the
+ * experts and weights of each token (row b·T + t), moe_layer_expert_counts the
  * per-expert load.
  *
  * Checkpoint file (moe_lm_save / moe_lm_load), little-endian whatever the
@@ -100,9 +100,8 @@
  * parameter or input shows up in the FFN input or the logits and is
  * reported there, nothing is updated).
  *
- * Precision: the float model's softmax exponentials use a vectorised
- * polynomial expf (<= 1.4 ulp) and sum in float lanes (terms <= 1)
- * totalled in double; the double twin uses libm's exp throughout.
+ * Precision: the softmax exponentials use a vectorised polynomial expf
+ * (<= 1.4 ulp) and sum in float lanes (terms <= 1) totalled in double.
  *
  * Determinism: every sum has a fixed order; for a given BLAS kernel and
  * thread count results are bit-identical from run to run.
@@ -120,10 +119,8 @@
  * batch run, or moe_lm_evaluate with another max_B, agree within
  * rounding, not bit for bit.
  *
- * Double twins (type moe_lm_f64, suffix _f64) exist for alloc, free,
- * init_params, forward, backward, zero_grad, the slab and tensor
- * accessors and the losses: they serve finite-difference checks. The
- * optimizer step, evaluation and checkpoints are float only. */
+ * The library checks its gradients against double twins of these
+ * functions (suffix _f64); they are internal, not part of the API. */
 #ifndef MOE_LM_H
 #define MOE_LM_H
 
@@ -134,6 +131,7 @@
 #include "moe/layer.h"
 #include "moe/nn.h"
 #include "moe/optim.h"
+#include "moe/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -191,7 +189,6 @@ int moe_lm_flops_parts(const moe_lm_config *cfg, int T, moe_lm_parts *out);
 int moe_lm_param_parts(const moe_lm_config *cfg, moe_lm_parts *out);
 
 typedef struct moe_lm moe_lm;
-typedef struct moe_lm_f64 moe_lm_f64;
 
 /* A model for batches of up to max_B sequences; parameters zero. NULL on
  * failure (moe_last_error()). */
@@ -209,13 +206,13 @@ int moe_lm_init_params_keyed(moe_lm *m, uint64_t seed);
 
 /* Forward on x (B, T) with targets y (B, T), or y == NULL for logits only
  * (no loss; *loss untouched). *loss = CE + aux (may be NULL). */
-int moe_lm_forward(moe_lm *m, int B, int T, const uint32_t *x, const uint32_t *y, double *loss);
+int moe_lm_forward(moe_lm *m, int B, int T, const moe_token *x, const moe_token *y, double *loss);
 /* The forward for evaluation: the same loss, CE, aux, logits and routing
  * records, bit for bit, as moe_lm_forward, with the head's product and
  * each row's logsumexp fused per row block (while the block's logits are
  * in cache; the blocks and BLAS calls are moe_lm_forward's own). No
  * backward may follow (MOE_EINVAL). moe_lm_evaluate uses it. */
-int moe_lm_forward_eval(moe_lm *m, int B, int T, const uint32_t *x, const uint32_t *y,
+int moe_lm_forward_eval(moe_lm *m, int B, int T, const moe_token *x, const moe_token *y,
                         double *loss);
 /* Backward of the last forward (which must have had targets): gradients
  * of CE + aux ACCUMULATED into the gradient slab. */
@@ -251,7 +248,7 @@ int moe_lm_bias_update(moe_lm *m, double gamma);
 
 /* Mean CE and perplexity over the evaluation windows of tokens (n);
  * *n_predicted (may be NULL) = windows · T. MOE_EINVAL if n < T + 1. */
-int moe_lm_evaluate(moe_lm *m, const uint32_t *tokens, size_t n, double *mean_ce, double *ppl,
+int moe_lm_evaluate(moe_lm *m, const moe_token *tokens, size_t n, double *mean_ce, double *ppl,
                     size_t *n_predicted);
 
 /* Slabs and named tensors. */
@@ -271,30 +268,6 @@ moe_layer *moe_lm_ffn(moe_lm *m, int l);
 int moe_lm_save(const moe_lm *m, const char *path, long step);
 /* A new model (for max_B) from a checkpoint; *out = NULL on failure. */
 int moe_lm_load(const char *path, int max_B, moe_lm **out, long *step);
-
-/* double twins */
-moe_lm_f64 *moe_lm_alloc_f64(const moe_lm_config *cfg, int max_B);
-void moe_lm_free_f64(moe_lm_f64 *m);
-const moe_lm_config *moe_lm_get_config_f64(const moe_lm_f64 *m);
-int moe_lm_max_B_f64(const moe_lm_f64 *m);
-int moe_lm_init_params_f64(moe_lm_f64 *m, gsl_rng *r);
-int moe_lm_init_params_keyed_f64(moe_lm_f64 *m, uint64_t seed);
-int moe_lm_forward_f64(moe_lm_f64 *m, int B, int T, const uint32_t *x, const uint32_t *y,
-                       double *loss);
-int moe_lm_forward_eval_f64(moe_lm_f64 *m, int B, int T, const uint32_t *x, const uint32_t *y,
-                            double *loss);
-int moe_lm_backward_f64(moe_lm_f64 *m);
-void moe_lm_zero_grad_f64(moe_lm_f64 *m);
-int moe_lm_set_threads_f64(moe_lm_f64 *m, int n);
-int moe_lm_get_threads_f64(const moe_lm_f64 *m);
-const double *moe_lm_logits_f64(const moe_lm_f64 *m);
-double moe_lm_ce_loss_f64(const moe_lm_f64 *m);
-double moe_lm_aux_loss_f64(const moe_lm_f64 *m);
-size_t moe_lm_param_count_f64(const moe_lm_f64 *m);
-double *moe_lm_params_f64(moe_lm_f64 *m);
-double *moe_lm_grads_f64(moe_lm_f64 *m);
-moe_block_f64 *moe_lm_block_f64(moe_lm_f64 *m, int l);
-moe_layer_f64 *moe_lm_ffn_f64(moe_lm_f64 *m, int l);
 
 #ifdef __cplusplus
 }

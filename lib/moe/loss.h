@@ -3,11 +3,13 @@
  *
  * Both losses are means (PyTorch's default reduction), accumulated in
  * double whatever the buffer type, and return MOE_EDOM if an input is not
- * finite. Each has a double twin with the suffix _f64. */
+ * finite. */
 #ifndef MOE_LOSS_H
 #define MOE_LOSS_H
 
 #include <stddef.h>
+
+#include "moe/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,20 +20,16 @@ extern "C" {
  * pred, target (n) in; *loss out (may be NULL); dpred (n) out, overwritten,
  * or NULL to skip. n == 0 is MOE_EINVAL (the mean is undefined). */
 int moe_loss_mse(size_t n, const float *pred, const float *target, double *loss, float *dpred);
-int moe_loss_mse_f64(size_t n, const double *pred, const double *target, double *loss,
-                     double *dpred);
 
-/* Cross-entropy of T rows of V logits against integer targets:
+/* Cross-entropy of T rows of V logits against target ids:
  *   loss = (1/T) Σ_t [logsumexp(l_t) − l_t[y_t]],
  *   dlogits = (softmax(l_t) − onehot(y_t)) / T
  * computed with the max subtracted (stable for any finite logits).
  * logits (T, V), targets (T) in; *loss out (may be NULL); dlogits (T, V)
- * out, overwritten, or NULL (it may alias logits). A target outside [0, V)
- * is MOE_ERANGE; T == 0 is MOE_EINVAL. */
-int moe_loss_ce(int T, int V, const float *logits, const int *targets, double *loss,
+ * out, overwritten, or NULL (it may alias logits). A target >= V is
+ * MOE_ERANGE; T == 0 is MOE_EINVAL. */
+int moe_loss_ce(int T, int V, const float *logits, const moe_token *targets, double *loss,
                 float *dlogits);
-int moe_loss_ce_f64(int T, int V, const double *logits, const int *targets, double *loss,
-                    double *dlogits);
 
 #ifdef __cplusplus
 }

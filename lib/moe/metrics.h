@@ -33,7 +33,7 @@ int moe_metrics_jain(const double *r, size_t n, double *out);
 /* Expert load from a routing record: count[e] = number of (item, slot)
  * pairs routed to e; if weights (N, k) is given, weight[e] = Σ of their
  * routing weights (else weight may be NULL). count (E), weight (E). */
-int moe_metrics_load(const int *idx, const float *weights, size_t N, int k, int E,
+int moe_metrics_expert_counts(const int *idx, const float *weights, size_t N, int k, int E,
                      double *count, double *weight);
 
 #ifdef __cplusplus

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* moe/nn.h — transformer components around the MoE layer: embeddings,
- * LayerNorm, multi-head self-attention (causal or not) and the pre-LN
- * residual block whose FFN is a moe_layer. The language model (moe/lm.h)
- * is built from them; an image model reuses the same block with
+/* moe/nn.h — the pre-LN transformer block around the MoE layer:
+ * LayerNorm, multi-head self-attention (causal or not) and a moe_layer as
+ * its FFN. The language model (moe/lm.h) is built from blocks and its own
+ * embeddings; the image model (moe/vision.h) reuses the block with
  * causal = 0.
  *
  * Dimension letters (fixed for the whole module): B sequences, T
  * positions, N = B·T tokens, D width, H heads, hs = D/H head size,
  * V vocabulary. Activations are row-major: (B, T, D) is N rows of D.
  *
- * Kernels (stateless; the caller owns every buffer):
+ * The pieces (the library's internal kernels; the caller of a block owns
+ * no buffer of theirs):
  *
  *   embedding   out[b,t] = wte[tok[b,t]] + wpe[t]             (wpe optional)
  *   layernorm   y = (x − μ)·r ⊙ w + b,  μ = mean(x), r = 1/√(var(x) + 1e-5)
@@ -19,9 +20,9 @@
  *               a[b,h] = softmax(q_h k_hᵀ / √hs  [+ −∞ above the diagonal
  *               if causal]),  out[b,t, h·hs..] = a[b,h] v_h
  *
- * Forward kernels overwrite their outputs; backward kernels ACCUMULATE
- * (+=) into parameter gradients and, where stated, into dx, so residual
- * branches add up without temporaries (llm.c's convention).
+ * Forwards overwrite their outputs; backwards ACCUMULATE (+=) into
+ * parameter gradients, so residual branches add up without temporaries
+ * (llm.c's convention).
  *
  * The block (pre-LN, GPT-2 / Switch Transformer order):
  *   a  = LN1(x)                      (N, D)
@@ -54,9 +55,8 @@
  * non-finite inputs (checked where cheap: the block checks x, and the
  * FFN checks its input).
  *
- * Every function has a double twin with the suffix _f64 (moe_block_f64 for
- * the type) for finite-difference checks, except moe_block_check and
- * moe_block_param_count, which do not depend on the scalar type. */
+ * The library checks its gradients against double twins of these
+ * functions (suffix _f64); they are internal, not part of the API. */
 #ifndef MOE_NN_H
 #define MOE_NN_H
 
@@ -69,34 +69,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- kernels ---- */
-
-/* out (B, T, D) = wte[tok] (+ wpe[t]). tok (B, T); wte (V, D); wpe (T, D)
- * or NULL. MOE_ERANGE (naming b, t) for a token id >= V. */
-int moe_embedding_forward(int B, int T, int D, int V, const uint32_t *tok, const float *wte,
-                          const float *wpe, float *out);
-/* dwte (V, D) += scatter of dout (B, T, D) by tok; dwpe (T, D) += Σ_b dout
- * (skipped when NULL). Rows are added in token order (deterministic). */
-int moe_embedding_backward(int B, int T, int D, int V, const uint32_t *tok, const float *dout,
-                           float *dwte, float *dwpe);
-
-/* y (N, D), mean (N), rstd (N) out. */
-int moe_layernorm_forward(int N, int D, const float *x, const float *w, const float *b, float *y,
-                          float *mean, float *rstd);
-/* dx (N, D) += ∂/∂x, dw (D) += , db (D) += ; dx may be NULL. */
-int moe_layernorm_backward(int N, int D, const float *x, const float *w, const float *mean,
-                           const float *rstd, const float *dy, float *dx, float *dw, float *db);
-
-/* Multi-head attention core (no projections). qkv (B, T, 3D) in;
- * att (B, H, T, T) out: the probabilities (0 above the diagonal when
- * causal), kept for the backward; out (B, T, D) out. D % H == 0. */
-int moe_attention_forward(int B, int T, int D, int H, int causal, const float *qkv, float *att,
-                          float *out);
-/* dqkv (B, T, 3D) out (overwritten) from dout (B, T, D); work (T, T)
- * scratch. */
-int moe_attention_backward(int B, int T, int D, int H, int causal, const float *qkv,
-                           const float *att, const float *dout, float *dqkv, float *work);
 
 /* ---- the pre-LN block ---- */
 
@@ -113,7 +85,6 @@ int moe_block_check(const moe_block_config *cfg);
 size_t moe_block_param_count(const moe_block_config *cfg);
 
 typedef struct moe_block moe_block;
-typedef struct moe_block_f64 moe_block_f64;
 
 /* A block for up to max_B sequences of up to max_T positions. params and
  * grads: caller's slabs of moe_block_param_count() scalars each (kept, not
@@ -146,33 +117,6 @@ int moe_block_set_threads(moe_block *b, int n);
 float *moe_block_params(moe_block *b);
 float *moe_block_grads(moe_block *b);
 moe_layer *moe_block_ffn(moe_block *b); /* routing records, bias, its slab views */
-
-/* double twins */
-int moe_embedding_forward_f64(int B, int T, int D, int V, const uint32_t *tok, const double *wte,
-                              const double *wpe, double *out);
-int moe_embedding_backward_f64(int B, int T, int D, int V, const uint32_t *tok,
-                               const double *dout, double *dwte, double *dwpe);
-int moe_layernorm_forward_f64(int N, int D, const double *x, const double *w, const double *b,
-                              double *y, double *mean, double *rstd);
-int moe_layernorm_backward_f64(int N, int D, const double *x, const double *w,
-                               const double *mean, const double *rstd, const double *dy,
-                               double *dx, double *dw, double *db);
-int moe_attention_forward_f64(int B, int T, int D, int H, int causal, const double *qkv,
-                              double *att, double *out);
-int moe_attention_backward_f64(int B, int T, int D, int H, int causal, const double *qkv,
-                               const double *att, const double *dout, double *dqkv, double *work);
-moe_block_f64 *moe_block_alloc_f64(const moe_block_config *cfg, int max_B, int max_T,
-                                   double *params, double *grads);
-void moe_block_free_f64(moe_block_f64 *b);
-const moe_block_config *moe_block_get_config_f64(const moe_block_f64 *b);
-int moe_block_init_params_f64(moe_block_f64 *b, gsl_rng *r, double std, double proj_std);
-int moe_block_forward_f64(moe_block_f64 *b, int B, int T, const double *x, double *y);
-int moe_block_backward_f64(moe_block_f64 *b, const double *dy, double *dx);
-void moe_block_zero_grad_f64(moe_block_f64 *b);
-int moe_block_set_threads_f64(moe_block_f64 *b, int n);
-double *moe_block_params_f64(moe_block_f64 *b);
-double *moe_block_grads_f64(moe_block_f64 *b);
-moe_layer_f64 *moe_block_ffn_f64(moe_block_f64 *b);
 
 #ifdef __cplusplus
 }

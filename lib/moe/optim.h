@@ -20,9 +20,9 @@
  *
  * The float optimizer rounds the scalars (lr·wd, β, ε, the bias
  * corrections) to float once per step and computes in float, as PyTorch
- * does for float tensors. Its double twin moe_optim_f64 (every function
- * suffixed _f64, double buffers) computes in double; it drives the double
- * layer (moe_layer_f64) and gradient-checked training loops.
+ * does for float tensors. (The library's internal double twin of the
+ * optimizer computes in double, for its gradient-checked training
+ * loops.)
  *
  * The update is one fused pass over the slabs, element by element, so its
  * result does not depend on n, alignment or vector width. */
@@ -84,15 +84,6 @@ int moe_optim_set_threads(moe_optim *o, int n);
 
 /* Forget the state (moments, momentum, step count). */
 void moe_optim_reset(moe_optim *o);
-
-/* double twins */
-typedef struct moe_optim_f64 moe_optim_f64;
-moe_optim_f64 *moe_optim_alloc_f64(const moe_optim_config *cfg, size_t n);
-void moe_optim_free_f64(moe_optim_f64 *o);
-int moe_optim_step_f64(moe_optim_f64 *o, double *params, const double *grads, double lr);
-long moe_optim_steps_f64(const moe_optim_f64 *o);
-int moe_optim_set_threads_f64(moe_optim_f64 *o, int n);
-void moe_optim_reset_f64(moe_optim_f64 *o);
 
 /* Learning-rate schedules, a function of the 0-based step s:
  *   MOE_LR_CONSTANT        lr

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moe/token.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -42,7 +44,7 @@ typedef struct {
   uint32_t vocab_size; /* V */
   uint32_t width;      /* bytes per token on disk: 2 or 4 */
   uint64_t count;      /* T */
-  uint32_t *tokens;    /* (T) ids, each < V */
+  moe_token *tokens;   /* (T) ids, each < V */
 } moe_tokfile;
 
 /* Write tokens[0..count) to `path` atomically: a temporary file in the same
@@ -51,7 +53,7 @@ typedef struct {
  * level 6); the name is not changed, so choose one ending in .gz.
  * Errors: MOE_EINVAL (bad width/V), MOE_ERANGE (an id >= V, naming its
  * index), MOE_EIO. */
-int moe_tokfile_write(const char *path, const uint32_t *tokens /* (T) */, uint64_t count,
+int moe_tokfile_write(const char *path, const moe_token *tokens /* (T) */, uint64_t count,
                       uint32_t vocab_size, uint32_t width, int gzip);
 
 /* Read and validate a token file (plain or gzip). On success *out is a new

@@ -71,9 +71,8 @@
  * results are bit-identical from run to run. Batch composition: see
  * moe/lm.h (the same holds here, per image).
  *
- * Double twins (type moe_vision_f64, suffix _f64) exist for every function
- * that touches parameters or activations except the optimizer step; they
- * serve finite-difference checks. */
+ * The library checks its gradients against double twins of these
+ * functions (suffix _f64); they are internal, not part of the API. */
 #ifndef MOE_VISION_H
 #define MOE_VISION_H
 
@@ -84,6 +83,7 @@
 #include "moe/layer.h"
 #include "moe/nn.h"
 #include "moe/optim.h"
+#include "moe/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -142,7 +142,6 @@ int moe_vision_flops_parts(const moe_vision_config *cfg, moe_vision_parts *out);
 int moe_vision_param_parts(const moe_vision_config *cfg, moe_vision_parts *out);
 
 typedef struct moe_vision moe_vision;
-typedef struct moe_vision_f64 moe_vision_f64;
 
 /* A model for batches of up to max_B images; parameters zero. NULL on
  * failure (moe_last_error()). */
@@ -157,7 +156,7 @@ int moe_vision_init_params_keyed(moe_vision *m, uint64_t seed);
 
 /* Forward on x (B, Np, pd) with labels y (B), or y == NULL for logits only
  * (no loss; *loss untouched). *loss = CE + aux (may be NULL). */
-int moe_vision_forward(moe_vision *m, int B, const float *x, const int32_t *y, double *loss);
+int moe_vision_forward(moe_vision *m, int B, const float *x, const moe_token *y, double *loss);
 /* Backward of the last forward (with labels): gradients of CE + aux
  * ACCUMULATED into the gradient slab. Once per forward. */
 int moe_vision_backward(moe_vision *m);
@@ -201,30 +200,6 @@ float *moe_vision_grads(moe_vision *m);
 moe_layer *moe_vision_connector(moe_vision *m);
 moe_block *moe_vision_encoder_block(moe_vision *m, int l);
 moe_block *moe_vision_head_block(moe_vision *m, int j);
-
-/* double twins */
-moe_vision_f64 *moe_vision_alloc_f64(const moe_vision_config *cfg, int max_B);
-void moe_vision_free_f64(moe_vision_f64 *m);
-const moe_vision_config *moe_vision_get_config_f64(const moe_vision_f64 *m);
-int moe_vision_init_params_f64(moe_vision_f64 *m, gsl_rng *r);
-int moe_vision_init_params_keyed_f64(moe_vision_f64 *m, uint64_t seed);
-int moe_vision_forward_f64(moe_vision_f64 *m, int B, const double *x, const int32_t *y,
-                           double *loss);
-int moe_vision_backward_f64(moe_vision_f64 *m);
-void moe_vision_zero_grad_f64(moe_vision_f64 *m);
-int moe_vision_set_threads_f64(moe_vision_f64 *m, int n);
-int moe_vision_get_threads_f64(const moe_vision_f64 *m);
-const double *moe_vision_logits_f64(const moe_vision_f64 *m);
-double moe_vision_ce_loss_f64(const moe_vision_f64 *m);
-double moe_vision_aux_loss_f64(const moe_vision_f64 *m);
-int moe_vision_bias_update_f64(moe_vision_f64 *m, double gamma);
-int moe_vision_upcycle_f64(moe_vision_f64 *dst, const moe_vision_f64 *src);
-size_t moe_vision_param_count_f64(const moe_vision_f64 *m);
-double *moe_vision_params_f64(moe_vision_f64 *m);
-double *moe_vision_grads_f64(moe_vision_f64 *m);
-moe_layer_f64 *moe_vision_connector_f64(moe_vision_f64 *m);
-moe_block_f64 *moe_vision_encoder_block_f64(moe_vision_f64 *m, int l);
-moe_block_f64 *moe_vision_head_block_f64(moe_vision_f64 *m, int j);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* moe/voronoi.h — Voronoi cells and the Voronoi losses D1–D5 between a
  * fitted and a true mixing measure of the Gaussian MoE with shared experts
- * (arXiv 2505.10860 eq. 3, 4, 6, 10, 11 and Thm 5; paper.md §2.3).
+ * (arXiv 2505.10860 eq. 3, 4, 6, 10, 11 and Thm 5).
  *
  * Atoms (β0 is NOT part of a routed atom):
  *   shared ξ = (κ, τ):  ReLU κ = (κ0, κ1[D], κ2);  linear κ = (κ0, κ1[D])
@@ -39,7 +39,7 @@
  * r = r(|V|): r(2) = 4, r(3) = 6 (App. B). For |V| ≥ 4 the paper only says
  * r ≥ 7; we use 7 (moe_voronoi_r). r is used only for cells with |V| > 1.
  *
- * Pitfalls (paper.md §8) and the choices made here:
+ * Pitfalls of the losses as defined, and the choices made here:
  *  1. shared/routed swap: in Thm 1–3 the true gate is constant, so the two
  *     blocks can trade roles without changing the density. The loss is NOT
  *     symmetrised: it is the paper's D, comparing shared with shared and

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/expert.h"
 #include "vmath.h"
 #include "moe/rng.h"

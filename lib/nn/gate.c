@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "private.h"
 #include "moe/gate.h"
 #include "vmath.h"
 
@@ -50,7 +51,7 @@ int moe_gate_check(const moe_gate_config *cfg, int E, int K)
   return MOE_OK;
 }
 
-int moe_gate_load(int T, int E, int K, const int *idx, int *load)
+int moe_gate_expert_counts(int T, int E, int K, const int *idx, int *load)
 {
   MOE_CHECK_ARG(T >= 0 && E >= 1 && K >= 1 && K <= E, "gate load: T=%d E=%d K=%d", T, E, K);
   MOE_CHECK_ARG(load && (idx || T == 0), "gate load: NULL buffer");

@@ -169,7 +169,7 @@ int SFX(moe_gate_bias_update)(int T, int E, int K, const int *idx, double gamma,
   int *load = malloc((size_t)E * sizeof *load);
   if (!load)
     return moe_error(MOE_ENOMEM, "bias update: E=%d", E);
-  int rc = moe_gate_load(T, E, K, idx, load);
+  int rc = moe_gate_expert_counts(T, E, K, idx, load);
   if (rc == MOE_OK) {
     /* Compare load·E with T·K in integers: exact, so sign(0) really is 0. */
     long long mean_times_E = (long long)T * K;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/layer.h"
 #include "moe/rng.h"
 

@@ -801,8 +801,8 @@ const int *SFX(moe_layer_chosen)(const SFX(moe_layer) *l) { return l ? l->idx : 
 const REAL *SFX(moe_layer_weights)(const SFX(moe_layer) *l) { return l ? l->w : NULL; }
 const REAL *SFX(moe_layer_scores)(const SFX(moe_layer) *l) { return l ? l->scores : NULL; }
 const REAL *SFX(moe_layer_logits)(const SFX(moe_layer) *l) { return l ? l->logits : NULL; }
-const int *SFX(moe_layer_load)(const SFX(moe_layer) *l) { return l ? l->load : NULL; }
-double SFX(moe_layer_aux_loss)(const SFX(moe_layer) *l) { return l ? l->aux : 0; }
+const int *SFX(moe_layer_expert_counts)(const SFX(moe_layer) *l) { return l ? l->load : NULL; }
+double SFX(moe_layer_aux_loss)(const SFX(moe_layer) *l) { return l ? l->aux : NAN; }
 
 const REAL *SFX(moe_layer_omega)(const SFX(moe_layer) *l)
 {

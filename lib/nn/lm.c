@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/batch.h"
 #include "moe/lm.h"
 #include "moe/loss.h"
@@ -277,7 +277,7 @@ int moe_lm_bias_update(moe_lm *m, double gamma)
   return MOE_OK;
 }
 
-int moe_lm_evaluate(moe_lm *m, const uint32_t *tokens, size_t n, double *mean_ce, double *ppl,
+int moe_lm_evaluate(moe_lm *m, const moe_token *tokens, size_t n, double *mean_ce, double *ppl,
                     size_t *n_predicted)
 {
   MOE_CHECK_ARG(m && tokens, "lm evaluate: NULL argument");

@@ -20,8 +20,8 @@ struct SFX(moe_lm) {
   int has_targets;           /* the forward computed a loss (backward allowed) */
   int logits_valid;          /* 0 once backward turned them into dlogits */
   double ce, aux;
-  uint32_t *x;               /* (Nm) input ids */
-  int *y;                    /* (Nm) targets */
+  moe_token *x;              /* (Nm) input ids */
+  moe_token *y;              /* (Nm) targets */
   REAL *h, *h2;              /* (Nm, D) ping-pong block inputs/outputs */
   REAL *z, *mf, *rf;         /* (Nm, D), (Nm), (Nm) final LayerNorm */
   REAL *logits;              /* (Nm, V); dlogits after backward */
@@ -29,7 +29,7 @@ struct SFX(moe_lm) {
   REAL *dz;                  /* (Nm, D) */
 
   /* evaluation batches */
-  uint32_t *ex, *ey;         /* (Nm) */
+  moe_token *ex, *ey;        /* (Nm) */
 
   int nt;                    /* threads (moe_lm_set_threads) */
 };
@@ -157,7 +157,7 @@ int SFX(moe_lm_init_params_keyed)(SFX(moe_lm) *m, uint64_t seed)
 
 /* The forward; eval != 0 is moe_lm_forward_eval: the same numbers, no
  * backward. */
-static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const moe_token *x, const moe_token *y,
                            double *loss, int eval)
 {
   MOE_CHECK_ARG(m, "lm forward: NULL model");
@@ -170,10 +170,10 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
   const int V = c->V, D = c->D, L = c->L, N = B * T;
   m->B = -1; /* until this forward succeeds */
   for (int i = 0; i < N; i++) {
-    if (x[i] >= (uint32_t)V)
+    if (x[i] >= (moe_token)V)
       return moe_error(MOE_ERANGE, "lm forward: token id %lu at b=%d t=%d is >= V=%d",
                        (unsigned long)x[i], i / T, i % T, V);
-    if (y && y[i] >= (uint32_t)V)
+    if (y && y[i] >= (moe_token)V)
       return moe_error(MOE_ERANGE, "lm forward: target id %lu at b=%d t=%d is >= V=%d",
                        (unsigned long)y[i], i / T, i % T, V);
   }
@@ -231,7 +231,7 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
           return moe_error(MOE_EDOM, "lm forward: logit[%d][%d] (b=%d t=%d) is %g", t, v, t / T,
                            t % T, (double)l[v]);
     if (y) {
-      m->y[t] = (int)y[t];
+      m->y[t] = y[t];
       acc += m->lse[t] - (double)l[y[t]];
     }
   }
@@ -244,13 +244,13 @@ static int SFX(lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, cons
   return MOE_OK;
 }
 
-int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+int SFX(moe_lm_forward)(SFX(moe_lm) *m, int B, int T, const moe_token *x, const moe_token *y,
                         double *loss)
 {
   return SFX(lm_forward)(m, B, T, x, y, loss, 0);
 }
 
-int SFX(moe_lm_forward_eval)(SFX(moe_lm) *m, int B, int T, const uint32_t *x, const uint32_t *y,
+int SFX(moe_lm_forward_eval)(SFX(moe_lm) *m, int B, int T, const moe_token *x, const moe_token *y,
                              double *loss)
 {
   return SFX(lm_forward)(m, B, T, x, y, loss, 1);

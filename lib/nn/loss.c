@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "internal.h"
+#include "private.h"
 #include "moe/loss.h"
 
 #define MOE_REAL_DOUBLE 0

@@ -24,15 +24,15 @@ int SFX(moe_loss_mse)(size_t n, const REAL *pred, const REAL *target, double *lo
   return MOE_OK;
 }
 
-int SFX(moe_loss_ce)(int T, int V, const REAL *logits, const int *targets, double *loss,
+int SFX(moe_loss_ce)(int T, int V, const REAL *logits, const moe_token *targets, double *loss,
                      REAL *dlogits)
 {
   MOE_CHECK_ARG(T > 0 && V > 0, "cross-entropy: T=%d V=%d", T, V);
   MOE_CHECK_ARG(logits && targets, "cross-entropy: NULL buffer");
   for (int t = 0; t < T; t++)
-    if (targets[t] < 0 || targets[t] >= V)
-      return moe_error(MOE_ERANGE, "cross-entropy: target[%d]=%d outside [0, V=%d)", t,
-                       targets[t], V);
+    if (targets[t] >= (moe_token)V)
+      return moe_error(MOE_ERANGE, "cross-entropy: target[%d]=%lu outside [0, V=%d)", t,
+                       (unsigned long)targets[t], V);
   for (size_t i = 0; i < (size_t)T * V; i++)
     if (!isfinite(logits[i]))
       return moe_error(MOE_EDOM, "cross-entropy: logit[%zu][%zu] is %g", i / (size_t)V,
@@ -52,7 +52,7 @@ int SFX(moe_loss_ce)(int T, int V, const REAL *logits, const int *targets, doubl
     acc += lse - (double)l[targets[t]];
     if (dlogits) {
       REAL *d = dlogits + (size_t)t * V;
-      const int y = targets[t];
+      const moe_token y = targets[t];
       for (int v = 0; v < V; v++)
         d[v] = (REAL)exp((double)l[v] - lse) * invT; /* may overwrite l[v] when aliased */
       d[y] -= invT;

@@ -83,7 +83,7 @@ int moe_metrics_jain(const double *r, size_t n, double *out)
   return MOE_OK;
 }
 
-int moe_metrics_load(const int *idx, const float *weights, size_t N, int k, int E,
+int moe_metrics_expert_counts(const int *idx, const float *weights, size_t N, int k, int E,
                      double *count, double *weight)
 {
   int rc;

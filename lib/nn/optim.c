@@ -17,7 +17,7 @@
  *     errno = EDOM for a negative argument, and the vectoriser cannot
  *     vectorise a conditional call. AdamW's v = β2·v + (1−β2)·g² is never
  *     negative (it is >= 0, +inf or NaN, and sqrtf(NaN) sets no errno), so
- *     that path is dead: -fno-math-errno for this file (mk/core.mk builds
+ *     that path is dead: -fno-math-errno for this file (mk/lib-nn.mk builds
  *     it apart with that flag; it also covers the schedules' cos/pow, whose
  *     errno nobody reads) removes nothing that could ever run.
  *     __builtin_sqrtf alone would not: it keeps the errno call path under
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/optim.h"
 
 moe_optim_config moe_optim_defaults(moe_optim_kind kind)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* real.h — the scalar type of a type-generic module instantiation.
  *
- * Each numerical module is written once, in lib/<module>_impl.h, against
- * REAL and the macros below, and compiled twice by lib/<module>.c:
+ * Each numerical module is written once, in lib/nn/<module>_impl.h,
+ * against REAL and the macros below, and compiled twice by
+ * lib/nn/<module>.c:
  *   #define MOE_REAL_DOUBLE 0 → float,  names as written (moe_layer_forward)
  *   #define MOE_REAL_DOUBLE 1 → double, names suffixed  (moe_layer_forward_f64)
  * float is what training runs in; double exists so finite-difference

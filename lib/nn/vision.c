@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "nn_internal.h"
 #include "moe/rng.h"
 #include "moe/vision.h"
 

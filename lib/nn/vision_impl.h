@@ -22,7 +22,7 @@ struct SFX(moe_vision) {
   int has_labels, can_backward;
   double ce, aux;
   REAL *x;                     /* (Nm, pd) input copy */
-  int32_t *y;                  /* (max_B) */
+  moe_token *y;                /* (max_B) */
   REAL **h;                    /* L+1 buffers (Nm, D): h_0..h_L */
   REAL *u, *mc, *rc;           /* (Nm, D), (Nm), (Nm)  LN_c */
   REAL **g;                    /* Lh+1 buffers (Nm, D): g_0..g_Lh */
@@ -229,7 +229,7 @@ int SFX(moe_vision_init_params_keyed)(SFX(moe_vision) *m, uint64_t seed)
   return rc;
 }
 
-int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int32_t *y,
+int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const moe_token *y,
                             double *loss)
 {
   MOE_CHECK_ARG(m, "vision forward: NULL model");
@@ -242,9 +242,9 @@ int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const int3
   m->can_backward = 0;
   if (y)
     for (int b = 0; b < B; b++)
-      if (y[b] < 0 || y[b] >= C)
-        return moe_error(MOE_ERANGE, "vision forward: label %ld of image %d outside [0, C=%d)",
-                         (long)y[b], b, C);
+      if (y[b] >= (moe_token)C)
+        return moe_error(MOE_ERANGE, "vision forward: label %lu of image %d outside [0, C=%d)",
+                         (unsigned long)y[b], b, C);
   const size_t nx = (size_t)N * pd;
   for (size_t i = 0; i < nx; i++)
     if (!isfinite(x[i]))

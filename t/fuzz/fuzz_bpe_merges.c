@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   static const uint8_t text[] = "Hello, world! It's 2026 -- \xc3\xa9t\xc3\xa9\n\n  x\xff\x00y";
   size_t n = sizeof text - 1, nid = 0, len = 0;
-  uint32_t ids[sizeof text];
+  moe_token ids[sizeof text];
   uint8_t *back = NULL;
   FUZZ_ASSERT(moe_bpe_encode(c, text, n, ids, &nid) == MOE_OK && nid <= n);
   FUZZ_ASSERT(moe_bpe_decode(c, ids, nid, &back, &len) == MOE_OK);

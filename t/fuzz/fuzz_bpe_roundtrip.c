@@ -10,7 +10,7 @@
 
 static void roundtrip(const moe_bpe *b, const uint8_t *s, size_t n)
 {
-  uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+  moe_token *ids = malloc((n ? n : 1) * sizeof *ids);
   FUZZ_ASSERT(ids);
   size_t nid = 0, len = 0;
   uint8_t *back = NULL;

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* nn_internal.h — what the sources of lib/nn/ share and nothing else in
+ * libmoe needs: the unchecked kernels and slab plumbing behind the public
+ * layer, LM and vision calls. Not installed. */
+#ifndef MOE_NN_INTERNAL_H
+#define MOE_NN_INTERNAL_H
+
+#include "internal.h"
+#include "private.h"
+
+/* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
+ * its own buffers; float and double. */
+#include "moe/expert.h"
+void moei_expert_fwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
+                     float *cache, float *y);
+void moei_expert_bwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
+                     const float *cache, const float *dy, float *g, float *dx, float *work);
+void moei_expert_fwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                         const double *x, double *cache, double *y);
+void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                         const double *x, const double *cache, const double *dy, double *g,
+                         double *dx, double *work);
+
+#include "moe/optim.h"
+/* One training step over a model's flat slabs, as torch's clip_grad_norm_
+ * then the optimizer: *grad_norm (may be NULL) = ‖g‖₂ accumulated in
+ * double; a non-finite norm is MOE_EDOM and changes nothing; clip > 0
+ * scales g by min(1, clip / (norm + 1e-6)); then moe_optim_step at the
+ * schedule's rate for the optimizer's step count. `what` names the caller
+ * in messages. Shared by moe_lm_step and moe_vision_step. */
+int moei_clip_step(float *params, float *grads, size_t n, moe_optim *o,
+                   const moe_lr_schedule *sched, double clip, double *grad_norm, const char *what);
+/* The token and position embedding on nt threads (nn_impl.h; moe/nn.h's
+ * contract without its checks, bits of one thread), for moe_lm. */
+void moei_embedding_forward(int nt, int B, int T, int D, const moe_token *tok, const float *wte,
+                            const float *wpe, float *out);
+void moei_embedding_forward_f64(int nt, int B, int T, int D, const moe_token *tok,
+                                const double *wte, const double *wpe, double *out);
+void moei_embedding_backward(int nt, int B, int T, int D, const moe_token *tok, const float *dout,
+                             float *dwte, float *dwpe);
+void moei_embedding_backward_f64(int nt, int B, int T, int D, const moe_token *tok,
+                                 const double *dout, double *dwte, double *dwpe);
+/* LayerNorm on nt threads (nn_impl.h; moe/nn.h's contract, bits of one
+ * thread), for the models around the blocks. */
+void moei_ln_forward(int nt, int N, int D, const float *x, const float *w, const float *b,
+                     float *y, float *mean, float *rstd);
+void moei_ln_forward_f64(int nt, int N, int D, const double *x, const double *w, const double *b,
+                         double *y, double *mean, double *rstd);
+void moei_ln_backward(int nt, int N, int D, const float *x, const float *w, const float *mean,
+                      const float *rstd, const float *dy, float *dx, float *dw, float *db);
+void moei_ln_backward_f64(int nt, int N, int D, const double *x, const double *w,
+                          const double *mean, const double *rstd, const double *dy, double *dx,
+                          double *dw, double *db);
+/* Their pieces, for callers that fuse them with other row-wise work (each
+ * row computed as above): the forward and the backward's dx of rows
+ * [r0, r1) (dw, db += as well if dw: rows in order, so only where one
+ * thread runs all rows in order), and dw, db += for the columns of block
+ * cb (MOE_LN_COLS columns) over all N rows in row order. */
+#define MOE_LN_COLS 16
+void moei_ln_forward_rows(int r0, int r1, int D, const float *x, const float *w, const float *b,
+                          float *y, float *mean, float *rstd);
+void moei_ln_forward_rows_f64(int r0, int r1, int D, const double *x, const double *w,
+                              const double *b, double *y, double *mean, double *rstd);
+void moei_ln_backward_rows(int r0, int r1, int D, const float *x, const float *w,
+                           const float *mean, const float *rstd, const float *dy, float *dx,
+                           float *dw, float *db);
+void moei_ln_backward_rows_f64(int r0, int r1, int D, const double *x, const double *w,
+                               const double *mean, const double *rstd, const double *dy,
+                               double *dx, double *dw, double *db);
+void moei_ln_backward_cols(int cb, int N, int D, const float *x, const float *mean,
+                           const float *rstd, const float *dy, float *dw, float *db);
+void moei_ln_backward_cols_f64(int cb, int N, int D, const double *x, const double *mean,
+                               const double *rstd, const double *dy, double *dw, double *db);
+#include "moe/layer.h"
+/* The MoE layer on a caller's parameter and gradient slabs (layer_impl.h):
+ * its own are freed, the caller's are used as they are and never freed. */
+void moei_layer_adopt(moe_layer *l, float *params, float *grads);
+void moei_layer_adopt_f64(moe_layer_f64 *l, double *params, double *grads);
+
+int moei_layer_init(moe_layer *l, const moei_init_src *src);
+int moei_layer_init_f64(moe_layer_f64 *l, const moei_init_src *src);
+#include "moe/nn.h"
+int moei_block_init(moe_block *b, const moei_init_src *src, double std, double proj_std);
+int moei_block_init_f64(moe_block_f64 *b, const moei_init_src *src, double std, double proj_std);
+
+#endif
