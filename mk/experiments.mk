@@ -11,7 +11,8 @@ EXTRA_DIST += experiments/limits/thm4.txt experiments/limits/gatecmp-nsigmoid.tx
 	experiments/smoke-lm.yaml experiments/quick-lm.yaml experiments/paper-lm.yaml experiments/paper-lm-lr.yaml \
 	experiments/paper-lm-4x.yaml experiments/paper-lm-4x-lr.yaml \
 	experiments/smoke-vision.yaml experiments/quick-vision.yaml experiments/paper-vision.yaml \
-	experiments/paper-vision-pilot.yaml experiments/paper-vision-epochs.yaml
+	experiments/paper-vision-pilot.yaml experiments/paper-vision-epochs.yaml \
+	experiments/paper-vision-upcycle.yaml
 # the recorded cells of the long matrices (archive/README.md says which)
 EXTRA_DIST += archive/README.md
 
