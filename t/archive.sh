@@ -19,7 +19,9 @@ for d in "$srcdir"/archive/*/; do
   # every cell file is a cell of the stored matrix (its id is listed by expand)
   # a sequential matrix (`moebench run --until-resolved`) may hold cells up to its max_replications
   cp "$d/matrix.yaml" "$tmp/m.yaml"
-  mx=$(sed -n 's/^sequential:.*max_replications: *\([0-9]*\).*/\1/p' "$tmp/m.yaml")
+  # (flow style on the `sequential:` line, or block style on its own line below it)
+  mx=$(awk '/^sequential:/ { s = 1 } s && /max_replications:/ { sub(/.*max_replications: */, ""); print $0 + 0; exit }
+            s && !/^sequential:/ && /^[^ #]/ { exit }' "$tmp/m.yaml")
   [ -n "$mx" ] && sed -i "s/^replications: .*/replications: $mx/" "$tmp/m.yaml"
   "$MOEBENCH" expand "$tmp/m.yaml" 2>/dev/null | cut -d' ' -f1 | sort >"$tmp/ids"
   stray=0
