@@ -346,7 +346,9 @@ TESTS += $(pkg_tests)
 EXTRA_DIST += $(pkg_tests)
 # the installed Makefile's bench-quick without the data sets
 TESTS += t/bench-share.sh
-EXTRA_DIST += t/bench-share.sh
+# the joined summary's figures, one directory a summary and matrix
+TESTS += t/bench-figures.sh
+EXTRA_DIST += t/bench-share.sh t/bench-figures.sh
 # the Debian symbols file against the built library
 TESTS += t/debian-symbols.sh
 EXTRA_DIST += t/debian-symbols.sh

@@ -79,12 +79,17 @@ mkdir -p "$(dirname "$summary")"
   echo "95% percentile-bootstrap intervals over the replications."
   echo
   for name in $names; do
-    # figures travel with the summary (doc/figures/), so the links hold
-    # in a checkout that has no results/ directory
+    # figures travel with the summary, so the links hold in a checkout
+    # that has no results/ directory: under figures/SUMMARY/MATRIX/ (for
+    # doc/results.md's paper-lm, doc/figures/results/paper-lm/), since
+    # plot names repeat across matrices (paper-lm and paper-lm-4x) and
+    # the same matrix appears in several summaries
+    figdir=figures/$(basename "$summary" .md)/$name
+    rm -rf "$(dirname "$summary")/$figdir"
     for f in "$out/$name/report/"*.svg; do
-      [ -e "$f" ] && mkdir -p "$(dirname "$summary")/figures" && cp -f "$f" "$(dirname "$summary")/figures/"
+      [ -e "$f" ] && mkdir -p "$(dirname "$summary")/$figdir" && cp -f "$f" "$(dirname "$summary")/$figdir/"
     done
-    sed "s|](\([^)/]*\.svg\))|](figures/\1)|" "$out/$name/report/summary.md"
+    sed "s|](\([^)/]*\.svg\))|]($figdir/\1)|" "$out/$name/report/summary.md"
     echo
   done
   for name in $names; do
