@@ -7,5 +7,6 @@ EXTRA_DIST += doc/results.md doc/figures/perf-layer.svg doc/figures/results \
 	doc/thm4-limit.md doc/synthetic-findings.md \
 	doc/HACKING.md doc/vision-design.md doc/lm-design.md
 # the results archive's report (make archive-report, mk/bench-harness.mk):
-# the .md only, not the .html (no source-is-missing: archive/ is not shipped)
-EXTRA_DIST += doc/archive-results.md doc/lm-results.md doc/threads.md
+# the .md and its figures, not the .html (no source-is-missing: archive/
+# is not shipped)
+EXTRA_DIST += doc/archive-results.md doc/figures/archive-results doc/lm-results.md doc/threads.md
