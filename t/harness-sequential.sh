@@ -105,5 +105,16 @@ sed 's/^replications: 3$/replications: 1/; /^sequential:/,$d' "$toy" > "$tmp/one
 echo '{"format": "other"}' > "$tmp/one/toy-sequential/sequential.json"
 "$MOEBENCH" report "$tmp/one" 2> "$tmp/err"; rc=$?
 [ $rc = 1 ] && grep -q 'not a moebench-sequential-1 record' "$tmp/err"; ok $? "report: a bad sequential record is named (exit 1)"
+# replications raised above where the sequential run stopped, then run as a
+# fixed-n matrix (paper-lm: stopped at 8, raised to 12): report counts them all
+cp -r "$tmp/r" "$tmp/more"
+more=$((nrep + 2))
+sed "s/^replications: 3$/replications: $more/" "$toy" > "$tmp/more/toy-sequential/matrix.yaml"
+"$MOEBENCH" run -q "$tmp/more/toy-sequential/matrix.yaml" --out "$tmp/more" -j 2; ok $? "fixed-n run of $more replications over the sequential one"
+"$MOEBENCH" report "$tmp/more/toy-sequential" --format md 2> /dev/null &&
+  grep -q "^Task \`selftest\`, seed 19, $((4 * more)) cells ($more replications)" "$tmp/more/toy-sequential/report/summary.md"
+ok $? "report: the matrix's $more replications, not the sequential record's $nrep"
+grep -q "^| noisy | .* | $more | " "$tmp/more/toy-sequential/report/value_vs_plain.md"
+ok $? "report: the paired table has $more pairs"
 echo "1..$n"
 [ $failed = 0 ]
