@@ -27,6 +27,15 @@
 # and tests are mostly serial, so N shards at -j1 keep N cores busier than
 # one loop at -jN (12 records on 2 idle cores: 127 s of loop at -j2, 103 s
 # in 2 shards; each shard's build 86 s against 54 s at -j2).
+#
+# Record format (blank lines and lines starting with # between records are
+# ignored; `from:` and `to:` take the rest of the line after one space, and
+# may be repeated to match several consecutive lines):
+#   @ ID  what the bug is
+#   file: lib/nn/gate_impl.h
+#   tests: t/test_gate t/test_golden
+#   from: <exact text>
+#   to: <replacement text>
 set -u
 src=$(cd "${1:?usage: check-mutations.sh SRCDIR [LIST] [ID...]}" && pwd)
 list=${2:-$src/t/mutations.list}
