@@ -481,7 +481,7 @@ static void parse_root(ctx *c, yaml_node_t *root)
     free(at);
   }
   free(pr);
-  if (replications_override > 0)
+  if (replications_override > m->replications)
     m->replications = replications_override;
   if (c->nerr == 0)
     mbx_expand(c);

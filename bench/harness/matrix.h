@@ -177,10 +177,11 @@ int mb_matrix_load(const char *path, mb_matrix **out, mb_buf *msgs);
  * with the exit status in *status (0 on success). */
 mb_matrix *mb_matrix_load_stderr(const char *path, int *status);
 void mb_matrix_free(mb_matrix *m);
-/* Expand the matrices loaded from now on with n replications instead of
- * their `replications` (0: their own). For the sequential runner and for
- * reports of a sequential run, whose replication count is the run's, not
- * the file's; cell ids do not depend on it. */
+/* Expand the matrices loaded from now on with at least n replications:
+ * max(n, their `replications`) (0: their own). For the sequential runner
+ * and for reports of a sequential run, whose replication count is the
+ * run's, unless the file asks for more (raised after the run stopped);
+ * cell ids do not depend on it. */
 void mb_matrix_set_replications(long n);
 
 /* The canonical text a cell id hashes: "task=T\n" then "key=value\n" for

@@ -713,9 +713,9 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   else
     snprintf(mpath, sizeof mpath, "%s/matrix.yaml", dir);
   int st;
-  /* a sequential run decided its replication count: report those cells,
-   * or the matrix's own count if that is larger (replications raised
-   * after the sequential run stopped, and run as a fixed-n matrix) */
+  /* a sequential run decided its replication count: report those cells
+   * (or the matrix's own count, if raised above it later: the override
+   * only raises) */
   long seqn;
   mb_json *seq = mb_rep_seq_record(dir, &seqn, "moebench report");
   if (seqn < 0)
@@ -723,10 +723,6 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
   mb_matrix_set_replications(seqn);
   mb_matrix *m = mb_matrix_load_stderr(mpath, &st);
   mb_matrix_set_replications(0);
-  if (m && m->file_replications > m->replications) {
-    mb_matrix_free(m);
-    m = mb_matrix_load_stderr(mpath, &st);
-  }
   if (!m) {
     mb_json_free(seq);
     return st;
