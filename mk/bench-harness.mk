@@ -36,7 +36,8 @@ bench-quick: bench/moebench
 ARCHIVE_MATRICES = experiments/paper-lm-lr.yaml experiments/paper-lm.yaml \
   experiments/paper-lm-4x-lr.yaml experiments/paper-lm-4x.yaml \
   experiments/paper-vision-epochs.yaml experiments/paper-vision-pilot.yaml \
-  experiments/paper-vision-upcycle.yaml experiments/paper-vision.yaml
+  experiments/paper-vision-upcycle.yaml archive/paper-vision-e15/matrix.yaml \
+  experiments/paper-vision.yaml
 archive-report: bench/moebench
 	MB_BENCH_REPORT_ONLY=1 MATRICES='$(ARCHIVE_MATRICES:%=$(srcdir)/%)' $(SHELL) $(srcdir)/bench/harness/mb-bench.sh \
 	  $(abs_top_builddir)/bench/moebench $(srcdir) paper $(srcdir)/archive $(MB_BENCH_JOBS) $(srcdir)/doc/archive-results.md
