@@ -540,7 +540,7 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
       }
       SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
                            l->sh_cache + (size_t)it * sh_cache_n, d, gshared + (size_t)it * l->pe,
-                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL,
+                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL, 0,
                            l->sh_work + (size_t)it * Tm * F);
       continue;
     }
@@ -550,7 +550,7 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
     const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dgN + (size_t)o * D);
     SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
-                         dx ? l->dxgN + (size_t)o * D : NULL, l->workN + (size_t)o * F);
+                         dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
   if (nsig)
     SFX(sigma_grad)(l);
@@ -782,10 +782,13 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
         l->dsh[j] = a * dy[j];
       d = l->dsh;
     }
+    /* dx += this expert's dx: with the product accumulated into dx
+     * (β = 1) where that has the bits of the sum (MOE_GEMM_FUSE_K) */
+    const int fuse = dx && moei_expert_dx_fusable(&c->expert, D);
     SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
                          l->sh_cache + (size_t)i * sh_cache_n, d, gshared + (size_t)i * l->pe,
-                         dx ? l->dxs : NULL, l->work);
-    if (dx)
+                         fuse ? dx : dx ? l->dxs : NULL, fuse, l->work);
+    if (dx && !fuse)
       for (size_t j = 0; j < TD; j++)
         dx[j] += l->dxs[j];
   }
@@ -798,10 +801,13 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
       continue;
     const int *slots = l->slot_of + o;
     const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dg);
+    /* all rows in token order (a dense FFN): its dx rows are dx's rows,
+     * accumulated into dx by the product as for a shared expert */
+    const int fuse = dx && SFX(all_rows)(l, e, T) && moei_expert_dx_fusable(&c->expert, D);
     SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
-                         dx ? l->dxg : NULL, l->work);
-    if (dx)
+                         fuse ? dx : dx ? l->dxg : NULL, fuse, l->work);
+    if (dx && !fuse)
       for (int j = 0; j < n; j++) {
         REAL *restrict dxt = dx + (size_t)(slots[j] / K) * D;
         const REAL *restrict g = l->dxg + (size_t)j * D;
