@@ -21,9 +21,11 @@ static void SFX(sum_rows)(int N, int C, const REAL *d, REAL *g) /* g (C) += Σ_n
  * h may be g (in place: g is read before it is written, chunk by chunk).
  * exp, erf and tanh go through SLEEF's vector kernels (vmath.h: ≤ 1 ULP,
  * the same bits on every machine) in chunks that stay in L1; the
- * arithmetic around them is element-wise and vectorises. */
+ * arithmetic around them is element-wise and vectorises, also for AVX2
+ * (MOE_VEC_CLONES: no reductions, no contraction, so every lane does the
+ * scalar operations in the scalar order, the same bits). */
 #define MOE_ACT_CHUNK 256
-static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL *g)
+MOE_VEC_CLONES static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL *g)
 {
   REAL u[MOE_ACT_CHUNK], q[MOE_ACT_CHUNK];
   for (size_t i0 = 0; i0 < n; i0 += MOE_ACT_CHUNK) {
@@ -73,7 +75,7 @@ static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL
 /* d (n) *= act'(h), from the derivative the forward pass kept. ReLU
  * selects rather than multiplies, so an inf or NaN upstream of a dead
  * unit stays out of the gradient, as in PyTorch. */
-static void SFX(act_backward)(moe_act act, size_t n, const REAL *restrict g, REAL *restrict d)
+MOE_VEC_CLONES static void SFX(act_backward)(moe_act act, size_t n, const REAL *restrict g, REAL *restrict d)
 {
   if (act == MOE_ACT_RELU)
     for (size_t i = 0; i < n; i++)

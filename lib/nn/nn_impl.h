@@ -101,8 +101,12 @@ int SFX(moe_embedding_backward)(int B, int T, int D, int V, const uint32_t *tok,
 #endif
 
 /* LayerNorm forward of the n <= MOE_LN_ROWS rows from x (lanes past n
- * redo row 0 and are dropped). */
-static inline void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, const REAL *b,
+ * redo row 0 and are dropped). Also compiled for AVX2 (MOE_VEC_CLONES):
+ * the lanes' sums are vectorised across the lanes only (GCC does not
+ * reorder a floating-point sum without -fassociative-math), the rest is
+ * element-wise, contraction is off: each lane, each element, computed by
+ * the same operations in the same order, so the same bits. */
+MOE_VEC_CLONES static void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, const REAL *b,
                                     REAL *y, REAL *mean, REAL *rstd)
 {
   const REAL *xr[MOE_LN_ROWS];
@@ -170,8 +174,8 @@ int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const
 
 /* LayerNorm backward of the n <= MOE_LN_ROWS rows from x, dy: dx += (if
  * dx), and dw, db += in row order (if dw; each column's rows in order, as
- * the caller runs the groups in order). */
-static inline void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
+ * the caller runs the groups in order). AVX2 clone as ln_fwd_rows. */
+MOE_VEC_CLONES static void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
                                     const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
                                     REAL *dw, REAL *db)
 {
@@ -296,8 +300,9 @@ int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, cons
  * backward's dot product are chains of T dependent steps. Without a mask
  * (every row of T scores) MOE_LN_ROWS rows run side by side, each with
  * its own chains in its own order (j = 0..T−1) and the very operations
- * of the one-row code below: the same bits, the chains overlapped. */
-static inline void SFX(att_softmax_rows)(int T, REAL *rows)
+ * of the one-row code below: the same bits, the chains overlapped (and
+ * with AVX2 as ln_fwd_rows, each lane and element in its own order). */
+MOE_VEC_CLONES static void SFX(att_softmax_rows)(int T, REAL *rows)
 {
   REAL *r[MOE_LN_ROWS], m[MOE_LN_ROWS], z[MOE_LN_ROWS];
   for (int k = 0; k < MOE_LN_ROWS; k++) {
@@ -328,7 +333,7 @@ static inline void SFX(att_softmax_rows)(int T, REAL *rows)
 
 /* The softmax backward of MOE_LN_ROWS unmasked rows side by side (see
  * att_softmax_rows): dr = a ⊙ (dr − Σ_j a·dr), each row's sum in j order. */
-static inline void SFX(att_softmax_back_rows)(int T, const REAL *arows, REAL *drows)
+MOE_VEC_CLONES static void SFX(att_softmax_back_rows)(int T, const REAL *arows, REAL *drows)
 {
   const REAL *ar[MOE_LN_ROWS];
   REAL *dr[MOE_LN_ROWS], dot[MOE_LN_ROWS];
