@@ -21,9 +21,11 @@ static void SFX(sum_rows)(int N, int C, const REAL *d, REAL *g) /* g (C) += Σ_n
  * h may be g (in place: g is read before it is written, chunk by chunk).
  * exp, erf and tanh go through SLEEF's vector kernels (vmath.h: ≤ 1 ULP,
  * the same bits on every machine) in chunks that stay in L1; the
- * arithmetic around them is element-wise and vectorises. */
+ * arithmetic around them is element-wise and vectorises, also for AVX2
+ * (MOE_VEC_CLONES: no reductions, no contraction, so every lane does the
+ * scalar operations in the scalar order, the same bits). */
 #define MOE_ACT_CHUNK 256
-static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL *g)
+MOE_VEC_CLONES static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL *g)
 {
   REAL u[MOE_ACT_CHUNK], q[MOE_ACT_CHUNK];
   for (size_t i0 = 0; i0 < n; i0 += MOE_ACT_CHUNK) {
@@ -73,7 +75,7 @@ static void SFX(act_forward)(moe_act act, size_t n, const REAL *h, REAL *a, REAL
 /* d (n) *= act'(h), from the derivative the forward pass kept. ReLU
  * selects rather than multiplies, so an inf or NaN upstream of a dead
  * unit stays out of the gradient, as in PyTorch. */
-static void SFX(act_backward)(moe_act act, size_t n, const REAL *restrict g, REAL *restrict d)
+MOE_VEC_CLONES static void SFX(act_backward)(moe_act act, size_t n, const REAL *restrict g, REAL *restrict d)
 {
   if (act == MOE_ACT_RELU)
     for (size_t i = 0; i < n; i++)
@@ -126,22 +128,35 @@ void SFX(moei_expert_fwd)(const moe_expert_config *cfg, int D, const REAL *p, in
   R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, F, one, a, F, p + v.W2, F, beta, y, D);
 }
 
+#if !MOE_REAL_DOUBLE
+/* Whether moei_expert_bwd may accumulate dx into an addend (dx_acc): the
+ * dx product's inner dimension (D for a linear expert, F for an FFN) is
+ * at most MOE_GEMM_FUSE_K, one K-panel of every BLAS kernel. */
+int moei_expert_dx_fusable(const moe_expert_config *cfg, int D)
+{
+  return (cfg->kind == MOE_EXPERT_LINEAR ? D : cfg->F) <= MOE_GEMM_FUSE_K;
+}
+#endif
+
 void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                           const REAL *x, const REAL *cache, const REAL *dy, REAL *g, REAL *dx,
-                          REAL *work)
+                          int dx_acc, REAL *work)
 {
   if (N == 0)
     return;
   moe_expert_view v;
   moe_expert_view_get(cfg, D, &v);
   const REAL one = 1, zero = 0;
+  /* dx = Z + dx_product as one β = 1 product: the bits of computing the
+   * product with β = 0 and adding it to Z after (MOE_GEMM_FUSE_K) */
+  const REAL dx_beta = dx_acc ? one : zero;
   if (cfg->kind == MOE_EXPERT_LINEAR) {
     /* dW (D, D) += dyᵀ x;  db += Σ dy;  dx = dy W */
     R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, N, one, dy, D, x, D, one, g + v.W, D);
     if (v.b >= 0)
       SFX(sum_rows)(N, D, dy, g + v.b);
     if (dx)
-      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, D, one, dy, D, p + v.W, D, zero, dx,
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, D, one, dy, D, p + v.W, D, dx_beta, dx,
              D);
     return;
   }
@@ -157,7 +172,8 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
   if (v.b1 >= 0)
     SFX(sum_rows)(N, F, dh, g + v.b1);
   if (dx)
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, F, one, dh, F, p + v.W1, D, zero, dx, D);
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, D, F, one, dh, F, p + v.W1, D, dx_beta, dx,
+           D);
 }
 
 int SFX(moe_expert_forward)(const moe_expert_config *cfg, int D, const REAL *p, int N,
@@ -188,7 +204,7 @@ int SFX(moe_expert_backward)(const moe_expert_config *cfg, int D, const REAL *p,
   MOE_CHECK_ARG(p && x && dy && g, "expert backward: NULL buffer");
   MOE_CHECK_ARG(cfg->kind == MOE_EXPERT_LINEAR || (cache && work),
                 "expert backward: NULL cache or work for an FFN");
-  SFX(moei_expert_bwd)(cfg, D, p, N, x, cache, dy, g, dx, work);
+  SFX(moei_expert_bwd)(cfg, D, p, N, x, cache, dy, g, dx, 0, work);
   return MOE_OK;
 }
 

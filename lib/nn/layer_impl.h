@@ -301,6 +301,44 @@ static void SFX(balance_p)(const moe_layer_config *c, const REAL *s, REAL *p)
     p[e] = s[e] / z;
 }
 
+/* Whether routed expert e has every token's one slot (K = 1, all T
+ * rows: a dense FFN): its grouped rows are then the tokens in order, so
+ * its gathered inputs are l->x itself and its rows map one to one onto
+ * y and dx. */
+static int SFX(all_rows)(const SFX(moe_layer) *l, int e, int T)
+{
+  return l->cfg.K == 1 && l->load[e] == T;
+}
+
+/* Routed expert e's inputs grouped by row: its rows of x gathered into
+ * l->xg, or l->x itself when it has all rows in token order (all_rows).
+ * Either way the same values, so the same bits. */
+static const REAL *SFX(gather_rows)(SFX(moe_layer) *l, int e, int T)
+{
+  const int D = l->cfg.D, K = l->cfg.K, n = l->load[e], o = l->off[e];
+  if (SFX(all_rows)(l, e, T))
+    return l->x;
+  REAL *xe = l->xg + (size_t)o * D;
+  const int *slots = l->slot_of + o;
+  for (int j = 0; j < n; j++)
+    memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
+  return xe;
+}
+
+/* Routed expert e's inputs as gather_rows left them, for its backward. */
+static const REAL *SFX(grouped_x)(const SFX(moe_layer) *l, int e, int T)
+{
+  return SFX(all_rows)(l, e, T) ? l->x : l->xg + (size_t)l->off[e] * l->cfg.D;
+}
+
+/* y is not zeroed before the experts (moe_layer_forward) when the one
+ * thread's pass below writes every element once: no shared expert and
+ * one routed expert with all rows. */
+static int SFX(y_written_once)(const SFX(moe_layer) *l, int T)
+{
+  return l->nt == 1 && l->cfg.S == 0 && SFX(all_rows)(l, l->idx[0], T);
+}
+
 /* The experts' forward on one thread: shared experts, then each routed
  * expert fused (gather, FFN, weighted scatter-add) while its rows are hot. */
 static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
@@ -323,12 +361,23 @@ static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
     const int n = l->load[e], o = l->off[e];
     if (!n)
       continue;
-    REAL *xe = l->xg + (size_t)o * D, *oe = l->og + (size_t)o * D;
+    REAL *oe = l->og + (size_t)o * D;
     const int *slots = l->slot_of + o;
-    for (int j = 0; j < n; j++)
-      memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
+    const REAL *xe = SFX(gather_rows)(l, e, T);
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
                          l->cg + (size_t)o * cw, oe);
+    if (!S && SFX(all_rows)(l, e, T)) {
+      /* y was not zeroed (y_written_once): each row written once as
+       * 0 + a·out, the very operations of adding a·out to a zero row */
+      for (int j = 0; j < n; j++) {
+        const REAL a = r * l->w[slots[j]];
+        REAL *restrict yt = y + (size_t)(slots[j] / K) * D;
+        const REAL *restrict ot = oe + (size_t)j * D;
+        for (int d = 0; d < D; d++)
+          yt[d] = (REAL)0 + a * ot[d];
+      }
+      continue;
+    }
     for (int j = 0; j < n; j++) {
       const REAL a = r * l->w[slots[j]];
       REAL *restrict yt = y + (size_t)(slots[j] / K) * D;
@@ -374,12 +423,8 @@ static void SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
     const int e = it - S, n = l->load[e], o = l->off[e];
     if (!n)
       continue;
-    REAL *xe = l->xg + (size_t)o * D;
-    const int *slots = l->slot_of + o;
-    for (int j = 0; j < n; j++)
-      memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
-    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
-                         l->cg + (size_t)o * cw, l->og + (size_t)o * D);
+    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
+                         SFX(gather_rows)(l, e, T), l->cg + (size_t)o * cw, l->og + (size_t)o * D);
   }
   for (int i = 0; i < S; i++)
     R_AXPY((int)TD, SFX(shared_factor)(l, i), l->sh_out + (size_t)i * Tm * D, 1, y, 1);
@@ -426,6 +471,30 @@ static void SFX(sigma_grad)(SFX(moe_layer) *l)
     gsigma[i] += l->omega[i] * (l->domega[i] - dot);
 }
 
+/* Routed expert e's upstream gradient by row, r·w_tk·dy_t, gathered
+ * into dg; or dy itself when the expert has all rows in token order
+ * (all_rows) and every factor is exactly 1 (a dense FFN): 1·v = v for
+ * every float, so the same bits without the copy. */
+static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const REAL *dy, REAL *dg)
+{
+  const int D = l->cfg.D, K = l->cfg.K, n = l->load[e];
+  const int *slots = l->slot_of + l->off[e];
+  const REAL r = SFX(routed_factor)(&l->cfg);
+  int ones = SFX(all_rows)(l, e, T);
+  for (int j = 0; j < n && ones; j++)
+    ones = r * l->w[slots[j]] == 1;
+  if (ones)
+    return dy;
+  for (int j = 0; j < n; j++) {
+    const REAL a = r * l->w[slots[j]];
+    const REAL *restrict dyt = dy + (size_t)(slots[j] / K) * D;
+    REAL *restrict g = dg + (size_t)j * D;
+    for (int d = 0; d < D; d++)
+      g[d] = a * dyt[d];
+  }
+  return dg;
+}
+
 /* The layer's backward after the gate, on l->nt threads. One region of
  * independent work items, each computed as on one thread: the shared
  * experts (the largest first), the dω dot products (PAPER: each a chain
@@ -442,7 +511,6 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   const size_t F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
   const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
-  const REAL r = SFX(routed_factor)(c);
   REAL *groute = l->grads + (l->routed - l->params);
   REAL *gshared = l->grads + (l->shared - l->params);
   const int nsig = S > 0 && c->combine == MOE_COMBINE_PAPER ? S : 0;
@@ -472,25 +540,17 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
       }
       SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
                            l->sh_cache + (size_t)it * sh_cache_n, d, gshared + (size_t)it * l->pe,
-                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL,
+                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL, 0,
                            l->sh_work + (size_t)it * Tm * F);
       continue;
     }
     const int e = it - first_routed, n = l->load[e], o = l->off[e];
     if (!n)
       continue;
-    const int *slots = l->slot_of + o;
-    REAL *dg = l->dgN + (size_t)o * D;
-    for (int j = 0; j < n; j++) {
-      const REAL a = r * l->w[slots[j]];
-      const REAL *restrict dyt = dy + (size_t)(slots[j] / K) * D;
-      REAL *restrict g = dg + (size_t)j * D;
-      for (int d = 0; d < D; d++)
-        g[d] = a * dyt[d];
-    }
-    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, l->xg + (size_t)o * D,
+    const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dgN + (size_t)o * D);
+    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
-                         dx ? l->dxgN + (size_t)o * D : NULL, l->workN + (size_t)o * F);
+                         dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
   if (nsig)
     SFX(sigma_grad)(l);
@@ -552,7 +612,8 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   for (size_t i = 0; i < (size_t)T * K; i++)
     l->slot_of[l->next[l->idx[i]]++] = (int)i;
 
-  memset(y, 0, TD * sizeof *y);
+  if (!SFX(y_written_once)(l, T))
+    memset(y, 0, TD * sizeof *y);
 
   /* shared experts, always on */
   if (S > 0 && c->combine == MOE_COMBINE_PAPER) {
@@ -721,10 +782,13 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
         l->dsh[j] = a * dy[j];
       d = l->dsh;
     }
+    /* dx += this expert's dx: with the product accumulated into dx
+     * (β = 1) where that has the bits of the sum (MOE_GEMM_FUSE_K) */
+    const int fuse = dx && moei_expert_dx_fusable(&c->expert, D);
     SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
                          l->sh_cache + (size_t)i * sh_cache_n, d, gshared + (size_t)i * l->pe,
-                         dx ? l->dxs : NULL, l->work);
-    if (dx)
+                         fuse ? dx : dx ? l->dxs : NULL, fuse, l->work);
+    if (dx && !fuse)
       for (size_t j = 0; j < TD; j++)
         dx[j] += l->dxs[j];
   }
@@ -736,17 +800,14 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     if (!n)
       continue;
     const int *slots = l->slot_of + o;
-    for (int j = 0; j < n; j++) {
-      const REAL a = r * l->w[slots[j]];
-      const REAL *restrict dyt = dy + (size_t)(slots[j] / K) * D;
-      REAL *restrict g = l->dg + (size_t)j * D;
-      for (int d = 0; d < D; d++)
-        g[d] = a * dyt[d];
-    }
-    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, l->xg + (size_t)o * D,
-                         l->cg + (size_t)o * cw, l->dg, groute + (size_t)e * l->pe,
-                         dx ? l->dxg : NULL, l->work);
-    if (dx)
+    const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dg);
+    /* all rows in token order (a dense FFN): its dx rows are dx's rows,
+     * accumulated into dx by the product as for a shared expert */
+    const int fuse = dx && SFX(all_rows)(l, e, T) && moei_expert_dx_fusable(&c->expert, D);
+    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
+                         l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
+                         fuse ? dx : dx ? l->dxg : NULL, fuse, l->work);
+    if (dx && !fuse)
       for (int j = 0; j < n; j++) {
         REAL *restrict dxt = dx + (size_t)(slots[j] / K) * D;
         const REAL *restrict g = l->dxg + (size_t)j * D;

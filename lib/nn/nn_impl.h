@@ -101,8 +101,12 @@ int SFX(moe_embedding_backward)(int B, int T, int D, int V, const uint32_t *tok,
 #endif
 
 /* LayerNorm forward of the n <= MOE_LN_ROWS rows from x (lanes past n
- * redo row 0 and are dropped). */
-static inline void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, const REAL *b,
+ * redo row 0 and are dropped). Also compiled for AVX2 (MOE_VEC_CLONES):
+ * the lanes' sums are vectorised across the lanes only (GCC does not
+ * reorder a floating-point sum without -fassociative-math), the rest is
+ * element-wise, contraction is off: each lane, each element, computed by
+ * the same operations in the same order, so the same bits. */
+MOE_VEC_CLONES static void SFX(ln_fwd_rows)(int n, int D, const REAL *x, const REAL *w, const REAL *b,
                                     REAL *y, REAL *mean, REAL *rstd)
 {
   const REAL *xr[MOE_LN_ROWS];
@@ -170,8 +174,8 @@ int SFX(moe_layernorm_forward)(int N, int D, const REAL *x, const REAL *w, const
 
 /* LayerNorm backward of the n <= MOE_LN_ROWS rows from x, dy: dx += (if
  * dx), and dw, db += in row order (if dw; each column's rows in order, as
- * the caller runs the groups in order). */
-static inline void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
+ * the caller runs the groups in order). AVX2 clone as ln_fwd_rows. */
+MOE_VEC_CLONES static void SFX(ln_bwd_rows)(int n, int D, const REAL *x, const REAL *w,
                                     const REAL *mean, const REAL *rstd, const REAL *dy, REAL *dx,
                                     REAL *dw, REAL *db)
 {
@@ -292,6 +296,61 @@ int SFX(moe_layernorm_backward)(int N, int D, const REAL *x, const REAL *w, cons
 
 /* ---- attention ---- */
 
+/* A row's softmax (its max, then the sum of its exponentials) and the
+ * backward's dot product are chains of T dependent steps. Without a mask
+ * (every row of T scores) MOE_LN_ROWS rows run side by side, each with
+ * its own chains in its own order (j = 0..T−1) and the very operations
+ * of the one-row code below: the same bits, the chains overlapped (and
+ * with AVX2 as ln_fwd_rows, each lane and element in its own order). */
+MOE_VEC_CLONES static void SFX(att_softmax_rows)(int T, REAL *rows)
+{
+  REAL *r[MOE_LN_ROWS], m[MOE_LN_ROWS], z[MOE_LN_ROWS];
+  for (int k = 0; k < MOE_LN_ROWS; k++) {
+    r[k] = rows + (size_t)k * T;
+    m[k] = r[k][0];
+    z[k] = 0;
+  }
+  for (int j = 1; j < T; j++)
+    MOE_LN_LANES
+    for (int k = 0; k < MOE_LN_ROWS; k++)
+      if (r[k][j] > m[k])
+        m[k] = r[k][j];
+  for (int k = 0; k < MOE_LN_ROWS; k++) {
+    for (int j = 0; j < T; j++)
+      r[k][j] = r[k][j] - m[k];
+    R_VEXP_LIBM((size_t)T, r[k], r[k]); /* one call a row, as below */
+  }
+  for (int j = 0; j < T; j++)
+    MOE_LN_LANES
+    for (int k = 0; k < MOE_LN_ROWS; k++)
+      z[k] += r[k][j];
+  for (int k = 0; k < MOE_LN_ROWS; k++) {
+    const REAL iz = 1 / z[k];
+    for (int j = 0; j < T; j++)
+      r[k][j] *= iz;
+  }
+}
+
+/* The softmax backward of MOE_LN_ROWS unmasked rows side by side (see
+ * att_softmax_rows): dr = a ⊙ (dr − Σ_j a·dr), each row's sum in j order. */
+MOE_VEC_CLONES static void SFX(att_softmax_back_rows)(int T, const REAL *arows, REAL *drows)
+{
+  const REAL *ar[MOE_LN_ROWS];
+  REAL *dr[MOE_LN_ROWS], dot[MOE_LN_ROWS];
+  for (int k = 0; k < MOE_LN_ROWS; k++) {
+    ar[k] = arows + (size_t)k * T;
+    dr[k] = drows + (size_t)k * T;
+    dot[k] = 0;
+  }
+  for (int j = 0; j < T; j++)
+    MOE_LN_LANES
+    for (int k = 0; k < MOE_LN_ROWS; k++)
+      dot[k] += ar[k][j] * dr[k][j];
+  for (int k = 0; k < MOE_LN_ROWS; k++)
+    for (int j = 0; j < T; j++)
+      dr[k][j] = ar[k][j] * (dr[k][j] - dot[k]);
+}
+
 /* Attention forward on nt threads, one (batch, head) pair per work item
  * (each writes only its own probabilities and output columns). */
 static void SFX(att_forward)(int nt, int B, int T, int D, int H, int causal, const REAL *qkv,
@@ -308,7 +367,11 @@ static void SFX(att_forward)(int nt, int B, int T, int D, int H, int causal, con
       REAL *a = att + ((size_t)b * H + h) * T * T;                /* (T, T) */
       /* scores a = scale · q kᵀ */
       R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0, a, T);
-      for (int t = 0; t < T; t++) {
+      int t0 = 0;
+      if (!causal)
+        for (; t0 + MOE_LN_ROWS <= T; t0 += MOE_LN_ROWS)
+          SFX(att_softmax_rows)(T, a + (size_t)t0 * T);
+      for (int t = t0; t < T; t++) {
         REAL *row = a + (size_t)t * T;
         const int n = causal ? t + 1 : T;
         REAL m = row[0];
@@ -367,7 +430,11 @@ static void SFX(att_backward)(int nt, int B, int T, int D, int H, int causal, co
       R_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1, a, T, go, D, 0, dv, C3);
       R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1, go, D, v, C3, 0, work, T);
       /* softmax backward: ds = a ⊙ (da − Σ_j a·da), zero where a is masked */
-      for (int t = 0; t < T; t++) {
+      int t0 = 0;
+      if (!causal)
+        for (; t0 + MOE_LN_ROWS <= T; t0 += MOE_LN_ROWS)
+          SFX(att_softmax_back_rows)(T, a + (size_t)t0 * T, work + (size_t)t0 * T);
+      for (int t = t0; t < T; t++) {
         const REAL *ar = a + (size_t)t * T;
         REAL *dr = work + (size_t)t * T;
         const int n = causal ? t + 1 : T;

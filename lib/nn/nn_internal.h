@@ -11,15 +11,45 @@
 /* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
  * its own buffers; float and double. */
 #include "moe/expert.h"
+/* A product C = A B with β = 0 followed by C += Z (an addend of our own)
+ * may instead preload C with Z and ask for β = 1, α = 1: one pass over C
+ * fewer, and OpenBLAS's own zeroing of C (its β = 0 pass) gone. Its bits
+ * are those of the two steps as long as the whole inner dimension K is
+ * one panel of the level-3 driver (driver/level3/level3.c: K <= GEMM_Q is
+ * one panel): the kernel then adds its accumulated sum s to C once, as
+ * fma(s, 1, C) or s·1 + C, which is round(s + Z); two steps give
+ * round((s + 0) + Z), and s + 0 = s but for s = −0, which a kernel that
+ * starts its sums at +0 only gives when every product underflows; it
+ * changes the result only when Z is −0 too (then +0 against −0). With K
+ * over one panel the kernel adds the panels' partial sums to C one after
+ * the other and Z would enter first: other bits. So the fused form is
+ * used only up to this K: the smallest sgemm/dgemm GEMM_Q of the x86-64
+ * kernels Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) may pick (param.h:
+ * Prescott sgemm and dgemm Q 128; Haswell and Zen 320/256, SkylakeX
+ * 448/384, Cooperlake 320/384, Sandybridge 384/256, Bulldozer 168/168).
+ * A product with β = 0 on that path is never −0 (the zeroed C plus s),
+ * so an addend that is one (a dx) meets no −0 there. The small-matrix
+ * kernels of SkylakeX and Cooperlake (chosen by the shape, never by β:
+ * sgemm_small_kernel_permit_skylakex.c) store s for β = 0 and compute
+ * round(s + C) for β = 1: the two steps' bits exactly. Mixed, a −0
+ * addend stored by the small path met by s = −0 on the level-3 path
+ * would differ; both need every product of a dot product to underflow
+ * (below 2^−150: the kernels' sums start at +0). */
+#define MOE_GEMM_FUSE_K 128
 void moei_expert_fwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
                      float *cache, float *y);
+/* dx_acc: dx holds an addend Z on entry and gets Z + (this expert's dx),
+ * the product accumulated into it with β = 1 (see MOE_GEMM_FUSE_K; the
+ * caller checks moei_expert_dx_fusable). */
+int moei_expert_dx_fusable(const moe_expert_config *cfg, int D);
 void moei_expert_bwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
-                     const float *cache, const float *dy, float *g, float *dx, float *work);
+                     const float *cache, const float *dy, float *g, float *dx, int dx_acc,
+                     float *work);
 void moei_expert_fwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
                          const double *x, double *cache, double *y);
 void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
                          const double *x, const double *cache, const double *dy, double *g,
-                         double *dx, double *work);
+                         double *dx, int dx_acc, double *work);
 
 #include "moe/optim.h"
 /* One training step over a model's flat slabs, as torch's clip_grad_norm_

@@ -255,12 +255,30 @@ int SFX(moe_vision_forward)(SFX(moe_vision) *m, int B, const REAL *x, const moe_
   /* h_0 (N, D) = x Wpᵀ + bp + pos[p] */
   REAL *h0 = m->h[0];
   const int nt = m->nt;
-  SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, D, pd, 1, m->x, pd, m->Wp, pd, 0, h0, D);
-  for (int t = 0; t < N; t++) {
-    REAL *ht = h0 + (size_t)t * D;
-    const REAL *pt = m->pos + (size_t)(t % Np) * D;
-    for (int d = 0; d < D; d++)
-      ht[d] += m->bp[d] + pt[d];
+  if (pd <= MOE_GEMM_FUSE_K) {
+    /* h_0 preloaded with z = (bp + pos[p]) + 0, the product added by the
+     * BLAS call (β = 1): round(s + z) for the product's sum s, the bits
+     * of round((s + 0) + (bp + pos[p])) as computed below, the level-3
+     * path of every kernel (MOE_GEMM_FUSE_K), for every input: the + 0
+     * makes a −0 addend +0, the one case (with s = −0) where they would
+     * differ. SkylakeX's small-matrix path stores s itself for β = 0:
+     * there the + 0 would differ for s = −0 meeting bp = pos = −0, and
+     * s = −0 needs every product of the row to underflow (< 2^−150). */
+    for (int t = 0; t < N; t++) {
+      REAL *ht = h0 + (size_t)t * D;
+      const REAL *pt = m->pos + (size_t)(t % Np) * D;
+      for (int d = 0; d < D; d++)
+        ht[d] = (m->bp[d] + pt[d]) + (REAL)0;
+    }
+    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, D, pd, 1, m->x, pd, m->Wp, pd, 1, h0, D);
+  } else {
+    SFX(par_gemm)(nt, CblasNoTrans, CblasTrans, N, D, pd, 1, m->x, pd, m->Wp, pd, 0, h0, D);
+    for (int t = 0; t < N; t++) {
+      REAL *ht = h0 + (size_t)t * D;
+      const REAL *pt = m->pos + (size_t)(t % Np) * D;
+      for (int d = 0; d < D; d++)
+        ht[d] += m->bp[d] + pt[d];
+    }
   }
   int rc;
   m->aux = 0;
