@@ -435,10 +435,73 @@ static ino_t result_ino(const char *path)
   return stat(path, &sb) == 0 ? sb.st_ino : 0;
 }
 
+/* --reuse-from DIR: a cell with no result here takes an ok (or diverged)
+ * result of the same id from DIR/cells/ID.json or DIR/SUB/cells/ID.json
+ * (DIR a results root or one matrix's directory, such as another matrix of
+ * the archive that shares cells with this one: the id hashes every
+ * parameter and the seed, so the same id is the same computation, the same
+ * bits). The file is copied byte for byte, provenance and `matrix` field
+ * included. 1 copied, 0 none found, -1 found but not stored (err). */
+static int reuse_try(const char *cand, const char *id, const char *dest, char *err, size_t errlen)
+{
+  struct stat st;
+  if (stat(cand, &st) || !S_ISREG(st.st_mode))
+    return 0;
+  mb_rfile rf;
+  char e2[600];
+  int r = mb_rfile_load(cand, &rf, e2, sizeof e2), use = 0;
+  if (r == 0) {
+    use = (rf.ok || rf.diverged) && !strcmp(rf.id, id);
+    mb_rfile_free(&rf);
+  }
+  if (!use)
+    return 0;
+  size_t n;
+  char *b = mb_read_file(cand, &n);
+  if (!b) {
+    snprintf(err, errlen, "cannot read %s", cand);
+    return -1;
+  }
+  int w = mb_write_atomic(dest, b, n, err, errlen);
+  free(b);
+  return w ? -1 : 1;
+}
+
+static int reuse_cell(char *const *from, int nfrom, const char *id, const char *dest, char *err,
+                      size_t errlen)
+{
+  char cand[4600];
+  for (int f = 0; f < nfrom; f++) {
+    snprintf(cand, sizeof cand, "%s/cells/%s.json", from[f], id);
+    int r = reuse_try(cand, id, dest, err, errlen);
+    if (r)
+      return r;
+    DIR *d = opendir(from[f]);
+    if (!d)
+      continue;
+    struct dirent *e;
+    /* readdir's order: any copy will do, they are the same computation */
+    while ((e = readdir(d))) {
+      if (e->d_name[0] == '.')
+        continue;
+      snprintf(cand, sizeof cand, "%s/%s/cells/%s.json", from[f], e->d_name, id);
+      if (!strcmp(cand, dest))
+        continue;
+      r = reuse_try(cand, id, dest, err, errlen);
+      if (r) {
+        closedir(d);
+        return r;
+      }
+    }
+    closedir(d);
+  }
+  return 0;
+}
+
 static const char run_usage[] =
     "usage: moebench run FILE [-j N] [--threads N] [--shard I/N] [--out DIR] [--replace] [-q] "
     "[--until-resolved]\n"
-    "         [--blas-core auto|NAME]\n"
+    "         [--blas-core auto|NAME] [--reuse-from SRC]...\n"
     "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
     "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
     "Runs sharing DIR split the work: each cell is claimed by one of them.\n"
@@ -456,6 +519,10 @@ static const char run_usage[] =
     "                  re-executing if need be; core_source \"option\"\n"
     "  --replace       DIR/NAME/matrix.yaml may differ from FILE: replace it (the\n"
     "                  results of the old matrix then drop out of `report`)\n"
+    "  --reuse-from SRC  (repeatable) a cell with no result in DIR takes a copy of\n"
+    "                  an ok or diverged result with its id from SRC/cells/ or\n"
+    "                  SRC/*/cells/ (another results root or matrix directory, e.g.\n"
+    "                  a pilot sharing cells with this matrix), instead of rerunning\n"
     "  --save-models DIR  tasks that train a model save it in DIR (lm: lm-SEED.ckpt,\n"
     "                  named in the result's note `checkpoint`; see moebench lm-eval)\n"
     "  --dump-routing DIR  lm and vision cells write every routing decision their\n"
@@ -524,7 +591,8 @@ int mb_verb_run(int argc, char **argv)
     return mb_run_until_resolved(argc, argv);
   const char *file = NULL, *out = "results", *v;
   long jobs = 1, threads = 1;
-  int si = 1, sn = 1, quiet = 0, replace = 0;
+  int si = 1, sn = 1, quiet = 0, replace = 0, nfrom = 0;
+  char *from[16];
   for (int i = 1; i < argc; i++) {
     if ((v = optval(argc, argv, &i, "-j", "--jobs"))) {
       if (!parse_pos(v, 4096, &jobs)) {
@@ -540,6 +608,16 @@ int mb_verb_run(int argc, char **argv)
       /* done above, before anything else */
     } else if (!strcmp(argv[i], "--replace")) {
       replace = 1;
+    } else if ((v = optval(argc, argv, &i, NULL, "--reuse-from"))) {
+      if (!*v || !is_dir(v)) {
+        fprintf(stderr, "moebench run: --reuse-from: '%s' is not a directory\n", v);
+        return 2;
+      }
+      if (nfrom == (int)(sizeof from / sizeof *from)) {
+        fprintf(stderr, "moebench run: at most %d --reuse-from\n", nfrom);
+        return 2;
+      }
+      from[nfrom++] = (char *)v;
     } else if ((v = optval(argc, argv, &i, NULL, "--save-models"))) {
       char e[4200];
       if (!*v) {
@@ -648,7 +726,7 @@ int mb_verb_run(int argc, char **argv)
     return 1;
   }
   size_t nsel = mb_matrix_shard(m, si, sn, sel), ntodo = 0, skipped = 0, nfail = 0, nok = 0,
-         ndiv = 0, corrupt = 0;
+         ndiv = 0, corrupt = 0, reused = 0;
   for (size_t k = 0; k < nsel; k++) {
     mb_rfile rf;
     mb_path_cell(path, sizeof path, out, m->name, m->cells[sel[k]].id);
@@ -657,7 +735,15 @@ int mb_verb_run(int argc, char **argv)
       fprintf(stderr, "moebench: corrupt result, will rerun: %s\n", err);
       corrupt++;
     }
-    if (r == 0 && (rf.ok || rf.diverged) && !strcmp(rf.id, m->cells[sel[k]].id))
+    int have = r == 0 && (rf.ok || rf.diverged) && !strcmp(rf.id, m->cells[sel[k]].id);
+    if (!have && nfrom) {
+      int u = reuse_cell(from, nfrom, m->cells[sel[k]].id, path, err, sizeof err);
+      if (u < 0)
+        fprintf(stderr, "moebench run: --reuse-from: %s (the cell will run)\n", err);
+      have = u > 0;
+      reused += have;
+    }
+    if (have)
       skipped++;
     else {
       seen[ntodo] = result_ino(path);
@@ -703,6 +789,9 @@ int mb_verb_run(int argc, char **argv)
   sigaction(SIGHUP, &sa, NULL);
 
   int tty = !quiet && isatty(2);
+  if (!quiet && reused)
+    fprintf(stderr, "moebench: %s: %zu result(s) of the same cells copied from --reuse-from\n",
+            m->name, reused);
   if (!quiet)
     fprintf(stderr, "moebench: %s: %zu cells%s, %zu already done, %zu to run with -j %ld -> %s\n",
             m->name, nsel, sn > 1 ? " in this shard" : "", skipped, ntodo, jobs, cells);

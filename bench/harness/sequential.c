@@ -122,7 +122,8 @@ int mb_run_until_resolved(int argc, char **argv)
     if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
       quiet = 1;
     if ((!strcmp(a, "--out") || !strcmp(a, "-j") || !strcmp(a, "--jobs") ||
-         !strcmp(a, "--threads") || !strcmp(a, "--save-models") || !strcmp(a, "--blas-core")) &&
+         !strcmp(a, "--threads") || !strcmp(a, "--save-models") || !strcmp(a, "--blas-core") ||
+         !strcmp(a, "--reuse-from") || !strcmp(a, "--dump-routing")) &&
         i + 1 < argc) {
       if (!strcmp(a, "--out"))
         out = argv[i + 1];
