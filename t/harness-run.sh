@@ -17,6 +17,12 @@ ok $rc "smoke run -j 1 succeeds"
 [ "$(count "$tmp/a/smoke-selftest/cells")" = 24 ]; ok $? "24 result files"
 [ "$(grep -l '"status": "ok"' "$tmp"/a/smoke-selftest/cells/*.json | wc -l)" = 24 ]; ok $? "all ok"
 cmp -s "$smoke" "$tmp/a/smoke-selftest/matrix.yaml"; ok $? "matrix stored beside the results"
+# cells run replication by replication (a run stopped part-way leaves whole
+# replications): the reps of the ids in the order the log reports them
+"$MOEBENCH" expand "$smoke" | awk '!/^#/ { sub(/^rep=/, "", $2); print $1, $2 }' > "$tmp/reps"
+sed -n 's/.*\] \([0-9a-f]*\) ok .*/\1/p' "$tmp/log" > "$tmp/order"
+reps=$(awk 'NR == FNR { r[$1] = $2; next } { printf "%s ", r[$1] }' "$tmp/reps" "$tmp/order")
+[ "$reps" = "0 0 0 0 0 0 1 1 1 1 1 1 2 2 2 2 2 2 3 3 3 3 3 3 " ]; ok $? "cells run replication by replication ($reps)"
 "$MOEBENCH" expand --ids "$smoke" | sort > "$tmp/ids"
 ls "$tmp/a/smoke-selftest/cells" | sed 's/\.json$//' | sort | cmp -s - "$tmp/ids"; ok $? "one file per expanded id"
 f=$(ls "$tmp"/a/smoke-selftest/cells/*.json | head -1)

@@ -505,6 +505,7 @@ static const char run_usage[] =
     "Run every cell of the matrix FILE that has no \"ok\" result yet, writing\n"
     "DIR/NAME/cells/ID.json (default DIR: results) and DIR/NAME/matrix.yaml.\n"
     "Runs sharing DIR split the work: each cell is claimed by one of them.\n"
+    "Missing cells run replication by replication (whole replications first).\n"
     "  -j, --jobs N    run N cells at a time, each in its own process (default 1)\n"
     "  --threads N     threads inside each lm and vision cell's model (default 1;\n"
     "                  the same bits for every N; -j J uses J x N threads)\n"
@@ -750,6 +751,20 @@ int mb_verb_run(int argc, char **argv)
       todo[ntodo++] = sel[k];
     }
     mb_rfile_free(&rf);
+  }
+  /* Replication by replication (stable: the matrix's order within one):
+   * a run stopped part-way leaves whole replications, every variant of
+   * them paired, not every replication of the first variants. */
+  for (size_t a = 1; a < ntodo; a++) {
+    const size_t t = todo[a];
+    const ino_t s = seen[a];
+    size_t b = a;
+    for (; b > 0 && m->cells[todo[b - 1]].rep > m->cells[t].rep; b--) {
+      todo[b] = todo[b - 1];
+      seen[b] = seen[b - 1];
+    }
+    todo[b] = t;
+    seen[b] = s;
   }
 
   int werr = ntodo ? write_probe(cells) : 0;
