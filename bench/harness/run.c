@@ -728,6 +728,16 @@ int mb_verb_run(int argc, char **argv)
   }
   size_t nsel = mb_matrix_shard(m, si, sn, sel), ntodo = 0, skipped = 0, nfail = 0, nok = 0,
          ndiv = 0, corrupt = 0, reused = 0;
+  /* Replication by replication (stable: the matrix's order within one):
+   * a run stopped part-way leaves whole replications, every variant of
+   * them paired, not every replication of the first variants. */
+  for (size_t a = 1; a < nsel; a++) {
+    const size_t c = sel[a];
+    size_t b = a;
+    for (; b > 0 && m->cells[sel[b - 1]].rep > m->cells[c].rep; b--)
+      sel[b] = sel[b - 1];
+    sel[b] = c;
+  }
   for (size_t k = 0; k < nsel; k++) {
     mb_rfile rf;
     mb_path_cell(path, sizeof path, out, m->name, m->cells[sel[k]].id);
@@ -752,21 +762,6 @@ int mb_verb_run(int argc, char **argv)
     }
     mb_rfile_free(&rf);
   }
-  /* Replication by replication (stable: the matrix's order within one):
-   * a run stopped part-way leaves whole replications, every variant of
-   * them paired, not every replication of the first variants. */
-  for (size_t a = 1; a < ntodo; a++) {
-    const size_t t = todo[a];
-    const ino_t s = seen[a];
-    size_t b = a;
-    for (; b > 0 && m->cells[todo[b - 1]].rep > m->cells[t].rep; b--) {
-      todo[b] = todo[b - 1];
-      seen[b] = seen[b - 1];
-    }
-    todo[b] = t;
-    seen[b] = s;
-  }
-
   int werr = ntodo ? write_probe(cells) : 0;
   if (werr) {
     fprintf(stderr,
