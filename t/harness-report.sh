@@ -49,6 +49,25 @@ grep -q '^| rep | mode=plain mean' "$rep/draw_by_n.md"; ok $? "--matrix table us
 grep -q "note: table 'draw_by_n' pools cells that differ in: n$" "$tmp/log"; ok $? "pooling over a varying parameter is noted"
 grep -q '^Pooled over the replications and over: n\.$' "$rep/summary.md"; ok $? "...in the summary too"
 ! grep -q 'pools cells' "$tmp/log.golden" 2> /dev/null; ok $? "no such note for the smoke matrix itself"
+# a plot pools too (a curve over two models is as wrong as a table cell)
+printf '  - name: pooled_draws\n    x: n\n    y: draw_mean\n    errorbars: se\n' | cat "$smoke" - > "$tmp/plot.yaml"
+MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --matrix "$tmp/plot.yaml" --plot 2> "$tmp/log"; ok $? "report --plot with a pooling plot"
+grep -q "note: plot 'pooled_draws' pools cells that differ in: mode$" "$tmp/log"; ok $? "a plot pooling a varying parameter is noted"
+grep -q "^Each point of \`pooled_draws\` pools the replications and: mode\.$" "$rep/summary.md"; ok $? "...in the summary too"
+! grep -q "note: plot 'value' pools" "$tmp/log"; ok $? "no note for a plot whose by-keys cover the axes"
+# cells without the statistic's metric add nothing to it: not counted as pooled
+mkdir "$tmp/s" && cp -r "$tmp/r/smoke-selftest" "$tmp/s/"
+sed '/^    columns: \[mode\]$/d' "$smoke" > "$tmp/rows.yaml"
+"$MOEBENCH" report "$tmp/s" --matrix "$tmp/rows.yaml" 2> "$tmp/log"
+grep -q "note: table 'draw_by_n' pools cells that differ in: mode$" "$tmp/log"; ok $? "a table over rows n alone pools mode"
+for f in $(grep -l '"mode": "plain"' "$tmp/s/smoke-selftest/cells/"*.json); do
+  sed -i 's/, "draw_mean": [-0-9.e+]*}/}/' "$f"
+done
+"$MOEBENCH" report "$tmp/s" --matrix "$tmp/rows.yaml" 2> "$tmp/log"; ok $? "report with draw_mean only in the noisy cells"
+! grep -q "note: table 'draw_by_n' pools" "$tmp/log"; ok $? "...no pooling note: the plain cells have no draw_mean"
+want=$(grep -l '"draw_mean"' "$tmp/s/smoke-selftest/cells/"*.json | wc -l)
+got=$(awk -F' [|] ' '/^[|] [0-9]/ { s += $4 } END { print s + 0 }' "$tmp/s/smoke-selftest/report/draw_by_n.md")
+[ "$want" -gt 0 ] && [ "$got" = "$want" ]; ok $? "...and its rows count the $want cells with draw_mean (got $got)"
 # an unnamed table in a --matrix file is an error with its place, not a crash
 printf 'name: t\ntask: selftest\nseed: 1\ntables:\n  - rows: n\n  - name: b\n' > "$tmp/noname.yaml"
 "$MOEBENCH" report "$tmp/r" --matrix "$tmp/noname.yaml" 2> "$tmp/log"; rc=$?

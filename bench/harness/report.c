@@ -230,11 +230,31 @@ void mb_rep_write_out(store *s, const char *file, const mb_buf *b)
   fprintf(stderr, "moebench report: wrote %s\n", path);
 }
 
-/* Parameters (other than rep) whose values differ between cells that share
- * the grouping keys a..b: such cells are pooled into one statistic, which
- * is usually a mistake in the matrix (a table or fit missing a key).
- * Appends "k1, k2" to out; returns how many. */
-static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, mb_buf *out)
+/* Whether ok cell c has the metric (a family "NAME@": any of its values). */
+static int has_metric(const store *s, size_t c, const char *metric)
+{
+  const size_t len = strlen(metric);
+  if (s->status[c] != 1)
+    return 0;
+  if (!len || metric[len - 1] != '@') {
+    double v;
+    return mb_rfile_metric(&s->rf[c], metric, &v);
+  }
+  double *pts = NULL;
+  const size_t n = mb_rep_family_points(&s->rf[c], metric, &pts);
+  free(pts);
+  return n > 0;
+}
+
+/* Parameters (other than rep) whose values differ between ok cells that
+ * share the grouping keys a..b and have the statistic's metric (or a value
+ * of the family "NAME@"): such cells are pooled into one statistic,
+ * which is usually a mistake in the matrix (a table, fit or plot missing
+ * a key; e.g. a logistic-regression baseline pooled with the transformer
+ * of the same variant). Cells without the metric are not counted: they
+ * add nothing to the statistic. Appends "k1, k2" to out; returns how many. */
+static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, const char *metric,
+                     mb_buf *out)
 {
   const mb_matrix *m = s->m;
   char **keys = xcalloc(na + nb, sizeof *keys);
@@ -252,11 +272,18 @@ static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, m
     if (grouped)
       continue;
     int varies = 0;
-    for (size_t i = 0; i < ng && !varies; i++)
-      for (size_t c = 1; c < g[i].n && !varies; c++)
-        if (strcmp(mb_cell_str(m->cells[g[i].cell[c]].cell, p->name),
-                   mb_cell_str(m->cells[g[i].cell[0]].cell, p->name)))
+    for (size_t i = 0; i < ng && !varies; i++) {
+      long first = -1;
+      for (size_t c = 0; c < g[i].n && !varies; c++) {
+        if (!has_metric(s, g[i].cell[c], metric))
+          continue;
+        if (first < 0)
+          first = (long)g[i].cell[c];
+        else if (strcmp(mb_cell_str(m->cells[g[i].cell[c]].cell, p->name),
+                        mb_cell_str(m->cells[first].cell, p->name)))
           varies = 1;
+      }
+    }
     if (varies)
       mb_buf_printf(out, "%s%s", count++ ? ", " : "", p->name);
   }
@@ -836,7 +863,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     mb_rep_table_md(&sum, t, &g);
     mb_buf pk;
     mb_buf_init(&pk);
-    const size_t npk = pooled(&s, t->rows, t->nrows, t->cols, t->ncols, &pk);
+    const size_t npk = pooled(&s, t->rows, t->nrows, t->cols, t->ncols, t->metric, &pk);
     if (npk) {
       fprintf(stderr, "moebench report: note: table '%s' pools cells that differ in: %s\n", t->name,
               pk.s);
@@ -883,7 +910,7 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
     mb_buf pk;
     mb_buf_init(&pk);
     char *xkey[1] = {fit->x};
-    const size_t npk = pooled(&s, fit->by, fit->nby, xkey, 1, &pk);
+    const size_t npk = pooled(&s, fit->by, fit->nby, xkey, 1, fit->y, &pk);
     if (npk) {
       fprintf(stderr, "moebench report: note: fit '%s' pools cells that differ in: %s\n", fit->name,
               pk.s);
@@ -931,9 +958,23 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
                      : rendered > before ? NULL
                                          : "gnuplot failed");
     }
-    for (size_t i = 0; i < m->nplots; i++)
+    for (size_t i = 0; i < m->nplots; i++) {
+      const mb_plot *pl = &m->plots[i];
+      const int fam = !strcmp(pl->x, "@");
+      char *xkey[1] = {pl->x};
+      mb_buf pk;
+      mb_buf_init(&pk);
+      const size_t npk = pooled(&s, pl->by, pl->nby, xkey, fam ? 0 : 1, pl->y, &pk);
+      if (npk)
+        fprintf(stderr, "moebench report: note: plot '%s' pools cells that differ in: %s\n",
+                pl->name, pk.s);
       if (rendered)
-        mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
+        mb_buf_printf(&sum, "![%s](%s.svg)\n\n", pl->name, pl->name);
+      if (npk)
+        mb_buf_printf(&sum, "Each point of `%s` pools the replications and: %s.\n\n", pl->name,
+                      pk.s);
+      mb_buf_free(&pk);
+    }
     for (size_t i = 0; i < m->nplots; i++)
       mb_buf_printf(&brief, "%s %s/%s.%s\n", i ? "       " : "Figure:", s.repdir, m->plots[i].name,
                     rendered ? "png" : "gp");
