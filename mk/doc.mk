@@ -9,4 +9,5 @@ EXTRA_DIST += doc/results.md doc/figures/perf-layer.svg doc/figures/results \
 # the results archive's report (make archive-report, mk/bench-harness.mk):
 # the .md and its figures, not the .html (no source-is-missing: archive/
 # is not shipped)
-EXTRA_DIST += doc/archive-results.md doc/figures/archive-results doc/lm-results.md doc/threads.md
+EXTRA_DIST += doc/archive-results.md doc/figures/archive-results doc/lm-results.md doc/threads.md \
+	doc/vision-results.md
