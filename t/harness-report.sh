@@ -55,6 +55,9 @@ MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --matrix "$tmp/plot.yaml" --plot 2
 grep -q "note: plot 'pooled_draws' pools cells that differ in: mode$" "$tmp/log"; ok $? "a plot pooling a varying parameter is noted"
 grep -q "^Each point of \`pooled_draws\` pools the replications and: mode\.$" "$rep/summary.md"; ok $? "...in the summary too"
 ! grep -q "note: plot 'value' pools" "$tmp/log"; ok $? "no note for a plot whose by-keys cover the axes"
+MOEBENCH_GNUPLOT= "$MOEBENCH" report "$tmp/r" --matrix "$tmp/plot.yaml" --format html 2> /dev/null
+grep -q '<span class="note">Each point pools the replications and: mode\.</span></figcaption>' "$rep/report.html"; ok $? "...and in the HTML figure's caption"
+[ "$(grep -c 'Each point pools' "$rep/report.html")" = 1 ]; ok $? "...of that figure only"
 # cells without the statistic's metric add nothing to it: not counted as pooled
 mkdir "$tmp/s" && cp -r "$tmp/r/smoke-selftest" "$tmp/s/"
 sed '/^    columns: \[mode\]$/d' "$smoke" > "$tmp/rows.yaml"

@@ -946,6 +946,17 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
               "moebench report: note: gnuplot not found (PATH or MOEBENCH_GNUPLOT): wrote the .gp "
               "scripts and .dat files only; render them with `gnuplot NAME.gp` in %s\n",
               s.repdir);
+    /* a plot pools like a table: its by-keys (and x, unless a family)
+     * group the cells */
+    mb_buf *pk = xcalloc(m->nplots, sizeof *pk);
+    for (size_t i = 0; i < m->nplots; i++) {
+      const mb_plot *pl = &m->plots[i];
+      char *xkey[1] = {pl->x};
+      mb_buf_init(&pk[i]);
+      if (pooled(&s, pl->by, pl->nby, xkey, strcmp(pl->x, "@") ? 1 : 0, pl->y, &pk[i]))
+        fprintf(stderr, "moebench report: note: plot '%s' pools cells that differ in: %s\n",
+                pl->name, pk[i].s);
+    }
     for (size_t i = 0; i < m->nplots; i++) {
       const int before = rendered;
       mb_rep_plot_one(&s, &m->plots[i], gnuplot, &rendered);
@@ -956,25 +967,18 @@ static int report_dir(const char *dir, const char *matrix_file, int formats, int
       mb_html_figure(&h, &m->plots[i], rendered > before ? svg : NULL,
                      !gnuplot            ? "gnuplot not found"
                      : rendered > before ? NULL
-                                         : "gnuplot failed");
+                                         : "gnuplot failed",
+                     pk[i].n ? pk[i].s : NULL);
     }
     for (size_t i = 0; i < m->nplots; i++) {
-      const mb_plot *pl = &m->plots[i];
-      const int fam = !strcmp(pl->x, "@");
-      char *xkey[1] = {pl->x};
-      mb_buf pk;
-      mb_buf_init(&pk);
-      const size_t npk = pooled(&s, pl->by, pl->nby, xkey, fam ? 0 : 1, pl->y, &pk);
-      if (npk)
-        fprintf(stderr, "moebench report: note: plot '%s' pools cells that differ in: %s\n",
-                pl->name, pk.s);
       if (rendered)
-        mb_buf_printf(&sum, "![%s](%s.svg)\n\n", pl->name, pl->name);
-      if (npk)
-        mb_buf_printf(&sum, "Each point of `%s` pools the replications and: %s.\n\n", pl->name,
-                      pk.s);
-      mb_buf_free(&pk);
+        mb_buf_printf(&sum, "![%s](%s.svg)\n\n", m->plots[i].name, m->plots[i].name);
+      if (pk[i].n)
+        mb_buf_printf(&sum, "Each point of `%s` pools the replications and: %s.\n\n",
+                      m->plots[i].name, pk[i].s);
+      mb_buf_free(&pk[i]);
     }
+    free(pk);
     for (size_t i = 0; i < m->nplots; i++)
       mb_buf_printf(&brief, "%s %s/%s.%s\n", i ? "       " : "Figure:", s.repdir, m->plots[i].name,
                     rendered ? "png" : "gp");

@@ -399,7 +399,8 @@ static void base64(mb_buf *b, const unsigned char *s, size_t n)
   }
 }
 
-void mb_html_figure(mb_html *h, const mb_plot *p, const char *svgpath, const char *why)
+void mb_html_figure(mb_html *h, const mb_plot *p, const char *svgpath, const char *why,
+                    const char *pooled)
 {
   mb_buf *b = &h->figs;
   if (!b->n)
@@ -450,7 +451,13 @@ void mb_html_figure(mb_html *h, const mb_plot *p, const char *svgpath, const cha
   mb_html_esc(b, p->name);
   mb_buf_puts(b, "</code>: ");
   mb_html_esc(b, alt.s);
-  mb_buf_puts(b, ".</figcaption>\n</figure>\n");
+  mb_buf_puts(b, ".");
+  if (pooled) {
+    mb_buf_puts(b, " <span class=\"note\">Each point pools the replications and: ");
+    mb_html_esc(b, pooled);
+    mb_buf_puts(b, ".</span>");
+  }
+  mb_buf_puts(b, "</figcaption>\n</figure>\n");
   mb_buf_free(&alt);
 }
 

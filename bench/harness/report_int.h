@@ -200,7 +200,8 @@ void mb_html_table(mb_html *h, const mb_table *t, const grid *g, const char *poo
 void mb_html_fit(mb_html *h, const mb_fit *f, const fitrow *r, size_t n, const char *pooled);
 /* A figure from the SVG file at path (NULL or unreadable: a note that it
  * was not rendered, naming why). */
-void mb_html_figure(mb_html *h, const mb_plot *p, const char *svgpath, const char *why);
+void mb_html_figure(mb_html *h, const mb_plot *p, const char *svgpath, const char *why,
+                    const char *pooled);
 /* Cells not ok: status per cell (0 missing, 2 failed, 3 corrupt, 4 diverged). */
 void mb_html_cells(mb_html *h, const int *status, const mb_rfile *rf);
 void mb_html_provenance(mb_html *h, const mb_prov_row *r, size_t n);
