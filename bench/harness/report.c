@@ -264,6 +264,9 @@ static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, c
     keys[na + i] = b[i];
   size_t ng, count = 0;
   group *g = mb_rep_group_cells(s, keys, na + nb, &ng);
+  char *has = xcalloc(m->ncells, 1); /* once, not once per parameter */
+  for (size_t c = 0; c < m->ncells; c++)
+    has[c] = (char)has_metric(s, c, metric);
   for (const mb_param *p = m->task->params; p->name; p++) {
     int grouped = 0;
     for (size_t k = 0; k < na + nb; k++)
@@ -275,7 +278,7 @@ static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, c
     for (size_t i = 0; i < ng && !varies; i++) {
       long first = -1;
       for (size_t c = 0; c < g[i].n && !varies; c++) {
-        if (!has_metric(s, g[i].cell[c], metric))
+        if (!has[g[i].cell[c]])
           continue;
         if (first < 0)
           first = (long)g[i].cell[c];
@@ -288,6 +291,7 @@ static size_t pooled(const store *s, char **a, size_t na, char **b, size_t nb, c
       mb_buf_printf(out, "%s%s", count++ ? ", " : "", p->name);
   }
   mb_rep_groups_free(g, ng);
+  free(has);
   free(keys);
   return count;
 }
