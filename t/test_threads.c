@@ -8,7 +8,9 @@
  * no tokens, PAPER and ADDITIVE combines, shared experts with weight ≠ 1,
  * balance and z-losses, linear and FFN experts. Plus the error paths of
  * the set_threads calls. */
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +110,61 @@ static void layer_case(const char *name, const moe_layer_config *cfg, int T)
     layer_free_run(&a);
   }
   layer_free_run(&ref);
+}
+
+/* The layer's failures on n threads are the one-thread failures: the
+ * first non-finite x, logit, selection bias or output in element order,
+ * the same message, MOE_EDOM. kind: 0 two NaNs in x, 1 a token whose
+ * logits overflow, 2 a NaN selection bias, 3 an infinite expert weight. */
+static int layer_fail(const moe_layer_config *cfg, int T, int nt, int kind, char *msg, size_t cap)
+{
+  moe_layer *l = moe_layer_alloc(cfg, T);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 77);
+  int rc = !l || moe_layer_init_params(l, r) || moe_layer_set_threads(l, nt);
+  const int D = cfg->D;
+  float *x = malloc((size_t)T * D * sizeof *x), *y = malloc((size_t)T * D * sizeof *y);
+  for (size_t i = 0; i < (size_t)T * D; i++)
+    x[i] = (float)gsl_ran_gaussian(r, 1.0);
+  if (!rc) {
+    if (kind == 0) {
+      x[(size_t)146 * D] = NAN; /* the block after 97's, on its thread */
+      x[(size_t)97 * D + 3] = NAN;
+    } else if (kind == 1) {
+      for (int d = 0; d < D; d++)
+        x[(size_t)121 * D + d] = 3e38f; /* the router's logits of token 121 overflow */
+    } else if (kind == 2) {
+      moe_layer_bias(l)[3] = NAN;
+    } else {
+      moe_layer_routed_expert(l, 2)[5] = INFINITY;
+    }
+    rc = moe_layer_forward(l, T, x, y);
+  }
+  snprintf(msg, cap, "%s", moe_last_error());
+  free(x);
+  free(y);
+  gsl_rng_free(r);
+  moe_layer_free(l);
+  return rc;
+}
+
+static void layer_fail_tests(void)
+{
+  moe_layer_config b;
+  moe_layer_config_variant(&b, "ds_v3_bias", (moe_variant_sizes){.D = 16, .F = 12, .N = 9, .K = 3, .shared = 1});
+  const char *what[] = {"NaN in x", "overflowing logits", "NaN selection bias", "Inf expert weight"};
+  const char *expect[] = {"x[97][3] is nan", "token 121", "bias[3] is nan", "layer forward: y["};
+  for (int kind = 0; kind < 4; kind++) {
+    char ref[512], got[512];
+    int rc1 = layer_fail(&b, 150, 1, kind, ref, sizeof ref);
+    ok(rc1 == MOE_EDOM && strstr(ref, expect[kind]), "layer, %s, 1 thread: MOE_EDOM (%s)",
+       what[kind], ref);
+    for (int c = 1; c < NC; c++) {
+      int rc = layer_fail(&b, 150, counts[c], kind, got, sizeof got);
+      ok(rc == rc1 && strcmp(got, ref) == 0, "layer, %s, %d threads: the one-thread error (%s)",
+         what[kind], counts[c], got);
+    }
+  }
 }
 
 static void layer_tests(void)
@@ -358,6 +415,7 @@ int main(void)
 {
   moe_blas_set_threads(1);
   layer_tests();
+  layer_fail_tests();
   lm_tests();
   eval_tests();
   vision_tests();

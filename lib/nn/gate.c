@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "private.h"
+#include "nn_internal.h"
 #include "moe/gate.h"
 #include "vmath.h"
 

@@ -29,26 +29,22 @@ static void SFX(topk_select)(const REAL *s, const REAL *b, int E, int K, int *id
   }
 }
 
-int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const REAL *logits,
-                          const REAL *bias, REAL *scores, int *idx, REAL *weights)
+/* moe_gate_forward's work on tokens [t0, t1), the arguments checked:
+ * each token's scores, choice and weights depend on its own logits only,
+ * and the exponentials pass through one kernel whatever the span (vmath.h),
+ * so any split of the tokens gives the bits of one call over all of them
+ * (the MoE layer runs spans on its threads). */
+void SFX(moei_gate_rows)(const moe_gate_config *cfg, int t0, int t1, int E, int K,
+                         const REAL *logits, const REAL *bias, REAL *scores, int *idx,
+                         REAL *weights)
 {
-  int rc = moe_gate_check(cfg, E, K);
-  if (rc)
-    return rc;
-  MOE_CHECK_ARG(T >= 0, "gate forward: T=%d < 0", T);
-  if (T == 0)
-    return MOE_OK;
-  MOE_CHECK_ARG(logits && scores && idx && weights, "gate forward: NULL buffer");
-  MOE_CHECK_ARG(!cfg->use_bias || bias, "gate forward: use_bias set but bias is NULL");
-  for (size_t i = 0; i < (size_t)T * E; i++)
-    if (!isfinite(logits[i]))
-      return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", i,
-                       i / (size_t)E, i % (size_t)E, (double)logits[i]);
-  if (cfg->use_bias)
-    for (int e = 0; e < E; e++)
-      if (!isfinite(bias[e]))
-        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
-
+  const int T = t1 - t0;
+  if (T <= 0)
+    return;
+  logits += (size_t)t0 * E;
+  scores += (size_t)t0 * E;
+  idx += (size_t)t0 * K;
+  weights += (size_t)t0 * K;
   const REAL scale = (REAL)cfg->route_scale;
   /* scores of all T·E logits: the exponentials in one SLEEF pass (≤ 1 ULP,
    * vmath.h), the arithmetic around it element-wise */
@@ -102,6 +98,29 @@ int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const
         w[k] *= scale;
     }
   }
+}
+
+int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const REAL *logits,
+                          const REAL *bias, REAL *scores, int *idx, REAL *weights)
+{
+  int rc = moe_gate_check(cfg, E, K);
+  if (rc)
+    return rc;
+  MOE_CHECK_ARG(T >= 0, "gate forward: T=%d < 0", T);
+  if (T == 0)
+    return MOE_OK;
+  MOE_CHECK_ARG(logits && scores && idx && weights, "gate forward: NULL buffer");
+  MOE_CHECK_ARG(!cfg->use_bias || bias, "gate forward: use_bias set but bias is NULL");
+  for (size_t i = 0; i < (size_t)T * E; i++)
+    if (!isfinite(logits[i]))
+      return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", i,
+                       i / (size_t)E, i % (size_t)E, (double)logits[i]);
+  if (cfg->use_bias)
+    for (int e = 0; e < E; e++)
+      if (!isfinite(bias[e]))
+        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
+
+  SFX(moei_gate_rows)(cfg, 0, T, E, K, logits, bias, scores, idx, weights);
   return MOE_OK;
 }
 

@@ -402,9 +402,13 @@ static void SFX(token_rows)(SFX(moe_layer) *l, int T)
 
 /* The experts' forward on l->nt threads. Every expert (shared ones first,
  * the largest items, then routed) is one work item that writes only its
- * own outputs; then y is summed as the one-thread code sums it: shared
- * outputs i = 0..S−1, then each token's routed rows in expert order. */
-static void SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
+ * own outputs; then y is summed as the one-thread code sums it: zero,
+ * shared outputs i = 0..S−1 (the same R_AXPY, on spans of 64 tokens: a
+ * whole number of the kernel's 32-element vectors before the end, so
+ * every element takes the path it takes in one call over all T·D), then
+ * each token's routed rows in expert order. Returns the first non-finite
+ * element of y (T·D if none), as R_FIRST_NONFINITE over all of y. */
+static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
 {
   const moe_layer_config *c = &l->cfg;
   const int D = c->D, E = c->E, K = c->K, S = c->S, nt = l->nt;
@@ -426,19 +430,84 @@ static void SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
                          SFX(gather_rows)(l, e, T), l->cg + (size_t)o * cw, l->og + (size_t)o * D);
   }
-  for (int i = 0; i < S; i++)
-    R_AXPY((int)TD, SFX(shared_factor)(l, i), l->sh_out + (size_t)i * Tm * D, 1, y, 1);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int t = 0; t < T; t++) {
-    REAL *restrict yt = y + (size_t)t * D;
-    for (int k = 0; k < K; k++) {
-      const int row = l->tok_rows[(size_t)t * K + k];
-      const REAL a = r * l->w[l->slot_of[row]];
-      const REAL *restrict ot = l->og + (size_t)row * D;
-      for (int d = 0; d < D; d++)
-        yt[d] += a * ot[d];
+  enum { SPAN = 64 }; /* tokens: SPAN·D elements, a multiple of 32 */
+  const int nsp = (T + SPAN - 1) / SPAN;
+  size_t bad = TD;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(min : bad)
+  for (int sp = 0; sp < nsp; sp++) {
+    const int t0 = sp * SPAN, t1 = t0 + SPAN < T ? t0 + SPAN : T;
+    const size_t e0 = (size_t)t0 * D, ne = (size_t)(t1 - t0) * D;
+    memset(y + e0, 0, ne * sizeof *y);
+    for (int i = 0; i < S; i++)
+      R_AXPY((int)ne, SFX(shared_factor)(l, i), l->sh_out + (size_t)i * Tm * D + e0, 1, y + e0, 1);
+    for (int t = t0; t < t1; t++) {
+      REAL *restrict yt = y + (size_t)t * D;
+      for (int k = 0; k < K; k++) {
+        const int row = l->tok_rows[(size_t)t * K + k];
+        const REAL a = r * l->w[l->slot_of[row]];
+        const REAL *restrict ot = l->og + (size_t)row * D;
+        for (int d = 0; d < D; d++)
+          yt[d] += a * ot[d];
+      }
     }
+    const size_t b = R_FIRST_NONFINITE(y + e0, ne);
+    if (b < ne && e0 + b < bad)
+      bad = e0 + b;
   }
+  return bad;
+}
+
+/* moe_layer_forward's start on l->nt threads (T > 0): the check of x, its
+ * copy, the router's logits (T, E) = x W_rᵀ and the gate, row block by
+ * row block of par_gemm (par_impl.h: the very BLAS calls), each block's
+ * gate right after its logits (moei_gate_rows: any split of the tokens
+ * gives the same bits). Fails as the one-thread order does: the first
+ * non-finite x, else moe_gate_forward's checks (logits, then the bias),
+ * each the first in element order; nothing in x or the layer's
+ * parameters is changed either way. */
+static int SFX(route_threads)(SFX(moe_layer) *l, int T, const REAL *x)
+{
+  const moe_layer_config *c = &l->cfg;
+  const int D = c->D, E = c->E, K = c->K, nt = l->nt;
+  const REAL *bias = c->gate.use_bias ? l->bias : NULL;
+  const size_t TD = (size_t)T * D, TE = (size_t)T * E;
+  const int nb = moei_par_nblocks(T);
+  size_t bad_x = TD, bad_l = TE;
+  (void)nt;
+#pragma omp parallel for num_threads(nt < nb ? nt : nb) schedule(static) reduction(min : bad_x, bad_l)
+  for (int b = 0; b < nb; b++) {
+    int r0, r1;
+    moei_par_block(T, nb, b, &r0, &r1);
+    const size_t o = (size_t)r0 * D, n = (size_t)(r1 - r0) * D;
+    const size_t bx = R_FIRST_NONFINITE(x + o, n);
+    if (bx < n && o + bx < bad_x)
+      bad_x = o + bx;
+    memcpy(l->x + o, x + o, n * sizeof *x);
+    SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0,
+                        l->logits, E);
+    const size_t ol = (size_t)r0 * E, nl = (size_t)(r1 - r0) * E;
+    for (size_t i = 0; i < nl; i++)
+      if (!isfinite(l->logits[ol + i])) {
+        if (ol + i < bad_l)
+          bad_l = ol + i;
+        break;
+      }
+    SFX(moei_gate_rows)(&c->gate, r0, r1, E, K, l->logits, bias, l->scores, l->idx, l->w);
+  }
+  if (bad_x < TD)
+    return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad_x / (size_t)D,
+                     bad_x % (size_t)D, (double)x[bad_x]);
+  int rc = moe_gate_check(&c->gate, E, K);
+  if (rc)
+    return rc;
+  if (bad_l < TE)
+    return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", bad_l,
+                     bad_l / (size_t)E, bad_l % (size_t)E, (double)l->logits[bad_l]);
+  if (bias)
+    for (int e = 0; e < E; e++)
+      if (!isfinite(bias[e]))
+        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
+  return MOE_OK;
 }
 
 /* The router's weight gradient dW_r (E, D) += dlogitsᵀ x. */
@@ -581,24 +650,32 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   const int D = c->D, E = c->E, K = c->K, S = c->S;
   const size_t TD = (size_t)T * D;
   l->T = -1; /* until this forward succeeds */
-  size_t bad_x = R_FIRST_NONFINITE(x, TD);
-  if (bad_x < TD)
-    return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad_x / (size_t)D,
-                     bad_x % (size_t)D, (double)x[bad_x]);
-  l->aux = 0;
-  if (T == 0) {
-    memset(l->load, 0, (size_t)E * sizeof *l->load);
-    l->T = 0;
-    return MOE_OK;
-  }
-  memcpy(l->x, x, TD * sizeof *x);
+  int rc;
+  if (l->nt > 1 && T > 0) {
+    rc = SFX(route_threads)(l, T, x);
+    if (rc)
+      return rc;
+    l->aux = 0;
+  } else {
+    size_t bad_x = R_FIRST_NONFINITE(x, TD);
+    if (bad_x < TD)
+      return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad_x / (size_t)D,
+                       bad_x % (size_t)D, (double)x[bad_x]);
+    l->aux = 0;
+    if (T == 0) {
+      memset(l->load, 0, (size_t)E * sizeof *l->load);
+      l->T = 0;
+      return MOE_OK;
+    }
+    memcpy(l->x, x, TD * sizeof *x);
 
-  /* router: logits (T, E) = x (T, D) · W_rᵀ */
-  SFX(par_gemm)(l->nt, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0, l->logits, E);
-  int rc = SFX(moe_gate_forward)(&c->gate, T, E, K, l->logits, c->gate.use_bias ? l->bias : NULL,
-                                 l->scores, l->idx, l->w);
-  if (rc)
-    return rc;
+    /* router: logits (T, E) = x (T, D) · W_rᵀ */
+    SFX(par_gemm)(1, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0, l->logits, E);
+    rc = SFX(moe_gate_forward)(&c->gate, T, E, K, l->logits, c->gate.use_bias ? l->bias : NULL,
+                               l->scores, l->idx, l->w);
+    if (rc)
+      return rc;
+  }
 
   /* group the T·K slots by expert, tokens in order within an expert */
   memset(l->load, 0, (size_t)E * sizeof *l->load);
@@ -612,7 +689,7 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   for (size_t i = 0; i < (size_t)T * K; i++)
     l->slot_of[l->next[l->idx[i]]++] = (int)i;
 
-  if (!SFX(y_written_once)(l, T))
+  if (l->nt == 1 && !SFX(y_written_once)(l, T)) /* on more, layer_forward_threads */
     memset(y, 0, TD * sizeof *y);
 
   /* shared experts, always on */
@@ -628,8 +705,9 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
     for (int i = 0; i < S; i++)
       l->omega[i] /= z;
   }
+  size_t bad = TD; /* y's first non-finite element */
   if (l->nt > 1)
-    SFX(layer_forward_threads)(l, T, y);
+    bad = SFX(layer_forward_threads)(l, T, y);
   else
     SFX(layer_forward_serial)(l, T, y);
 
@@ -666,7 +744,8 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
   /* A non-finite output with finite x means non-finite parameters (expert
    * weights, shared logits) or overflow: refuse it here rather than let it
    * reach a loss and an optimizer. l->T stays -1, so backward refuses too. */
-  size_t bad = R_FIRST_NONFINITE(y, TD);
+  if (l->nt == 1)
+    bad = R_FIRST_NONFINITE(y, TD);
   if (bad < TD)
     return moe_error(MOE_EDOM, "layer forward: y[%zu][%zu] is %g (x is finite: a non-finite "
                      "parameter or an overflow)", bad / (size_t)D, bad % (size_t)D, (double)y[bad]);

@@ -335,8 +335,18 @@ int SFX(moe_lm_get_threads)(const SFX(moe_lm) *m) { return m ? m->nt : 0; }
 
 void SFX(moe_lm_zero_grad)(SFX(moe_lm) *m)
 {
-  if (m)
-    memset(m->grads, 0, m->n_params * sizeof *m->grads);
+  if (!m)
+    return;
+  /* chunks of the slab on the model's threads (zeros: no bit depends on
+   * which thread stores them) */
+  const size_t CH = 65536, n = m->n_params, nch = (n + CH - 1) / CH;
+  const int nt = m->nt;
+  (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nch > 1)
+  for (size_t ch = 0; ch < nch; ch++) {
+    const size_t i0 = ch * CH, len = n - i0 < CH ? n - i0 : CH;
+    memset(m->grads + i0, 0, len * sizeof *m->grads);
+  }
 }
 
 const REAL *SFX(moe_lm_logits)(const SFX(moe_lm) *m)

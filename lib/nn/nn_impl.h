@@ -715,7 +715,6 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
   MOE_CHECK_ARG(bk, "block backward: NULL block");
   MOE_CHECK_ARG(bk->B >= 0, "block backward: no successful forward to differentiate");
   const int B = bk->B, T = bk->T, D = bk->cfg.D, H = bk->cfg.H, N = B * T, nt = bk->nt;
-  const size_t ND = (size_t)N * D;
   if (N == 0)
     return MOE_OK;
   MOE_CHECK_ARG(dy, "block backward: NULL dy");
@@ -724,9 +723,9 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
   REAL *gWqkv = g + (bk->Wqkv - bk->params), *gWo = g + (bk->Wo - bk->params);
   REAL *gln2w = g + (bk->ln2w - bk->params), *gln2b = g + (bk->ln2b - bk->params);
 
-  /* y = x1 + ffn(LN2(x1)) */
-  memcpy(bk->dx1, dy, ND * sizeof *dy); /* dy is not read again (it may alias dx) */
-  int rc = SFX(moe_layer_backward)(bk->ffn, bk->dx1, bk->dln);
+  /* y = x1 + ffn(LN2(x1)); dy is read up to the first region below, which
+   * copies its rows into dx1 (it may alias dx, written only after) */
+  int rc = SFX(moe_layer_backward)(bk->ffn, dy, bk->dln);
   if (rc)
     return rc;
 
@@ -743,6 +742,7 @@ int SFX(moe_block_backward)(SFX(moe_block) *bk, const REAL *dy, REAL *dx)
   for (int b = 0; b < nb; b++) {
     int r0, r1;
     moei_par_block(N, nb, b, &r0, &r1);
+    memcpy(bk->dx1 + (size_t)r0 * D, dy + (size_t)r0 * D, (size_t)(r1 - r0) * D * sizeof *dy);
     SFX(moei_ln_backward_rows)(r0, r1, D, bk->x1, bk->ln2w, bk->m2, bk->r2, bk->dln, bk->dx1,
                       rows_w ? gln2w : NULL, rows_w ? gln2b : NULL);
     SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasNoTrans, N, D, D, 1, bk->dx1, D, bk->Wo, D, 0,

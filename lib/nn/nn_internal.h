@@ -8,6 +8,16 @@
 #include "internal.h"
 #include "private.h"
 
+#include "moe/gate.h"
+/* moe_gate_forward's per-token work on tokens [t0, t1) of the arrays, the
+ * arguments already checked (any split of the tokens gives the bits of
+ * one call; the MoE layer runs spans on its threads). */
+void moei_gate_rows(const moe_gate_config *cfg, int t0, int t1, int E, int K, const float *logits,
+                    const float *bias, float *scores, int *idx, float *weights);
+void moei_gate_rows_f64(const moe_gate_config *cfg, int t0, int t1, int E, int K,
+                        const double *logits, const double *bias, double *scores, int *idx,
+                        double *weights);
+
 /* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
  * its own buffers; float and double. */
 #include "moe/expert.h"
