@@ -411,43 +411,6 @@ static void vision_tests(void)
   ok(moe_vision_set_threads(NULL, 2) == MOE_EINVAL, "vision threads on NULL: MOE_EINVAL");
 }
 
-/* The AdamW update on a slab large enough that its threads run
- * (lib/nn/optim.c: MOE_OPTIM_MIN_PER_THREAD, 3·2^20 elements a thread):
- * three steps on 1, 2, 3 and 7 threads give bit-identical parameters. */
-static void optim_tests(void)
-{
-  const size_t n = 7000000;
-  float *p0 = malloc(n * sizeof *p0), *g = malloc(n * sizeof *g), *ref = NULL;
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, 31);
-  for (size_t i = 0; i < n; i++) {
-    p0[i] = (float)gsl_ran_gaussian(r, 0.1);
-    g[i] = (float)gsl_ran_gaussian(r, 0.01);
-  }
-  moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
-  oc.weight_decay = 0.1;
-  for (int c = 0; c < NC; c++) {
-    moe_optim *o = moe_optim_alloc(&oc, n);
-    float *p = dup(p0, n);
-    int rc = !o || moe_optim_set_threads(o, counts[c]);
-    for (int step = 0; step < 3 && !rc; step++)
-      rc = moe_optim_step(o, p, g, 1e-3 * (step + 1));
-    if (c == 0) {
-      ok(rc == 0, "AdamW on %zu parameters, 1 thread: three steps", n);
-      ref = p;
-    } else {
-      ok(rc == 0 && same(p, ref, n * sizeof *p),
-         "AdamW on %zu parameters, %d threads: bit-identical to 1 thread", n, counts[c]);
-      free(p);
-    }
-    moe_optim_free(o);
-  }
-  free(ref);
-  free(p0);
-  free(g);
-  gsl_rng_free(r);
-}
-
 int main(void)
 {
   moe_blas_set_threads(1);
@@ -456,7 +419,6 @@ int main(void)
   lm_tests();
   eval_tests();
   vision_tests();
-  optim_tests();
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   moe_optim *o = moe_optim_alloc(&oc, 10);
   ok(moe_optim_set_threads(o, -1) == MOE_EINVAL, "optimizer threads -1: MOE_EINVAL");

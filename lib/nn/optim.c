@@ -75,17 +75,6 @@ int moe_optim_check(const moe_optim_config *c)
 #pragma GCC optimize("vect-cost-model=dynamic")
 #endif
 
-/* The fewest slab elements a thread of the AdamW update gets. The update
- * streams parameters, gradients and both moments right after the serial
- * gradient norm has read the parameters and gradients on the calling
- * thread: measured on the 2-core EPYC VM this project is developed on
- * (doc/threads.md), a second thread made the update slower at 1.8M and
- * 4.9M parameters (1.09 -> 1.68 ms, 2.79 -> 3.31 ms, the busier thread)
- * and faster at 9.0M and 17.2M (5.6 -> 4.8 ms, 9.6 -> 8.5 ms). */
-#ifndef MOE_OPTIM_MIN_PER_THREAD
-#define MOE_OPTIM_MIN_PER_THREAD ((size_t)3 << 20)
-#endif
-
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
 #include "optim_impl.h"

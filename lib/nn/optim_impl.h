@@ -162,16 +162,13 @@ static int SFX(optim_step)(SFX(moe_optim) *o, REAL *p, REAL *g, double lr, int f
   const double bc1 = 1.0 - pow(c->beta1, (double)o->t);
   const double bc2 = 1.0 - pow(c->beta2, (double)o->t);
   const REAL step = (REAL)(-lr / bc1), bc2_sqrt = (REAL)sqrt(bc2), eps = (REAL)c->eps;
-  /* AdamW streams four slabs: a thread pays only with a large share of
-   * them (MOE_OPTIM_MIN_PER_THREAD); fewer threads change no bit */
-  const size_t cap = n / MOE_OPTIM_MIN_PER_THREAD;
-  const int nt = cap < 1 ? 1 : (size_t)o->nt > cap ? (int)cap : o->nt;
-  if (nt == 1 && gs == 1) {
+  if (o->nt == 1 && gs == 1) {
     SFX(adamw_update)(n, p, g, o->m, o->v, decay, b1, one_b1, b2, one_b2, step, bc2_sqrt, eps);
     return MOE_OK;
   }
   /* element-wise: chunks on threads change no bit */
   const size_t CH = 16384, nch = (n + CH - 1) / CH;
+  const int nt = o->nt;
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (size_t k = 0; k < nch; k++) {
     const size_t i0 = k * CH, len = n - i0 < CH ? n - i0 : CH;
