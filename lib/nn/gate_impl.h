@@ -100,6 +100,22 @@ void SFX(moei_gate_rows)(const moe_gate_config *cfg, int t0, int t1, int E, int 
   }
 }
 
+/* moe_gate_forward's refusal of non-finite input, given the first
+ * non-finite logit bad (TE if none) of the TE = T·E: that logit, else the
+ * first non-finite selection bias (use_bias gates), else MOE_OK. */
+int SFX(moei_gate_finite)(const moe_gate_config *cfg, int E, const REAL *logits, size_t bad,
+                          size_t TE, const REAL *bias)
+{
+  if (bad < TE)
+    return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", bad,
+                     bad / (size_t)E, bad % (size_t)E, (double)logits[bad]);
+  if (cfg->use_bias)
+    for (int e = 0; e < E; e++)
+      if (!isfinite(bias[e]))
+        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
+  return MOE_OK;
+}
+
 int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const REAL *logits,
                           const REAL *bias, REAL *scores, int *idx, REAL *weights)
 {
@@ -111,15 +127,13 @@ int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const
     return MOE_OK;
   MOE_CHECK_ARG(logits && scores && idx && weights, "gate forward: NULL buffer");
   MOE_CHECK_ARG(!cfg->use_bias || bias, "gate forward: use_bias set but bias is NULL");
-  for (size_t i = 0; i < (size_t)T * E; i++)
-    if (!isfinite(logits[i]))
-      return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", i,
-                       i / (size_t)E, i % (size_t)E, (double)logits[i]);
-  if (cfg->use_bias)
-    for (int e = 0; e < E; e++)
-      if (!isfinite(bias[e]))
-        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
-
+  const size_t TE = (size_t)T * E;
+  size_t bad = 0;
+  while (bad < TE && isfinite(logits[bad]))
+    bad++;
+  rc = SFX(moei_gate_finite)(cfg, E, logits, bad, TE, bias);
+  if (rc)
+    return rc;
   SFX(moei_gate_rows)(cfg, 0, T, E, K, logits, bias, scores, idx, weights);
   return MOE_OK;
 }

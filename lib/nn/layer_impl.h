@@ -500,14 +500,7 @@ static int SFX(route_threads)(SFX(moe_layer) *l, int T, const REAL *x)
   int rc = moe_gate_check(&c->gate, E, K);
   if (rc)
     return rc;
-  if (bad_l < TE)
-    return moe_error(MOE_EDOM, "gate forward: logit %zu (token %zu, expert %zu) is %g", bad_l,
-                     bad_l / (size_t)E, bad_l % (size_t)E, (double)l->logits[bad_l]);
-  if (bias)
-    for (int e = 0; e < E; e++)
-      if (!isfinite(bias[e]))
-        return moe_error(MOE_EDOM, "gate forward: bias[%d] is %g", e, (double)bias[e]);
-  return MOE_OK;
+  return SFX(moei_gate_finite)(&c->gate, E, l->logits, bad_l, TE, bias);
 }
 
 /* The router's weight gradient dW_r (E, D) += dlogitsᵀ x. */

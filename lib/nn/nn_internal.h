@@ -17,6 +17,14 @@ void moei_gate_rows(const moe_gate_config *cfg, int t0, int t1, int E, int K, co
 void moei_gate_rows_f64(const moe_gate_config *cfg, int t0, int t1, int E, int K,
                         const double *logits, const double *bias, double *scores, int *idx,
                         double *weights);
+/* moe_gate_forward's errors for non-finite input: the first non-finite
+ * logit bad (TE = T·E if none), else the first non-finite selection bias
+ * (use_bias); MOE_OK if neither. One definition for the one-thread scan
+ * and the MoE layer's threaded one. */
+int moei_gate_finite(const moe_gate_config *cfg, int E, const float *logits, size_t bad, size_t TE,
+                     const float *bias);
+int moei_gate_finite_f64(const moe_gate_config *cfg, int E, const double *logits, size_t bad,
+                         size_t TE, const double *bias);
 
 /* Unchecked expert kernels (expert_impl.h) for the MoE layer, which sizes
  * its own buffers; float and double. */
