@@ -404,7 +404,8 @@ static void SFX(token_rows)(SFX(moe_layer) *l, int T)
  * the largest items, then routed) is one work item that writes only its
  * own outputs; then y is summed as the one-thread code sums it: zero,
  * shared outputs i = 0..S−1 (the same R_AXPY, on spans of 64 tokens: a
- * whole number of the kernel's 32-element vectors before the end, so
+ * multiple of 64 elements before the end, the vector block of every
+ * x86 saxpy kernel of OpenBLAS (32, Sandybridge's 64), so
  * every element takes the path it takes in one call over all T·D), then
  * each token's routed rows in expert order. Returns the first non-finite
  * element of y (T·D if none), as R_FIRST_NONFINITE over all of y. */
@@ -430,7 +431,7 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
                          SFX(gather_rows)(l, e, T), l->cg + (size_t)o * cw, l->og + (size_t)o * D);
   }
-  enum { SPAN = 64 }; /* tokens: SPAN·D elements, a multiple of 32 */
+  enum { SPAN = 64 }; /* tokens: SPAN·D elements, a multiple of 64 */
   const int nsp = (T + SPAN - 1) / SPAN;
   size_t bad = TD;
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(min : bad)
