@@ -128,10 +128,7 @@ int SFX(moe_gate_forward)(const moe_gate_config *cfg, int T, int E, int K, const
   MOE_CHECK_ARG(logits && scores && idx && weights, "gate forward: NULL buffer");
   MOE_CHECK_ARG(!cfg->use_bias || bias, "gate forward: use_bias set but bias is NULL");
   const size_t TE = (size_t)T * E;
-  size_t bad = 0;
-  while (bad < TE && isfinite(logits[bad]))
-    bad++;
-  rc = SFX(moei_gate_finite)(cfg, E, logits, bad, TE, bias);
+  rc = SFX(moei_gate_finite)(cfg, E, logits, R_FIRST_NONFINITE(logits, TE), TE, bias);
   if (rc)
     return rc;
   SFX(moei_gate_rows)(cfg, 0, T, E, K, logits, bias, scores, idx, weights);

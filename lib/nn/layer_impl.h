@@ -458,6 +458,13 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
   return bad;
 }
 
+/* moe_layer_forward's refusal of x, bad its first non-finite element. */
+static int SFX(x_error)(const REAL *x, size_t bad, int D)
+{
+  return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad / (size_t)D,
+                   bad % (size_t)D, (double)x[bad]);
+}
+
 /* moe_layer_forward's start on l->nt threads (T > 0): the check of x, its
  * copy, the router's logits (T, E) = x W_rᵀ and the gate, row block by
  * row block of par_gemm (par_impl.h: the very BLAS calls), each block's
@@ -487,17 +494,13 @@ static int SFX(route_threads)(SFX(moe_layer) *l, int T, const REAL *x)
     SFX(par_gemm_block)(b, nb, CblasNoTrans, CblasTrans, T, E, D, 1, l->x, D, l->Wr, D, 0,
                         l->logits, E);
     const size_t ol = (size_t)r0 * E, nl = (size_t)(r1 - r0) * E;
-    for (size_t i = 0; i < nl; i++)
-      if (!isfinite(l->logits[ol + i])) {
-        if (ol + i < bad_l)
-          bad_l = ol + i;
-        break;
-      }
+    const size_t bl = R_FIRST_NONFINITE(l->logits + ol, nl);
+    if (bl < nl && ol + bl < bad_l)
+      bad_l = ol + bl;
     SFX(moei_gate_rows)(&c->gate, r0, r1, E, K, l->logits, bias, l->scores, l->idx, l->w);
   }
   if (bad_x < TD)
-    return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad_x / (size_t)D,
-                     bad_x % (size_t)D, (double)x[bad_x]);
+    return SFX(x_error)(x, bad_x, D);
   int rc = moe_gate_check(&c->gate, E, K);
   if (rc)
     return rc;
@@ -651,10 +654,9 @@ int SFX(moe_layer_forward)(SFX(moe_layer) *l, int T, const REAL *x, REAL *y)
       return rc;
     l->aux = 0;
   } else {
-    size_t bad_x = R_FIRST_NONFINITE(x, TD);
+    const size_t bad_x = R_FIRST_NONFINITE(x, TD);
     if (bad_x < TD)
-      return moe_error(MOE_EDOM, "layer forward: x[%zu][%zu] is %g", bad_x / (size_t)D,
-                       bad_x % (size_t)D, (double)x[bad_x]);
+      return SFX(x_error)(x, bad_x, D);
     l->aux = 0;
     if (T == 0) {
       memset(l->load, 0, (size_t)E * sizeof *l->load);
