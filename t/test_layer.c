@@ -158,6 +158,72 @@ static void fd_all(void)
   gsl_rng_free(r);
 }
 
+/* A dense layer (E = K = 1, no shared expert), whose products are cut
+ * into row blocks (moei_expert_fwd_blocked / _bwd_blocked): 100 rows,
+ * three blocks. Gradients by finite differences, an FFN and a linear
+ * expert, each with its biases. */
+enum { TB = 100, DB = 3, FB = 4 };
+typedef struct {
+  moe_layer_f64 *l;
+  double x[TB * DB], y[TB * DB], R[TB * DB];
+} fd_dense_ctx;
+
+static double objective_dense(void *p)
+{
+  fd_dense_ctx *c = p;
+  if (moe_layer_forward_f64(c->l, TB, c->x, c->y))
+    return NAN;
+  double L = 0;
+  for (int i = 0; i < TB * DB; i++)
+    L += c->y[i] * c->R[i];
+  return L;
+}
+
+static void fd_dense(void)
+{
+  gsl_rng *r = moe_rng_alloc(4242);
+  for (int x = 0; x < 2; x++) {
+    moe_layer_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.D = DB;
+    cfg.E = 1;
+    cfg.K = 1;
+    moe_gate_preset("softmax", &cfg.gate);
+    cfg.expert.kind = x ? MOE_EXPERT_FFN : MOE_EXPERT_LINEAR;
+    cfg.expert.F = FB;
+    cfg.expert.act = MOE_ACT_GELU;
+    cfg.expert.bias = 1;
+    static fd_dense_ctx c;
+    memset(&c, 0, sizeof c);
+    c.l = moe_layer_alloc_f64(&cfg, TB);
+    if (!c.l) {
+      ok(0, "fd dense %s: alloc (%s)", x ? "ffn-gelu" : "linear", moe_last_error());
+      continue;
+    }
+    moe_layer_init_params_f64(c.l, r);
+    size_t n = moe_layer_param_count_f64(c.l);
+    double *p = moe_layer_params_f64(c.l);
+    for (size_t i = 0; i < n; i++) /* non-zero biases, so their gradients count */
+      if (p[i] == 0)
+        p[i] = gsl_ran_gaussian(r, 0.3);
+    moe_rng_normal_f64(r, c.x, TB * DB, 1.0);
+    moe_rng_normal_f64(r, c.R, TB * DB, 1.0);
+    static double dx[TB * DB];
+    moe_layer_zero_grad_f64(c.l);
+    int rc = moe_layer_forward_f64(c.l, TB, c.x, c.y);
+    rc |= moe_layer_backward_f64(c.l, c.R, dx);
+    double *ga = malloc(n * sizeof *ga);
+    memcpy(ga, moe_layer_grads_f64(c.l), n * sizeof *ga);
+    double ep = fd_check(objective_dense, &c, p, ga, n, FD_H);
+    double ex = fd_check(objective_dense, &c, c.x, dx, TB * DB, FD_H);
+    ok(rc == 0 && ep < 1e-6 && ex < 1e-6, "fd dense %s+b, %d rows: params %.2g, x %.2g (%zu params)",
+       x ? "ffn-gelu" : "linear", TB, ep, ex, n);
+    free(ga);
+    moe_layer_free_f64(c.l);
+  }
+  gsl_rng_free(r);
+}
+
 /* The forward pass against a direct per-token evaluation in double. */
 static void naive_reference(void)
 {
@@ -490,6 +556,7 @@ int main(void)
 {
   accumulation();
   fd_all();
+  fd_dense();
   naive_reference();
   combine_rules_and_record();
   determinism();

@@ -189,6 +189,17 @@ static void layer_tests(void)
   moe_layer_config d;
   moe_layer_config_variant(&d, "dense", (moe_variant_sizes){.D = 16, .F = 8, .N = 4, .K = 2});
   layer_case("dense", &d, 100);
+  /* dense, its products in 8 row blocks (T = 500: 11 granules), biases,
+   * a dx product wider than one K-panel (F = 160 > MOE_GEMM_FUSE_K) */
+  moe_layer_config e = moe_layer_config_default((moe_layer_sizes){.D = 20, .E = 1, .K = 1, .S = 0, .F = 160});
+  e.expert.act = MOE_ACT_GELU;
+  e.expert.bias = 1;
+  layer_case("dense F=160 bias, 8 blocks", &e, 500);
+  /* dense linear expert with a bias */
+  moe_layer_config f = moe_layer_config_default((moe_layer_sizes){.D = 12, .E = 1, .K = 1, .S = 0, .F = 1});
+  f.expert.kind = MOE_EXPERT_LINEAR;
+  f.expert.bias = 1;
+  layer_case("dense linear bias", &f, 260);
 
   moe_layer *l = moe_layer_alloc(&a, 8);
   ok(moe_layer_set_threads(l, 0) == MOE_EINVAL && strstr(moe_last_error(), "n=0"),

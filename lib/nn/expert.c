@@ -103,8 +103,10 @@ size_t moe_expert_work_count(const moe_expert_config *cfg, int N)
 
 #define MOE_REAL_DOUBLE 0
 #include "real.h"
+#include "par_impl.h"
 #include "expert_impl.h"
 #undef MOE_REAL_DOUBLE
 #define MOE_REAL_DOUBLE 1
 #include "real.h"
+#include "par_impl.h"
 #include "expert_impl.h"

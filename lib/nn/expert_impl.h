@@ -176,6 +176,137 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
            D);
 }
 
+/* An expert with every one of N rows (a dense FFN or linear layer) on up
+ * to nt threads: moei_expert_fwd and moei_expert_bwd with every product
+ * over the N token rows cut into par_gemm's row blocks (par_impl.h:
+ * moei_par_nblocks(N), the same blocks and so the same BLAS calls for
+ * every nt, one thread doing them in turn) and the weight gradients'
+ * products into the row blocks of the weight (D or F rows). Each row
+ * block's products, bias rows and activation run on one thread, in the
+ * order of the unblocked functions; the bias gradients are each one
+ * ordered sum over the rows, one work item. On the Haswell kernels a
+ * row block of a product has the bits of the same rows in one call
+ * (par_impl.h), so these functions give moei_expert_fwd/bwd's bits there
+ * (the results archived before them: lm-perf and vision-perf parameters
+ * unchanged); kernels that choose their path by the call's size
+ * (SkylakeX's small-matrix path) may give other bits than one call, the
+ * same for every nt. */
+static void SFX(expert_fwd_rows)(const moe_expert_config *cfg, const moe_expert_view *v, int D,
+                                 const REAL *p, int N, int r0, int r1, const REAL *x, REAL *cache,
+                                 REAL *y)
+{
+  const REAL one = 1;
+  const int n = r1 - r0;
+  const REAL *xr = x + (size_t)r0 * D;
+  REAL *yr = y + (size_t)r0 * D;
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    REAL beta = 0;
+    if (v->b >= 0) {
+      SFX(add_rows)(n, D, p + v->b, yr);
+      beta = 1;
+    }
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, D, one, xr, D, p + v->W, D, beta, yr, D);
+    return;
+  }
+  const int F = cfg->F;
+  REAL *a = cache + (size_t)r0 * F, *h = cache + (size_t)N * F + (size_t)r0 * F;
+  REAL beta = 0;
+  if (v->b1 >= 0) {
+    SFX(add_rows)(n, F, p + v->b1, h);
+    beta = 1;
+  }
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, one, xr, D, p + v->W1, D, beta, h, F);
+  SFX(act_forward)(cfg->act, (size_t)n * F, h, a, h);
+  beta = 0;
+  if (v->b2 >= 0) {
+    SFX(add_rows)(n, D, p + v->b2, yr);
+    beta = 1;
+  }
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, one, a, F, p + v->W2, F, beta, yr, D);
+}
+
+void SFX(moei_expert_fwd_blocked)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                                  const REAL *x, REAL *cache, REAL *y, int nt)
+{
+  if (N == 0)
+    return;
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  const int nb = moei_par_nblocks(N);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+  for (int b = 0; b < nb; b++) {
+    int r0, r1;
+    moei_par_block(N, nb, b, &r0, &r1);
+    SFX(expert_fwd_rows)(cfg, &v, D, p, N, r0, r1, x, cache, y);
+  }
+}
+
+void SFX(moei_expert_bwd_blocked)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                                  const REAL *x, const REAL *cache, const REAL *dy, REAL *g,
+                                  REAL *dx, int dx_acc, REAL *work, int nt)
+{
+  if (N == 0)
+    return;
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  const REAL one = 1, zero = 0, dx_beta = dx_acc ? one : zero;
+  const int nb = moei_par_nblocks(N);
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    /* items: dW's row blocks, db, dx's row blocks */
+    const int nw = moei_par_nblocks(D), nbias = v.b >= 0, nx = dx ? nb : 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int it = 0; it < nw + nbias + nx; it++) {
+      if (it < nw)
+        SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, D, D, N, one, dy, D, x, D, one,
+                            g + v.W, D);
+      else if (it < nw + nbias)
+        SFX(sum_rows)(N, D, dy, g + v.b);
+      else
+        SFX(par_gemm_block)(it - nw - nbias, nb, CblasNoTrans, CblasNoTrans, N, D, D, one, dy, D,
+                            p + v.W, D, dx_beta, dx, D);
+    }
+    return;
+  }
+  const int F = cfg->F;
+  const REAL *a = cache, *ga = cache + (size_t)N * F; /* act(h), act'(h) */
+  REAL *dh = work;                                    /* (N, F): first da, then dh in place */
+  /* first: dW2's row blocks, db2, and per row block dh = (dy W2)·act'(h)
+   * and dx = dh W1 */
+  const int nw2 = moei_par_nblocks(D), nb2 = v.b2 >= 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int it = 0; it < nw2 + nb2 + nb; it++) {
+    if (it < nw2) {
+      SFX(par_gemm_block)(it, nw2, CblasTrans, CblasNoTrans, D, F, N, one, dy, D, a, F, one,
+                          g + v.W2, F);
+      continue;
+    }
+    if (it < nw2 + nb2) {
+      SFX(sum_rows)(N, D, dy, g + v.b2);
+      continue;
+    }
+    int r0, r1;
+    moei_par_block(N, nb, it - nw2 - nb2, &r0, &r1);
+    const int n = r1 - r0;
+    REAL *dhr = dh + (size_t)r0 * F;
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, one, dy + (size_t)r0 * D, D,
+           p + v.W2, F, zero, dhr, F);
+    SFX(act_backward)(cfg->act, (size_t)n * F, ga + (size_t)r0 * F, dhr);
+    if (dx)
+      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, one, dhr, F, p + v.W1, D, dx_beta,
+             dx + (size_t)r0 * D, D);
+  }
+  /* then, from every row of dh: dW1's row blocks and db1 */
+  const int nw1 = moei_par_nblocks(F), nb1 = v.b1 >= 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  for (int it = 0; it < nw1 + nb1; it++) {
+    if (it < nw1)
+      SFX(par_gemm_block)(it, nw1, CblasTrans, CblasNoTrans, F, D, N, one, dh, F, x, D, one,
+                          g + v.W1, D);
+    else
+      SFX(sum_rows)(N, F, dh, g + v.b1);
+  }
+}
+
 int SFX(moe_expert_forward)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                             const REAL *x, REAL *cache, REAL *y)
 {

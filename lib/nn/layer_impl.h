@@ -310,6 +310,16 @@ static int SFX(all_rows)(const SFX(moe_layer) *l, int e, int T)
   return l->cfg.K == 1 && l->load[e] == T;
 }
 
+/* Whether the layer is one expert that every token takes (E = K = 1, no
+ * shared expert: a dense FFN). Its one work item would be all of the
+ * layer's work, so its products are split into row blocks instead
+ * (moei_expert_fwd_blocked / moei_expert_bwd_blocked), on one thread as
+ * on many. */
+static int SFX(dense)(const SFX(moe_layer) *l)
+{
+  return l->cfg.E == 1 && l->cfg.K == 1 && l->cfg.S == 0;
+}
+
 /* Routed expert e's inputs grouped by row: its rows of x gathered into
  * l->xg, or l->x itself when it has all rows in token order (all_rows).
  * Either way the same values, so the same bits. */
@@ -364,8 +374,12 @@ static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
     REAL *oe = l->og + (size_t)o * D;
     const int *slots = l->slot_of + o;
     const REAL *xe = SFX(gather_rows)(l, e, T);
-    SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
-                         l->cg + (size_t)o * cw, oe);
+    if (SFX(dense)(l))
+      SFX(moei_expert_fwd_blocked)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
+                                   l->cg + (size_t)o * cw, oe, 1);
+    else
+      SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
+                           l->cg + (size_t)o * cw, oe);
     if (!S && SFX(all_rows)(l, e, T)) {
       /* y was not zeroed (y_written_once): each row written once as
        * 0 + a·out, the very operations of adding a·out to a zero row */
@@ -418,8 +432,12 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   const REAL r = SFX(routed_factor)(c);
   SFX(token_rows)(l, T);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int it = 0; it < S + E; it++) {
+  const int nitem = SFX(dense)(l) ? 0 : S + E; /* a dense FFN's expert: blocked */
+  if (!nitem)
+    SFX(moei_expert_fwd_blocked)(&c->expert, D, l->routed, T, SFX(gather_rows)(l, 0, T), l->cg,
+                                 l->og, nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nitem)
+  for (int it = 0; it < nitem; it++) {
     if (it < S) {
       SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
                            l->sh_cache + (size_t)it * sh_cache_n, l->sh_out + (size_t)it * Tm * D);
@@ -581,9 +599,10 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   REAL *gshared = l->grads + (l->shared - l->params);
   const int nsig = S > 0 && c->combine == MOE_COMBINE_PAPER ? S : 0;
   const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = S + nsig + 1 + nb;
+  const int nroute = SFX(dense)(l) ? 0 : E; /* a dense FFN's expert: blocked, below */
   SFX(token_rows)(l, T);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int it = 0; it < first_routed + E; it++) {
+  for (int it = 0; it < first_routed + nroute; it++) {
     if (it >= S && it < first_routed) {
       const int j = it - S;
       if (j < nsig)
@@ -618,6 +637,10 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
                          dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
+  if (!nroute)
+    SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, T, SFX(grouped_x)(l, 0, T), l->cg,
+                                 SFX(gather_dy)(l, 0, T, dy, l->dgN), groute, dx ? l->dxgN : NULL,
+                                 0, l->workN, nt);
   if (nsig)
     SFX(sigma_grad)(l);
   if (!dx)
@@ -879,9 +902,14 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     /* all rows in token order (a dense FFN): its dx rows are dx's rows,
      * accumulated into dx by the product as for a shared expert */
     const int fuse = dx && SFX(all_rows)(l, e, T) && moei_expert_dx_fusable(&c->expert, D);
-    SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
-                         l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
-                         fuse ? dx : dx ? l->dxg : NULL, fuse, l->work);
+    if (SFX(dense)(l))
+      SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, n, SFX(grouped_x)(l, e, T), l->cg, dg,
+                                   groute, fuse ? dx : dx ? l->dxg : NULL, fuse, l->work, 1);
+    else
+      SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
+                           SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw, dg,
+                           groute + (size_t)e * l->pe, fuse ? dx : dx ? l->dxg : NULL, fuse,
+                           l->work);
     if (dx && !fuse)
       for (int j = 0; j < n; j++) {
         REAL *restrict dxt = dx + (size_t)(slots[j] / K) * D;

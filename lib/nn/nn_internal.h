@@ -63,6 +63,19 @@ int moei_expert_dx_fusable(const moe_expert_config *cfg, int D);
 void moei_expert_bwd(const moe_expert_config *cfg, int D, const float *p, int N, const float *x,
                      const float *cache, const float *dy, float *g, float *dx, int dx_acc,
                      float *work);
+/* The same for an expert that has every row (a dense FFN), its products
+ * cut into par_gemm's row blocks on up to nt threads: the same calls, so
+ * the same bits, for every nt (expert_impl.h). */
+void moei_expert_fwd_blocked(const moe_expert_config *cfg, int D, const float *p, int N,
+                             const float *x, float *cache, float *y, int nt);
+void moei_expert_bwd_blocked(const moe_expert_config *cfg, int D, const float *p, int N,
+                             const float *x, const float *cache, const float *dy, float *g,
+                             float *dx, int dx_acc, float *work, int nt);
+void moei_expert_fwd_blocked_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                                 const double *x, double *cache, double *y, int nt);
+void moei_expert_bwd_blocked_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                                 const double *x, const double *cache, const double *dy,
+                                 double *g, double *dx, int dx_acc, double *work, int nt);
 void moei_expert_fwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
                          const double *x, double *cache, double *y);
 void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
