@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
 # bench-perf part: a model's own threads (OpenMP, BLAS on one thread), N
-# threads against 1 on the LM at size M (bench/perf/lm-perf) and on the
-# MoE layer's GEMM-bound shapes (bench/perf/moe-perf --threads), one
+# threads against 1 on the LM at size M (bench/perf/lm-perf), the vision
+# model at size M (bench/perf/vision-perf) and the MoE layer's GEMM-bound
+# shapes (bench/perf/moe-perf --threads), one
 # process per setting, interleaved 1 N 1 N ... (PAIRS pairs) so a change of
 # load hits both; prints, per workload, the median of the paired ratios of
 # the step's median wall time (1 thread / N threads: the speed-up; target
@@ -27,9 +28,10 @@
 #   (THREADS, the BLAS threads of the other parts, is not used: BLAS stays
 #   on one thread here)
 # Environment: PERF_THREADS_PAIRS (5), PERF_THREADS_N (2), PERF_THREADS_LM
-#   (lm-perf's size options), PERF_THREADS_SHAPES (T,D,E,K,F,S ...), OMP_WAIT_POLICY
+#   (lm-perf's size options), PERF_THREADS_VISION (vision-perf's),
+#   PERF_THREADS_SHAPES (T,D,E,K,F,S ...), OMP_WAIT_POLICY
 #   (both policies above unless set).
-# On an idle 2-core machine it takes about 6 minutes.
+# On an idle 2-core machine it takes about 8 minutes.
 set -u
 b=$1; outdir=$3
 pairs=${PERF_THREADS_PAIRS:-5}; nt=${PERF_THREADS_N:-2}
@@ -42,6 +44,8 @@ out=$outdir/threads.txt
 # the LM at size M (perf-lm.sh's) and the GEMM-bound shapes of the layer
 # grid (perf-layer.sh's, D > 64 and F > 64)
 lm=${PERF_THREADS_LM:-"--V 8000 --T 128 --D 128 --L 4 --H 4 --N 16 --K 4 --s 2 --F 32 --B 8 --steps 4"}
+# the vision model at size M (perf-vision.sh's)
+vision=${PERF_THREADS_VISION:-"--P 4 --D 64 --L 2 --Lh 1 --H 4 --F 128 --Fm 64 --N 8 --K 4 --s 1 --B 64 --steps 8"}
 shapes=${PERF_THREADS_SHAPES:-"8192,128,16,1,128,0 8192,256,16,1,256,1 4096,128,32,4,128,2 4096,256,32,4,256,2
   1024,256,8,2,512,1 1024,512,8,2,1024,0 2048,512,16,2,512,2"}
 sargs=
@@ -61,6 +65,11 @@ while [ $k -le "$pairs" ]; do
       # shellcheck disable=SC2086
       run "$p" "$b/bench/perf/lm-perf" --size M --threads "$t" $lm | sed "s/^lm /lmt$t wait=$p /" |
         tee -a "$out" || exit 1
+    done
+    for t in 1 "$nt"; do
+      # shellcheck disable=SC2086
+      run "$p" "$b/bench/perf/vision-perf" --size M --threads "$t" $vision |
+        sed "s/^vision /visiont$t wait=$p /" | tee -a "$out" || exit 1
     done
     for t in 1 "$nt"; do
       # shellcheck disable=SC2086
@@ -87,6 +96,9 @@ awk -v nt="$nt" -v policies="$policies" '
   $1 == "lmt1" { a1[p] = v["ms/step"]; h1[p] = v["params_fnv"]; l1[p] = l1[p] " " a1[p]; core = v["core"] }
   $1 == "lmt" nt { l2[p] = l2[p] " " v["ms/step"]; lr[p] = lr[p] " " a1[p] / v["ms/step"]; sf[p] = sf[p] " " v["serial_cpu_frac"]
                    ps[p] = ps[p] " " v["partition_speedup"]; if (v["params_fnv"] != h1[p]) ldiff[p] = 1 }
+  $1 == "visiont1" { va1[p] = v["ms/step"]; vh1[p] = v["params_fnv"]; v1[p] = v1[p] " " va1[p] }
+  $1 == "visiont" nt { v2[p] = v2[p] " " v["ms/step"]; vr[p] = vr[p] " " va1[p] / v["ms/step"]; vsf[p] = vsf[p] " " v["serial_cpu_frac"]
+                       vps[p] = vps[p] " " v["partition_speedup"]; if (v["params_fnv"] != vh1[p]) vdiff[p] = 1 }
   $1 ~ /^layert/ { key = v["T"] "," v["D"] "," v["E"] "," v["K"] "," v["F"] "," v["S"] }
   $1 == "layert1" { if (!(key in seen)) { seen[key] = 1; order[++ns] = key }
                     b1[p, key] = v["wall_ms_med"]; c1[p, key] = v["layer_wall_ms_med"]
@@ -101,6 +113,10 @@ awk -v nt="$nt" -v policies="$policies" '
       if (lr[p] != "") {
         s = med(sf[p]); am = 1 / (s + (1 - s) / nt)
         printf "threads lm, wait %s: %d threads / 1: speed-up %.2fx (median of the paired ratios%s; target 1.80 at 2 threads on an idle machine); 1 thread %.0f ms/step, %d threads %.0f; serial fraction %.3f (Amdahl allows %.2fx; the partition, its busiest threads counted, %.2fx); parameters %s; core %s\n", p, nt, med(lr[p]), lr[p], med(l1[p]), nt, med(l2[p]), s, am, med(ps[p]), (p in ldiff) ? "DIFFER" : "bit-identical", core
+      }
+      if (vr[p] != "") {
+        s = med(vsf[p]); am = 1 / (s + (1 - s) / nt)
+        printf "threads vision, wait %s: %d threads / 1: speed-up %.2fx (median of the paired ratios%s); 1 thread %.1f ms/step, %d threads %.1f; serial fraction %.3f (Amdahl allows %.2fx; the partition %.2fx); parameters %s\n", p, nt, med(vr[p]), vr[p], med(v1[p]), nt, med(v2[p]), s, am, med(vps[p]), (p in vdiff) ? "DIFFER" : "bit-identical"
       }
       all = ""; alll = ""
       for (i = 1; i <= ns; i++) {
