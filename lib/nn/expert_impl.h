@@ -93,7 +93,46 @@ MOE_VEC_CLONES static void SFX(act_backward)(moe_act act, size_t n, const REAL *
  * (96, 64, 64) the forward's NT form is 8% slower than NN, which a
  * per-step transposed copy of W1 would only just pay for. So the layout is
  * fixed, not chosen per shape; a choice made by timing would also make
- * the bits depend on the timing. */
+ * the bits depend on the timing.
+ *
+ * expert_fwd_rows: rows [r0, r1) of an expert's forward over N rows (x,
+ * y and the cache (a, h: (N, F) each) hold all N rows): the bias rows,
+ * products and activation of those rows alone; moei_expert_fwd is all N
+ * rows, moei_expert_fwd_blocked (below) its row blocks. */
+static void SFX(expert_fwd_rows)(const moe_expert_config *cfg, const moe_expert_view *v, int D,
+                                 const REAL *p, int N, int r0, int r1, const REAL *x, REAL *cache,
+                                 REAL *y)
+{
+  const REAL one = 1;
+  const int n = r1 - r0;
+  const REAL *xr = x + (size_t)r0 * D;
+  REAL *yr = y + (size_t)r0 * D;
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    REAL beta = 0;
+    if (v->b >= 0) {
+      SFX(add_rows)(n, D, p + v->b, yr);
+      beta = 1;
+    }
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, D, one, xr, D, p + v->W, D, beta, yr, D);
+    return;
+  }
+  const int F = cfg->F;
+  REAL *a = cache + (size_t)r0 * F, *h = cache + (size_t)N * F + (size_t)r0 * F;
+  REAL beta = 0;
+  if (v->b1 >= 0) {
+    SFX(add_rows)(n, F, p + v->b1, h);
+    beta = 1;
+  }
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, one, xr, D, p + v->W1, D, beta, h, F);
+  SFX(act_forward)(cfg->act, (size_t)n * F, h, a, h);
+  beta = 0;
+  if (v->b2 >= 0) {
+    SFX(add_rows)(n, D, p + v->b2, yr);
+    beta = 1;
+  }
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, one, a, F, p + v->W2, F, beta, yr, D);
+}
+
 void SFX(moei_expert_fwd)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                           const REAL *x, REAL *cache, REAL *y)
 {
@@ -101,31 +140,7 @@ void SFX(moei_expert_fwd)(const moe_expert_config *cfg, int D, const REAL *p, in
     return;
   moe_expert_view v;
   moe_expert_view_get(cfg, D, &v);
-  const REAL one = 1;
-  if (cfg->kind == MOE_EXPERT_LINEAR) {
-    REAL beta = 0;
-    if (v.b >= 0) {
-      SFX(add_rows)(N, D, p + v.b, y);
-      beta = 1;
-    }
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, D, one, x, D, p + v.W, D, beta, y, D);
-    return;
-  }
-  const int F = cfg->F;
-  REAL *a = cache, *h = cache + (size_t)N * F; /* (N, F) each; h becomes act'(h) */
-  REAL beta = 0;
-  if (v.b1 >= 0) {
-    SFX(add_rows)(N, F, p + v.b1, h);
-    beta = 1;
-  }
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, F, D, one, x, D, p + v.W1, D, beta, h, F);
-  SFX(act_forward)(cfg->act, (size_t)N * F, h, a, h);
-  beta = 0;
-  if (v.b2 >= 0) {
-    SFX(add_rows)(N, D, p + v.b2, y);
-    beta = 1;
-  }
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, D, F, one, a, F, p + v.W2, F, beta, y, D);
+  SFX(expert_fwd_rows)(cfg, &v, D, p, N, 0, N, x, cache, y);
 }
 
 #if !MOE_REAL_DOUBLE
@@ -191,39 +206,6 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
  * unchanged); kernels that choose their path by the call's size
  * (SkylakeX's small-matrix path) may give other bits than one call, the
  * same for every nt. */
-static void SFX(expert_fwd_rows)(const moe_expert_config *cfg, const moe_expert_view *v, int D,
-                                 const REAL *p, int N, int r0, int r1, const REAL *x, REAL *cache,
-                                 REAL *y)
-{
-  const REAL one = 1;
-  const int n = r1 - r0;
-  const REAL *xr = x + (size_t)r0 * D;
-  REAL *yr = y + (size_t)r0 * D;
-  if (cfg->kind == MOE_EXPERT_LINEAR) {
-    REAL beta = 0;
-    if (v->b >= 0) {
-      SFX(add_rows)(n, D, p + v->b, yr);
-      beta = 1;
-    }
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, D, one, xr, D, p + v->W, D, beta, yr, D);
-    return;
-  }
-  const int F = cfg->F;
-  REAL *a = cache + (size_t)r0 * F, *h = cache + (size_t)N * F + (size_t)r0 * F;
-  REAL beta = 0;
-  if (v->b1 >= 0) {
-    SFX(add_rows)(n, F, p + v->b1, h);
-    beta = 1;
-  }
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, F, D, one, xr, D, p + v->W1, D, beta, h, F);
-  SFX(act_forward)(cfg->act, (size_t)n * F, h, a, h);
-  beta = 0;
-  if (v->b2 >= 0) {
-    SFX(add_rows)(n, D, p + v->b2, yr);
-    beta = 1;
-  }
-  R_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, D, F, one, a, F, p + v->W2, F, beta, yr, D);
-}
 
 void SFX(moei_expert_fwd_blocked)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                                   const REAL *x, REAL *cache, REAL *y, int nt)
