@@ -254,7 +254,8 @@ void SFX(moei_expert_bwd_blocked)(const moe_expert_config *cfg, int D, const REA
   REAL *dh = work;                                    /* (N, F): first da, then dh in place */
   /* first: dW2's row blocks, db2, and per row block dh = (dy W2)·act'(h)
    * and dx = dh W1 */
-  const int nw2 = moei_par_nblocks(D), nb2 = v.b2 >= 0;
+  REAL *gb2 = v.b2 >= 0 ? g + v.b2 : NULL, *gb1 = v.b1 >= 0 ? g + v.b1 : NULL;
+  const int nw2 = moei_par_nblocks(D), nb2 = gb2 != NULL;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int it = 0; it < nw2 + nb2 + nb; it++) {
     if (it < nw2) {
@@ -263,7 +264,7 @@ void SFX(moei_expert_bwd_blocked)(const moe_expert_config *cfg, int D, const REA
       continue;
     }
     if (it < nw2 + nb2) {
-      SFX(sum_rows)(N, D, dy, g + v.b2);
+      SFX(sum_rows)(N, D, dy, gb2);
       continue;
     }
     int r0, r1;
@@ -278,14 +279,14 @@ void SFX(moei_expert_bwd_blocked)(const moe_expert_config *cfg, int D, const REA
              dx + (size_t)r0 * D, D);
   }
   /* then, from every row of dh: dW1's row blocks and db1 */
-  const int nw1 = moei_par_nblocks(F), nb1 = v.b1 >= 0;
+  const int nw1 = moei_par_nblocks(F), nb1 = gb1 != NULL;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
   for (int it = 0; it < nw1 + nb1; it++) {
     if (it < nw1)
       SFX(par_gemm_block)(it, nw1, CblasTrans, CblasNoTrans, F, D, N, one, dh, F, x, D, one,
                           g + v.W1, D);
     else
-      SFX(sum_rows)(N, F, dh, g + v.b1);
+      SFX(sum_rows)(N, F, dh, gb1);
   }
 }
 
