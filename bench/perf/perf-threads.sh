@@ -31,7 +31,7 @@
 #   (lm-perf's size options), PERF_THREADS_VISION (vision-perf's),
 #   PERF_THREADS_SHAPES (T,D,E,K,F,S ...), OMP_WAIT_POLICY
 #   (both policies above unless set).
-# On an idle 2-core machine it takes about 8 minutes.
+# On an idle 2-core machine it takes about 5 minutes, 8 with 9 pairs.
 set -u
 b=$1; outdir=$3
 pairs=${PERF_THREADS_PAIRS:-5}; nt=${PERF_THREADS_N:-2}
