@@ -206,7 +206,6 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
  * unchanged); kernels that choose their path by the call's size
  * (SkylakeX's small-matrix path) may give other bits than one call, the
  * same for every nt. */
-
 void SFX(moei_expert_fwd_blocked)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                                   const REAL *x, REAL *cache, REAL *y, int nt)
 {
