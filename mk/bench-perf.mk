@@ -24,7 +24,7 @@ bench_perf_perf_synthetic_LDADD = $(MB_LIBS)
 # LM training throughput against PyTorch
 noinst_PROGRAMS += bench/perf/lm-perf
 bench_perf_lm_perf_SOURCES = bench/perf/lm_perf.c bench/perf/omp_account.c bench/perf/omp_account.h
-bench_perf_lm_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
+bench_perf_lm_perf_LDADD = $(MB_LIBS)
 EXTRA_DIST += bench/perf/perf-lm.sh bench/perf/torch_lm_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-lm.sh
 bench-perf: bench/perf/lm-perf
@@ -45,7 +45,7 @@ bench-perf-threads: bench/perf/moe-perf bench/perf/lm-perf
 # Vision training throughput against PyTorch
 noinst_PROGRAMS += bench/perf/vision-perf
 bench_perf_vision_perf_SOURCES = bench/perf/vision_perf.c bench/perf/omp_account.c bench/perf/omp_account.h
-bench_perf_vision_perf_LDADD = lib/libmoe.la $(BLAS_LIBS) $(GSL_LIBS) -lm
+bench_perf_vision_perf_LDADD = $(MB_LIBS)
 EXTRA_DIST += bench/perf/perf-vision.sh bench/perf/torch_vision_baseline.py
 BENCH_PERF_PARTS += bench/perf/perf-vision.sh
 bench-perf: bench/perf/vision-perf

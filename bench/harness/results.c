@@ -392,7 +392,7 @@ static const char *cpu_core(int *cls)
  * ("env") or OpenBLAS's detection ("detected"). */
 static const char *core_chosen_by;
 
-static const char *blas_core_source(void)
+const char *mb_blas_core_source(void)
 {
   if (core_chosen_by)
     return core_chosen_by;
@@ -540,7 +540,7 @@ void mb_provenance(mb_buf *b, int blas_threads)
   mb_buf_puts(b, ", \"core\": ");
   mb_buf_json_str(b, moe_blas_corename());
   mb_buf_puts(b, ", \"core_source\": ");
-  mb_buf_json_str(b, blas_core_source());
+  mb_buf_json_str(b, mb_blas_core_source());
   mb_buf_puts(b, ", \"config\": ");
   mb_buf_json_str(b, moe_blas_config());
   mb_buf_printf(b, ", \"threads\": %d},\n    \"cpu\": ", blas_threads);

@@ -63,6 +63,11 @@ const char *mb_blas_core_warning(char *buf, size_t len);
  * name could not be re-executed for. Does not return on re-execution. */
 int mb_blas_core_select(const char *want, int quiet, int argc, char **argv);
 
+/* Who chose the kernels OpenBLAS runs: "auto" or "option" (after
+ * mb_blas_core_select re-executed for them), "env" (OPENBLAS_CORETYPE)
+ * or "detected"; what results record as core_source. */
+const char *mb_blas_core_source(void);
+
 /* Compose the JSON of one cell's result. */
 void mb_result_json(mb_buf *b, const mb_matrix *m, const mb_xcell *x, const char *status,
                     const char *error, const mb_result *r, const char *started, double wall_s,

@@ -4,7 +4,7 @@
  * one size given on the command line. Prints one line
  *   lm size=NAME variant=.. V=.. T=.. D=.. L=.. H=.. E=.. K=.. S=.. F=.. B=..
  *      threads=.. params=.. ms/step=.. tokens/s=.. rss_peak_MB=.. must_hold_MB=..
- *      core=.. params_fnv=..
+ *      core=.. core_source=.. params_fnv=..
  * where ms/step is the median wall time over the timed steps (tokens/s
  * from it; tokens/cpu_s from the median process CPU time, steadier on a
  * shared machine), rss_peak is
@@ -20,7 +20,9 @@
  * most parallel code is not entered as a region); partition_speedup is
  * serial part plus work over the serial part plus each region's critical
  * path (its busiest thread): the speed-up the fixed partition allows with
- * --threads on as many idle cores, whatever the cores the run had. Not a test:
+ * --threads on as many idle cores, whatever the cores the run had.
+ * --blas-core auto|NAME chooses OpenBLAS's kernels as `moebench run
+ * --blas-core` does (core_source says who chose them). Not a test:
  * `make bench-perf` runs it interleaved with bench/perf/torch_lm_baseline.py. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -34,6 +36,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "moe/moe.h"
+#include "harness/results.h" /* mb_blas_core_select, as moebench run's --blas-core */
 #include "omp_account.h"
 
 static double now(clockid_t c)
@@ -53,7 +56,8 @@ static int cmp(const void *a, const void *b)
 
 #define USAGE_PROG "lm-perf"
 #define USAGE_OPTS                                                                                 \
-  "--size NAME --variant NAME --V --T --D --L --H --N --K --s --F --B --steps --threads --regions"
+  "--size NAME --variant NAME --V --T --D --L --H --N --K --s --F --B --steps --threads "        \
+  "--regions --blas-core auto|NAME"
 #define USAGE_FILE "bench/perf/lm_perf.c"
 
 /* v as a whole number >= 0, or a message and 0 */
@@ -73,6 +77,7 @@ int main(int argc, char **argv)
 {
   const char *size = "custom", *variant = "ds_v3";
   int V = 8000, T = 128, D = 128, L = 4, H = 4, N = 16, K = 4, s = 2, F = 32, Bt = 8;
+  const char *blas_core = NULL;
   int steps = 10, warm = 2, threads = 1, regions = 0;
   for (int i = 1; i < argc; i += 2) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -90,6 +95,8 @@ int main(int argc, char **argv)
       size = v;
     else if (!strcmp(k, "--variant"))
       variant = v;
+    else if (!strcmp(k, "--blas-core"))
+      blas_core = v;
     else if (!strcmp(k, "--V")) {
       if (!whole(k, v, &V))
         return 2;
@@ -133,6 +140,13 @@ int main(int argc, char **argv)
       fprintf(stderr, "lm-perf: unknown option %s (try --help)\n", k);
       return 2;
     }
+  }
+  /* moebench run --blas-core's choice of OpenBLAS kernels (re-executes
+   * this program once with OPENBLAS_CORETYPE set when they differ) */
+  if (blas_core) {
+    int rc = mb_blas_core_select(blas_core, 1, argc - 1, argv + 1);
+    if (rc)
+      return rc;
   }
   moe_blas_set_threads(1); /* --threads are the model's own (moe_lm_set_threads) */
   moe_layer_config f;
@@ -244,12 +258,12 @@ int main(int argc, char **argv)
   double must = 16 * P + 4 * act;
   printf("lm size=%s variant=%s V=%d T=%d D=%d L=%d H=%d E=%d K=%d S=%d F=%d B=%d threads=%d "
          "params=%.0f ms/step=%.2f tokens/s=%.0f tokens/cpu_s=%.0f rss_peak_MB=%.1f "
-         "must_hold_MB=%.1f core=%s params_fnv=%016llx "
+         "must_hold_MB=%.1f core=%s core_source=%s params_fnv=%016llx "
          "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f omp_regions/step=%.0f "
          "serial_cpu_frac=%.4f partition_speedup=%.2f\n",
          size, variant, V, T, D, L, H, f.E, f.K, f.S, f.expert.F, Bt, threads, P, med,
          Nd / (med * 1e-3), Nd / (cmed * 1e-3), ru.ru_maxrss / 1024.0, must / (1024.0 * 1024.0),
-         moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1],
+         moe_blas_corename(), mb_blas_core_source(), (unsigned long long)hash, step_gf, sg[1],
          sg[1] > 0 ? step_gf / sg[1] : 0, (double)nreg / (steps > 0 ? steps : 1),
          cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum)
                                           : 1,

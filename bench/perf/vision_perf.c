@@ -4,7 +4,8 @@
  * random patch batches, at one size given on the command line. Prints one
  * line
  *   vision size=NAME variant=.. P=.. D=.. L=.. Lh=.. H=.. F=.. E=.. K=.. S=.. Fm=.. B=..
- *      threads=.. params=.. ms/step=.. cpu_ms/step=.. images/s=.. rss_peak_MB=.. core=.. params_fnv=..
+ *      threads=.. params=.. ms/step=.. cpu_ms/step=.. images/s=.. rss_peak_MB=.. core=.. core_source=..
+ *      params_fnv=..
  *      step_GFLOPs=.. sgemm_GFLOPs=.. of_sgemm=.. sgemm_shape=MxNxK omp_regions/step=..
  *      serial_cpu_frac=..
  * where ms/step is the median over the timed steps, step_GFLOPs its
@@ -14,7 +15,9 @@
  * regions, libgomp's own start-up and barriers left out (omp_account.c; the serial fraction with --threads >= 2 and
  * OMP_WAIT_POLICY=passive) and partition_speedup the speed-up the fixed
  * partition allows on --threads idle cores (serial part plus work over
- * the serial part plus each region's busiest thread). Not a test: `make
+ * the serial part plus each region's busiest thread). --blas-core
+ * auto|NAME chooses OpenBLAS's kernels as `moebench run --blas-core` does
+ * (core_source says who chose them). Not a test: `make
  * bench-perf` runs it interleaved with bench/perf/torch_vision_baseline.py. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -29,6 +32,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "moe/moe.h"
+#include "harness/results.h" /* mb_blas_core_select, as moebench run's --blas-core */
 #include "omp_account.h"
 
 static double now_c(clockid_t c)
@@ -50,7 +54,7 @@ static int cmp(const void *a, const void *b)
 #define USAGE_PROG "vision-perf"
 #define USAGE_OPTS                                                                                 \
   "--size NAME --variant NAME --P --D --L --Lh --H --F --Fm --N --K --s --B --steps --threads "    \
-  "--regions"
+  "--regions --blas-core auto|NAME"
 #define USAGE_FILE "bench/perf/vision_perf.c"
 
 /* v as a whole number >= 0, or a message and 0 */
@@ -70,6 +74,7 @@ int main(int argc, char **argv)
 {
   const char *size = "custom", *variant = "ds_v3";
   int P = 7, D = 32, L = 1, Lh = 1, H = 2, F = 64, Fm = 32, N = 8, K = 4, s = 1, Bt = 64;
+  const char *blas_core = NULL;
   int steps = 20, warm = 3, threads = 1, regions = 0;
   for (int i = 1; i < argc; i += 2) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -87,6 +92,8 @@ int main(int argc, char **argv)
       size = v;
     else if (!strcmp(k, "--variant"))
       variant = v;
+    else if (!strcmp(k, "--blas-core"))
+      blas_core = v;
     else if (!strcmp(k, "--P")) {
       if (!whole(k, v, &P))
         return 2;
@@ -133,6 +140,13 @@ int main(int argc, char **argv)
       fprintf(stderr, "vision-perf: unknown option %s (try --help)\n", k);
       return 2;
     }
+  }
+  /* moebench run --blas-core's choice of OpenBLAS kernels (re-executes
+   * this program once with OPENBLAS_CORETYPE set when they differ) */
+  if (blas_core) {
+    int rc = mb_blas_core_select(blas_core, 1, argc - 1, argv + 1);
+    if (rc)
+      return rc;
   }
   moe_blas_set_threads(1); /* --threads are the model's own (moe_vision_set_threads) */
   moe_layer_config f;
@@ -239,13 +253,13 @@ int main(int argc, char **argv)
   printf(
       "vision size=%s variant=%s P=%d D=%d L=%d Lh=%d H=%d F=%d E=%d K=%d S=%d Fm=%d B=%d "
       "threads=%d "
-      "params=%zu ms/step=%.3f cpu_ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f core=%s "
+      "params=%zu ms/step=%.3f cpu_ms/step=%.3f images/s=%.0f rss_peak_MB=%.1f core=%s core_source=%s "
       "params_fnv=%016llx "
       "step_GFLOPs=%.2f sgemm_GFLOPs=%.2f of_sgemm=%.2f sgemm_shape=%dx%dx%d omp_regions/step=%.0f "
       "serial_cpu_frac=%.4f partition_speedup=%.2f\n",
       size, variant, P, D, L, Lh, H, F, f.E, f.K, f.S, Fm, Bt, threads, moe_vision_param_count(m),
       med, cpu_sum / (steps > 0 ? steps : 1), Bt / (med * 1e-3), ru.ru_maxrss / 1024.0,
-      moe_blas_corename(), (unsigned long long)hash, step_gf, sg[1],
+      moe_blas_corename(), mb_blas_core_source(), (unsigned long long)hash, step_gf, sg[1],
       sg[1] > 0 ? step_gf / sg[1] : 0, gm, gn, gk, (double)nreg / (steps > 0 ? steps : 1),
       cpu_sum - par_sum + work_sum > 0 ? (cpu_sum - par_sum) / (cpu_sum - par_sum + work_sum) : 1,
       cpu_sum - par_sum + crit_sum > 0
