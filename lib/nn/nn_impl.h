@@ -235,39 +235,18 @@ void SFX(moei_ln_backward_rows)(int r0, int r1, int D, const REAL *x, const REAL
   }
 }
 
-/* LayerNorm weight gradients dw, db += over all N rows for the columns of
- * block cb (16 columns), each column summing its rows in row order (as
- * one thread): the threads' share of them. The block's sums stay in
- * registers (local arrays: dw, db may not alias x or dy then) and its
- * columns are the vector lanes (AVX2 clone as ln_fwd_rows: each lane the
- * scalar operations in row order, no contraction, the same bits). */
-MOE_VEC_CLONES void SFX(moei_ln_backward_cols)(int cb, int N, int D, const REAL *x,
-                                                const REAL *mean, const REAL *rstd, const REAL *dy,
-                                                REAL *dw, REAL *db)
+/* dw, db += for the nc <= MOE_LN_COLS columns from d0 over all N rows,
+ * each column's rows in row order. The sums stay in registers (local
+ * arrays: dw, db may not alias x or dy then) and the columns are the
+ * vector lanes of the caller's AVX2 clone (no contraction: each lane the
+ * scalar operations in row order, the same bits); inlined with a constant
+ * nc for a whole block, a fixed trip count. */
+static inline __attribute__((always_inline)) void SFX(ln_cols_pass)(int nc, int d0, int N, int D,
+                                                                    const REAL *x, const REAL *mean,
+                                                                    const REAL *rstd, const REAL *dy,
+                                                                    REAL *dw, REAL *db)
 {
-  const int d0 = cb * MOE_LN_COLS, d1 = d0 + MOE_LN_COLS < D ? d0 + MOE_LN_COLS : D;
   REAL aw[MOE_LN_COLS], ab[MOE_LN_COLS];
-  if (d1 - d0 == MOE_LN_COLS) { /* a whole block: a fixed trip count */
-    for (int c = 0; c < MOE_LN_COLS; c++) {
-      aw[c] = dw[d0 + c];
-      ab[c] = db[d0 + c];
-    }
-    for (int i = 0; i < N; i++) {
-      const REAL *xi = x + (size_t)i * D + d0, *gi = dy + (size_t)i * D + d0;
-      const REAL mu = mean[i], r = rstd[i];
-      for (int c = 0; c < MOE_LN_COLS; c++) {
-        REAL nh = (xi[c] - mu) * r;
-        aw[c] += gi[c] * nh;
-        ab[c] += gi[c];
-      }
-    }
-    for (int c = 0; c < MOE_LN_COLS; c++) {
-      dw[d0 + c] = aw[c];
-      db[d0 + c] = ab[c];
-    }
-    return;
-  }
-  const int nc = d1 - d0;
   for (int c = 0; c < nc; c++) {
     aw[c] = dw[d0 + c];
     ab[c] = db[d0 + c];
@@ -285,6 +264,20 @@ MOE_VEC_CLONES void SFX(moei_ln_backward_cols)(int cb, int N, int D, const REAL 
     dw[d0 + c] = aw[c];
     db[d0 + c] = ab[c];
   }
+}
+
+/* LayerNorm weight gradients dw, db += over all N rows for the columns of
+ * block cb (MOE_LN_COLS columns, fewer in the last), each column summing
+ * its rows in row order (as one thread): the threads' share of them. */
+MOE_VEC_CLONES void SFX(moei_ln_backward_cols)(int cb, int N, int D, const REAL *x,
+                                                const REAL *mean, const REAL *rstd, const REAL *dy,
+                                                REAL *dw, REAL *db)
+{
+  const int d0 = cb * MOE_LN_COLS, d1 = d0 + MOE_LN_COLS < D ? d0 + MOE_LN_COLS : D;
+  if (d1 - d0 == MOE_LN_COLS)
+    SFX(ln_cols_pass)(MOE_LN_COLS, d0, N, D, x, mean, rstd, dy, dw, db);
+  else
+    SFX(ln_cols_pass)(d1 - d0, d0, N, D, x, mean, rstd, dy, dw, db);
 }
 
 /* LayerNorm backward on nt > 1 threads: dx by groups of rows, then dw
