@@ -62,6 +62,7 @@ struct SFX(moe_layer) {
   double *lse;           /* (Tm) router logsumexp per token (z-loss) */
   REAL *domega;          /* (S) */
   int *next;             /* (E) */
+  int *ord;              /* (E) routed experts by load, largest first: work order at 2+ threads */
 
   /* threads (moe_layer_set_threads); the buffers exist once nt > 1 */
   int nt;
@@ -84,7 +85,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
-                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next,
+                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next, l->ord,
                   l->tok_rows, l->tok_cnt, l->dgN, l->dxgN, l->workN, l->sh_dsh, l->sh_dxs,
                   l->sh_work};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -156,6 +157,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   ALLOC(w, N);
   ALLOC(omega, S);
   ALLOC(load, E);
+  ALLOC(ord, E);
   ALLOC(off, E + 1);
   ALLOC(slot_of, N);
   ALLOC(xg, CNT3(N, D, 1));
@@ -403,14 +405,24 @@ static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
 }
 
 /* Each token's K grouped rows in row order, which is expert order (the
- * rows are grouped by expert, tokens in order within an expert). */
+ * rows are grouped by expert, tokens in order within an expert); and the
+ * routed experts by load, largest first (ties by index), the order their
+ * work items are handed out in: the last items to start are the small
+ * ones, so the threads finish closer together when routing is skewed.
+ * Each item writes only its own outputs, so the order changes no bit. */
 static void SFX(token_rows)(SFX(moe_layer) *l, int T)
 {
-  const int K = l->cfg.K;
+  const int K = l->cfg.K, E = l->cfg.E;
   memset(l->tok_cnt, 0, (size_t)T * sizeof *l->tok_cnt);
   for (int row = 0; row < T * K; row++) {
     const int t = l->slot_of[row] / K;
     l->tok_rows[(size_t)t * K + l->tok_cnt[t]++] = row;
+  }
+  for (int e = 0; e < E; e++) { /* insertion sort: stable, E is small */
+    int j = e;
+    for (; j > 0 && l->load[l->ord[j - 1]] < l->load[e]; j--)
+      l->ord[j] = l->ord[j - 1];
+    l->ord[j] = e;
   }
 }
 
@@ -443,7 +455,7 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
                            l->sh_cache + (size_t)it * sh_cache_n, l->sh_out + (size_t)it * Tm * D);
       continue;
     }
-    const int e = it - S, n = l->load[e], o = l->off[e];
+    const int e = l->ord[it - S], n = l->load[e], o = l->off[e];
     if (!n)
       continue;
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
@@ -629,7 +641,7 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                            l->sh_work + (size_t)it * Tm * F);
       continue;
     }
-    const int e = it - first_routed, n = l->load[e], o = l->off[e];
+    const int e = l->ord[it - first_routed], n = l->load[e], o = l->off[e];
     if (!n)
       continue;
     const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dgN + (size_t)o * D);
