@@ -330,8 +330,8 @@ TESTS += t/data-images.sh
 EXTRA_DIST += t/data-images.sh
 # perf_synthetic's, lm-perf's and vision-perf's arguments: --help, a lone
 # option, a bad number
-TESTS += t/perf-synthetic-args.sh t/perf-lm-args.sh
-EXTRA_DIST += t/perf-synthetic-args.sh t/perf-lm-args.sh
+TESTS += t/perf-synthetic-args.sh t/perf-lm-args.sh t/perf-layer-args.sh
+EXTRA_DIST += t/perf-synthetic-args.sh t/perf-lm-args.sh t/perf-layer-args.sh
 # fetch.sh's checksum and install logic, offline (fake DATADIR and npm).
 TESTS += t/fetch-checksum.sh
 EXTRA_DIST += t/fetch-checksum.sh

@@ -8,7 +8,8 @@
  *       runs every shape R times (R repetitions of N timed steps each,
  *       after two warm-up steps) and prints one line per shape; --threads
  *       gives the layer and AdamW N threads of their own
- *       (moe_layer_set_threads, moe_optim_set_threads; BLAS stays on one),
+ *       (moe_layer_set_threads, moe_optim_set_threads; BLAS is set to one
+ *       thread, moe_blas_set_threads(1), whatever OPENBLAS_NUM_THREADS says),
  *       and a second line per shape, "moe-threads ... wall_ms_med=..
  *       layer_wall_ms_med=.. params_fnv=..", gives the step's median wall
  *       time, the same less the MSE loss call (the harness's loss, which
@@ -351,6 +352,8 @@ int main(int argc, char **argv)
     reps = 1;
   if (optim_n > 0)
     return optim_alone((size_t)optim_n, reps);
+  if (threads_given) /* --threads are the layer's own; BLAS inside them on one */
+    moe_blas_set_threads(1);
   if (!nshape) {
     int def[2][6] = {{2048, 256, 16, 2, 256, 1}, {512, 64, 8, 2, 64, 1}};
     memcpy(shapes, def, sizeof def);
@@ -387,9 +390,9 @@ int main(int argc, char **argv)
       const unsigned char *pb = (const unsigned char *)moe_layer_params(b.l);
       for (size_t j = 0; j < moe_layer_param_count(b.l) * sizeof(float); j++)
         h = (h ^ pb[j]) * 1099511628211ull;
-      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d wall_ms_med=%.3f "
-             "layer_wall_ms_med=%.3f params_fnv=%016llx\n",
-             s[0], s[1], s[2], s[3], s[4], s[5], threads, median(tw, reps) * 1e3,
+      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d blas_threads=%d "
+             "wall_ms_med=%.3f layer_wall_ms_med=%.3f params_fnv=%016llx\n",
+             s[0], s[1], s[2], s[3], s[4], s[5], threads, moe_blas_threads(), median(tw, reps) * 1e3,
              median(tl, reps) * 1e3, h);
     }
     fflush(stdout);
