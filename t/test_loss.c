@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* test_loss.c — MSE and cross-entropy: values, finite-difference
  * gradients (double), stability at extreme logits, aliasing, errors. */
+#include <float.h>
 #include <string.h>
+
+#include <gsl/gsl_randist.h>
 
 #include "moe/moe.h"
 #include "nn/private.h"
@@ -96,6 +99,45 @@ int main(void)
   t2[1] = INFINITY;
   ok(moe_loss_mse(2, p2, t2, &Lf, NULL) == MOE_EDOM, "mse infinite target");
   ok(moe_loss_mse(2, NULL, t2, &Lf, NULL) == MOE_EINVAL, "mse NULL pred");
+
+  /* the sum in lanes: every element counted once, whatever n's remainder
+   * by the lane count; against a long double sum in element order */
+  size_t nbig = 100003;
+  float *pb = malloc(nbig * sizeof *pb), *tb = malloc(nbig * sizeof *tb),
+        *db = malloc(nbig * sizeof *db);
+  for (size_t i = 0; i < nbig; i++) {
+    pb[i] = (float)gsl_ran_gaussian(r, 1.0);
+    tb[i] = (float)gsl_ran_gaussian(r, 3.0);
+  }
+  for (size_t m = 1; m <= 17; m++) {
+    size_t nn = m < 17 ? m : nbig;
+    long double ref = 0;
+    for (size_t i = 0; i < nn; i++)
+      ref += ((long double)pb[i] - tb[i]) * ((long double)pb[i] - tb[i]);
+    ref /= (long double)nn;
+    int rc = moe_loss_mse(nn, pb, tb, &Lf, NULL);
+    /* each lane is a chain of ~nn/8 additions, then 3 more: the bound */
+    double tol = ((double)nn / 8 + 4) * DBL_EPSILON;
+    ok(rc == 0 && fabs(Lf - (double)ref) <= tol * (double)ref,
+       "mse over n = %zu: %.17g against %.17Lg", nn, Lf, ref);
+  }
+  /* a NaN in the vector body, then one in the tail: named, dpred untouched */
+  for (size_t at = 40; at < nbig; at = nbig - 1) {
+    float keep = pb[at];
+    pb[at] = NAN;
+    db[0] = 7.0f;
+    char want[64];
+    snprintf(want, sizeof want, "element %zu:", at);
+    ok(moe_loss_mse(nbig, pb, tb, &Lf, db) == MOE_EDOM && strstr(moe_last_error(), want) &&
+           db[0] == 7.0f,
+       "mse with a NaN at %zu: EDOM, names it, dpred untouched (%s)", at, moe_last_error());
+    pb[at] = keep;
+    if (at == nbig - 1)
+      break;
+  }
+  free(pb);
+  free(tb);
+  free(db);
   gsl_rng_free(r);
   return tap_done();
 }

@@ -17,6 +17,11 @@ extern "C" {
 
 /* Mean squared error over n scalars:
  *   loss = (1/n) Σ (pred − target)²,   dpred = 2 (pred − target) / n
+ * The sum is 8 chains in double (element i in chain i mod 8, each in
+ * element order) added pairwise in a fixed order: the same bits on every
+ * machine, and not one chain of n dependent additions. On MOE_EDOM the
+ * message names the first element that is not finite and dpred is left
+ * as it was.
  * pred, target (n) in; *loss out (may be NULL); dpred (n) out, overwritten,
  * or NULL to skip. n == 0 is MOE_EINVAL (the mean is undefined). */
 int moe_loss_mse(size_t n, const float *pred, const float *target, double *loss, float *dpred);
