@@ -422,8 +422,30 @@ static void vision_tests(void)
   ok(moe_vision_set_threads(NULL, 2) == MOE_EINVAL, "vision threads on NULL: MOE_EINVAL");
 }
 
+/* n > 1 puts BLAS on one thread (its threads inside the layer's would
+ * oversubscribe the cores and change bits); n = 1 leaves it alone. */
+static void blas_threads_tests(void)
+{
+  moe_blas_set_threads(2);
+  if (moe_blas_threads() < 2) {
+    for (int i = 0; i < 2; i++)
+      ok(1, "layer threads and BLAS threads # SKIP BLAS cannot be given 2 threads (%s)",
+         moe_blas_name());
+    return;
+  }
+  moe_layer_config c =
+      moe_layer_config_default((moe_layer_sizes){.D = 16, .E = 4, .K = 2, .S = 1, .F = 8});
+  moe_layer *l = moe_layer_alloc(&c, 1);
+  int rc = l ? moe_layer_set_threads(l, 1) : -1, bt = moe_blas_threads();
+  ok(rc == 0 && bt == 2, "layer threads 1: BLAS left on its 2 threads (%d)", bt);
+  rc = l ? moe_layer_set_threads(l, 2) : -1, bt = moe_blas_threads();
+  ok(rc == 0 && bt == 1, "layer threads 2: BLAS set to 1 thread (%d)", bt);
+  moe_layer_free(l);
+}
+
 int main(void)
 {
+  blas_threads_tests();
   moe_blas_set_threads(1);
   layer_tests();
   layer_fail_tests();

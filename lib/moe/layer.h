@@ -63,9 +63,9 @@
  *
  * Threads (moe_layer_set_threads): with n > 1 the experts' forward and
  * backward run on n OpenMP threads, each expert (shared or routed) one
- * work item with its GEMMs on the calling thread's BLAS (keep BLAS itself
- * on one thread, e.g. moe_blas_set_threads(1)); the outputs, dx and the
- * gradients are then summed in the order above, so every thread count
+ * work item with its GEMMs on the calling thread's BLAS, which
+ * moe_layer_set_threads(l, n > 1) sets to one thread; the outputs, dx
+ * and the gradients are then summed in the order above, so every thread count
  * gives the bits of one thread. The per-token row dot products and the
  * router's dx product (rows cut at multiples of 48, where the BLAS kernel
  * computes every element as one call does) are split too. A layer is not
@@ -252,7 +252,14 @@ void moe_layer_zero_grad(moe_layer *l);
  * (the default) runs the one-thread code. The scratch of n > 1 (about
  * (K·max_T + S·max_T)·(2D + F) scalars) is allocated at the first such
  * call: MOE_ENOMEM if it cannot be, MOE_EINVAL for n out of range; the
- * thread count is unchanged on error. moe_layer_get_threads: the
+ * thread count is unchanged on error. n > 1 also sets BLAS to one
+ * thread, process-wide (moe_blas_set_threads(1), if it runs more): its
+ * threads inside the layer's would oversubscribe the cores (on two cores
+ * two layer threads over two OpenBLAS threads each ran 2x slower than
+ * one) and their bits are BLAS's threaded ones. The bits every thread
+ * count shares are those of one BLAS thread: n = 1 with BLAS on more
+ * threads (which this leaves alone) gives other bits. The models'
+ * set_threads (blocks, LM, vision) come here. moe_layer_get_threads: the
  * current count (0 for NULL). */
 #define MOE_THREADS_MAX 1024
 int moe_layer_set_threads(moe_layer *l, int n);

@@ -224,7 +224,8 @@ void moe_lm_zero_grad(moe_lm *m);
  * and BLAS calls for every thread count), the rows' logsumexp and
  * softmax; sums across rows keep their order. Every thread count gives
  * the bits of one thread, with any BLAS whose single-threaded call is a
- * function of its arguments. The optimizer has its own
+ * function of its arguments (n > 1 sets BLAS to one thread, as
+ * moe_layer_set_threads says). The optimizer has its own
  * (moe_optim_set_threads). */
 int moe_lm_set_threads(moe_lm *m, int n);
 int moe_lm_get_threads(const moe_lm *m);

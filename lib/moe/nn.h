@@ -110,7 +110,8 @@ void moe_block_zero_grad(moe_block *b);
  * attention by (batch, head) pairs, the projections by row blocks (at
  * most 8, cut at multiples of 48 rows: the same blocks and BLAS calls
  * for every thread count, one thread doing them in turn). Every thread
- * count gives the bits of one thread.
+ * count gives the bits of one thread (of one BLAS thread: n > 1 sets
+ * BLAS to one, as moe_layer_set_threads says).
  * MOE_ENOMEM when the n attention scratch matrices cannot be allocated. */
 int moe_block_set_threads(moe_block *b, int n);
 

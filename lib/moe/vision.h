@@ -166,7 +166,8 @@ void moe_vision_zero_grad(moe_vision *m);
  * moe_layer_set_threads), the patch embedding's products by row blocks
  * (the same blocks for every thread count, as moe_block_set_threads),
  * the LayerNorms by rows. Every thread count gives the bits of one
- * thread. */
+ * thread (of one BLAS thread: n > 1 sets BLAS to one, as
+ * moe_layer_set_threads says). */
 int moe_vision_set_threads(moe_vision *m, int n);
 int moe_vision_get_threads(const moe_vision *m);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nn_internal.h"
+#include "moe/blas.h"
 #include "moe/layer.h"
 #include "moe/rng.h"
 

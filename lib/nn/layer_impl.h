@@ -271,6 +271,10 @@ int SFX(moe_layer_set_threads)(SFX(moe_layer) *l, int n)
     }
   }
   l->nt = n;
+  /* BLAS's own threads inside ours would oversubscribe the cores and
+   * give BLAS's threaded bits: one BLAS thread, process-wide */
+  if (n > 1 && moe_blas_threads() > 1)
+    moe_blas_set_threads(1);
   return MOE_OK;
 }
 
