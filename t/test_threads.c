@@ -200,6 +200,12 @@ static void layer_tests(void)
   f.expert.kind = MOE_EXPERT_LINEAR;
   f.expert.bias = 1;
   layer_case("dense linear bias", &f, 260);
+  /* shared linear experts with biases, PAPER (scaled dy): their products
+   * in 7 row blocks (T = 300) */
+  moe_layer_config g = moe_layer_config_default((moe_layer_sizes){.D = 12, .E = 4, .K = 2, .S = 2, .F = 1});
+  g.expert.kind = MOE_EXPERT_LINEAR;
+  g.expert.bias = 1;
+  layer_case("shared linear S=2 bias, 7 blocks", &g, 300);
 
   moe_layer *l = moe_layer_alloc(&a, 8);
   ok(moe_layer_set_threads(l, 0) == MOE_EINVAL && strstr(moe_last_error(), "n=0"),

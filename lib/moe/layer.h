@@ -62,11 +62,13 @@
  *        the same order.
  *
  * Threads (moe_layer_set_threads): with n > 1 the experts' forward and
- * backward run on n OpenMP threads, each expert (shared or routed) one
- * work item with its GEMMs on the calling thread's BLAS, which
- * moe_layer_set_threads(l, n > 1) sets to one thread; the outputs, dx
- * and the gradients are then summed in the order above, so every thread count
- * gives the bits of one thread. The per-token row dot products and the
+ * backward run on n OpenMP threads, each routed expert one work item
+ * and each shared expert's products (over all T rows) cut into row
+ * blocks (at most 8, at multiples of 48 rows; the same blocks, so the
+ * same BLAS calls, on one thread), with their GEMMs on the calling
+ * thread's BLAS, which moe_layer_set_threads(l, n > 1) sets to one
+ * thread; the outputs, dx and the gradients are then summed in the order
+ * above, so every thread count gives the bits of one thread. The per-token row dot products and the
  * router's dx product (rows cut at multiples of 48, where the BLAS kernel
  * computes every element as one call does) are split too. A layer is not
  * safe to use from two threads at once.

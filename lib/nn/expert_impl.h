@@ -191,8 +191,8 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
            D);
 }
 
-/* An expert with every one of N rows (a dense FFN or linear layer) on up
- * to nt threads: moei_expert_fwd and moei_expert_bwd with every product
+/* An expert with every one of N rows (a dense FFN or linear layer, a
+ * shared expert) on up to nt threads: moei_expert_fwd and moei_expert_bwd with every product
  * over the N token rows cut into par_gemm's row blocks (par_impl.h:
  * moei_par_nblocks(N), the same blocks and so the same BLAS calls for
  * every nt, one thread doing them in turn) and the weight gradients'
@@ -206,86 +206,109 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
  * unchanged); kernels that choose their path by the call's size
  * (SkylakeX's small-matrix path) may give other bits than one call, the
  * same for every nt. */
+void SFX(moei_expert_fwd_block)(const moe_expert_config *cfg, int D, const REAL *p, int N, int b,
+                                const REAL *x, REAL *cache, REAL *y)
+{
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  int r0, r1;
+  moei_par_block(N, moei_par_nblocks(N), b, &r0, &r1);
+  SFX(expert_fwd_rows)(cfg, &v, D, p, N, r0, r1, x, cache, y);
+}
+
 void SFX(moei_expert_fwd_blocked)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                                   const REAL *x, REAL *cache, REAL *y, int nt)
 {
   if (N == 0)
     return;
+  const int nb = moei_par_nblocks(N);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
+  for (int b = 0; b < nb; b++)
+    SFX(moei_expert_fwd_block)(cfg, D, p, N, b, x, cache, y);
+}
+
+/* The blocked backward's work items. A linear expert: phase 0 only, dW's
+ * row blocks, db, dx's row blocks. An FFN: phase 0, dW2's row blocks,
+ * db2, and per row block dh = (dy W2)·act'(h) and dx = dh W1; phase 1,
+ * from every row of dh, dW1's row blocks and db1. */
+int SFX(moei_expert_bwd_nitems)(const moe_expert_config *cfg, int D, int N, int has_dx, int phase)
+{
+  if (N == 0)
+    return 0;
   moe_expert_view v;
   moe_expert_view_get(cfg, D, &v);
   const int nb = moei_par_nblocks(N);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1 && nb > 1)
-  for (int b = 0; b < nb; b++) {
-    int r0, r1;
-    moei_par_block(N, nb, b, &r0, &r1);
-    SFX(expert_fwd_rows)(cfg, &v, D, p, N, r0, r1, x, cache, y);
+  if (cfg->kind == MOE_EXPERT_LINEAR)
+    return phase ? 0 : moei_par_nblocks(D) + (v.b >= 0) + (has_dx ? nb : 0);
+  if (phase)
+    return moei_par_nblocks(cfg->F) + (v.b1 >= 0);
+  return moei_par_nblocks(D) + (v.b2 >= 0) + nb;
+}
+
+void SFX(moei_expert_bwd_item)(const moe_expert_config *cfg, int D, const REAL *p, int N,
+                               const REAL *x, const REAL *cache, const REAL *dy, REAL *g, REAL *dx,
+                               int dx_acc, REAL *work, int phase, int it)
+{
+  moe_expert_view v;
+  moe_expert_view_get(cfg, D, &v);
+  const REAL one = 1, zero = 0, dx_beta = dx_acc ? one : zero;
+  const int nb = moei_par_nblocks(N);
+  if (cfg->kind == MOE_EXPERT_LINEAR) {
+    const int nw = moei_par_nblocks(D), nbias = v.b >= 0;
+    if (it < nw)
+      SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, D, D, N, one, dy, D, x, D, one,
+                          g + v.W, D);
+    else if (it < nw + nbias)
+      SFX(sum_rows)(N, D, dy, g + v.b);
+    else
+      SFX(par_gemm_block)(it - nw - nbias, nb, CblasNoTrans, CblasNoTrans, N, D, D, one, dy, D,
+                          p + v.W, D, dx_beta, dx, D);
+    return;
   }
+  const int F = cfg->F;
+  const REAL *a = cache, *ga = cache + (size_t)N * F; /* act(h), act'(h) */
+  REAL *dh = work;                                    /* (N, F): first da, then dh in place */
+  REAL *gb2 = v.b2 >= 0 ? g + v.b2 : NULL, *gb1 = v.b1 >= 0 ? g + v.b1 : NULL;
+  if (phase) {
+    const int nw1 = moei_par_nblocks(F);
+    if (it < nw1)
+      SFX(par_gemm_block)(it, nw1, CblasTrans, CblasNoTrans, F, D, N, one, dh, F, x, D, one,
+                          g + v.W1, D);
+    else
+      SFX(sum_rows)(N, F, dh, gb1);
+    return;
+  }
+  const int nw2 = moei_par_nblocks(D), nb2 = gb2 != NULL;
+  if (it < nw2) {
+    SFX(par_gemm_block)(it, nw2, CblasTrans, CblasNoTrans, D, F, N, one, dy, D, a, F, one,
+                        g + v.W2, F);
+    return;
+  }
+  if (it < nw2 + nb2) {
+    SFX(sum_rows)(N, D, dy, gb2);
+    return;
+  }
+  int r0, r1;
+  moei_par_block(N, nb, it - nw2 - nb2, &r0, &r1);
+  const int n = r1 - r0;
+  REAL *dhr = dh + (size_t)r0 * F;
+  R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, one, dy + (size_t)r0 * D, D, p + v.W2,
+         F, zero, dhr, F);
+  SFX(act_backward)(cfg->act, (size_t)n * F, ga + (size_t)r0 * F, dhr);
+  if (dx)
+    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, one, dhr, F, p + v.W1, D, dx_beta,
+           dx + (size_t)r0 * D, D);
 }
 
 void SFX(moei_expert_bwd_blocked)(const moe_expert_config *cfg, int D, const REAL *p, int N,
                                   const REAL *x, const REAL *cache, const REAL *dy, REAL *g,
                                   REAL *dx, int dx_acc, REAL *work, int nt)
 {
-  if (N == 0)
-    return;
-  moe_expert_view v;
-  moe_expert_view_get(cfg, D, &v);
-  const REAL one = 1, zero = 0, dx_beta = dx_acc ? one : zero;
-  const int nb = moei_par_nblocks(N);
-  if (cfg->kind == MOE_EXPERT_LINEAR) {
-    /* items: dW's row blocks, db, dx's row blocks */
-    const int nw = moei_par_nblocks(D), nbias = v.b >= 0, nx = dx ? nb : 0;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int it = 0; it < nw + nbias + nx; it++) {
-      if (it < nw)
-        SFX(par_gemm_block)(it, nw, CblasTrans, CblasNoTrans, D, D, N, one, dy, D, x, D, one,
-                            g + v.W, D);
-      else if (it < nw + nbias)
-        SFX(sum_rows)(N, D, dy, g + v.b);
-      else
-        SFX(par_gemm_block)(it - nw - nbias, nb, CblasNoTrans, CblasNoTrans, N, D, D, one, dy, D,
-                            p + v.W, D, dx_beta, dx, D);
-    }
-    return;
-  }
-  const int F = cfg->F;
-  const REAL *a = cache, *ga = cache + (size_t)N * F; /* act(h), act'(h) */
-  REAL *dh = work;                                    /* (N, F): first da, then dh in place */
-  /* first: dW2's row blocks, db2, and per row block dh = (dy W2)·act'(h)
-   * and dx = dh W1 */
-  REAL *gb2 = v.b2 >= 0 ? g + v.b2 : NULL, *gb1 = v.b1 >= 0 ? g + v.b1 : NULL;
-  const int nw2 = moei_par_nblocks(D), nb2 = gb2 != NULL;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-  for (int it = 0; it < nw2 + nb2 + nb; it++) {
-    if (it < nw2) {
-      SFX(par_gemm_block)(it, nw2, CblasTrans, CblasNoTrans, D, F, N, one, dy, D, a, F, one,
-                          g + v.W2, F);
-      continue;
-    }
-    if (it < nw2 + nb2) {
-      SFX(sum_rows)(N, D, dy, gb2);
-      continue;
-    }
-    int r0, r1;
-    moei_par_block(N, nb, it - nw2 - nb2, &r0, &r1);
-    const int n = r1 - r0;
-    REAL *dhr = dh + (size_t)r0 * F;
-    R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, F, D, one, dy + (size_t)r0 * D, D,
-           p + v.W2, F, zero, dhr, F);
-    SFX(act_backward)(cfg->act, (size_t)n * F, ga + (size_t)r0 * F, dhr);
-    if (dx)
-      R_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, F, one, dhr, F, p + v.W1, D, dx_beta,
-             dx + (size_t)r0 * D, D);
-  }
-  /* then, from every row of dh: dW1's row blocks and db1 */
-  const int nw1 = moei_par_nblocks(F), nb1 = gb1 != NULL;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-  for (int it = 0; it < nw1 + nb1; it++) {
-    if (it < nw1)
-      SFX(par_gemm_block)(it, nw1, CblasTrans, CblasNoTrans, F, D, N, one, dh, F, x, D, one,
-                          g + v.W1, D);
-    else
-      SFX(sum_rows)(N, F, dh, gb1);
+  for (int phase = 0; phase < 2; phase++) {
+    const int n = SFX(moei_expert_bwd_nitems)(cfg, D, N, dx != NULL, phase);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1 && n > 1)
+    for (int it = 0; it < n; it++)
+      SFX(moei_expert_bwd_item)(cfg, D, p, N, x, cache, dy, g, dx, dx_acc, work, phase, it);
   }
 }
 

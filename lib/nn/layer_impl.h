@@ -367,8 +367,8 @@ static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
   const REAL r = SFX(routed_factor)(c);
   for (int i = 0; i < S; i++) {
     REAL *out = l->sh_out + (size_t)i * l->max_T * D;
-    SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
-                         l->sh_cache + (size_t)i * sh_cache_n, out);
+    SFX(moei_expert_fwd_blocked)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
+                                 l->sh_cache + (size_t)i * sh_cache_n, out, 1);
     R_AXPY((int)TD, SFX(shared_factor)(l, i), out, 1, y, 1);
   }
 
@@ -430,9 +430,10 @@ static void SFX(token_rows)(SFX(moe_layer) *l, int T)
   }
 }
 
-/* The experts' forward on l->nt threads. Every expert (shared ones first,
- * the largest items, then routed) is one work item that writes only its
- * own outputs; then y is summed as the one-thread code sums it: zero,
+/* The experts' forward on l->nt threads. The shared experts' row blocks
+ * (moei_expert_fwd_block: the calls of moei_expert_fwd_blocked, which the
+ * one-thread code makes) and the routed experts, one work item each,
+ * write only their own outputs; then y is summed as the one-thread code sums it: zero,
  * shared outputs i = 0..S−1 (the same R_AXPY, on spans of 64 tokens: a
  * multiple of 64 elements before the end, the vector block of every
  * x86 saxpy kernel of OpenBLAS (32, Sandybridge's 64), so
@@ -448,18 +449,21 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   const REAL r = SFX(routed_factor)(c);
   SFX(token_rows)(l, T);
-  const int nitem = SFX(dense)(l) ? 0 : S + E; /* a dense FFN's expert: blocked */
+  const int nsb = moei_par_nblocks(T), nsh = S * nsb; /* shared experts' row blocks */
+  const int nitem = SFX(dense)(l) ? 0 : nsh + E; /* a dense FFN's expert: blocked */
   if (!nitem)
     SFX(moei_expert_fwd_blocked)(&c->expert, D, l->routed, T, SFX(gather_rows)(l, 0, T), l->cg,
                                  l->og, nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nitem)
   for (int it = 0; it < nitem; it++) {
-    if (it < S) {
-      SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
-                           l->sh_cache + (size_t)it * sh_cache_n, l->sh_out + (size_t)it * Tm * D);
+    if (it < nsh) {
+      const int i = it / nsb;
+      SFX(moei_expert_fwd_block)(&c->expert, D, l->shared + (size_t)i * l->pe, T, it % nsb, l->x,
+                                 l->sh_cache + (size_t)i * sh_cache_n,
+                                 l->sh_out + (size_t)i * Tm * D);
       continue;
     }
-    const int e = l->ord[it - S], n = l->load[e], o = l->off[e];
+    const int e = l->ord[it - nsh], n = l->load[e], o = l->off[e];
     if (!n)
       continue;
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
@@ -595,13 +599,34 @@ static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const R
   return dg;
 }
 
-/* The layer's backward after the gate, on l->nt threads. One region of
+/* Item it of phase `phase` of shared expert i's blocked backward on
+ * l->nt threads (moei_expert_bwd_item): dy scaled by its factor (≠ 1)
+ * in l->sh_dsh, its dx rows to l->sh_dxs, its dh to l->sh_work. */
+static void SFX(shared_bwd_item)(SFX(moe_layer) *l, int i, const REAL *dy, int has_dx, int phase,
+                                 int it)
+{
+  const moe_layer_config *c = &l->cfg;
+  const int D = c->D;
+  const size_t Tm = l->max_T, F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
+  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
+  const REAL *d = SFX(shared_factor)(l, i) != 1 ? l->sh_dsh + (size_t)i * Tm * D : dy;
+  REAL *gshared = l->grads + (l->shared - l->params);
+  SFX(moei_expert_bwd_item)(&c->expert, D, l->shared + (size_t)i * l->pe, l->T, l->x,
+                            l->sh_cache + (size_t)i * sh_cache_n, d, gshared + (size_t)i * l->pe,
+                            has_dx ? l->sh_dxs + (size_t)i * Tm * D : NULL, 0,
+                            l->sh_work + (size_t)i * Tm * F, phase, it);
+}
+
+/* The layer's backward after the gate, on l->nt threads. The shared
+ * experts' scaled dy first (where a factor is not 1); then one region of
  * independent work items, each computed as on one thread: the shared
- * experts (the largest first), the dω dot products (PAPER: each a chain
- * of T·D additions), the router's weight gradient, the row blocks of the
- * router's dx (par_gemm's), the routed experts; each expert writes its
- * own gradient block and its own dx rows. Then dσ, and dx summed in the
- * one-thread order: router part, shared parts i = 0..S−1, then each
+ * experts' first-phase items (moei_expert_bwd_item: dW2's row blocks,
+ * db2, the row blocks of dh and dx), the dω dot products (PAPER: each a
+ * chain of T·D additions), the router's weight gradient, the row blocks
+ * of the router's dx (par_gemm's), the routed experts; each writes its
+ * own gradient block and its own dx rows. Then a region of the shared
+ * experts' second-phase items (dW1's row blocks, db1: they read every
+ * row of dh), dσ, and dx summed in the one-thread order: router part, shared parts i = 0..S−1, then each
  * token's routed rows in expert order. */
 static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
 {
@@ -609,18 +634,39 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   const int T = l->T, D = c->D, E = c->E, K = c->K, S = c->S, nt = l->nt;
   const size_t TD = (size_t)T * D, Tm = l->max_T;
   const size_t F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
-  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   REAL *groute = l->grads + (l->routed - l->params);
-  REAL *gshared = l->grads + (l->shared - l->params);
   const int nsig = S > 0 && c->combine == MOE_COMBINE_PAPER ? S : 0;
-  const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = S + nsig + 1 + nb;
+  /* the shared experts' items, phase 0 then (after this region) phase 1 */
+  const int n0 = SFX(moei_expert_bwd_nitems)(&c->expert, D, T, dx != NULL, 0), nsh = S * n0;
+  const int n1 = SFX(moei_expert_bwd_nitems)(&c->expert, D, T, dx != NULL, 1);
+  const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = nsh + nsig + 1 + nb;
   const int nroute = SFX(dense)(l) ? 0 : E; /* a dense FFN's expert: blocked, below */
   SFX(token_rows)(l, T);
+  int scaled = 0; /* a shared expert's dy scaled by its factor (≠ 1): copies first */
+  for (int i = 0; i < S; i++)
+    scaled |= SFX(shared_factor)(l, i) != 1;
+  if (scaled) {
+    enum { SPAN = 64 }; /* tokens */
+    const int nsp = (T + SPAN - 1) / SPAN;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int sp = 0; sp < nsp; sp++) {
+      const size_t j0 = (size_t)sp * SPAN * D, j1 = (size_t)(sp + 1) * SPAN * D < TD
+                                                       ? (size_t)(sp + 1) * SPAN * D
+                                                       : TD;
+      for (int i = 0; i < S; i++) {
+        const REAL a = SFX(shared_factor)(l, i);
+        REAL *ds = l->sh_dsh + (size_t)i * Tm * D;
+        if (a != 1)
+          for (size_t j = j0; j < j1; j++)
+            ds[j] = a * dy[j];
+      }
+    }
+  }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int it = 0; it < first_routed + nroute; it++) {
-    if (it >= S && it < first_routed) {
-      const int j = it - S;
+    if (it >= nsh && it < first_routed) {
+      const int j = it - nsh;
       if (j < nsig)
         l->domega[j] = SFX(shared_domega)(l, j, dy, TD);
       else if (j == nsig)
@@ -630,19 +676,9 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                             l->Wr, D, 0, dx, D);
       continue;
     }
-    if (it < S) {
-      const REAL a = SFX(shared_factor)(l, it);
-      const REAL *d = dy;
-      if (a != 1) {
-        REAL *ds = l->sh_dsh + (size_t)it * Tm * D;
-        for (size_t j = 0; j < TD; j++)
-          ds[j] = a * dy[j];
-        d = ds;
-      }
-      SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
-                           l->sh_cache + (size_t)it * sh_cache_n, d, gshared + (size_t)it * l->pe,
-                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL, 0,
-                           l->sh_work + (size_t)it * Tm * F);
+    if (it < nsh) {
+      const int i = it / n0;
+      SFX(shared_bwd_item)(l, i, dy, dx != NULL, 0, it % n0);
       continue;
     }
     const int e = l->ord[it - first_routed], n = l->load[e], o = l->off[e];
@@ -653,6 +689,9 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
                          dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (S * n1 > 1)
+  for (int it = 0; it < S * n1; it++)
+    SFX(shared_bwd_item)(l, it / n1, dy, dx != NULL, 1, it % n1);
   if (!nroute)
     SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, T, SFX(grouped_x)(l, 0, T), l->cg,
                                  SFX(gather_dy)(l, 0, T, dy, l->dgN), groute, dx ? l->dxgN : NULL,
@@ -899,9 +938,10 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     /* dx += this expert's dx: with the product accumulated into dx
      * (β = 1) where that has the bits of the sum (MOE_GEMM_FUSE_K) */
     const int fuse = dx && moei_expert_dx_fusable(&c->expert, D);
-    SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
-                         l->sh_cache + (size_t)i * sh_cache_n, d, gshared + (size_t)i * l->pe,
-                         fuse ? dx : dx ? l->dxs : NULL, fuse, l->work);
+    SFX(moei_expert_bwd_blocked)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
+                                 l->sh_cache + (size_t)i * sh_cache_n, d,
+                                 gshared + (size_t)i * l->pe, fuse ? dx : dx ? l->dxs : NULL, fuse,
+                                 l->work, 1);
     if (dx && !fuse)
       for (size_t j = 0; j < TD; j++)
         dx[j] += l->dxs[j];

@@ -76,6 +76,23 @@ void moei_expert_fwd_blocked_f64(const moe_expert_config *cfg, int D, const doub
 void moei_expert_bwd_blocked_f64(const moe_expert_config *cfg, int D, const double *p, int N,
                                  const double *x, const double *cache, const double *dy,
                                  double *g, double *dx, int dx_acc, double *work, int nt);
+/* Their pieces, for callers that run them among other work items (the
+ * MoE layer's shared experts): forward row block b of
+ * moei_par_nblocks(N); the backward's items, phase 0 (n0 of them) all
+ * before any of phase 1 (n1), each item's calls those of the blocked
+ * function. */
+void moei_expert_fwd_block(const moe_expert_config *cfg, int D, const float *p, int N, int b,
+                           const float *x, float *cache, float *y);
+void moei_expert_fwd_block_f64(const moe_expert_config *cfg, int D, const double *p, int N, int b,
+                               const double *x, double *cache, double *y);
+int moei_expert_bwd_nitems(const moe_expert_config *cfg, int D, int N, int has_dx, int phase);
+int moei_expert_bwd_nitems_f64(const moe_expert_config *cfg, int D, int N, int has_dx, int phase);
+void moei_expert_bwd_item(const moe_expert_config *cfg, int D, const float *p, int N,
+                          const float *x, const float *cache, const float *dy, float *g, float *dx,
+                          int dx_acc, float *work, int phase, int it);
+void moei_expert_bwd_item_f64(const moe_expert_config *cfg, int D, const double *p, int N,
+                              const double *x, const double *cache, const double *dy, double *g,
+                              double *dx, int dx_acc, double *work, int phase, int it);
 void moei_expert_fwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
                          const double *x, double *cache, double *y);
 void moei_expert_bwd_f64(const moe_expert_config *cfg, int D, const double *p, int N,
