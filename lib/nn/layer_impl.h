@@ -63,9 +63,11 @@ struct SFX(moe_layer) {
   REAL *domega;          /* (S) */
   int *next;             /* (E) */
   int *ord;              /* (E) routed experts by load, largest first: work order at 2+ threads */
+  int *rfirst;           /* (E + 1) first work item of ord[k]'s (rfirst[E]: their count) */
 
   /* threads (moe_layer_set_threads); the buffers exist once nt > 1 */
   int nt;
+  int has_dx;            /* the backward running at 2+ threads has a dx */
   int *tok_rows;         /* (Tm, K) grouped rows of each token, in expert order */
   int *tok_cnt;          /* (Tm) */
   REAL *dgN, *dxgN;      /* (Tm·K, D) every expert's dg, dxg rows, by expert */
@@ -85,7 +87,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
-                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next, l->ord,
+                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next, l->ord, l->rfirst,
                   l->tok_rows, l->tok_cnt, l->dgN, l->dxgN, l->workN, l->sh_dsh, l->sh_dxs,
                   l->sh_work};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -158,6 +160,7 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   ALLOC(omega, S);
   ALLOC(load, E);
   ALLOC(ord, E);
+  ALLOC(rfirst, E + 1);
   ALLOC(off, E + 1);
   ALLOC(slot_of, N);
   ALLOC(xg, CNT3(N, D, 1));
@@ -326,19 +329,38 @@ static int SFX(dense)(const SFX(moe_layer) *l)
   return l->cfg.E == 1 && l->cfg.K == 1 && l->cfg.S == 0;
 }
 
-/* Routed expert e's inputs grouped by row: its rows of x gathered into
- * l->xg, or l->x itself when it has all rows in token order (all_rows).
- * Either way the same values, so the same bits. */
-static const REAL *SFX(gather_rows)(SFX(moe_layer) *l, int e, int T)
+/* Whether routed expert e's products are cut into row blocks (the
+ * blocked functions' calls, on one thread as on many; at 2+ threads its
+ * row blocks are work items of their own): it has more than an eighth of
+ * the layer's expert rows, T·(K + S), so that one item does not hold the
+ * other threads when routing is skewed (a collapsed router sends every
+ * token to one expert). A function of the routing alone, never of the
+ * thread count. A dense FFN's one expert has its own path. */
+static int SFX(split)(const SFX(moe_layer) *l, int e, int T)
 {
-  const int D = l->cfg.D, K = l->cfg.K, n = l->load[e], o = l->off[e];
+  const moe_layer_config *c = &l->cfg;
+  return !SFX(dense)(l) && 8 * (long)l->load[e] > (long)T * (c->K + c->S);
+}
+
+/* Rows [r0, r1) of routed expert e's inputs grouped by row: its rows of x
+ * gathered into l->xg, or l->x itself when it has all rows in token
+ * order (all_rows). Either way the same values, so the same bits.
+ * gather_rows: all its rows. */
+static const REAL *SFX(gather_range)(SFX(moe_layer) *l, int e, int T, int r0, int r1)
+{
+  const int D = l->cfg.D, K = l->cfg.K, o = l->off[e];
   if (SFX(all_rows)(l, e, T))
     return l->x;
   REAL *xe = l->xg + (size_t)o * D;
   const int *slots = l->slot_of + o;
-  for (int j = 0; j < n; j++)
+  for (int j = r0; j < r1; j++)
     memcpy(xe + (size_t)j * D, l->x + (size_t)(slots[j] / K) * D, (size_t)D * sizeof *xe);
   return xe;
+}
+
+static const REAL *SFX(gather_rows)(SFX(moe_layer) *l, int e, int T)
+{
+  return SFX(gather_range)(l, e, T, 0, l->load[e]);
 }
 
 /* Routed expert e's inputs as gather_rows left them, for its backward. */
@@ -380,7 +402,7 @@ static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
     REAL *oe = l->og + (size_t)o * D;
     const int *slots = l->slot_of + o;
     const REAL *xe = SFX(gather_rows)(l, e, T);
-    if (SFX(dense)(l))
+    if (SFX(dense)(l) || SFX(split)(l, e, T))
       SFX(moei_expert_fwd_blocked)(&c->expert, D, l->routed + (size_t)e * l->pe, n, xe,
                                    l->cg + (size_t)o * cw, oe, 1);
     else
@@ -430,6 +452,52 @@ static void SFX(token_rows)(SFX(moe_layer) *l, int T)
   }
 }
 
+/* The routed experts' work items in l->ord's order, their first items in
+ * l->rfirst: a split expert's `per_split(n)` items, another's `whole`
+ * (1: the expert in one item; 0: none), an expert without rows none.
+ * Returns their count. */
+static int SFX(routed_items)(SFX(moe_layer) *l, int T, int (*per_split)(const SFX(moe_layer) *, int),
+                             int whole)
+{
+  const int E = l->cfg.E;
+  int nr = 0;
+  for (int k = 0; k < E; k++) {
+    const int e = l->ord[k], n = l->load[e];
+    l->rfirst[k] = nr;
+    nr += !n ? 0 : SFX(split)(l, e, T) ? per_split(l, n) : whole;
+  }
+  l->rfirst[E] = nr;
+  return nr;
+}
+
+/* Which expert (its place k in l->ord) routed item r belongs to. */
+static int SFX(routed_of)(const SFX(moe_layer) *l, int r)
+{
+  int lo = 0, hi = l->cfg.E - 1; /* the last k with rfirst[k] <= r */
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (l->rfirst[mid] <= r)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+static int SFX(fwd_blocks)(const SFX(moe_layer) *l, int n)
+{
+  (void)l;
+  return moei_par_nblocks(n);
+}
+static int SFX(bwd_items0)(const SFX(moe_layer) *l, int n)
+{
+  return SFX(moei_expert_bwd_nitems)(&l->cfg.expert, l->cfg.D, n, l->has_dx, 0);
+}
+static int SFX(bwd_items1)(const SFX(moe_layer) *l, int n)
+{
+  return SFX(moei_expert_bwd_nitems)(&l->cfg.expert, l->cfg.D, n, l->has_dx, 1);
+}
+
 /* The experts' forward on l->nt threads. The shared experts' row blocks
  * (moei_expert_fwd_block: the calls of moei_expert_fwd_blocked, which the
  * one-thread code makes) and the routed experts, one work item each,
@@ -443,14 +511,15 @@ static void SFX(token_rows)(SFX(moe_layer) *l, int T)
 static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
 {
   const moe_layer_config *c = &l->cfg;
-  const int D = c->D, E = c->E, K = c->K, S = c->S, nt = l->nt;
+  const int D = c->D, K = c->K, S = c->S, nt = l->nt;
   const size_t TD = (size_t)T * D, Tm = l->max_T;
   const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   const REAL r = SFX(routed_factor)(c);
   SFX(token_rows)(l, T);
   const int nsb = moei_par_nblocks(T), nsh = S * nsb; /* shared experts' row blocks */
-  const int nitem = SFX(dense)(l) ? 0 : nsh + E; /* a dense FFN's expert: blocked */
+  const int nr = SFX(routed_items)(l, T, SFX(fwd_blocks), 1);
+  const int nitem = SFX(dense)(l) ? 0 : nsh + nr; /* a dense FFN's expert: blocked */
   if (!nitem)
     SFX(moei_expert_fwd_blocked)(&c->expert, D, l->routed, T, SFX(gather_rows)(l, 0, T), l->cg,
                                  l->og, nt);
@@ -463,9 +532,16 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
                                  l->sh_out + (size_t)i * Tm * D);
       continue;
     }
-    const int e = l->ord[it - nsh], n = l->load[e], o = l->off[e];
-    if (!n)
+    const int k = SFX(routed_of)(l, it - nsh), e = l->ord[k], n = l->load[e], o = l->off[e];
+    if (SFX(split)(l, e, T)) { /* row block b: its rows gathered, its products */
+      const int b = it - nsh - l->rfirst[k];
+      int r0, r1;
+      moei_par_block(n, moei_par_nblocks(n), b, &r0, &r1);
+      SFX(moei_expert_fwd_block)(&c->expert, D, l->routed + (size_t)e * l->pe, n, b,
+                                 SFX(gather_range)(l, e, T, r0, r1), l->cg + (size_t)o * cw,
+                                 l->og + (size_t)o * D);
       continue;
+    }
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
                          SFX(gather_rows)(l, e, T), l->cg + (size_t)o * cw, l->og + (size_t)o * D);
   }
@@ -579,23 +655,43 @@ static void SFX(sigma_grad)(SFX(moe_layer) *l)
  * into dg; or dy itself when the expert has all rows in token order
  * (all_rows) and every factor is exactly 1 (a dense FFN): 1·v = v for
  * every float, so the same bits without the copy. */
-static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const REAL *dy, REAL *dg)
+/* Whether routed expert e's backward reads dy itself: all rows in token
+ * order, every factor r·w exactly 1. */
+static int SFX(dy_direct)(const SFX(moe_layer) *l, int e, int T)
 {
-  const int D = l->cfg.D, K = l->cfg.K, n = l->load[e];
+  const int n = l->load[e];
   const int *slots = l->slot_of + l->off[e];
   const REAL r = SFX(routed_factor)(&l->cfg);
   int ones = SFX(all_rows)(l, e, T);
   for (int j = 0; j < n && ones; j++)
     ones = r * l->w[slots[j]] == 1;
-  if (ones)
-    return dy;
-  for (int j = 0; j < n; j++) {
+  return ones;
+}
+
+/* Rows [r0, r1) of routed expert e's upstream gradient r·w_tk·dy_t into
+ * dg (its rows). */
+static void SFX(gather_dy_range)(const SFX(moe_layer) *l, int e, const REAL *dy, REAL *dg, int r0,
+                                 int r1)
+{
+  const int D = l->cfg.D, K = l->cfg.K;
+  const int *slots = l->slot_of + l->off[e];
+  const REAL r = SFX(routed_factor)(&l->cfg);
+  for (int j = r0; j < r1; j++) {
     const REAL a = r * l->w[slots[j]];
     const REAL *restrict dyt = dy + (size_t)(slots[j] / K) * D;
     REAL *restrict g = dg + (size_t)j * D;
     for (int d = 0; d < D; d++)
       g[d] = a * dyt[d];
   }
+}
+
+/* Routed expert e's upstream gradient, its rows grouped: dy itself
+ * (dy_direct) or gathered into dg. */
+static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const REAL *dy, REAL *dg)
+{
+  if (SFX(dy_direct)(l, e, T))
+    return dy;
+  SFX(gather_dy_range)(l, e, dy, dg, 0, l->load[e]);
   return dg;
 }
 
@@ -641,16 +737,27 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   const int n0 = SFX(moei_expert_bwd_nitems)(&c->expert, D, T, dx != NULL, 0), nsh = S * n0;
   const int n1 = SFX(moei_expert_bwd_nitems)(&c->expert, D, T, dx != NULL, 1);
   const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = nsh + nsig + 1 + nb;
-  const int nroute = SFX(dense)(l) ? 0 : E; /* a dense FFN's expert: blocked, below */
   SFX(token_rows)(l, T);
+  l->has_dx = dx != NULL;
   int scaled = 0; /* a shared expert's dy scaled by its factor (≠ 1): copies first */
   for (int i = 0; i < S; i++)
     scaled |= SFX(shared_factor)(l, i) != 1;
-  if (scaled) {
+  /* and a split routed expert's gathered dy, by its row blocks */
+  const int ng = SFX(routed_items)(l, T, SFX(fwd_blocks), 0);
+  if (scaled || ng) {
     enum { SPAN = 64 }; /* tokens */
-    const int nsp = (T + SPAN - 1) / SPAN;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int sp = 0; sp < nsp; sp++) {
+    const int nsp = scaled ? (T + SPAN - 1) / SPAN : 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int sp = 0; sp < nsp + ng; sp++) {
+      if (sp >= nsp) {
+        const int k = SFX(routed_of)(l, sp - nsp), e = l->ord[k], n = l->load[e];
+        if (SFX(dy_direct)(l, e, T))
+          continue;
+        int r0, r1;
+        moei_par_block(n, moei_par_nblocks(n), sp - nsp - l->rfirst[k], &r0, &r1);
+        SFX(gather_dy_range)(l, e, dy, l->dgN + (size_t)l->off[e] * D, r0, r1);
+        continue;
+      }
       const size_t j0 = (size_t)sp * SPAN * D, j1 = (size_t)(sp + 1) * SPAN * D < TD
                                                        ? (size_t)(sp + 1) * SPAN * D
                                                        : TD;
@@ -663,6 +770,8 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
       }
     }
   }
+  /* the routed experts: a split one's first-phase items, another whole */
+  const int nroute = SFX(dense)(l) ? 0 : SFX(routed_items)(l, T, SFX(bwd_items0), 1);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int it = 0; it < first_routed + nroute; it++) {
     if (it >= nsh && it < first_routed) {
@@ -681,18 +790,37 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
       SFX(shared_bwd_item)(l, i, dy, dx != NULL, 0, it % n0);
       continue;
     }
-    const int e = l->ord[it - first_routed], n = l->load[e], o = l->off[e];
-    if (!n)
+    const int k = SFX(routed_of)(l, it - first_routed), e = l->ord[k], n = l->load[e];
+    const int o = l->off[e];
+    if (SFX(split)(l, e, T)) {
+      SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
+                                SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw,
+                                SFX(dy_direct)(l, e, T) ? dy : l->dgN + (size_t)o * D,
+                                groute + (size_t)e * l->pe, dx ? l->dxgN + (size_t)o * D : NULL, 0,
+                                l->workN + (size_t)o * F, 0, it - first_routed - l->rfirst[k]);
       continue;
+    }
     const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dgN + (size_t)o * D);
     SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
                          dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (S * n1 > 1)
-  for (int it = 0; it < S * n1; it++)
-    SFX(shared_bwd_item)(l, it / n1, dy, dx != NULL, 1, it % n1);
-  if (!nroute)
+  /* second phase: the shared and split experts' dW1 row blocks, db1 */
+  const int nr1 = SFX(dense)(l) ? 0 : SFX(routed_items)(l, T, SFX(bwd_items1), 0);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (S * n1 + nr1 > 1)
+  for (int it = 0; it < S * n1 + nr1; it++) {
+    if (it < S * n1) {
+      SFX(shared_bwd_item)(l, it / n1, dy, dx != NULL, 1, it % n1);
+      continue;
+    }
+    const int k = SFX(routed_of)(l, it - S * n1), e = l->ord[k], n = l->load[e], o = l->off[e];
+    SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
+                              SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw,
+                              SFX(dy_direct)(l, e, T) ? dy : l->dgN + (size_t)o * D,
+                              groute + (size_t)e * l->pe, dx ? l->dxgN + (size_t)o * D : NULL, 0,
+                              l->workN + (size_t)o * F, 1, it - S * n1 - l->rfirst[k]);
+  }
+  if (SFX(dense)(l))
     SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, T, SFX(grouped_x)(l, 0, T), l->cg,
                                  SFX(gather_dy)(l, 0, T, dy, l->dgN), groute, dx ? l->dxgN : NULL,
                                  0, l->workN, nt);
@@ -958,9 +1086,11 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     /* all rows in token order (a dense FFN): its dx rows are dx's rows,
      * accumulated into dx by the product as for a shared expert */
     const int fuse = dx && SFX(all_rows)(l, e, T) && moei_expert_dx_fusable(&c->expert, D);
-    if (SFX(dense)(l))
-      SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, n, SFX(grouped_x)(l, e, T), l->cg, dg,
-                                   groute, fuse ? dx : dx ? l->dxg : NULL, fuse, l->work, 1);
+    if (SFX(dense)(l) || SFX(split)(l, e, T))
+      SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
+                                   SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw, dg,
+                                   groute + (size_t)e * l->pe, fuse ? dx : dx ? l->dxg : NULL, fuse,
+                                   l->work, 1);
     else
       SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
                            SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw, dg,
