@@ -5,7 +5,9 @@
 # OPENBLAS_NUM_THREADS says (with two BLAS threads inside each of the
 # layer's, two threads ran twice as slow as one on two cores, and the
 # bits were BLAS's threaded ones); 1 and 2 threads end with the same
-# parameters; a malformed --shape and an unknown option exit 2.
+# parameters, also with --collapse (the router zeroed before every step:
+# every token on one expert); a malformed --shape and an unknown option
+# exit 2.
 set -u
 build=${top_builddir:-.}
 . "${srcdir:-.}/t/tap.sh"
@@ -19,6 +21,18 @@ for t in 1 2; do
   f=${line##*params_fnv=}
   if [ $t = 1 ]; then h=$f; else
     [ -n "$h" ] && [ "$f" = "$h" ]; ok $? "moe-perf: 1 and 2 threads, same parameters ($h, $f)"
+  fi
+done
+# --collapse: every token on the first expert, at 1 and 2 threads alike
+h=
+for t in 1 2; do
+  line=$("$prog" --threads $t --collapse --reps 1 --steps 1 --shape 300,16,4,1,16,0 2>&1 |
+    grep '^moe-threads'); rc=$?
+  case $line in *" max_load=300 "*) s=$rc ;; *) s=1 ;; esac
+  ok $s "moe-perf --collapse --threads $t: all 300 tokens on one expert ($line)"
+  f=${line##*params_fnv=}
+  if [ $t = 1 ]; then h=$f; else
+    [ -n "$h" ] && [ "$f" = "$h" ]; ok $? "moe-perf --collapse: 1 and 2 threads, same parameters"
   fi
 done
 err=$("$prog" --shape 96,16,4 2>&1 >/dev/null); rc=$?

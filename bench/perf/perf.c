@@ -4,7 +4,7 @@
  * the layer's expert-GEMM shape, all measured in the same process.
  *
  *   bench/perf/moe-perf [--reps R] [--steps N] [--act NAME] [--gate NAME]
- *                       [--threads N] [--shape T,D,E,K,F,S]...
+ *                       [--threads N] [--collapse] [--shape T,D,E,K,F,S]...
  *       runs every shape R times (R repetitions of N timed steps each,
  *       after two warm-up steps) and prints one line per shape; --threads
  *       gives the layer and AdamW N threads of their own
@@ -15,6 +15,9 @@
  *       time, the same less the MSE loss call (the harness's loss, which
  *       has no threads: the layer's forward, backward and AdamW alone),
  *       and a hash of the parameters after the run, equal for every N.
+ *       --collapse zeroes the router's weights before every step: every
+ *       token ties and takes the lowest-numbered experts (a collapsed
+ *       router, the most skewed load a layer can have).
  *   bench/perf/moe-perf --optim N [--reps R]
  *       AdamW alone on N parameters: min and median ns/param over R steps.
  *   bench/perf/moe-perf --blas
@@ -67,6 +70,7 @@ static double median(double *v, int n)
 
 typedef struct {
   int T, D, E, K, F, S;
+  int collapse; /* the router zeroed before every step (--collapse) */
   moe_layer *l;
   moe_optim *o;
   gsl_rng *r;
@@ -98,8 +102,11 @@ static double step_flops(const bench *b)
   return 3.0 * fwd;
 }
 
+/* collapse: the router's weights zeroed before every step, so that every
+ * token ties and takes the lowest-numbered experts (a collapsed router:
+ * the most skewed load a layer can have). */
 static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const char *act,
-                      const char *gate, int threads)
+                      const char *gate, int threads, int collapse)
 {
   memset(b, 0, sizeof *b);
   b->T = T;
@@ -120,6 +127,7 @@ static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const 
   b->r = moe_rng_alloc(2505);
   if (!b->l || !b->r || moe_layer_init_params(b->l, b->r))
     return 1;
+  b->collapse = collapse;
   moe_optim_config oc = moe_optim_defaults(MOE_OPTIM_ADAMW);
   b->o = moe_optim_alloc(&oc, moe_layer_param_count(b->l));
   if (!b->o || moe_layer_set_threads(b->l, threads) || moe_optim_set_threads(b->o, threads))
@@ -151,6 +159,8 @@ static int bench_init(bench *b, int T, int D, int E, int K, int F, int S, const 
 static int one_step(bench *b)
 {
   double loss;
+  if (b->collapse) /* AdamW moved it: collapsed again, every step */
+    memset(moe_layer_router(b->l), 0, sizeof(float) * (size_t)b->E * b->D);
   moe_layer_zero_grad(b->l);
   if (moe_layer_forward(b->l, b->T, b->x, b->y))
     return 1;
@@ -246,7 +256,7 @@ static int serve(void)
     double c, w;
     if (sscanf(line, "shape %d %d %d %d %d %d %31s %63s", &T, &D, &E, &K, &F, &S, act, gate) == 8) {
       bench_free(&b);
-      if (bench_init(&b, T, D, E, K, F, S, act, gate, 1) || one_step(&b) || one_step(&b)) {
+      if (bench_init(&b, T, D, E, K, F, S, act, gate, 1, 0) || one_step(&b) || one_step(&b)) {
         printf("error %s\n", moe_last_error());
         continue;
       }
@@ -309,7 +319,7 @@ static int optim_alone(size_t n, int reps)
 
 int main(int argc, char **argv)
 {
-  int steps = 5, reps = 5, nshape = 0, shapes[32][6], threads = 1, threads_given = 0;
+  int steps = 5, reps = 5, nshape = 0, shapes[32][6], threads = 1, threads_given = 0, collapse = 0;
   long optim_n = 0;
   const char *gate = "sigmoid_norm_topk", *act = "silu";
   for (int i = 1; i < argc; i++) {
@@ -328,6 +338,8 @@ int main(int argc, char **argv)
       optim_n = atol(argv[++i]);
     else if (!strcmp(argv[i], "--gate") && i + 1 < argc)
       gate = argv[++i];
+    else if (!strcmp(argv[i], "--collapse"))
+      collapse = 1;
     else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
       threads = atoi(argv[++i]);
       threads_given = 1;
@@ -342,7 +354,8 @@ int main(int argc, char **argv)
       nshape++;
     } else {
       printf("usage: moe-perf [--reps R] [--steps N] [--act NAME] [--gate NAME] "
-             "[--threads N] [--shape T,D,E,K,F,S]... | --optim N [--reps R] | --serve\n");
+             "[--threads N] [--collapse] [--shape T,D,E,K,F,S]... | --optim N [--reps R] | "
+             "--serve\n");
       return strcmp(argv[i], "--help") ? 2 : 0;
     }
   }
@@ -362,7 +375,8 @@ int main(int argc, char **argv)
   for (int i = 0; i < nshape; i++) {
     int *s = shapes[i];
     bench b;
-    if (bench_init(&b, s[0], s[1], s[2], s[3], s[4], s[5], act, gate, threads) || one_step(&b) ||
+    if (bench_init(&b, s[0], s[1], s[2], s[3], s[4], s[5], act, gate, threads, collapse) ||
+        one_step(&b) ||
         one_step(&b)) {
       fprintf(stderr, "moe-perf: %s\n", moe_last_error());
       return 1;
@@ -390,9 +404,15 @@ int main(int argc, char **argv)
       const unsigned char *pb = (const unsigned char *)moe_layer_params(b.l);
       for (size_t j = 0; j < moe_layer_param_count(b.l) * sizeof(float); j++)
         h = (h ^ pb[j]) * 1099511628211ull;
-      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d blas_threads=%d "
+      /* the last step's largest expert load (rows) */
+      const int *cnt = moe_layer_expert_counts(b.l);
+      int maxload = 0;
+      for (int e = 0; e < s[2]; e++)
+        maxload = cnt[e] > maxload ? cnt[e] : maxload;
+      printf("moe-threads T=%d D=%d E=%d K=%d F=%d S=%d threads=%d blas_threads=%d max_load=%d "
              "wall_ms_med=%.3f layer_wall_ms_med=%.3f params_fnv=%016llx\n",
-             s[0], s[1], s[2], s[3], s[4], s[5], threads, moe_blas_threads(), median(tw, reps) * 1e3,
+             s[0], s[1], s[2], s[3], s[4], s[5], threads, moe_blas_threads(), maxload,
+             median(tw, reps) * 1e3,
              median(tl, reps) * 1e3, h);
     }
     fflush(stdout);
