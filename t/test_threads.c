@@ -40,8 +40,10 @@ typedef struct {
   double aux;
 } layer_run;
 
-/* layer_once with a collapsed router (W_r zero: every token ties, and
- * takes the lowest experts) */
+/* layer_once with a collapsed router (1: W_r zero, every token ties and
+ * takes the lowest experts) or a skewed one (2: W_r zero but for
+ * w_r[0][0] = 10, and a selection bias of 0.45 for expert 0: with
+ * sigmoid scores, expert 0 takes the tokens with x_0 > −0.29, ~62%) */
 static int collapse_router;
 
 static int layer_once(const moe_layer_config *cfg, int T, int nt, layer_run *out)
@@ -60,6 +62,10 @@ static int layer_once(const moe_layer_config *cfg, int T, int nt, layer_run *out
     moe_layer_bias(l)[cfg->E - 1] = -100;
   if (collapse_router)
     memset(moe_layer_router(l), 0, (size_t)cfg->E * cfg->D * sizeof(float));
+  if (collapse_router == 2) {
+    moe_layer_router(l)[0] = 10;
+    moe_layer_bias(l)[0] = 0.45f;
+  }
   rc |= moe_layer_set_threads(l, nt);
   const size_t TD = (size_t)T * cfg->D, n = moe_layer_param_count(l);
   float *x = malloc(TD * sizeof *x), *dy = malloc(TD * sizeof *dy);
@@ -212,16 +218,21 @@ static void layer_tests(void)
   g.expert.kind = MOE_EXPERT_LINEAR;
   g.expert.bias = 1;
   layer_case("shared linear S=2 bias, 7 blocks", &g, 300);
-  /* routed experts with more than an eighth of the expert rows (split
-   * into row blocks): four experts of ~125 rows (3 blocks each), and a
-   * collapsed router sending all 400 tokens to one expert with weight 1
-   * (its rows x and dy themselves, 8 blocks) */
-  moe_layer_config h = moe_layer_config_default((moe_layer_sizes){.D = 16, .E = 4, .K = 1, .S = 0, .F = 24});
-  h.expert.bias = 1;
-  layer_case("routed K=1 E=4 bias, split 3 blocks", &h, 500);
+  /* a routed expert with more than half of the expert rows (split into
+   * row blocks): a collapsed router sending all 400 tokens to one expert
+   * with weight 1 (its rows x and dy themselves, 8 blocks), the same with
+   * PAPER's routed factor ½ and biases (dy gathered), and a skewed one
+   * (~62% of 500 tokens: x and dy rows gathered) */
+  moe_layer_config h;
   moe_layer_config_variant(&h, "ds_v3", (moe_variant_sizes){.D = 16, .F = 24, .N = 4, .K = 1});
   collapse_router = 1;
   layer_case("ds_v3 K=1, router collapsed on one expert", &h, 400);
+  h = moe_layer_config_default((moe_layer_sizes){.D = 16, .E = 4, .K = 1, .S = 0, .F = 24});
+  h.expert.bias = 1;
+  layer_case("paper K=1 bias, router collapsed", &h, 400);
+  moe_layer_config_variant(&h, "ds_v3_bias", (moe_variant_sizes){.D = 16, .F = 24, .N = 5, .K = 1});
+  collapse_router = 2;
+  layer_case("ds_v3_bias K=1, router skewed to one expert", &h, 500);
   collapse_router = 0;
 
   moe_layer *l = moe_layer_alloc(&a, 8);

@@ -62,12 +62,11 @@
  *        the same order.
  *
  * Threads (moe_layer_set_threads): with n > 1 the experts' forward and
- * backward run on n OpenMP threads, each routed expert one work item
- * and each shared expert's products (over all T rows), and those of a
- * routed expert with more than an eighth of the layer's expert rows
- * T·(K + S) (skewed or collapsed routing), cut into row blocks (at most
- * 8, at multiples of 48 rows; the same blocks, so the same BLAS calls,
- * on one thread), with their GEMMs on the calling
+ * backward run on n OpenMP threads, each expert (shared or routed) one
+ * work item, but for a routed expert with more than half of the layer's
+ * expert rows T·(K + S) (a collapsed router), whose products are cut into
+ * row blocks (at most 8, at multiples of 48 rows; the same blocks, so
+ * the same BLAS calls, on one thread), with their GEMMs on the calling
  * thread's BLAS, which moe_layer_set_threads(l, n > 1) sets to one
  * thread; the outputs, dx and the gradients are then summed in the order
  * above, so every thread count gives the bits of one thread. The per-token row dot products and the

@@ -331,15 +331,19 @@ static int SFX(dense)(const SFX(moe_layer) *l)
 
 /* Whether routed expert e's products are cut into row blocks (the
  * blocked functions' calls, on one thread as on many; at 2+ threads its
- * row blocks are work items of their own): it has more than an eighth of
- * the layer's expert rows, T·(K + S), so that one item does not hold the
- * other threads when routing is skewed (a collapsed router sends every
- * token to one expert). A function of the routing alone, never of the
- * thread count. A dense FFN's one expert has its own path. */
+ * row blocks are work items of their own): it has more than half of the
+ * layer's expert rows T·(K + S), more than every other item together,
+ * which no schedule of whole items could balance (a collapsed router
+ * sending most tokens to one expert, K = 1, no shared expert). Smaller
+ * items stay whole: blocks cost calls (~3% at one thread) and, at two,
+ * the weight gradients' products read rows the other core wrote (the
+ * shared experts in blocks: 1-3% slower at 2 threads, measured; doc/
+ * threads.md). A function of the routing alone, never of the thread
+ * count. A dense FFN's one expert has its own path. */
 static int SFX(split)(const SFX(moe_layer) *l, int e, int T)
 {
   const moe_layer_config *c = &l->cfg;
-  return !SFX(dense)(l) && 8 * (long)l->load[e] > (long)T * (c->K + c->S);
+  return !SFX(dense)(l) && 2 * (long)l->load[e] > (long)T * (c->K + c->S);
 }
 
 /* Rows [r0, r1) of routed expert e's inputs grouped by row: its rows of x
@@ -389,8 +393,8 @@ static void SFX(layer_forward_serial)(SFX(moe_layer) *l, int T, REAL *y)
   const REAL r = SFX(routed_factor)(c);
   for (int i = 0; i < S; i++) {
     REAL *out = l->sh_out + (size_t)i * l->max_T * D;
-    SFX(moei_expert_fwd_blocked)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
-                                 l->sh_cache + (size_t)i * sh_cache_n, out, 1);
+    SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
+                         l->sh_cache + (size_t)i * sh_cache_n, out);
     R_AXPY((int)TD, SFX(shared_factor)(l, i), out, 1, y, 1);
   }
 
@@ -498,10 +502,11 @@ static int SFX(bwd_items1)(const SFX(moe_layer) *l, int n)
   return SFX(moei_expert_bwd_nitems)(&l->cfg.expert, l->cfg.D, n, l->has_dx, 1);
 }
 
-/* The experts' forward on l->nt threads. The shared experts' row blocks
- * (moei_expert_fwd_block: the calls of moei_expert_fwd_blocked, which the
- * one-thread code makes) and the routed experts, one work item each,
- * write only their own outputs; then y is summed as the one-thread code sums it: zero,
+/* The experts' forward on l->nt threads. Every expert (shared ones first,
+ * the largest items, then routed by load) is one work item, but for a
+ * split expert's row blocks (moei_expert_fwd_block: the calls of
+ * moei_expert_fwd_blocked, which the one-thread code makes); each item
+ * writes only its own outputs; then y is summed as the one-thread code sums it: zero,
  * shared outputs i = 0..S−1 (the same R_AXPY, on spans of 64 tokens: a
  * multiple of 64 elements before the end, the vector block of every
  * x86 saxpy kernel of OpenBLAS (32, Sandybridge's 64), so
@@ -517,7 +522,7 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   const REAL r = SFX(routed_factor)(c);
   SFX(token_rows)(l, T);
-  const int nsb = moei_par_nblocks(T), nsh = S * nsb; /* shared experts' row blocks */
+  const int nsh = S; /* the shared experts, one item each */
   const int nr = SFX(routed_items)(l, T, SFX(fwd_blocks), 1);
   const int nitem = SFX(dense)(l) ? 0 : nsh + nr; /* a dense FFN's expert: blocked */
   if (!nitem)
@@ -526,10 +531,8 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nitem)
   for (int it = 0; it < nitem; it++) {
     if (it < nsh) {
-      const int i = it / nsb;
-      SFX(moei_expert_fwd_block)(&c->expert, D, l->shared + (size_t)i * l->pe, T, it % nsb, l->x,
-                                 l->sh_cache + (size_t)i * sh_cache_n,
-                                 l->sh_out + (size_t)i * Tm * D);
+      SFX(moei_expert_fwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
+                           l->sh_cache + (size_t)it * sh_cache_n, l->sh_out + (size_t)it * Tm * D);
       continue;
     }
     const int k = SFX(routed_of)(l, it - nsh), e = l->ord[k], n = l->load[e], o = l->off[e];
@@ -695,34 +698,17 @@ static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const R
   return dg;
 }
 
-/* Item it of phase `phase` of shared expert i's blocked backward on
- * l->nt threads (moei_expert_bwd_item): dy scaled by its factor (≠ 1)
- * in l->sh_dsh, its dx rows to l->sh_dxs, its dh to l->sh_work. */
-static void SFX(shared_bwd_item)(SFX(moe_layer) *l, int i, const REAL *dy, int has_dx, int phase,
-                                 int it)
-{
-  const moe_layer_config *c = &l->cfg;
-  const int D = c->D;
-  const size_t Tm = l->max_T, F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
-  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
-  const REAL *d = SFX(shared_factor)(l, i) != 1 ? l->sh_dsh + (size_t)i * Tm * D : dy;
-  REAL *gshared = l->grads + (l->shared - l->params);
-  SFX(moei_expert_bwd_item)(&c->expert, D, l->shared + (size_t)i * l->pe, l->T, l->x,
-                            l->sh_cache + (size_t)i * sh_cache_n, d, gshared + (size_t)i * l->pe,
-                            has_dx ? l->sh_dxs + (size_t)i * Tm * D : NULL, 0,
-                            l->sh_work + (size_t)i * Tm * F, phase, it);
-}
-
-/* The layer's backward after the gate, on l->nt threads. The shared
- * experts' scaled dy first (where a factor is not 1); then one region of
+/* The layer's backward after the gate, on l->nt threads. A split
+ * expert's gathered dy first, by its row blocks; then one region of
  * independent work items, each computed as on one thread: the shared
- * experts' first-phase items (moei_expert_bwd_item: dW2's row blocks,
- * db2, the row blocks of dh and dx), the dω dot products (PAPER: each a
- * chain of T·D additions), the router's weight gradient, the row blocks
- * of the router's dx (par_gemm's), the routed experts; each writes its
- * own gradient block and its own dx rows. Then a region of the shared
- * experts' second-phase items (dW1's row blocks, db1: they read every
- * row of dh), dσ, and dx summed in the one-thread order: router part, shared parts i = 0..S−1, then each
+ * experts (the largest first), the dω dot products (PAPER: each a chain
+ * of T·D additions), the router's weight gradient, the row blocks of the
+ * router's dx (par_gemm's), the routed experts (a split one's
+ * first-phase items, moei_expert_bwd_item: dW2's row blocks, db2, the
+ * row blocks of dh and dx); each writes its own gradient block and its
+ * own dx rows. Then a region of a split expert's second-phase items
+ * (dW1's row blocks, db1: they read every row of dh), dσ, and dx summed
+ * in the one-thread order: router part, shared parts i = 0..S−1, then each
  * token's routed rows in expert order. */
 static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
 {
@@ -730,45 +716,25 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   const int T = l->T, D = c->D, E = c->E, K = c->K, S = c->S, nt = l->nt;
   const size_t TD = (size_t)T * D, Tm = l->max_T;
   const size_t F = c->expert.kind == MOE_EXPERT_FFN ? (size_t)c->expert.F : 0;
+  const size_t sh_cache_n = moe_expert_cache_count(&c->expert, l->max_T);
   const size_t cw = moe_expert_cache_count(&c->expert, 1);
   REAL *groute = l->grads + (l->routed - l->params);
+  REAL *gshared = l->grads + (l->shared - l->params);
   const int nsig = S > 0 && c->combine == MOE_COMBINE_PAPER ? S : 0;
-  /* the shared experts' items, phase 0 then (after this region) phase 1 */
-  const int n0 = SFX(moei_expert_bwd_nitems)(&c->expert, D, T, dx != NULL, 0), nsh = S * n0;
-  const int n1 = SFX(moei_expert_bwd_nitems)(&c->expert, D, T, dx != NULL, 1);
+  const int nsh = S; /* the shared experts, one item each */
   const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = nsh + nsig + 1 + nb;
   SFX(token_rows)(l, T);
   l->has_dx = dx != NULL;
-  int scaled = 0; /* a shared expert's dy scaled by its factor (≠ 1): copies first */
-  for (int i = 0; i < S; i++)
-    scaled |= SFX(shared_factor)(l, i) != 1;
-  /* and a split routed expert's gathered dy, by its row blocks */
+  /* a split routed expert's gathered dy, by its row blocks */
   const int ng = SFX(routed_items)(l, T, SFX(fwd_blocks), 0);
-  if (scaled || ng) {
-    enum { SPAN = 64 }; /* tokens */
-    const int nsp = scaled ? (T + SPAN - 1) / SPAN : 0;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int sp = 0; sp < nsp + ng; sp++) {
-      if (sp >= nsp) {
-        const int k = SFX(routed_of)(l, sp - nsp), e = l->ord[k], n = l->load[e];
-        if (SFX(dy_direct)(l, e, T))
-          continue;
-        int r0, r1;
-        moei_par_block(n, moei_par_nblocks(n), sp - nsp - l->rfirst[k], &r0, &r1);
-        SFX(gather_dy_range)(l, e, dy, l->dgN + (size_t)l->off[e] * D, r0, r1);
-        continue;
-      }
-      const size_t j0 = (size_t)sp * SPAN * D, j1 = (size_t)(sp + 1) * SPAN * D < TD
-                                                       ? (size_t)(sp + 1) * SPAN * D
-                                                       : TD;
-      for (int i = 0; i < S; i++) {
-        const REAL a = SFX(shared_factor)(l, i);
-        REAL *ds = l->sh_dsh + (size_t)i * Tm * D;
-        if (a != 1)
-          for (size_t j = j0; j < j1; j++)
-            ds[j] = a * dy[j];
-      }
-    }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ng > 0)
+  for (int r = 0; r < ng; r++) {
+    const int k = SFX(routed_of)(l, r), e = l->ord[k], n = l->load[e];
+    if (SFX(dy_direct)(l, e, T))
+      continue;
+    int r0, r1;
+    moei_par_block(n, moei_par_nblocks(n), r - l->rfirst[k], &r0, &r1);
+    SFX(gather_dy_range)(l, e, dy, l->dgN + (size_t)l->off[e] * D, r0, r1);
   }
   /* the routed experts: a split one's first-phase items, another whole */
   const int nroute = SFX(dense)(l) ? 0 : SFX(routed_items)(l, T, SFX(bwd_items0), 1);
@@ -786,8 +752,18 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
       continue;
     }
     if (it < nsh) {
-      const int i = it / n0;
-      SFX(shared_bwd_item)(l, i, dy, dx != NULL, 0, it % n0);
+      const REAL a = SFX(shared_factor)(l, it);
+      const REAL *d = dy;
+      if (a != 1) {
+        REAL *ds = l->sh_dsh + (size_t)it * Tm * D;
+        for (size_t j = 0; j < TD; j++)
+          ds[j] = a * dy[j];
+        d = ds;
+      }
+      SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)it * l->pe, T, l->x,
+                           l->sh_cache + (size_t)it * sh_cache_n, d, gshared + (size_t)it * l->pe,
+                           dx ? l->sh_dxs + (size_t)it * Tm * D : NULL, 0,
+                           l->sh_work + (size_t)it * Tm * F);
       continue;
     }
     const int k = SFX(routed_of)(l, it - first_routed), e = l->ord[k], n = l->load[e];
@@ -805,20 +781,16 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
                          dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
-  /* second phase: the shared and split experts' dW1 row blocks, db1 */
+  /* second phase: a split expert's dW1 row blocks, db1 */
   const int nr1 = SFX(dense)(l) ? 0 : SFX(routed_items)(l, T, SFX(bwd_items1), 0);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (S * n1 + nr1 > 1)
-  for (int it = 0; it < S * n1 + nr1; it++) {
-    if (it < S * n1) {
-      SFX(shared_bwd_item)(l, it / n1, dy, dx != NULL, 1, it % n1);
-      continue;
-    }
-    const int k = SFX(routed_of)(l, it - S * n1), e = l->ord[k], n = l->load[e], o = l->off[e];
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nr1 > 1)
+  for (int it = 0; it < nr1; it++) {
+    const int k = SFX(routed_of)(l, it), e = l->ord[k], n = l->load[e], o = l->off[e];
     SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
                               SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw,
                               SFX(dy_direct)(l, e, T) ? dy : l->dgN + (size_t)o * D,
                               groute + (size_t)e * l->pe, dx ? l->dxgN + (size_t)o * D : NULL, 0,
-                              l->workN + (size_t)o * F, 1, it - S * n1 - l->rfirst[k]);
+                              l->workN + (size_t)o * F, 1, it - l->rfirst[k]);
   }
   if (SFX(dense)(l))
     SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, T, SFX(grouped_x)(l, 0, T), l->cg,
@@ -1066,10 +1038,9 @@ int SFX(moe_layer_backward)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
     /* dx += this expert's dx: with the product accumulated into dx
      * (β = 1) where that has the bits of the sum (MOE_GEMM_FUSE_K) */
     const int fuse = dx && moei_expert_dx_fusable(&c->expert, D);
-    SFX(moei_expert_bwd_blocked)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
-                                 l->sh_cache + (size_t)i * sh_cache_n, d,
-                                 gshared + (size_t)i * l->pe, fuse ? dx : dx ? l->dxs : NULL, fuse,
-                                 l->work, 1);
+    SFX(moei_expert_bwd)(&c->expert, D, l->shared + (size_t)i * l->pe, T, l->x,
+                         l->sh_cache + (size_t)i * sh_cache_n, d, gshared + (size_t)i * l->pe,
+                         fuse ? dx : dx ? l->dxs : NULL, fuse, l->work);
     if (dx && !fuse)
       for (size_t j = 0; j < TD; j++)
         dx[j] += l->dxs[j];
