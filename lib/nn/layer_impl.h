@@ -506,7 +506,8 @@ static int SFX(bwd_items1)(const SFX(moe_layer) *l, int n)
  * the largest items, then routed by load) is one work item, but for a
  * split expert's row blocks (moei_expert_fwd_block: the calls of
  * moei_expert_fwd_blocked, which the one-thread code makes); each item
- * writes only its own outputs; then y is summed as the one-thread code sums it: zero,
+ * writes only its own outputs; then y is summed as the one-thread code
+ * sums it: zero,
  * shared outputs i = 0..S−1 (the same R_AXPY, on spans of 64 tokens: a
  * multiple of 64 elements before the end, the vector block of every
  * x86 saxpy kernel of OpenBLAS (32, Sandybridge's 64), so
@@ -654,12 +655,10 @@ static void SFX(sigma_grad)(SFX(moe_layer) *l)
     gsigma[i] += l->omega[i] * (l->domega[i] - dot);
 }
 
-/* Routed expert e's upstream gradient by row, r·w_tk·dy_t, gathered
- * into dg; or dy itself when the expert has all rows in token order
- * (all_rows) and every factor is exactly 1 (a dense FFN): 1·v = v for
- * every float, so the same bits without the copy. */
-/* Whether routed expert e's backward reads dy itself: all rows in token
- * order, every factor r·w exactly 1. */
+/* Whether routed expert e's backward reads dy itself instead of its rows
+ * of r·w_tk·dy_t gathered: it has all rows in token order (all_rows) and
+ * every factor is exactly 1 (a dense FFN, a collapsed router's expert):
+ * 1·v = v for every float, so the same bits without the copy. */
 static int SFX(dy_direct)(const SFX(moe_layer) *l, int e, int T)
 {
   const int n = l->load[e];
@@ -671,8 +670,8 @@ static int SFX(dy_direct)(const SFX(moe_layer) *l, int e, int T)
   return ones;
 }
 
-/* Rows [r0, r1) of routed expert e's upstream gradient r·w_tk·dy_t into
- * dg (its rows). */
+/* Rows [r0, r1) of routed expert e's upstream gradient r·w_tk·dy_t,
+ * gathered into dg's same rows. */
 static void SFX(gather_dy_range)(const SFX(moe_layer) *l, int e, const REAL *dy, REAL *dg, int r0,
                                  int r1)
 {
@@ -688,8 +687,8 @@ static void SFX(gather_dy_range)(const SFX(moe_layer) *l, int e, const REAL *dy,
   }
 }
 
-/* Routed expert e's upstream gradient, its rows grouped: dy itself
- * (dy_direct) or gathered into dg. */
+/* Routed expert e's upstream gradient by row: dy itself (dy_direct) or
+ * all its rows gathered into dg. */
 static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const REAL *dy, REAL *dg)
 {
   if (SFX(dy_direct)(l, e, T))
@@ -708,8 +707,8 @@ static const REAL *SFX(gather_dy)(const SFX(moe_layer) *l, int e, int T, const R
  * row blocks of dh and dx); each writes its own gradient block and its
  * own dx rows. Then a region of a split expert's second-phase items
  * (dW1's row blocks, db1: they read every row of dh), dσ, and dx summed
- * in the one-thread order: router part, shared parts i = 0..S−1, then each
- * token's routed rows in expert order. */
+ * in the one-thread order: router part, shared parts i = 0..S−1, then
+ * each token's routed rows in expert order. */
 static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL *dx)
 {
   const moe_layer_config *c = &l->cfg;
