@@ -191,9 +191,9 @@ void SFX(moei_expert_bwd)(const moe_expert_config *cfg, int D, const REAL *p, in
            D);
 }
 
-/* An expert with every one of N rows (a dense FFN or linear layer, a
- * shared expert) on up to nt threads: moei_expert_fwd and moei_expert_bwd with every product
- * over the N token rows cut into par_gemm's row blocks (par_impl.h:
+/* An expert with every one of N rows (a dense FFN or linear layer), or
+ * the MoE layer's split expert (most of its rows), on up to nt threads:
+ * moei_expert_fwd and moei_expert_bwd with every product over the N rows cut into par_gemm's row blocks (par_impl.h:
  * moei_par_nblocks(N), the same blocks and so the same BLAS calls for
  * every nt, one thread doing them in turn) and the weight gradients'
  * products into the row blocks of the weight (D or F rows). Each row

@@ -63,11 +63,9 @@ struct SFX(moe_layer) {
   REAL *domega;          /* (S) */
   int *next;             /* (E) */
   int *ord;              /* (E) routed experts by load, largest first: work order at 2+ threads */
-  int *rfirst;           /* (E + 1) first work item of ord[k]'s (rfirst[E]: their count) */
 
   /* threads (moe_layer_set_threads); the buffers exist once nt > 1 */
   int nt;
-  int has_dx;            /* the backward running at 2+ threads has a dx */
   int *tok_rows;         /* (Tm, K) grouped rows of each token, in expert order */
   int *tok_cnt;          /* (Tm) */
   REAL *dgN, *dxgN;      /* (Tm·K, D) every expert's dg, dxg rows, by expert */
@@ -87,7 +85,7 @@ void SFX(moe_layer_free)(SFX(moe_layer) *l)
   void *bufs[] = {l->bias, l->x, l->logits, l->scores, l->idx, l->w,
                   l->omega, l->load, l->off, l->slot_of, l->xg, l->cg, l->og,
                   l->sh_out, l->sh_cache, l->dg, l->dxg, l->work, l->dsh, l->dxs, l->dw,
-                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next, l->ord, l->rfirst,
+                  l->dlogits, l->vecE, l->accE, l->lse, l->domega, l->next, l->ord,
                   l->tok_rows, l->tok_cnt, l->dgN, l->dxgN, l->workN, l->sh_dsh, l->sh_dxs,
                   l->sh_work};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -160,7 +158,6 @@ SFX(moe_layer) *SFX(moe_layer_alloc)(const moe_layer_config *cfg, int max_T)
   ALLOC(omega, S);
   ALLOC(load, E);
   ALLOC(ord, E);
-  ALLOC(rfirst, E + 1);
   ALLOC(off, E + 1);
   ALLOC(slot_of, N);
   ALLOC(xg, CNT3(N, D, 1));
@@ -332,7 +329,8 @@ static int SFX(dense)(const SFX(moe_layer) *l)
 /* Whether routed expert e's products are cut into row blocks (the
  * blocked functions' calls, on one thread as on many; at 2+ threads its
  * row blocks are work items of their own): it has more than half of the
- * layer's expert rows T·(K + S), more than every other item together,
+ * layer's expert rows T·(K + S), more than every other item together (so
+ * at most one expert is split, the largest: split_expert),
  * which no schedule of whole items could balance (a collapsed router
  * sending most tokens to one expert, K = 1, no shared expert). Smaller
  * items stay whole: blocks cost calls (~3% at one thread) and, at two,
@@ -456,50 +454,12 @@ static void SFX(token_rows)(SFX(moe_layer) *l, int T)
   }
 }
 
-/* The routed experts' work items in l->ord's order, their first items in
- * l->rfirst: a split expert's `per_split(n)` items, another's `whole`
- * (1: the expert in one item; 0: none), an expert without rows none.
- * Returns their count. */
-static int SFX(routed_items)(SFX(moe_layer) *l, int T, int (*per_split)(const SFX(moe_layer) *, int),
-                             int whole)
+/* The routed expert split() may hold, with its work items at 2+ threads:
+ * more than half of the expert rows makes it the largest, l->ord[0]
+ * (token_rows), and the only one. Returns it, or −1 if none is split. */
+static int SFX(split_expert)(const SFX(moe_layer) *l, int T)
 {
-  const int E = l->cfg.E;
-  int nr = 0;
-  for (int k = 0; k < E; k++) {
-    const int e = l->ord[k], n = l->load[e];
-    l->rfirst[k] = nr;
-    nr += !n ? 0 : SFX(split)(l, e, T) ? per_split(l, n) : whole;
-  }
-  l->rfirst[E] = nr;
-  return nr;
-}
-
-/* Which expert (its place k in l->ord) routed item r belongs to. */
-static int SFX(routed_of)(const SFX(moe_layer) *l, int r)
-{
-  int lo = 0, hi = l->cfg.E - 1; /* the last k with rfirst[k] <= r */
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (l->rfirst[mid] <= r)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  return lo;
-}
-
-static int SFX(fwd_blocks)(const SFX(moe_layer) *l, int n)
-{
-  (void)l;
-  return moei_par_nblocks(n);
-}
-static int SFX(bwd_items0)(const SFX(moe_layer) *l, int n)
-{
-  return SFX(moei_expert_bwd_nitems)(&l->cfg.expert, l->cfg.D, n, l->has_dx, 0);
-}
-static int SFX(bwd_items1)(const SFX(moe_layer) *l, int n)
-{
-  return SFX(moei_expert_bwd_nitems)(&l->cfg.expert, l->cfg.D, n, l->has_dx, 1);
+  return !SFX(dense)(l) && SFX(split)(l, l->ord[0], T) ? l->ord[0] : -1;
 }
 
 /* The experts' forward on l->nt threads. Every expert (shared ones first,
@@ -524,8 +484,9 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
   const REAL r = SFX(routed_factor)(c);
   SFX(token_rows)(l, T);
   const int nsh = S; /* the shared experts, one item each */
-  const int nr = SFX(routed_items)(l, T, SFX(fwd_blocks), 1);
-  const int nitem = SFX(dense)(l) ? 0 : nsh + nr; /* a dense FFN's expert: blocked */
+  /* the split expert's row blocks, then the other routed experts whole */
+  const int es = SFX(split_expert)(l, T), nsb = es < 0 ? 0 : moei_par_nblocks(l->load[es]);
+  const int nitem = SFX(dense)(l) ? 0 : nsh + nsb + c->E - (es >= 0); /* a dense FFN: blocked */
   if (!nitem)
     SFX(moei_expert_fwd_blocked)(&c->expert, D, l->routed, T, SFX(gather_rows)(l, 0, T), l->cg,
                                  l->og, nt);
@@ -536,16 +497,18 @@ static size_t SFX(layer_forward_threads)(SFX(moe_layer) *l, int T, REAL *y)
                            l->sh_cache + (size_t)it * sh_cache_n, l->sh_out + (size_t)it * Tm * D);
       continue;
     }
-    const int k = SFX(routed_of)(l, it - nsh), e = l->ord[k], n = l->load[e], o = l->off[e];
-    if (SFX(split)(l, e, T)) { /* row block b: its rows gathered, its products */
-      const int b = it - nsh - l->rfirst[k];
+    const int r = it - nsh, e = r < nsb ? es : l->ord[r - nsb + (es >= 0)];
+    const int n = l->load[e], o = l->off[e];
+    if (r < nsb) { /* row block r: its rows gathered, its products */
       int r0, r1;
-      moei_par_block(n, moei_par_nblocks(n), b, &r0, &r1);
-      SFX(moei_expert_fwd_block)(&c->expert, D, l->routed + (size_t)e * l->pe, n, b,
+      moei_par_block(n, nsb, r, &r0, &r1);
+      SFX(moei_expert_fwd_block)(&c->expert, D, l->routed + (size_t)e * l->pe, n, r,
                                  SFX(gather_range)(l, e, T, r0, r1), l->cg + (size_t)o * cw,
                                  l->og + (size_t)o * D);
       continue;
     }
+    if (!n)
+      continue;
     SFX(moei_expert_fwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
                          SFX(gather_rows)(l, e, T), l->cg + (size_t)o * cw, l->og + (size_t)o * D);
   }
@@ -723,20 +686,21 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
   const int nsh = S; /* the shared experts, one item each */
   const int nb = dx ? moei_par_nblocks(T) : 0, first_routed = nsh + nsig + 1 + nb;
   SFX(token_rows)(l, T);
-  l->has_dx = dx != NULL;
-  /* a split routed expert's gathered dy, by its row blocks */
-  const int ng = SFX(routed_items)(l, T, SFX(fwd_blocks), 0);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ng > 0)
-  for (int r = 0; r < ng; r++) {
-    const int k = SFX(routed_of)(l, r), e = l->ord[k], n = l->load[e];
-    if (SFX(dy_direct)(l, e, T))
-      continue;
+  /* the split expert (if any): its dy gathered by its row blocks first,
+   * then its first-phase items before the other routed experts, whole */
+  const int es = SFX(split_expert)(l, T), ns = es < 0 ? 0 : l->load[es];
+  const int os = es < 0 ? 0 : l->off[es], direct = es >= 0 && SFX(dy_direct)(l, es, T);
+  const REAL *dgs = direct ? dy : l->dgN + (size_t)os * D;
+  const int ngs = es < 0 || direct ? 0 : moei_par_nblocks(ns);
+#pragma omp parallel for num_threads(nt) schedule(static) if (ngs > 1)
+  for (int b = 0; b < ngs; b++) {
     int r0, r1;
-    moei_par_block(n, moei_par_nblocks(n), r - l->rfirst[k], &r0, &r1);
-    SFX(gather_dy_range)(l, e, dy, l->dgN + (size_t)l->off[e] * D, r0, r1);
+    moei_par_block(ns, ngs, b, &r0, &r1);
+    SFX(gather_dy_range)(l, es, dy, l->dgN + (size_t)os * D, r0, r1);
   }
-  /* the routed experts: a split one's first-phase items, another whole */
-  const int nroute = SFX(dense)(l) ? 0 : SFX(routed_items)(l, T, SFX(bwd_items0), 1);
+  const int ns0 = es < 0 ? 0 : SFX(moei_expert_bwd_nitems)(&c->expert, D, ns, dx != NULL, 0);
+  const int ns1 = es < 0 ? 0 : SFX(moei_expert_bwd_nitems)(&c->expert, D, ns, dx != NULL, 1);
+  const int nroute = SFX(dense)(l) ? 0 : ns0 + E - (es >= 0);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int it = 0; it < first_routed + nroute; it++) {
     if (it >= nsh && it < first_routed) {
@@ -765,32 +729,29 @@ static void SFX(layer_backward_threads)(SFX(moe_layer) *l, const REAL *dy, REAL 
                            l->sh_work + (size_t)it * Tm * F);
       continue;
     }
-    const int k = SFX(routed_of)(l, it - first_routed), e = l->ord[k], n = l->load[e];
-    const int o = l->off[e];
-    if (SFX(split)(l, e, T)) {
-      SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
-                                SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw,
-                                SFX(dy_direct)(l, e, T) ? dy : l->dgN + (size_t)o * D,
-                                groute + (size_t)e * l->pe, dx ? l->dxgN + (size_t)o * D : NULL, 0,
-                                l->workN + (size_t)o * F, 0, it - first_routed - l->rfirst[k]);
+    const int r = it - first_routed;
+    if (r < ns0) {
+      SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)es * l->pe, ns,
+                                SFX(grouped_x)(l, es, T), l->cg + (size_t)os * cw, dgs,
+                                groute + (size_t)es * l->pe, dx ? l->dxgN + (size_t)os * D : NULL,
+                                0, l->workN + (size_t)os * F, 0, r);
       continue;
     }
+    const int e = l->ord[r - ns0 + (es >= 0)], n = l->load[e], o = l->off[e];
+    if (!n)
+      continue;
     const REAL *dg = SFX(gather_dy)(l, e, T, dy, l->dgN + (size_t)o * D);
     SFX(moei_expert_bwd)(&c->expert, D, l->routed + (size_t)e * l->pe, n, SFX(grouped_x)(l, e, T),
                          l->cg + (size_t)o * cw, dg, groute + (size_t)e * l->pe,
                          dx ? l->dxgN + (size_t)o * D : NULL, 0, l->workN + (size_t)o * F);
   }
-  /* second phase: a split expert's dW1 row blocks, db1 */
-  const int nr1 = SFX(dense)(l) ? 0 : SFX(routed_items)(l, T, SFX(bwd_items1), 0);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nr1 > 1)
-  for (int it = 0; it < nr1; it++) {
-    const int k = SFX(routed_of)(l, it), e = l->ord[k], n = l->load[e], o = l->off[e];
-    SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)e * l->pe, n,
-                              SFX(grouped_x)(l, e, T), l->cg + (size_t)o * cw,
-                              SFX(dy_direct)(l, e, T) ? dy : l->dgN + (size_t)o * D,
-                              groute + (size_t)e * l->pe, dx ? l->dxgN + (size_t)o * D : NULL, 0,
-                              l->workN + (size_t)o * F, 1, it - l->rfirst[k]);
-  }
+  /* second phase: the split expert's dW1 row blocks, db1 */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ns1 > 1)
+  for (int it = 0; it < ns1; it++)
+    SFX(moei_expert_bwd_item)(&c->expert, D, l->routed + (size_t)es * l->pe, ns,
+                              SFX(grouped_x)(l, es, T), l->cg + (size_t)os * cw, dgs,
+                              groute + (size_t)es * l->pe, dx ? l->dxgN + (size_t)os * D : NULL, 0,
+                              l->workN + (size_t)os * F, 1, it);
   if (SFX(dense)(l))
     SFX(moei_expert_bwd_blocked)(&c->expert, D, l->routed, T, SFX(grouped_x)(l, 0, T), l->cg,
                                  SFX(gather_dy)(l, 0, T, dy, l->dgN), groute, dx ? l->dxgN : NULL,

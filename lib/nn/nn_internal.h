@@ -77,7 +77,7 @@ void moei_expert_bwd_blocked_f64(const moe_expert_config *cfg, int D, const doub
                                  const double *x, const double *cache, const double *dy,
                                  double *g, double *dx, int dx_acc, double *work, int nt);
 /* Their pieces, for callers that run them among other work items (the
- * MoE layer's shared experts): forward row block b of
+ * MoE layer's split expert): forward row block b of
  * moei_par_nblocks(N); the backward's items, phase 0 (n0 of them) all
  * before any of phase 1 (n1), each item's calls those of the blocked
  * function. */
